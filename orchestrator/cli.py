@@ -1,0 +1,156 @@
+"""The `ablator` command."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .config import ConfigError, json_schema, load_config
+from .ledger import Study, StudyLocked
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Ablation studies that prove each component earns its place, then tune the survivors.")
+console = Console()
+err = Console(stderr=True)
+
+ADDRESS = typer.Option(None, "--address", help="Ray cluster: 'auto', 'host:6379' or 'ray://host:10001'. "
+                       "Default: an embedded local Ray.")
+TEMP_DIR = typer.Option(None, "--ray-temp-dir", help="Temp dir of the embedded local Ray.")
+DASHBOARD = typer.Option(True, "--dashboard/--no-dashboard", help="Start the Ray dashboard (embedded Ray).")
+
+
+class UserError(Exception):
+    """Anything the user can fix: printed without a traceback, exit code 2."""
+
+
+def user_errors(fn):
+    """Turn user mistakes into one readable block and exit code 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        from .launcher import LaunchError
+
+        try:
+            return fn(*args, **kwargs)
+        except (ConfigError, LaunchError, StudyLocked, UserError) as exc:
+            err.print(str(exc), markup=False, highlight=False)
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+@app.command()
+@user_errors
+def validate(config: Path = typer.Argument(..., help="Study YAML file.")):
+    """Check a study config; print a summary or every problem with its line."""
+    cfg = load_config(config)
+    from .launcher import print_plan
+
+    console.print(f"[green]OK[/green] {config}: study '{cfg.name}', {len(cfg.components)} components")
+    print_plan(cfg, console)
+
+
+@app.command()
+def schema():
+    """Print the JSON Schema of study configs (for editors)."""
+    sys.stdout.write(json.dumps(json_schema(), indent=2) + "\n")
+
+
+@app.command()
+@user_errors
+def launch(
+    config: Path = typer.Argument(..., help="Study YAML file."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan (variants x seeds) and exit."),
+    variants: Optional[str] = typer.Option(None, "--variants", help="Re-run only these variants (comma-separated); reuse the rest."),
+    address: Optional[str] = ADDRESS,
+    ray_temp_dir: Optional[str] = TEMP_DIR,
+    dashboard: bool = DASHBOARD,
+):
+    """Run a study: the ablation stage, the report, then tuning as scheduled."""
+    from .launcher import launch as do_launch
+
+    chosen = [v.strip() for v in variants.split(",") if v.strip()] if variants else None
+    do_launch(config, address=address, variants=chosen, dry_run=dry_run, console=console,
+              ray_temp_dir=ray_temp_dir, dashboard=dashboard)
+
+
+@app.command()
+@user_errors
+def resume(
+    study_dir: Path = typer.Argument(..., help="Study directory."),
+    retry_failed: bool = typer.Option(False, "--retry-failed", help="Also re-run trials recorded FAILED."),
+    address: Optional[str] = ADDRESS,
+    ray_temp_dir: Optional[str] = TEMP_DIR,
+    dashboard: bool = DASHBOARD,
+):
+    """Complete an interrupted study; finished trials are never re-run."""
+    from .launcher import resume as do_resume
+
+    do_resume(study_dir, address=address, console=console, ray_temp_dir=ray_temp_dir,
+              dashboard=dashboard, retry_failed=retry_failed)
+
+
+@app.command()
+@user_errors
+def status(study_dir: Path = typer.Argument(..., help="Study directory.")):
+    """Summarize a study: stages, trial states, attempts, failures."""
+    study = _study(study_dir)
+    info = study.info
+    records = study.records()
+    console.print(f"Study [bold]{info['name']}[/bold] ({info['study_id']}) in {study.path}")
+    for stage, state in info.get("stages", {}).items():
+        extra = {k: v for k, v in state.items() if k not in ("state", "time")}
+        console.print(f"  stage {stage}: [bold]{state['state']}[/bold] {extra or ''}")
+    table = Table(title="Trials")
+    for col in ("stage", "total", "COMPLETED", "RUNNING", "PENDING", "FAILED", "restarts", "trial-hours"):
+        table.add_column(col, justify="right" if col != "stage" else "left")
+    for stage in sorted({r["stage"] for r in records}):
+        recs = [r for r in records if r["stage"] == stage]
+        counts = Counter(r["state"] for r in recs)
+        table.add_row(stage, str(len(recs)), *(str(counts.get(s, 0)) for s in ("COMPLETED", "RUNNING", "PENDING", "FAILED")),
+                      str(sum(max(0, r["attempts"] - 1) for r in recs)),
+                      f"{sum(r.get('duration_s') or 0 for r in recs) / 3600:.3f}")
+    console.print(table)
+    for r in records:
+        if r["state"] == "FAILED" and r["errors"]:
+            console.print(f"  [red]FAILED[/red] {r['trial_id']} after {r['attempts']} attempt(s): {r['errors'][-1]['error']}")
+
+
+@app.command()
+@user_errors
+def report(study_dir: Path = typer.Argument(..., help="Study directory.")):
+    """Write report.md, results.csv, verdicts.json and plots; print the tables."""
+    from .analysis import build_report
+
+    build_report(_study(study_dir).path, console=console)
+
+
+@app.command()
+@user_errors
+def tune(
+    study_dir: Path = typer.Argument(..., help="Study directory."),
+    n_trials: Optional[int] = typer.Option(None, "--n-trials", help="Trial budget (default: tuning.n_trials); more can be added later."),
+    address: Optional[str] = ADDRESS,
+    ray_temp_dir: Optional[str] = TEMP_DIR,
+    dashboard: bool = DASHBOARD,
+):
+    """Run the TPE tuning stage over the surviving components (now, or again)."""
+    from .tuning import tune_command
+
+    tune_command(_study(study_dir), n_trials=n_trials, address=address, console=console,
+                 ray_temp_dir=ray_temp_dir, dashboard=dashboard)
+
+
+def _study(path: Path) -> Study:
+    study = Study(path)
+    if not study.exists():
+        raise UserError(f"{path} is not a study directory (no study.json); launch one with `ablator launch FILE`")
+    return study

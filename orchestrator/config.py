@@ -1,0 +1,455 @@
+"""Study configuration: Pydantic models and YAML loading with file:line errors."""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+MISSING = object()
+
+
+class ConfigError(Exception):
+    """A user mistake in a study config; `str()` is a readable block naming file, line, field."""
+
+    def __init__(self, path: str | Path, problems: list[tuple[str, int | None, str]]):
+        self.path = str(path)
+        self.problems = problems
+        lines = [f"Invalid study config {self.path}:"]
+        for field, line, msg in problems:
+            where = f"{self.path}:{line}" if line else self.path
+            lines.append(f"  {where}  {field or '<root>'}: {msg}")
+        super().__init__("\n".join(lines))
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ---------------------------------------------------------------- dotted paths
+
+
+def get_path(tree: dict, dotted: str, default: Any = MISSING) -> Any:
+    """Value at a dotted path (`model.dropout`) of a nested mapping."""
+    node: Any = tree
+    for key in dotted.split("."):
+        if not isinstance(node, dict) or key not in node:
+            if default is MISSING:
+                raise KeyError(dotted)
+            return default
+        node = node[key]
+    return node
+
+
+def set_path(tree: dict, dotted: str, value: Any) -> None:
+    """Set an existing dotted path of a nested mapping in place."""
+    *parents, leaf = dotted.split(".")
+    node = tree
+    for key in parents:
+        node = node[key]
+    node[leaf] = value
+
+
+def apply_overrides(baseline: dict, overrides: dict[str, Any]) -> dict:
+    """A deep copy of `baseline` with dotted-path overrides applied."""
+    tree = copy.deepcopy(baseline)
+    for dotted, value in overrides.items():
+        set_path(tree, dotted, copy.deepcopy(value))
+    return tree
+
+
+# ---------------------------------------------------------------- search space
+
+
+class SearchSpace(Strict):
+    """ABLATOR's SearchSpace language: a numeric range or a list of categories."""
+
+    value_range: tuple[float, float] | None = None
+    value_type: Literal["int", "float"] | None = None
+    log: bool = False
+    n_bins: int | None = Field(default=None, ge=2)
+    categorical_values: list[Any] | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> SearchSpace:
+        if (self.value_range is None) == (self.categorical_values is None):
+            raise ValueError("give either value_range (+ value_type) or categorical_values")
+        if self.value_range is not None:
+            if self.value_type is None:
+                raise ValueError("value_range needs value_type: int or float")
+            lo, hi = self.value_range
+            if lo >= hi:
+                raise ValueError(f"value_range low {lo} must be below high {hi}")
+            if self.log and lo <= 0:
+                raise ValueError("log scale needs a positive value_range")
+        elif not self.categorical_values:
+            raise ValueError("categorical_values must not be empty")
+        return self
+
+
+# ---------------------------------------------------------------- study parts
+
+
+class Metric(Strict):
+    name: str
+    mode: Literal["max", "min"]
+
+
+class Metrics(Strict):
+    primary: Metric
+    secondary: list[Metric] = []
+    groups: dict[str, list[str]] = Field(
+        default={}, description="Named metric groups, one console table each (seed 000)."
+    )
+
+
+class Component(Strict):
+    kind: Literal["structural", "training", "inference"]
+    description: str = Field(min_length=1, description="One line: what this component is.")
+    removal: dict[str, Any] = Field(
+        min_length=1, description="Removal contract: dotted baseline paths and their removed values."
+    )
+    tune: dict[str, SearchSpace] = Field(
+        default={}, description="Search space tuned if this component survives."
+    )
+
+    @field_validator("description")
+    @classmethod
+    def _one_line(cls, v: str) -> str:
+        if "\n" in v.strip():
+            raise ValueError("description must be one line")
+        return v.strip()
+
+
+class Design(Strict):
+    type: Literal["one_at_a_time", "random", "full_factorial"] = "one_at_a_time"
+    pairs: list[tuple[str, str]] = Field(default=[], description="Interaction pairs to remove together.")
+    total_trials: int | None = Field(
+        default=None, ge=2, description="random: trial budget (variants = total_trials // seeds)."
+    )
+    seed: int = Field(default=0, description="random: the study seed that draws the variants.")
+
+
+class AdaptiveSeeds(Strict):
+    initial: int = Field(ge=1)
+    max: int = Field(ge=1)
+    start: int = 0
+
+    @model_validator(mode="after")
+    def _order(self) -> AdaptiveSeeds:
+        if self.max < self.initial:
+            raise ValueError("max must be at least initial")
+        return self
+
+
+class Analysis(Strict):
+    alpha: float = Field(default=0.05, gt=0, lt=1)
+    min_effect: float = Field(default=0.0, ge=0, description="Practical minimum effect size.")
+    n_bootstrap: int = Field(default=10000, ge=100)
+    reference_result: float | None = Field(
+        default=None, description="A single published best run, checked against the seed spread."
+    )
+
+
+class Resources(Strict):
+    cpus_per_trial: float = Field(default=1, gt=0)
+    gpus_per_trial: float = Field(default=0, ge=0)
+    max_concurrent: int | None = Field(default=None, ge=1)
+
+
+class FaultTolerance(Strict):
+    max_failures: int = Field(default=3, ge=0, description="Restarts of a trial before it is FAILED.")
+
+
+class Storage(Strict):
+    root: str = Field(default="studies", description="Study dirs go to <root>/<name>; shared on a cluster.")
+
+
+class WandbSettings(Strict):
+    mode: Literal["auto", "online", "offline", "disabled"] = "auto"
+    project: str | None = None
+    entity: str | None = None
+
+
+class Tracking(Strict):
+    wandb: WandbSettings = WandbSettings()
+
+
+class ScheduleAt(Strict):
+    at: datetime
+
+
+class Tuning(Strict):
+    enabled: bool = True
+    schedule: Literal["after_ablation", "manual"] | ScheduleAt = "after_ablation"
+    n_trials: int = Field(default=20, ge=1)
+    sampler_seed: int = 0
+    search_space: dict[str, SearchSpace] = {}
+    no_evidence: Literal["keep", "remove"] = Field(
+        default="keep", description="What to do with components without evidence: keep as baseline, or remove."
+    )
+    pruner: Literal["none", "median", "asha"] = "none"
+    trial_seed: int = Field(default=0, description="Training seed of every tuning trial.")
+    confirm_seeds: list[int] = [100, 101, 102]
+    max_concurrent: int | None = Field(default=None, ge=1)
+
+
+class Tier(Strict):
+    name: str
+    overrides: dict[str, Any] = {}
+
+
+class Tiers(Strict):
+    """Synthetic-first (seed 000): later tiers run only if the first separates the variants."""
+
+    stages: list[Tier] = Field(min_length=2)
+    min_decided: int = Field(
+        default=1, ge=1, description="A tier separates the variants when this many verdicts are decided."
+    )
+
+
+class Sweep(Strict):
+    """The same ablation at several values of one baseline knob (e.g. data.noise_sigma)."""
+
+    path: str
+    values: list[Any] = Field(min_length=1)
+
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class StudyConfig(Strict):
+    name: str
+    trainable: str = Field(description="module:function called with a TrialContext.")
+    evaluate: str | None = Field(
+        default=None, description="module:function for inference-only variants (reuses baseline checkpoints)."
+    )
+    metrics: Metrics
+    baseline: dict[str, Any]
+    components: dict[str, Component] = Field(min_length=1)
+    design: Design = Design()
+    seeds: list[int] | AdaptiveSeeds = Field(default=[0, 1, 2])
+    analysis: Analysis = Analysis()
+    resources: Resources = Resources()
+    fault_tolerance: FaultTolerance = FaultTolerance()
+    storage: Storage = Storage()
+    tracking: Tracking = Tracking()
+    tuning: Tuning = Tuning()
+    tiers: Tiers | None = None
+    sweep: Sweep | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not NAME_RE.match(v):
+            raise ValueError("use letters, digits, '-', '_' or '.' (it names a directory)")
+        return v
+
+    @field_validator("trainable", "evaluate")
+    @classmethod
+    def _callable(cls, v: str | None) -> str | None:
+        if v is not None:
+            resolve_callable(v)
+        return v
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, v):
+        if isinstance(v, list):
+            if not v:
+                raise ValueError("give at least one seed")
+            if len(set(v)) != len(v):
+                raise ValueError("seeds must be distinct")
+        return v
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> StudyConfig:
+        errors: list[tuple[tuple, str]] = []
+        for name, comp in self.components.items():
+            for dotted in comp.removal:
+                if not _has_path(self.baseline, dotted):
+                    errors.append(
+                        (("components", name, "removal", dotted), f"path '{dotted}' is not in baseline")
+                    )
+            for dotted in comp.tune:
+                if not _has_path(self.baseline, dotted):
+                    errors.append((("components", name, "tune", dotted), f"path '{dotted}' is not in baseline"))
+        for dotted in self.tuning.search_space:
+            if not _has_path(self.baseline, dotted):
+                errors.append((("tuning", "search_space", dotted), f"path '{dotted}' is not in baseline"))
+        for i, pair in enumerate(self.design.pairs):
+            for j, comp in enumerate(pair):
+                if comp not in self.components:
+                    errors.append(
+                        (("design", "pairs", i, j), f"unknown component '{comp}' (known: {', '.join(self.components)})")
+                    )
+            if pair[0] == pair[1]:
+                errors.append((("design", "pairs", i), "a pair needs two different components"))
+        if self.design.type == "random" and self.design.total_trials is None:
+            errors.append((("design", "total_trials"), "the random design needs total_trials"))
+        if self.sweep is not None and not _has_path(self.baseline, self.sweep.path):
+            errors.append((("sweep", "path"), f"path '{self.sweep.path}' is not in baseline"))
+        if self.tiers is not None:
+            for i, tier in enumerate(self.tiers.stages):
+                for dotted in tier.overrides:
+                    if not _has_path(self.baseline, dotted):
+                        errors.append(
+                            (("tiers", "stages", i, "overrides", dotted), f"path '{dotted}' is not in baseline")
+                        )
+        if errors:
+            raise _CrossCheckError(errors)
+        return self
+
+    # ------------------------------------------------------------ helpers
+
+    @property
+    def seed_list(self) -> list[int]:
+        """The seeds every variant runs (the initial ones for adaptive seeds)."""
+        if isinstance(self.seeds, AdaptiveSeeds):
+            return list(range(self.seeds.start, self.seeds.start + self.seeds.initial))
+        return list(self.seeds)
+
+    def resolved(self, removed: list[str] | tuple[str, ...], extra: dict[str, Any] | None = None) -> dict:
+        """The baseline with the removal contracts of `removed` (and `extra` overrides) applied."""
+        overrides: dict[str, Any] = {}
+        for name in removed:
+            overrides.update(self.components[name].removal)
+        overrides.update(extra or {})
+        return apply_overrides(self.baseline, overrides)
+
+
+class _CrossCheckError(ValueError):
+    def __init__(self, errors: list[tuple[tuple, str]]):
+        self.errors = errors
+        super().__init__("; ".join(msg for _, msg in errors))
+
+
+def _has_path(tree: dict, dotted: str) -> bool:
+    return get_path(tree, dotted, MISSING) is not MISSING
+
+
+def resolve_callable(spec: str):
+    """Import `module:function`; raise ValueError with a clear reason."""
+    if spec.count(":") != 1:
+        raise ValueError(f"'{spec}' must look like 'package.module:function'")
+    mod_name, func_name = spec.split(":")
+    try:
+        module = importlib.import_module(mod_name)
+    except Exception as exc:  # noqa: BLE001 - any import failure is the user's to see
+        raise ValueError(f"cannot import module '{mod_name}': {exc}") from None
+    func = getattr(module, func_name, None)
+    if not callable(func):
+        raise ValueError(f"module '{mod_name}' has no function '{func_name}'")
+    return func
+
+
+# ---------------------------------------------------------------- YAML with lines
+
+
+def _line_index(node: yaml.Node, prefix: tuple = (), out: dict | None = None) -> dict[tuple, int]:
+    """Map each path (tuple of keys/indices) of a composed YAML document to its 1-based line."""
+    out = {} if out is None else out
+    out.setdefault(prefix, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            path = prefix + (key_node.value,)
+            out[path] = key_node.start_mark.line + 1
+            _line_index(value_node, path, out)
+            out[path] = key_node.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _line_index(item, prefix + (i,), out)
+    return out
+
+
+def _line_for(index: dict[tuple, int], loc: tuple) -> int | None:
+    loc = tuple(loc)
+    while loc:
+        # union members and dotted keys show up in Pydantic locs: try the path as is, then shorter
+        if loc in index:
+            return index[loc]
+        loc = loc[:-1]
+    return index.get((), None)
+
+
+def _clean_loc(loc: tuple) -> tuple:
+    """Drop Pydantic's union-member tags (e.g. 'list[int]', 'AdaptiveSeeds') from a loc."""
+    return tuple(p for p in loc if not (isinstance(p, str) and (p[:1].isupper() or "[" in p)))
+
+
+def load_yaml(path: str | Path) -> tuple[dict, dict[tuple, int]]:
+    """Parse a YAML file; return the data and a path->line index. Raises ConfigError."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(path, [("", None, f"cannot read file: {exc.strerror}")]) from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(path, [("", line, f"malformed YAML: {problem}")]) from None
+    if not isinstance(data, dict):
+        raise ConfigError(path, [("", 1, "a study config must be a YAML mapping")])
+    return data, _line_index(node) if node is not None else {}
+
+
+def parse_config(data: dict, path: str | Path = "<config>", lines: dict | None = None) -> StudyConfig:
+    """Validate a config mapping; raise ConfigError listing every problem with its line."""
+    lines = lines or {}
+    try:
+        return StudyConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            ctx_error = (err.get("ctx") or {}).get("error")
+            if isinstance(ctx_error, _CrossCheckError):
+                for loc, msg in ctx_error.errors:
+                    problems.append((_dotted(loc), _line_for(lines, loc), msg))
+                continue
+            loc = _clean_loc(err["loc"])
+            msg = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                msg = "unknown key (not allowed here)"
+            problems.append((_dotted(loc), _line_for(lines, loc), msg))
+        raise ConfigError(path, _dedupe(problems)) from None
+
+
+def _dedupe(problems):
+    seen, out = set(), []
+    for p in problems:
+        if p not in seen:
+            seen.add(p)
+            out.append(p)
+    return out
+
+
+def _dotted(loc: tuple) -> str:
+    return ".".join(str(p) for p in loc)
+
+
+def load_config(path: str | Path) -> StudyConfig:
+    """Load and validate a study YAML file. Raises ConfigError (file, line, field) on any mistake."""
+    data, lines = load_yaml(path)
+    return parse_config(data, path, lines)
+
+
+def json_schema() -> dict:
+    """JSON Schema of the study config, for editors."""
+    return StudyConfig.model_json_schema()

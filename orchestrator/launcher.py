@@ -1,0 +1,286 @@
+"""The flow of a study: config -> plan -> Ray execution -> ledger -> report -> tuning."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from . import plan as planning
+from .config import AdaptiveSeeds, ConfigError, ScheduleAt, StudyConfig, load_config
+from .execution import runner
+from .execution.progress import StudyProgress
+from .ledger import COMPLETED, FAILED, PENDING, Study
+from .provenance import collect
+
+
+class LaunchError(Exception):
+    """A launch that cannot go on for a reason the user can fix (exit code 2)."""
+
+
+def study_dir_for(config: StudyConfig) -> Path:
+    return Path(config.storage.root) / config.name
+
+
+def print_plan(config: StudyConfig, console: Console) -> None:
+    """The plan as a table: variants x seeds, and the trial count."""
+    seeds = config.seed_list
+    variants = planning.variants(config)
+    groups = planning.groups(config, config.tiers.stages[0].name if config.tiers else None)
+    table = Table(title=f"Plan of study '{config.name}' ({config.design.type})")
+    table.add_column("variant")
+    table.add_column("removed")
+    table.add_column("kind")
+    table.add_column("seeds")
+    for v in variants:
+        kinds = sorted({config.components[c].kind for c in v.removed}) or ["-"]
+        table.add_row(v.name, ", ".join(v.removed) or "-", ", ".join(kinds), " ".join(map(str, seeds)))
+    console.print(table)
+    n = len(variants) * len(seeds) * len(groups)
+    extra = ""
+    if isinstance(config.seeds, AdaptiveSeeds):
+        extra = f" (adaptive seeds: up to {config.seeds.max} per undecided variant)"
+    if len(groups) > 1:
+        extra += f" over {len(groups)} groups: {', '.join(g for g, _ in groups)}"
+    if config.tiers:
+        extra += f"; tiers run in order: {', '.join(t.name for t in config.tiers.stages)}"
+    console.print(f"{len(variants)} variants x {len(seeds)} seeds = [bold]{n} trials[/bold]{extra}")
+
+
+def launch(config_path: str | Path, *, address: str | None = None, variants: list[str] | None = None,
+           dry_run: bool = False, console: Console | None = None, ray_temp_dir: str | None = None,
+           dashboard: bool = True) -> Study | None:
+    """`ablator launch`: run the study of a YAML file (or continue it if its directory exists)."""
+    console = console or Console()
+    config = load_config(config_path)
+    chosen = [_variant(config, name) for name in variants] if variants else None
+    if dry_run:
+        print_plan(config, console)
+        return None
+    study = Study(study_dir_for(config))
+    text = Path(config_path).read_text()
+    if study.exists():
+        stored = load_config(study.config_path)
+        if stored.model_dump() != config.model_dump():
+            raise LaunchError(
+                f"{study.path} holds a study with a different config. Give the new study another "
+                f"`name`, move the old directory away, or continue it with `ablator resume {study.path}`."
+            )
+    with study.lock() if study.exists() else _create(study, text, config):
+        _run(study, config, console, address, ray_temp_dir, dashboard, rerun=chosen)
+    return study
+
+
+def resume(study_dir: str | Path, *, address: str | None = None, console: Console | None = None,
+           ray_temp_dir: str | None = None, dashboard: bool = True, retry_failed: bool = False) -> Study:
+    """`ablator resume`: complete a study; finished trials are never re-run."""
+    console = console or Console()
+    study = Study(study_dir)
+    if not study.exists():
+        raise LaunchError(f"{study_dir} is not a study directory (no study.json)")
+    config = load_config(study.config_path)
+    with study.lock():
+        if retry_failed:
+            for record in study.records():
+                if record["state"] == FAILED and record["stage"] == "ablation":
+                    study.trial(record["trial_id"]).update(state=PENDING)
+        _run(study, config, console, address, ray_temp_dir, dashboard)
+    return study
+
+
+def _create(study: Study, text: str, config: StudyConfig):
+    Study.create(study.path, text, config.name)
+    study.write_provenance(collect())
+    return study.lock()
+
+
+def _variant(config: StudyConfig, name: str) -> planning.Variant:
+    try:
+        return planning.variant_by_name(config, name)
+    except KeyError as exc:
+        raise LaunchError(str(exc.args[0])) from None
+
+
+# ---------------------------------------------------------------- the stages
+
+
+def _run(study: Study, config: StudyConfig, console: Console, address, ray_temp_dir, dashboard,
+         rerun: list[planning.Variant] | None = None) -> None:
+    url = runner.connect(address, temp_dir=ray_temp_dir, dashboard=dashboard)
+    console.print(f"Study [bold]{config.name}[/bold] in {study.path}" + (f"  (Ray dashboard: {url})" if url else ""))
+    from .tracking import make_tracker
+
+    tracker = make_tracker(config, study, study.read_provenance())
+    try:
+        completed = run_ablation(study, config, console, tracker, rerun)
+        _report(study, console)
+        tracker.study_summary(study.path)
+        if completed:
+            _maybe_tune(study, config, console, tracker)
+    finally:
+        tracker.close()
+
+
+def run_ablation(study: Study, config: StudyConfig, console: Console, tracker, rerun=None) -> bool:
+    """Run every tier of the ablation stage; return False when a tier gate stopped the study."""
+    study.set_stage("ablation", "running")
+    tiers = [t.name for t in config.tiers.stages] if config.tiers else [None]
+    for i, tier in enumerate(tiers):
+        seeds = _seeds_so_far(study, config, tier)
+        specs = planning.ablation_trials(config, seeds=seeds, tier=tier)
+        if rerun:
+            names = {v.name for v in rerun}
+            for spec in specs:
+                if spec.variant in names:
+                    shutil.rmtree(study.trial(spec.trial_id).path, ignore_errors=True)
+        _execute(study, config, console, tracker, specs, label=tier or "ablation")
+        if isinstance(config.seeds, AdaptiveSeeds):
+            _adaptive(study, config, console, tracker, tier)
+        if tier is not None and i < len(tiers) - 1 and not _tier_separates(study, config, console, tier):
+            study.set_stage("ablation", "stopped", reason=f"tier '{tier}' did not separate the variants")
+            return False
+    study.set_stage("ablation", "completed")
+    return True
+
+
+def _execute(study, config, console, tracker, specs, label="ablation") -> list[dict]:
+    """Write PENDING records for new specs, then run every spec not yet finished."""
+    plan = study.read_plan() or {"trials": []}
+    known = {t["trial_id"] for t in plan["trials"]}
+    plan["trials"] += [s.to_dict() for s in specs if s.trial_id not in known]
+    study.write_plan(plan)
+    todo = []
+    for spec in specs:
+        store = study.trial(spec.trial_id)
+        record = store.read()
+        if record is None:
+            record = runner.new_record(spec)
+            store.write(record)
+        if runner.needs_run(record):
+            todo.append(spec)
+    finished = len(specs) - len(todo)
+    if finished:
+        console.print(f"{finished} of {len(specs)} trials already finished: reused, not re-run")
+    if not todo:
+        return []
+    with StudyProgress(console, len(todo), label) as progress:
+        def seen(record):
+            progress.seen(record)
+            tracker.trial_update(record)
+
+        executor = runner.TrialExecutor(study, config, on_update=seen)
+        for record in study.records():
+            tracker.trial_update(record)
+        try:
+            return runner.run_trials(executor, todo, progress=_Ticker(progress, tracker))
+        except KeyboardInterrupt:
+            executor.cancel_all()
+            console.print(f"[yellow]Interrupted.[/yellow] `ablator resume {study.path}` continues the study.")
+            raise
+
+
+class _Ticker:
+    """Called each driver loop turn: refresh the bar, let the tracker tail new metrics."""
+
+    def __init__(self, progress, tracker):
+        self.progress, self.tracker = progress, tracker
+
+    def update(self) -> None:
+        self.progress.update()
+        self.tracker.poll()
+
+
+def _seeds_so_far(study: Study, config: StudyConfig, tier) -> list[int]:
+    """The initial seeds, plus adaptive seeds a previous driver already added to the baseline."""
+    seeds = config.seed_list
+    if isinstance(config.seeds, AdaptiveSeeds):
+        for record in study.records():
+            if record["variant"] == planning.BASELINE and record["stage"] == "ablation" and record["seed"] not in seeds:
+                if record.get("group") is None or tier is None or str(record["group"]).startswith(tier):
+                    seeds.append(record["seed"])
+    return seeds
+
+
+def _adaptive(study: Study, config: StudyConfig, console: Console, tracker, tier) -> None:
+    """Add seeds to undecided components (and the baseline, to stay paired) until decided or max."""
+    from .analysis import undecided
+
+    adaptive = config.seeds
+    while True:
+        records = [r for r in study.records() if r["stage"] == "ablation"]
+        have = sorted({r["seed"] for r in records if r["variant"] == planning.BASELINE})
+        if len(have) >= adaptive.max:
+            return
+        open_components = undecided(records, config)
+        if not open_components:
+            return
+        seed = max(have) + 1
+        console.print(f"Adaptive seeds: {', '.join(open_components)} undecided after {len(have)} seeds; adding seed {seed}")
+        chosen = [planning.Variant()] + [v for v in planning.variants(config)
+                                         if v.removed and set(v.removed) & set(open_components)]
+        specs = planning.ablation_trials(config, seeds=[seed], only=chosen, tier=tier)
+        _execute(study, config, console, tracker, specs, label=f"seed {seed}")
+
+
+def _tier_separates(study: Study, config: StudyConfig, console: Console, tier: str) -> bool:
+    """Synthetic-first gate: the next tier runs only if this one decided enough verdicts."""
+    _report(study, console)
+    verdicts = _read_verdicts(study)
+    groups = verdicts.get("groups", {})
+    decided = [
+        name for label, group in groups.items() if label.split("/")[0] == tier
+        for name, v in group.get("components", {}).items() if v["verdict"] != "no evidence"
+    ]
+    need = config.tiers.min_decided
+    if len(set(decided)) >= need:
+        console.print(f"Tier '{tier}' separates the variants ({len(set(decided))} decided): next tier runs")
+        return True
+    console.print(
+        f"[bold yellow]Stopping after tier '{tier}':[/bold yellow] {len(set(decided))} component(s) decided, "
+        f"{need} needed (tiers.min_decided). A component that shows no effect on the cheap tier is "
+        "unlikely to show one on the expensive tier; see report.md."
+    )
+    return False
+
+
+def _read_verdicts(study: Study) -> dict:
+    from .ledger import read_json
+
+    return read_json(study.path / "verdicts.json", {})
+
+
+def _report(study: Study, console: Console) -> None:
+    from .analysis import build_report
+
+    build_report(study.path, console=console)
+
+
+def _maybe_tune(study: Study, config: StudyConfig, console: Console, tracker) -> None:
+    """Run, schedule or leave the tuning stage as `tuning.schedule` says."""
+    tuning = config.tuning
+    if not tuning.enabled:
+        return
+    if tuning.schedule == "manual":
+        study.set_stage("tuning", "manual")
+        console.print(f"Tuning stage is manual: run `ablator tune {study.path}` when you like.")
+        return
+    if isinstance(tuning.schedule, ScheduleAt):
+        start = tuning.schedule.at
+        if start.tzinfo is None:
+            start = start.replace(tzinfo=timezone.utc)
+        study.set_stage("tuning", "scheduled", at=start.isoformat())
+        wait = (start - datetime.now(timezone.utc)).total_seconds()
+        if wait > 0:
+            console.print(f"Tuning stage scheduled for {start.isoformat()}: waiting {wait:.0f} s "
+                          f"(Ctrl-C to leave it; `ablator tune {study.path}` runs it any time)")
+            time.sleep(wait)
+    from .tuning import run_tuning
+
+    run_tuning(study, config, console=console, tracker=tracker)
+
+
+__all__ = ["launch", "resume", "LaunchError", "ConfigError", "COMPLETED"]

@@ -1,0 +1,88 @@
+"""What makes a result auditable (seed 003): code version, libraries, hardware."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata as metadata
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+KEY_PACKAGES = ("torch", "ray", "optuna", "pydantic", "numpy", "scipy", "wandb", "mir_eval", "scikit-learn")
+
+
+def git_state(where: str | Path = ".") -> dict:
+    """Commit and dirty flag of the git work tree containing `where` (None outside git)."""
+
+    def git(*args: str) -> str | None:
+        try:
+            out = subprocess.run(
+                ["git", *args], cwd=where, capture_output=True, text=True, timeout=10, check=True
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return out.stdout.strip()
+
+    commit = git("rev-parse", "HEAD")
+    if commit is None:
+        return {"commit": None, "dirty": None}
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {"commit": commit, "dirty": bool(status)}
+
+
+def packages() -> dict[str, str]:
+    """Versions of the libraries a result depends on most."""
+    out = {}
+    for name in KEY_PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def packages_hash() -> str:
+    """A short hash of every installed distribution and its version."""
+    names = sorted(f"{d.metadata['Name']}=={d.version}" for d in metadata.distributions())
+    return hashlib.sha256("\n".join(names).encode()).hexdigest()[:16]
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def gpus() -> dict:
+    try:
+        import torch
+    except ImportError:
+        return {"count": 0, "models": [], "cuda": None, "torch": None}
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    return {
+        "count": count,
+        "models": [torch.cuda.get_device_name(i) for i in range(count)],
+        "cuda": torch.version.cuda,
+        "torch": torch.__version__,
+    }
+
+
+def collect(where: str | Path = ".") -> dict:
+    """Everything needed to tell where and with what a study ran."""
+    return {
+        "git": git_state(where),
+        "python": sys.version.split()[0],
+        "packages": packages(),
+        "packages_hash": packages_hash(),
+        "host": platform.node(),
+        "platform": platform.platform(),
+        "cpu": {"model": cpu_model(), "count": os.cpu_count()},
+        "gpu": gpus(),
+        "argv": sys.argv,
+    }
