@@ -6,6 +6,7 @@ import functools
 import json
 import sys
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
 from typing import Optional
 
@@ -14,15 +15,15 @@ from rich.console import Console
 from rich.table import Table
 
 from .config import ConfigError, json_schema, load_config
+from .execution import jobs
 from .ledger import Study, StudyLocked
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Ablation studies that prove each component earns its place, then tune the survivors.")
 console = Console()
-err = Console(stderr=True)
 
-ADDRESS = typer.Option(None, "--address", help="Ray cluster: 'auto', 'host:6379' or 'ray://host:10001'. "
-                       "Default: an embedded local Ray.")
+ADDRESS = typer.Option(None, "--address", help="Ray cluster: 'http://head:8265' submits the stage as a Ray "
+                       "job; 'auto', 'host:6379' or 'ray://host:10001' drive it from here. Default: embedded local Ray.")
 TEMP_DIR = typer.Option(None, "--ray-temp-dir", help="Temp dir of the embedded local Ray.")
 DASHBOARD = typer.Option(True, "--dashboard/--no-dashboard", help="Start the Ray dashboard (embedded Ray).")
 
@@ -41,7 +42,7 @@ def user_errors(fn):
         try:
             return fn(*args, **kwargs)
         except (ConfigError, LaunchError, StudyLocked, UserError) as exc:
-            err.print(str(exc), markup=False, highlight=False)
+            sys.stderr.write(f"{exc}\n")
             raise typer.Exit(2) from None
 
     return wrapper
@@ -78,6 +79,14 @@ def launch(
     from .launcher import launch as do_launch
 
     chosen = [v.strip() for v in variants.split(",") if v.strip()] if variants else None
+    if jobs.is_job_address(address) and not dry_run:
+        cfg = load_config(config)
+        if not Path(cfg.storage.root).is_absolute():
+            console.print(f"[yellow]storage.root '{cfg.storage.root}' is relative: the study dir will live in the "
+                          "job's working dir on the head node. Use an absolute path on shared storage.[/yellow]")
+        args = ["launch", _inside_cwd(config)] + (["--variants", variants] if variants else [])
+        jobs.submit(address, args, "ablation", cfg.name, console)
+        return
     do_launch(config, address=address, variants=chosen, dry_run=dry_run, console=console,
               ray_temp_dir=ray_temp_dir, dashboard=dashboard)
 
@@ -138,6 +147,7 @@ def report(study_dir: Path = typer.Argument(..., help="Study directory.")):
 def tune(
     study_dir: Path = typer.Argument(..., help="Study directory."),
     n_trials: Optional[int] = typer.Option(None, "--n-trials", help="Trial budget (default: tuning.n_trials); more can be added later."),
+    at: Optional[datetime] = typer.Option(None, "--at", help="Wait until this time (ISO 8601, UTC by default), then tune."),
     address: Optional[str] = ADDRESS,
     ray_temp_dir: Optional[str] = TEMP_DIR,
     dashboard: bool = DASHBOARD,
@@ -145,8 +155,28 @@ def tune(
     """Run the TPE tuning stage over the surviving components (now, or again)."""
     from .tuning import tune_command
 
-    tune_command(_study(study_dir), n_trials=n_trials, address=address, console=console,
+    study = _study(study_dir)
+    if jobs.is_job_address(address):
+        args = ["tune", str(study_dir.resolve())] + (["--n-trials", str(n_trials)] if n_trials else [])
+        args += ["--at", at.isoformat()] if at else []
+        jobs.submit(address, args, "tuning", study.info["name"], console)
+        return
+    if at is not None:
+        from .launcher import wait_until
+
+        wait_until(study, at, console)
+
+    tune_command(study, n_trials=n_trials, address=address, console=console,
                  ray_temp_dir=ray_temp_dir, dashboard=dashboard)
+
+
+def _inside_cwd(path: Path) -> str:
+    """The config's path relative to the working dir that a Ray job uploads."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        raise UserError(f"{path} must be inside the current directory, which is uploaded as the job's "
+                        "working dir") from None
 
 
 def _study(path: Path) -> Study:

@@ -338,7 +338,8 @@ class _CrossCheckError(ValueError):
 
 
 def _has_path(tree: dict, dotted: str) -> bool:
-    return get_path(tree, dotted, MISSING) is not MISSING
+    absent = object()
+    return get_path(tree, dotted, absent) is not absent
 
 
 def resolve_callable(spec: str):

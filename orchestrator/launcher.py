@@ -120,7 +120,7 @@ def _run(study: Study, config: StudyConfig, console: Console, address, ray_temp_
         _report(study, console)
         tracker.study_summary(study.path)
         if completed:
-            _maybe_tune(study, config, console, tracker)
+            _maybe_tune(study, config, console, tracker, cluster_dashboard=url if address else None)
     finally:
         tracker.close()
 
@@ -247,6 +247,18 @@ def _tier_separates(study: Study, config: StudyConfig, console: Console, tier: s
     return False
 
 
+def wait_until(study: Study, start: datetime, console: Console) -> None:
+    """Hold the tuning stage until `start` (UTC when no zone is given); status shows it scheduled."""
+    if start.tzinfo is None:
+        start = start.replace(tzinfo=timezone.utc)
+    study.set_stage("tuning", "scheduled", at=start.isoformat())
+    wait = (start - datetime.now(timezone.utc)).total_seconds()
+    if wait > 0:
+        console.print(f"Tuning stage scheduled for {start.isoformat()}: waiting {wait:.0f} s "
+                      f"(Ctrl-C to leave it; `ablator tune {study.path}` runs it any time)")
+        time.sleep(wait)
+
+
 def _read_verdicts(study: Study) -> dict:
     from .ledger import read_json
 
@@ -259,8 +271,12 @@ def _report(study: Study, console: Console) -> None:
     build_report(study.path, console=console)
 
 
-def _maybe_tune(study: Study, config: StudyConfig, console: Console, tracker) -> None:
-    """Run, schedule or leave the tuning stage as `tuning.schedule` says."""
+def _maybe_tune(study: Study, config: StudyConfig, console: Console, tracker,
+               cluster_dashboard: str | None = None) -> None:
+    """Run, schedule or leave the tuning stage as `tuning.schedule` says.
+
+    On a Ray cluster the tuning stage is submitted as its own Ray job.
+    """
     tuning = config.tuning
     if not tuning.enabled:
         return
@@ -268,16 +284,17 @@ def _maybe_tune(study: Study, config: StudyConfig, console: Console, tracker) ->
         study.set_stage("tuning", "manual")
         console.print(f"Tuning stage is manual: run `ablator tune {study.path}` when you like.")
         return
+    if cluster_dashboard:
+        from .execution import jobs
+
+        study.set_stage("tuning", "submitted")
+        args = ["tune", str(study.path.resolve())]
+        if isinstance(tuning.schedule, ScheduleAt):
+            args += ["--at", tuning.schedule.at.isoformat()]
+        jobs.submit(cluster_dashboard, args, "tuning", config.name, console, working_dir=Path.cwd())
+        return
     if isinstance(tuning.schedule, ScheduleAt):
-        start = tuning.schedule.at
-        if start.tzinfo is None:
-            start = start.replace(tzinfo=timezone.utc)
-        study.set_stage("tuning", "scheduled", at=start.isoformat())
-        wait = (start - datetime.now(timezone.utc)).total_seconds()
-        if wait > 0:
-            console.print(f"Tuning stage scheduled for {start.isoformat()}: waiting {wait:.0f} s "
-                          f"(Ctrl-C to leave it; `ablator tune {study.path}` runs it any time)")
-            time.sleep(wait)
+        wait_until(study, tuning.schedule.at, console)
     from .tuning import run_tuning
 
     run_tuning(study, config, console=console, tracker=tracker)

@@ -1,0 +1,35 @@
+"""Submitting a stage to a Ray cluster as its own Ray job (`--address http://head:8265`).
+
+The driver then runs on the cluster: it outlives the laptop that submitted it, and the
+Ray dashboard shows each stage (ablation, tuning) as a separate job.
+"""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+from rich.console import Console
+
+EXCLUDES = [".git", ".venv", "studies", "wandb", "__pycache__", "*.pt"]
+
+
+def is_job_address(address: str | None) -> bool:
+    return bool(address) and address.startswith(("http://", "https://"))
+
+
+def submit(address: str, args: list[str], stage: str, study: str, console: Console,
+           working_dir: str | Path = ".") -> str:
+    """Submit `ablator <args> --address auto` as a Ray job; return its submission id."""
+    from ray.job_submission import JobSubmissionClient
+
+    client = JobSubmissionClient(address)
+    entrypoint = shlex.join(["ablator", *args, "--address", "auto"])
+    job_id = client.submit_job(
+        entrypoint=entrypoint,
+        runtime_env={"working_dir": str(working_dir), "excludes": EXCLUDES},
+        metadata={"ablator_stage": stage, "ablator_study": study},
+    )
+    console.print(f"Submitted the {stage} stage of '{study}' as Ray job [bold]{job_id}[/bold] to {address}\n"
+                  f"  follow it: ray job logs -f {job_id} --address {address}   (or the dashboard)")
+    return job_id

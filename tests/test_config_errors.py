@@ -1,0 +1,120 @@
+"""Bad study configs: exit code 2, one readable block naming the file, the line and the field."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from orchestrator.cli import app
+from orchestrator.config import load_config
+
+GOOD = """\
+name: demo
+trainable: components.quickstart:run
+metrics:
+  primary: {name: val_acc, mode: max}
+baseline:
+  model: {layers: mlp, dropout: 0.1}
+  train: {epochs: 2}
+components:
+  hidden:
+    kind: structural
+    description: hidden layers
+    removal: {model.layers: identity}
+  dropout:
+    kind: training
+    description: dropout
+    removal: {model.dropout: 0.0}
+design:
+  type: one_at_a_time
+  pairs: [[hidden, dropout]]
+seeds: [0, 1, 2]
+"""
+
+# (case, text replacement, dotted field in the message, line of the mistake)
+BAD = [
+    ("unknown key", ("seeds: [0, 1, 2]", "seeds: [0, 1, 2]\nsedes: 3"), "sedes", 21),
+    ("wrong type", ("epochs: 2}", "epochs: 2}\nresources: {cpus_per_trial: lots}"), "resources.cpus_per_trial", 8),
+    ("removal path not in baseline", ("removal: {model.dropout: 0.0}", "removal: {model.dropot: 0.0}"),
+     "components.dropout.removal.model.dropot", 16),
+    ("pair names an unknown component", ("pairs: [[hidden, dropout]]", "pairs: [[hidden, attention]]"),
+     "design.pairs.0.1", 19),
+    ("empty seeds", ("seeds: [0, 1, 2]", "seeds: []"), "seeds", 20),
+    ("bad metric mode", ("mode: max}", "mode: maximum}"), "metrics.primary.mode", 4),
+    ("bad module:function", ("components.quickstart:run", "components.quickstart:train"), "trainable", 2),
+    ("module does not import", ("components.quickstart:run", "no_such_pkg.mod:run"), "trainable", 2),
+    ("malformed YAML", ("  train: {epochs: 2}", "  train: {epochs: 2"), "", 8),
+    ("bad kind", ("kind: training", "kind: optimizer"), "components.dropout.kind", 14),
+]
+
+
+@pytest.mark.parametrize("case,change,field,line", BAD, ids=[b[0] for b in BAD])
+def test_bad_config_exits_2_naming_field_and_line(tmp_path, case, change, field, line):
+    path = tmp_path / "study.yaml"
+    assert change[0] in GOOD
+    path.write_text(GOOD.replace(change[0], change[1], 1))
+    result = CliRunner().invoke(app, ["validate", str(path)])
+    assert result.exit_code == 2, result.output
+    out = result.output
+    assert f"{path}:{line}" in out, out
+    assert field in out
+    assert "Traceback" not in out
+
+
+def test_good_config_validates_and_prints_the_plan(tmp_path):
+    path = tmp_path / "study.yaml"
+    path.write_text(GOOD)
+    result = CliRunner().invoke(app, ["validate", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "4 variants x 3 seeds = 12 trials" in result.output
+
+
+def test_dry_run_prints_plan_and_runs_nothing(tmp_path):
+    path = tmp_path / "study.yaml"
+    path.write_text(GOOD.replace("seeds: [0, 1, 2]", f"seeds: [0, 1]\nstorage: {{root: {tmp_path}/studies}}"))
+    result = CliRunner().invoke(app, ["launch", str(path), "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "no-hidden+dropout" in result.output and "= 8 trials" in result.output
+    assert not (tmp_path / "studies").exists()
+
+
+def test_schema_is_json_schema_with_the_config_fields():
+    result = CliRunner().invoke(app, ["schema"])
+    schema = json.loads(result.output)
+    assert {"name", "trainable", "components", "seeds", "design"} <= set(schema["properties"])
+    assert schema["additionalProperties"] is False
+
+
+def test_every_problem_is_listed_at_once(tmp_path):
+    path = tmp_path / "study.yaml"
+    path.write_text(GOOD.replace("mode: max}", "mode: up}").replace("seeds: [0, 1, 2]", "seeds: []"))
+    with pytest.raises(Exception) as info:
+        load_config(path)
+    text = str(info.value)
+    assert "metrics.primary.mode" in text and f"{path}:20" in text
+
+
+def test_random_and_factorial_designs_plan(tmp_path):
+    from orchestrator import plan
+    from orchestrator.config import parse_config
+    import yaml
+
+    data = yaml.safe_load(GOOD)
+    data["components"]["third"] = {"kind": "training", "description": "x", "removal": {"train.epochs": 1}}
+    data["design"] = {"type": "full_factorial"}
+    full = plan.variants(parse_config(data))
+    assert len(full) == 8 and full[0].name == "baseline"
+    data["design"] = {"type": "random", "total_trials": 15, "seed": 3}
+    first = plan.variants(parse_config(data))
+    again = plan.variants(parse_config(data))
+    assert first == again and len(first) == 5 and first[0].name == "baseline"
+    data["design"]["seed"] = 4
+    assert plan.variants(parse_config(data)) != first or len(first) == 8
+    trials = plan.ablation_trials(parse_config(data))
+    # every variant runs the same seeds, so comparisons are paired
+    by_variant = {}
+    for t in trials:
+        by_variant.setdefault(t.variant, []).append(t.seed)
+    assert all(seeds == [0, 1, 2] for seeds in by_variant.values())
