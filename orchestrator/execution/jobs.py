@@ -7,10 +7,12 @@ Ray dashboard shows each stage (ablation, tuning) as a separate job.
 from __future__ import annotations
 
 import shlex
+import time
 from pathlib import Path
 
 from rich.console import Console
 
+AGENT_WAIT_S = 60
 EXCLUDES = [".git", ".venv", "studies", "wandb", "__pycache__", "*.pt"]
 
 
@@ -23,13 +25,25 @@ def submit(address: str, args: list[str], stage: str, study: str, console: Conso
     """Submit `ablator <args> --address auto` as a Ray job; return its submission id."""
     from ray.job_submission import JobSubmissionClient
 
-    client = JobSubmissionClient(address)
+    from ..launcher import LaunchError
+
     entrypoint = shlex.join(["ablator", *args, "--address", "auto"])
-    job_id = client.submit_job(
-        entrypoint=entrypoint,
-        runtime_env={"working_dir": str(working_dir), "excludes": EXCLUDES},
-        metadata={"ablator_stage": stage, "ablator_study": study},
-    )
+    deadline = time.monotonic() + AGENT_WAIT_S
+    while True:
+        try:
+            client = JobSubmissionClient(address)
+            job_id = client.submit_job(
+                entrypoint=entrypoint,
+                runtime_env={"working_dir": str(working_dir), "excludes": EXCLUDES},
+                metadata={"ablator_stage": stage, "ablator_study": study},
+            )
+            break
+        except (ConnectionError, RuntimeError) as exc:
+            # a head that just started has no job agent yet: it says "try again later"
+            if "try again later" in str(exc) and time.monotonic() < deadline:
+                time.sleep(2)
+                continue
+            raise LaunchError(f"could not submit the {stage} stage to the Ray cluster at {address}: {exc}") from None
     console.print(f"Submitted the {stage} stage of '{study}' as Ray job [bold]{job_id}[/bold] to {address}\n"
                   f"  follow it: ray job logs -f {job_id} --address {address}   (or the dashboard)")
     return job_id

@@ -1,0 +1,85 @@
+"""`ablator launch --address http://head:8265` submits the study as a Ray job to a real cluster."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from orchestrator.ledger import Study
+from tests.conftest import REPO, short_tmp, write_study
+
+BIN = os.path.dirname(sys.executable)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def ray_head():
+    """A separate Ray head with a dashboard, started with `ray start --block` and ended by its PID."""
+    port, dash, agent, client = (_free_port() for _ in range(4))
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "PATH": f"{BIN}:{os.environ['PATH']}"}
+    head = subprocess.Popen(
+        [f"{BIN}/ray", "start", "--head", "--block", f"--port={port}", "--num-cpus=2",
+         "--include-dashboard=true", f"--dashboard-port={dash}", f"--dashboard-agent-listen-port={agent}",
+         f"--ray-client-server-port={client}",
+         f"--temp-dir={short_tmp('rt_')}"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    from ray.job_submission import JobSubmissionClient
+
+    address = f"http://127.0.0.1:{dash}"
+    deadline = time.time() + 90
+    while True:
+        try:
+            JobSubmissionClient(address).list_jobs()
+            break
+        except Exception:
+            if time.time() > deadline or head.poll() is not None:
+                head.terminate()
+                raise
+            time.sleep(1)
+    yield address
+    head.terminate()  # `ray start --block` stops the processes it started when it ends
+    head.wait(60)
+
+
+def test_launch_with_http_address_runs_the_study_as_a_ray_job(ray_head, tmp_path):
+    from ray.job_submission import JobStatus, JobSubmissionClient
+
+    config = write_study(tmp_path, REPO / "tests/faulty.yaml", name="job-study",
+                         components={"flaky": {"kind": "training", "description": "raises once",
+                                               "removal": {"fault.mode": "raise_once"}}})
+    local = REPO / "tests" / f"_job_{os.getpid()}.yaml"  # the job uploads the working dir
+    local.write_text(config.read_text())
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", "from orchestrator.cli import app; app()", "launch", str(local.relative_to(REPO)),
+             "--address", ray_head],
+            cwd=REPO, capture_output=True, text=True, timeout=120,
+            env={**os.environ, "RAY_AUTH_MODE": "disabled"},
+        )
+    finally:
+        local.unlink()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Submitted the ablation stage of 'job-study' as Ray job" in result.stdout
+    client = JobSubmissionClient(ray_head)
+    job = next(j for j in client.list_jobs() if (j.metadata or {}).get("ablator_study") == "job-study")
+    assert job.metadata["ablator_stage"] == "ablation"
+    deadline = time.time() + 300
+    while client.get_job_status(job.submission_id) not in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.STOPPED):
+        assert time.time() < deadline, "the job did not finish"
+        time.sleep(2)
+    logs = client.get_job_logs(job.submission_id)
+    assert client.get_job_status(job.submission_id) == JobStatus.SUCCEEDED, logs[-3000:]
+    records = Study(tmp_path / "studies" / "job-study").records()
+    assert len(records) == 4 and all(r["state"] == "COMPLETED" for r in records)
+    assert {r["attempts"] for r in records if r["variant"] == "no-flaky"} == {2}
