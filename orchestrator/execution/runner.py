@@ -96,7 +96,9 @@ class TrialExecutor:
         done: list[dict] = []
         if not self.inflight:
             return done
-        ready, _ = ray.wait(list(self.inflight), num_returns=len(self.inflight), timeout=timeout)
+        ready, rest = ray.wait(list(self.inflight), num_returns=1, timeout=timeout)
+        if ready and rest:  # collect whatever else has finished, without waiting
+            ready += ray.wait(rest, num_returns=len(rest), timeout=0)[0]
         for ref in ready:
             spec = self.inflight.pop(ref)
             try:

@@ -1,0 +1,118 @@
+"""Confirmation: the best tuned config against the baseline over `tuning.confirm_seeds`.
+
+TPE's best trial is the maximum of many noisy draws, so its own value is biased upward
+(winner's curse). The confirmation retrains the best config over fresh seeds, and the
+baseline over the same seeds (reusing the ablation's baseline trials where a seed
+coincides), and compares them paired with the ablation report's statistics
+(`orchestrator.analysis.stats.compare_paired`): did tuning help beyond noise?
+"""
+
+from __future__ import annotations
+
+from ..analysis.stats import ESSENTIAL, HARMFUL, compare_paired
+from ..config import StudyConfig
+from ..execution import runner
+from ..ledger import COMPLETED, Study
+from ..plan import BASELINE, TrialSpec
+from ..plan import trial_id as ablation_trial_id
+from .space import TuningPlan
+
+STAGE = "confirmation"
+HELPED, HURT, NO_EVIDENCE = "helped", "hurt", "no evidence"
+
+
+def confirmation_specs(study: Study, config: StudyConfig, plan: TuningPlan, best_trial_id: str,
+                       values: dict) -> tuple[list[TrialSpec], dict[int, str], dict[int, str]]:
+    """Specs to run, and {seed: trial id} of the tuned and the baseline side."""
+    specs: list[TrialSpec] = []
+    tuned_ids: dict[int, str] = {}
+    base_ids: dict[int, str] = {}
+    for seed in config.tuning.confirm_seeds:
+        tid = f"confirm-{best_trial_id}-seed{seed}"
+        specs.append(TrialSpec(trial_id=tid, stage=STAGE, variant="tuned", removed=list(plan.removed),
+                               seed=seed, group=plan.group, overrides=plan.overrides(config, values)))
+        tuned_ids[seed] = tid
+        reuse = study.trial(ablation_trial_id(BASELINE, seed, plan.group)).read()
+        if (config.sweep is None and reuse is not None and reuse.get("stage") == "ablation"
+                and reuse.get("state") == COMPLETED and not reuse.get("removed")):
+            base_ids[seed] = reuse["trial_id"]
+            continue
+        tid = f"confirm-baseline-seed{seed}"
+        specs.append(TrialSpec(trial_id=tid, stage=STAGE, variant=BASELINE, removed=[], seed=seed,
+                               group=plan.group, overrides=dict(plan.base_overrides)))
+        base_ids[seed] = tid
+    return specs, tuned_ids, base_ids
+
+
+def prepare_confirmation(study: Study, config: StudyConfig, plan: TuningPlan, best_trial_id: str,
+                         values: dict) -> tuple[list[TrialSpec], dict[int, str], dict[int, str]]:
+    """Write PENDING records for new confirmation trials; return (specs still to run, tuned ids, baseline ids)."""
+    specs, tuned_ids, base_ids = confirmation_specs(study, config, plan, best_trial_id, values)
+    todo = []
+    for spec in specs:
+        store = study.trial(spec.trial_id)
+        record = store.read()
+        if record is None:
+            record = runner.new_record(spec)
+            record["tuning"] = {"confirms": best_trial_id, "params": values if spec.variant == "tuned" else {}}
+            store.write(record)
+        if runner.needs_run(record):
+            todo.append(spec)
+    return todo, tuned_ids, base_ids
+
+
+def run_confirmation(study: Study, config: StudyConfig, plan: TuningPlan, executor: runner.TrialExecutor,
+                     best_trial_id: str, values: dict, progress=None) -> dict:
+    """Run (or reuse) the confirmation trials; return the paired comparison."""
+    todo, tuned_ids, base_ids = prepare_confirmation(study, config, plan, best_trial_id, values)
+    if todo:
+        runner.run_trials(executor, todo, progress=progress)
+    return compare(study, config, plan, tuned_ids, base_ids)
+
+
+def compare(study: Study, config: StudyConfig, plan: TuningPlan, tuned_ids: dict[int, str],
+            base_ids: dict[int, str]) -> dict:
+    tuned = _values(study, tuned_ids, plan.metric)
+    base = _values(study, base_ids, plan.metric)
+    a = config.analysis
+    # compare_paired's effect is "first minus second, oriented": the tuned config goes first,
+    # so a positive effect means tuning (with the harmful removals) beat the baseline
+    result = compare_paired(tuned, base, plan.mode, alpha=a.alpha, min_effect=a.min_effect,
+                            n_bootstrap=a.n_bootstrap)
+    result["outcome"] = {ESSENTIAL: HELPED, HARMFUL: HURT}.get(result["verdict"], NO_EVIDENCE)
+    result["tuned_values"] = {str(s): v for s, v in tuned.items()}
+    result["baseline_values"] = {str(s): v for s, v in base.items()}
+    result["tuned_trials"] = {str(s): t for s, t in tuned_ids.items()}
+    result["baseline_trials"] = {str(s): t for s, t in base_ids.items()}
+    result["reused_baseline"] = sorted(s for s, t in base_ids.items() if not t.startswith("confirm-"))
+    result["alpha"], result["min_effect"] = a.alpha, a.min_effect
+    result["removed"] = list(plan.removed)
+    return result
+
+
+def _values(study: Study, ids: dict[int, str], metric: str) -> dict[int, float]:
+    out = {}
+    for seed, tid in ids.items():
+        record = study.trial(tid).read() or {}
+        value = (record.get("final") or {}).get(metric)
+        if record.get("state") == COMPLETED and value is not None:
+            out[seed] = float(value)
+    return out
+
+
+def sentence(result: dict, metric: str) -> str:
+    """One line: did tuning help beyond noise?"""
+    n, effect = result["n"], result["effect"]
+    lo, hi = result["ci_t"]
+    if result["outcome"] == HELPED:
+        head = "Tuning helped beyond noise"
+    elif result["outcome"] == HURT:
+        head = "The tuned config is worse than the baseline beyond noise"
+    else:
+        head = "No evidence that tuning helped beyond seed noise"
+    if n < 2:
+        return f"{head}: {result['note']}"
+    what = "tuned config" + (f" (with {', '.join(result['removed'])} removed)" if result.get("removed") else "")
+    return (f"{head}: {metric} {effect:+.4g} ({what} vs baseline, + = better) over {n} paired "
+            f"seeds, {100 * (1 - result['alpha']):.0f}% t-CI [{lo:.4g}, {hi:.4g}], p = {result['p']:.3g}"
+            + (f", min_effect {result['min_effect']:g}" if result["min_effect"] else "") + ".")

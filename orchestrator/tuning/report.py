@@ -1,0 +1,245 @@
+"""What the tuning stage leaves behind: best_config.yaml, tuning/report.md, plots, summary.json.
+
+The study's own report.md belongs to the analysis; the tuning stage only keeps one
+section of it, between ``<!-- ablator:tuning:start -->`` and ``<!-- ablator:tuning:end -->``,
+which it replaces on each run (the rest of the file is left byte for byte).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import optuna
+import yaml
+from optuna.trial import TrialState
+
+from ..config import ConfigError, StudyConfig, apply_overrides, parse_config
+from ..ledger import Study, write_json
+from .confirm import sentence
+from .search import TUNING_DIR, journal_path
+from .space import GLOBAL, TuningPlan
+
+START, END = "<!-- ablator:tuning:start -->", "<!-- ablator:tuning:end -->"
+
+
+# ---------------------------------------------------------------- best_config.yaml
+
+
+def best_config(study: Study, config: StudyConfig, plan: TuningPlan, values: dict,
+                header: str) -> tuple[str, list[str]]:
+    """A launchable study config: the baseline with the best values and the removals applied.
+
+    Removed components leave `components` (and any `design.pairs` naming them); the tuning
+    section is kept; the study is renamed `<name>-tuned` so launching it never collides
+    with this study's directory. Returns the YAML text and any validation problems.
+    """
+    data = yaml.safe_load(study.config_path.read_text())
+    data["name"] = f"{config.name}-tuned"
+    data["baseline"] = apply_overrides(config.baseline, {**plan.removal_overrides(config), **values})
+    data["components"] = {n: c for n, c in data["components"].items() if n not in plan.removed}
+    pairs = (data.get("design") or {}).get("pairs")
+    if pairs:
+        data["design"]["pairs"] = [p for p in pairs if not set(p) & set(plan.removed)]
+    problems = []
+    try:
+        parse_config(data)
+    except ConfigError as exc:
+        problems = [f"{field}: {msg}" for field, _, msg in exc.problems]
+    text = "".join(f"# {line}\n" for line in header.splitlines())
+    if problems:
+        text += "# NOTE: this config does not validate as it is:\n" + "".join(f"#   {p}\n" for p in problems)
+    return text + yaml.safe_dump(data, sort_keys=False), problems
+
+
+# ---------------------------------------------------------------- plots
+
+
+def plot_history(ostudy: optuna.Study, path: Path, metric: str, mode: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    trials = ostudy.get_trials(deepcopy=False)
+    done = [t for t in trials if t.state == TrialState.COMPLETE]
+    pruned = [t for t in trials if t.state == TrialState.PRUNED and t.intermediate_values]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.scatter([t.number for t in done], [t.value for t in done], s=18, label="trial (final value)")
+    if pruned:
+        ax.scatter([t.number for t in pruned], [t.intermediate_values[max(t.intermediate_values)] for t in pruned],
+                   marker="x", color="grey", label="pruned (last reported)")
+    if done:
+        best, xs, ys = None, [], []
+        for t in sorted(done, key=lambda t: t.number):
+            if best is None or (t.value > best if mode == "max" else t.value < best):
+                best = t.value
+            xs.append(t.number)
+            ys.append(best)
+        last = max(t.number for t in trials)
+        if last > xs[-1]:
+            xs.append(last)
+            ys.append(best)
+        ax.step(xs, ys, where="post", color="C3", label="best so far")
+    ax.set_xlabel("trial number")
+    ax.set_ylabel(f"{metric} ({mode})")
+    ax.set_title("TPE optimization history")
+    ax.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def importances(ostudy: optuna.Study) -> tuple[dict[str, float], str | None]:
+    """fANOVA parameter importances (seeded), or ({}, why not)."""
+    n = len(ostudy.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+    if n < 2:
+        return {}, f"needs at least 2 completed trials ({n} so far)"
+    try:
+        evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
+        return dict(optuna.importance.get_param_importances(ostudy, evaluator=evaluator)), None
+    except Exception as exc:  # noqa: BLE001 - importances are an aid, never a reason to fail
+        return {}, f"{type(exc).__name__}: {exc}"
+
+
+def plot_importances(imp: dict[str, float], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(imp)[::-1]
+    fig, ax = plt.subplots(figsize=(7, 0.5 * len(names) + 1.5))
+    ax.barh(names, [imp[n] for n in names], color="C0")
+    ax.set_xlabel("importance (fANOVA, share of variance)")
+    ax.set_title("Parameter importances")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+# ---------------------------------------------------------------- the report
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return "nan" if math.isnan(v) else f"{v:.6g}"
+    return str(v)
+
+
+def write_reports(study: Study, config: StudyConfig, plan: TuningPlan, ostudy: optuna.Study,
+                  summary: dict) -> Path:
+    """tuning/report.md, the plots, tuning/summary.json and the study report's tuning section."""
+    out = study.path / TUNING_DIR
+    out.mkdir(parents=True, exist_ok=True)
+    plot_history(ostudy, out / "history.png", plan.metric, plan.mode)
+    imp, imp_note = importances(ostudy)
+    if imp:
+        plot_importances(imp, out / "importances.png")
+    summary["importances"] = imp
+    write_json(out / "summary.json", summary)
+
+    best = summary.get("best")
+    conf = summary.get("confirmation")
+    counts = summary["counts"]
+    L: list[str] = [f"# Tuning stage of study `{config.name}`", ""]
+    L += [("Ablation first, then TPE over the survivors only (seed 002): the ablation's verdicts "
+          "(verdicts.json) decide what is tuned, removed or kept. The two are never mixed."), ""]
+    L += ["## What was tuned, and why", ""]
+    L += ["| parameter | search space | from | verdict |", "|---|---|---|---|"]
+    for p in plan.params.values():
+        src = ", ".join("global `tuning.search_space`" if s == GLOBAL else f"component `{s}`" for s in p.sources)
+        L.append(f"| `{p.path}` | {p.describe()} | {src} | {', '.join(p.verdicts)} |")
+    if plan.skipped:
+        L += ["", "Not tuned:", ""]
+        L += [f"- `{path}` (from `{src}`): {why}" for path, src, why in plan.skipped]
+    L += ["", "## Components", "", "| component | kind | verdict | in every tuning trial |", "|---|---|---|---|"]
+    for name, comp in config.components.items():
+        L.append(f"| {name} | {comp.kind} | {plan.verdicts[name]} | {plan.fate(name)} |")
+    L += [""] + [f"- {n}" for n in plan.notes] + ([""] if plan.notes else [])
+    L += ["## Optimization", ""]
+    L += [(f"- Sampler: multivariate TPE, seed {config.tuning.sampler_seed}, constant liar "
+          f"(up to {summary['slots']} trials in flight); pruner: {config.tuning.pruner}"),
+          (f"- Trials: {summary['n_trials']} of a budget of {summary['budget']} "
+          f"({', '.join(f'{k.lower()} {v}' for k, v in sorted(counts.items()))}); every tuning trial trains "
+          f"with seed {config.tuning.trial_seed}"),
+          f"- Storage: `{journal_path(study.path)}` (Optuna journal, study name `{ostudy.study_name}`). Open it with:",
+          "", "```python", "import optuna", "from optuna.storages.journal import JournalFileBackend",
+          f"storage = optuna.storages.JournalStorage(JournalFileBackend({str(journal_path(study.path))!r}))",
+          f"study = optuna.load_study(study_name={ostudy.study_name!r}, storage=storage)", "```", ""]
+    if best:
+        L += [(f"Best trial: `{best['trial_id']}` with {plan.metric} = {_fmt(best['value'])} "
+              "(the maximum of many noisy draws: see the confirmation for an unbiased estimate)"), "",
+              "| parameter | best value |", "|---|---|"]
+        L += [f"| `{k}` | {_fmt(v)} |" for k, v in best["params"].items()]
+        L.append("")
+    L += ["![optimization history](history.png)", ""]
+    if imp:
+        L += ["![parameter importances](importances.png)", "", "| parameter | importance |", "|---|---|"]
+        L += [f"| `{k}` | {v:.3f} |" for k, v in imp.items()]
+    else:
+        L.append(f"Parameter importances: not computed ({imp_note}).")
+    L += ["", "## Confirmation", ""]
+    if conf:
+        L += [sentence(conf, plan.metric), ""]
+        L += ["| seed | baseline | tuned | difference (+ = tuned better) |", "|---|---|---|---|"]
+        for seed in config.tuning.confirm_seeds:
+            b, t, d = (conf["baseline_values"].get(str(seed)), conf["tuned_values"].get(str(seed)),
+                       conf["diffs"].get(str(seed)))
+            L.append(f"| {seed} | {_fmt(b) if b is not None else '-'} | {_fmt(t) if t is not None else '-'} "
+                     f"| {_fmt(d) if d is not None else '-'} |")
+        if conf["reused_baseline"]:
+            L += ["", (f"Baseline runs of seeds {', '.join(map(str, conf['reused_baseline']))} are the "
+                  "ablation's own baseline trials (same config, same seed), reused.")]
+        if config.tuning.trial_seed in config.tuning.confirm_seeds:
+            L += ["", (f"Caution: the tuning seed {config.tuning.trial_seed} is also a confirmation seed, so "
+                  "that seed's comparison carries the selection bias of the search.")]
+        if conf["note"]:
+            L += ["", f"Note: {conf['note']}"]
+    else:
+        L.append("No confirmation: no tuning trial completed.")
+    if summary.get("best_config"):
+        L += ["", (f"`best_config.yaml` is a study config with the best values and the removals applied: "
+              f"`ablator launch {study.path / 'best_config.yaml'}`.")]
+        for p in summary.get("best_config_problems") or []:
+            L.append(f"- does not validate as it is: {p}")
+    (out / "report.md").write_text("\n".join(L) + "\n")
+    _study_report_section(study, plan, summary)
+    return out / "report.md"
+
+
+def keep_tuning_section(report_path: str | Path, new_text: str) -> str:
+    """`new_text` plus the tuning section of the report at `report_path`, if it has one.
+
+    For the analysis, which rewrites report.md from scratch: a re-run of `ablator report`
+    then keeps the tuning stage's section (and its link to tuning/report.md).
+    """
+    path = Path(report_path)
+    old = path.read_text() if path.exists() else ""
+    if START not in old or END not in old or START in new_text:
+        return new_text
+    section = START + old.split(START, 1)[1].split(END, 1)[0] + END
+    return new_text.rstrip("\n") + "\n\n" + section + "\n"
+
+
+def _study_report_section(study: Study, plan: TuningPlan, summary: dict) -> None:
+    best, conf = summary.get("best"), summary.get("confirmation")
+    lines = [START, "## Tuning", "",
+             (f"Tuned {len(plan.params)} parameter(s) ({', '.join(f'`{p}`' for p in plan.params)}) over "
+             f"{summary['n_trials']} TPE trials; removed: {', '.join(plan.removed) or 'none'}.")]
+    if best:
+        lines.append(f"Best trial `{best['trial_id']}`: {plan.metric} = {_fmt(best['value'])}.")
+    if conf:
+        lines.append(sentence(conf, plan.metric))
+    lines += ["", ("Details, plots and the Optuna storage: [tuning/report.md](tuning/report.md); "
+              "the launchable config: [best_config.yaml](best_config.yaml)."), END]
+    section = "\n".join(lines)
+    path = study.path / "report.md"
+    text = path.read_text() if path.exists() else ""
+    if START in text and END in text:
+        head, rest = text.split(START, 1)
+        text = head + section + rest.split(END, 1)[1]
+    else:
+        text = (text.rstrip("\n") + "\n\n" if text else "") + section + "\n"
+    path.write_text(text)

@@ -1,0 +1,229 @@
+"""What the tuning stage tunes: survivors' search spaces, removals, and why.
+
+Seed 002: ablate first, then tune only what survived, never both in one sweep.
+From the ablation verdicts (``verdicts.json``):
+
+- ``essential`` components (survivors) stay, and their ``tune`` spaces are searched;
+- ``harmful`` components are removed (their removal contract applied), not tuned;
+- ``no evidence`` components stay as in the baseline (``tuning.no_evidence: keep``)
+  or are removed (``remove``); they are never tuned;
+- the global ``tuning.search_space`` is searched as well.
+
+A parameter that a removed component's removal contract pins (e.g. ``model.dropout: 0.0``)
+is not tuned: tuning it would undo the removal. It is listed as skipped, with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
+
+from ..config import SearchSpace, StudyConfig
+
+ESSENTIAL, HARMFUL, NO_EVIDENCE = "essential", "harmful", "no evidence"
+GLOBAL = "tuning.search_space"
+_PRIMITIVE = (type(None), bool, int, float, str)
+
+
+@dataclass
+class TunedParam:
+    """One tuned parameter: its dotted baseline path, its space, and where it came from."""
+
+    path: str
+    space: SearchSpace
+    sources: list[str]  # component names, and/or "tuning.search_space"
+    verdicts: list[str]  # the verdict of each source component ("-" for the global space)
+
+    def describe(self) -> str:
+        return describe_space(self.space)
+
+    def distribution(self) -> BaseDistribution:
+        return to_distribution(self.space)
+
+    def decode(self, value: Any) -> Any:
+        return decode_value(self.space, value)
+
+
+@dataclass
+class TuningPlan:
+    """The tuned configuration space and the fate of every component."""
+
+    metric: str
+    mode: str  # "max" | "min"
+    params: dict[str, TunedParam]
+    verdicts: dict[str, str]  # component -> verdict (as judged, or "not judged")
+    removed: list[str]  # components removed in every tuning trial
+    kept: list[str]  # components kept as in the baseline
+    skipped: list[tuple[str, str, str]] = field(default_factory=list)  # (path, source, reason)
+    base_overrides: dict[str, Any] = field(default_factory=dict)  # the last tier's overrides
+    group: str | None = None  # ablation group of the reference baseline (tiers)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def direction(self) -> str:
+        return "maximize" if self.mode == "max" else "minimize"
+
+    def distributions(self) -> dict[str, BaseDistribution]:
+        return {path: p.distribution() for path, p in self.params.items()}
+
+    def decode(self, raw: dict[str, Any]) -> dict[str, Any]:
+        """Optuna's sampled values -> config values, by dotted path."""
+        return {path: self.params[path].decode(v) for path, v in raw.items() if path in self.params}
+
+    def removal_overrides(self, config: StudyConfig) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name in self.removed:
+            out.update(config.components[name].removal)
+        return out
+
+    def overrides(self, config: StudyConfig, values: dict[str, Any]) -> dict[str, Any]:
+        """Every override of a tuning trial: removals, the reference tier, the sampled values."""
+        return {**self.removal_overrides(config), **self.base_overrides, **values}
+
+    def fate(self, name: str) -> str:
+        verdict = self.verdicts.get(name, "not judged")
+        if name in self.removed:
+            return "removed (harmful: removal helps)" if verdict == HARMFUL else (
+                f"removed ({verdict}; tuning.no_evidence: remove)")
+        tuned = [p for p in self.params.values() if name in p.sources]
+        if verdict == ESSENTIAL:
+            return "kept, tuned" if tuned else "kept (survivor; no `tune` space)"
+        return "kept as in the baseline, not tuned"
+
+
+def tuning_plan(config: StudyConfig, verdicts: dict) -> TuningPlan:
+    """The tuning plan of a study from its config and its ablation verdicts."""
+    primary = verdicts.get("primary") or {}
+    metric = primary.get("name") or config.metrics.primary.name
+    mode = primary.get("mode") or config.metrics.primary.mode
+    judged = {name: v.get("verdict", NO_EVIDENCE) for name, v in (verdicts.get("components") or {}).items()}
+    notes = []
+    fates: dict[str, str] = {}
+    for name in config.components:
+        if name not in judged:
+            notes.append(f"component '{name}' has no verdict in verdicts.json: treated as 'no evidence'")
+        fates[name] = judged.get(name, "not judged")
+    no_ev_removed = config.tuning.no_evidence == "remove"
+    removed = [n for n, v in fates.items() if v == HARMFUL or (no_ev_removed and v not in (ESSENTIAL, HARMFUL))]
+    kept = [n for n in config.components if n not in removed]
+
+    pinned: dict[str, str] = {}
+    for name in removed:
+        for dotted in config.components[name].removal:
+            pinned[dotted] = name
+
+    params: dict[str, TunedParam] = {}
+    skipped: list[tuple[str, str, str]] = []
+    candidates: list[tuple[str, SearchSpace, str, str]] = []
+    for name, comp in config.components.items():
+        for dotted, space in comp.tune.items():
+            if fates[name] == ESSENTIAL:
+                candidates.append((dotted, space, name, ESSENTIAL))
+            else:
+                why = "component removed" if name in removed else f"verdict '{fates[name]}': only survivors are tuned"
+                skipped.append((dotted, name, why))
+    for dotted, space in config.tuning.search_space.items():
+        candidates.append((dotted, space, GLOBAL, "-"))
+    for dotted, space, source, verdict in candidates:
+        if dotted in pinned:
+            skipped.append((dotted, source, f"pinned by the removal contract of '{pinned[dotted]}'"))
+            continue
+        if dotted in params:
+            p = params[dotted]
+            p.sources.append(source)
+            p.verdicts.append(verdict)
+            if source == GLOBAL:  # the study-wide space wins where both define one
+                p.space = space
+            continue
+        params[dotted] = TunedParam(dotted, space, [source], [verdict])
+
+    base_overrides: dict[str, Any] = {}
+    group = None
+    if config.tiers is not None:
+        last = config.tiers.stages[-1]
+        base_overrides, group = dict(last.overrides), last.name
+        notes.append(f"tuning trials use the last tier '{last.name}' (its overrides apply)")
+    if config.sweep is not None:
+        group = None
+        notes.append(f"sweep over {config.sweep.path}: tuning uses the baseline value "
+                     f"{_baseline_value(config, config.sweep.path)!r}")
+    return TuningPlan(metric=metric, mode=mode, params=params, verdicts=fates, removed=removed, kept=kept,
+                      skipped=skipped, base_overrides=base_overrides, group=group, notes=notes)
+
+
+def _baseline_value(config: StudyConfig, dotted: str) -> Any:
+    from ..config import get_path
+
+    return get_path(config.baseline, dotted, None)
+
+
+# ---------------------------------------------------------------- SearchSpace -> Optuna
+
+
+def _grid(space: SearchSpace) -> list:
+    lo, hi = space.value_range
+    pts = np.geomspace(lo, hi, space.n_bins) if space.log else np.linspace(lo, hi, space.n_bins)
+    if space.value_type == "int":
+        return sorted({round(float(x)) for x in pts})
+    return [float(x) for x in pts]
+
+
+def to_distribution(space: SearchSpace) -> BaseDistribution:
+    """ABLATOR's SearchSpace as an Optuna distribution.
+
+    ``n_bins`` (ABLATOR's grid) becomes a stepped range where the grid is evenly spaced
+    and fits a step exactly, else a categorical over the grid values (log grids).
+    Categories that are not plain scalars (lists, mappings) are searched as their JSON text.
+    """
+    if space.categorical_values is not None:
+        return CategoricalDistribution([_encode(v) for v in space.categorical_values])
+    lo, hi = space.value_range
+    if space.value_type == "int":
+        lo_i, hi_i = math.ceil(lo), math.floor(hi)
+        if space.n_bins:
+            span = hi_i - lo_i
+            if not space.log and span % (space.n_bins - 1) == 0 and span // (space.n_bins - 1) >= 1:
+                return IntDistribution(lo_i, hi_i, step=span // (space.n_bins - 1))
+            return CategoricalDistribution(_grid(space))
+        return IntDistribution(lo_i, hi_i, log=space.log)
+    if space.n_bins:
+        if space.log:
+            return CategoricalDistribution(_grid(space))
+        return FloatDistribution(float(lo), float(hi), step=(float(hi) - float(lo)) / (space.n_bins - 1))
+    return FloatDistribution(float(lo), float(hi), log=space.log)
+
+
+def _encode(value: Any) -> Any:
+    return value if isinstance(value, _PRIMITIVE) else "json:" + json.dumps(value, sort_keys=True)
+
+
+def decode_value(space: SearchSpace, value: Any) -> Any:
+    if isinstance(value, str) and value.startswith("json:") and space.categorical_values is not None:
+        return json.loads(value[5:])
+    if space.value_type == "int" and value is not None:
+        return int(value)
+    if space.value_type == "float" and value is not None:
+        return float(value)
+    return value
+
+
+def describe_space(space: SearchSpace) -> str:
+    if space.categorical_values is not None:
+        return "one of " + ", ".join(json.dumps(v) for v in space.categorical_values)
+    lo, hi = space.value_range
+    text = f"{space.value_type} in [{lo:g}, {hi:g}]"
+    if space.log:
+        text += " (log)"
+    if space.n_bins:
+        text += f", {space.n_bins} bins"
+    return text
