@@ -1,0 +1,152 @@
+"""Plots (PNG, no display needed): effects with CIs and per-seed dots, metric distributions
+per variant, and for sweeps each variant's primary metric against the sweep value."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from .records import DEFAULT_GROUP
+from .stats import ESSENTIAL, HARMFUL, finite
+
+COLORS = {ESSENTIAL: "#2b8a3e", HARMFUL: "#c92a2a", "interaction": "#e67700"}
+NEUTRAL = "#868e96"
+
+
+def safe(label: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.=-]+", "_", label).strip("_") or "group"
+
+
+def suffix(label: str) -> str:
+    return "" if label == DEFAULT_GROUP else "_" + safe(label)
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    FigureCanvasAgg(fig)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    return path
+
+
+def effects_plot(group: dict, analysis: dict, path: Path) -> Path:
+    """Effect per component (and pair interaction) with t CI error bars and per-seed dots."""
+    items = [(c, r, False) for c, r in group["components"].items()]
+    items += [(k, r, True) for k, r in group["interactions"].items()]
+    fig = Figure(figsize=(min(max(4.0, 0.45 * len(items) + 2), 16), 4.2))
+    ax = fig.add_subplot()
+    rng = np.random.default_rng(0)
+    dots_x, dots_y, dots_c = [], [], []
+    bars: dict[str, list] = {}
+    for i, (name, r, inter) in enumerate(items):
+        color = COLORS.get("interaction" if (inter and r["verdict"] == "interaction") else r["verdict"], NEUTRAL)
+        diffs = [float(v) for v in (r.get("diffs") or {}).values() if finite(v)]
+        dots_x += list(i + rng.uniform(-0.12, 0.12, len(diffs)))
+        dots_y += diffs
+        dots_c += [color] * len(diffs)
+        e = r.get("effect")
+        lo, hi = r.get("ci_t", [None, None])
+        if finite(e):
+            b = bars.setdefault(color, [[], [], [], []])
+            b[0].append(i)
+            b[1].append(e)
+            b[2].append(e - lo if finite(lo) else 0.0)
+            b[3].append(hi - e if finite(hi) else 0.0)
+    if dots_x:
+        ax.scatter(dots_x, dots_y, s=12, c=dots_c, alpha=0.45, zorder=2)
+    for color, (x, y, lo, hi) in bars.items():  # one call per colour: fast for many components
+        ax.errorbar(x, y, yerr=[lo, hi], fmt="o", color=color, capsize=4, lw=2, zorder=3)
+    ax.axhline(0, color="black", lw=0.8)
+    me = analysis.get("min_effect") or 0
+    if me:
+        for y in (me, -me):
+            ax.axhline(y, color=NEUTRAL, lw=0.8, ls="--")
+    ax.set_xticks(range(len(items)))
+    ax.set_xticklabels([("× " if inter else "") + n for n, _, inter in items], rotation=30 if len(items) < 15 else 90,
+                       ha="right" if len(items) < 15 else "center", fontsize=9 if len(items) < 15 else 7)
+    prim = analysis["primary"]
+    ax.set_ylabel(f"effect on {prim['name']} (+ = component helps)")
+    title = "Component effects" + ("" if group["label"] == DEFAULT_GROUP else f" — {group['label']}")
+    ax.set_title(title + f"\n{round((1 - analysis['alpha']) * 100)}% t CI; dots: per-seed differences",
+                 fontsize=10)
+    return _save(fig, path)
+
+
+def distributions_plot(group: dict, analysis: dict, path: Path) -> Path:
+    """Per variant: every seed's value (dots) and mean ± std, one panel per primary/secondary metric."""
+    metrics = [analysis["primary"]["name"]] + [m["name"] for m in analysis.get("secondary", [])]
+    variants = list(group["variants"])
+    fig = Figure(figsize=(min(max(4.0, 0.45 * len(variants) + 2), 16), 3.4 * len(metrics)))
+    rng = np.random.default_rng(1)
+    for k, m in enumerate(metrics):
+        ax = fig.add_subplot(len(metrics), 1, k + 1)
+        xs, ys, mx, my, ms = [], [], [], [], []
+        for i, v in enumerate(variants):
+            d = group["variants"][v]["metrics"].get(m)
+            if not d or not d["n"]:
+                continue
+            vals = _values(group, v, m)
+            xs += list(i + rng.uniform(-0.1, 0.1, len(vals)))
+            ys += vals
+            mx.append(i)
+            my.append(d["mean"])
+            ms.append(d["std"] if finite(d["std"]) else 0.0)
+        if xs:
+            ax.scatter(xs, ys, s=12, color=NEUTRAL, alpha=0.6)
+            ax.errorbar(mx, my, yerr=ms, fmt="s", color="black", capsize=4)
+        ax.set_xticks(range(len(variants)))
+        many = len(variants) >= 15
+        ax.set_xticklabels(variants, rotation=90 if many else 30, ha="center" if many else "right",
+                           fontsize=7 if many else 9)
+        ax.set_ylabel(m)
+        if k == 0:
+            ax.set_title("Per-variant distribution over seeds (mean ± std)"
+                         + ("" if group["label"] == DEFAULT_GROUP else f" — {group['label']}"), fontsize=10)
+    fig.subplots_adjust(hspace=0.6 if len(variants) < 15 else 0.9)
+    return _save(fig, path)
+
+
+def _values(group: dict, variant: str, metric: str) -> list[float]:
+    return list(group["variants"][variant]["metrics"].get(metric, {}).get("values", []))
+
+
+def sweep_plot(analysis: dict, sweep_path: str, tier: str | None, path: Path) -> Path | None:
+    """Primary metric per variant against the sweep value: where each variant breaks (seed 000)."""
+    groups = [g for g in analysis["groups"].values() if g.get("tier") == tier and g.get("sweep_value") is not None]
+    if len(groups) < 1:
+        return None
+    prim = analysis["primary"]["name"]
+    xs_raw = [g["sweep_value"] for g in groups]
+    numeric = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in xs_raw)
+    xs = [float(x) for x in xs_raw] if numeric else list(range(len(xs_raw)))
+    variants: list[str] = []
+    for g in groups:
+        for v in g["variants"]:
+            if v not in variants:
+                variants.append(v)
+    fig = Figure(figsize=(6.5, 4.2))
+    ax = fig.add_subplot()
+    for v in variants:
+        m, s, xv = [], [], []
+        for x, g in zip(xs, groups):
+            d = g["variants"].get(v, {}).get("metrics", {}).get(prim)
+            if d and d["n"]:
+                xv.append(x)
+                m.append(d["mean"])
+                s.append(d["std"] if finite(d["std"]) else 0.0)
+        if xv:
+            order = np.argsort(xv)
+            xv, m, s = np.asarray(xv)[order], np.asarray(m)[order], np.asarray(s)[order]
+            lw = 2.5 if v == "baseline" else 1.3
+            ax.plot(xv, m, marker="o", lw=lw, label=v)
+            ax.fill_between(xv, m - s, m + s, alpha=0.12)
+    if not numeric:
+        ax.set_xticks(xs)
+        ax.set_xticklabels([str(x) for x in xs_raw])
+    ax.set_xlabel(sweep_path)
+    ax.set_ylabel(f"{prim} (mean ± std over seeds)")
+    ax.set_title("Where each variant breaks" + (f" — tier {tier}" if tier else ""), fontsize=10)
+    ax.legend(fontsize=7, ncol=2)
+    return _save(fig, path)

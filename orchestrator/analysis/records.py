@@ -1,0 +1,136 @@
+"""The ledger as the analysis sees it: ablation records grouped by group and variant.
+
+Reads only the records (``Study.records()`` dicts); never the running system.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .stats import finite
+
+COMPLETED, FAILED, PENDING, RUNNING = "COMPLETED", "FAILED", "PENDING", "RUNNING"
+DEFAULT_GROUP = "default"
+
+
+def group_label(record: dict) -> str:
+    g = record.get("group")
+    return DEFAULT_GROUP if g in (None, "") else str(g)
+
+
+def metric_value(record: dict, metric: str) -> float | None:
+    """The final value of a metric of a COMPLETED trial (None when absent); may be NaN/inf."""
+    if record.get("state") != COMPLETED:
+        return None
+    final = record.get("final") or {}
+    if metric not in final or final[metric] is None:
+        return None
+    try:
+        return float(final[metric])
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+@dataclass
+class VariantData:
+    """The trials of one variant in one group, by seed."""
+
+    name: str
+    removed: tuple[str, ...]
+    by_seed: dict[Any, dict] = field(default_factory=dict)
+    _cache: dict[str, dict] = field(default_factory=dict, repr=False)
+
+    def values(self, metric: str) -> dict:
+        """{seed: value} for COMPLETED trials with a finite value of `metric` (a fresh dict)."""
+        got = self._cache.get(metric)
+        if got is None:
+            got = {}
+            for seed, rec in self.by_seed.items():
+                v = metric_value(rec, metric)
+                if v is not None and finite(v):
+                    got[seed] = v
+            self._cache[metric] = got
+        return dict(got)
+
+    def nonfinite(self, metric: str) -> dict:
+        """{seed: value} for COMPLETED trials whose `metric` is NaN or infinite."""
+        out = {}
+        for seed, rec in self.by_seed.items():
+            v = metric_value(rec, metric)
+            if v is not None and not finite(v):
+                out[seed] = v
+        return out
+
+    def seeds_in_state(self, state: str) -> list:
+        return sorted((s for s, r in self.by_seed.items() if r.get("state") == state), key=_key)
+
+    def missing_metric(self, metric: str) -> list:
+        """Seeds COMPLETED but without `metric` in their final report."""
+        return sorted(
+            (s for s, r in self.by_seed.items()
+             if r.get("state") == COMPLETED and metric not in (r.get("final") or {})),
+            key=_key,
+        )
+
+
+@dataclass
+class GroupData:
+    """One group (tier and/or sweep value) of the ablation stage."""
+
+    label: str
+    variants: dict[frozenset, VariantData] = field(default_factory=dict)
+
+    def get(self, removed: Iterable[str]) -> VariantData | None:
+        return self.variants.get(frozenset(removed))
+
+    @property
+    def baseline(self) -> VariantData | None:
+        return self.variants.get(frozenset())
+
+    def ordered(self) -> list[VariantData]:
+        """Baseline first, then by number of removals, then by name."""
+        return sorted(self.variants.values(), key=lambda v: (len(v.removed), v.name))
+
+    def records(self) -> list[dict]:
+        return [r for v in self.variants.values() for r in v.by_seed.values()]
+
+
+def ablation_records(records: Iterable[dict]) -> list[dict]:
+    return [r for r in records if r.get("stage", "ablation") == "ablation"]
+
+
+def group_records(records: Iterable[dict]) -> dict[str, GroupData]:
+    """Ablation records by group label (insertion order of first appearance) and variant.
+
+    A (group, variant, seed) seen twice keeps the COMPLETED one, else the later one.
+    """
+    groups: dict[str, GroupData] = {}
+    for rec in ablation_records(records):
+        label = group_label(rec)
+        grp = groups.get(label)
+        if grp is None:
+            grp = groups[label] = GroupData(label)
+        removed = tuple(rec.get("removed") or ())
+        key = frozenset(removed)
+        var = grp.variants.get(key)
+        if var is None:
+            var = grp.variants[key] = VariantData(rec.get("variant") or _variant_name(removed), removed)
+        seed = rec.get("seed")
+        old = var.by_seed.get(seed)
+        if old is None or not (old.get("state") == COMPLETED and rec.get("state") != COMPLETED):
+            var.by_seed[seed] = rec
+    return groups
+
+
+def _variant_name(removed: tuple[str, ...]) -> str:
+    return "baseline" if not removed else "no-" + "+".join(removed)
+
+
+def _key(s):
+    return (0, s) if isinstance(s, (int, float)) else (1, str(s))
+
+
+def sort_seeds(seeds: Iterable) -> list:
+    return sorted(seeds, key=_key)

@@ -1,0 +1,295 @@
+"""The report of a study: console tables, report.md, results.csv, verdicts.json, plots/.
+
+``build_report(study_path, console=None)`` reads only the study directory (ledger and
+config), so it runs the same after a launch, on another day, or on another machine.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+from rich.rule import Rule
+
+from ..config import ConfigError, StudyConfig, load_config, load_yaml, parse_config
+from ..ledger import Study, write_json
+from . import tables
+from .records import DEFAULT_GROUP
+from .verdicts import analyse, verdicts_payload
+
+SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
+
+
+def _unavailable(ctx):  # stands in for a trainable that cannot be imported where the report runs
+    raise RuntimeError("this config was loaded for analysis only")
+
+
+def load_study_config(study: Study) -> tuple[StudyConfig, str | None]:
+    """The study's config; if only its trainable cannot be imported here, analyse without it."""
+    try:
+        return load_config(study.config_path), None
+    except ConfigError as exc:
+        data, lines = load_yaml(study.config_path)
+        patched = dict(data)
+        patched["trainable"] = f"{__name__}:_unavailable"
+        if patched.get("evaluate"):
+            patched["evaluate"] = f"{__name__}:_unavailable"
+        try:
+            config = parse_config(patched, study.config_path, lines)
+        except ConfigError:
+            raise exc from None
+        return config, "the trainable cannot be imported on this machine; the report only needs the ledger"
+
+
+def analyse_study(study_path: str | Path, *, n_bootstrap: int | None = None) -> dict:
+    """Read a study dir and analyse its ablation stage (no files written)."""
+    study = Study(study_path)
+    config, _ = load_study_config(study)
+    return analyse(study.records(), config, study.path, n_bootstrap=n_bootstrap)
+
+
+def build_report(study_path: str | Path, console: Console | None = None) -> dict:
+    """Analyse the study's ledger and write report.md, results.csv, verdicts.json and plots/.
+
+    Prints the tables to ``console`` (a new rich Console on stdout when None; pass
+    ``Console(quiet=True)`` for silence). Returns the verdicts.json payload plus
+    ``files``: {name: path}.
+    """
+    console = console or Console()
+    study = Study(study_path)
+    config, config_note = load_study_config(study)
+    records = study.records()
+    analysis = analyse(records, config, study.path)
+    if config_note:
+        analysis["flags"].insert(0, {"kind": "config", "severity": "info", "group": None, "subject": None,
+                                     "message": config_note})
+    files: dict[str, str] = {}
+
+    payload = verdicts_payload(analysis)
+    payload["generated"] = time.time()
+    write_json(study.path / "verdicts.json", payload)
+    files["verdicts"] = str(study.path / "verdicts.json")
+    tables.write_results_csv(analysis, study.path / "results.csv")
+    files["results"] = str(study.path / "results.csv")
+    plot_files = _plots(analysis, config, study.path / "plots")
+    files.update(plot_files)
+    md = render_markdown(analysis, config, study, plot_files)
+    md = _keep_tuning_section(study.path / "report.md", md)
+    (study.path / "report.md").write_text(md)
+    files["report"] = str(study.path / "report.md")
+    print_console(analysis, config, console, files)
+    payload["files"] = files
+    return payload
+
+
+def _keep_tuning_section(path: Path, text: str) -> str:
+    """Keep the tuning stage's section of an existing report.md (it owns that part)."""
+    try:
+        old = path.read_text()
+    except OSError:
+        return text
+    if "ablator:tuning:start" not in old:
+        return text
+    from ..tuning.report import keep_tuning_section  # only when there is a section to keep
+
+    return keep_tuning_section(path, text)
+
+
+# ---------------------------------------------------------------- plots
+
+
+def _plots(analysis: dict, config: StudyConfig, plot_dir: Path) -> dict[str, str]:
+    from . import plots  # matplotlib only when plotting
+
+    plot_dir.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for label, g in analysis["groups"].items():
+        sfx = plots.suffix(label)
+        try:
+            if g["components"] or g["interactions"]:
+                out[f"effects{sfx}"] = str(plots.effects_plot(g, analysis, plot_dir / f"effects{sfx}.png"))
+            out[f"distributions{sfx}"] = str(plots.distributions_plot(g, analysis, plot_dir / f"distributions{sfx}.png"))
+        except Exception as exc:  # noqa: BLE001 - a plot must never cost the report
+            analysis["flags"].append({"kind": "plot", "severity": "info", "group": label, "subject": None,
+                                      "message": f"plot for group {label} failed: {exc}"})
+    if config.sweep is not None:
+        tiers = [t.name for t in config.tiers.stages] if config.tiers is not None else [None]
+        for tier in tiers:
+            name = "sweep" + ("" if tier is None else "_" + plots.safe(tier))
+            try:
+                p = plots.sweep_plot(analysis, config.sweep.path, tier, plot_dir / f"{name}.png")
+            except Exception as exc:  # noqa: BLE001
+                analysis["flags"].append({"kind": "plot", "severity": "info", "group": None, "subject": None,
+                                          "message": f"sweep plot failed: {exc}"})
+                p = None
+            if p is not None:
+                out[name] = str(p)
+    return out
+
+
+# ---------------------------------------------------------------- markdown
+
+
+def _seed_text(config: StudyConfig) -> str:
+    s = config.seeds
+    if isinstance(s, list):
+        return f"seeds {', '.join(map(str, s))}"
+    return f"adaptive seeds ({s.initial} to {s.max} per variant)"
+
+
+def _groups_in_order(analysis: dict) -> list[str]:
+    return list(analysis["groups"])
+
+
+def render_markdown(analysis: dict, config: StudyConfig, study: Study, plot_files: dict[str, str]) -> str:
+    prim = analysis["primary"]
+    L: list[str] = [f"# Ablation report: {analysis['study']}", ""]
+    pending = analysis["cost"]["total"]["pending"]
+    status = "complete" if analysis["complete"] else (
+        f"provisional: {pending} trial(s) pending or running" if pending else "incomplete: some planned trials never ran")
+    L += [
+        f"- study: `{study.path}`",
+        f"- design: {analysis['design']}" + (f" with pairs {', '.join('+'.join(p) for p in analysis['pairs'])}"
+                                              if analysis["pairs"] else ""),
+        f"- {_seed_text(config)}; primary metric **{prim['name']}** ({prim['mode']})"
+        + (f"; secondary: {', '.join(m['name'] + ' (' + m['mode'] + ')' for m in analysis['secondary'])}"
+           if analysis["secondary"] else ""),
+        (f"- alpha {analysis['alpha']} (Holm across components), minimum practical effect {analysis['min_effect']}, "
+        f"{analysis['n_bootstrap']} bootstrap resamples"),
+        f"- status: {status}",
+        "",
+    ]
+    if analysis["adaptive"]:
+        ad = analysis["adaptive"]
+        L += [(f"> Adaptive seeds: p-values are adjusted for looking after every seed (alpha split over the "
+              f"sample sizes {ad['initial']}..{ad['max']}, {int(ad['interim_share'] * 100)}% of it to the interim "
+              f"looks), so the verdicts keep their error rate."), ""]
+    multi = len(analysis["groups"]) > 1
+    for label in _groups_in_order(analysis):
+        g = analysis["groups"][label]
+        if multi:
+            main = " (main: the top-level verdicts)" if label == analysis["main_group"] else ""
+            L += [f"## Group `{label}`{main}", ""]
+        else:
+            L += ["## Verdicts", ""]
+        if g["components"]:
+            L += [tables.markdown(tables.SUMMARY_HEADER, tables.summary_rows(g)), ""]
+            L += _component_notes(g, analysis)
+        if g["interactions"]:
+            L += ["### Interaction pairs", "",
+                  ("interaction = delta(a+b) − delta(a) − delta(b) per seed: positive means removing both hurts more "
+                  "than the two single removals added up."), "",
+                  tables.markdown(tables.INTERACTION_HEADER, tables.interaction_rows(g)), ""]
+            for key, r in g["interactions"].items():
+                if r.get("reading"):
+                    L.append(f"- **{key}**: {r['reading']}.")
+                elif r.get("note"):
+                    L.append(f"- {key}: {r['note']}.")
+            L.append("")
+        L += ["### Metrics per variant (mean ± std over seeds)", ""]
+        for title, ms in tables.metric_tables(g, config):
+            if len(tables.metric_tables(g, config)) > 1:
+                L += [f"**{title}**", ""]
+            L += [tables.markdown(["variant"] + ms, tables.metric_table_rows(g, ms)), ""]
+    L += ["## Flags", ""]
+    flags = analysis["flags"]
+    if not flags:
+        L += ["No flags: no missing or failed seeds, no non-finite metrics, no contamination, no warnings.", ""]
+    for f in sorted(flags, key=lambda f: {"error": 0, "warning": 1, "info": 2}.get(f["severity"], 3)):
+        where = f" (group `{f['group']}`)" if (multi and f.get("group")) else ""
+        L.append(f"- **{f['severity']}** `{f['kind']}`{where}: {f['message']}")
+    L.append("")
+    if analysis.get("reference"):
+        ref = analysis["reference"]
+        if "prediction_interval" in ref:
+            lo, hi = ref["prediction_interval"]
+            L += ["## Reference result (seed 001)", "",
+                  (f"reference_result {tables.num(ref['reference'])} vs the retrained baseline "
+                  f"{tables.num(ref['mean'])} ± {tables.num(ref['std'])} over {ref['n']} seeds: z = "
+                  f"{tables.num(ref['z'])}, prediction interval [{tables.num(lo)}, {tables.num(hi)}], "
+                  f"{ref['fraction_at_least_as_good'] * 100:.0f}% of the retrained seeds are at least as good."), ""]
+    L += _cost_md(analysis)
+    if plot_files:
+        L += ["## Plots", ""]
+        for name, path in plot_files.items():
+            rel = Path(path).relative_to(study.path) if Path(path).is_relative_to(study.path) else path
+            L.append(f"![{name}]({rel})")
+        L.append("")
+    L += [
+        "## How to read this report", "",
+        "- **delta** is the mean over seeds of the paired difference baseline vs ablated, oriented so that "
+        "**positive means the component helps**; [CI] is the t interval, `boot` the percentile bootstrap "
+        "interval, both at level 1 − alpha."
+        + (" In random/full-factorial designs delta is the regression main effect (seed fixed effects); "
+           "'baseline'/'ablated' then average all trials with/without the component." if analysis["design"] != "one_at_a_time" else ""),
+        "- **p (Holm)** is the paired t-test p-value after Holm's correction across the study's components (raw p beside it).",
+        (f"- **essential**: Holm p < {analysis['alpha']}, delta ≥ {analysis['min_effect']} and every CI above 0. "
+        "**harmful**: the same below 0. **no evidence** otherwise: the data do not support a difference, "
+        "which is a result, not a failure."),
+        "- Comparisons are paired: each uses only the seeds where both variants finished with a finite metric, and says so.",
+        "",
+    ]
+    return "\n".join(L)
+
+
+def _component_notes(g: dict, analysis: dict) -> list[str]:
+    out = []
+    for name, r in g["components"].items():
+        if not r.get("conclusive"):
+            out.append(f"- **{name}**: {r.get('note') or 'cannot conclude'}.")
+        elif r.get("note"):
+            out.append(f"- {name}: {r['note']}.")
+    return out + ([""] if out else [])
+
+
+def _cost_md(analysis: dict) -> list[str]:
+    c = analysis["cost"]
+    rows = []
+    for stage, s in list(c["stages"].items()) + [("total", c["total"])]:
+        rows.append([stage, str(s["trials"]), f"{s['trial_hours']:.3g}", str(s["failed"]), str(s["restarts"]),
+                     f"{s['saved_hours']:.3g}"])
+    return ["## What the study cost", "",
+            tables.markdown(["stage", "trials", "trial-hours", "failed", "restarts",
+                             "trial-hours saved by inference-only reuse"], rows), ""]
+
+
+# ---------------------------------------------------------------- console
+
+
+def print_console(analysis: dict, config: StudyConfig, console: Console, files: dict[str, str]) -> None:
+    prim = analysis["primary"]
+    console.print(Rule(escape(f"Ablation report: {analysis['study']}")))
+    console.print(f"primary metric [bold]{prim['name']}[/bold] ({prim['mode']}), alpha {analysis['alpha']}, "
+                  f"min effect {analysis['min_effect']}, {_seed_text(config)}, design {analysis['design']}")
+    multi = len(analysis["groups"]) > 1
+    for label in _groups_in_order(analysis):
+        g = analysis["groups"][label]
+        suffix = f" — {label}" if multi or label != DEFAULT_GROUP else ""
+        for title, ms in tables.metric_tables(g, config):
+            console.print(tables.rich_table(f"{title}{suffix}", ["variant"] + ms, tables.metric_table_rows(g, ms)))
+        if g["components"]:
+            console.print(tables.rich_table(f"Verdicts{suffix}", tables.SUMMARY_HEADER, tables.summary_rows(g),
+                                            verdict_col=6))
+            for line in _component_notes(g, analysis):
+                if line:
+                    console.print("  " + escape(line.replace("**", "")), highlight=False)
+        if g["interactions"]:
+            console.print(tables.rich_table(f"Interaction pairs{suffix}", tables.INTERACTION_HEADER,
+                                            tables.interaction_rows(g), verdict_col=7))
+    flags = [f for f in analysis["flags"] if f["severity"] != "info"]
+    if flags:
+        console.print(f"[bold]Flags[/bold] ({len(flags)}; info-level ones are in report.md):")
+        for f in flags:
+            style = SEVERITY_STYLE.get(f["severity"], "")
+            where = f" ({f['group']})" if (multi and f.get("group")) else ""
+            console.print(f"  [{style}]{f['severity']}[/{style}] {escape(f['kind'] + where)}: {escape(f['message'])}",
+                          highlight=False)
+    else:
+        console.print("No warnings.")
+    t = analysis["cost"]["total"]
+    console.print(f"Cost: {t['trials']} trials, {t['trial_hours']:.3g} trial-hours, {t['failed']} failed, "
+                  f"{t['restarts']} restarts, {t['saved_hours']:.3g} trial-hours saved by inference-only reuse")
+    if "report" in files:
+        console.print(f"Report: {files['report']}  (verdicts.json, results.csv, plots/ beside it)")

@@ -1,0 +1,158 @@
+"""Tables: the summary table (markdown and rich), per-variant metric tables, results.csv."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from rich.markup import escape
+from rich.table import Table
+
+from .stats import ESSENTIAL, HARMFUL, finite
+
+SUMMARY_HEADER = ["component", "kind", "baseline", "ablated (mean ± std)", "delta [CI]", "p (Holm)", "verdict"]
+INTERACTION_HEADER = ["pair", "delta a", "delta b", "delta a+b", "interaction [CI]", "p (Holm)", "n", "verdict"]
+VERDICT_STYLE = {ESSENTIAL: "bold green", HARMFUL: "bold red", "interaction": "bold yellow"}
+
+
+def num(x, digits: int = 4) -> str:
+    """A number with `digits` significant digits; '—' for None, 'nan'/'inf' as such."""
+    if x is None:
+        return "—"
+    x = float(x)
+    if not finite(x):
+        return str(x)
+    return f"{x:.{digits}g}"
+
+
+def signed(x) -> str:
+    s = num(x)
+    return s if (not finite(x) or s.startswith("-")) else "+" + s
+
+
+def mean_std(d: dict) -> str:
+    if not d or not d.get("n"):
+        return "—"
+    if d["n"] < 2:
+        return f"{num(d['mean'])} (n=1)"
+    return f"{num(d['mean'])} ± {num(d['std'])} (n={d['n']})"
+
+
+def ci_text(ci) -> str:
+    lo, hi = ci
+    return f"[{num(lo)}, {num(hi)}]" if finite(lo) and finite(hi) else ""
+
+
+def p_text(p, p_holm) -> str:
+    if not finite(p_holm):
+        return "—"
+    return f"{_p(p_holm)} (raw {_p(p)})"
+
+
+def _p(p) -> str:
+    if not finite(p):
+        return "—"
+    return "<0.0001" if p < 1e-4 else f"{p:.4f}"
+
+
+def verdict_text(r: dict) -> str:
+    v = r["verdict"]
+    if not r.get("conclusive", True):
+        return f"{v} (cannot conclude: n={r.get('n', 0)})"
+    return v
+
+
+def summary_rows(group: dict) -> list[list[str]]:
+    rows = []
+    for name, r in group["components"].items():
+        delta = signed(r.get("effect"))
+        ci = ci_text(r.get("ci_t", [None, None]))
+        boot = ci_text(r.get("ci_bootstrap", [None, None]))
+        if ci:
+            delta += f" {ci}"
+        if boot:
+            delta += f" boot {boot}"
+        rows.append([name, r.get("kind") or "", mean_std(r.get("baseline")), mean_std(r.get("ablated")), delta,
+                     p_text(r.get("p"), r.get("p_holm")), verdict_text(r)])
+    return rows
+
+
+def interaction_rows(group: dict) -> list[list[str]]:
+    rows = []
+    for key, r in group["interactions"].items():
+        delta = signed(r.get("effect"))
+        ci = ci_text(r.get("ci_t", [None, None]))
+        rows.append([key, signed(r.get("delta_a")), signed(r.get("delta_b")), signed(r.get("delta_ab")),
+                     f"{delta} {ci}".strip(), p_text(r.get("p"), r.get("p_holm")), str(r.get("n", 0)),
+                     verdict_text(r)])
+    return rows
+
+
+def metric_table_rows(group: dict, metrics: list[str]) -> list[list[str]]:
+    rows = []
+    for name, v in group["variants"].items():
+        row = [name]
+        for m in metrics:
+            row.append(mean_std(v["metrics"].get(m)))
+        rows.append(row)
+    return rows
+
+
+def metric_tables(group: dict, config) -> list[tuple[str, list[str]]]:
+    """(title, metrics) per console table: one per metrics.groups entry (seed 000), else one."""
+    if config.metrics.groups:
+        return [(title, list(ms)) for title, ms in config.metrics.groups.items()]
+    ms = [config.metrics.primary.name] + [m.name for m in config.metrics.secondary]
+    return [("metrics", ms)]
+
+
+# ---------------------------------------------------------------- renderers
+
+
+def markdown(header: list[str], rows: list[list[str]]) -> str:
+    def cell(s):
+        return str(s).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def rich_table(title: str, header: list[str], rows: list[list[str]], verdict_col: int | None = None) -> Table:
+    table = Table(title=escape(title), title_justify="left", header_style="bold")
+    for h in header:
+        table.add_column(escape(h), overflow="fold")
+    for row in rows:
+        cells = [escape(str(c)) for c in row]
+        if verdict_col is not None:
+            v = cells[verdict_col].split(" (")[0]
+            style = VERDICT_STYLE.get(v)
+            if style:
+                cells[verdict_col] = f"[{style}]{cells[verdict_col]}[/{style}]"
+        table.add_row(*cells)
+    return table
+
+
+# ---------------------------------------------------------------- results.csv
+
+
+CSV_HEADER = ["group", "variant", "removed", "metric", "n", "mean", "std", "sem", "min", "max",
+              "seeds", "failed", "pending", "nonfinite", "absent"]
+
+
+def write_results_csv(analysis: dict, path: Path) -> None:
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(CSV_HEADER)
+        for label, g in analysis["groups"].items():
+            for vname, v in g["variants"].items():
+                s = v.get("seeds", {})
+                for m, d in v["metrics"].items():
+                    w.writerow([label, vname, "+".join(v["removed"]), m, d["n"], _c(d["mean"]), _c(d["std"]),
+                                _c(d["sem"]), _c(d["min"]), _c(d["max"]), " ".join(map(str, d.get("seeds", []))),
+                                " ".join(map(str, s.get("failed", []))), " ".join(map(str, s.get("pending", []))),
+                                " ".join(map(str, s.get("nonfinite", []))), " ".join(map(str, s.get("absent", [])))])
+
+
+def _c(x) -> str:
+    return repr(float(x)) if finite(x) else ""

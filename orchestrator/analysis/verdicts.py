@@ -1,0 +1,314 @@
+"""The whole ablation analysis of a study: per group stats, effects, verdicts, flags, cost.
+
+``analyse(records, config, study_path=None)`` is pure (records in, a JSON-ready dict out);
+``verdicts_payload(analysis)`` is the machine-readable ``verdicts.json`` the tuning stage
+and the tier gate read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from ..config import AdaptiveSeeds, StudyConfig, get_path
+from .effects import (
+    Sequential,
+    paired_effects,
+    paired_interactions,
+    regression_effects,
+    secondary_effects,
+)
+from .flags import contamination_flags, effect_flags, reference_check, secondary_flags, trial_flags
+from .records import (
+    COMPLETED,
+    DEFAULT_GROUP,
+    FAILED,
+    PENDING,
+    RUNNING,
+    GroupData,
+    group_records,
+    sort_seeds,
+)
+from .stats import NO_EVIDENCE, describe, fnum
+
+# Share of alpha spent on interim looks when seeds are adaptive (see adaptive.py).
+INTERIM_SHARE = 0.15
+
+
+def sequential_for(config: StudyConfig) -> Sequential | None:
+    if isinstance(config.seeds, AdaptiveSeeds):
+        return Sequential(config.seeds.initial, config.seeds.max, config.analysis.alpha, INTERIM_SHARE)
+    return None
+
+
+# ---------------------------------------------------------------- groups
+
+
+def group_meta(config: StudyConfig) -> dict[str, dict]:
+    """label -> {tier, sweep_value, order} for every group the plan can produce."""
+    from .. import plan as planning
+
+    tiers = [t.name for t in config.tiers.stages] if config.tiers is not None else [None]
+    meta: dict[str, dict] = {}
+    for tier in tiers:
+        try:
+            groups = planning.groups(config, tier)
+        except Exception:  # noqa: BLE001, S112 - a plan change must not break the report
+            continue
+        for label, overrides in groups:
+            key = DEFAULT_GROUP if label in (None, "") else label
+            sweep_value = overrides.get(config.sweep.path) if config.sweep is not None else None
+            meta.setdefault(key, {"tier": tier, "sweep_value": sweep_value, "order": len(meta)})
+    return meta
+
+
+def main_group(labels: list[str], meta: dict[str, dict], config: StudyConfig) -> str | None:
+    """The last tier's group; for sweeps the one at the baseline's own sweep value, else the first."""
+    if not labels:
+        return None
+    tiers = [t.name for t in config.tiers.stages] if config.tiers is not None else [None]
+    for tier in reversed(tiers):
+        in_tier = [lb for lb in labels if meta.get(lb, {}).get("tier") == tier]
+        if not in_tier:
+            continue
+        if config.sweep is not None:
+            own = get_path(config.baseline, config.sweep.path, None)
+            for lb in in_tier:
+                if meta[lb]["sweep_value"] == own:
+                    return lb
+        return in_tier[0]
+    return labels[0]
+
+
+def expected_variants(config: StudyConfig) -> list[tuple[str, tuple]]:
+    from .. import plan as planning
+
+    try:
+        return [(v.name, tuple(v.removed)) for v in planning.variants(config)]
+    except Exception:  # noqa: BLE001
+        return []
+
+
+# ---------------------------------------------------------------- the analysis
+
+
+def analyse(records: Iterable[dict], config: StudyConfig, study_path: str | Path | None = None,
+            *, n_bootstrap: int | None = None, contamination: bool = True) -> dict:
+    """Analyse the ablation stage of a study's records. Never raises on odd data."""
+    records = list(records)
+    a = config.analysis
+    n_boot = a.n_bootstrap if n_bootstrap is None else n_bootstrap
+    primary = config.metrics.primary
+    secondaries = list(config.metrics.secondary)
+    design = config.design.type
+    pairs = [tuple(p) for p in config.design.pairs]
+    sequential = sequential_for(config)
+    grouped = group_records(records)
+    meta = group_meta(config)
+    labels = sorted(grouped, key=lambda lb: (meta.get(lb, {}).get("order", 10**6), lb))
+    main = main_group(labels, meta, config)
+    exp_variants = expected_variants(config)
+    all_metrics = _metric_names(records, config)
+
+    groups_out: dict[str, dict] = {}
+    flags: list[dict] = []
+    for label in labels:
+        g = analyse_group(grouped[label], config, n_boot, sequential, exp_variants, all_metrics)
+        g.update(meta.get(label, {"tier": None, "sweep_value": None}))
+        g.pop("order", None)
+        groups_out[label] = g
+        flags.extend(g["flags"])
+
+    reference = None
+    if a.reference_result is not None:
+        base_vals = []
+        if main is not None and grouped[main].baseline is not None:
+            base_vals = list(grouped[main].baseline.values(primary.name).values())
+        reference, ref_flags = reference_check(main, base_vals, a.reference_result, primary.mode, a.alpha,
+                                               primary.name)
+        flags.extend(ref_flags)
+    contamination_info: dict = {}
+    if contamination:
+        c_flags, contamination_info = contamination_flags(records, study_path)
+        flags.extend(c_flags)
+
+    ablation = [r for r in records if r.get("stage", "ablation") == "ablation"]
+    complete = (bool(ablation) and all(r.get("state") in (COMPLETED, FAILED) for r in ablation)
+                and all(g["n_absent"] == 0 for g in groups_out.values()))
+    return {
+        "study": config.name,
+        "primary": {"name": primary.name, "mode": primary.mode},
+        "secondary": [{"name": m.name, "mode": m.mode} for m in secondaries],
+        "alpha": a.alpha,
+        "min_effect": a.min_effect,
+        "n_bootstrap": n_boot,
+        "design": design,
+        "pairs": [list(p) for p in pairs],
+        "adaptive": None if sequential is None else {
+            "initial": sequential.initial, "max": sequential.maximum, "interim_share": sequential.interim_share},
+        "metrics": all_metrics,
+        "groups": groups_out,
+        "main_group": main,
+        "reference": reference,
+        "contamination": contamination_info,
+        "flags": flags,
+        "cost": cost(records),
+        "complete": complete,
+    }
+
+
+def analyse_group(group: GroupData, config: StudyConfig, n_boot: int, sequential: Sequential | None,
+                  exp_variants: list, all_metrics: list[str]) -> dict:
+    a = config.analysis
+    primary = config.metrics.primary
+    comps = config.components
+    pairs = [tuple(p) for p in config.design.pairs]
+    design = config.design.type
+    label = group.label
+    if design == "one_at_a_time":
+        components = paired_effects(group, comps, primary.name, primary.mode, a.alpha, a.min_effect, n_boot,
+                                    sequential)
+        interactions = paired_interactions(group, pairs, primary.name, primary.mode, a.alpha, n_boot)
+    else:
+        components, interactions = regression_effects(group, comps, pairs, primary.name, primary.mode, a.alpha,
+                                                      a.min_effect, sequential)
+    if sequential is not None:
+        _adaptive_notes(components, set(config.seed_list))
+    secondary: dict[str, dict] = {}
+    for m in config.metrics.secondary:
+        secondary[m.name] = secondary_effects(group, comps, pairs, m.name, m.mode, a.alpha, design)
+        for c, s in secondary[m.name].items():
+            components[c].setdefault("secondary", {})[m.name] = s
+    flags = effect_flags(label, components, primary.name)
+    flags += effect_flags(label, interactions, primary.name, is_interaction=True)
+    flags += secondary_flags(label, components, secondary, primary.name)
+    expected_seeds = list(config.seed_list)
+    t_flags, status = trial_flags(label, group, expected_seeds, exp_variants,
+                                  [primary.name] + [m.name for m in config.metrics.secondary], primary.name)
+    flags = t_flags + flags
+    variants = {}
+    for var in group.ordered():
+        per_metric = {}
+        for m in all_metrics:
+            vals = var.values(m)
+            seeds = sort_seeds(vals)
+            per_metric[m] = describe(vals.values()) | {"seeds": seeds, "values": [vals[s] for s in seeds]}
+        variants[var.name] = {
+            "removed": list(var.removed),
+            "metrics": per_metric,
+            "seeds": status.get(var.name, {}),
+        }
+    states = [r.get("state") for r in group.records()]
+    present = {frozenset(v.removed) for v in group.variants.values()}
+    n_absent = sum(len(st.get("absent", [])) for st in status.values())
+    n_absent += sum(len(expected_seeds) for _, removed in exp_variants if frozenset(removed) not in present)
+    return {
+        "label": label,
+        "variants": variants,
+        "components": components,
+        "interactions": interactions,
+        "flags": flags,
+        "complete": all(s in (COMPLETED, FAILED) for s in states),
+        "n_decided": sum(1 for r in components.values() if r["verdict"] != NO_EVIDENCE),
+        "n_trials": len(states),
+        "n_absent": n_absent,
+    }
+
+
+def _adaptive_notes(components: dict[str, dict], initial: set) -> None:
+    """Seeds the baseline has beyond a component's are by design with adaptive seeds: say so plainly."""
+    for r in components.values():
+        un = r.get("unpaired") or {}
+        extra = un.get("only_baseline") or []
+        if r.get("conclusive") and extra and not un.get("only_other") and not un.get("nonfinite") \
+                and not (set(extra) & initial):
+            r["note"] = (f"adaptive seeds: decided on {r['n']} paired seeds; the baseline's later seeds "
+                         f"({', '.join(map(str, extra))}) went to components still undecided")
+
+
+def _metric_names(records: list[dict], config: StudyConfig) -> list[str]:
+    """Primary, secondaries, metric-group members, then any other metric found in the finals."""
+    names = [config.metrics.primary.name] + [m.name for m in config.metrics.secondary]
+    for members in config.metrics.groups.values():
+        names += list(members)
+    seen = set()
+    for r in records:
+        if r.get("stage", "ablation") == "ablation":
+            for k in (r.get("final") or {}):
+                if k not in seen:
+                    seen.add(k)
+    out = []
+    for n in names + sorted(seen):
+        if n not in out:
+            out.append(n)
+    return out
+
+
+# ---------------------------------------------------------------- cost
+
+
+def cost(records: Iterable[dict]) -> dict:
+    """Trial-hours, failures, restarts and hours saved by inference-only reuse, per stage and total."""
+    out: dict[str, Any] = {}
+    total = {"trials": 0, "trial_hours": 0.0, "failed": 0, "restarts": 0, "saved_hours": 0.0, "pending": 0}
+    for r in records:
+        stage = r.get("stage", "ablation")
+        s = out.setdefault(stage, dict.fromkeys(total, 0) | {"trial_hours": 0.0, "saved_hours": 0.0})
+        for acc in (s, total):
+            acc["trials"] += 1
+            acc["trial_hours"] += float(r.get("duration_s") or 0.0) / 3600
+            acc["failed"] += r.get("state") == FAILED
+            acc["restarts"] += max(int(r.get("attempts") or 0) - 1, 0)
+            acc["saved_hours"] += float(r.get("saved_s") or 0.0) / 3600
+            acc["pending"] += r.get("state") in (PENDING, RUNNING)
+    return {"total": total, "stages": out}
+
+
+# ---------------------------------------------------------------- verdicts.json
+
+
+def _component_payload(r: dict) -> dict:
+    return {
+        "kind": r.get("kind"),
+        "verdict": r["verdict"],
+        "effect": fnum(r.get("effect")),
+        "ci": [fnum(x) for x in r.get("ci", [None, None])],
+        "ci_bootstrap": [fnum(x) for x in r.get("ci_bootstrap", [None, None])],
+        "p": fnum(r.get("p")),
+        "p_holm": fnum(r.get("p_holm")),
+        "n": int(r.get("n") or 0),
+        "method": r.get("method"),
+        "conclusive": bool(r.get("conclusive")),
+        "note": r.get("note", ""),
+    }
+
+
+def verdicts_payload(analysis: dict) -> dict:
+    """The machine-readable verdicts (verdicts.json)."""
+    groups = {}
+    for label, g in analysis["groups"].items():
+        groups[label] = {
+            "tier": g.get("tier"),
+            "sweep_value": g.get("sweep_value"),
+            "components": {c: _component_payload(r) for c, r in g["components"].items()},
+            "interactions": {k: _component_payload(r) | {"verdict": r["verdict"]} for k, r in g["interactions"].items()},
+            "complete": g["complete"],
+            "n_decided": g["n_decided"],
+        }
+    main = analysis["main_group"]
+    top = groups.get(main, {"components": {}, "interactions": {}}) if main is not None else {"components": {}, "interactions": {}}
+    return {
+        "study": analysis["study"],
+        "primary": analysis["primary"],
+        "alpha": analysis["alpha"],
+        "min_effect": analysis["min_effect"],
+        "design": analysis["design"],
+        "adaptive": analysis["adaptive"],
+        "main_group": main,
+        "components": top["components"],
+        "interactions": top["interactions"],
+        "groups": groups,
+        "complete": analysis["complete"],
+        "flags": [{k: f[k] for k in ("kind", "severity", "group", "subject", "message")} for f in analysis["flags"]],
+    }

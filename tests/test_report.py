@@ -1,0 +1,198 @@
+"""The report renders from a study dir with failed trials, missing seeds, non-finite metrics,
+a single seed, contamination, sweeps and tiers (study dirs written directly; no Ray)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import yaml
+from rich.console import Console
+
+from components.simulated import records_for, simulate_records, simulated_config
+from orchestrator.analysis import build_report
+from orchestrator.config import parse_config
+from orchestrator.ledger import Study
+
+HEADER = "| component | kind | baseline | ablated (mean ± std) | delta [CI] | p (Holm) | verdict |"
+
+
+def make_study(path, cfgd: dict, records: list[dict]) -> Study:
+    study = Study.create(path, yaml.safe_dump(cfgd, sort_keys=False), cfgd["name"])
+    for r in records:
+        study.trial(r["trial_id"]).write(r)
+    return study
+
+
+def report(study: Study, width: int = 200) -> tuple[dict, str, str]:
+    buf = io.StringIO()
+    out = build_report(study.path, console=Console(file=buf, width=width))
+    return out, (study.path / "report.md").read_text(), buf.getvalue()
+
+
+def test_report_with_failed_missing_and_nonfinite_trials(tmp_path):
+    effects = {"a": 2.0, "b": 0.0, "c": 0.5, "d": -1.0}
+    kw = {"pairs": [("a", "b")], "interaction": {"a+b": 1.0}, "min_effect": 0.3, "kinds": {"c": "inference"},
+              "n_bootstrap": 1000}
+    cfgd = simulated_config(effects, 0.5, 5, **kw)
+    recs = simulate_records(effects, 0.5, 5, failed=[("no-a", 2)], nonfinite=[("no-d", 3)],
+                            missing=[("no-c", 4)], pending=[("no-b", 1)], **kw)
+    study = make_study(tmp_path / "study", cfgd, recs)
+    out, md, console = report(study)
+
+    for name in ("report.md", "results.csv", "verdicts.json", "plots/effects.png", "plots/distributions.png"):
+        assert (study.path / name).exists(), name
+    assert HEADER in md
+    assert "no-a lacks seed(s) 2" in md and "FAILED after 3 attempt(s)" in md
+    assert "no-c lacks seed(s) 4" in md and "never run" in md
+    assert "no-b lacks seed(s) 1" in md and "PENDING" in md
+    assert "non-finite score" in md and "seed 3: nan" in md
+    assert "paired on 4 seed(s) only" in md  # says which seeds the comparison used
+    assert "provisional" in md  # a pending trial
+    assert "### Interaction pairs" in md
+    assert "## What the study cost" in md
+    assert "Verdicts" in console and "lacks seed(s)" in console
+
+    v = json.loads((study.path / "verdicts.json").read_text())
+    assert v["primary"] == {"name": "score", "mode": "max"}
+    assert set(v["components"]) == set(effects)
+    for c in effects:
+        assert set(v["components"][c]) >= {"kind", "verdict", "effect", "ci", "p", "p_holm", "n"}
+    assert v["components"]["c"]["kind"] == "inference"
+    assert v["components"]["a"]["n"] == 4
+    assert v["complete"] is False
+    assert v["groups"]["default"]["components"] == v["components"]
+    assert out["components"] == v["components"] and "files" in out
+
+    with open(study.path / "results.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    no_a = next(r for r in rows if r["variant"] == "no-a" and r["metric"] == "score")
+    assert no_a["n"] == "4" and no_a["failed"] == "2"
+
+
+def test_single_seed_says_it_cannot_conclude(tmp_path):
+    effects = {"a": 2.0, "b": 0.0}
+    cfgd = simulated_config(effects, 0.5, [0])
+    study = make_study(tmp_path / "one", cfgd, simulate_records(effects, 0.5, [0]))
+    out, md, _ = report(study)
+    assert HEADER in md
+    assert "cannot conclude" in md
+    assert all(c["verdict"] == "no evidence" for c in out["components"].values())
+    assert all(c["n"] == 1 for c in out["components"].values())
+
+
+def test_empty_study_renders(tmp_path):
+    cfgd = simulated_config({"a": 1.0}, 0.5, 3)
+    study = make_study(tmp_path / "empty", cfgd, [])
+    out, md, _ = report(study)
+    assert "# Ablation report" in md
+    assert out["components"] == {} and out["complete"] is False
+
+
+def test_contamination_is_flagged(tmp_path):
+    effects = {"a": 1.0}
+    cfgd = simulated_config(effects, 0.5, 3)
+    recs = simulate_records(effects, 0.5, 3)
+    for r in recs:
+        leak = r["trial_id"] == "no-a-seed1"
+        r["data_fingerprints"] = {"train": {"hash": "tr-leak" if leak else "tr", "n": 3},
+                                  "test": {"hash": "te", "n": 2}}
+    study = make_study(tmp_path / "leak", cfgd, recs)
+    for r in recs:
+        leak = r["trial_id"] == "no-a-seed1"
+        d = study.path / "trials" / r["trial_id"]
+        (d / "data_train.json").write_text(json.dumps({"hash": "x", "items": ["h1", "h2", "h9" if leak else "h3"]}))
+        (d / "data_test.json").write_text(json.dumps({"hash": "te", "items": ["h8", "h9"]}))
+    out, md, _ = report(study)
+    assert "contamination" in md and "no-a-seed1" in md
+    assert "1 of 2 'test' items also appear in 'train'" in md
+    flagged = [f for f in out["flags"] if f["kind"] == "contamination"]
+    assert len(flagged) == 1 and "1 trial(s)" in flagged[0]["message"]
+
+
+def test_reference_result_in_the_tail_is_flagged(tmp_path):
+    effects = {"a": 1.0}
+    cfgd = simulated_config(effects, 0.5, 5, reference_result=25.0)
+    study = make_study(tmp_path / "ref", cfgd, simulate_records(effects, 0.5, 5))
+    _, md, _ = report(study)
+    assert "reference_result 25 lies beyond the 95% prediction interval" in md
+    assert "## Reference result (seed 001)" in md
+
+
+def test_sweep_tiers_and_metric_groups(tmp_path):
+    effects = {"a": 2.0, "b": 0.0}
+    cfgd = simulated_config(
+        effects, 0.5, 3, n_bootstrap=500,
+        sweep={"path": "sim.noise", "values": [0.1, 0.5, 2.0]},
+        tiers={"stages": [{"name": "synthetic", "overrides": {"sim.base": 5.0}}, {"name": "real"}]},
+        metric_groups={"quality": ["score"], "training": ["loss"]})
+    config = parse_config(cfgd)
+    recs = records_for(config)  # every tier
+    study = make_study(tmp_path / "sweep", cfgd, recs)
+    out, md, console = report(study)
+    assert set(out["groups"]) == {f"{t}/noise={v}" for t in ("synthetic", "real") for v in (0.1, 0.5, 2.0)}
+    assert out["main_group"] == "real/noise=0.5"  # last tier, at the baseline's own sweep value
+    assert out["components"] == out["groups"]["real/noise=0.5"]["components"]
+    assert out["groups"]["synthetic/noise=0.1"]["tier"] == "synthetic"
+    assert out["groups"]["real/noise=2.0"]["sweep_value"] == 2.0
+    for name in ("sweep_synthetic.png", "sweep_real.png", "effects_real_noise=0.5.png"):
+        assert (study.path / "plots" / name).exists(), name
+    assert "## Group `real/noise=0.5` (main: the top-level verdicts)" in md
+    assert "quality" in console and "training" in console  # one table per metric group (seed 000)
+    assert "**quality**" in md
+
+
+def test_random_design_and_cost(tmp_path):
+    effects = {"a": 2.0, "b": 0.0, "c": -1.0}
+    cfgd = simulated_config(effects, 0.5, 3, design="random", total_trials=18, kinds={"c": "inference"})
+    cfgd["evaluate"] = "components.simulated:run"  # inference-only variants reuse the baseline checkpoint
+    config = parse_config(cfgd)
+    recs = records_for(config)
+    recs[0]["attempts"] = 3  # two restarts
+    study = make_study(tmp_path / "random", cfgd, recs)
+    out, md, _ = report(study)
+    assert HEADER in md
+    assert all(c["method"] == "regression" for c in out["components"].values())
+    assert "| total |" in md and "| 2 |" in md
+    saved = sum(r["saved_s"] for r in recs) / 3600
+    assert saved > 0 and f"{saved:.3g}" in md
+
+
+def test_report_without_the_trainable(tmp_path):
+    """Analysis needs only the ledger: a config whose trainable is not importable here still reports."""
+    effects = {"a": 2.0}
+    cfgd = simulated_config(effects, 0.5, 3)
+    study = make_study(tmp_path / "elsewhere", cfgd, simulate_records(effects, 0.5, 3))
+    cfgd["trainable"] = "not_installed_here.model:run"
+    (study.path / "config.yaml").write_text(yaml.safe_dump(cfgd, sort_keys=False))
+    out, md, _ = report(study)
+    assert out["components"]["a"]["n"] == 3
+    assert "cannot be imported" in md
+
+
+def test_secondary_metric_against_primary_and_seed_variance_are_flagged(tmp_path):
+    # removing 'a' lowers the score (a helps) but also lowers the loss a lot (a hurts the loss)
+    effects = {"a": 2.0, "b": 0.0}
+    kw = {"loss_effects": {"a": -1.0}, "n_bootstrap": 500}
+    cfgd = simulated_config(effects, 0.5, 5, **kw)
+    study = make_study(tmp_path / "sec", cfgd, simulate_records(effects, 0.5, 5, **kw))
+    out, md, _ = report(study)
+    sec = [f for f in out["flags"] if f["kind"] == "secondary"]
+    assert [f["subject"] for f in sec] == ["a"]
+    assert "loss moves the other way beyond noise" in sec[0]["message"]
+    assert any(f["kind"] == "seed_variance" and f["subject"] == "b" for f in out["flags"])
+    assert "`secondary`" in md and "`seed_variance`" in md
+
+
+def test_rebuilding_keeps_the_tuning_section(tmp_path):
+    effects = {"a": 2.0}
+    cfgd = simulated_config(effects, 0.5, 3)
+    study = make_study(tmp_path / "tuned", cfgd, simulate_records(effects, 0.5, 3))
+    report(study)
+    section = "<!-- ablator:tuning:start -->\n## Tuning\n\nTuned 1 parameter.\n<!-- ablator:tuning:end -->"
+    path = study.path / "report.md"
+    path.write_text(path.read_text() + "\n" + section + "\n")
+    _, md, _ = report(study)
+    assert md.count("## Tuning") == 1 and "Tuned 1 parameter." in md
+    assert "## Verdicts" in md
