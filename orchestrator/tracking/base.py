@@ -1,0 +1,36 @@
+"""The tracker interface the driver talks to, and the no-op tracker.
+
+The driver (one process per study run) owns one tracker. Trials never touch it:
+they write the ledger (record.json, metrics.jsonl) and the tracker reads the
+ledger, so W&B stays off every trial's critical path.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class Tracker:
+    """What the driver calls. This base class does nothing (tracking disabled)."""
+
+    #: "disabled", "offline" or "online": where runs go now (a failure may lower it).
+    mode: str = "disabled"
+
+    def trial_update(self, record: dict) -> None:
+        """A trial's record changed (pending, started, restarted, finished, failed).
+
+        Returns at once: the work happens in a background thread.
+        """
+
+    def poll(self) -> None:
+        """Driver loop tick (~1 s): tail metrics.jsonl of the trials being tracked."""
+
+    def study_summary(self, study_dir: str | Path) -> None:
+        """After the report: one `analysis` run with results, plots, verdicts, best config."""
+
+    def close(self, timeout: float | None = None) -> None:
+        """Flush and finish every run; waits at most `timeout` seconds."""
+
+
+class NullTracker(Tracker):
+    """Tracking disabled: every call is a no-op, and wandb is never imported."""
