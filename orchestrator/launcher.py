@@ -114,13 +114,14 @@ def _run(study: Study, config: StudyConfig, console: Console, address, ray_temp_
     console.print(f"Study [bold]{config.name}[/bold] in {study.path}" + (f"  (Ray dashboard: {url})" if url else ""))
     from .tracking import make_tracker
 
-    tracker = make_tracker(config, study, study.read_provenance())
+    tracker = make_tracker(config, study, study.read_provenance(),
+                           echo=lambda line: console.print(line, markup=False, highlight=False))
     try:
         completed = run_ablation(study, config, console, tracker, rerun)
         _report(study, console)
         tracker.study_summary(study.path)
-        if completed:
-            _maybe_tune(study, config, console, tracker, cluster_dashboard=url if address else None)
+        if completed and _maybe_tune(study, config, console, tracker, cluster_dashboard=url if address else None):
+            tracker.study_summary(study.path)  # the same summary run, now with the best config
     finally:
         tracker.close()
 
@@ -272,18 +273,18 @@ def _report(study: Study, console: Console) -> None:
 
 
 def _maybe_tune(study: Study, config: StudyConfig, console: Console, tracker,
-               cluster_dashboard: str | None = None) -> None:
-    """Run, schedule or leave the tuning stage as `tuning.schedule` says.
+               cluster_dashboard: str | None = None) -> bool:
+    """Run, schedule or leave the tuning stage as `tuning.schedule` says; True if it ran here.
 
     On a Ray cluster the tuning stage is submitted as its own Ray job.
     """
     tuning = config.tuning
     if not tuning.enabled:
-        return
+        return False
     if tuning.schedule == "manual":
         study.set_stage("tuning", "manual")
         console.print(f"Tuning stage is manual: run `ablator tune {study.path}` when you like.")
-        return
+        return False
     if cluster_dashboard:
         from .execution import jobs
 
@@ -292,12 +293,13 @@ def _maybe_tune(study: Study, config: StudyConfig, console: Console, tracker,
         if isinstance(tuning.schedule, ScheduleAt):
             args += ["--at", tuning.schedule.at.isoformat()]
         jobs.submit(cluster_dashboard, args, "tuning", config.name, console, working_dir=Path.cwd())
-        return
+        return False
     if isinstance(tuning.schedule, ScheduleAt):
         wait_until(study, tuning.schedule.at, console)
     from .tuning import run_tuning
 
     run_tuning(study, config, console=console, tracker=tracker)
+    return True
 
 
 __all__ = ["launch", "resume", "LaunchError", "ConfigError", "COMPLETED"]

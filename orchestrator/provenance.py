@@ -59,6 +59,13 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def hardware() -> dict:
+    """The machine a trial runs on (recorded per trial: workers may differ from the driver)."""
+    gpu = gpus()
+    return {"cpu_model": cpu_model(), "cpu_count": os.cpu_count(), "gpu_models": gpu["models"],
+            "gpu_count": gpu["count"], "cuda": gpu["cuda"], "torch": gpu["torch"]}
+
+
 def gpus() -> dict:
     try:
         import torch
@@ -84,5 +91,4 @@ def collect(where: str | Path = ".") -> dict:
         "platform": platform.platform(),
         "cpu": {"model": cpu_model(), "count": os.cpu_count()},
         "gpu": gpus(),
-        "argv": sys.argv,
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import sys
@@ -11,7 +12,10 @@ from pathlib import Path
 
 from ..config import resolve_callable
 from ..ledger import COMPLETED, RUNNING, TrialStore
+from ..provenance import hardware
 from ..trial import TrialContext, TrialStopped, set_seeds
+
+_hardware = functools.cache(hardware)  # once per worker process
 
 WORKER_DIED = "the worker running this attempt died (process killed, out of memory or node lost)"
 
@@ -35,7 +39,8 @@ def run_attempt(study_path: str, spec: dict, config: dict, entry: str, code_dir:
         record["errors"].append({"attempt": record["attempts"], "error": WORKER_DIED, "traceback": None,
                                  "time": now})
     record.update(state=RUNNING, attempts=record["attempts"] + 1, attempt_started=now,
-                  started_at=record.get("started_at") or now, host=platform.node(), pid=os.getpid())
+                  started_at=record.get("started_at") or now, host=platform.node(), pid=os.getpid(),
+                  hardware=_hardware())
     store.write(record)
 
     source = TrialStore(trials / spec["source_trial"]) if spec.get("source_trial") else None
