@@ -12,6 +12,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .config import ConfigError, json_schema, load_config
@@ -116,8 +117,11 @@ def status(study_dir: Path = typer.Argument(..., help="Study directory.")):
     records = study.records()
     console.print(f"Study [bold]{info['name']}[/bold] ({info['study_id']}) in {study.path}")
     for stage, state in info.get("stages", {}).items():
-        extra = {k: v for k, v in state.items() if k not in ("state", "time")}
-        console.print(f"  stage {stage}: [bold]{state['state']}[/bold] {extra or ''}")
+        extra = [f"{k}={v}" for k, v in state.items() if k not in ("state", "time") and not isinstance(v, dict)]
+        best = state.get("best")
+        if isinstance(best, dict) and "trial_id" in best:
+            extra.append(f"best {best['trial_id']} = {best.get('value')}")
+        console.print(f"  stage {stage}: [bold]{state['state']}[/bold]  {escape('  '.join(extra))}")
     table = Table(title="Trials")
     for col in ("stage", "total", "COMPLETED", "RUNNING", "PENDING", "FAILED", "restarts", "trial-hours"):
         table.add_column(col, justify="right" if col != "stage" else "left")

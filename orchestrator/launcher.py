@@ -11,10 +11,10 @@ from rich.console import Console
 from rich.table import Table
 
 from . import plan as planning
-from .config import AdaptiveSeeds, ConfigError, ScheduleAt, StudyConfig, load_config
+from .config import AdaptiveSeeds, ScheduleAt, StudyConfig, load_config
 from .execution import runner
 from .execution.progress import StudyProgress
-from .ledger import COMPLETED, FAILED, PENDING, Study
+from .ledger import FAILED, PENDING, Study
 from .provenance import collect
 
 
@@ -154,15 +154,7 @@ def _execute(study, config, console, tracker, specs, label="ablation") -> list[d
     known = {t["trial_id"] for t in plan["trials"]}
     plan["trials"] += [s.to_dict() for s in specs if s.trial_id not in known]
     study.write_plan(plan)
-    todo = []
-    for spec in specs:
-        store = study.trial(spec.trial_id)
-        record = store.read()
-        if record is None:
-            record = runner.new_record(spec)
-            store.write(record)
-        if runner.needs_run(record):
-            todo.append(spec)
+    todo = runner.prepare(study, specs)
     finished = len(specs) - len(todo)
     if finished:
         console.print(f"{finished} of {len(specs)} trials already finished: reused, not re-run")
@@ -301,5 +293,3 @@ def _maybe_tune(study: Study, config: StudyConfig, console: Console, tracker,
     run_tuning(study, config, console=console, tracker=tracker)
     return True
 
-
-__all__ = ["launch", "resume", "LaunchError", "ConfigError", "COMPLETED"]

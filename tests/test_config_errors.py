@@ -97,9 +97,10 @@ def test_every_problem_is_listed_at_once(tmp_path):
 
 
 def test_random_and_factorial_designs_plan(tmp_path):
+    import yaml
+
     from orchestrator import plan
     from orchestrator.config import parse_config
-    import yaml
 
     data = yaml.safe_load(GOOD)
     data["components"]["third"] = {"kind": "training", "description": "x", "removal": {"train.epochs": 1}}

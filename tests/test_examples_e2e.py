@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import json
 
-import pytest
 from rich.console import Console
 
 from orchestrator.config import load_config

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 from scipy import stats as st
 
-from .records import GroupData, sort_seeds
+from .records import GroupData
 from .stats import (
     MIN_BOOTSTRAP_N,
     NO_EVIDENCE,
@@ -36,9 +36,11 @@ from .stats import (
     finite,
     holm,
     orient,
+    pair_values,
     pairing_note,
     sequential_level,
     sequential_p,
+    sort_seeds,
     t_quantile,
     verdict,
 )
@@ -60,24 +62,6 @@ class Sequential:
 
 
 # ---------------------------------------------------------------- pairing
-
-
-def pair_values(base: dict, other: dict, mode: str):
-    """Seeds both have (finite), oriented diffs, baseline and other values, unpaired seeds."""
-    unpaired = {"only_baseline": [], "only_other": [], "nonfinite": []}
-    seeds = []
-    for s in sort_seeds(set(base) | set(other)):
-        if s not in other:
-            unpaired["only_baseline"].append(s)
-        elif s not in base:
-            unpaired["only_other"].append(s)
-        elif not (finite(base[s]) and finite(other[s])):
-            unpaired["nonfinite"].append(s)
-        else:
-            seeds.append(s)
-    b = np.array([base[s] for s in seeds], dtype=float)
-    o = np.array([other[s] for s in seeds], dtype=float)
-    return seeds, (orient(b, o, mode) if seeds else np.array([])), b, o, unpaired
 
 
 def batch_bootstrap(diff_sets: Sequence[np.ndarray], alpha: float, n_bootstrap: int, random_state=0) -> list:

@@ -21,8 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from .records import FAILED, PENDING, RUNNING, GroupData, sort_seeds
-from .stats import describe, finite, prediction_interval
+from ..ledger import FAILED, PENDING, RUNNING
+from .records import GroupData
+from .stats import describe, finite, prediction_interval, sort_seeds
 
 
 def flag(kind: str, severity: str, group: str | None, subject: str | None, message: str) -> dict:

@@ -9,9 +9,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .stats import finite
+from ..ledger import COMPLETED
+from ..plan import Variant
+from .stats import _seed_key, finite
 
-COMPLETED, FAILED, PENDING, RUNNING = "COMPLETED", "FAILED", "PENDING", "RUNNING"
 DEFAULT_GROUP = "default"
 
 
@@ -64,14 +65,14 @@ class VariantData:
         return out
 
     def seeds_in_state(self, state: str) -> list:
-        return sorted((s for s, r in self.by_seed.items() if r.get("state") == state), key=_key)
+        return sorted((s for s, r in self.by_seed.items() if r.get("state") == state), key=_seed_key)
 
     def missing_metric(self, metric: str) -> list:
         """Seeds COMPLETED but without `metric` in their final report."""
         return sorted(
             (s for s, r in self.by_seed.items()
              if r.get("state") == COMPLETED and metric not in (r.get("final") or {})),
-            key=_key,
+            key=_seed_key,
         )
 
 
@@ -116,21 +117,9 @@ def group_records(records: Iterable[dict]) -> dict[str, GroupData]:
         key = frozenset(removed)
         var = grp.variants.get(key)
         if var is None:
-            var = grp.variants[key] = VariantData(rec.get("variant") or _variant_name(removed), removed)
+            var = grp.variants[key] = VariantData(rec.get("variant") or Variant(removed).name, removed)
         seed = rec.get("seed")
         old = var.by_seed.get(seed)
         if old is None or not (old.get("state") == COMPLETED and rec.get("state") != COMPLETED):
             var.by_seed[seed] = rec
     return groups
-
-
-def _variant_name(removed: tuple[str, ...]) -> str:
-    return "baseline" if not removed else "no-" + "+".join(removed)
-
-
-def _key(s):
-    return (0, s) if isinstance(s, (int, float)) else (1, str(s))
-
-
-def sort_seeds(seeds: Iterable) -> list:
-    return sorted(seeds, key=_key)

@@ -270,22 +270,7 @@ def compare_paired(
     ci_t, ci_bootstrap, t, p, p_holm, verdict, conclusive, note, unpaired,
     baseline {n,mean,std}, other {n,mean,std}.
     """
-    base = {s: v for s, v in baseline_values_by_seed.items()}
-    other = {s: v for s, v in other_values_by_seed.items()}
-    unpaired: dict[str, list] = {"only_baseline": [], "only_other": [], "nonfinite": []}
-    seeds = []
-    for s in sorted(set(base) | set(other), key=_seed_key):
-        if s not in other:
-            unpaired["only_baseline"].append(s)
-        elif s not in base:
-            unpaired["only_other"].append(s)
-        elif not (finite(base[s]) and finite(other[s])):
-            unpaired["nonfinite"].append(s)
-        else:
-            seeds.append(s)
-    b = np.array([float(base[s]) for s in seeds])
-    o = np.array([float(other[s]) for s in seeds])
-    diffs = orient(b, o, mode) if seeds else np.array([])
+    seeds, diffs, b, o, unpaired = pair_values(dict(baseline_values_by_seed), dict(other_values_by_seed), mode)
     result = _summarise_diffs(diffs, alpha, n_bootstrap if bootstrap else 0, random_state)
     p_holm = result["p"]
     result.update(
@@ -333,6 +318,28 @@ def _short(d: dict) -> dict:
 
 def _seed_key(s):
     return (0, s) if isinstance(s, (int, float)) else (1, str(s))
+
+
+def sort_seeds(seeds: Iterable) -> list:
+    return sorted(seeds, key=_seed_key)
+
+
+def pair_values(base: dict, other: dict, mode: str):
+    """Seeds both have (finite), oriented diffs, baseline and other values, unpaired seeds."""
+    unpaired: dict[str, list] = {"only_baseline": [], "only_other": [], "nonfinite": []}
+    seeds = []
+    for s in sort_seeds(set(base) | set(other)):
+        if s not in other:
+            unpaired["only_baseline"].append(s)
+        elif s not in base:
+            unpaired["only_other"].append(s)
+        elif not (finite(base[s]) and finite(other[s])):
+            unpaired["nonfinite"].append(s)
+        else:
+            seeds.append(s)
+    b = np.array([float(base[s]) for s in seeds], dtype=float)
+    o = np.array([float(other[s]) for s in seeds], dtype=float)
+    return seeds, (orient(b, o, mode) if seeds else np.array([])), b, o, unpaired
 
 
 def pairing_note(n: int, unpaired: Mapping[str, list]) -> str:

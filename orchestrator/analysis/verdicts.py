@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import AdaptiveSeeds, StudyConfig, get_path
+from ..ledger import COMPLETED, FAILED, PENDING, RUNNING
 from .effects import (
     Sequential,
     paired_effects,
@@ -20,17 +21,8 @@ from .effects import (
     secondary_effects,
 )
 from .flags import contamination_flags, effect_flags, reference_check, secondary_flags, trial_flags
-from .records import (
-    COMPLETED,
-    DEFAULT_GROUP,
-    FAILED,
-    PENDING,
-    RUNNING,
-    GroupData,
-    group_records,
-    sort_seeds,
-)
-from .stats import NO_EVIDENCE, describe, fnum
+from .records import DEFAULT_GROUP, GroupData, group_records
+from .stats import NO_EVIDENCE, describe, fnum, sort_seeds
 
 # Share of alpha spent on interim looks when seeds are adaptive (see adaptive.py).
 INTERIM_SHARE = 0.15

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from ..ledger import COMPLETED, FAILED
 
@@ -23,7 +30,7 @@ class StudyProgress:
             TimeRemainingColumn(),
             console=console,
             transient=False,
-            disable=not console.is_terminal and console.quiet,
+            disable=console.quiet,
         )
         self._task = self._progress.add_task(label, total=total, detail="")
 
@@ -34,9 +41,6 @@ class StudyProgress:
     def __exit__(self, *exc) -> None:
         self.update()
         self._progress.stop()
-
-    def add(self, n: int) -> None:
-        self._progress.update(self._task, total=(self._progress.tasks[0].total or 0) + n)
 
     def seen(self, record: dict) -> None:
         self.records[record["trial_id"]] = record

@@ -199,5 +199,16 @@ def _fail_without_running(study: Study, spec: TrialSpec, why: str) -> dict:
     return record
 
 
-def needs_run(record: dict | None) -> bool:
-    return record is None or record["state"] in (PENDING, RUNNING)
+def prepare(study: Study, specs: Iterable[TrialSpec], annotate: Callable[[TrialSpec], dict] | None = None
+            ) -> list[TrialSpec]:
+    """Write a PENDING record for each new spec; return the specs not yet finished."""
+    todo = []
+    for spec in specs:
+        store = study.trial(spec.trial_id)
+        record = store.read()
+        if record is None:
+            record = {**new_record(spec), **(annotate(spec) if annotate else {})}
+            store.write(record)
+        if record["state"] in (PENDING, RUNNING):
+            todo.append(spec)
+    return todo

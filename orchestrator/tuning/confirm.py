@@ -48,16 +48,8 @@ def prepare_confirmation(study: Study, config: StudyConfig, plan: TuningPlan, be
                          values: dict) -> tuple[list[TrialSpec], dict[int, str], dict[int, str]]:
     """Write PENDING records for new confirmation trials; return (specs still to run, tuned ids, baseline ids)."""
     specs, tuned_ids, base_ids = confirmation_specs(study, config, plan, best_trial_id, values)
-    todo = []
-    for spec in specs:
-        store = study.trial(spec.trial_id)
-        record = store.read()
-        if record is None:
-            record = runner.new_record(spec)
-            record["tuning"] = {"confirms": best_trial_id, "params": values if spec.variant == "tuned" else {}}
-            store.write(record)
-        if runner.needs_run(record):
-            todo.append(spec)
+    todo = runner.prepare(study, specs, annotate=lambda spec: {"tuning": {
+        "confirms": best_trial_id, "params": values if spec.variant == "tuned" else {}}})
     return todo, tuned_ids, base_ids
 
 
