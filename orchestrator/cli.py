@@ -45,6 +45,9 @@ def user_errors(fn):
         except (ConfigError, LaunchError, StudyLocked, UserError) as exc:
             sys.stderr.write(f"{exc}\n")
             raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            sys.stderr.write("Interrupted: finished trials are kept; `ablator resume DIR` continues.\n")
+            raise typer.Exit(130) from None
 
     return wrapper
 

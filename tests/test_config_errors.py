@@ -119,3 +119,11 @@ def test_random_and_factorial_designs_plan(tmp_path):
     for t in trials:
         by_variant.setdefault(t.variant, []).append(t.seed)
     assert all(seeds == [0, 1, 2] for seeds in by_variant.values())
+
+
+def test_unreachable_cluster_address_exits_2_with_a_message(tmp_path):
+    path = tmp_path / "study.yaml"
+    path.write_text(GOOD + f"storage: {{root: {tmp_path}/studies}}\n")
+    result = CliRunner().invoke(app, ["launch", str(path), "--address", "127.0.0.1:1"])
+    assert result.exit_code == 2, result.output
+    assert "could not join the Ray cluster at 127.0.0.1:1" in result.output

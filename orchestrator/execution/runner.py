@@ -9,6 +9,7 @@ the study goes on.
 from __future__ import annotations
 
 import os
+import socket
 import time
 from collections import deque
 from typing import Callable, Iterable
@@ -33,9 +34,24 @@ def connect(address: str | None = None, temp_dir: str | None = None, dashboard: 
         kwargs.update(include_dashboard=dashboard, num_cpus=num_cpus)
         if temp_dir:
             kwargs["_temp_dir"] = temp_dir
-    ctx = ray.init(**kwargs)
+    from ..launcher import LaunchError
+
+    try:
+        _reachable(address)
+        ctx = ray.init(**kwargs)
+    except (ConnectionError, RuntimeError, ValueError, OSError) as exc:
+        raise LaunchError(f"could not {'join the Ray cluster at ' + address if address else 'start a local Ray'}: "
+                          f"{exc}") from None
     url = getattr(ctx, "dashboard_url", None)
     return f"http://{url}" if url else None
+
+
+def _reachable(address: str | None) -> None:
+    """Fail fast on a `host:port` nobody listens on (Ray itself retries for minutes)."""
+    if not address or "://" in address or address == "auto" or ":" not in address:
+        return
+    host, port = address.rsplit(":", 1)
+    socket.create_connection((host, int(port)), timeout=10).close()
 
 
 def new_record(spec: TrialSpec) -> dict:
