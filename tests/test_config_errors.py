@@ -112,7 +112,7 @@ def test_random_and_factorial_designs_plan(tmp_path):
     again = plan.variants(parse_config(data))
     assert first == again and len(first) == 5 and first[0].name == "baseline"
     data["design"]["seed"] = 4
-    assert plan.variants(parse_config(data)) != first or len(first) == 8
+    assert plan.variants(parse_config(data)) != first  # another study seed draws other variants
     trials = plan.ablation_trials(parse_config(data))
     # every variant runs the same seeds, so comparisons are paired
     by_variant = {}
