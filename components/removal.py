@@ -37,12 +37,10 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Mapping
-from typing import Literal
 
 import torch
 from torch import nn
 
-Mode = Literal["keep", "identity", "zero", "skip"]
 MODES: tuple[str, ...] = ("keep", "identity", "zero", "skip")
 
 

@@ -166,8 +166,6 @@ def _execute(study, config, console, tracker, specs, label="ablation") -> list[d
             tracker.trial_update(record)
 
         executor = runner.TrialExecutor(study, config, on_update=seen)
-        for record in study.records():
-            tracker.trial_update(record)
         try:
             return runner.run_trials(executor, todo, progress=_Ticker(progress, tracker))
         except KeyboardInterrupt:

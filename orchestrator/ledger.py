@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any, Iterator
 
 PENDING, RUNNING, COMPLETED, FAILED = "PENDING", "RUNNING", "COMPLETED", "FAILED"
-STATES = (PENDING, RUNNING, COMPLETED, FAILED)
 
 
 class StudyLocked(Exception):
@@ -58,7 +57,6 @@ class Study:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.trials_dir = self.path / "trials"
-        self._lock_fh = None
 
     # ------------------------------------------------------------ creation
 

@@ -35,7 +35,6 @@ import numpy as np
 from scipy import stats as st
 
 ESSENTIAL, HARMFUL, NO_EVIDENCE = "essential", "harmful", "no evidence"
-VERDICTS = (ESSENTIAL, HARMFUL, NO_EVIDENCE)
 MIN_BOOTSTRAP_N = 3
 BOOTSTRAP_METHOD = "percentile"
 

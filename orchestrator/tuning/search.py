@@ -37,7 +37,6 @@ from .space import TuningPlan
 TUNING_DIR = "tuning"
 JOURNAL = "optuna.log"
 STAGE = "tuning"
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
 
 def trial_id_for(number: int) -> str:
