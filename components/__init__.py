@@ -1,41 +1,8 @@
-"""Ablatable PyTorch building blocks and the example studies' models.
+"""The example studies' code, run from the repository as a user's own project runs.
 
-Removal follows an explicit contract, chosen by a config value:
-
-* structure  — :class:`Removable` (``keep`` | ``identity`` | ``zero`` | ``skip``),
-  :class:`ResidualBlock`, :class:`RemovableHeads` (a head leaves with its loss term);
-* training   — dropout ``p -> 0.0``, :class:`Augmentation` ``enabled -> False``,
-  :func:`make_scheduler` ``-> "constant"`` (see ``components.training.REMOVED``);
-* inference  — :func:`apply_temperature` ``-> 1.0``, :func:`beam_search` width ``-> 1``
-  (greedy), :func:`mode_filter` window ``-> 1`` (see ``components.inference.REMOVED``).
-
-Examples: ``components.chord`` (seed 000: CTC vs AR heads, mir_eval metrics) and
-``components.digits`` (seed 004: a small CNN on scikit-learn's digits).
+Not installed with the package: `ablator` imports a trainable (``components.quickstart:run``)
+from the directory it is launched in, as it would ``mytrain:run`` in a user's project.
+Examples: ``components.quickstart`` (a spiral MLP), ``components.chord`` (CTC and
+autoregressive heads scored with mir_eval) and ``components.digits`` (a small CNN on
+scikit-learn's digits). The building blocks they use live in ``orchestrator.blocks``.
 """
-
-from components.heads import RemovableHeads
-from components.inference import apply_temperature, beam_search, mode_filter
-from components.removal import (
-    MODES,
-    Removable,
-    ResidualBlock,
-    build_then_remove,
-    trainable_parameters,
-)
-from components.training import Augmentation, GaussianNoise, RandomShift, make_scheduler
-
-__all__ = [
-    "MODES",
-    "Augmentation",
-    "GaussianNoise",
-    "RandomShift",
-    "Removable",
-    "RemovableHeads",
-    "ResidualBlock",
-    "apply_temperature",
-    "beam_search",
-    "build_then_remove",
-    "make_scheduler",
-    "mode_filter",
-    "trainable_parameters",
-]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from collections import Counter
 from datetime import datetime
@@ -15,13 +16,32 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .config import ConfigError, json_schema, load_config
+from .config import json_schema, load_config
+from .errors import AblatorError, UserError
 from .execution import jobs
-from .ledger import Study, StudyLocked
+from .ledger import Study
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Ablation studies that prove each component earns its place, then tune the survivors.")
 console = Console()
+
+
+def _version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        sys.stdout.write(f"ablator {__version__}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                      help="Print the version and exit.")):
+    """Ablation studies that prove each component earns its place, then tune the survivors."""
+    # `module:function` resolves from the directory `ablator` runs in, as with `python -m`
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+
 
 ADDRESS = typer.Option(None, "--address", help="Ray cluster: 'http://head:8265' submits the stage as a Ray "
                        "job; 'auto', 'host:6379' or 'ray://host:10001' drive it from here. Default: embedded local Ray.")
@@ -29,22 +49,16 @@ TEMP_DIR = typer.Option(None, "--ray-temp-dir", help="Temp dir of the embedded l
 DASHBOARD = typer.Option(True, "--dashboard/--no-dashboard", help="Start the Ray dashboard (embedded Ray).")
 
 
-class UserError(Exception):
-    """Anything the user can fix: printed without a traceback, exit code 2."""
-
-
 def user_errors(fn):
     """Turn user mistakes into one readable block and exit code 2."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        from .launcher import LaunchError
-
         try:
             return fn(*args, **kwargs)
-        except (ConfigError, LaunchError, StudyLocked, UserError) as exc:
+        except AblatorError as exc:
             sys.stderr.write(f"{exc}\n")
-            raise typer.Exit(2) from None
+            raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             sys.stderr.write("Interrupted: finished trials are kept; `ablator resume DIR` continues.\n")
             raise typer.Exit(130) from None

@@ -19,20 +19,9 @@ from pydantic import (
     model_validator,
 )
 
+from .errors import ConfigError
+
 MISSING = object()
-
-
-class ConfigError(Exception):
-    """A user mistake in a study config; `str()` is a readable block naming file, line, field."""
-
-    def __init__(self, path: str | Path, problems: list[tuple[str, int | None, str]]):
-        self.path = str(path)
-        self.problems = problems
-        lines = [f"Invalid study config {self.path}:"]
-        for field, line, msg in problems:
-            where = f"{self.path}:{line}" if line else self.path
-            lines.append(f"  {where}  {field or '<root>'}: {msg}")
-        super().__init__("\n".join(lines))
 
 
 class Strict(BaseModel):

@@ -12,14 +12,11 @@ from rich.table import Table
 
 from . import plan as planning
 from .config import AdaptiveSeeds, ScheduleAt, StudyConfig, load_config
+from .errors import StudyError, UserError
 from .execution import runner
 from .execution.progress import StudyProgress
 from .ledger import FAILED, PENDING, Study
 from .provenance import collect
-
-
-class LaunchError(Exception):
-    """A launch that cannot go on for a reason the user can fix (exit code 2)."""
 
 
 def study_dir_for(config: StudyConfig) -> Path:
@@ -66,7 +63,7 @@ def launch(config_path: str | Path, *, address: str | None = None, variants: lis
     if study.exists():
         stored = load_config(study.config_path)
         if stored.model_dump() != config.model_dump():
-            raise LaunchError(
+            raise StudyError(
                 f"{study.path} holds a study with a different config. Give the new study another "
                 f"`name`, move the old directory away, or continue it with `ablator resume {study.path}`."
             )
@@ -81,7 +78,7 @@ def resume(study_dir: str | Path, *, address: str | None = None, console: Consol
     console = console or Console()
     study = Study(study_dir)
     if not study.exists():
-        raise LaunchError(f"{study_dir} is not a study directory (no study.json)")
+        raise StudyError(f"{study_dir} is not a study directory (no study.json)")
     config = load_config(study.config_path)
     with study.lock():
         if retry_failed:
@@ -102,7 +99,7 @@ def _variant(config: StudyConfig, name: str) -> planning.Variant:
     try:
         return planning.variant_by_name(config, name)
     except KeyError as exc:
-        raise LaunchError(str(exc.args[0])) from None
+        raise UserError(str(exc.args[0])) from None
 
 
 # ---------------------------------------------------------------- the stages

@@ -26,11 +26,9 @@ import uuid
 from pathlib import Path
 from typing import Any, Iterator
 
+from .errors import StudyLocked
+
 PENDING, RUNNING, COMPLETED, FAILED = "PENDING", "RUNNING", "COMPLETED", "FAILED"
-
-
-class StudyLocked(Exception):
-    """Another driver holds this study directory."""
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -8,12 +8,12 @@ import pytest
 import torch
 from torch import nn
 
-from components.heads import RemovableHeads
-from components.inference import REMOVED as INFERENCE_REMOVED
-from components.inference import apply_temperature, beam_search, mode_filter
-from components.removal import Removable, ResidualBlock, build_then_remove, trainable_parameters
-from components.training import REMOVED as TRAINING_REMOVED
-from components.training import Augmentation, GaussianNoise, RandomShift, make_scheduler
+from orchestrator.blocks.heads import RemovableHeads
+from orchestrator.blocks.inference import REMOVED as INFERENCE_REMOVED
+from orchestrator.blocks.inference import apply_temperature, beam_search, mode_filter
+from orchestrator.blocks.removal import Removable, ResidualBlock, build_then_remove, trainable_parameters
+from orchestrator.blocks.training import REMOVED as TRAINING_REMOVED
+from orchestrator.blocks.training import Augmentation, GaussianNoise, RandomShift, make_scheduler
 
 
 def _block(c_in: int = 4, c_out: int = 8) -> ResidualBlock:

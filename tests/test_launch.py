@@ -6,7 +6,8 @@ import pytest
 from rich.console import Console
 
 from orchestrator.launcher import launch
-from orchestrator.ledger import Study, StudyLocked
+from orchestrator.errors import StudyLocked
+from orchestrator.ledger import Study
 from tests.conftest import REPO, write_study
 
 QUIET = Console(quiet=True)

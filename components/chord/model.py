@@ -17,7 +17,7 @@ Decoding (``ChordModel.decode``) gives one class per frame:
   ``log p_AR(y_t | y_<t, x) + log p_CTC(y_t | x, not blank)`` (a product of experts).
 
 Then the median-style smoothing of the decoded labels (see
-:func:`components.inference.mode_filter`). The temperature divides every head's
+:func:`orchestrator.blocks.inference.mode_filter`). The temperature divides every head's
 logits first.
 """
 
@@ -28,8 +28,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from components.chord.vocab import N_CLASSES
-from components.heads import RemovableHeads
-from components.inference import apply_temperature, beam_search, mode_filter
+from orchestrator.blocks.heads import RemovableHeads
+from orchestrator.blocks.inference import apply_temperature, beam_search, mode_filter
 
 BLANK = N_CLASSES  # CTC blank: the class after the 25 chords
 START = N_CLASSES  # AR start symbol: the label "before" frame 0

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from components.removal import Removable, ResidualBlock
+from orchestrator.blocks.removal import Removable, ResidualBlock
 
 
 class DigitsCNN(nn.Module):

@@ -14,7 +14,7 @@ from sklearn.metrics import f1_score, recall_score
 
 from components.digits.data import DigitsSplit, load_splits
 from components.digits.model import DigitsCNN
-from components.training import Augmentation, GaussianNoise, RandomShift, make_scheduler
+from orchestrator.blocks.training import Augmentation, GaussianNoise, RandomShift, make_scheduler
 
 
 @torch.no_grad()

@@ -13,7 +13,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.rule import Rule
 
-from ..config import ConfigError, StudyConfig, load_config, load_yaml, parse_config
+from ..config import StudyConfig, load_config, load_yaml, parse_config
+from ..errors import ConfigError
 from ..ledger import Study, write_json
 from . import tables
 from .records import DEFAULT_GROUP

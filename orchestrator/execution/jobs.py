@@ -12,6 +12,8 @@ from pathlib import Path
 
 from rich.console import Console
 
+from ..errors import ClusterError
+
 AGENT_WAIT_S = 60
 EXCLUDES = [".git", ".venv", "studies", "wandb", "__pycache__", "*.pt"]
 
@@ -24,8 +26,6 @@ def submit(address: str, args: list[str], stage: str, study: str, console: Conso
            working_dir: str | Path = ".") -> str:
     """Submit `ablator <args> --address auto` as a Ray job; return its submission id."""
     from ray.job_submission import JobSubmissionClient
-
-    from ..launcher import LaunchError
 
     entrypoint = shlex.join(["ablator", *args, "--address", "auto"])
     deadline = time.monotonic() + AGENT_WAIT_S
@@ -43,7 +43,7 @@ def submit(address: str, args: list[str], stage: str, study: str, console: Conso
             if "try again later" in str(exc) and time.monotonic() < deadline:
                 time.sleep(2)
                 continue
-            raise LaunchError(f"could not submit the {stage} stage to the Ray cluster at {address}: {exc}") from None
+            raise ClusterError(f"could not submit the {stage} stage to the Ray cluster at {address}: {exc}") from None
     console.print(f"Submitted the {stage} stage of '{study}' as Ray job [bold]{job_id}[/bold] to {address}\n"
                   f"  follow it: ray job logs -f {job_id} --address {address}   (or the dashboard)")
     return job_id

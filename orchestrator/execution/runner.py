@@ -17,6 +17,7 @@ from typing import Callable, Iterable
 import ray
 
 from ..config import StudyConfig
+from ..errors import ClusterError
 from ..ledger import COMPLETED, FAILED, PENDING, RUNNING, Study
 from ..plan import TrialSpec
 from .worker import run_attempt
@@ -34,13 +35,11 @@ def connect(address: str | None = None, temp_dir: str | None = None, dashboard: 
         kwargs.update(include_dashboard=dashboard, num_cpus=num_cpus)
         if temp_dir:
             kwargs["_temp_dir"] = temp_dir
-    from ..launcher import LaunchError
-
     try:
         _reachable(address)
         ctx = ray.init(**kwargs)
     except (ConnectionError, RuntimeError, ValueError, OSError) as exc:
-        raise LaunchError(f"could not {'join the Ray cluster at ' + address if address else 'start a local Ray'}: "
+        raise ClusterError(f"could not {'join the Ray cluster at ' + address if address else 'start a local Ray'}: "
                           f"{exc}") from None
     url = getattr(ctx, "dashboard_url", None)
     return f"http://{url}" if url else None

@@ -15,7 +15,8 @@ import optuna
 import yaml
 from optuna.trial import TrialState
 
-from ..config import ConfigError, StudyConfig, apply_overrides, parse_config
+from ..config import StudyConfig, apply_overrides, parse_config
+from ..errors import ConfigError
 from ..ledger import Study, write_json
 from .confirm import sentence
 from .search import TUNING_DIR, journal_path

@@ -7,6 +7,7 @@ import time
 from rich.console import Console
 
 from ..config import StudyConfig, load_config
+from ..errors import StudyError
 from ..execution import runner
 from ..execution.progress import StudyProgress
 from ..ledger import Study, read_json
@@ -14,12 +15,6 @@ from .confirm import HELPED, compare, prepare_confirmation, sentence
 from .report import best_config, write_reports
 from .search import STAGE, Search, create_optuna_study, journal_path, trial_id_for
 from .space import GLOBAL, TuningPlan, tuning_plan
-
-
-def _launch_error(msg: str) -> Exception:
-    from ..launcher import LaunchError
-
-    return LaunchError(msg)
 
 
 def not_ready(study: Study, verdicts: dict | None) -> str | None:
@@ -146,15 +141,15 @@ def tune_command(study: Study, *, n_trials: int | None = None, address: str | No
     """`ablator tune DIR`: run (or continue, or extend) the tuning stage now, whatever the schedule."""
     console = console or Console()
     if n_trials is not None and n_trials < 1:
-        raise _launch_error("--n-trials must be at least 1")
+        raise StudyError("--n-trials must be at least 1")
     config = load_config(study.config_path)
     verdicts = read_json(study.path / "verdicts.json")
     why = not_ready(study, verdicts)
     if why:
-        raise _launch_error(f"Cannot tune yet: {why}")
+        raise StudyError(f"Cannot tune yet: {why}")
     why = nothing_to_tune(tuning_plan(config, verdicts))
     if why:
-        raise _launch_error(f"Cannot tune {study.path}: {why}")
+        raise StudyError(f"Cannot tune {study.path}: {why}")
     if not config.tuning.enabled:
         console.print("Note: tuning.enabled is false (the launcher skips tuning); running it as asked.")
     with study.lock():

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 import torch
 from torch import nn
 
-from components.removal import build_then_remove
+from .removal import build_then_remove
 
 
 class RemovableHeads(nn.Module):

@@ -1,0 +1,94 @@
+"""The error kinds of the orchestrator, each with its exit code and whether a retry can help.
+
+Every module raises these (never a bare Exception for a condition a user can meet); the
+CLI prints ``str(exc)`` without a traceback and exits with ``exc.exit_code``.
+
+    AblatorError             base: anything this package raises on purpose
+      UserError              the user can fix it (exit 2)
+        ConfigError          a study config with problems, each with file:line and field
+        StudyError           a study directory that cannot be used as asked
+          StudyLocked        another driver holds the study
+          LedgerDamaged      a file of the ledger cannot be read (names it, says how to mend)
+        ResourceError        a trial asks for more than any node of the cluster has
+        ClusterError         a Ray cluster that cannot be reached or used
+      TrialError             a trial's attempt failed (retry may help)
+      Interrupted            SIGINT/SIGTERM/SIGHUP: stopped cleanly, resumable (exit 130/143)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class AblatorError(Exception):
+    """Base of every error the orchestrator raises on purpose."""
+
+    exit_code: int = 1
+    #: whether running the same thing again may succeed without a change by the user
+    retryable: bool = False
+
+
+class UserError(AblatorError):
+    """Something the user can fix: printed as one readable block, exit code 2."""
+
+    exit_code = 2
+
+
+class ConfigError(UserError):
+    """A study config with problems; ``str()`` names file, line and field of each."""
+
+    def __init__(self, path: str | Path, problems: list[tuple[str, int | None, str]]):
+        self.path = str(path)
+        self.problems = problems
+        lines = [f"Invalid study config {self.path}:"]
+        for field, line, msg in problems:
+            where = f"{self.path}:{line}" if line else self.path
+            lines.append(f"  {where}  {field or '<root>'}: {msg}")
+        super().__init__("\n".join(lines))
+
+
+class StudyError(UserError):
+    """A study directory that cannot be used as asked (missing, different config, not ready)."""
+
+
+class StudyLocked(StudyError):
+    """Another driver holds this study directory."""
+
+    retryable = True
+
+
+class LedgerDamaged(StudyError):
+    """A ledger file that cannot be read: the message names the file and how to mend it."""
+
+    def __init__(self, path: str | Path, problem: str, mend: str = ""):
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}" + (f"\n  {mend}" if mend else ""))
+
+
+class ResourceError(UserError):
+    """A trial's resource request that no node of the cluster can satisfy."""
+
+
+class ClusterError(UserError):
+    """A Ray cluster that cannot be reached, joined or submitted to."""
+
+    retryable = True
+
+
+class TrialError(AblatorError):
+    """An attempt of a trial failed (an exception in the trainable, a dead worker, a timeout)."""
+
+    retryable = True
+
+
+class Interrupted(AblatorError):
+    """The driver was asked to stop (SIGINT, SIGTERM, SIGHUP); the study can be resumed."""
+
+    def __init__(self, signum: int, message: str = ""):
+        import signal
+
+        self.signum = signum
+        self.exit_code = 128 + int(signum)
+        name = signal.Signals(signum).name
+        super().__init__(message or f"interrupted by {name}")
