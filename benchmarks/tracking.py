@@ -183,7 +183,7 @@ def launcher_study(mode: str, root: Path, args, work: int, run: int) -> dict:
     import yaml
     from rich.console import Console
 
-    from orchestrator.launcher import launch
+    from orchestrator.session import launch
 
     seeds = max(1, args.trials // (1 + len(CONFIG["components"])))
     config = {**CONFIG, "name": f"bench-{mode}-{run}", "trainable": "benchmarks.tracking:burn",

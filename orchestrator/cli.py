@@ -43,14 +43,17 @@ def main(version: bool = typer.Option(False, "--version", callback=_version, is_
         sys.path.insert(0, os.getcwd())
 
 
-ADDRESS = typer.Option(None, "--address", help="Ray cluster: 'http://head:8265' submits the stage as a Ray "
-                       "job; 'auto', 'host:6379' or 'ray://host:10001' drive it from here. Default: embedded local Ray.")
+ADDRESS = typer.Option(None, "--address", help="Ray cluster: 'http://head:8265' runs this command there as a "
+                       "Ray job; 'auto', 'host:6379' or 'ray://host:10001' drive it from here. Default: embedded "
+                       "local Ray.")
 TEMP_DIR = typer.Option(None, "--ray-temp-dir", help="Temp dir of the embedded local Ray.")
 DASHBOARD = typer.Option(True, "--dashboard/--no-dashboard", help="Start the Ray dashboard (embedded Ray).")
+UPLOAD = typer.Option(True, "--upload/--no-upload", help="With --address: ship the current directory to the "
+                      "cluster (Ray runtime_env working_dir); --no-upload when the cluster's image holds the code.")
 
 
 def user_errors(fn):
-    """Turn user mistakes into one readable block and exit code 2."""
+    """Turn user mistakes into one readable block and their exit code (2; 130/143 interrupted)."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -66,12 +69,25 @@ def user_errors(fn):
     return wrapper
 
 
+def _finish(study) -> None:
+    """Exit 1 when any trial FAILED (the report is written): a job chain or CI can tell."""
+    from .session import failed_trials
+
+    failed = failed_trials(study) if study is not None else []
+    if failed:
+        console.print(f"[red]{len(failed)} trial(s) FAILED[/red] (the report lists them; "
+                      f"`ablator resume {study.path} --retry-failed` runs them again):")
+        for r in failed[:20]:
+            console.print(f"  {r['trial_id']}: {escape(r['errors'][-1]['error'] if r['errors'] else '?')}")
+        raise typer.Exit(1)
+
+
 @app.command()
 @user_errors
 def validate(config: Path = typer.Argument(..., help="Study YAML file.")):
     """Check a study config; print a summary or every problem with its line."""
     cfg = load_config(config)
-    from .launcher import print_plan
+    from .session import print_plan
 
     console.print(f"[green]OK[/green] {config}: study '{cfg.name}', {len(cfg.components)} components")
     print_plan(cfg, console)
@@ -92,9 +108,10 @@ def launch(
     address: Optional[str] = ADDRESS,
     ray_temp_dir: Optional[str] = TEMP_DIR,
     dashboard: bool = DASHBOARD,
+    upload: bool = UPLOAD,
 ):
-    """Run a study: the ablation stage, the report, then tuning as scheduled."""
-    from .launcher import launch as do_launch
+    """Run a study: the ablation stage, the report, then tuning as scheduled; return when all is done."""
+    from . import session
 
     chosen = [v.strip() for v in variants.split(",") if v.strip()] if variants else None
     if jobs.is_job_address(address) and not dry_run:
@@ -103,10 +120,10 @@ def launch(
             console.print(f"[yellow]storage.root '{cfg.storage.root}' is relative: the study dir will live in the "
                           "job's working dir on the head node. Use an absolute path on shared storage.[/yellow]")
         args = ["launch", _inside_cwd(config)] + (["--variants", variants] if variants else [])
-        jobs.submit(address, args, "ablation", cfg.name, console)
+        jobs.submit(address, args, "study", cfg.name, console, upload=upload)
         return
-    do_launch(config, address=address, variants=chosen, dry_run=dry_run, console=console,
-              ray_temp_dir=ray_temp_dir, dashboard=dashboard)
+    _finish(session.launch(config, address=address, variants=chosen, dry_run=dry_run, console=console,
+                           ray_temp_dir=ray_temp_dir, dashboard=dashboard, upload=upload))
 
 
 @app.command()
@@ -117,18 +134,24 @@ def resume(
     address: Optional[str] = ADDRESS,
     ray_temp_dir: Optional[str] = TEMP_DIR,
     dashboard: bool = DASHBOARD,
+    upload: bool = UPLOAD,
 ):
     """Complete an interrupted study; finished trials are never re-run."""
-    from .launcher import resume as do_resume
+    from . import session
 
-    do_resume(study_dir, address=address, console=console, ray_temp_dir=ray_temp_dir,
-              dashboard=dashboard, retry_failed=retry_failed)
+    if jobs.is_job_address(address):
+        study = _study(study_dir)
+        args = ["resume", str(study.path.resolve())] + (["--retry-failed"] if retry_failed else [])
+        jobs.submit(address, args, "study", study.info["name"], console, upload=upload)
+        return
+    _finish(session.resume(study_dir, address=address, console=console, ray_temp_dir=ray_temp_dir,
+                           dashboard=dashboard, retry_failed=retry_failed, upload=upload))
 
 
 @app.command()
 @user_errors
 def status(study_dir: Path = typer.Argument(..., help="Study directory.")):
-    """Summarize a study: stages, trial states, attempts, failures."""
+    """Summarize a study: stages, trial states, attempts, failures, and where each running trial runs."""
     study = _study(study_dir)
     info = study.info
     records = study.records()
@@ -149,18 +172,40 @@ def status(study_dir: Path = typer.Argument(..., help="Study directory.")):
                       str(sum(max(0, r["attempts"] - 1) for r in recs)),
                       f"{sum(r.get('duration_s') or 0 for r in recs) / 3600:.3f}")
     console.print(table)
+    _running(study, [r for r in records if r["state"] == "RUNNING" and r.get("attempt_started")])
     for r in records:
         if r["state"] == "FAILED" and r["errors"]:
-            console.print(f"  [red]FAILED[/red] {r['trial_id']} after {r['attempts']} attempt(s): {r['errors'][-1]['error']}")
+            console.print(f"  [red]FAILED[/red] {r['trial_id']} after {r['attempts']} attempt(s): "
+                          f"{escape(r['errors'][-1]['error'])}")
+
+
+def _running(study: Study, running: list[dict]) -> None:
+    """Each running trial: node, GPU, attempt, age, time since its last report (stalled ones marked)."""
+    if not running:
+        return
+    import time
+
+    stall = load_config(study.config_path).fault_tolerance.stall_timeout if study.config_path.exists() else None
+    table = Table(title="Running trials")
+    for col in ("trial", "node", "GPU", "attempt", "age", "last report"):
+        table.add_column(col)
+    now = time.time()
+    for r in running:
+        rows = study.trial(r["trial_id"]).history()
+        since = now - max([rows[-1]["time"]] if rows else [r["attempt_started"]])
+        mark = "  [red]STALLED[/red]" if stall and since > stall else ""
+        table.add_row(r["trial_id"], r.get("host") or "?", r.get("gpu_ids") or "-", str(r["attempts"]),
+                      f"{now - r['attempt_started']:.0f} s", f"{since:.0f} s ago{mark}")
+    console.print(table)
 
 
 @app.command()
 @user_errors
 def report(study_dir: Path = typer.Argument(..., help="Study directory.")):
     """Write report.md, results.csv, verdicts.json and plots; print the tables."""
-    from .analysis import build_report
+    from .session import write_report
 
-    build_report(_study(study_dir).path, console=console)
+    write_report(_study(study_dir).path, console)
 
 
 @app.command()
@@ -168,27 +213,24 @@ def report(study_dir: Path = typer.Argument(..., help="Study directory.")):
 def tune(
     study_dir: Path = typer.Argument(..., help="Study directory."),
     n_trials: Optional[int] = typer.Option(None, "--n-trials", help="Trial budget (default: tuning.n_trials); more can be added later."),
-    at: Optional[datetime] = typer.Option(None, "--at", help="Wait until this time (ISO 8601, UTC by default), then tune."),
+    at: Optional[datetime] = typer.Option(None, "--at", help="Record the stage as scheduled for this time "
+                                          "(ISO 8601, UTC by default) and print the commands that start it then."),
     address: Optional[str] = ADDRESS,
     ray_temp_dir: Optional[str] = TEMP_DIR,
     dashboard: bool = DASHBOARD,
+    upload: bool = UPLOAD,
 ):
     """Run the TPE tuning stage over the surviving components (now, or again)."""
-    from .tuning import tune_command
+    from . import session
 
     study = _study(study_dir)
     if jobs.is_job_address(address):
-        args = ["tune", str(study_dir.resolve())] + (["--n-trials", str(n_trials)] if n_trials else [])
+        args = ["tune", str(study.path.resolve())] + (["--n-trials", str(n_trials)] if n_trials else [])
         args += ["--at", at.isoformat()] if at else []
-        jobs.submit(address, args, "tuning", study.info["name"], console)
+        jobs.submit(address, args, "tuning", study.info["name"], console, upload=upload)
         return
-    if at is not None:
-        from .launcher import wait_until
-
-        wait_until(study, at, console)
-
-    tune_command(study, n_trials=n_trials, address=address, console=console,
-                 ray_temp_dir=ray_temp_dir, dashboard=dashboard)
+    _finish(session.tune(study.path, n_trials=n_trials, at=at, address=address, console=console,
+                         ray_temp_dir=ray_temp_dir, dashboard=dashboard, upload=upload))
 
 
 def _inside_cwd(path: Path) -> str:

@@ -156,11 +156,31 @@ class Analysis(Strict):
 class Resources(Strict):
     cpus_per_trial: float = Field(default=1, gt=0)
     gpus_per_trial: float = Field(default=0, ge=0)
+    memory_per_trial: float | None = Field(default=None, gt=0, description="GiB of memory a trial reserves.")
+    custom_per_trial: dict[str, float] = Field(
+        default={}, description="Custom Ray resources a trial needs, e.g. {accelerator_type:A100: 0.01}."
+    )
     max_concurrent: int | None = Field(default=None, ge=1)
+    max_pending: int | None = Field(
+        default=None, ge=0,
+        description="Trials queued beyond what fits now, so an autoscaler sees the demand (default: as many "
+        "as fit).",
+    )
+    wait_for_nodes: float = Field(
+        default=0, ge=0,
+        description="Seconds to wait for a node big enough for one trial (an autoscaler adding it) before "
+        "failing; 0 fails at once.",
+    )
 
 
 class FaultTolerance(Strict):
     max_failures: int = Field(default=3, ge=0, description="Restarts of a trial before it is FAILED.")
+    trial_timeout: float | None = Field(
+        default=None, gt=0, description="Seconds of wall time per attempt before it is stopped (a failure)."
+    )
+    stall_timeout: float | None = Field(
+        default=None, gt=0, description="Seconds without a `report` before the attempt is stopped (a failure)."
+    )
 
 
 class Storage(Strict):

@@ -54,6 +54,7 @@ class TrialContext:
         attempt: int = 1,
         source: TrialStore | None = None,
         stop_hook: Callable[[int, dict], bool] | None = None,
+        device: str | None = None,
     ):
         self.config = config
         self.seed = seed
@@ -66,6 +67,7 @@ class TrialContext:
         self._store = store
         self._source = source
         self._stop_hook = stop_hook
+        self._device = device
         self._step = len(store.history())
         self.final: dict[str, float] | None = None
         self.fingerprints: dict[str, dict] = {}
@@ -115,6 +117,15 @@ class TrialContext:
         write_json(self.trial_dir / f"data_{split}.json", {"hash": whole, "items": hashes})
         self.fingerprints[split] = {"hash": whole, "n": len(hashes)}
         return whole
+
+    @property
+    def device(self):
+        """The torch device of this trial: the GPU Ray assigned it, else the CPU."""
+        import torch
+
+        if self._device == "cuda" or (self._device is None and torch.cuda.is_available()):
+            return torch.device("cuda", 0)  # Ray sets CUDA_VISIBLE_DEVICES to the trial's GPUs
+        return torch.device("cpu")
 
     @property
     def history(self) -> list[dict]:

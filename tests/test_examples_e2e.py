@@ -8,7 +8,7 @@ import json
 from rich.console import Console
 
 from orchestrator.config import load_config
-from orchestrator.launcher import launch
+from orchestrator.session import launch
 from tests.conftest import REPO, write_study
 
 QUIET = Console(quiet=True)

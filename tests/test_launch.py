@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from rich.console import Console
 
-from orchestrator.launcher import launch
+from orchestrator.session import launch
 from orchestrator.errors import StudyLocked
 from orchestrator.ledger import Study
 from tests.conftest import REPO, write_study

@@ -7,7 +7,7 @@ import json
 from rich.console import Console
 
 from components.simulated import simulated_config
-from orchestrator.launcher import launch
+from orchestrator.session import launch
 from tests.conftest import write_study
 
 QUIET = Console(quiet=True)

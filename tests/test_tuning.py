@@ -25,7 +25,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from components.simulated import clean_metrics, records_for, simulated_config
-from orchestrator import launcher
+from orchestrator import session as study_session
 from orchestrator.cli import app
 from orchestrator.config import SearchSpace, parse_config
 from orchestrator.ledger import COMPLETED, Study, read_json, write_json
@@ -383,7 +383,8 @@ def test_torn_journal_line_and_stale_lock_of_a_killed_writer_are_cleared(tmp_pat
 
 def test_manual_schedule_waits_for_ablator_tune(ray_cluster, tmp_path):
     study, config = finished_ablation(tmp_path, sim_config("manual", tuning={"schedule": "manual", "n_trials": 3}))
-    launcher._maybe_tune(study, config, QUIET, tracker=None)
+    with study_session.StudySession(study, config, QUIET, study_session.Cluster()) as session:
+        session.tuning()
     assert study.info["stages"]["tuning"]["state"] == "manual"
     assert not tuning_records(study)
     result = CliRunner().invoke(app, ["status", str(study.path)])
@@ -394,22 +395,20 @@ def test_manual_schedule_waits_for_ablator_tune(ray_cluster, tmp_path):
     assert study.info["stages"]["tuning"]["state"] == "completed"
 
 
-def test_at_schedule_waits_until_the_time_then_tunes(ray_cluster, tmp_path, monkeypatch):
+def test_at_schedule_in_the_future_is_recorded_with_the_scheduler_command(ray_cluster, tmp_path):
     at = datetime.now(timezone.utc) + timedelta(hours=3)
     study, config = finished_ablation(tmp_path, sim_config("at", tuning={"schedule": {"at": at.isoformat()},
                                                                          "n_trials": 3}))
-    seen = {}
-
-    def fake_sleep(seconds):  # what `ablator status` shows while the launcher waits
-        seen["wait"] = seconds
-        seen["status"] = CliRunner().invoke(app, ["status", str(study.path)]).output
-        seen["trials"] = len(tuning_records(study))
-
-    monkeypatch.setattr(launcher.time, "sleep", fake_sleep)
-    launcher._maybe_tune(study, config, QUIET, tracker=None)
-    assert 3 * 3600 - 60 < seen["wait"] <= 3 * 3600
-    assert "stage tuning: scheduled" in seen["status"] and seen["trials"] == 0
-    assert len(tuning_records(study)) == 3  # after the wait the stage ran
+    console = Console(record=True, width=300)
+    with study_session.StudySession(study, config, console, study_session.Cluster()) as session:
+        assert session.tuning() is False  # nothing waits: the command returns
+    out = console.export_text()
+    assert f"sbatch --begin={at.strftime('%Y-%m-%dT%H:%M:%S')}" in out and f"ablator tune {study.path}" in out
+    status = CliRunner().invoke(app, ["status", str(study.path)]).output
+    assert "stage tuning: scheduled" in status and not tuning_records(study)
+    result = CliRunner().invoke(app, ["tune", str(study.path)])  # what the scheduler runs then
+    assert result.exit_code == 0, result.output
+    assert len(tuning_records(study)) == 3
     assert study.info["stages"]["tuning"]["state"] == "completed"
 
 
@@ -458,7 +457,7 @@ def test_launch_runs_ablation_then_tunes_the_survivors(ray_cluster, tmp_path):
     cfg["storage"] = {"root": str(tmp_path / "studies")}
     path = tmp_path / "flow.yaml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
-    study = launcher.launch(path, console=QUIET)
+    study = study_session.launch(path, console=QUIET)
     verdicts = read_json(study.path / "verdicts.json")
     assert {n: v["verdict"] for n, v in verdicts["components"].items()} == VERDICTS
     summary = read_json(study.path / "tuning" / "summary.json")

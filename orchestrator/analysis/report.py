@@ -77,25 +77,11 @@ def build_report(study_path: str | Path, console: Console | None = None) -> dict
     plot_files = _plots(analysis, config, study.path / "plots")
     files.update(plot_files)
     md = render_markdown(analysis, config, study, plot_files)
-    md = _keep_tuning_section(study.path / "report.md", md)
     (study.path / "report.md").write_text(md)
     files["report"] = str(study.path / "report.md")
     print_console(analysis, config, console, files)
     payload["files"] = files
     return payload
-
-
-def _keep_tuning_section(path: Path, text: str) -> str:
-    """Keep the tuning stage's section of an existing report.md (it owns that part)."""
-    try:
-        old = path.read_text()
-    except OSError:
-        return text
-    if "ablator:tuning:start" not in old:
-        return text
-    from ..tuning.report import keep_tuning_section  # only when there is a section to keep
-
-    return keep_tuning_section(path, text)
 
 
 # ---------------------------------------------------------------- plots

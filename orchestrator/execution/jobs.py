@@ -1,7 +1,8 @@
-"""Submitting a stage to a Ray cluster as its own Ray job (`--address http://head:8265`).
+"""Submitting an `ablator` command to a Ray cluster as a Ray job (`--address http://head:8265`).
 
-The driver then runs on the cluster: it outlives the laptop that submitted it, and the
-Ray dashboard shows each stage (ablation, tuning) as a separate job.
+The whole command (every stage of a launch) then runs in one driver on the cluster: it
+outlives the laptop that submitted it. The user's project travels as the job's
+working_dir unless the cluster's image holds it (`--no-upload`).
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from rich.console import Console
 
 from ..errors import ClusterError
 
+from .code import working_dir_env
+
 AGENT_WAIT_S = 60
-EXCLUDES = [".git", ".venv", "studies", "wandb", "__pycache__", "*.pt"]
 
 
 def is_job_address(address: str | None) -> bool:
@@ -23,18 +25,19 @@ def is_job_address(address: str | None) -> bool:
 
 
 def submit(address: str, args: list[str], stage: str, study: str, console: Console,
-           working_dir: str | Path = ".") -> str:
+           upload: bool = True) -> str:
     """Submit `ablator <args> --address auto` as a Ray job; return its submission id."""
     from ray.job_submission import JobSubmissionClient
 
     entrypoint = shlex.join(["ablator", *args, "--address", "auto"])
+    runtime_env = working_dir_env(Path.cwd())[0] if upload else None
     deadline = time.monotonic() + AGENT_WAIT_S
     while True:
         try:
             client = JobSubmissionClient(address)
             job_id = client.submit_job(
                 entrypoint=entrypoint,
-                runtime_env={"working_dir": str(working_dir), "excludes": EXCLUDES},
+                runtime_env=runtime_env,
                 metadata={"ablator_stage": stage, "ablator_study": study},
             )
             break

@@ -1,14 +1,17 @@
-"""The driver side: submit trials as Ray tasks, restart them, record the outcome.
+"""The driver side: submit trials as Ray tasks, restart failed attempts, record the outcome.
 
-Ray retries a trial whose attempt raised or whose worker died (``max_retries`` with
-``retry_exceptions``); each attempt resumes from the trial's last checkpoint in the
-study directory. Once the retries are spent the driver records the trial FAILED and
-the study goes on.
+The driver owns restarts: each attempt is one Ray task without Ray-level retries. A failed
+attempt (exception, timeout, stall) records its error and ends its worker process (see
+worker.py); the driver reads that record once, restarts the trial from its last
+checkpoint while failures stay within ``fault_tolerance.max_failures``, and otherwise
+records it FAILED. A worker killed from outside (SIGKILL, Ray's memory monitor, a lost
+node) is recorded here. State changes reach the driver as events: a task's result when an
+attempt ends, and a message on a small actor when an attempt starts, so the driver never
+polls trial files.
 """
 
 from __future__ import annotations
 
-import os
 import socket
 import time
 from collections import deque
@@ -20,19 +23,23 @@ from ..config import StudyConfig
 from ..errors import ClusterError
 from ..ledger import COMPLETED, FAILED, PENDING, RUNNING, Study
 from ..plan import TrialSpec
-from .worker import run_attempt
+from .resources import capacity, request
+from .worker import WORKER_DIED, run_attempt
 
 POLL_S = 1.0
 
 
 def connect(address: str | None = None, temp_dir: str | None = None, dashboard: bool = True,
-            num_cpus: int | None = None) -> str | None:
+            num_cpus: int | None = None, runtime_env: dict | None = None) -> str | None:
     """Start embedded local Ray (no address) or join a cluster; return the dashboard URL."""
     if ray.is_initialized():
         return None
     kwargs: dict = {"address": address, "log_to_driver": True, "configure_logging": False}
+    if runtime_env:
+        kwargs["runtime_env"] = runtime_env
     if address is None:
-        kwargs.update(include_dashboard=dashboard, num_cpus=num_cpus)
+        # Ray's own OOM retries ignore max_retries: the driver counts them instead
+        kwargs.update(include_dashboard=dashboard, num_cpus=num_cpus, _system_config={"task_oom_retries": 0})
         if temp_dir:
             kwargs["_temp_dir"] = temp_dir
     try:
@@ -40,7 +47,7 @@ def connect(address: str | None = None, temp_dir: str | None = None, dashboard: 
         ctx = ray.init(**kwargs)
     except (ConnectionError, RuntimeError, ValueError, OSError) as exc:
         raise ClusterError(f"could not {'join the Ray cluster at ' + address if address else 'start a local Ray'}: "
-                          f"{exc}") from None
+                           f"{exc}") from None
     url = getattr(ctx, "dashboard_url", None)
     return f"http://{url}" if url else None
 
@@ -59,8 +66,23 @@ def new_record(spec: TrialSpec) -> dict:
             "attempt_started": None, "data_fingerprints": {}}
 
 
+@ray.remote(num_cpus=0)
+class Events:
+    """Attempt starts, sent by workers and taken by the driver in batches."""
+
+    def __init__(self):
+        self.items: list = []
+
+    def put(self, item) -> None:
+        self.items.append(item)
+
+    def take(self) -> list:
+        items, self.items = self.items, []
+        return items
+
+
 class TrialExecutor:
-    """Runs trial specs on Ray with automatic restarts; other stages reuse it."""
+    """Runs trial specs on Ray with driver-side restarts; other stages reuse it."""
 
     def __init__(self, study: Study, config: StudyConfig, entry: str | None = None,
                  on_update: Callable[[dict], None] | None = None, max_concurrent: int | None = None,
@@ -72,91 +94,134 @@ class TrialExecutor:
         self.max_concurrent = max_concurrent or config.resources.max_concurrent
         self.stop_hook_factory = stop_hook_factory
         self.inflight: dict[ray.ObjectRef, TrialSpec] = {}
-        self._seen: dict[str, tuple] = {}
+        self._configs: dict[str, dict | None] = {}
+        self._failures: dict[str, int] = {}
         self._remote = ray.remote(run_attempt)
-        self._code_dir = os.getcwd()
+        self._events = Events.remote()
+        self._code_dir = code_dir()
+        self._slots: tuple[float, int] = (0.0, 1)
 
     # ------------------------------------------------------------ capacity
 
     def slots(self) -> int:
-        """How many trials may run at once: max_concurrent, else what the cluster fits."""
-        res = self.config.resources
-        total = ray.cluster_resources()
-        fits = int(total.get("CPU", 1) // res.cpus_per_trial)
-        if res.gpus_per_trial:
-            fits = min(fits, int(total.get("GPU", 0) // res.gpus_per_trial))
-        fits = max(1, fits)
-        return min(fits, self.max_concurrent) if self.max_concurrent else fits
+        """How many trials can run at once: max_concurrent, else what the cluster fits now."""
+        now = time.monotonic()
+        if now - self._slots[0] > 5:  # the cluster changes slowly; ask Ray at most every 5 s
+            fits = capacity(self.config.resources, ray.cluster_resources())
+            self._slots = (now, min(fits, self.max_concurrent) if self.max_concurrent else fits)
+        return self._slots[1]
+
+    def limit(self) -> int:
+        """Trials in flight at most: the slots plus `resources.max_pending` queued for the autoscaler."""
+        slots = self.slots()
+        pending = self.config.resources.max_pending
+        return slots + (slots if pending is None else pending)
 
     # ------------------------------------------------------------ submit / wait
 
     def submit(self, spec: TrialSpec, config: dict | None = None) -> None:
         """Start a trial (its PENDING record must exist)."""
-        res = self.config.resources
+        res, ft = self.config.resources, self.config.fault_tolerance
         entry = self.config.evaluate if spec.inference_only else self.entry
+        self._configs[spec.trial_id] = config
         config = config if config is not None else self.config.resolved(spec.removed, spec.overrides)
         hook = self.stop_hook_factory(spec) if self.stop_hook_factory else None
         ref = self._remote.options(
-            num_cpus=res.cpus_per_trial,
-            num_gpus=res.gpus_per_trial,
-            max_retries=self.config.fault_tolerance.max_failures,
-            retry_exceptions=True,
-            name=spec.trial_id,
+            **request(res), max_retries=0, retry_exceptions=False, name=spec.trial_id,
         ).remote(str(self.study.path.resolve()), spec.to_dict(), config, entry, self._code_dir,
-                 max(1, int(res.cpus_per_trial)), hook)
+                 max(1, int(res.cpus_per_trial)), hook, self._events,
+                 (ft.trial_timeout, ft.stall_timeout), "cuda" if res.gpus_per_trial else "cpu")
         self.inflight[ref] = spec
 
     def wait(self, timeout: float = POLL_S) -> list[dict]:
-        """Wait up to `timeout` for trials to end; return their final records."""
+        """Wait up to `timeout` for attempts to end; restart failed ones; return final records."""
         done: list[dict] = []
         if not self.inflight:
             return done
         ready, rest = ray.wait(list(self.inflight), num_returns=1, timeout=timeout)
         if ready and rest:  # collect whatever else has finished, without waiting
             ready += ray.wait(rest, num_returns=len(rest), timeout=0)[0]
+        self.refresh()
         for ref in ready:
             spec = self.inflight.pop(ref)
             try:
                 record = ray.get(ref)
+            except ray.exceptions.TaskCancelledError:
+                continue
             except ray.exceptions.RayError as exc:
-                record = self._record_failure(spec, exc)
-            self._notify(record)
+                record = self._failed_attempt(spec, exc)
+                if record["state"] == PENDING:
+                    self.on_update(record)
+                    self.submit(spec, self._configs.get(spec.trial_id))
+                    continue
+            self._configs.pop(spec.trial_id, None)
+            self.on_update(record)
             done.append(record)
         return done
 
     def refresh(self) -> None:
-        """Re-read in-flight records so progress and tracking see starts and restarts."""
-        for spec in self.inflight.values():
-            record = self.study.trial(spec.trial_id).read()
-            if record is not None:
-                self._notify(record)
+        """Pass on the attempt starts workers sent since the last call."""
+        if self.inflight:
+            for record in ray.get(self._events.take.remote()):
+                self.on_update(record)
 
-    def cancel_all(self) -> None:
-        for ref in list(self.inflight):
+    def cancel_all(self) -> list[str]:
+        """Stop every in-flight trial; leave interrupted attempts PENDING (not failed); return their ids."""
+        refs = list(self.inflight)
+        for ref in refs:
             ray.cancel(ref, force=True)
+        if refs:
+            ray.wait(refs, num_returns=len(refs), timeout=15)
+        stopped = []
+        for spec in self.inflight.values():
+            store = self.study.trial(spec.trial_id)
+            record = store.read()
+            if record and record["state"] in (PENDING, RUNNING):
+                if record.get("attempt_started"):
+                    record["duration_s"] += time.time() - record["attempt_started"]
+                record.update(state=PENDING, attempt_started=None)
+                store.write(record)
+                stopped.append(spec.trial_id)
         self.inflight.clear()
+        return stopped
 
     # ------------------------------------------------------------ records
 
-    def _notify(self, record: dict) -> None:
-        key = (record["state"], record["attempts"], bool(record.get("attempt_started")))
-        if self._seen.get(record["trial_id"]) != key:
-            self._seen[record["trial_id"]] = key
-            self.on_update(record)
-
-    def _record_failure(self, spec: TrialSpec, exc: Exception) -> dict:
+    def _failed_attempt(self, spec: TrialSpec, exc: Exception) -> dict:
+        """Record an attempt that ended without a result; PENDING to restart it, else FAILED."""
         store = self.study.trial(spec.trial_id)
         record = store.read()
-        cause = getattr(exc, "cause", None)
-        last = record["errors"][-1] if record["errors"] else None
-        if last is None or last["attempt"] != record["attempts"]:
-            # the worker could not write its own error: it died, or never started
-            record["errors"].append({"attempt": record["attempts"],
-                                     "error": f"{type(cause or exc).__name__}: {cause or exc}",
-                                     "traceback": str(exc), "time": time.time()})
-        record.update(state=FAILED, ended_at=time.time(), attempt_started=None)
+        if record.get("attempt_started"):  # the worker could not record its own end
+            now = time.time()
+            if isinstance(exc, ray.exceptions.OutOfMemoryError):
+                error = f"killed: out of memory on {record.get('host') or 'its node'}"
+            elif isinstance(exc, ray.exceptions.RayTaskError):
+                error = f"{type(exc.cause or exc).__name__}: {exc.cause or exc}"
+            else:
+                error = WORKER_DIED
+            record["errors"].append({"attempt": record["attempts"], "error": error,
+                                     "traceback": str(exc), "time": now})
+            record["duration_s"] += now - record["attempt_started"]
+            record["attempt_started"] = None
+        elif record["attempts"] == 0 or not record["errors"]:  # it never started
+            record["errors"].append({"attempt": record["attempts"], "error": f"{type(exc).__name__}: {exc}",
+                                     "traceback": None, "time": time.time()})
+        failures = self._failures[spec.trial_id] = self._failures.get(spec.trial_id, 0) + 1
+        if failures <= self.config.fault_tolerance.max_failures:
+            record["state"] = PENDING
+        else:
+            record.update(state=FAILED, ended_at=time.time())
         store.write(record)
         return record
+
+
+def code_dir() -> str | None:
+    """The user's project dir for workers: the driver's cwd, or None inside a shipped working_dir."""
+    import os
+
+    ctx = ray.get_runtime_context()
+    env = ctx.runtime_env if ray.is_initialized() else {}
+    return None if env.get("working_dir") else os.getcwd()
 
 
 def run_trials(executor: TrialExecutor, specs: Iterable[TrialSpec], progress=None) -> list[dict]:
@@ -164,53 +229,47 @@ def run_trials(executor: TrialExecutor, specs: Iterable[TrialSpec], progress=Non
     study = executor.study
     queue = deque(specs)
     results: list[dict] = []
-    blocked: list[TrialSpec] = []
-    last_poll = 0.0
+    blocked: dict[str, list[TrialSpec]] = {}  # source trial id -> specs waiting on it
     while queue or blocked or executor.inflight:
-        still_blocked = []
-        for spec in blocked:
-            source = study.trial(spec.source_trial).read() or {}
-            if source.get("state") == COMPLETED:
-                queue.appendleft(spec)
-            elif source.get("state") == FAILED:
-                record = _fail_without_running(study, spec, f"its source trial {spec.source_trial} FAILED")
-                executor.on_update(record)
-                results.append(record)
-            else:
-                still_blocked.append(spec)
-        blocked = still_blocked
-        slots = executor.slots()
-        while queue and len(executor.inflight) < slots:
+        limit = executor.limit()
+        while queue and len(executor.inflight) < limit:
             spec = queue.popleft()
             if spec.inference_only:
                 source = study.trial(spec.source_trial).read() or {}
                 if source.get("state") != COMPLETED:
-                    blocked.append(spec)
+                    if source.get("state") == FAILED:
+                        results.append(_not_run(executor, spec, f"its source trial {spec.source_trial} FAILED"))
+                    else:
+                        blocked.setdefault(spec.source_trial, []).append(spec)
                     continue
             executor.submit(spec)
         if not executor.inflight:
             if not queue:  # nothing runs that could complete the blocked trials' sources
-                for spec in blocked:
-                    results.append(_fail_without_running(study, spec, f"source trial {spec.source_trial} did not complete"))
-                blocked = []
+                for waiting in blocked.values():
+                    for spec in waiting:
+                        results.append(_not_run(executor, spec, f"source trial {spec.source_trial} did not complete"))
+                blocked = {}
             continue
-        results.extend(executor.wait(timeout=POLL_S))
-        now = time.monotonic()
-        if now - last_poll >= POLL_S:
-            executor.refresh()
-            last_poll = now
+        for record in executor.wait(timeout=POLL_S):
+            results.append(record)
+            for spec in blocked.pop(record["trial_id"], []):
+                if record["state"] == COMPLETED:
+                    queue.appendleft(spec)
+                else:
+                    results.append(_not_run(executor, spec, f"its source trial {spec.source_trial} FAILED"))
         if progress is not None:
             progress.update()
     return results
 
 
-def _fail_without_running(study: Study, spec: TrialSpec, why: str) -> dict:
-    store = study.trial(spec.trial_id)
+def _not_run(executor: TrialExecutor, spec: TrialSpec, why: str) -> dict:
+    store = executor.study.trial(spec.trial_id)
     record = store.read()
     record["errors"].append({"attempt": record["attempts"], "error": f"not run: {why}",
                              "traceback": None, "time": time.time()})
     record.update(state=FAILED, ended_at=time.time())
     store.write(record)
+    executor.on_update(record)
     return record
 
 

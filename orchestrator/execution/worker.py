@@ -1,4 +1,9 @@
-"""The body of one trial attempt, run inside a Ray worker process."""
+"""The body of one trial attempt, run inside a Ray worker process.
+
+Worker isolation: an attempt that fails (exception, timeout, stall) records its error and
+then ends its worker process, so no later trial inherits a broken CUDA context or module
+state. Healthy attempts return normally and their worker is reused.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import functools
 import os
 import platform
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -18,15 +24,49 @@ from ..trial import TrialContext, TrialStopped, set_seeds
 _hardware = functools.cache(hardware)  # once per worker process
 
 WORKER_DIED = "the worker running this attempt died (process killed, out of memory or node lost)"
+#: the exit status of a worker that ended itself after a failed attempt
+FAILED_EXIT = 3
 
 
-def run_attempt(study_path: str, spec: dict, config: dict, entry: str, code_dir: str, threads: int,
-                stop_hook=None) -> dict:
+class Watchdog:
+    """Ends the attempt when it runs past `timeout` or goes `stall` seconds without a report."""
+
+    def __init__(self, store: TrialStore, timeout: float | None, stall: float | None):
+        self.store, self.timeout, self.stall = store, timeout, stall
+        self.started = self.last_report = time.monotonic()
+        self.lock = threading.Lock()  # held by whoever ends the attempt (the trial or the watchdog)
+        self.done = threading.Event()
+        if timeout or stall:
+            threading.Thread(target=self._watch, daemon=True, name="ablator-watchdog").start()
+
+    def reported(self) -> None:
+        self.last_report = time.monotonic()
+
+    def _watch(self) -> None:
+        step = min(x for x in (self.timeout, self.stall, 1.0) if x)
+        while not self.done.wait(step):
+            now = time.monotonic()
+            why = None
+            if self.timeout and now - self.started > self.timeout:
+                why = f"timed out after {self.timeout:g} s"
+            elif self.stall and now - self.last_report > self.stall:
+                why = f"stalled: no report for {self.stall:g} s"
+            if why and self.lock.acquire(blocking=False):
+                _record_error(self.store, why, None)
+                sys.stderr.flush()
+                os._exit(FAILED_EXIT)  # the hung trial cannot be stopped any other way
+
+
+def run_attempt(study_path: str, spec: dict, config: dict, entry: str, code_dir: str | None, threads: int,
+                stop_hook=None, events=None, limits: tuple = (None, None), device: str | None = None) -> dict:
     """Run one attempt of a trial; record it durably; return the trial record.
 
+    `code_dir`: the user's project on this machine (None: the working dir Ray shipped).
+    `events`: an actor the attempt tells that it started. `limits`: (trial_timeout, stall_timeout).
     A previous attempt that left the record RUNNING without an end died with its worker:
     that is recorded as its error before this attempt starts from the last checkpoint.
     """
+    code_dir = code_dir if code_dir and os.path.isdir(code_dir) else os.getcwd()
     if code_dir not in sys.path:
         sys.path.insert(0, code_dir)
     trials = Path(study_path) / "trials"
@@ -38,29 +78,44 @@ def run_attempt(study_path: str, spec: dict, config: dict, entry: str, code_dir:
         record["duration_s"] += last_seen - record["attempt_started"]
         record["errors"].append({"attempt": record["attempts"], "error": WORKER_DIED, "traceback": None,
                                  "time": now})
+    gpus = os.environ.get("CUDA_VISIBLE_DEVICES") if device == "cuda" else None
     record.update(state=RUNNING, attempts=record["attempts"] + 1, attempt_started=now,
                   started_at=record.get("started_at") or now, host=platform.node(), pid=os.getpid(),
-                  hardware=_hardware())
+                  hardware=_hardware(), gpu_ids=gpus)
     store.write(record)
+    if events is not None:
+        events.put.remote(record)
+
+    watchdog = Watchdog(store, *limits)
+
+    def hook(step, row):
+        watchdog.reported()
+        return bool(stop_hook and stop_hook(step, row))
 
     source = TrialStore(trials / spec["source_trial"]) if spec.get("source_trial") else None
     set_seeds(spec["seed"], threads)
     ctx = TrialContext(config, spec["seed"], store, trial_id=spec["trial_id"], variant=spec["variant"],
                        removed=spec["removed"], stage=spec["stage"], attempt=record["attempts"],
-                       source=source, stop_hook=stop_hook)
+                       source=source, stop_hook=hook, device=device)
     stopped = False
     try:
         resolve_callable(entry)(ctx)
     except TrialStopped:
         stopped = True
     except BaseException as exc:
-        record = store.read()
-        record["errors"].append({"attempt": record["attempts"], "error": f"{type(exc).__name__}: {exc}",
-                                 "traceback": traceback.format_exc(), "time": time.time()})
-        record["duration_s"] += time.time() - now
-        record["attempt_started"] = None
-        store.write(record)
-        raise
+        if not watchdog.lock.acquire(blocking=False):
+            time.sleep(60)  # the watchdog is ending this process
+        watchdog.done.set()
+        if isinstance(exc, SystemExit) and "SIGTERM" in str(exc):
+            raise  # Ray stops this worker (preemption): the driver records the attempt, not a failure
+        _record_error(store, f"{type(exc).__name__}: {exc}", traceback.format_exc())
+        sys.stderr.write(f"trial {spec['trial_id']} attempt {record['attempts']} failed: "
+                         f"{type(exc).__name__}: {exc}\n")
+        sys.stderr.flush()
+        os._exit(FAILED_EXIT)  # worker isolation: this process never runs another trial
+    if not watchdog.lock.acquire(blocking=False):
+        time.sleep(60)
+    watchdog.done.set()
     record = store.read()
     history = store.history()
     record.update(
@@ -78,3 +133,13 @@ def run_attempt(study_path: str, spec: dict, config: dict, entry: str, code_dir:
         record["saved_s"] = (source.read() or {}).get("duration_s", 0.0)
     store.write(record)
     return record
+
+
+def _record_error(store: TrialStore, error: str, tb: str | None) -> None:
+    """Close the running attempt with its error (the driver decides whether to restart)."""
+    record = store.read()
+    now = time.time()
+    record["errors"].append({"attempt": record["attempts"], "error": error, "traceback": tb, "time": now})
+    record["duration_s"] += now - (record.get("attempt_started") or now)
+    record["attempt_started"] = None
+    store.write(record)

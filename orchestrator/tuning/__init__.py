@@ -1,13 +1,13 @@
 """The tuning stage: Optuna TPE over the ablation's survivors, on Ray, resumable, confirmed.
 
-Seed 002: ablate first, then tune only what survived; never mix the two. The stage reads
+Ablate first, then tune only what survived; never mix the two. The stage reads
 the ablation's verdicts from disk (verdicts.json), so it can run right after the ablation
 (`tuning.schedule: after_ablation`), at a set time (`{at: ...}`), or whenever the user
 runs `ablator tune DIR` (`manual`), on any machine that reads the study directory.
 
 Modules: space (what is tuned and why), search (Optuna storage, ask/tell on Ray,
 pruning, resume), confirm (best config vs baseline over fresh seeds), report
-(best_config.yaml, tuning/report.md, plots), stage (the whole stage, the CLI entry).
+(best_config.yaml, tuning/report.md, plots), stage (the whole stage; the study session runs it).
 
 Files in the study directory::
 
@@ -23,7 +23,7 @@ Files in the study directory::
 from .confirm import run_confirmation
 from .search import PruneHook, journal_path, open_optuna_study, open_storage
 from .space import TunedParam, TuningPlan, to_distribution, tuning_plan
-from .stage import not_ready, nothing_to_tune, run_tuning, tune_command
+from .stage import not_ready, nothing_to_tune, run_tuning
 
 __all__ = [
     "PruneHook",
@@ -37,6 +37,5 @@ __all__ = [
     "run_confirmation",
     "run_tuning",
     "to_distribution",
-    "tune_command",
     "tuning_plan",
 ]

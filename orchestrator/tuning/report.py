@@ -210,17 +210,15 @@ def write_reports(study: Study, config: StudyConfig, plan: TuningPlan, ostudy: o
     return out / "report.md"
 
 
-def keep_tuning_section(report_path: str | Path, new_text: str) -> str:
-    """`new_text` plus the tuning section of the report at `report_path`, if it has one.
+def keep_tuning_section(old_text: str, new_text: str) -> str:
+    """`new_text` plus the tuning section of `old_text` (an earlier report.md), if it has one.
 
-    For the analysis, which rewrites report.md from scratch: a re-run of `ablator report`
-    then keeps the tuning stage's section (and its link to tuning/report.md).
+    The analysis rewrites report.md from scratch; the study session composes the report, so a
+    re-run of `ablator report` keeps the tuning stage's section (and its link to tuning/report.md).
     """
-    path = Path(report_path)
-    old = path.read_text() if path.exists() else ""
-    if START not in old or END not in old or START in new_text:
+    if START not in old_text or END not in old_text or START in new_text:
         return new_text
-    section = START + old.split(START, 1)[1].split(END, 1)[0] + END
+    section = START + old_text.split(START, 1)[1].split(END, 1)[0] + END
     return new_text.rstrip("\n") + "\n\n" + section + "\n"
 
 

@@ -29,6 +29,7 @@ import optuna
 from optuna.trial import TrialState
 
 from ..config import StudyConfig
+from ..errors import Interrupted
 from ..execution import runner
 from ..ledger import COMPLETED, FAILED, Study
 from ..plan import TrialSpec
@@ -316,6 +317,6 @@ class Search:
                     self._tell(record["tuning"]["number"], record)
                 self.executor.refresh()
                 self.tick()
-        except KeyboardInterrupt:
+        except (Interrupted, KeyboardInterrupt):
             self.executor.cancel_all()
             raise

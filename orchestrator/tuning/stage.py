@@ -6,8 +6,8 @@ import time
 
 from rich.console import Console
 
-from ..config import StudyConfig, load_config
-from ..errors import StudyError
+from ..config import StudyConfig
+from ..errors import Interrupted
 from ..execution import runner
 from ..execution.progress import StudyProgress
 from ..ledger import Study, read_json
@@ -51,7 +51,7 @@ def run_tuning(study: Study, config: StudyConfig, *, console: Console | None = N
                n_trials: int | None = None) -> dict | None:
     """Run the tuning stage after a finished ablation; return its summary (None when skipped).
 
-    The launcher calls this after the ablation report; `ablator tune` through `tune_command`.
+    The study session calls this after the ablation report, and for `ablator tune`.
     Re-running continues: finished trials are kept, `n_trials` is the total budget.
     """
     console = console or Console()
@@ -123,7 +123,7 @@ def run_tuning(study: Study, config: StudyConfig, *, console: Console | None = N
             summary["best_config_problems"] = problems
         summary["duration_s"] = time.time() - started
         report = write_reports(study, config, plan, ostudy, summary)
-    except KeyboardInterrupt:
+    except (Interrupted, KeyboardInterrupt):
         search.executor.cancel_all()
         study.set_stage("tuning", "interrupted", n_trials=budget)
         console.print(f"[yellow]Interrupted.[/yellow] `ablator tune {study.path}` continues the tuning stage.")
@@ -133,34 +133,6 @@ def run_tuning(study: Study, config: StudyConfig, *, console: Console | None = N
                     confirmation=conf["outcome"] if conf else None)
     _print_result(console, plan, summary, report)
     return summary
-
-
-def tune_command(study: Study, *, n_trials: int | None = None, address: str | None = None,
-                 console: Console | None = None, ray_temp_dir: str | None = None,
-                 dashboard: bool = True) -> dict | None:
-    """`ablator tune DIR`: run (or continue, or extend) the tuning stage now, whatever the schedule."""
-    console = console or Console()
-    if n_trials is not None and n_trials < 1:
-        raise StudyError("--n-trials must be at least 1")
-    config = load_config(study.config_path)
-    verdicts = read_json(study.path / "verdicts.json")
-    why = not_ready(study, verdicts)
-    if why:
-        raise StudyError(f"Cannot tune yet: {why}")
-    why = nothing_to_tune(tuning_plan(config, verdicts))
-    if why:
-        raise StudyError(f"Cannot tune {study.path}: {why}")
-    if not config.tuning.enabled:
-        console.print("Note: tuning.enabled is false (the launcher skips tuning); running it as asked.")
-    with study.lock():
-        url = runner.connect(address, temp_dir=ray_temp_dir, dashboard=dashboard)
-        console.print(f"Tuning study [bold]{config.name}[/bold] in {study.path}"
-                      + (f"  (Ray dashboard: {url})" if url else ""))
-        tracker = _make_tracker(config, study)
-        try:
-            return run_tuning(study, config, console=console, tracker=tracker, n_trials=n_trials)
-        finally:
-            tracker.close()
 
 
 # ---------------------------------------------------------------- helpers
@@ -175,14 +147,6 @@ class _NullTracker:
 
     def close(self, timeout=None):
         pass
-
-
-def _make_tracker(config: StudyConfig, study: Study):
-    try:
-        from ..tracking import make_tracker
-    except ImportError:
-        return _NullTracker()
-    return make_tracker(config, study, study.read_provenance())
 
 
 class _Tick:

@@ -1,0 +1,416 @@
+"""The study session: one object drives a study's lifecycle for launch, resume and tune.
+
+    open (create or continue the study dir, take its lock) -> connect Ray (user code shipped)
+    -> steps: ablation (tiers, adaptive seeds) -> report -> tuning (now, scheduled or manual)
+    -> close (tracker flushed, lock released)
+
+The session is the only layer that knows every stage: execution runs trials, analysis
+reads the ledger, tuning reads verdicts; the session sequences them in one driver
+process, the same on every path (local Ray, `--address`, sbatch, a RayJob), so no second
+process ever needs the study lock while this one holds it. SIGTERM, SIGINT and SIGHUP
+stop the session cleanly: running trials are cancelled and left PENDING, the tracker is
+flushed, the resume command printed, and ``Interrupted`` carries exit code 128+signal.
+"""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import signal
+from datetime import datetime, timezone
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from . import plan as planning
+from .config import AdaptiveSeeds, ScheduleAt, StudyConfig, load_config
+from .errors import Interrupted, StudyError, UserError
+from .execution import runner
+from .execution.progress import StudyProgress
+from .ledger import FAILED, PENDING, Study, read_json
+from .provenance import collect
+
+SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
+def study_dir_for(config: StudyConfig) -> Path:
+    """The study directory: an absolute path fixed on the driver, whatever the workers' cwd."""
+    return (Path(config.storage.root) / config.name).resolve()
+
+
+def print_plan(config: StudyConfig, console: Console) -> None:
+    """The plan as a table: variants x seeds, and the trial count."""
+    seeds = config.seed_list
+    variants = planning.variants(config)
+    groups = planning.groups(config, config.tiers.stages[0].name if config.tiers else None)
+    table = Table(title=f"Plan of study '{config.name}' ({config.design.type})")
+    for col in ("variant", "removed", "kind", "seeds"):
+        table.add_column(col)
+    for v in variants:
+        kinds = sorted({config.components[c].kind for c in v.removed}) or ["-"]
+        table.add_row(v.name, ", ".join(v.removed) or "-", ", ".join(kinds), " ".join(map(str, seeds)))
+    console.print(table)
+    n = len(variants) * len(seeds) * len(groups)
+    extra = ""
+    if isinstance(config.seeds, AdaptiveSeeds):
+        extra = f" (adaptive seeds: up to {config.seeds.max} per undecided variant)"
+    if len(groups) > 1:
+        extra += f" over {len(groups)} groups: {', '.join(g for g, _ in groups)}"
+    if config.tiers:
+        extra += f"; tiers run in order: {', '.join(t.name for t in config.tiers.stages)}"
+    console.print(f"{len(variants)} variants x {len(seeds)} seeds = [bold]{n} trials[/bold]{extra}")
+
+
+class Cluster:
+    """Where the session's trials run: embedded local Ray (address None) or a Ray cluster."""
+
+    def __init__(self, address: str | None = None, temp_dir: str | None = None, dashboard: bool = True,
+                 upload: bool = True):
+        self.address, self.temp_dir, self.dashboard, self.upload = address, temp_dir, dashboard, upload
+
+    def connect(self, console: Console, extra_excludes: list[str] = ()) -> str | None:
+        env = None
+        if self.address not in (None, "auto") and self.upload:
+            from .execution.code import working_dir_env
+
+            env, left_out = working_dir_env(Path.cwd(), extra_excludes)
+            if left_out:
+                console.print(f"Not uploaded (large files): {', '.join(left_out)}", markup=False)
+        return runner.connect(self.address, temp_dir=self.temp_dir, dashboard=self.dashboard, runtime_env=env)
+
+
+class StudySession:
+    """One driver's hold on one study: the lock, Ray, the tracker, signals; steps run inside."""
+
+    def __init__(self, study: Study, config: StudyConfig, console: Console, cluster: Cluster):
+        self.study, self.config, self.console, self.cluster = study, config, console, cluster
+        self.tracker = None
+        self._lock = None
+        self._handlers: dict = {}
+
+    # ------------------------------------------------------------ open / close
+
+    def __enter__(self) -> StudySession:
+        self._lock = self.study.lock()
+        self._lock.__enter__()
+        try:
+            root = Path(self.config.storage.root).resolve()
+            inside = [str(root.relative_to(Path.cwd().resolve()))] if root.is_relative_to(Path.cwd().resolve()) else []
+            url = self.cluster.connect(self.console, inside)
+            self.console.print(f"Study [bold]{self.config.name}[/bold] in {self.study.path}"
+                               + (f"  (Ray dashboard: {url})" if url else ""))
+            from .execution.resources import check_feasible
+
+            import ray
+
+            check_feasible(self.config.resources, ray.nodes, self.console.print)
+            self._catch_signals()
+            from .tracking import make_tracker
+
+            self.tracker = make_tracker(self.config, self.study, self.study.read_provenance(),
+                                        echo=lambda line: self.console.print(line, markup=False, highlight=False))
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if self.tracker is not None:
+                self.tracker.close()
+            if isinstance(exc, (Interrupted, KeyboardInterrupt)):
+                self.console.print(f"[yellow]Interrupted.[/yellow] Finished trials are kept; continue with "
+                                   f"`ablator resume {self.study.path}`")
+        finally:
+            for signum, handler in self._handlers.items():
+                signal.signal(signum, handler)
+            self._lock.__exit__(None, None, None)
+
+    def _catch_signals(self) -> None:
+        import threading
+
+        if threading.current_thread() is not threading.main_thread():
+            return
+
+        def stop(signum, frame):
+            for s in SIGNALS:  # a second signal must not break the clean-up
+                signal.signal(s, signal.SIG_IGN)
+            raise Interrupted(signum)
+
+        for signum in SIGNALS:
+            self._handlers[signum] = signal.signal(signum, stop)
+
+    # ------------------------------------------------------------ steps
+
+    def ablation(self, rerun: list[planning.Variant] | None = None) -> bool:
+        """Run every tier of the ablation stage; False when a tier gate stopped the study."""
+        study, config = self.study, self.config
+        study.set_stage("ablation", "running")
+        tiers = [t.name for t in config.tiers.stages] if config.tiers else [None]
+        for i, tier in enumerate(tiers):
+            specs = planning.ablation_trials(config, seeds=self._seeds_so_far(tier), tier=tier)
+            if rerun:
+                names = {v.name for v in rerun}
+                for spec in specs:
+                    if spec.variant in names:
+                        shutil.rmtree(study.trial(spec.trial_id).path, ignore_errors=True)
+            self.execute(specs, label=tier or "ablation")
+            if isinstance(config.seeds, AdaptiveSeeds):
+                self._adaptive(tier)
+            if tier is not None and i < len(tiers) - 1 and not self._tier_separates(tier):
+                study.set_stage("ablation", "stopped", reason=f"tier '{tier}' did not separate the variants")
+                return False
+        study.set_stage("ablation", "completed")
+        return True
+
+    def report(self) -> dict:
+        return write_report(self.study.path, self.console)
+
+    def tuning(self, *, now: bool = False, n_trials: int | None = None) -> bool:
+        """The tuning stage as `tuning.schedule` says (or `now`); True if it ran in this session."""
+        tuning = self.config.tuning
+        if not now:
+            if not tuning.enabled:
+                return False
+            if tuning.schedule == "manual":
+                self.study.set_stage("tuning", "manual")
+                self.console.print(f"Tuning stage is manual: run `ablator tune {self.study.path}` when you like.")
+                return False
+            if isinstance(tuning.schedule, ScheduleAt) and _in_future(tuning.schedule.at):
+                self.schedule(tuning.schedule.at)
+                return False
+        from .tuning import run_tuning
+
+        ran = run_tuning(self.study, self.config, console=self.console, tracker=self.tracker,
+                         n_trials=n_trials) is not None
+        self.report()
+        if ran:
+            self.tracker.study_summary(self.study.path)  # the summary run, now with the best config
+        return ran
+
+    def schedule(self, at: datetime) -> None:
+        """Record the tuning stage as scheduled and print the commands that run it then."""
+        at = _utc(at)
+        self.study.set_stage("tuning", "scheduled", at=at.isoformat())
+        tune = shlex.join(["ablator", "tune", str(self.study.path)])
+        self.console.print(
+            f"Tuning stage scheduled for {at.isoformat()}. Nothing waits for it; start it then with one of:\n"
+            f"  {tune}\n"
+            f"  sbatch --begin={at.strftime('%Y-%m-%dT%H:%M:%S')} launch/slurm/ablate.sbatch "
+            f"tune {shlex.quote(str(self.study.path))}      (Slurm; --begin is in the cluster's local time)\n"
+            f"  echo '{tune}' | at {at.astimezone().strftime('%H:%M %Y-%m-%d')}      (a single machine)\n"
+            f"  Kubernetes: launch/kuberay/tune-cronjob.yaml with schedule "
+            f"\"{at.minute} {at.hour} {at.day} {at.month} *\" (UTC)",
+            markup=False, highlight=False,
+        )
+
+    # ------------------------------------------------------------ running trials
+
+    def execute(self, specs, label: str = "ablation") -> list[dict]:
+        """Write PENDING records for new specs, then run every spec not yet finished."""
+        study = self.study
+        plan = study.read_plan() or {"trials": []}
+        known = {t["trial_id"] for t in plan["trials"]}
+        plan["trials"] += [s.to_dict() for s in specs if s.trial_id not in known]
+        study.write_plan(plan)
+        todo = runner.prepare(study, specs)
+        finished = len(specs) - len(todo)
+        if finished:
+            self.console.print(f"{finished} of {len(specs)} trials already finished: reused, not re-run")
+        if not todo:
+            return []
+        tracker = self.tracker
+        with StudyProgress(self.console, len(todo), label) as progress:
+            def seen(record):
+                progress.seen(record)
+                tracker.trial_update(record)
+
+            executor = runner.TrialExecutor(study, self.config, on_update=seen)
+            try:
+                return runner.run_trials(executor, todo, progress=_Ticker(progress, tracker))
+            except (Interrupted, KeyboardInterrupt):
+                stopped = executor.cancel_all()
+                self.console.print(f"Stopped {len(stopped)} running trial(s); they stay PENDING.")
+                raise
+
+    def _seeds_so_far(self, tier) -> list[int]:
+        """The initial seeds, plus adaptive seeds a previous driver already added to the baseline."""
+        seeds = self.config.seed_list
+        if isinstance(self.config.seeds, AdaptiveSeeds):
+            for record in self.study.records():
+                if record["variant"] == planning.BASELINE and record["stage"] == "ablation" \
+                        and record["seed"] not in seeds:
+                    if record.get("group") is None or tier is None or str(record["group"]).startswith(tier):
+                        seeds.append(record["seed"])
+        return seeds
+
+    def _adaptive(self, tier) -> None:
+        """Add seeds to undecided components (and the baseline, to stay paired) until decided or max."""
+        from .analysis import undecided
+
+        config = self.config
+        while True:
+            records = [r for r in self.study.records() if r["stage"] == "ablation"]
+            have = sorted({r["seed"] for r in records if r["variant"] == planning.BASELINE})
+            if len(have) >= config.seeds.max:
+                return
+            open_components = undecided(records, config)
+            if not open_components:
+                return
+            seed = max(have) + 1
+            self.console.print(f"Adaptive seeds: {', '.join(open_components)} undecided after {len(have)} seeds; "
+                               f"adding seed {seed}")
+            chosen = [planning.Variant()] + [v for v in planning.variants(config)
+                                             if v.removed and set(v.removed) & set(open_components)]
+            self.execute(planning.ablation_trials(config, seeds=[seed], only=chosen, tier=tier), label=f"seed {seed}")
+
+    def _tier_separates(self, tier: str) -> bool:
+        """Synthetic-first gate: the next tier runs only if this one decided enough verdicts."""
+        self.report()
+        groups = read_json(self.study.path / "verdicts.json", {}).get("groups", {})
+        decided = {name for label, group in groups.items() if label.split("/")[0] == tier
+                   for name, v in group.get("components", {}).items() if v["verdict"] != "no evidence"}
+        need = self.config.tiers.min_decided
+        if len(decided) >= need:
+            self.console.print(f"Tier '{tier}' separates the variants ({len(decided)} decided): next tier runs")
+            return True
+        self.console.print(
+            f"[bold yellow]Stopping after tier '{tier}':[/bold yellow] {len(decided)} component(s) decided, "
+            f"{need} needed (tiers.min_decided). A component that shows no effect on the cheap tier is "
+            "unlikely to show one on the expensive tier; see report.md."
+        )
+        return False
+
+
+class _Ticker:
+    """Called each driver loop turn: refresh the progress, let the tracker tail new metrics."""
+
+    def __init__(self, progress, tracker):
+        self.progress, self.tracker = progress, tracker
+
+    def update(self) -> None:
+        self.progress.update()
+        self.tracker.poll()
+
+
+# ---------------------------------------------------------------- the three entry points
+
+
+def launch(config_path: str | Path, *, address: str | None = None, variants: list[str] | None = None,
+           dry_run: bool = False, console: Console | None = None, ray_temp_dir: str | None = None,
+           dashboard: bool = True, upload: bool = True) -> Study | None:
+    """`ablator launch`: run the study of a YAML file (or continue it), every stage due now."""
+    console = console or Console()
+    config = load_config(config_path)
+    chosen = [_variant(config, name) for name in variants] if variants else None
+    if dry_run:
+        print_plan(config, console)
+        return None
+    study = Study(study_dir_for(config))
+    if study.exists():
+        stored = load_config(study.config_path)
+        if stored.model_dump() != config.model_dump():
+            raise StudyError(
+                f"{study.path} holds a study with a different config. Give the new study another "
+                f"`name`, move the old directory away, or continue it with `ablator resume {study.path}`."
+            )
+    else:
+        with study.lock():
+            Study.create(study.path, Path(config_path).read_text(), config.name)
+            study.write_provenance(collect())
+    with StudySession(study, config, console, Cluster(address, ray_temp_dir, dashboard, upload)) as session:
+        _all_stages(session, rerun=chosen)
+    return study
+
+
+def resume(study_dir: str | Path, *, address: str | None = None, console: Console | None = None,
+           ray_temp_dir: str | None = None, dashboard: bool = True, retry_failed: bool = False,
+           upload: bool = True) -> Study:
+    """`ablator resume`: complete a study; finished trials are never re-run."""
+    console = console or Console()
+    study = Study(Path(study_dir).resolve())
+    if not study.exists():
+        raise StudyError(f"{study_dir} is not a study directory (no study.json)")
+    config = load_config(study.config_path)
+    with StudySession(study, config, console, Cluster(address, ray_temp_dir, dashboard, upload)) as session:
+        if retry_failed:
+            for record in study.records():
+                if record["state"] == FAILED and record["stage"] == "ablation":
+                    study.trial(record["trial_id"]).update(state=PENDING)
+        _all_stages(session)
+    return study
+
+
+def tune(study_dir: str | Path, *, n_trials: int | None = None, at: datetime | None = None,
+         address: str | None = None, console: Console | None = None, ray_temp_dir: str | None = None,
+         dashboard: bool = True, upload: bool = True) -> Study:
+    """`ablator tune DIR`: run (or continue, or extend) the tuning stage now, or schedule it `at`."""
+    from .tuning.space import tuning_plan
+    from .tuning.stage import not_ready, nothing_to_tune
+
+    console = console or Console()
+    study = Study(Path(study_dir).resolve())
+    if n_trials is not None and n_trials < 1:
+        raise UserError("--n-trials must be at least 1")
+    config = load_config(study.config_path)
+    verdicts = read_json(study.path / "verdicts.json")
+    why = not_ready(study, verdicts)
+    if why:
+        raise StudyError(f"Cannot tune yet: {why}")
+    why = nothing_to_tune(tuning_plan(config, verdicts))
+    if why:
+        raise StudyError(f"Cannot tune {study.path}: {why}")
+    if not config.tuning.enabled:
+        console.print("Note: tuning.enabled is false (launch skips tuning); running it as asked.")
+    if at is not None and _in_future(at):
+        with study.lock():
+            StudySession(study, config, console, Cluster()).schedule(at)
+        return study
+    with StudySession(study, config, console, Cluster(address, ray_temp_dir, dashboard, upload)) as session:
+        session.tuning(now=True, n_trials=n_trials)
+    return study
+
+
+def _all_stages(session: StudySession, rerun=None) -> None:
+    completed = session.ablation(rerun)
+    session.report()
+    session.tracker.study_summary(session.study.path)
+    if completed:
+        session.tuning()
+
+
+def failed_trials(study: Study) -> list[dict]:
+    """The study's FAILED trials (any stage): a launch with any exits 1."""
+    return [r for r in study.records() if r["state"] == FAILED]
+
+
+def _variant(config: StudyConfig, name: str) -> planning.Variant:
+    try:
+        return planning.variant_by_name(config, name)
+    except KeyError as exc:
+        raise UserError(str(exc.args[0])) from None
+
+
+def _utc(at: datetime) -> datetime:
+    return at.replace(tzinfo=timezone.utc) if at.tzinfo is None else at
+
+
+def _in_future(at: datetime) -> bool:
+    return _utc(at) > datetime.now(timezone.utc)
+
+
+def write_report(study_path: Path, console: Console) -> dict:
+    """The study's report: the analysis of the ablation, with the tuning stage's section kept.
+
+    Composed here, above both layers: the analysis knows nothing of tuning.
+    """
+    from .analysis import build_report
+    from .tuning.report import keep_tuning_section
+
+    path = Path(study_path) / "report.md"
+    old = path.read_text() if path.exists() else ""
+    verdicts = build_report(study_path, console=console)
+    if old:
+        path.write_text(keep_tuning_section(old, path.read_text()))
+    return verdicts
