@@ -120,7 +120,7 @@ def launch(
             console.print(f"[yellow]storage.root '{cfg.storage.root}' is relative: the study dir will live in the "
                           "job's working dir on the head node. Use an absolute path on shared storage.[/yellow]")
         args = ["launch", _inside_cwd(config)] + (["--variants", variants] if variants else [])
-        jobs.submit(address, args, "study", cfg.name, console, upload=upload)
+        jobs.submit(address, args, cfg.name, console, upload=upload)
         return
     _finish(session.launch(config, address=address, variants=chosen, dry_run=dry_run, console=console,
                            ray_temp_dir=ray_temp_dir, dashboard=dashboard, upload=upload))
@@ -142,7 +142,7 @@ def resume(
     if jobs.is_job_address(address):
         study = _study(study_dir)
         args = ["resume", str(study.path.resolve())] + (["--retry-failed"] if retry_failed else [])
-        jobs.submit(address, args, "study", study.info["name"], console, upload=upload)
+        jobs.submit(address, args, study.info["name"], console, upload=upload)
         return
     _finish(session.resume(study_dir, address=address, console=console, ray_temp_dir=ray_temp_dir,
                            dashboard=dashboard, retry_failed=retry_failed, upload=upload))
@@ -227,7 +227,7 @@ def tune(
     if jobs.is_job_address(address):
         args = ["tune", str(study.path.resolve())] + (["--n-trials", str(n_trials)] if n_trials else [])
         args += ["--at", at.isoformat()] if at else []
-        jobs.submit(address, args, "tuning", study.info["name"], console, upload=upload)
+        jobs.submit(address, args, study.info["name"], console, upload=upload)
         return
     _finish(session.tune(study.path, n_trials=n_trials, at=at, address=address, console=console,
                          ray_temp_dir=ray_temp_dir, dashboard=dashboard, upload=upload))

@@ -70,10 +70,10 @@ def test_launch_with_http_address_runs_the_study_as_a_ray_job(ray_head, tmp_path
     finally:
         local.unlink()
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "Submitted the ablation stage of 'job-study' as Ray job" in result.stdout
+    assert "Submitted `ablator launch` of 'job-study' as Ray job" in result.stdout
     client = JobSubmissionClient(ray_head)
     job = next(j for j in client.list_jobs() if (j.metadata or {}).get("ablator_study") == "job-study")
-    assert job.metadata["ablator_stage"] == "ablation"
+    assert job.metadata["ablator_command"] == "launch"
     deadline = time.time() + 300
     while client.get_job_status(job.submission_id) not in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.STOPPED):
         assert time.time() < deadline, "the job did not finish"

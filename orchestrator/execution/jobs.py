@@ -24,7 +24,7 @@ def is_job_address(address: str | None) -> bool:
     return bool(address) and address.startswith(("http://", "https://"))
 
 
-def submit(address: str, args: list[str], stage: str, study: str, console: Console,
+def submit(address: str, args: list[str], study: str, console: Console,
            upload: bool = True) -> str:
     """Submit `ablator <args> --address auto` as a Ray job; return its submission id."""
     from ray.job_submission import JobSubmissionClient
@@ -38,7 +38,7 @@ def submit(address: str, args: list[str], stage: str, study: str, console: Conso
             job_id = client.submit_job(
                 entrypoint=entrypoint,
                 runtime_env=runtime_env,
-                metadata={"ablator_stage": stage, "ablator_study": study},
+                metadata={"ablator_command": args[0], "ablator_study": study},
             )
             break
         except (ConnectionError, RuntimeError) as exc:
@@ -46,7 +46,7 @@ def submit(address: str, args: list[str], stage: str, study: str, console: Conso
             if "try again later" in str(exc) and time.monotonic() < deadline:
                 time.sleep(2)
                 continue
-            raise ClusterError(f"could not submit the {stage} stage to the Ray cluster at {address}: {exc}") from None
-    console.print(f"Submitted the {stage} stage of '{study}' as Ray job [bold]{job_id}[/bold] to {address}\n"
+            raise ClusterError(f"could not submit `ablator {args[0]}` to the Ray cluster at {address}: {exc}") from None
+    console.print(f"Submitted `ablator {args[0]}` of '{study}' as Ray job [bold]{job_id}[/bold] to {address}\n"
                   f"  follow it: ray job logs -f {job_id} --address {address}   (or the dashboard)")
     return job_id

@@ -99,23 +99,28 @@ class TrialExecutor:
         self._remote = ray.remote(run_attempt)
         self._events = Events.remote()
         self._code_dir = code_dir()
-        self._slots: tuple[float, int] = (0.0, 1)
+        self._fit: tuple[float, int] = (-1e9, 1)
 
     # ------------------------------------------------------------ capacity
 
-    def slots(self) -> int:
-        """How many trials can run at once: max_concurrent, else what the cluster fits now."""
+    def _fits(self) -> int:
         now = time.monotonic()
-        if now - self._slots[0] > 5:  # the cluster changes slowly; ask Ray at most every 5 s
-            fits = capacity(self.config.resources, ray.cluster_resources())
-            self._slots = (now, min(fits, self.max_concurrent) if self.max_concurrent else fits)
-        return self._slots[1]
+        if now - self._fit[0] > 5:  # the cluster changes slowly; ask Ray at most every 5 s
+            self._fit = (now, capacity(self.config.resources, ray.cluster_resources()))
+        return self._fit[1]
+
+    def slots(self) -> int:
+        """How many trials run at once: what the cluster fits now, at most max_concurrent."""
+        fits = self._fits()
+        return min(fits, self.max_concurrent) if self.max_concurrent else fits
 
     def limit(self) -> int:
-        """Trials in flight at most: the slots plus `resources.max_pending` queued for the autoscaler."""
-        slots = self.slots()
+        """Trials in flight at most: what fits plus `resources.max_pending` queued, so an autoscaler
+        sees the demand (never more than max_concurrent)."""
+        fits = self._fits()
         pending = self.config.resources.max_pending
-        return slots + (slots if pending is None else pending)
+        limit = fits + (fits if pending is None else pending)
+        return min(limit, self.max_concurrent) if self.max_concurrent else limit
 
     # ------------------------------------------------------------ submit / wait
 

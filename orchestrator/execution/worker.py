@@ -81,7 +81,7 @@ def run_attempt(study_path: str, spec: dict, config: dict, entry: str, code_dir:
     gpus = os.environ.get("CUDA_VISIBLE_DEVICES") if device == "cuda" else None
     record.update(state=RUNNING, attempts=record["attempts"] + 1, attempt_started=now,
                   started_at=record.get("started_at") or now, host=platform.node(), pid=os.getpid(),
-                  hardware=_hardware(), gpu_ids=gpus)
+                  hardware=_hardware(), gpu_ids=gpus, node_id=_node_id())
     store.write(record)
     if events is not None:
         events.put.remote(record)
@@ -133,6 +133,12 @@ def run_attempt(study_path: str, spec: dict, config: dict, entry: str, code_dir:
         record["saved_s"] = (source.read() or {}).get("duration_s", 0.0)
     store.write(record)
     return record
+
+
+def _node_id() -> str | None:
+    import ray
+
+    return ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
 
 
 def _record_error(store: TrialStore, error: str, tb: str | None) -> None:

@@ -1,0 +1,275 @@
+"""Cluster-grade execution through the real `ablator` command, from a user's own project.
+
+Each test writes a trainable into a temporary project directory and runs the installed
+`ablator` script there as a user would: the project directory is NOT on PYTHONPATH (only
+this repository is, so that the orchestrator package under test is imported). Real local
+Ray everywhere, real faults: a trial that breaks its process, hung and stalled trials,
+infeasible requests, SIGTERM, and a two-node cluster started with `ray start`.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+import yaml
+
+from orchestrator.ledger import Study
+from tests.conftest import REPO, short_tmp
+
+BIN = Path(sys.executable).parent
+ABLATOR = str(BIN / "ablator")  # a console script: its sys.path[0] is bin/, not the cwd
+
+TRAINABLE = '''
+import time
+
+POISONED = False  # module state a broken trial leaves behind in its worker process
+
+
+def run(ctx):
+    global POISONED
+    cfg = ctx.config
+    if POISONED:
+        raise RuntimeError("this worker process was broken by an earlier trial")
+    mode = cfg["mode"]
+    if mode == "poison":
+        POISONED = True
+        raise RuntimeError("broke its process")
+    if mode == "hang":
+        time.sleep(600)
+    if mode == "stall":
+        ctx.report({"score": 0.0})
+        time.sleep(600)
+    state = ctx.restore()
+    for epoch in range(0 if state is None else state["epoch"] + 1, cfg["epochs"]):
+        time.sleep(cfg["sleep"])
+        ctx.report({"score": 1.0 + 0.1 * ctx.seed + 0.01 * epoch, "x": cfg["hp"]}, checkpoint={"epoch": epoch})
+'''
+
+
+def project(tmp_path: Path, name: str, components: dict, **changes) -> Path:
+    """A user's project: mytrain.py and study.yaml (studies under the project, as by default)."""
+    root = tmp_path / "project"
+    root.mkdir(exist_ok=True)
+    (root / "mytrain.py").write_text(TRAINABLE)
+    config = {
+        "name": name,
+        "trainable": "mytrain:run",
+        "metrics": {"primary": {"name": "score", "mode": "max"}},
+        "baseline": {"mode": "ok", "epochs": 2, "sleep": 0.0, "hp": 1.0},
+        "components": {k: {"kind": "training", "description": k, "removal": {"mode": v}}
+                       for k, v in components.items()},
+        "seeds": [0, 1],
+        "fault_tolerance": {"max_failures": 1},
+        "tracking": {"wandb": {"mode": "disabled"}},
+        "tuning": {"enabled": False},
+        **changes,
+    }
+    (root / "study.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    return root
+
+
+def env() -> dict:
+    """This repository on PYTHONPATH (the package under test), the user's project not."""
+    return {**os.environ, "RAY_AUTH_MODE": "disabled", "PYTHONPATH": str(REPO), "WANDB_MODE": "offline",
+            "PATH": f"{BIN}:{os.environ['PATH']}"}
+
+
+def ablator(root: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    local = ["--no-dashboard", "--ray-temp-dir", short_tmp("rt_")] if "--address" not in args else []
+    return subprocess.run([ABLATOR, *args, *local], cwd=root, env=env(), capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def records(root: Path, name: str) -> dict[str, dict]:
+    return {r["trial_id"]: r for r in Study(root / "studies" / name).records()}
+
+
+# ---------------------------------------------------------------- isolation, exit code 1
+
+
+def test_broken_process_fails_only_its_own_trials_and_the_study_exits_1(tmp_path):
+    root = project(tmp_path, "iso", {"a": "ok", "poison": "poison"}, seeds=[0, 1, 2, 3])
+    result = ablator(root, "launch", "study.yaml")
+    out = result.stdout + result.stderr
+    assert result.returncode == 1, out
+    assert "4 trial(s) FAILED" in out and "Traceback" not in result.stdout
+    assert "[ablation] done 8/12" in result.stdout  # a plain progress line: stdout is not a terminal
+    recs = records(root, "iso")
+    failed = {t: r for t, r in recs.items() if r["state"] == "FAILED"}
+    assert set(failed) == {f"no-poison-seed{s}" for s in range(4)}
+    for r in failed.values():
+        assert r["attempts"] == 2 and all("broke its process" in e["error"] for e in r["errors"])
+    completed = [r for r in recs.values() if r["state"] == "COMPLETED"]
+    assert len(completed) == 8, {t: r["errors"] for t, r in recs.items() if r["state"] != "COMPLETED"}
+    assert not any("broken by an earlier trial" in e["error"] for r in recs.values() for e in r["errors"])
+    poisoned = {r["pid"] for r in failed.values()}
+    assert not poisoned & {r["pid"] for r in completed}  # a failed worker never ran another trial
+    assert len({r["pid"] for r in completed}) < len(completed)  # healthy workers are reused
+    assert (root / "studies" / "iso" / "report.md").exists()
+
+
+# ---------------------------------------------------------------- timeouts
+
+
+def test_hung_and_stalled_trials_are_stopped_and_counted(tmp_path):
+    root = project(tmp_path, "hang", {"hang": "hang", "stall": "stall"}, seeds=[0],
+                   fault_tolerance={"max_failures": 1, "trial_timeout": 4, "stall_timeout": 2})
+    result = ablator(root, "launch", "study.yaml", timeout=300)
+    assert result.returncode == 1, result.stdout + result.stderr
+    recs = records(root, "hang")
+    assert recs["baseline-seed0"]["state"] == "COMPLETED"
+    hang, stall = recs["no-hang-seed0"], recs["no-stall-seed0"]
+    assert hang["state"] == stall["state"] == "FAILED"
+    assert [e["error"] for e in hang["errors"]] == ["timed out after 4 s"] * 2
+    assert [e["error"] for e in stall["errors"]] == ["stalled: no report for 2 s"] * 2
+
+
+# ---------------------------------------------------------------- infeasible requests
+
+
+@pytest.mark.parametrize("resources, field, asked", [
+    ({"gpus_per_trial": 1}, "resources.gpus_per_trial", "1 GPU"),
+    ({"cpus_per_trial": 1000}, "resources.cpus_per_trial", "1000 CPU"),
+])
+def test_infeasible_request_exits_2_naming_the_field(tmp_path, resources, field, asked):
+    root = project(tmp_path, "big", {"a": "ok"}, resources=resources)
+    result = ablator(root, "launch", "study.yaml", timeout=120)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert field in result.stderr and asked in result.stderr and "biggest node" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not any(r["attempts"] for r in records(root, "big").values())
+
+
+# ---------------------------------------------------------------- preemption
+
+
+def test_sigterm_leaves_running_trials_pending_then_resume_reruns_nothing_finished(tmp_path):
+    root = project(tmp_path, "preempt", {"a": "ok", "b": "ok"}, seeds=[0, 1, 2],
+                   baseline={"mode": "ok", "epochs": 6, "sleep": 0.5, "hp": 1.0})
+    study = Study(root / "studies" / "preempt")
+    driver = subprocess.Popen([ABLATOR, "launch", "study.yaml", "--no-dashboard", "--ray-temp-dir",
+                               short_tmp("rt_")], cwd=root, env=env(), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    children: list[psutil.Process] = []
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline:
+            states = [r["state"] for r in study.records()] if study.exists() else []
+            if states.count("COMPLETED") >= 2 and "RUNNING" in states:
+                break
+            assert driver.poll() is None, driver.communicate()
+            time.sleep(0.2)
+        else:
+            raise AssertionError("no trial completed in time")
+        children = psutil.Process(driver.pid).children(recursive=True)
+        sent = time.monotonic()
+        driver.send_signal(signal.SIGTERM)
+        out, err = driver.communicate(timeout=60)
+        took = time.monotonic() - sent
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+        _, alive = psutil.wait_procs(children, timeout=20)
+        for child in alive:  # ours only, by PID
+            child.kill()
+    assert driver.returncode == 143, out + err
+    assert took < 30 and f"ablator resume {study.path}" in out + err
+    assert "SIGABRT" not in err and "Aborted" not in err and "core dumped" not in err
+    before = {r["trial_id"]: r for r in study.records()}
+    assert not [r for r in before.values() if r["state"] in ("RUNNING", "FAILED")]
+    finished = {t: r for t, r in before.items() if r["state"] == "COMPLETED"}
+    interrupted = [r for r in before.values() if r["attempts"] and r["state"] == "PENDING"]
+    assert finished and interrupted and all(not r["errors"] for r in interrupted)
+
+    resumed = ablator(root, "resume", str(study.path))
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    after = {r["trial_id"]: r for r in study.records()}
+    assert all(r["state"] == "COMPLETED" for r in after.values())
+    for tid, rec in finished.items():
+        assert after[tid]["ended_at"] == rec["ended_at"] and after[tid]["attempts"] == rec["attempts"]
+    for rec in interrupted:
+        assert [row["step"] for row in study.history(rec["trial_id"])] == list(range(6))
+
+
+# ---------------------------------------------------------------- a two-node Ray cluster
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def two_nodes():
+    """A head (1 CPU, dashboard for the state API) and a worker node (1 CPU), each `ray start --block`."""
+    port, dash = _free_port(), _free_port()
+    e = {**env(), "PYTHONPATH": ""}
+    common = ["--block", "--node-ip-address=127.0.0.1", "--num-cpus=1"]
+    head = subprocess.Popen(
+        [str(BIN / "ray"), "start", "--head", f"--port={port}", "--include-dashboard=true",
+         f"--dashboard-port={dash}", f"--temp-dir={short_tmp('rh_')}", *common],
+        env=e, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    nodes = [head]
+    try:
+        from ray.job_submission import JobSubmissionClient
+
+        deadline = time.time() + 120
+        while True:
+            try:
+                JobSubmissionClient(f"http://127.0.0.1:{dash}").list_jobs()
+                break
+            except Exception:
+                assert time.time() < deadline and head.poll() is None, "the Ray head did not start"
+                time.sleep(1)
+        nodes.append(subprocess.Popen([str(BIN / "ray"), "start", f"--address=127.0.0.1:{port}", *common],
+                                      env=e, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        yield f"127.0.0.1:{port}", f"http://127.0.0.1:{dash}"
+    finally:
+        for node in reversed(nodes):  # `ray start --block` stops what it started when it ends
+            node.terminate()
+            node.wait(60)
+
+
+def test_two_node_cluster_runs_user_code_ablation_and_tuning_in_one_command(tmp_path, two_nodes):
+    from ray.util.state import list_tasks
+
+    address, dashboard = two_nodes
+    root = project(tmp_path, "two", {"a": "ok", "b": "ok"}, seeds=[0, 1, 2],
+                   baseline={"mode": "ok", "epochs": 2, "sleep": 1.0, "hp": 1.0},
+                   tuning={"n_trials": 2, "confirm_seeds": [0], "no_evidence": "keep",
+                           "search_space": {"hp": {"value_range": [0.5, 2.0], "value_type": "float"}}})
+    (root / "data").mkdir()
+    (root / "data" / "big.bin").write_bytes(os.urandom(21 * 2**20))  # large data: left behind
+    driver = subprocess.Popen([ABLATOR, "launch", "study.yaml", "--address", address], cwd=root, env=env(),
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    pending = 0
+    while driver.poll() is None:  # more trials in flight than the cluster fits: demand the autoscaler sees
+        try:
+            tasks = list_tasks(address=dashboard, filters=[("state", "=", "PENDING_NODE_ASSIGNMENT")],
+                               limit=1000, raise_on_missing_output=False)
+            waiting = [t for t in tasks if t.func_or_class_name == "run_attempt"]
+            pending = max(pending, len(waiting))
+        except Exception:
+            pass
+        time.sleep(0.5)
+    out = driver.stdout.read()
+    assert driver.returncode == 0, out
+    assert "Not uploaded (large files): data/big.bin" in out
+    recs = Study(root / "studies" / "two").records()
+    ablation = [r for r in recs if r["stage"] == "ablation"]
+    assert len(ablation) == 9 and all(r["state"] == "COMPLETED" for r in recs)
+    assert len({r["node_id"] for r in ablation}) == 2, "the trials did not run on both nodes"
+    info = Study(root / "studies" / "two").info
+    assert info["stages"]["tuning"]["state"] == "completed"  # tuning ran before the command returned
+    assert [r for r in recs if r["stage"] == "tuning"]
+    assert pending >= 1, "no trial was ever queued beyond what the cluster fits"
