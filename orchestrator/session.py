@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import shlex
 import shutil
-import signal
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -26,12 +25,10 @@ from rich.table import Table
 from . import plan as planning
 from .config import AdaptiveSeeds, ScheduleAt, StudyConfig, load_config
 from .errors import Interrupted, StudyError, UserError
-from .execution import runner
+from .execution import interrupt, runner
 from .execution.progress import StudyProgress
 from .ledger import FAILED, PENDING, Study, read_json
 from .provenance import collect
-
-SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
 def study_dir_for(config: StudyConfig) -> Path:
@@ -99,13 +96,13 @@ class StudySession:
             inside = [str(root.relative_to(Path.cwd().resolve()))] if root.is_relative_to(Path.cwd().resolve()) else []
             url = self.cluster.connect(self.console, inside)
             self.console.print(f"Study [bold]{self.config.name}[/bold] in {self.study.path}"
-                               + (f"  (Ray dashboard: {url})" if url else ""))
+                               + (f"  (Ray dashboard: {url})" if url else ""), soft_wrap=True)
             from .execution.resources import check_feasible
 
             import ray
 
             check_feasible(self.config.resources, ray.nodes, self.console.print)
-            self._catch_signals()
+            self._handlers = interrupt.catch()
             from .tracking import make_tracker
 
             self.tracker = make_tracker(self.config, self.study, self.study.read_provenance(),
@@ -121,25 +118,10 @@ class StudySession:
                 self.tracker.close()
             if isinstance(exc, (Interrupted, KeyboardInterrupt)):
                 self.console.print(f"[yellow]Interrupted.[/yellow] Finished trials are kept; continue with "
-                                   f"`ablator resume {self.study.path}`")
+                                   f"`ablator resume {self.study.path}`", soft_wrap=True)
         finally:
-            for signum, handler in self._handlers.items():
-                signal.signal(signum, handler)
+            interrupt.restore(self._handlers)
             self._lock.__exit__(None, None, None)
-
-    def _catch_signals(self) -> None:
-        import threading
-
-        if threading.current_thread() is not threading.main_thread():
-            return
-
-        def stop(signum, frame):
-            for s in SIGNALS:  # a second signal must not break the clean-up
-                signal.signal(s, signal.SIG_IGN)
-            raise Interrupted(signum)
-
-        for signum in SIGNALS:
-            self._handlers[signum] = signal.signal(signum, stop)
 
     # ------------------------------------------------------------ steps
 
@@ -202,7 +184,7 @@ class StudySession:
             f"  echo '{tune}' | at {at.astimezone().strftime('%H:%M %Y-%m-%d')}      (a single machine)\n"
             f"  Kubernetes: launch/kuberay/tune-cronjob.yaml with schedule "
             f"\"{at.minute} {at.hour} {at.day} {at.month} *\" (UTC)",
-            markup=False, highlight=False,
+            markup=False, highlight=False, soft_wrap=True,
         )
 
     # ------------------------------------------------------------ running trials
@@ -374,9 +356,11 @@ def tune(study_dir: str | Path, *, n_trials: int | None = None, at: datetime | N
 
 def _all_stages(session: StudySession, rerun=None) -> None:
     completed = session.ablation(rerun)
+    interrupt.check()
     session.report()
     session.tracker.study_summary(session.study.path)
     if completed:
+        interrupt.check()
         session.tuning()
 
 

@@ -43,8 +43,9 @@ def run(ctx):
     if mode == "poison":
         POISONED = True
         raise RuntimeError("broke its process")
-    if mode == "hang":
-        time.sleep(600)
+    while mode == "endless":  # reports forever: only the wall-time limit stops it
+        ctx.report({"score": 0.0})
+        time.sleep(0.5)
     if mode == "stall":
         ctx.report({"score": 0.0})
         time.sleep(600)
@@ -121,15 +122,15 @@ def test_broken_process_fails_only_its_own_trials_and_the_study_exits_1(tmp_path
 
 
 def test_hung_and_stalled_trials_are_stopped_and_counted(tmp_path):
-    root = project(tmp_path, "hang", {"hang": "hang", "stall": "stall"}, seeds=[0],
-                   fault_tolerance={"max_failures": 1, "trial_timeout": 4, "stall_timeout": 2})
+    root = project(tmp_path, "hang", {"endless": "endless", "stall": "stall"}, seeds=[0],
+                   fault_tolerance={"max_failures": 1, "trial_timeout": 5, "stall_timeout": 2})
     result = ablator(root, "launch", "study.yaml", timeout=300)
     assert result.returncode == 1, result.stdout + result.stderr
     recs = records(root, "hang")
     assert recs["baseline-seed0"]["state"] == "COMPLETED"
-    hang, stall = recs["no-hang-seed0"], recs["no-stall-seed0"]
+    hang, stall = recs["no-endless-seed0"], recs["no-stall-seed0"]
     assert hang["state"] == stall["state"] == "FAILED"
-    assert [e["error"] for e in hang["errors"]] == ["timed out after 4 s"] * 2
+    assert [e["error"] for e in hang["errors"]] == ["timed out after 5 s"] * 2
     assert [e["error"] for e in stall["errors"]] == ["stalled: no report for 2 s"] * 2
 
 

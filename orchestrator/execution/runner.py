@@ -23,6 +23,7 @@ from ..config import StudyConfig
 from ..errors import ClusterError
 from ..ledger import COMPLETED, FAILED, PENDING, RUNNING, Study
 from ..plan import TrialSpec
+from . import interrupt
 from .resources import capacity, request
 from .worker import WORKER_DIED, run_attempt
 
@@ -146,6 +147,7 @@ class TrialExecutor:
         ready, rest = ray.wait(list(self.inflight), num_returns=1, timeout=timeout)
         if ready and rest:  # collect whatever else has finished, without waiting
             ready += ray.wait(rest, num_returns=len(rest), timeout=0)[0]
+        interrupt.check()
         self.refresh()
         for ref in ready:
             spec = self.inflight.pop(ref)
