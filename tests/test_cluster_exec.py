@@ -214,7 +214,7 @@ def _free_port() -> int:
 def two_nodes():
     """A head (1 CPU, dashboard for the state API) and a worker node (1 CPU), each `ray start --block`."""
     port, dash = _free_port(), _free_port()
-    e = {**env(), "PYTHONPATH": ""}
+    e = env()  # the nodes have the orchestrator installed (here: this repository), not the project
     common = ["--block", "--node-ip-address=127.0.0.1", "--num-cpus=1"]
     head = subprocess.Popen(
         [str(BIN / "ray"), "start", "--head", f"--port={port}", "--include-dashboard=true",
@@ -232,7 +232,9 @@ def two_nodes():
             except Exception:
                 assert time.time() < deadline and head.poll() is None, "the Ray head did not start"
                 time.sleep(1)
-        nodes.append(subprocess.Popen([str(BIN / "ray"), "start", f"--address=127.0.0.1:{port}", *common],
+        # its own temp dir: two nodes on one machine must not share (and clean up) runtime envs
+        nodes.append(subprocess.Popen([str(BIN / "ray"), "start", f"--address=127.0.0.1:{port}",
+                                       f"--temp-dir={short_tmp('rw_')}", *common],
                                       env=e, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         yield f"127.0.0.1:{port}", f"http://127.0.0.1:{dash}"
     finally:
