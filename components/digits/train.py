@@ -20,7 +20,8 @@ from orchestrator.blocks.training import Augmentation, GaussianNoise, RandomShif
 @torch.no_grad()
 def evaluate_model(model: DigitsCNN, split: DigitsSplit) -> dict[str, float]:
     model.eval()
-    logits = model(split.images)
+    device = next(model.parameters()).device
+    logits = model(split.images.to(device)).cpu()
     pred = logits.argmax(1).numpy()
     true = split.labels.numpy()
     return {
@@ -39,7 +40,7 @@ def run(ctx) -> None:
     ctx.fingerprint_data("test", (x.numpy() for x in test.images))
 
     torch.manual_seed(ctx.seed)  # same initial weights for every variant's kept parts
-    model = DigitsCNN.from_config(cfg)
+    model = DigitsCNN.from_config(cfg).to(ctx.device)  # the GPU Ray gave this trial, else the CPU
     augment = Augmentation(
         RandomShift(int(tcfg["max_shift"])),
         GaussianNoise(float(tcfg["aug_noise"])),
@@ -53,7 +54,7 @@ def run(ctx) -> None:
     state = ctx.restore()
     start = 0
     if state is not None:
-        model.load_state_dict(state["model"])
+        model.load_state_dict(state["model"])  # load_state_dict copies onto the model's device
         opt.load_state_dict(state["opt"])
         sched.load_state_dict(state["sched"])
         torch.set_rng_state(state["rng"])
@@ -66,7 +67,8 @@ def run(ctx) -> None:
         )
         total = 0.0
         for idx in order.split(batch_size):
-            loss = F.cross_entropy(model(augment(train.images[idx])), train.labels[idx])
+            xb, yb = augment(train.images[idx]).to(ctx.device), train.labels[idx].to(ctx.device)
+            loss = F.cross_entropy(model(xb), yb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
