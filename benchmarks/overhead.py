@@ -57,7 +57,7 @@ def launch(root: Path, name: str, trials: int, fail_once: bool) -> tuple[float, 
     ablator = str(Path(sys.executable).parent / "ablator")
     result = subprocess.run([ablator, "launch", f"{name}.yaml", "--no-dashboard", "--ray-temp-dir",
                              tempfile.mkdtemp(prefix="rt_", dir="/tmp")], cwd=root, env=env,
-                            capture_output=True, text=True)
+                            capture_output=True, text=True, check=False)
     if result.returncode != 0:
         sys.exit(f"ablator launch failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
     study = root / "studies" / name

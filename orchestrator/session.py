@@ -19,6 +19,7 @@ import shutil
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Self
 
 from rich.console import Console
 from rich.table import Table
@@ -89,7 +90,7 @@ class StudySession:
 
     # ------------------------------------------------------------ open / close
 
-    def __enter__(self) -> StudySession:
+    def __enter__(self) -> Self:
         self._lock = self.study.lock()
         self._lock.__enter__()
         try:
@@ -98,9 +99,9 @@ class StudySession:
             url = self.cluster.connect(self.console, inside)
             self.console.print(f"Study [bold]{self.config.name}[/bold] in {self.study.path}"
                                + (f"  (Ray dashboard: {url})" if url else ""), soft_wrap=True)
-            from .execution.resources import check_feasible
-
             import ray
+
+            from .execution.resources import check_feasible
 
             check_feasible(self.config.resources, ray.nodes, self.console.print)
             self._handlers = interrupt.catch()
@@ -224,10 +225,11 @@ class StudySession:
         seeds = self.config.seed_list
         if isinstance(self.config.seeds, AdaptiveSeeds):
             for record in self.study.records():
-                if record["variant"] == planning.BASELINE and record["stage"] == "ablation" \
-                        and record["seed"] not in seeds:
-                    if record.get("group") is None or tier is None or str(record["group"]).startswith(tier):
-                        seeds.append(record["seed"])
+                if (record["variant"] == planning.BASELINE and record["stage"] == "ablation"
+                        and record["seed"] not in seeds
+                        and (record.get("group") is None or tier is None
+                             or str(record["group"]).startswith(tier))):
+                    seeds.append(record["seed"])
         return seeds
 
     def _adaptive(self, tier) -> None:

@@ -65,7 +65,7 @@ def test_launch_with_http_address_runs_the_study_as_a_ray_job(ray_head, tmp_path
             [sys.executable, "-c", "from orchestrator.cli import app; app()", "launch", str(local.relative_to(REPO)),
              "--address", ray_head],
             cwd=REPO, capture_output=True, text=True, timeout=120,
-            env={**os.environ, "RAY_AUTH_MODE": "disabled"},
+            env={**os.environ, "RAY_AUTH_MODE": "disabled"}, check=False,
         )
     finally:
         local.unlink()

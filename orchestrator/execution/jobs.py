@@ -14,7 +14,6 @@ from pathlib import Path
 from rich.console import Console
 
 from ..errors import ClusterError
-
 from .code import working_dir_env
 
 AGENT_WAIT_S = 60

@@ -8,6 +8,7 @@ line is printed at least every `every` seconds and at the end of the stage.
 from __future__ import annotations
 
 import time
+from typing import Self
 
 from rich.console import Console
 from rich.progress import (
@@ -40,7 +41,7 @@ class StudyProgress:
         )
         self._task = self._progress.add_task(label, total=total, detail="")
 
-    def __enter__(self) -> StudyProgress:
+    def __enter__(self) -> Self:
         self._progress.start()
         return self
 

@@ -12,10 +12,11 @@ polls trial files.
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 from collections import deque
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import ray
 
@@ -28,11 +29,18 @@ from .resources import capacity, request
 from .worker import WORKER_DIED, run_attempt
 
 POLL_S = 1.0
+#: how long past trial_timeout the driver waits for a worker's own watchdog before killing it
+#: (a trial stuck in C code that holds the GIL keeps the watchdog thread from running)
+KILL_GRACE_S = 10.0
 
 
 def connect(address: str | None = None, temp_dir: str | None = None, dashboard: bool = True,
             num_cpus: int | None = None, runtime_env: dict | None = None) -> str | None:
     """Start embedded local Ray (no address) or join a cluster; return the dashboard URL."""
+    try:
+        _reachable(address)
+    except OSError as exc:
+        raise ClusterError(f"could not join the Ray cluster at {address}: {exc}") from None
     if ray.is_initialized():
         return None
     kwargs: dict = {"address": address, "log_to_driver": True, "configure_logging": False}
@@ -44,7 +52,6 @@ def connect(address: str | None = None, temp_dir: str | None = None, dashboard: 
         if temp_dir:
             kwargs["_temp_dir"] = temp_dir
     try:
-        _reachable(address)
         ctx = ray.init(**kwargs)
     except (ConnectionError, RuntimeError, ValueError, OSError) as exc:
         raise ClusterError(f"could not {'join the Ray cluster at ' + address if address else 'start a local Ray'}: "
@@ -97,6 +104,8 @@ class TrialExecutor:
         self.inflight: dict[ray.ObjectRef, TrialSpec] = {}
         self._configs: dict[str, dict | None] = {}
         self._failures: dict[str, int] = {}
+        self._started: dict[str, float] = {}  # trial id -> when its running attempt started
+        self._overdue: set[str] = set()
         self._remote = ray.remote(run_attempt)
         self._events = Events.remote()
         self._code_dir = code_dir()
@@ -151,25 +160,45 @@ class TrialExecutor:
         self.refresh()
         for ref in ready:
             spec = self.inflight.pop(ref)
+            self._started.pop(spec.trial_id, None)
             try:
                 record = ray.get(ref)
-            except ray.exceptions.TaskCancelledError:
-                continue
+            except ray.exceptions.TaskCancelledError as exc:
+                if spec.trial_id not in self._overdue:
+                    continue  # cancelled by cancel_all: the caller records it
+                self._overdue.discard(spec.trial_id)
+                limit = self.config.fault_tolerance.trial_timeout
+                record = self._failed_attempt(spec, exc, f"timed out after {limit:g} s (killed by the driver: "
+                                                         "the trial did not answer its own timeout)")
             except ray.exceptions.RayError as exc:
                 record = self._failed_attempt(spec, exc)
-                if record["state"] == PENDING:
-                    self.on_update(record)
-                    self.submit(spec, self._configs.get(spec.trial_id))
-                    continue
+            if record["state"] == PENDING:  # a failed attempt with restarts left
+                self.on_update(record)
+                self.submit(spec, self._configs.get(spec.trial_id))
+                continue
             self._configs.pop(spec.trial_id, None)
             self.on_update(record)
             done.append(record)
+        self._kill_overdue()
         return done
+
+    def _kill_overdue(self) -> None:
+        """Kill attempts that ran past trial_timeout + KILL_GRACE_S without ending themselves."""
+        limit = self.config.fault_tolerance.trial_timeout
+        if not limit:
+            return
+        now = time.monotonic()
+        for ref, spec in self.inflight.items():
+            started = self._started.get(spec.trial_id)
+            if started is not None and now - started > limit + KILL_GRACE_S and spec.trial_id not in self._overdue:
+                self._overdue.add(spec.trial_id)
+                ray.cancel(ref, force=True)
 
     def refresh(self) -> None:
         """Pass on the attempt starts workers sent since the last call."""
         if self.inflight:
             for record in ray.get(self._events.take.remote()):
+                self._started[record["trial_id"]] = time.monotonic()
                 self.on_update(record)
 
     def cancel_all(self) -> list[str]:
@@ -194,17 +223,17 @@ class TrialExecutor:
 
     # ------------------------------------------------------------ records
 
-    def _failed_attempt(self, spec: TrialSpec, exc: Exception) -> dict:
+    def _failed_attempt(self, spec: TrialSpec, exc: Exception, error: str | None = None) -> dict:
         """Record an attempt that ended without a result; PENDING to restart it, else FAILED."""
         store = self.study.trial(spec.trial_id)
         record = store.read()
         if record.get("attempt_started"):  # the worker could not record its own end
             now = time.time()
-            if isinstance(exc, ray.exceptions.OutOfMemoryError):
+            if error is None and isinstance(exc, ray.exceptions.OutOfMemoryError):
                 error = f"killed: out of memory on {record.get('host') or 'its node'}"
-            elif isinstance(exc, ray.exceptions.RayTaskError):
+            elif error is None and isinstance(exc, ray.exceptions.RayTaskError):
                 error = f"{type(exc.cause or exc).__name__}: {exc.cause or exc}"
-            else:
+            elif error is None:
                 error = WORKER_DIED
             record["errors"].append({"attempt": record["attempts"], "error": error,
                                      "traceback": str(exc), "time": now})
@@ -224,11 +253,8 @@ class TrialExecutor:
 
 def code_dir() -> str | None:
     """The user's project dir for workers: the driver's cwd, or None inside a shipped working_dir."""
-    import os
-
-    ctx = ray.get_runtime_context()
-    env = ctx.runtime_env if ray.is_initialized() else {}
-    return None if env.get("working_dir") else os.getcwd()
+    shipped = ray.is_initialized() and ray.get_runtime_context().runtime_env.get("working_dir")
+    return None if shipped else os.getcwd()
 
 
 def run_trials(executor: TrialExecutor, specs: Iterable[TrialSpec], progress=None) -> list[dict]:
