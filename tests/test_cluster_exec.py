@@ -48,6 +48,12 @@ def run(ctx):
         time.sleep(0.5)
     if mode == "gil":  # catastrophic backtracking in C, holding the GIL: no Python thread runs
         re.match(r"(a+)+$", "a" * 64 + "b")
+    if mode == "hog":  # grows until Ray's memory monitor kills the worker
+        hoard = []
+        for _ in range(48):
+            hoard.append(bytearray(128 * 2**20))  # zero-filled: the pages are really used
+            time.sleep(0.05)
+        time.sleep(30)
     if mode == "stall":
         ctx.report({"score": 0.0})
         time.sleep(600)
@@ -86,9 +92,10 @@ def env() -> dict:
             "PATH": f"{BIN}:{os.environ['PATH']}"}
 
 
-def ablator(root: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+def ablator(root: Path, *args: str, timeout: float = 600, **extra_env: str) -> subprocess.CompletedProcess:
     local = ["--no-dashboard", "--ray-temp-dir", short_tmp("rt_")] if "--address" not in args else []
-    return subprocess.run([ABLATOR, *args, *local], cwd=root, env=env(), capture_output=True, text=True,
+    return subprocess.run([ABLATOR, *args, *local], cwd=root, env={**env(), **extra_env}, capture_output=True,
+                          text=True,
                           timeout=timeout, check=False)
 
 
@@ -147,6 +154,20 @@ def test_a_trial_stuck_holding_the_gil_is_killed_by_the_driver(tmp_path):
     assert stuck["state"] == "FAILED" and stuck["errors"][0]["error"].startswith("timed out after 2 s")
 
 
+def test_a_trial_killed_by_rays_memory_monitor_counts_toward_max_failures(tmp_path):
+    """Ray's memory monitor set just above what the machine uses now; one trial grows past it."""
+    mem = psutil.virtual_memory()
+    threshold = (mem.total - mem.available + 2.5 * 2**30) / mem.total
+    root = project(tmp_path, "oom", {"hog": "hog"}, seeds=[0], resources={"max_concurrent": 1},
+                   fault_tolerance={"max_failures": 1})
+    result = ablator(root, "launch", "study.yaml", timeout=300, RAY_memory_usage_threshold=f"{threshold:.3f}",
+                     RAY_memory_monitor_refresh_ms="100")
+    assert result.returncode == 1, result.stdout + result.stderr
+    hog = records(root, "oom")["no-hog-seed0"]
+    assert hog["state"] == "FAILED" and hog["attempts"] == 2, hog["errors"]
+    assert [e["error"] for e in hog["errors"]] == [f"killed: out of memory on {hog['host']}"] * 2
+
+
 # ---------------------------------------------------------------- infeasible requests
 
 
@@ -184,6 +205,10 @@ def test_sigterm_leaves_running_trials_pending_then_resume_reruns_nothing_finish
             time.sleep(0.2)
         else:
             raise AssertionError("no trial completed in time")
+        status = subprocess.run([ABLATOR, "status", str(study.path)], cwd=root, env=env(), capture_output=True,
+                                text=True, timeout=120, check=False)
+        assert status.returncode == 0 and "Running trials" in status.stdout, status.stdout + status.stderr
+        assert "s ago" in status.stdout  # each running trial: node, GPU, attempt, age, last report
         children = psutil.Process(driver.pid).children(recursive=True)
         sent = time.monotonic()
         driver.send_signal(signal.SIGTERM)

@@ -107,7 +107,8 @@ class TrialExecutor:
         self._started: dict[str, float] = {}  # trial id -> when its running attempt started
         self._overdue: set[str] = set()
         self._remote = ray.remote(run_attempt)
-        self._events = Events.remote()
+        # restarted if it dies (e.g. chosen by Ray's memory monitor): starts are only progress news
+        self._events = Events.options(max_restarts=-1, max_task_retries=-1).remote()
         self._code_dir = code_dir()
         self._fit: tuple[float, int] = (-1e9, 1)
 
