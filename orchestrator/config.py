@@ -354,8 +354,9 @@ def factor_checks(config: StudyConfig) -> list[tuple[tuple, str]]:
         for alt, overrides in comp.alternatives.items():
             loc = ("components", name, "alternatives", alt)
             if alt in RESERVED_LEVELS or alt == f"no-{name}" or not NAME_RE.match(alt):
-                errors.append((loc, f"alternative '{alt}' is named like the baseline or the removal; "
-                                    "use a name of its own (letters, digits, '-', '_', '.')"))
+                msg = (f"alternative '{alt}' is named like the baseline or the removal; "
+                       "use a name of its own (letters, digits, '-', '_', '.')")
+                errors.append((loc, msg))
             if not overrides:
                 errors.append((loc, "an alternative needs at least one override"))
             elif overrides == comp.removal:
@@ -371,13 +372,13 @@ def factor_checks(config: StudyConfig) -> list[tuple[tuple, str]]:
         base = get_path(config.baseline, dotted)
         if space.value_range is not None:
             if isinstance(base, bool) or not isinstance(base, int | float):
-                errors.append((loc + ("value_range",), f"a numeric range for a baseline value of type "
-                                                       f"{type(base).__name__} ({base!r})"))
+                msg = f"a numeric range for a baseline value of type {type(base).__name__} ({base!r})"
+                errors.append((loc + ("value_range",), msg))
             elif space.log and base <= 0:
                 errors.append((loc + ("log",), f"log: true needs a positive baseline value, got {base!r}"))
             if space.value_type == "int" and any(float(b) != int(b) for b in space.value_range):
-                errors.append((loc + ("value_range",), f"value_type int needs whole-number bounds, "
-                                                       f"got {list(space.value_range)}"))
+                msg = f"value_type int needs whole-number bounds, got {list(space.value_range)}"
+                errors.append((loc + ("value_range",), msg))
         else:
             bad = [v for v in space.categorical_values if not isinstance(v, SCALAR)]
             if bad:
@@ -389,9 +390,9 @@ def factor_checks(config: StudyConfig) -> list[tuple[tuple, str]]:
     if config.design.type == "full_factorial" and not errors:
         n = levels.factorial_size(config)
         if n > config.design.max_variants:
-            errors.append((("design", "type"), f"full_factorial has {n} variants, over the cap of "
-                                               f"{config.design.max_variants} (design.max_variants); use "
-                                               "design.type: random with total_trials, or raise the cap"))
+            msg = (f"full_factorial has {n} variants, over the cap of {config.design.max_variants} "
+                   "(design.max_variants); use design.type: random with total_trials, or raise the cap")
+            errors.append((("design", "type"), msg))
     return errors
 
 

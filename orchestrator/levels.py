@@ -20,7 +20,7 @@ BASE_LEVEL, REMOVED_LEVEL = "baseline", "removed"
 
 
 def cast(space: SearchSpace, value: float) -> Any:
-    return int(round(value)) if space.value_type == "int" else float(value)
+    return round(value) if space.value_type == "int" else float(value)
 
 
 def grid(space: SearchSpace) -> list:
@@ -54,7 +54,7 @@ def draw(space: SearchSpace, rng: np.random.Generator) -> Any:
     lo, hi = space.value_range
     if space.value_type == "int":
         if space.log:
-            return int(round(math.exp(rng.uniform(math.log(lo), math.log(hi)))))
+            return round(math.exp(rng.uniform(math.log(lo), math.log(hi))))
         return int(rng.integers(int(lo), int(hi) + 1))
     return float(math.exp(rng.uniform(math.log(lo), math.log(hi)))) if space.log else float(rng.uniform(lo, hi))
 

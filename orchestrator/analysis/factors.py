@@ -30,7 +30,7 @@ from ..levels import same
 from ..plan import variant_key
 from .flags import flag
 from .records import GroupData
-from .stats import describe, finite, fnum, holm, orient, pair_values
+from .stats import describe, finite, fnum, holm, pair_values
 
 ESSENTIAL, HARMFUL, NEGLIGIBLE, INCONCLUSIVE = "essential", "harmful", "negligible", "inconclusive"
 POWER = 0.8
@@ -72,7 +72,7 @@ def decide(results: list[dict], alpha: float) -> None:
             r["verdict"] = NEGLIGIBLE
         else:
             r["verdict"] = INCONCLUSIVE
-        r["conclusive"] = r["verdict"] != INCONCLUSIVE
+        r["conclusive"] = finite(r.get("p"))
 
 
 # ---------------------------------------------------------------- least squares
@@ -141,7 +141,7 @@ def _paired_alternatives(group, config, metric, mode, alpha, min_effect) -> dict
                 out.setdefault(c, {})[a] = _empty(f"cannot conclude: no {'baseline' if base is None else c + '=' + a} "
                                                   "trials in this group")
                 continue
-            seeds, diffs, b, o, _ = pair_values(base.values(metric), var.values(metric), mode)
+            _, diffs, b, o, _ = pair_values(base.values(metric), var.values(metric), mode)
             n = len(diffs)
             d = describe(diffs)
             r = compare(d["mean"], d["std"] / math.sqrt(n) if n > 1 else NAN, n - 1, alpha, min_effect)
