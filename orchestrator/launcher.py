@@ -32,10 +32,14 @@ def print_plan(config: StudyConfig, console: Console) -> None:
     table.add_column("variant")
     table.add_column("removed")
     table.add_column("kind")
+    if config.has_levels:
+        table.add_column("alternatives, levels")
     table.add_column("seeds")
     for v in variants:
         kinds = sorted({config.components[c].kind for c in v.removed}) or ["-"]
-        table.add_row(v.name, ", ".join(v.removed) or "-", ", ".join(kinds), " ".join(map(str, seeds)))
+        levels = [", ".join([f"{c}={a}" for c, a in v.alternatives] + [f"{p}={x}" for p, x in v.levels]) or "-"]
+        table.add_row(v.name, ", ".join(v.removed) or "-", ", ".join(kinds), *(levels if config.has_levels else []),
+                      " ".join(map(str, seeds)))
     console.print(table)
     n = len(variants) * len(seeds) * len(groups)
     extra = ""

@@ -19,8 +19,9 @@ DEFAULT_BINS = 3  # numeric levels of a range without n_bins (one_at_a_time, ful
 BASE_LEVEL, REMOVED_LEVEL = "baseline", "removed"
 
 
-def cast(space: SearchSpace, value: float) -> Any:
-    return round(value) if space.value_type == "int" else float(value)
+def cast(space: SearchSpace, value: float, digits: int = 6) -> Any:
+    """An int, or a float kept to `digits` significant digits (so its name in a variant is exact)."""
+    return round(value) if space.value_type == "int" else float(f"{value:.{digits}g}")
 
 
 def grid(space: SearchSpace) -> list:
@@ -56,7 +57,8 @@ def draw(space: SearchSpace, rng: np.random.Generator) -> Any:
         if space.log:
             return round(math.exp(rng.uniform(math.log(lo), math.log(hi))))
         return int(rng.integers(int(lo), int(hi) + 1))
-    return float(math.exp(rng.uniform(math.log(lo), math.log(hi)))) if space.log else float(rng.uniform(lo, hi))
+    x = math.exp(rng.uniform(math.log(lo), math.log(hi))) if space.log else rng.uniform(lo, hi)
+    return cast(space, float(x), digits=4)
 
 
 def same(a: Any, b: Any) -> bool:
@@ -69,7 +71,7 @@ def same(a: Any, b: Any) -> bool:
 def fmt(value: Any) -> str:
     """A level as it appears in a variant name (``64``, ``0.001``, ``batch``)."""
     if isinstance(value, float):
-        return f"{value:.4g}"
+        return f"{value:.6g}"
     return str(value).replace("/", "_").replace(" ", "_")
 
 

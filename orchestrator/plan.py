@@ -32,7 +32,7 @@ class Variant:
         parts = ["no-" + "+".join(self.removed)] if self.removed else []
         parts += [f"{c}={a}" for c, a in self.alternatives]
         parts += [f"{label}={lv.fmt(v)}" for label, v in self.labelled_levels]
-        return ",".join(parts) or BASELINE
+        return "+".join(parts) or BASELINE
 
     @property
     def labelled_levels(self) -> list[tuple[str, Any]]:

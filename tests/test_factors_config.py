@@ -123,7 +123,9 @@ def test_random_design_draws_continuous_values_without_n_bins():
     data = yaml.safe_load(GOOD)
     data["factors"]["model.drop"] = {"value_range": [0.0, 0.5], "value_type": "float"}
     data["design"] = {"type": "random", "total_trials": 90, "seed": 1}
-    values = [dict(v.levels).get("model.drop") for v in plan.variants(parse_config(data))]
+    variants = plan.variants(parse_config(data))
+    assert len({v.name for v in variants}) == len(variants)  # names (and trial ids) stay unique
+    values = [dict(v.levels).get("model.drop") for v in variants]
     drawn = [x for x in values if x is not None]
     assert len(set(drawn)) > 20 and all(0.0 <= x <= 0.5 for x in drawn)
 
