@@ -30,12 +30,12 @@ DURATION_BUCKETS_S = [1, 10, 60, 300, 900, 3600, 4 * 3600, 12 * 3600, 48 * 3600]
 def failure_kind(error: str) -> str:
     """Which kind of failure an attempt's recorded error is."""
     text = error.lower()
+    if "worker" in text and "died" in text:
+        return "worker_died"
     if "out of memory" in text or "outofmemory" in text:
         return "oom"
     if "timed out" in text or "stalled" in text:
         return "timeout"
-    if "worker" in text and "died" in text:
-        return "worker_died"
     return "exception"
 
 
