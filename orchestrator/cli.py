@@ -21,7 +21,7 @@ from .execution import jobs
 from .ledger import Study
 from .overrides import parse as parse_overrides
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+app = typer.Typer(add_completion=True, no_args_is_help=True,
                   help="Ablation studies that prove each component earns its place, then tune the survivors.")
 console = Console()
 
@@ -158,6 +158,36 @@ def status(study_dir: Path = typer.Argument(..., help="Study directory.")):
     for r in records:
         if r["state"] == "FAILED" and r["errors"]:
             console.print(f"  [red]FAILED[/red] {r['trial_id']} after {r['attempts']} attempt(s): {r['errors'][-1]['error']}")
+
+
+@app.command("list")
+@user_errors
+def list_studies(
+    root: Path = typer.Argument(Path("studies"), help="Directory holding study directories."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per study, for scripts."),
+):
+    """List the studies under a directory with the state of each stage."""
+    studies = sorted((Study(p.parent) for p in root.glob("*/study.json")), key=lambda s: s.path.name)
+    rows = []
+    for study in studies:
+        info = study.info
+        rows.append({"name": info.get("name"), "study_id": info.get("study_id"), "path": str(study.path),
+                     "created": info.get("created"),
+                     "stages": {k: v.get("state") for k, v in info.get("stages", {}).items()}})
+    if as_json:
+        sys.stdout.write("".join(json.dumps(r) + "\n" for r in rows))
+        return
+    if not rows:
+        console.print(f"No studies under {root}")
+        return
+    table = Table(title=f"Studies under {root}")
+    for col in ("name", "study id", "created", "ablation", "tuning", "path"):
+        table.add_column(col)
+    for r in rows:
+        created = datetime.fromtimestamp(r["created"]).strftime("%Y-%m-%d %H:%M") if r["created"] else "?"
+        table.add_row(r["name"], r["study_id"], created, r["stages"].get("ablation", "-"),
+                      r["stages"].get("tuning", "-"), escape(r["path"]))
+    console.print(table)
 
 
 @app.command()
