@@ -113,18 +113,21 @@ def factor_plot(path: str, r: dict, analysis: dict, file: Path) -> Path:
         ys = np.array([y for _, y in pts])
         ax.scatter(xs, ys, s=10, alpha=0.4, color=plots.NEUTRAL, label="trials")
         uniq = np.unique(xs)
+        sign = 1.0 if analysis["primary"]["mode"] == "max" else -1.0
         if len(uniq) <= 12:  # a grid of levels: mean with a t band per level
             means = np.array([ys[xs == u].mean() for u in uniq])
             half = np.array([t_quantile(1 - alpha / 2, max((xs == u).sum() - 1, 1)) * ys[xs == u].std(ddof=1)
                              / np.sqrt((xs == u).sum()) if (xs == u).sum() > 1 else 0.0 for u in uniq])
-        else:  # sampled values: a running mean over neighbouring values
-            order = np.argsort(xs)
-            k = max(len(xs) // 10, 3)
-            uniq = np.array([xs[order[i:i + k]].mean() for i in range(0, len(xs) - k + 1, max(k // 2, 1))])
-            chunks = [ys[order[i:i + k]] for i in range(0, len(xs) - k + 1, max(k // 2, 1))]
-            means = np.array([c.mean() for c in chunks])
-            half = np.array([t_quantile(1 - alpha / 2, len(c) - 1) * c.std(ddof=1) / np.sqrt(len(c)) for c in chunks])
-        ax.plot(uniq, means, color="#1c7ed6", lw=2, label="mean")
+            label = "mean per value"
+        else:  # sampled values: the fitted line, its band from the slope's CI
+            scale = np.log2(xs) if r["unit"] == "per doubling" else xs
+            uniq = np.sort(xs)
+            grid = np.log2(uniq) if r["unit"] == "per doubling" else uniq
+            centre = float(np.mean(scale))
+            means = float(np.mean(ys)) + sign * r["effect"] * (grid - centre)
+            half = np.abs(grid - centre) * (r["ci"][1] - r["ci"][0]) / 2
+            label = "fitted line"
+        ax.plot(uniq, means, color="#1c7ed6", lw=2, label=label)
         ax.fill_between(uniq, means - half, means + half, color="#1c7ed6", alpha=0.2, label=f"{1 - alpha:.0%} CI")
         ax.axvline(float(r["baseline_value"]), color="k", ls=":", lw=1, label="baseline")
         if r["unit"] == "per doubling":
@@ -134,5 +137,5 @@ def factor_plot(path: str, r: dict, analysis: dict, file: Path) -> Path:
     title = f"{path}: {what} {signed(r.get('effect'))} {ci_text(r['ci'])} (oriented: + is better)"
     ax.set_title(title, fontsize=9)
     ax.set_xlabel(path)
-    ax.set_ylabel(prim)
+    ax.set_ylabel(f"{prim} (adjusted for seeds and other columns)" if r.get("adjusted") else prim, fontsize=8)
     return plots._save(fig, file)

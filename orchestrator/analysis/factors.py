@@ -102,6 +102,13 @@ class Fit:
         i = 1 + self.columns.index(column)
         return float(self.res.params[i]), float(self.res.bse[i])
 
+    def partial(self, columns: list[str]) -> np.ndarray | None:
+        """Partial residuals: residuals plus these columns' fitted part (None without a fit)."""
+        if self.res is None:
+            return None
+        idx = [1 + self.columns.index(c) for c in columns if self.estimable.get(c)]
+        return self.res.resid + self.X[:, idx] @ self.res.params[idx]
+
     def joint_p(self, columns: list[str]) -> float:
         """F-test that all these columns are zero."""
         cols = [c for c in columns if self.estimable.get(c)]
@@ -162,15 +169,14 @@ def _one_factor(group, config, path, metric, mode, alpha) -> dict:
     base_value = get_path(config.baseline, path)
     pool = [v for v in group.variants.values()
             if not v.removed and not v.alternatives and set(v.levels) <= {path}]
-    rows, seeds, ys, points = [], [], [], []
+    rows, seeds, ys = [], [], []
     for v in pool:
         value = v.levels.get(path, base_value)
         for s, y in v.values(metric).items():
             rows.append({"__value": value})
             seeds.append(s)
             ys.append(y if mode == "max" else -y)
-            points.append([value, y])
-    return _factor_result(config, path, rows, seeds, ys, points, [], alpha)
+    return _factor_result(config, path, rows, seeds, ys, [], alpha, 1.0 if mode == "max" else -1.0)
 
 
 def _joint(group, config, metric, mode, alpha, min_effect) -> tuple[dict, dict]:
@@ -188,9 +194,8 @@ def _joint(group, config, metric, mode, alpha, min_effect) -> tuple[dict, dict]:
     for path in config.factors:
         own = (f"f:{path}", f"f:{path}=")
         frows = [{**r, "__value": v.levels.get(path, get_path(config.baseline, path))} for r, (v, _) in zip(rows, values)]
-        pts = [[r["__value"], y] for r, (_, y) in zip(frows, values)]
         others = [c for c in columns if not (c == own[0] or c.startswith(own[1]))]
-        factors[path] = _factor_result(config, path, frows, seeds, ys, pts, others, alpha)
+        factors[path] = _factor_result(config, path, frows, seeds, ys, others, alpha, 1.0 if mode == "max" else -1.0)
     alts: dict[str, dict] = {}
     fit = Fit(columns, rows, seeds, ys) if any(c.alternatives for c in config.components.values()) else None
     for c, comp in config.components.items():
@@ -199,7 +204,9 @@ def _joint(group, config, metric, mode, alpha, min_effect) -> tuple[dict, dict]:
             n = sum(1 for r in rows if r.get(col))
             est, se = fit.coef(col) if col in columns else (NAN, NAN)
             r = compare(-est, se, fit.df, alpha, min_effect)
-            r.update(n=n, method="regression", overrides=comp.alternatives[a],
+            at_base = [y for v, y in values if c not in v.removed and c not in v.alternatives]
+            r.update(n=n, method="regression", overrides=comp.alternatives[a], baseline=_short(at_base),
+                     alternative=_short([y for r_, (_, y) in zip(rows, values) if r_.get(col)]),
                      note="" if finite(se) else f"cannot conclude: '{c}={a}' is not estimable in this group ({n} trials)")
             alts.setdefault(c, {})[a] = r
     return alts, factors
@@ -223,11 +230,15 @@ def covariates(config: StudyConfig):
     return lambda v: {k: x for k, x in design_row(config, v).items() if not k.startswith("removed:")}
 
 
-def _factor_result(config, path, rows, seeds, ys, points, others, alpha) -> dict:
-    """Effect (numeric: slope; categorical: per level vs the baseline's value), joint p, fit check."""
+def _factor_result(config, path, rows, seeds, ys, others, alpha, sign) -> dict:
+    """Effect (numeric: slope; categorical: per level vs the baseline's value), joint p, fit check.
+
+    ``points`` are (value, metric) per trial for the plot: partial residuals (the metric with the
+    seeds' and the other columns' fitted parts taken out, around its mean) when the fit exists.
+    """
     space = config.factors[path]
     base_value = get_path(config.baseline, path)
-    res: dict = {"n": len(ys), "points": points, "baseline_value": base_value, "fit_note": "", "note": ""}
+    res: dict = {"n": len(ys), "baseline_value": base_value, "fit_note": "", "note": ""}
     if space.value_range is not None:
         res.update(kind="numeric", unit="per doubling" if space.log else "per unit")
         for r in rows:
@@ -250,6 +261,7 @@ def _factor_result(config, path, rows, seeds, ys, points, others, alpha) -> dict
         lo, hi = space.value_range
         span = (math.log2(hi / lo) if space.log else hi - lo)
         res["importance"] = abs(est) * span if finite(est) else NAN
+        own = ["__x"]
     else:
         res.update(kind="categorical", unit="vs the baseline's value")
         names = {}
@@ -277,6 +289,11 @@ def _factor_result(config, path, rows, seeds, ys, points, others, alpha) -> dict
         res["p"] = fit.joint_p(cols)
         res["levels"] = levels
         res["importance"] = (max(effects + [0.0]) - min(effects + [0.0])) if effects else NAN
+        own = cols
+    part = fit.partial(own)
+    res["adjusted"] = part is not None
+    ys_plot = np.asarray(ys) if part is None else float(np.mean(ys)) + part - float(np.mean(part))
+    res["points"] = [[r["__value"], float(sign * y)] for r, y in zip(rows, ys_plot)]
     if not finite(res.get("p")):
         res["note"] = "cannot conclude: too few trials at other levels to estimate this factor"
     return res
