@@ -30,7 +30,7 @@ def test_alternatives_and_factors_end_to_end(ray_cluster, tmp_path):
     verdicts = json.loads((s.path / "verdicts.json").read_text())
     alts = verdicts["components"]["norm"]["alternatives"]
     assert (alts["batch"]["verdict"], alts["rms"]["verdict"]) == ("essential", "harmful")
-    assert alts["rms"]["effect"] < 0 < alts["batch"]["effect"]
+    assert alts["rms"]["effect"] < 0 < alts["batch"]["effect"] and alts["rms"]["kind"] == "structural"
     width, act = verdicts["factors"]["model.width"], verdicts["factors"]["model.act"]
     assert width["unit"] == "per doubling" and width["ci"][0] <= 0.5 <= width["ci"][1]
     assert set(act["levels"]) == {"gelu", "tanh"} and act["levels"]["gelu"]["effect"] > 0

@@ -346,6 +346,8 @@ def add_to_payload(group_payload: dict, g: dict) -> None:
     """verdicts.json: components.<name>.alternatives.<alt> and factors.<path> of one group."""
     for c, by_alt in g.get("alternatives", {}).items():
         if c in group_payload["components"]:
-            group_payload["components"][c]["alternatives"] = {a: alternative_payload(r) for a, r in by_alt.items()}
+            kind = group_payload["components"][c].get("kind")
+            group_payload["components"][c]["alternatives"] = {
+                a: {"kind": kind, **alternative_payload(r)} for a, r in by_alt.items()}
     if g.get("factors"):
         group_payload["factors"] = {p: factor_payload(r) for p, r in g["factors"].items()}
