@@ -3,7 +3,7 @@
     python benchmarks/tracking.py                 # 8 trials of ~5 s, 10 reports each, 2 at a time
     python benchmarks/tracking.py --trials 4 --repeats 1   # quicker
 
-Until `orchestrator.launcher.launch(config_path, ...)` drives this, a driver-like loop
+Until `orchestrator.session.launch(config_path, ...)` drives this, a driver-like loop
 replays the pattern of a real study against the tracker: worker processes write
 record.json and metrics.jsonl exactly as the trial workers do (fixed CPU work per
 epoch, so any CPU the tracker takes shows up as wall time), and the driver calls
@@ -217,7 +217,7 @@ def main() -> None:
     ap.add_argument("--modes", default="disabled,offline")
     ap.add_argument("--dir", default=None, help="where the studies go (default: a temp dir)")
     ap.add_argument("--launcher", action="store_true",
-                    help="run the studies through orchestrator.launcher.launch (local Ray) instead of the replay")
+                    help="run the studies through orchestrator.session.launch (local Ray) instead of the replay")
     args = ap.parse_args()
 
     os.environ.setdefault("WANDB_SILENT", "true")

@@ -9,7 +9,6 @@ import sys
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -20,8 +19,9 @@ from .config import json_schema, load_config
 from .errors import AblatorError, UserError
 from .execution import jobs
 from .ledger import Study
+from .overrides import parse as parse_overrides
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+app = typer.Typer(add_completion=True, no_args_is_help=True,
                   help="Ablation studies that prove each component earns its place, then tune the survivors.")
 console = Console()
 
@@ -47,6 +47,9 @@ ADDRESS = typer.Option(None, "--address", help="Ray cluster: 'http://head:8265' 
                        "Ray job; 'auto', 'host:6379' or 'ray://host:10001' drive it from here. Default: embedded "
                        "local Ray.")
 TEMP_DIR = typer.Option(None, "--ray-temp-dir", help="Temp dir of the embedded local Ray.")
+OVERRIDES = typer.Argument(None, help="Overrides of the config: key.path=value, +key=value (add), "
+                           "~key (delete); values in YAML: 3, 0.1, true, null, [0,1], {a: 1}.",
+                           show_default=False)
 DASHBOARD = typer.Option(True, "--dashboard/--no-dashboard", help="Start the Ray dashboard (embedded Ray).")
 UPLOAD = typer.Option(True, "--upload/--no-upload", help="With --address: ship the current directory to the "
                       "cluster (Ray runtime_env working_dir); --no-upload when the cluster's image holds the code.")
@@ -84,9 +87,10 @@ def _finish(study) -> None:
 
 @app.command()
 @user_errors
-def validate(config: Path = typer.Argument(..., help="Study YAML file.")):
+def validate(config: Path = typer.Argument(..., help="Study YAML file."),
+             overrides: list[str] | None = OVERRIDES):
     """Check a study config; print a summary or every problem with its line."""
-    cfg = load_config(config)
+    cfg = load_config(config, parse_overrides(overrides or []))
     from .session import print_plan
 
     console.print(f"[green]OK[/green] {config}: study '{cfg.name}', {len(cfg.components)} components")
@@ -103,10 +107,11 @@ def schema():
 @user_errors
 def launch(
     config: Path = typer.Argument(..., help="Study YAML file."),
+    overrides: list[str] | None = OVERRIDES,
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan (variants x seeds) and exit."),
-    variants: Optional[str] = typer.Option(None, "--variants", help="Re-run only these variants (comma-separated); reuse the rest."),
-    address: Optional[str] = ADDRESS,
-    ray_temp_dir: Optional[str] = TEMP_DIR,
+    variants: str | None = typer.Option(None, "--variants", help="Re-run only these variants (comma-separated); reuse the rest."),
+    address: str | None = ADDRESS,
+    ray_temp_dir: str | None = TEMP_DIR,
     dashboard: bool = DASHBOARD,
     upload: bool = UPLOAD,
 ):
@@ -114,16 +119,17 @@ def launch(
     from . import session
 
     chosen = [v.strip() for v in variants.split(",") if v.strip()] if variants else None
+    parsed = parse_overrides(overrides or [])
     if jobs.is_job_address(address) and not dry_run:
-        cfg = load_config(config)
+        cfg = load_config(config, parsed)
         if not Path(cfg.storage.root).is_absolute():
             console.print(f"[yellow]storage.root '{cfg.storage.root}' is relative: the study dir will live in the "
                           "job's working dir on the head node. Use an absolute path on shared storage.[/yellow]")
-        args = ["launch", _inside_cwd(config)] + (["--variants", variants] if variants else [])
+        args = ["launch", _inside_cwd(config), *(overrides or [])] + (["--variants", variants] if variants else [])
         jobs.submit(address, args, cfg.name, console, upload=upload)
         return
     _finish(session.launch(config, address=address, variants=chosen, dry_run=dry_run, console=console,
-                           ray_temp_dir=ray_temp_dir, dashboard=dashboard, upload=upload))
+                           ray_temp_dir=ray_temp_dir, dashboard=dashboard, upload=upload, overrides=parsed))
 
 
 @app.command()
@@ -131,8 +137,8 @@ def launch(
 def resume(
     study_dir: Path = typer.Argument(..., help="Study directory."),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Also re-run trials recorded FAILED."),
-    address: Optional[str] = ADDRESS,
-    ray_temp_dir: Optional[str] = TEMP_DIR,
+    address: str | None = ADDRESS,
+    ray_temp_dir: str | None = TEMP_DIR,
     dashboard: bool = DASHBOARD,
     upload: bool = UPLOAD,
 ):
@@ -199,6 +205,36 @@ def _running(study: Study, running: list[dict]) -> None:
     console.print(table)
 
 
+@app.command("list")
+@user_errors
+def list_studies(
+    root: Path = typer.Argument(Path("studies"), help="Directory holding study directories."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per study, for scripts."),
+):
+    """List the studies under a directory with the state of each stage."""
+    studies = sorted((Study(p.parent) for p in root.glob("*/study.json")), key=lambda s: s.path.name)
+    rows = []
+    for study in studies:
+        info = study.info
+        rows.append({"name": info.get("name"), "study_id": info.get("study_id"), "path": str(study.path),
+                     "created": info.get("created"),
+                     "stages": {k: v.get("state") for k, v in info.get("stages", {}).items()}})
+    if as_json:
+        sys.stdout.write("".join(json.dumps(r) + "\n" for r in rows))
+        return
+    if not rows:
+        console.print(f"No studies under {root}")
+        return
+    table = Table(title=f"Studies under {root}")
+    for col in ("name", "study id", "created", "ablation", "tuning", "path"):
+        table.add_column(col)
+    for r in rows:
+        created = datetime.fromtimestamp(r["created"]).strftime("%Y-%m-%d %H:%M") if r["created"] else "?"
+        table.add_row(r["name"], r["study_id"], created, r["stages"].get("ablation", "-"),
+                      r["stages"].get("tuning", "-"), escape(r["path"]))
+    console.print(table)
+
+
 @app.command()
 @user_errors
 def report(study_dir: Path = typer.Argument(..., help="Study directory.")):
@@ -212,11 +248,11 @@ def report(study_dir: Path = typer.Argument(..., help="Study directory.")):
 @user_errors
 def tune(
     study_dir: Path = typer.Argument(..., help="Study directory."),
-    n_trials: Optional[int] = typer.Option(None, "--n-trials", help="Trial budget (default: tuning.n_trials); more can be added later."),
-    at: Optional[datetime] = typer.Option(None, "--at", help="Record the stage as scheduled for this time "
-                                          "(ISO 8601, UTC by default) and print the commands that start it then."),
-    address: Optional[str] = ADDRESS,
-    ray_temp_dir: Optional[str] = TEMP_DIR,
+    n_trials: int | None = typer.Option(None, "--n-trials", help="Trial budget (default: tuning.n_trials); more can be added later."),
+    at: datetime | None = typer.Option(None, "--at", help="Record the stage as scheduled for this time "
+                                       "(ISO 8601, UTC by default) and print the commands that start it then."),
+    address: str | None = ADDRESS,
+    ray_temp_dir: str | None = TEMP_DIR,
     dashboard: bool = DASHBOARD,
     upload: bool = UPLOAD,
 ):

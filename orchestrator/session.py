@@ -30,6 +30,7 @@ from .errors import Interrupted, StudyError, UserError
 from .execution import interrupt, runner
 from .execution.progress import StudyProgress
 from .ledger import FAILED, PENDING, Study, read_json
+from .overrides import Override, resolved_text
 from .provenance import collect
 
 
@@ -44,11 +45,13 @@ def print_plan(config: StudyConfig, console: Console) -> None:
     variants = planning.variants(config)
     groups = planning.groups(config, config.tiers.stages[0].name if config.tiers else None)
     table = Table(title=f"Plan of study '{config.name}' ({config.design.type})")
-    for col in ("variant", "removed", "kind", "seeds"):
+    for col in ("variant", "removed", "kind", *(["alternatives, levels"] if config.has_levels else []), "seeds"):
         table.add_column(col)
     for v in variants:
         kinds = sorted({config.components[c].kind for c in v.removed}) or ["-"]
-        table.add_row(v.name, ", ".join(v.removed) or "-", ", ".join(kinds), " ".join(map(str, seeds)))
+        levels = [", ".join([f"{c}={a}" for c, a in v.alternatives] + [f"{p}={x}" for p, x in v.levels]) or "-"]
+        table.add_row(v.name, ", ".join(v.removed) or "-", ", ".join(kinds), *(levels if config.has_levels else []),
+                      " ".join(map(str, seeds)))
     console.print(table)
     n = len(variants) * len(seeds) * len(groups)
     extra = ""
@@ -286,10 +289,10 @@ class _Ticker:
 
 def launch(config_path: str | Path, *, address: str | None = None, variants: list[str] | None = None,
            dry_run: bool = False, console: Console | None = None, ray_temp_dir: str | None = None,
-           dashboard: bool = True, upload: bool = True) -> Study | None:
+           dashboard: bool = True, upload: bool = True, overrides: list[Override] = ()) -> Study | None:
     """`ablator launch`: run the study of a YAML file (or continue it), every stage due now."""
     console = console or Console()
-    config = load_config(config_path)
+    config = load_config(config_path, overrides)
     chosen = [_variant(config, name) for name in variants] if variants else None
     if dry_run:
         print_plan(config, console)
@@ -304,8 +307,8 @@ def launch(config_path: str | Path, *, address: str | None = None, variants: lis
             )
     else:
         with study.lock():
-            Study.create(study.path, Path(config_path).read_text(), config.name)
-            study.write_provenance(collect())
+            Study.create(study.path, resolved_text(config_path, overrides), config.name)
+            study.write_provenance({**collect(), "overrides": [ov.arg for ov in overrides]})
     with StudySession(study, config, console, Cluster(address, ray_temp_dir, dashboard, upload)) as session:
         _all_stages(session, rerun=chosen)
     return study

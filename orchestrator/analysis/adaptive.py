@@ -1,6 +1,6 @@
 """Adaptive seeds: which components still need more seeds (``seeds: {initial, max}``).
 
-The launcher runs ``initial`` seeds for every variant, then repeatedly asks
+The study session runs ``initial`` seeds for every variant, then repeatedly asks
 ``undecided(records, config)`` and adds one seed to the baseline and to the variants that
 remove an undecided component, until nothing is undecided or ``max`` seeds are reached.
 
