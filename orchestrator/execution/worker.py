@@ -106,8 +106,8 @@ def run_attempt(study_path: str, spec: dict, config: dict, entry: str, code_dir:
         if not watchdog.lock.acquire(blocking=False):
             time.sleep(60)  # the watchdog is ending this process
         watchdog.done.set()
-        if isinstance(exc, SystemExit) and "SIGTERM" in str(exc):
-            raise  # Ray stops this worker (preemption): the driver records the attempt, not a failure
+        if isinstance(exc, KeyboardInterrupt) or (isinstance(exc, SystemExit) and "SIGTERM" in str(exc)):
+            raise  # the worker is being stopped (Ctrl-C, preemption): the driver records it, not a failure
         _record_error(store, f"{type(exc).__name__}: {exc}", traceback.format_exc())
         sys.stderr.write(f"trial {spec['trial_id']} attempt {record['attempts']} failed: "
                          f"{type(exc).__name__}: {exc}\n")
