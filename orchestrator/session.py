@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Self
 
+import ray
 from rich.console import Console
 from rich.table import Table
 
@@ -29,6 +30,7 @@ from .config import AdaptiveSeeds, ScheduleAt, StudyConfig, load_config
 from .errors import Interrupted, StudyError, UserError
 from .execution import interrupt, runner
 from .execution.progress import StudyProgress
+from .execution.resources import check_feasible
 from .ledger import FAILED, PENDING, Study, read_json
 from .overrides import Override, resolved_text
 from .provenance import collect
@@ -102,10 +104,6 @@ class StudySession:
             url = self.cluster.connect(self.console, inside)
             self.console.print(f"Study [bold]{self.config.name}[/bold] in {self.study.path}"
                                + (f"  (Ray dashboard: {url})" if url else ""), soft_wrap=True)
-            import ray
-
-            from .execution.resources import check_feasible
-
             check_feasible(self.config.resources, ray.nodes, self.console.print)
             self._handlers = interrupt.catch()
             from .tracking import make_tracker
