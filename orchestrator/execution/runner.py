@@ -32,6 +32,7 @@ POLL_S = 1.0
 #: how long past trial_timeout the driver waits for a worker's own watchdog before killing it
 #: (a trial stuck in C code that holds the GIL keeps the watchdog thread from running)
 KILL_GRACE_S = 10.0
+EVENTS_S = 0.25  # attempt starts are progress news: batched, not one round trip per trial
 
 
 def connect(address: str | None = None, temp_dir: str | None = None, dashboard: bool = True,
@@ -106,6 +107,7 @@ class TrialExecutor:
         self._failures: dict[str, int] = {}
         self._started: dict[str, float] = {}  # trial id -> when its running attempt started
         self._overdue: set[str] = set()
+        self._taken = 0.0
         self._remote = ray.remote(run_attempt)
         # restarted if it dies (e.g. chosen by Ray's memory monitor): starts are only progress news
         self._events = Events.options(max_restarts=-1, max_task_retries=-1).remote()
@@ -196,8 +198,10 @@ class TrialExecutor:
                 ray.cancel(ref, force=True)
 
     def refresh(self) -> None:
-        """Pass on the attempt starts workers sent since the last call."""
-        if self.inflight:
+        """Pass on the attempt starts workers sent (one call to the actor at most every EVENTS_S)."""
+        now = time.monotonic()
+        if self.inflight and now - self._taken >= EVENTS_S:
+            self._taken = now
             for record in ray.get(self._events.take.remote()):
                 self._started[record["trial_id"]] = time.monotonic()
                 self.on_update(record)
