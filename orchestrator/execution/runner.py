@@ -202,9 +202,11 @@ class TrialExecutor:
         now = time.monotonic()
         if self.inflight and now - self._taken >= EVENTS_S:
             self._taken = now
+            running = {spec.trial_id for spec in self.inflight.values()}
             for record in ray.get(self._events.take.remote()):
-                self._started[record["trial_id"]] = time.monotonic()
-                self.on_update(record)
+                if record["trial_id"] in running:  # a late start of an attempt that has ended is old news
+                    self._started[record["trial_id"]] = time.monotonic()
+                    self.on_update(record)
 
     def cancel_all(self) -> list[str]:
         """Stop every in-flight trial; leave interrupted attempts PENDING (not failed); return their ids."""
