@@ -195,8 +195,12 @@ def _seeds_so_far(study: Study, config: StudyConfig, tier) -> list[int]:
     return seeds
 
 
-def _adaptive(study: Study, config: StudyConfig, console: Console, tracker, tier) -> None:
-    """Add seeds to undecided components (and the baseline, to stay paired) until decided or max."""
+def _adaptive(study: Study, config: StudyConfig, console: Console, tracker, tier, execute=None) -> None:
+    """Add seeds to undecided components (and the baseline, to stay paired) until decided or max.
+
+    ``execute`` runs a list of trial specs (``_execute``: on Ray); simulations pass their own.
+    """
+    execute = execute or _execute
     from .analysis import next_seed
 
     while (step := next_seed([r for r in study.records() if r["stage"] == "ablation"], config)) is not None:
@@ -205,7 +209,7 @@ def _adaptive(study: Study, config: StudyConfig, console: Console, tracker, tier
         chosen = [planning.Variant()] + [v for v in planning.variants(config)
                                          if v.removed and set(v.removed) & set(open_components)]
         specs = planning.ablation_trials(config, seeds=[seed], only=chosen, tier=tier)
-        _execute(study, config, console, tracker, specs, label=f"seed {seed}")
+        execute(study, config, console, tracker, specs, label=f"seed {seed}")
 
 
 def _check_determinism(study: Study, config: StudyConfig, console: Console, tracker, tier) -> None:

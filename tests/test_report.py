@@ -15,7 +15,7 @@ from orchestrator.analysis import build_report
 from orchestrator.config import parse_config
 from orchestrator.ledger import Study
 
-HEADER = "| component | kind | baseline | ablated (mean ± std) | delta [CI] | p (Holm) | verdict |"
+HEADER = "| component | kind | baseline | ablated (mean ± std) | delta [t CI] | p (Holm) | MDE | verdict |"
 
 
 def make_study(path, cfgd: dict, records: list[dict]) -> Study:
@@ -78,7 +78,7 @@ def test_single_seed_says_it_cannot_conclude(tmp_path):
     out, md, _ = report(study)
     assert HEADER in md
     assert "cannot conclude" in md
-    assert all(c["verdict"] == "no evidence" for c in out["components"].values())
+    assert all(c["verdict"] == "inconclusive" for c in out["components"].values())
     assert all(c["n"] == 1 for c in out["components"].values())
 
 

@@ -16,6 +16,7 @@ from orchestrator.analysis import adaptive, analyse
 from orchestrator.config import parse_config
 
 ALPHA = 0.05
+DECIDED_EFFECT = ("essential", "harmful")
 
 
 def tol(p: float, n: int) -> float:
@@ -37,7 +38,7 @@ def test_one_at_a_time_error_rate_power_and_interaction_coverage():
     for rep in range(reps):
         g = verdicts(records_for(config, replicate=rep), config)
         comps = g["components"]
-        any_fp += any(comps[c]["verdict"] != "no evidence" for c in ("n1", "n2", "n3"))
+        any_fp += any(comps[c]["verdict"] in DECIDED_EFFECT for c in ("n1", "n2", "n3"))
         large_found += comps["large"]["verdict"] == "essential"
         small_wrong_sign += comps["small"]["verdict"] == "harmful"
         inter = g["interactions"]["large+small"]
@@ -61,7 +62,7 @@ def test_minimised_primary_is_oriented():
     fp = big = bad = 0
     for rep in range(reps):
         comps = verdicts(records_for(config, replicate=rep), config)["components"]
-        fp += any(comps[c]["verdict"] != "no evidence" for c in ("n1", "n2"))
+        fp += any(comps[c]["verdict"] in DECIDED_EFFECT for c in ("n1", "n2"))
         big += comps["big"]["verdict"] == "essential" and comps["big"]["effect"] > 0
         bad += comps["bad"]["verdict"] == "harmful" and comps["bad"]["effect"] < 0
     assert fp / reps <= ALPHA + tol(ALPHA, reps)
@@ -87,7 +88,7 @@ def test_regression_recovers_main_effects_and_interaction(design):
         i = g["interactions"]["a+b"]
         inter_est.append(i["effect"])
         inter_cover += i["ci"][0] <= 0.6 <= i["ci"][1]
-        any_fp += any(g["components"][c]["verdict"] != "no evidence" for c in ("b", "e"))
+        any_fp += any(g["components"][c]["verdict"] in DECIDED_EFFECT for c in ("b", "e"))
     for c in effects:
         e = np.array(est[c])
         assert abs(e.mean() - truth[c]) < 4 * e.std() / math.sqrt(reps) + 1e-9, (c, e.mean())
@@ -111,7 +112,7 @@ def test_adaptive_seeds_keep_error_rate_under_peeking(monkeypatch):
     for rep in range(reps):
         recs = run_adaptive(config, replicate=rep)
         comps = verdicts(recs, config)["components"]
-        fp += any(r["verdict"] != "no evidence" for r in comps.values())
+        fp += any(r["verdict"] in DECIDED_EFFECT for r in comps.values())
     assert fp / reps <= ALPHA + tol(ALPHA, reps)
 
 
@@ -132,7 +133,7 @@ def test_adaptive_seeds_save_trials_without_losing_verdicts():
         cf, ca = verdicts(rf, fixed)["components"], verdicts(ra, adapt)["components"]
         found_f += sum(cf[c]["verdict"] == v for c, v in want.items())
         found_a += sum(ca[c]["verdict"] == v for c, v in want.items())
-        fp_a += any(ca[c]["verdict"] != "no evidence" for c in ("n1", "n2", "n3"))
+        fp_a += any(ca[c]["verdict"] in DECIDED_EFFECT for c in ("n1", "n2", "n3"))
     assert adapt_trials <= 0.7 * fixed_trials, adapt_trials / fixed_trials
     assert found_a >= found_f - 0.02 * 3 * reps
     assert fp_a / reps <= ALPHA + tol(ALPHA, reps)
