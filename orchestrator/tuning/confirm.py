@@ -101,7 +101,7 @@ def sentence(result: dict, metric: str) -> str:
     elif result["outcome"] == HURT:
         head = "The tuned config is worse than the baseline beyond noise"
     else:
-        head = "No evidence that tuning helped beyond seed noise"
+        head = "Inconclusive: tuning not shown to help beyond seed noise"
     if n < 2:
         return f"{head}: {result['note']}"
     what = "tuned config" + (f" (with {', '.join(result['removed'])} removed)" if result.get("removed") else "")
