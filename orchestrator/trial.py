@@ -139,8 +139,11 @@ class TrialContext:
         if self._source is not None:
             return _user_state(self._source.load_checkpoint())
         saved = self._store.load_checkpoint()
-        if not _wrapped(saved):
-            return saved  # None, or a checkpoint saved without the orchestrator (TrialContext.local)
+        if saved is None:
+            return None
+        if not _wrapped(saved):  # saved without TrialContext (TrialContext.local, an older ledger)
+            self._step = len(self._store.history())
+            return saved
         set_rng_state(saved["rng"])
         self._step = int(saved["next_step"])
         return saved["state"]
