@@ -20,6 +20,8 @@ from pydantic import (
 )
 
 from .errors import ConfigError
+from .overrides import Override
+from .overrides import apply as apply_overrides_args
 
 MISSING = object()
 
@@ -445,10 +447,13 @@ def _dotted(loc: tuple) -> str:
     return ".".join(str(p) for p in loc)
 
 
-def load_config(path: str | Path) -> StudyConfig:
-    """Load and validate a study YAML file. Raises ConfigError (file, line, field) on any mistake."""
+def load_config(path: str | Path, overrides: list[Override] = ()) -> StudyConfig:
+    """Load and validate a study YAML file, with command-line overrides applied.
+
+    Raises ConfigError naming file and line (or the argument) and the field of each mistake.
+    """
     data, lines = load_yaml(path)
-    return parse_config(data, path, lines)
+    return parse_config(apply_overrides_args(data, lines, list(overrides)), path, lines)
 
 
 def json_schema() -> dict:
