@@ -14,9 +14,10 @@ Conventions used everywhere in the analysis:
   when the (1 - alpha) t interval lies above min_effect (Holm-adjusted). ``harmful``: the
   mirror image. ``negligible`` (only when min_effect > 0): TOST, both one-sided tests of
   "effect <= -min_effect" and "effect >= +min_effect" rejected at alpha (the 1 - 2 alpha
-  interval inside +-min_effect), Holm-adjusted. ``inconclusive``: none of these. Each of
-  the three decisions is a Holm family across the components, and the four verdicts are
-  mutually exclusive, so the chance of any wrong decision about a component stays <= alpha.
+  interval inside +-min_effect), Holm-adjusted. ``inconclusive``: none of these. The
+  directional claim (essential or harmful: the smaller of the two p-values, which is
+  valid since at most one of them is below 1) and negligibility are each a Holm family
+  across the components, so wrong claims of either kind stay <= alpha family-wise.
   Wilcoxon's signed-rank test is not used: its smallest two-sided p is ``2 / 2**n``.
 * **Intervals.** The t interval (``ci``, method ``t``) always; beside it, from
   ``MIN_BOOTSTRAP_N`` seeds on, a BCa bootstrap interval (``ci_bootstrap``). Percentile
@@ -296,28 +297,37 @@ def verdict(p_essential: float, p_harmful: float, p_negligible: float, alpha: fl
     return INCONCLUSIVE
 
 
-TESTS = ("p", "p_essential", "p_harmful", "p_negligible")
-
-
 def decide_family(results: Mapping[str, dict], alpha: float, adjust=None) -> None:
-    """Holm across a family (components of one analysis) for each test, then verdicts in place.
+    """Holm across a family (components of one analysis), then verdicts, in place.
 
-    ``adjust(p, result)`` first makes a p-value valid under optional stopping (adaptive seeds).
-    Sets ``<test>_holm`` for every test, ``p_holm`` (= the two-sided one), ``significant`` and
-    ``verdict``.
+    Three Holm families: ``p`` (two-sided against 0: ``significant``), the directional
+    claim ``min(p_essential, p_harmful)`` (at most one of the two is below 1, so it is a
+    valid p-value for "essential or harmful is wrong"; with min_effect 0 it equals ``p``,
+    so an effect is claimed exactly when it is significant) and ``p_negligible``.
+    ``adjust(p, result)`` first makes a p-value valid under optional stopping (adaptive
+    seeds). Sets ``p_holm``, ``p_essential_holm``, ``p_harmful_holm`` (1 for the direction
+    not taken), ``p_negligible_holm``, ``significant`` and ``verdict``.
     """
     names = list(results)
-    for key in TESTS:
+
+    def family(values) -> np.ndarray:
         ps = []
-        for name in names:
-            p = results[name].get(key, float("nan"))
+        for name, p in zip(names, values):
             if adjust is not None and finite(p):
                 p = adjust(p, results[name])
             ps.append(p if finite(p) else np.nan)
-        for name, pa in zip(names, holm(ps)):
-            results[name][f"{key}_holm"] = float(pa)
-    for name in names:
-        r = results[name]
+        return holm(ps)
+
+    rs = [results[n] for n in names]
+    nan = float("nan")
+    two_sided = family([r.get("p", nan) for r in rs])
+    directional = family([min(r.get("p_essential", nan), r.get("p_harmful", nan)) for r in rs])
+    negligible = family([r.get("p_negligible", nan) for r in rs])
+    for r, p0, pd, pn in zip(rs, two_sided, directional, negligible):
+        up = finite(r.get("p_essential")) and r["p_essential"] <= r.get("p_harmful", 1.0)
+        r["p_holm"], r["p_negligible_holm"] = float(p0), float(pn)
+        r["p_essential_holm"] = float(pd) if up else (1.0 if finite(pd) else nan)
+        r["p_harmful_holm"] = (1.0 if finite(pd) else nan) if up else float(pd)
         r["significant"] = bool(finite(r["p_holm"]) and r["p_holm"] < alpha)
         r["verdict"] = verdict(r["p_essential_holm"], r["p_harmful_holm"], r["p_negligible_holm"], alpha)
 
