@@ -159,6 +159,16 @@ class Analysis(Strict):
     reference_result: float | None = Field(
         default=None, description="A single published best run, checked against the seed spread."
     )
+    check_determinism: bool = Field(
+        default=False, description="Run the baseline's first seed twice and flag any difference."
+    )
+
+
+class Reproducibility(Strict):
+    deterministic: bool = Field(
+        default=False,
+        description="torch deterministic algorithms, CUBLAS_WORKSPACE_CONFIG and cuDNN flags in every trial.",
+    )
 
 
 class Resources(Strict):
@@ -195,8 +205,8 @@ class Tuning(Strict):
     n_trials: int = Field(default=20, ge=1)
     sampler_seed: int = 0
     search_space: dict[str, SearchSpace] = {}
-    no_evidence: Literal["keep", "remove"] = Field(
-        default="keep", description="What to do with components without evidence: keep as baseline, or remove."
+    inconclusive: Literal["keep", "remove"] = Field(
+        default="keep", description="What to do with inconclusive components: keep as baseline, or remove."
     )
     pruner: Literal["none", "median", "asha"] = "none"
     trial_seed: int = Field(default=0, description="Training seed of every tuning trial.")
@@ -240,6 +250,7 @@ class StudyConfig(Strict):
     design: Design = Design()
     seeds: list[int] | AdaptiveSeeds = Field(default=[0, 1, 2])
     analysis: Analysis = Analysis()
+    reproducibility: Reproducibility = Reproducibility()
     resources: Resources = Resources()
     fault_tolerance: FaultTolerance = FaultTolerance()
     storage: Storage = Storage()

@@ -96,7 +96,8 @@ def resume(study_dir: str | Path, *, address: str | None = None, console: Consol
 
 def _create(study: Study, text: str, config: StudyConfig, overrides: list[Override]):
     Study.create(study.path, text, config.name)
-    study.write_provenance({**collect(), "overrides": [ov.arg for ov in overrides]})
+    study.write_provenance({**collect(), "overrides": [ov.arg for ov in overrides],
+                            "reproducibility": config.reproducibility.model_dump()})
     return study.lock()
 
 
@@ -143,6 +144,8 @@ def run_ablation(study: Study, config: StudyConfig, console: Console, tracker, r
         _execute(study, config, console, tracker, specs, label=tier or "ablation")
         if isinstance(config.seeds, AdaptiveSeeds):
             _adaptive(study, config, console, tracker, tier)
+        if config.analysis.check_determinism and i == len(tiers) - 1:
+            _check_determinism(study, config, console, tracker, tier)
         if tier is not None and i < len(tiers) - 1 and not _tier_separates(study, config, console, tier):
             study.set_stage("ablation", "stopped", reason=f"tier '{tier}' did not separate the variants")
             return False
@@ -198,35 +201,40 @@ def _seeds_so_far(study: Study, config: StudyConfig, tier) -> list[int]:
     return seeds
 
 
-def _adaptive(study: Study, config: StudyConfig, console: Console, tracker, tier) -> None:
-    """Add seeds to undecided components (and the baseline, to stay paired) until decided or max."""
-    from .analysis import undecided
+def _adaptive(study: Study, config: StudyConfig, console: Console, tracker, tier, execute=None) -> None:
+    """Add seeds to undecided components (and the baseline, to stay paired) until decided or max.
 
-    adaptive = config.seeds
-    while True:
-        records = [r for r in study.records() if r["stage"] == "ablation"]
-        have = sorted({r["seed"] for r in records if r["variant"] == planning.BASELINE})
-        if len(have) >= adaptive.max:
-            return
-        open_components = undecided(records, config)
-        if not open_components:
-            return
-        seed = max(have) + 1
-        console.print(f"Adaptive seeds: {', '.join(open_components)} undecided after {len(have)} seeds; adding seed {seed}")
+    ``execute`` runs a list of trial specs (``_execute``: on Ray); simulations pass their own.
+    """
+    execute = execute or _execute
+    from .analysis import next_seed
+
+    while (step := next_seed([r for r in study.records() if r["stage"] == "ablation"], config)) is not None:
+        seed, open_components = step
+        console.print(f"Adaptive seeds: {', '.join(open_components)} undecided; adding seed {seed}")
         chosen = [planning.Variant()] + [v for v in planning.variants(config)
                                          if v.removed and set(v.removed) & set(open_components)]
         specs = planning.ablation_trials(config, seeds=[seed], only=chosen, tier=tier)
-        _execute(study, config, console, tracker, specs, label=f"seed {seed}")
+        execute(study, config, console, tracker, specs, label=f"seed {seed}")
+
+
+def _check_determinism(study: Study, config: StudyConfig, console: Console, tracker, tier) -> None:
+    """analysis.check_determinism: run the baseline's first seed a second time (the report compares)."""
+    from .analysis.reproducibility import repeat_spec
+
+    _execute(study, config, console, tracker, [repeat_spec(config, tier)], label="determinism check")
 
 
 def _tier_separates(study: Study, config: StudyConfig, console: Console, tier: str) -> bool:
     """Synthetic-first gate: the next tier runs only if this one decided enough verdicts."""
+    from .analysis.stats import DECIDED
+
     _report(study, console)
     verdicts = _read_verdicts(study)
     groups = verdicts.get("groups", {})
     decided = [
         name for label, group in groups.items() if label.split("/")[0] == tier
-        for name, v in group.get("components", {}).items() if v["verdict"] != "no evidence"
+        for name, v in group.get("components", {}).items() if v["verdict"] in DECIDED
     ]
     need = config.tiers.min_decided
     if len(set(decided)) >= need:
@@ -234,8 +242,8 @@ def _tier_separates(study: Study, config: StudyConfig, console: Console, tier: s
         return True
     console.print(
         f"[bold yellow]Stopping after tier '{tier}':[/bold yellow] {len(set(decided))} component(s) decided, "
-        f"{need} needed (tiers.min_decided). A component that shows no effect on the cheap tier is "
-        "unlikely to show one on the expensive tier; see report.md."
+        f"{need} needed (tiers.min_decided; decided = essential, harmful or negligible). A tier that "
+        "decides nothing cheaply is unlikely to decide on the expensive tier; see report.md."
     )
     return False
 

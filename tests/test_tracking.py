@@ -236,7 +236,7 @@ def report_files(study_dir: Path) -> None:
     (study_dir / "verdicts.json").write_text(json.dumps({
         "study": "toy", "primary": "acc",
         "components": {"ctc_head": {"verdict": "essential", "mean": 0.1, "ci": [0.05, 0.15]},
-                       "dropout": {"verdict": "no evidence", "mean": 0.01, "ci": [-0.02, 0.04]}},
+                       "dropout": {"verdict": "inconclusive", "mean": 0.01, "ci": [-0.02, 0.04]}},
         "flags": [{"kind": "seed_noise", "message": "noise > effect"}]}))
     (study_dir / "best_config.yaml").write_text("model:\n  dropout: 0.2\n")
     (study_dir / "tuning").mkdir(exist_ok=True)
@@ -418,7 +418,7 @@ def test_analysis_run(tracked):
     assert row["verdict_table/nrows"] == 2
     s = run.summary
     assert s["verdicts"]["components"]["ctc_head"]["verdict"] == "essential"
-    assert (s["verdict/ctc_head"], s["verdict/dropout"]) == ("essential", "no evidence")
+    assert (s["verdict/ctc_head"], s["verdict/dropout"]) == ("essential", "inconclusive")
     assert s["best_config"] == {"model": {"dropout": 0.2}}
     assert s["tuning"] == {"best_value": 0.83, "n_trials": 20}
     assert s["trials/ablation/completed"] == 5 and s["trials/ablation/failed"] == 1

@@ -10,14 +10,21 @@ import time
 import traceback
 from pathlib import Path
 
-from ..config import resolve_callable
-from ..ledger import COMPLETED, RUNNING, TrialStore
+from ..config import get_path, load_yaml, resolve_callable
+from ..ledger import COMPLETED, RUNNING, Study, TrialStore
 from ..provenance import hardware
-from ..trial import TrialContext, TrialStopped, set_seeds
+from ..trial import CUBLAS_WORKSPACE, TrialContext, TrialStopped, set_seeds
 
 _hardware = functools.cache(hardware)  # once per worker process
 
 WORKER_DIED = "the worker running this attempt died (process killed, out of memory or node lost)"
+
+
+@functools.cache
+def _deterministic(study_path: str) -> bool:
+    """reproducibility.deterministic of the study (read once per worker process)."""
+    data, _ = load_yaml(Study(study_path).config_path)
+    return bool(get_path(data, "reproducibility.deterministic", False))
 
 
 def run_attempt(study_path: str, spec: dict, config: dict, entry: str, code_dir: str, threads: int,
@@ -44,7 +51,13 @@ def run_attempt(study_path: str, spec: dict, config: dict, entry: str, code_dir:
     store.write(record)
 
     source = TrialStore(trials / spec["source_trial"]) if spec.get("source_trial") else None
-    set_seeds(spec["seed"], threads)
+    deterministic = _deterministic(study_path)
+    if deterministic:  # cuBLAS reads it when CUDA starts: before any CUDA call in this process
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE)
+    record["reproducibility"] = {"deterministic": deterministic,
+                                 "cublas_workspace_config": os.environ.get("CUBLAS_WORKSPACE_CONFIG")}
+    store.write(record)
+    set_seeds(spec["seed"], threads, deterministic)
     ctx = TrialContext(config, spec["seed"], store, trial_id=spec["trial_id"], variant=spec["variant"],
                        removed=spec["removed"], stage=spec["stage"], attempt=record["attempts"],
                        source=source, stop_hook=stop_hook)
