@@ -462,10 +462,11 @@ def secondary_effects(
     mode: str,
     alpha: float,
     design: str,
+    extra=None,
 ) -> dict[str, dict]:
     """Effect of each component on a secondary metric (oriented by its own mode), t-based."""
     if design == "one_at_a_time":
         res = paired_effects(group, components, metric, mode, alpha, 0.0, 0)
     else:
-        res, _, _ = regression_effects(group, components, pairs, metric, mode, alpha, 0.0, scan=False)
+        res, _, _ = regression_effects(group, components, pairs, metric, mode, alpha, 0.0, None, extra, scan=False)
     return {c: {"effect": r["effect"], "ci": r["ci_t"], "p": r["p"], "n": r["n"]} for c, r in res.items()}

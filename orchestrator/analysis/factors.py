@@ -6,8 +6,8 @@ better), judged with the components' statistics (stats.py: ``compare_paired``,
 ``summarise_estimate``, ``decide_family``) and carrying the same fields: ``essential`` (the
 baseline's choice wins by more than min_effect, a shifted one-sided t-test), ``harmful``
 (the alternative wins by more than min_effect), ``negligible`` (TOST: equivalent within
-±min_effect), else ``inconclusive``; Holm across the study's alternatives. A factor's effect is the oriented metric's change per
-unit of a numeric factor (per doubling with ``log: true``), or per categorical level against
+±min_effect), else ``inconclusive``; Holm across the study's alternatives. A factor's
+effect is the oriented metric's change per unit of a numeric factor (per doubling with ``log: true``), or per categorical level against
 the baseline's value; its p tests all its levels at once (F-test), Holm across factors.
 
 one_at_a_time: each alternative is paired with the baseline on seeds; each factor is fitted

@@ -169,6 +169,7 @@ def analyse_group(group: GroupData, config: StudyConfig, n_boot: int, sequential
     pairs = [tuple(p) for p in config.design.pairs]
     design = config.design.type
     label = group.label
+    covariates = factors.covariates(config) if config.has_levels else None
     if design == "one_at_a_time":
         components = paired_effects(group, comps, primary.name, primary.mode, a.alpha, a.min_effect, n_boot,
                                     sequential)
@@ -176,13 +177,12 @@ def analyse_group(group: GroupData, config: StudyConfig, n_boot: int, sequential
         check: dict = {}
     else:
         components, interactions, check = regression_effects(
-            group, comps, pairs, primary.name, primary.mode, a.alpha, a.min_effect, sequential,
-            factors.covariates(config) if config.has_levels else None)
+            group, comps, pairs, primary.name, primary.mode, a.alpha, a.min_effect, sequential, covariates)
     if sequential is not None:
         _adaptive_notes(components, set(config.seed_list))
     secondary: dict[str, dict] = {}
     for m in config.metrics.secondary:
-        secondary[m.name] = secondary_effects(group, comps, pairs, m.name, m.mode, a.alpha, design)
+        secondary[m.name] = secondary_effects(group, comps, pairs, m.name, m.mode, a.alpha, design, covariates)
         for c, s in secondary[m.name].items():
             components[c].setdefault("secondary", {})[m.name] = s
     flags = effect_flags(label, components, primary.name)
