@@ -128,3 +128,23 @@ def test_random_design_component_effects_account_for_alternatives_and_factors():
         lo, hi = g["components"]["gate"]["ci"]
         covered += lo <= 1.0 <= hi
     assert covered / reps >= 1 - ALPHA - tol(ALPHA, reps)
+
+
+@pytest.mark.parametrize("design", list(DESIGNS))
+def test_alternatives_carry_every_component_field(design):
+    """verdicts.json: components.<c>.alternatives.<alt> has a component's fields (seeds_needed too)."""
+    from orchestrator.analysis.verdicts import verdicts_payload
+
+    d, seeds = DESIGNS[design]
+    config = parse_config(study(d, seeds, TRUTH, MIN_EFFECT))
+    payload = verdicts_payload(analyse(records(config, 0), config, contamination=False, n_bootstrap=0))
+    norm = payload["components"]["norm"]
+    alts = norm["alternatives"]
+    assert set(alts) == {"batch", "rms", "group"}
+    component_fields = set(norm) - {"alternatives"}
+    for alt, r in alts.items():
+        assert set(r) == component_fields | {"overrides"}, alt
+        assert r["kind"] == "structural"
+        assert isinstance(r["seeds_needed"], int) and r["seeds_needed"] >= 2, (alt, r["seeds_needed"])
+        assert r["mde"] > 0 and r["p_essential_holm"] is not None
+    assert alts["batch"]["verdict"] == "essential" and alts["rms"]["verdict"] == "harmful"
