@@ -471,15 +471,18 @@ FIRST_DRIVER = textwrap.dedent("""
     from orchestrator.config import parse_config
     from orchestrator.ledger import Study
     from orchestrator.tracking import make_tracker
+    from orchestrator.tracking import payload as P
+    from orchestrator.tracking.offline import last_step
     study, config, prov, tid = Study(sys.argv[1]), json.loads(sys.argv[2]), json.loads(sys.argv[3]), sys.argv[4]
     tracker = make_tracker(parse_config(config), study, prov, echo=lambda line: None)
-    tracker.trial_update(study.trial(tid).read())
-    state = study.trial(tid).path / "wandb.json"
+    record = study.trial(tid).read()
+    tracker.trial_update(record)
+    run_id = P.run_id(study.study_id, tid, record["started_at"])
     deadline = time.time() + 60
     while time.time() < deadline:
         tracker.poll()
         time.sleep(0.05)
-        if state.exists() and json.loads(state.read_text())["last_step"] == 2:
+        if last_step(study.path / "wandb", run_id) == 2:  # wandb-core wrote step 2 to its log
             break
     os.kill(os.getpid(), signal.SIGKILL)  # the driver dies: no close(), no finish()
 """)
@@ -495,7 +498,8 @@ def test_restarted_trial_keeps_one_run(wandb_env, tmp_path):
     proc = subprocess.run([sys.executable, "-c", FIRST_DRIVER, str(study.path), json.dumps(CONFIG),
                            json.dumps(PROVENANCE), tid], cwd=REPO, timeout=90, check=False)
     assert proc.returncode == -signal.SIGKILL
-    assert json.loads((study.trial(tid).path / "wandb.json").read_text())["last_step"] == 2
+    assert not (study.trial(tid).path / "wandb.json").exists()  # written when a run is finished
+    assert P.run_id(study.study_id, tid, rec["started_at"]) in read_runs(study.path / "wandb")
 
     # `ablator resume`: a new driver, a new tracker; the worker restarts the trial from its
     # epoch-1 checkpoint, so step 2 is reported again (a new value), then 3 and 4
@@ -599,6 +603,9 @@ def test_offline_failure_turns_tracking_off(wandb_env, tmp_path):
     tracker.study_summary(study.path)
     tracker.close(timeout=30)
     assert tracker.mode == "disabled"
-    assert len(notices) == 2 and "offline failed" in notices[1]  # the hint, then one warning
+    # the hint, one warning, then how many trials W&B lacks and where they are listed
+    assert len(notices) == 3 and "offline failed" in notices[1], notices
+    assert "1 trial(s) and the summary run not written" in notices[2] and "ablator sync" in notices[2]
+    assert json.loads((study.path / "wandb_pending.json").read_text())["trials"] == ["baseline-seed0"]
     assert study.trial("baseline-seed0").read()["state"] == COMPLETED
 
