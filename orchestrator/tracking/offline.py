@@ -144,7 +144,7 @@ def read_run(path: str | Path) -> OfflineRun:
     return run
 
 
-_RUN_DIR = re.compile(r"^(?:offline-)?run-\d{8}_\d{6}-(.+)$")
+_RUN_DIR = re.compile(r"^(?:offline-)?run-\d{8}_\d{6}-")
 
 
 def logged_runs(wandb_dir: str | Path) -> dict[str, list[Path]]:
@@ -155,11 +155,9 @@ def logged_runs(wandb_dir: str | Path) -> dict[str, list[Path]]:
     except FileNotFoundError:
         return out
     for entry in entries:
-        match = _RUN_DIR.match(entry.name)
-        if match and entry.is_dir(follow_symlinks=False):
-            path = Path(entry.path) / f"run-{match.group(1)}.wandb"
-            if path.is_file():
-                out.setdefault(match.group(1), []).append(path)
+        if _RUN_DIR.match(entry.name) and entry.is_dir(follow_symlinks=False):
+            for path in Path(entry.path).glob("run-*.wandb"):
+                out.setdefault(path.stem[4:], []).append(path)
     return out
 
 

@@ -101,7 +101,10 @@ class Session:
 
     def init(self, **kwargs):
         self.runs_dir.mkdir(parents=True, exist_ok=True)
-        settings = self.settings(**kwargs.pop("settings_extra", {}))
+        # a run closed and resumed within one second would reuse (and truncate) its log
+        # directory, named to the second: each segment gets its own, in order
+        extra = {"x_sync_dir_suffix": f"{time.time_ns() % 10**9:09d}", **kwargs.pop("settings_extra", {})}
+        settings = self.settings(**extra)
         args = dict(project=self.project, entity=self.entity, group=self.study_id, dir=str(self.dir),
                     resume="allow", reinit="create_new", settings=settings, **kwargs)
         if self._started:

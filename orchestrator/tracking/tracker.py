@@ -141,7 +141,7 @@ class WandbTracker(Tracker):
                 now, left = time.monotonic(), len(self._work)
                 if left != last_left:
                     last_left, moved_at = left, now
-                backlog = sum(not key.startswith("@") for key in self._work.keys())
+                backlog = sum(not key.startswith("@") for key in self._work.keys() if key)  # noqa: SIM118
                 if now - progress_at >= 5.0 and backlog:
                     progress_at = now
                     self._echo(f"W&B: {backlog} trial(s) still to write, {self.written} written "
@@ -243,16 +243,16 @@ class WandbTracker(Tracker):
         if t.run is not None and t.generation != generation:
             t.run = None  # opened before a fall back to offline: reopen in the new mode
         was_done = t.up_to_date
-        runs.write(self.session, t, generation, self._make_room)
-        if t.run is not None:
-            with self._open_lock:
-                self._open[tid] = t
-                self._open.move_to_end(tid)
-            if value is _STOP_RUN:
+        try:
+            runs.write(self.session, t, generation, self._make_room)
+            if t.run is not None and value is _STOP_RUN:
                 self._close_run(t, exit_code=1)  # the driver stops before the trial ends
-        else:
+        finally:
             with self._open_lock:
-                self._open.pop(tid, None)
+                if t.run is None:
+                    self._open.pop(tid, None)
+                elif tid in self._open:
+                    self._open.move_to_end(tid)  # the most recently written
         if t.up_to_date and not was_done:
             self.written += 1
 
@@ -266,16 +266,20 @@ class WandbTracker(Tracker):
             self._work.put(tid, _STOP_RUN)
 
     def _make_room(self, t: runs.TrialRun) -> None:
-        """Before a run opens: close the least recently written idle runs over the cap."""
+        """Before a run opens: take a slot, closing the least recently written run no writer
+        holds when all `max_open_runs` are taken."""
+        waited = time.monotonic()
         while True:
             with self._open_lock:
-                if len(self._open) < self.max_open_runs:
+                if len(self._open) < self.max_open_runs or time.monotonic() - waited > 5.0:
+                    self._open[t.trial_id] = t  # a slot, taken before the run opens
                     return
-                victim = next((v for k, v in self._open.items()
-                               if k != t.trial_id and self._work.hold(k)), None)
-                if victim is None:
-                    return  # every open run is being written now: go over the cap briefly
-                self._open.pop(victim.trial_id, None)
+                victim = next((v for k, v in self._open.items() if self._work.hold(k)), None)
+                if victim is not None:
+                    self._open.pop(victim.trial_id, None)
+            if victim is None:  # every open run is being written this instant
+                time.sleep(0.01)
+                continue
             try:
                 if victim.run is not None:
                     runs.finish(self.session, victim, exit_code=0)

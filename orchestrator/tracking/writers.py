@@ -61,9 +61,9 @@ class WorkQueue:
         return None
 
     def hold(self, key: str) -> bool:
-        """Hold a key that is neither queued nor held (to close another trial's idle run)."""
+        """Hold a key no writer holds (to close another trial's run); a queued value stays."""
         with self._cond:
-            if key in self._held or key in self._items:
+            if key in self._held:
                 return False
             self._held.add(key)
             return True
