@@ -207,10 +207,11 @@ def write(session: Session, t: TrialRun, generation: int, make_room: Callable[[T
     if t.run is None:
         make_room(t)
         open_run(session, t, generation)
+    if state in FINAL:
+        finish(session, t)  # logs the rows and the summary itself
+        return
     refresh(session, t)
     tail(t)
-    if state in FINAL:
-        finish(session, t)
 
 
 def open_run(session: Session, t: TrialRun, generation: int) -> None:
@@ -231,6 +232,7 @@ def open_run(session: Session, t: TrialRun, generation: int) -> None:
 
 
 def refresh(session: Session, t: TrialRun) -> None:
+    """Config keys the trial learned while it ran (data hash, host), and its summary."""
     changing = P.changing_config(t.record, session.provenance)
     if changing != t.sent:
         t.run.config.update(session.scrub(changing), allow_val_change=True)
@@ -282,7 +284,7 @@ def finish(session: Session, t: TrialRun, exit_code: int | None = None) -> None:
         return
     rec = t.record
     tail(t)
-    t.run.summary.update(session.scrub(P.trial_summary(rec)))
+    refresh(session, t)
     final = rec.get("state") in FINAL
     if exit_code is None:
         exit_code = 0 if rec.get("state") == COMPLETED else 1
