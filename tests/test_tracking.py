@@ -701,3 +701,32 @@ def test_a_wandb_failure_lists_the_unwritten_trials_and_sync_writes_them(wandb_e
     again = subprocess.run([sys.executable, "-c", "from orchestrator.cli import app; app()", "sync",
                             str(study.path)], check=False, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert again.returncode == 0 and "nothing to write" in " ".join(again.stdout.split())
+
+
+def test_a_driver_that_stops_early_lists_the_backlog_and_the_next_one_writes_it(wandb_env, tmp_path):
+    """close() cut short (here: a zero timeout, as when the driver must stop) lists every trial
+    W&B lacks; the next driver's tracker (`ablator resume`) writes them and drops the list."""
+    cfg, study = new_study(tmp_path)
+    notices: list[str] = []
+    tracker = make_tracker(cfg, study, PROVENANCE, echo=notices.append, writers=1)
+    drv = Driver(study, tracker)
+    recs = []
+    for s in range(20):
+        rec = drv.start(record(f"baseline-seed{s}", "baseline", [], seed=s))
+        for step in range(3):
+            drv.report(rec, step, **metrics_at(step))
+        recs.append(drv.finish(rec))
+    tracker.close(timeout=0.0)
+    listed = json.loads((study.path / "wandb_pending.json").read_text())["trials"]
+    written = {tid for tid in (r["trial_id"] for r in recs)
+               if (study.trial(tid).path / "wandb.json").exists()}
+    assert listed and set(listed) == {r["trial_id"] for r in recs} - written
+    assert any(f"{len(listed)} trial(s) not written" in n for n in notices), notices
+
+    tracker = make_tracker(cfg, study, PROVENANCE, echo=lambda line: None)
+    tracker.close()
+    assert not (study.path / "wandb_pending.json").exists()
+    by_trial = runs_by_trial(study.path / "wandb")
+    for rec in recs:
+        steps = [s for run in by_trial[rec["trial_id"]] for s in run.steps]
+        assert steps == [0, 1, 2] and by_trial[rec["trial_id"]][-1].summary["state"] == COMPLETED

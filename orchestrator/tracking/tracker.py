@@ -23,6 +23,7 @@ The ledger holds every result regardless.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from collections import OrderedDict
@@ -31,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import StudyConfig, load_config
-from ..errors import AblatorError, StudyError
+from ..errors import AblatorError, Interrupted, StudyError
 from ..ledger import PENDING, RUNNING, Study
 from . import pending, runs
 from .base import NullTracker, Tracker
@@ -42,6 +43,7 @@ from .writers import Gate, WorkQueue
 logger = logging.getLogger("orchestrator.tracking")
 
 _POLL, _START, _SUMMARY, _CLOSE = "@poll", "@start", "@summary", "@close"
+INTERRUPT_GRACE = 10.0  # seconds W&B gets when the driver is interrupted
 _STOP_RUN = object()  # queued value: finish this trial's run, the driver is stopping
 
 
@@ -125,11 +127,14 @@ class WandbTracker(Tracker):
         """Write the backlog (a progress line every few seconds), then finish every run.
 
         Stops early on Ctrl-C (then re-raised), when W&B makes no progress for
-        `stall_timeout` s, or after `timeout` s; the trials not written are listed.
+        `stall_timeout` s, or after `timeout` s; the trials not written are listed. Called
+        while an interrupt (Ctrl-C, SIGTERM) stops the driver, it gives W&B 10 s at most.
         """
         if self._closed:
             return
         self._closed = True
+        if isinstance(sys.exc_info()[1], (KeyboardInterrupt, Interrupted)):
+            timeout = min(timeout if timeout is not None else INTERRUPT_GRACE, INTERRUPT_GRACE)
         self._work.put(_CLOSE, last=True)
         self._closing.set()
         started = progress_at = time.monotonic()
@@ -147,7 +152,7 @@ class WandbTracker(Tracker):
                     self._echo(f"W&B: {backlog} trial(s) still to write, {self.written} written "
                                f"({now - started:.0f} s); Ctrl-C stops and lists the rest")
                 if timeout is not None and now - started > timeout:
-                    reason = f"W&B did not finish within {timeout:.0f} s"
+                    reason = f"the driver stopped W&B after {timeout:.0f} s"
                 elif now - moved_at > self.stall_timeout:
                     reason = f"W&B made no progress for {self.stall_timeout:.0f} s"
                 if reason:
@@ -165,8 +170,9 @@ class WandbTracker(Tracker):
     def _halt(self, reason: str) -> None:
         """Stop the writers (after their current step) and list what W&B does not hold."""
         self._stop.set()
+        deadline = time.monotonic() + 5.0
         for thread in self._threads:
-            thread.join(5.0)
+            thread.join(max(0.0, deadline - time.monotonic()))
         left = pending.unwritten(self.study, {tid: t.state() for tid, t in list(self._trials.items())
                                               if t.run is None})
         summary = not self._summary_written
