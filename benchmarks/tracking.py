@@ -112,6 +112,7 @@ class Peak:
 
         self._me, self.every = psutil.Process(), every
         self.fds = self.rss = 0
+        self.cpu = -self.cpu_seconds()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -122,6 +123,21 @@ class Peak:
     def __exit__(self, *exc):
         self._stop.set()
         self._thread.join()
+        self.cpu += self.cpu_seconds()
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds of this process (every thread) and its live wandb-core children."""
+        import psutil
+
+        total = time.process_time()
+        for p in self._me.children(recursive=True):
+            try:
+                if "wandb" in p.name():
+                    times = p.cpu_times()
+                    total += times.user + times.system
+            except psutil.Error:
+                continue
+        return total
 
     def _run(self):
         while not self._stop.is_set():
@@ -199,7 +215,7 @@ def replay_study(mode: str, root: Path, pool: cf.Executor, args, work: int, prov
         close_s = time.perf_counter() - t1
         wall = time.perf_counter() - t0
     return {"mode": mode, "wall_s": wall, "trials_s": trials_s, "close_s": close_s,
-            "fds": peak.fds, "rss_mb": peak.rss / 2**20}
+            "fds": peak.fds, "rss_mb": peak.rss / 2**20, "cpu_s": peak.cpu}
 
 
 def crowd(args, provenance: dict) -> None:
@@ -320,11 +336,16 @@ def main() -> None:
                 res = replay_study(mode, Path(tmp), pool, args, work, provenance)
                 results[mode].append(res)
                 print(f"  {mode:9s} wall {res['wall_s']:7.2f} s  (trials {res['trials_s']:7.2f} s, close "
-                      f"{res['close_s']:5.2f} s)  peak fds {res['fds']:4d}  peak RSS {res['rss_mb']:5.0f} MiB",
-                      flush=True)
+                      f"{res['close_s']:5.2f} s)  driver+wandb-core CPU {res['cpu_s']:6.2f} s  "
+                      f"peak fds {res['fds']:4d}  peak RSS {res['rss_mb']:5.0f} MiB", flush=True)
     med = {m: statistics.median(r["wall_s"] for r in results[m]) for m in modes}
     off = results["offline"]
     print(f"\noffline / disabled wall-time ratio (median): {med['offline'] / med['disabled']:.3f}")
+    extra = statistics.median(r["cpu_s"] for r in off) - statistics.median(r["cpu_s"] for r in results["disabled"])
+    trial_cpu = args.trials * args.trial_s
+    print(f"tracking CPU (driver + wandb-core, offline - disabled, median): {extra:.2f} s = "
+          f"{extra / args.trials * 1000:.1f} ms per trial = {extra / trial_cpu * 100:.0f} % of the trials' "
+          f"{trial_cpu:.0f} CPU s (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
     print(f"runs written per second (trials / offline wall): {args.trials / med['offline']:.1f}")
     print(f"peak fds offline {max(r['fds'] for r in off)} (disabled {max(r['fds'] for r in results['disabled'])}), "
           f"peak RSS offline {max(r['rss_mb'] for r in off):.0f} MiB "
