@@ -730,3 +730,28 @@ def test_a_driver_that_stops_early_lists_the_backlog_and_the_next_one_writes_it(
     for rec in recs:
         steps = [s for run in by_trial[rec["trial_id"]] for s in run.steps]
         assert steps == [0, 1, 2] and by_trial[rec["trial_id"]][-1].summary["state"] == COMPLETED
+
+
+def test_close_while_an_interrupt_stops_the_driver_gives_wandb_a_grace_then_lists(wandb_env, tmp_path,
+                                                                                    monkeypatch):
+    """Reached while Ctrl-C (or SIGTERM as Interrupted) unwinds the driver, close does not wait for
+    the whole backlog: after the grace (here shortened to 0 s) it lists what W&B lacks."""
+    from orchestrator.tracking import tracker as tracker_module
+
+    monkeypatch.setattr(tracker_module, "INTERRUPT_GRACE", 0.0)
+    cfg, study = new_study(tmp_path)
+    notices: list[str] = []
+    tracker = make_tracker(cfg, study, PROVENANCE, echo=notices.append, writers=1)
+    drv = Driver(study, tracker)
+    for s in range(20):
+        rec = drv.start(record(f"baseline-seed{s}", "baseline", [], seed=s))
+        drv.report(rec, 0, **metrics_at(0))
+        drv.finish(rec)
+    with pytest.raises(KeyboardInterrupt):
+        try:
+            raise KeyboardInterrupt
+        finally:
+            tracker.close()  # as the launcher's `finally` does
+    listed = json.loads((study.path / "wandb_pending.json").read_text())
+    assert listed["trials"] and "stopped W&B after 0 s" in listed["reason"]
+    assert any(f"{len(listed['trials'])} trial(s) not written" in n for n in notices), notices
