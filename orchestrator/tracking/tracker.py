@@ -162,10 +162,8 @@ class WandbTracker(Tracker):
             raise
         if reason:
             self._halt(reason)
-        elif self.mode == "disabled":
-            self._halt("W&B failed")
-        else:
-            pending.record(self.study.path, [], False, "")
+        else:  # drained (or W&B turned off): check against the study dir all the same
+            self._list_unwritten("W&B failed" if self.mode == "disabled" else "W&B did not take them")
 
     def _halt(self, reason: str) -> None:
         """Stop the writers (after their current step) and list what W&B does not hold."""
@@ -173,6 +171,9 @@ class WandbTracker(Tracker):
         deadline = time.monotonic() + 5.0
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
+        self._list_unwritten(reason)
+
+    def _list_unwritten(self, reason: str) -> None:
         left = pending.unwritten(self.study, {tid: t.state() for tid, t in list(self._trials.items())
                                               if t.run is None})
         summary = not self._summary_written
