@@ -5,6 +5,7 @@
     python benchmarks/tracking.py --scenario crowd     # 1000 trials running at once
     python benchmarks/tracking.py --scenario writers   # threads vs a process pool, raw wandb
     python benchmarks/tracking.py --scenario short --trials 200 --repeats 1   # quicker
+    python benchmarks/tracking.py --scenario short --launcher   # through the launcher on local Ray
 
 short/long: a driver-like loop replays a study against the tracker, tracking disabled
 and offline in turn (disabled, offline, offline, disabled, ...). Worker processes
@@ -99,6 +100,15 @@ def run_trial(study_path: str, trial_id: str, epochs: int, work: int) -> dict:
                   data_fingerprints={"train": {"hash": "d1f0c0de", "n": 4096}})
     store.write(record)
     return record
+
+
+def burn(ctx) -> None:
+    """Trainable for `--launcher`: fixed CPU work per epoch, one report per epoch."""
+    cfg = ctx.config["bench"]
+    state = ctx.restore()
+    for epoch in range(0 if state is None else state["epoch"] + 1, cfg["epochs"]):
+        spin(cfg["work"])
+        ctx.report({"acc": 0.5 + 0.04 * epoch, "val_loss": 1.0 - 0.08 * epoch}, checkpoint={"epoch": epoch})
 
 
 # ---------------------------------------------------------------- measuring
@@ -218,6 +228,29 @@ def replay_study(mode: str, root: Path, pool: cf.Executor, args, work: int, prov
             "fds": peak.fds, "rss_mb": peak.rss / 2**20, "cpu_s": peak.cpu}
 
 
+def launcher_study(mode: str, root: Path, args, work: int, run: int) -> dict:
+    """The same study through the real launcher (local Ray, the driver loop, the report)."""
+    import yaml
+    from rich.console import Console
+
+    from orchestrator.launcher import launch
+
+    seeds = max(1, args.trials // (1 + len(CONFIG["components"])))
+    config = {**CONFIG, "name": f"bench-{mode}-{run}", "trainable": "benchmarks.tracking:burn",
+              "baseline": {**CONFIG["baseline"], "bench": {"epochs": args.epochs, "work": work}},
+              "seeds": list(range(seeds)), "storage": {"root": str(root)},
+              "tracking": {"wandb": {"mode": mode}}, "tuning": {"enabled": False},
+              "resources": {"max_concurrent": args.concurrency}}
+    path = root / f"{config['name']}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    with Peak() as peak:
+        t0 = time.perf_counter()
+        launch(path, console=Console(quiet=True), dashboard=False)
+        wall = time.perf_counter() - t0
+    return {"mode": mode, "wall_s": wall, "trials_s": float("nan"), "close_s": float("nan"),
+            "fds": peak.fds, "rss_mb": peak.rss / 2**20, "cpu_s": peak.cpu}
+
+
 def crowd(args, provenance: dict) -> None:
     """Many trials RUNNING at once, a row each per second: the open-run cap bounds the files."""
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
@@ -311,6 +344,9 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=2, help="runs of each mode")
     ap.add_argument("--max-open-runs", type=int, default=64, help="crowd: the tracker's open-run cap")
     ap.add_argument("--dir", default=None, help="where the studies go (default: a temp dir)")
+    ap.add_argument("--launcher", action="store_true",
+                    help="short/long through orchestrator.launcher.launch on local Ray instead of the replay "
+                         "(the driver's CPU then includes Ray's; trials is rounded to whole seeds)")
     args = ap.parse_args()
     os.environ.setdefault("WANDB_SILENT", "true")
     defaults = SCENARIOS.get(args.scenario, {"trials": 1000 if args.scenario == "crowd" else 200,
@@ -328,12 +364,17 @@ def main() -> None:
     print(f"{args.scenario}: {args.trials} trials x {args.epochs} reports, ~{args.trial_s:.3g} s CPU each, "
           f"{args.concurrency} at a time, on {os.cpu_count()} cores; {args.repeats} repeats")
     results: dict[str, list[dict]] = {m: [] for m in modes}
+    if args.launcher:
+        from orchestrator.execution import runner
+
+        runner.connect(dashboard=False, num_cpus=args.concurrency)  # Ray starts outside the timing
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp, cf.ProcessPoolExecutor(
             args.concurrency, mp_context=mp.get_context("spawn")) as pool:
         list(pool.map(spin, [1000] * args.concurrency))  # start the workers outside the timing
         for r in range(args.repeats):
             for mode in (modes if r % 2 == 0 else modes[::-1]):
-                res = replay_study(mode, Path(tmp), pool, args, work, provenance)
+                res = (launcher_study(mode, Path(tmp), args, work, r) if args.launcher
+                       else replay_study(mode, Path(tmp), pool, args, work, provenance))
                 results[mode].append(res)
                 print(f"  {mode:9s} wall {res['wall_s']:7.2f} s  (trials {res['trials_s']:7.2f} s, close "
                       f"{res['close_s']:5.2f} s)  driver+wandb-core CPU {res['cpu_s']:6.2f} s  "
