@@ -367,7 +367,9 @@ def main() -> None:
     if args.launcher:
         from orchestrator.execution import runner
 
-        runner.connect(dashboard=False, num_cpus=args.concurrency)  # Ray starts outside the timing
+        os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a private loopback cluster
+        # Ray starts outside the timing, in its own short temp dir (socket paths stay short)
+        runner.connect(dashboard=False, num_cpus=args.concurrency, temp_dir=tempfile.mkdtemp(prefix="rt_", dir="/tmp"))
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp, cf.ProcessPoolExecutor(
             args.concurrency, mp_context=mp.get_context("spawn")) as pool:
         list(pool.map(spin, [1000] * args.concurrency))  # start the workers outside the timing
