@@ -156,6 +156,18 @@ def status(study_dir: Path = typer.Argument(..., help="Study directory.")):
 
 @app.command()
 @user_errors
+def doctor(
+    study_dir: Path = typer.Argument(..., help="Study directory."),
+    fix: bool = typer.Option(False, "--fix", help="Mend what can be mended (takes the study lock)."),
+):
+    """Check every file of a study's ledger; with --fix, rebuild or set aside what is damaged."""
+    from .doctor import doctor as do_doctor
+
+    do_doctor(study_dir, fix=fix, console=console)
+
+
+@app.command()
+@user_errors
 def report(study_dir: Path = typer.Argument(..., help="Study directory.")):
     """Write report.md, results.csv, verdicts.json and plots; print the tables."""
     from .analysis import build_report

@@ -96,15 +96,10 @@ def append_line(path: Path, line: str) -> None:
 def cut_torn_tail(path: Path) -> bytes:
     """Cut a last line without its newline; keep the cut bytes in `<name>.torn`. Returns them."""
     path = Path(path)
-    if not path.exists():
+    if not has_torn_tail(path):
         return b""
     with open(path, "rb+") as fh:
         size = fh.seek(0, os.SEEK_END)
-        if size == 0:
-            return b""
-        fh.seek(size - 1)
-        if fh.read(1) == b"\n":
-            return b""
         keep = _last_newline_end(fh, size)
         fh.seek(keep)
         torn = fh.read()
@@ -117,6 +112,19 @@ def cut_torn_tail(path: Path) -> bytes:
         fh.flush()
         os.fsync(fh.fileno())
     return torn
+
+
+def has_torn_tail(path: Path) -> bool:
+    """Whether the file's last line lacks its newline (False for a missing or empty file)."""
+    try:
+        with open(path, "rb") as fh:
+            size = fh.seek(0, os.SEEK_END)
+            if size == 0:
+                return False
+            fh.seek(size - 1)
+            return fh.read(1) != b"\n"
+    except FileNotFoundError:
+        return False
 
 
 def _last_newline_end(fh, size: int, chunk: int = 1 << 16) -> int:
