@@ -17,7 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from .config import json_schema, load_config
-from .errors import AblatorError, UserError
+from .errors import AblatorError, LedgerDamaged, UserError
 from .execution import jobs
 from .ledger import Study
 
@@ -131,6 +131,10 @@ def status(study_dir: Path = typer.Argument(..., help="Study directory.")):
     """Summarize a study: stages, trial states, attempts, failures."""
     study = _study(study_dir)
     info = study.info
+    try:
+        study.read_plan()
+    except LedgerDamaged as exc:  # status can go on without the plan; resume cannot
+        console.print(f"[red]damaged:[/red] {escape(str(exc))}")
     records = study.records()
     console.print(f"Study [bold]{info['name']}[/bold] ({info['study_id']}) in {study.path}")
     for stage, state in info.get("stages", {}).items():
@@ -216,4 +220,5 @@ def _study(path: Path) -> Study:
     study = Study(path)
     if not study.exists():
         raise UserError(f"{path} is not a study directory (no study.json); launch one with `ablator launch FILE`")
+    study.info  # noqa: B018 - a damaged study.json is refused here, naming it and its mend
     return study

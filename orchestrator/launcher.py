@@ -63,6 +63,7 @@ def launch(config_path: str | Path, *, address: str | None = None, variants: lis
     study = Study(study_dir_for(config))
     with study.lock():  # study.json is created under the lock: of two first launches, one runs
         if study.exists():
+            study.check()
             stored = load_config(study.config_path)
             if stored.model_dump() != config.model_dump():
                 raise StudyError(
@@ -85,6 +86,7 @@ def resume(study_dir: str | Path, *, address: str | None = None, console: Consol
         raise StudyError(f"{study_dir} is not a study directory (no study.json)")
     config = load_config(study.config_path)
     with study.lock():
+        study.check()
         mend_records(study, console)
         if retry_failed:
             for record in study.records():

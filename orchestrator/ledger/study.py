@@ -76,6 +76,12 @@ class Study:
                                 doctor_hint(self.path))
         return info
 
+    def check(self) -> dict:
+        """study.json, after checking it and plan.json: LedgerDamaged (with its mend) if either is damaged."""
+        info = self.info
+        self.read_plan()
+        return info
+
     @property
     def study_id(self) -> str:
         return self.info["study_id"]
