@@ -168,7 +168,8 @@ def parse_lines(data: bytes, path: Path, first_line: int = 1) -> tuple[list[dict
         try:
             row = json.loads(line)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            problems.append(f"{path}:{i}: unreadable line skipped ({_why(exc)})")
+            why = f"column {exc.colno}: {exc.msg}" if isinstance(exc, json.JSONDecodeError) else str(exc)
+            problems.append(f"{path}:{i}: unreadable line skipped ({why})")
             continue
         if isinstance(row, dict):
             rows.append(row)
