@@ -24,7 +24,7 @@ from tests.conftest import REPO
 def ablator(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "200"}
     return subprocess.run([sys.executable, "-c", "from orchestrator.cli import app; app()", *args],
-                          cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+                          cwd=cwd, env=env, capture_output=True, text=True, timeout=600, check=False)
 
 
 @pytest.fixture
@@ -57,8 +57,8 @@ def test_reader_names_an_unreadable_line_and_reads_every_line_after_it(tmp_path,
     store.metrics_path.write_text("\n".join(text) + "\n" + '{"step": 3, "attempt": 2}\n')
     got, problems = store.read_metrics()
     assert [r["step"] for r in got] == [0, 1, 2, 3]
-    assert problems == [f"{store.metrics_path}:3: unreadable line skipped "
-                        "(column 25: Expecting ',' delimiter)"]
+    assert problems == [(f"{store.metrics_path}:3: unreadable line skipped "
+                         "(column 25: Expecting ',' delimiter)")]
     assert [r["step"] for r in store.history()] == [0, 1, 2, 3]
     assert f"{store.metrics_path}:3" in caplog.text
 
@@ -94,7 +94,7 @@ def small_disk(tmp_path):
     mnt = tmp_path / "disk"
     mnt.mkdir()
     if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)],
-                      capture_output=True).returncode != 0:
+                      capture_output=True, check=False).returncode != 0:
         pytest.skip("cannot mount a tmpfs here (not root)")
     yield mnt
     subprocess.run(["umount", str(mnt)], check=True)
