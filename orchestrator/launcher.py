@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -161,7 +160,7 @@ def run_ablation(study: Study, config: StudyConfig, console: Console, tracker, r
             names = {v.name for v in rerun}
             for spec in specs:
                 if spec.variant in names:
-                    shutil.rmtree(study.trial(spec.trial_id).path, ignore_errors=True)
+                    study.remove_trial(spec.trial_id)
         _execute(study, config, console, tracker, specs, label=tier or "ablation")
         if isinstance(config.seeds, AdaptiveSeeds):
             _adaptive(study, config, console, tracker, tier)

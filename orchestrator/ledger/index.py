@@ -18,6 +18,8 @@ from pathlib import Path
 from .files import append_line, complete_lines, parse_lines
 
 INDEX = "index.jsonl"
+#: a line {"trial_id": ..., "removed_trial": true} forgets a trial whose directory was deleted
+REMOVED = "removed_trial"
 
 
 class StudyIndex:
@@ -44,7 +46,9 @@ class StudyIndex:
                 tid = row.get("trial_id")
                 if isinstance(tid, str):
                     got = recs.get(tid)
-                    if got is None:
+                    if row.get(REMOVED):
+                        recs.pop(tid, None)
+                    elif got is None:
                         recs[tid] = row
                     else:
                         got.update(row)

@@ -59,13 +59,10 @@ def check(record: Any) -> str | None:
     return None
 
 
-#: fields the study index leaves out (bulky, and read only from record.json)
+#: fields the study index leaves out (the same on every trial of a node; in record.json)
 INDEX_DROPS = ("hardware", "pid")
 
 
 def index_view(record: dict) -> dict:
-    """The record as the study index keeps it: no hardware, errors without tracebacks."""
-    out = {k: v for k, v in record.items() if k not in INDEX_DROPS}
-    if out.get("errors"):
-        out["errors"] = [{k: v for k, v in e.items() if k != "traceback"} for e in out["errors"]]
-    return out
+    """The record as the study index keeps it: without the worker's hardware and pid."""
+    return {k: v for k, v in record.items() if k not in INDEX_DROPS}

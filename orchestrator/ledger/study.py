@@ -26,7 +26,7 @@ from .files import (
     read_json,
     write_json,
 )
-from .index import INDEX, StudyIndex, append_change
+from .index import INDEX, REMOVED, StudyIndex, append_change
 from .records import check, index_view
 
 log = logging.getLogger("ablator.ledger")
@@ -146,8 +146,8 @@ class Study:
     def records(self) -> list[dict]:
         """Every trial record in the study (any stage), sorted by trial id.
 
-        From the study index when the study has one (records without hardware and
-        tracebacks: read those from the trial's record.json), else from every trial dir.
+        From the study index when the study has one (records without the worker's
+        hardware and pid: read those from the trial's record.json), else from every trial dir.
         """
         if self.index.exists():
             recs = self.index.records()
@@ -169,6 +169,12 @@ class Study:
     def states(self) -> dict[str, str]:
         """{trial_id: state} of every trial, from the index (or every trial dir)."""
         return {r["trial_id"]: r["state"] for r in self.records()}
+
+    def remove_trial(self, trial_id: str) -> None:
+        """Delete a trial's directory (to run it afresh) and tell the study index."""
+        shutil.rmtree(self.trial(trial_id).path, ignore_errors=True)
+        if self.index.exists():
+            append_change(self.index.path, None, {"trial_id": trial_id, REMOVED: True})
 
     def trial_dirs(self) -> list[Path]:
         if not self.trials_dir.exists():
@@ -215,7 +221,7 @@ class TrialStore:
         problem = check(record)
         if problem:
             raise LedgerDamaged(self.record_path, problem, mend)
-        self._last = index_view(record)
+        self._last = copy.deepcopy(index_view(record))  # the caller may change the record in place
         return record
 
     def write(self, record: dict) -> None:
