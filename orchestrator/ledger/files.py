@@ -32,13 +32,14 @@ def no_room(path: Path, exc: OSError) -> StudyError:
     return err
 
 
-def write_json(path: Path, data: Any) -> None:
+def write_json(path: Path, data: Any, compact: bool = False) -> None:
     """Write JSON atomically (temp file + rename); no temp file stays behind on failure."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:6]}.tmp")
     try:
         with open(tmp, "w") as fh:
-            json.dump(data, fh, indent=1, default=str)
+            layout = {"separators": (",", ":")} if compact else {"indent": 1}
+            json.dump(data, fh, default=str, **layout)
             fh.flush()
             if FSYNC:
                 os.fsync(fh.fileno())
@@ -63,6 +64,14 @@ def read_json(path: Path, default: Any = None, mend: str = "") -> Any:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         what = "it is empty" if not raw.strip() else f"not valid JSON ({_why(exc)})"
         raise LedgerDamaged(path, what, mend) from None
+
+
+def looks_whole(path: Path) -> bool:
+    """A cheap check that a JSON object file was not cut short: its last byte closes it."""
+    with open(path, "rb") as fh:
+        size = fh.seek(0, os.SEEK_END)
+        fh.seek(max(0, size - 64))
+        return fh.read().rstrip().endswith(b"}")
 
 
 def _why(exc: Exception) -> str:

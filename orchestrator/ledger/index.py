@@ -15,7 +15,8 @@ import json
 import os
 from pathlib import Path
 
-from .files import append_line, complete_lines, parse_lines
+from ..errors import AblatorError, LedgerDamaged
+from .files import append_line, complete_lines, parse_lines, read_json, write_json
 
 INDEX = "index.jsonl"
 #: a line {"trial_id": ..., "removed_trial": true} forgets a trial whose directory was deleted
@@ -55,6 +56,74 @@ class StudyIndex:
             self._lines += data.count(b"\n")
             self._offset = end
         return self._records
+
+
+    def summary(self) -> dict[str, list]:
+        """{trial_id: [stage, state, attempts, duration_s, last error]}: what status and resume
+        planning need, from a cache of it (index.jsonl.summary) that readers keep up to date.
+
+        The cache names the index file (inode) and the byte offset it has read up to, so a
+        reader parses only the lines appended since; a rebuilt index starts it afresh.
+        """
+        st = os.stat(self.path)
+        with open(self.path, "rb") as fh:
+            head = fh.read(256).decode(errors="replace")  # with the inode: the same index file
+        cache_path = self.path.with_name(self.path.name + ".summary")
+        trials: dict[str, list] = {}
+        offset = lines = 0
+        try:
+            cache = read_json(cache_path)
+        except LedgerDamaged:
+            cache = None  # a cache: rebuilt below
+        if (isinstance(cache, dict) and cache.get("inode") == st.st_ino and cache.get("head") == head
+                and cache.get("offset", 1 << 62) <= st.st_size):
+            offset, lines = cache["offset"], cache["lines"]
+            stages, states = cache["stages"], cache["states"]
+            cols = cache["columns"]
+            trials = {tid: [stages[a], states[b], c, d, e] for tid, a, b, c, d, e in
+                      zip(cache["ids"], cols[0], cols[1], cols[2], cols[3], cols[4])}
+        data, end = complete_lines(self.path, offset)
+        if not data and cache is not None:
+            return trials
+        rows, self.problems = parse_lines(data, self.path, lines + 1)
+        for row in rows:
+            tid = row.get("trial_id")
+            if not isinstance(tid, str):
+                continue
+            if row.get(REMOVED):
+                trials.pop(tid, None)
+                continue
+            got = trials.get(tid)
+            if got is None:
+                got = trials[tid] = ["ablation", None, 0, 0.0, None]
+            for i, key in enumerate(SUMMARY):
+                if key in row:
+                    got[i] = row[key]
+            if "errors" in row:
+                got[4] = row["errors"][-1].get("error") if row["errors"] else None
+        _keep_summary(cache_path, (st.st_ino, head), end, lines + data.count(b"\n"), trials)
+        return trials
+
+
+#: the record fields in a summary, in order (then the last error's message)
+SUMMARY = ("stage", "state", "attempts", "duration_s")
+
+
+def _keep_summary(path: Path, file_id: tuple[int, str], offset: int, lines: int, trials: dict[str, list]) -> None:
+    """Write the summary cache, compactly (columns; stage and state as codes); best effort."""
+    stages = sorted({str(t[0]) for t in trials.values()})
+    states = sorted({str(t[1]) for t in trials.values()})
+    s_code = {s: i for i, s in enumerate(stages)}
+    t_code = {s: i for i, s in enumerate(states)}
+    ids = list(trials)
+    vals = list(trials.values())
+    cache = {"inode": file_id[0], "head": file_id[1], "offset": offset, "lines": lines, "stages": stages, "states": states,
+             "ids": ids, "columns": [[s_code[str(v[0])] for v in vals], [t_code[str(v[1])] for v in vals],
+                                     [v[2] for v in vals], [v[3] for v in vals], [v[4] for v in vals]]}
+    try:
+        write_json(path, cache, compact=True)
+    except (OSError, AblatorError):
+        pass  # a read-only study directory: the next reader replays the index again
 
 
 def append_change(index_path: Path, before: dict | None, after: dict) -> None:

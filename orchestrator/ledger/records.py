@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 PENDING, RUNNING, COMPLETED, FAILED = "PENDING", "RUNNING", "COMPLETED", "FAILED"
+STATES = (PENDING, RUNNING, COMPLETED, FAILED)
 State = Literal["PENDING", "RUNNING", "COMPLETED", "FAILED"]
 
 

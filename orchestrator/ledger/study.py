@@ -27,7 +27,7 @@ from .files import (
     write_json,
 )
 from .index import INDEX, REMOVED, StudyIndex, append_change
-from .records import check, index_view
+from .records import STATES, check, index_view
 
 log = logging.getLogger("ablator.ledger")
 
@@ -166,9 +166,25 @@ class Study:
                 out.append(rec)
         return out
 
+    def summary(self) -> dict[str, list]:
+        """{trial_id: [stage, state, attempts, duration_s, last error]} of every trial.
+
+        From the study index's summary cache (only new index lines are parsed), else from
+        every trial dir.
+        """
+        if self.index.exists():
+            got = self.index.summary()
+            for problem in self.index.problems:
+                log.warning(problem)
+            return got
+        return {r["trial_id"]: [r.get("stage", "ablation"), r["state"], r.get("attempts", 0),
+                                r.get("duration_s") or 0.0,
+                                r["errors"][-1]["error"] if r.get("errors") else None]
+                for r in self.records()}
+
     def states(self) -> dict[str, str]:
-        """{trial_id: state} of every trial, from the index (or every trial dir)."""
-        return {r["trial_id"]: r["state"] for r in self.records()}
+        """{trial_id: state} of every trial."""
+        return {tid: t[1] for tid, t in self.summary().items()}
 
     def remove_trial(self, trial_id: str) -> None:
         """Delete a trial's directory (to run it afresh) and tell the study index."""
@@ -186,10 +202,15 @@ class Study:
         """(record.json, what is wrong) for every trial whose record cannot be read."""
         out = []
         for path in self.trial_dirs():
-            try:
-                TrialStore(path).read()
+            record = path / "record.json"
+            try:  # a light check (JSON, id and state): the full model is checked on each read
+                got = read_json(record, mend="")
+                problem = None if isinstance(got, dict) and isinstance(got.get("trial_id"), str) and got.get(
+                    "state") in STATES else (check(got) if got is not None else None)
             except LedgerDamaged as exc:
-                out.append((Path(exc.path), exc.problem))
+                problem = exc.problem
+            if problem:
+                out.append((record, problem))
         return out
 
     def history(self, trial_id: str) -> list[dict]:
