@@ -238,3 +238,20 @@ def test_an_older_study_without_index_still_reads_and_doctor_adds_the_index(stud
     assert len(Study(study.path).records()) == 8  # from the trial directories
     assert ablator("doctor", str(study.path), "--fix").returncode == 0
     assert len(Study(study.path).index.records()) == 8
+
+
+def test_summary_cache_parses_only_new_lines_and_follows_a_rebuilt_index(study):
+    from orchestrator.doctor import rebuild_index
+    from orchestrator.ledger import FAILED
+
+    assert Study(study.path).summary()["baseline-seed0"][1] == COMPLETED
+    cache = study.path / "index.jsonl.summary"
+    assert json.loads(cache.read_text())["offset"] == study.index.path.stat().st_size
+    study.trial("baseline-seed0").update(state=FAILED, errors=[{"attempt": 1, "error": "boom"}])
+    got = Study(study.path).summary()["baseline-seed0"]
+    assert got[1] == FAILED and got[4] == "boom"
+    assert json.loads(cache.read_text())["offset"] == study.index.path.stat().st_size
+    record = study.trial("baseline-seed0")
+    record.write({**record.read(), "state": PENDING})
+    rebuild_index(study, [study.trial(d.name).read() for d in study.trial_dirs()])
+    assert Study(study.path).summary()["baseline-seed0"][1] == PENDING
