@@ -2,6 +2,7 @@
 
     python benchmarks/verdicts.py            # about two minutes on 2 cores
     python benchmarks/verdicts.py --quick    # fewer replicates
+    python benchmarks/verdicts.py --part factors   # factor-effect coverage only
 
 Part 1 - verdict accuracy and trials used, fixed 10 seeds vs adaptive seeds 3..10, at
 several noise levels (noise = std of each trial's own noise; a shared per-seed part of the
@@ -135,18 +136,56 @@ def part2(console: Console) -> None:
                   "CPU time, which other work on the machine does not inflate)")
 
 
+def factor_coverage(reps: int, console: Console) -> None:
+    """Factor-effect coverage: CIs of known level effects and trend, null-factor rate, alternative verdicts."""
+    from components.simulated_factors import TRUTH, records, study
+    from orchestrator.analysis.factors import analyse_levels
+    from orchestrator.analysis.records import group_records
+
+    t0 = time.time()
+    table = Table(title=f"Factor effects and alternatives ({reps} simulated studies per row; nominal coverage 0.95)")
+    for col in ("design", "trials", "width slope covered", "act levels covered", "null depth p<0.05",
+                "alternatives right", "alternatives wrong sign"):
+        table.add_column(col, justify="right")
+    designs = {"one_at_a_time": ({"type": "one_at_a_time"}, list(range(10))),
+               "random": ({"type": "random", "total_trials": 240, "seed": 3}, list(range(4)))}
+    truth_alt = {"batch": "essential", "rms": "harmful", "group": "negligible"}
+    for name, (design, seeds) in designs.items():
+        config = parse_config(study(design, seeds, TRUTH, 0.5))
+        slope = levels = null = right = wrong = 0
+        n_trials = 0
+        for rep in range(reps):
+            recs = records(config, rep)
+            n_trials = len(recs)
+            out = analyse_levels(group_records(recs)["default"], config, 0.05, 0.5)
+            f = out["factors"]
+            slope += f["model.width"]["ci"][0] <= 0.5 <= f["model.width"]["ci"][1]
+            levels += sum(lv["ci"][0] <= t <= lv["ci"][1]
+                          for lv, t in ((f["model.act"]["levels"]["gelu"], 0.8), (f["model.act"]["levels"]["tanh"], -0.8)))
+            null += f["model.depth"]["p"] < 0.05
+            for alt, r in out["alternatives"]["norm"].items():
+                right += r["verdict"] == truth_alt[alt]
+                wrong += r["verdict"] in ("essential", "harmful") and r["verdict"] != truth_alt[alt]
+        table.add_row(name, str(n_trials), f"{slope / reps:.3f}", f"{levels / (2 * reps):.3f}", f"{null / reps:.3f}",
+                      f"{right / (3 * reps):.3f}", f"{wrong / (3 * reps):.3f}")
+    console.print(table)
+    console.print(f"(factor coverage took {time.time() - t0:.0f} s; truth in components/simulated_factors.py)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=200)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--n-bootstrap", type=int, default=2000)
-    ap.add_argument("--part", choices=["1", "2", "all"], default="all")
+    ap.add_argument("--part", choices=["1", "2", "factors", "all"], default="all")
     args = ap.parse_args()
     console = Console(width=140)
     if args.part in ("1", "all"):
         part1(50 if args.quick else args.reps, args.n_bootstrap, console)
     if args.part in ("2", "all"):
         part2(console)
+    if args.part in ("factors", "all"):
+        factor_coverage(50 if args.quick else args.reps, console)
 
 
 if __name__ == "__main__":

@@ -23,8 +23,12 @@ def make_data(n: int, noise: float, seed: int, scale: float) -> tuple[torch.Tens
     return torch.tensor(x, dtype=torch.float32), torch.tensor(label)
 
 
+ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "gelu": nn.GELU}
+
+
 class Net(nn.Module):
-    def __init__(self, hidden: int, layers: str, dropout: float, normalize: bool, mean, std):
+    def __init__(self, hidden: int, layers: str, dropout: float, normalize: bool, mean, std,
+                 activation: str = "tanh"):
         super().__init__()
         self.normalize = normalize
         self.register_buffer("mean", mean)
@@ -32,9 +36,10 @@ class Net(nn.Module):
         if layers == "identity":  # removal contract: the hidden block becomes a linear map
             self.body = nn.Linear(2, 2)
         else:
+            act = ACTIVATIONS[activation]
             self.body = nn.Sequential(
-                nn.Linear(2, hidden), nn.Tanh(), nn.Dropout(dropout),
-                nn.Linear(hidden, hidden), nn.Tanh(), nn.Dropout(dropout), nn.Linear(hidden, 2),
+                nn.Linear(2, hidden), act(), nn.Dropout(dropout),
+                nn.Linear(hidden, hidden), act(), nn.Dropout(dropout), nn.Linear(hidden, 2),
             )
 
     def forward(self, x):
@@ -51,7 +56,7 @@ def run(ctx):
     ctx.fingerprint_data("train", x_train.numpy())
     ctx.fingerprint_data("test", x_val.numpy())
     model = Net(model_cfg["hidden"], model_cfg["layers"], model_cfg["dropout"], model_cfg["normalize"],
-                x_train.mean(0), x_train.std(0))
+                x_train.mean(0), x_train.std(0), model_cfg.get("activation", "tanh"))
     opt = torch.optim.Adam(model.parameters(), lr=train["lr"])
     epochs = train["epochs"]
     sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs) if train["schedule"] == "cosine"

@@ -9,7 +9,6 @@ import sys
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -21,8 +20,9 @@ from .errors import AblatorError, UserError
 from .execution import jobs
 from .ledger import Study
 from .ledger.files import looks_whole
+from .overrides import parse as parse_overrides
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+app = typer.Typer(add_completion=True, no_args_is_help=True,
                   help="Ablation studies that prove each component earns its place, then tune the survivors.")
 console = Console()
 
@@ -47,6 +47,9 @@ def main(version: bool = typer.Option(False, "--version", callback=_version, is_
 ADDRESS = typer.Option(None, "--address", help="Ray cluster: 'http://head:8265' submits the stage as a Ray "
                        "job; 'auto', 'host:6379' or 'ray://host:10001' drive it from here. Default: embedded local Ray.")
 TEMP_DIR = typer.Option(None, "--ray-temp-dir", help="Temp dir of the embedded local Ray.")
+OVERRIDES = typer.Argument(None, help="Overrides of the config: key.path=value, +key=value (add), "
+                           "~key (delete); values in YAML: 3, 0.1, true, null, [0,1], {a: 1}.",
+                           show_default=False)
 DASHBOARD = typer.Option(True, "--dashboard/--no-dashboard", help="Start the Ray dashboard (embedded Ray).")
 
 
@@ -69,9 +72,10 @@ def user_errors(fn):
 
 @app.command()
 @user_errors
-def validate(config: Path = typer.Argument(..., help="Study YAML file.")):
+def validate(config: Path = typer.Argument(..., help="Study YAML file."),
+             overrides: list[str] | None = OVERRIDES):
     """Check a study config; print a summary or every problem with its line."""
-    cfg = load_config(config)
+    cfg = load_config(config, parse_overrides(overrides or []))
     from .launcher import print_plan
 
     console.print(f"[green]OK[/green] {config}: study '{cfg.name}', {len(cfg.components)} components")
@@ -88,26 +92,28 @@ def schema():
 @user_errors
 def launch(
     config: Path = typer.Argument(..., help="Study YAML file."),
+    overrides: list[str] | None = OVERRIDES,
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan (variants x seeds) and exit."),
-    variants: Optional[str] = typer.Option(None, "--variants", help="Re-run only these variants (comma-separated); reuse the rest."),
-    address: Optional[str] = ADDRESS,
-    ray_temp_dir: Optional[str] = TEMP_DIR,
+    variants: str | None = typer.Option(None, "--variants", help="Re-run only these variants (comma-separated); reuse the rest."),
+    address: str | None = ADDRESS,
+    ray_temp_dir: str | None = TEMP_DIR,
     dashboard: bool = DASHBOARD,
 ):
     """Run a study: the ablation stage, the report, then tuning as scheduled."""
     from .launcher import launch as do_launch
 
     chosen = [v.strip() for v in variants.split(",") if v.strip()] if variants else None
+    parsed = parse_overrides(overrides or [])
     if jobs.is_job_address(address) and not dry_run:
-        cfg = load_config(config)
+        cfg = load_config(config, parsed)
         if not Path(cfg.storage.root).is_absolute():
             console.print(f"[yellow]storage.root '{cfg.storage.root}' is relative: the study dir will live in the "
                           "job's working dir on the head node. Use an absolute path on shared storage.[/yellow]")
-        args = ["launch", _inside_cwd(config)] + (["--variants", variants] if variants else [])
+        args = ["launch", _inside_cwd(config), *(overrides or [])] + (["--variants", variants] if variants else [])
         jobs.submit(address, args, "ablation", cfg.name, console)
         return
     do_launch(config, address=address, variants=chosen, dry_run=dry_run, console=console,
-              ray_temp_dir=ray_temp_dir, dashboard=dashboard)
+              ray_temp_dir=ray_temp_dir, dashboard=dashboard, overrides=parsed)
 
 
 @app.command()
@@ -115,8 +121,8 @@ def launch(
 def resume(
     study_dir: Path = typer.Argument(..., help="Study directory."),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Also re-run trials recorded FAILED."),
-    address: Optional[str] = ADDRESS,
-    ray_temp_dir: Optional[str] = TEMP_DIR,
+    address: str | None = ADDRESS,
+    ray_temp_dir: str | None = TEMP_DIR,
     dashboard: bool = DASHBOARD,
 ):
     """Complete an interrupted study; finished trials are never re-run."""
@@ -174,6 +180,36 @@ def doctor(
     do_doctor(study_dir, fix=fix, console=console)
 
 
+@app.command("list")
+@user_errors
+def list_studies(
+    root: Path = typer.Argument(Path("studies"), help="Directory holding study directories."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per study, for scripts."),
+):
+    """List the studies under a directory with the state of each stage."""
+    studies = sorted((Study(p.parent) for p in root.glob("*/study.json")), key=lambda s: s.path.name)
+    rows = []
+    for study in studies:
+        info = study.info
+        rows.append({"name": info.get("name"), "study_id": info.get("study_id"), "path": str(study.path),
+                     "created": info.get("created"),
+                     "stages": {k: v.get("state") for k, v in info.get("stages", {}).items()}})
+    if as_json:
+        sys.stdout.write("".join(json.dumps(r) + "\n" for r in rows))
+        return
+    if not rows:
+        console.print(f"No studies under {root}")
+        return
+    table = Table(title=f"Studies under {root}")
+    for col in ("name", "study id", "created", "ablation", "tuning", "path"):
+        table.add_column(col)
+    for r in rows:
+        created = datetime.fromtimestamp(r["created"]).strftime("%Y-%m-%d %H:%M") if r["created"] else "?"
+        table.add_row(r["name"], r["study_id"], created, r["stages"].get("ablation", "-"),
+                      r["stages"].get("tuning", "-"), escape(r["path"]))
+    console.print(table)
+
+
 @app.command()
 @user_errors
 def report(study_dir: Path = typer.Argument(..., help="Study directory.")):
@@ -187,10 +223,10 @@ def report(study_dir: Path = typer.Argument(..., help="Study directory.")):
 @user_errors
 def tune(
     study_dir: Path = typer.Argument(..., help="Study directory."),
-    n_trials: Optional[int] = typer.Option(None, "--n-trials", help="Trial budget (default: tuning.n_trials); more can be added later."),
-    at: Optional[datetime] = typer.Option(None, "--at", help="Wait until this time (ISO 8601, UTC by default), then tune."),
-    address: Optional[str] = ADDRESS,
-    ray_temp_dir: Optional[str] = TEMP_DIR,
+    n_trials: int | None = typer.Option(None, "--n-trials", help="Trial budget (default: tuning.n_trials); more can be added later."),
+    at: datetime | None = typer.Option(None, "--at", help="Wait until this time (ISO 8601, UTC by default), then tune."),
+    address: str | None = ADDRESS,
+    ray_temp_dir: str | None = TEMP_DIR,
     dashboard: bool = DASHBOARD,
 ):
     """Run the TPE tuning stage over the surviving components (now, or again)."""

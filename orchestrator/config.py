@@ -22,6 +22,8 @@ from pydantic import (
 )
 
 from .errors import ConfigError
+from .overrides import Override
+from .overrides import apply as apply_overrides_args
 
 MISSING = object()
 
@@ -151,6 +153,9 @@ class Component(Strict):
     tune: dict[str, SearchSpace] = Field(
         default={}, description="Search space tuned if this component survives."
     )
+    alternatives: dict[str, dict[str, Any]] = Field(
+        default={}, description="Other choices than the baseline's: name -> override set (e.g. batch: {model.norm: batch})."
+    )
 
     @field_validator("description")
     @classmethod
@@ -167,6 +172,9 @@ class Design(Strict):
         default=None, ge=2, description="random: trial budget (variants = total_trials // seeds)."
     )
     seed: int = Field(default=0, description="random: the study seed that draws the variants.")
+    max_variants: int = Field(
+        default=256, ge=2, description="full_factorial: refuse a design with more variants than this."
+    )
 
 
 class AdaptiveSeeds(Strict):
@@ -276,6 +284,9 @@ class StudyConfig(Strict):
     tuning: Tuning = Tuning()
     tiers: Tiers | None = None
     sweep: Sweep | None = None
+    factors: dict[str, SearchSpace] = Field(
+        default={}, description="Config paths ablated over SearchSpace values; each value is a level."
+    )
 
     @field_validator("name")
     @classmethod
@@ -313,6 +324,7 @@ class StudyConfig(Strict):
             for dotted in comp.tune:
                 if not _has_path(self.baseline, dotted):
                     errors.append((("components", name, "tune", dotted), f"path '{dotted}' is not in baseline"))
+        errors += factor_checks(self)
         for dotted in self.tuning.search_space:
             if not _has_path(self.baseline, dotted):
                 errors.append((("tuning", "search_space", dotted), f"path '{dotted}' is not in baseline"))
@@ -348,6 +360,11 @@ class StudyConfig(Strict):
             return list(range(self.seeds.start, self.seeds.start + self.seeds.initial))
         return list(self.seeds)
 
+    @property
+    def has_levels(self) -> bool:
+        """True when the study has alternatives or factors besides plain removals."""
+        return bool(self.factors) or any(c.alternatives for c in self.components.values())
+
     def resolved(self, removed: list[str] | tuple[str, ...], extra: dict[str, Any] | None = None) -> dict:
         """The baseline with the removal contracts of `removed` (and `extra` overrides) applied."""
         overrides: dict[str, Any] = {}
@@ -361,6 +378,61 @@ class _CrossCheckError(ValueError):
     def __init__(self, errors: list[tuple[tuple, str]]):
         self.errors = errors
         super().__init__("; ".join(msg for _, msg in errors))
+
+
+RESERVED_LEVELS = ("baseline", "removed", "removal")
+SCALAR = (str, int, float, bool, type(None))
+
+
+def factor_checks(config: StudyConfig) -> list[tuple[tuple, str]]:
+    """Alternatives and factors checked against the baseline (paths, names, types) and the design's size."""
+    from . import levels  # the level arithmetic lives beside the designs
+
+    errors: list[tuple[tuple, str]] = []
+    for name, comp in config.components.items():
+        for alt, overrides in comp.alternatives.items():
+            loc = ("components", name, "alternatives", alt)
+            if alt in RESERVED_LEVELS or alt == f"no-{name}" or not NAME_RE.match(alt):
+                msg = (f"alternative '{alt}' is named like the baseline or the removal; "
+                       "use a name of its own (letters, digits, '-', '_', '.')")
+                errors.append((loc, msg))
+            if not overrides:
+                errors.append((loc, "an alternative needs at least one override"))
+            elif overrides == comp.removal:
+                errors.append((loc, "this alternative is the removal contract itself; the removal is already a level"))
+            for dotted in overrides:
+                if not _has_path(config.baseline, dotted):
+                    errors.append((loc + (dotted,), f"path '{dotted}' is not in baseline"))
+    for dotted, space in config.factors.items():
+        loc = ("factors", dotted)
+        if not _has_path(config.baseline, dotted):
+            errors.append((loc, f"path '{dotted}' is not in baseline"))
+            continue
+        base = get_path(config.baseline, dotted)
+        if space.value_range is not None:
+            if isinstance(base, bool) or not isinstance(base, int | float):
+                msg = f"a numeric range for a baseline value of type {type(base).__name__} ({base!r})"
+                errors.append((loc + ("value_range",), msg))
+            elif space.log and base <= 0:
+                errors.append((loc + ("log",), f"log: true needs a positive baseline value, got {base!r}"))
+            if space.value_type == "int" and any(float(b) != int(b) for b in space.value_range):
+                msg = f"value_type int needs whole-number bounds, got {list(space.value_range)}"
+                errors.append((loc + ("value_range",), msg))
+        else:
+            bad = [v for v in space.categorical_values if not isinstance(v, SCALAR)]
+            if bad:
+                errors.append((loc + ("categorical_values",), f"levels must be plain values, got {bad[0]!r}"))
+            elif len({repr(v) for v in space.categorical_values}) != len(space.categorical_values):
+                errors.append((loc + ("categorical_values",), "levels must be distinct"))
+        if config.sweep is not None and config.sweep.path == dotted:
+            errors.append((loc, f"'{dotted}' is also the sweep path; ablate it in one place"))
+    if config.design.type == "full_factorial" and not errors:
+        n = levels.factorial_size(config)
+        if n > config.design.max_variants:
+            msg = (f"full_factorial has {n} variants, over the cap of {config.design.max_variants} "
+                   "(design.max_variants); use design.type: random with total_trials, or raise the cap")
+            errors.append((("design", "type"), msg))
+    return errors
 
 
 def _has_path(tree: dict, dotted: str) -> bool:
@@ -522,10 +594,13 @@ def _dotted(loc: tuple) -> str:
     return ".".join(str(p) for p in loc)
 
 
-def load_config(path: str | Path) -> StudyConfig:
-    """Load and validate a study YAML file. Raises ConfigError (file, line, field) on any mistake."""
+def load_config(path: str | Path, overrides: list[Override] = ()) -> StudyConfig:
+    """Load and validate a study YAML file, with command-line overrides applied.
+
+    Raises ConfigError naming file and line (or the argument) and the field of each mistake.
+    """
     data, lines = load_yaml(path)
-    return parse_config(data, path, lines)
+    return parse_config(apply_overrides_args(data, lines, list(overrides)), path, lines)
 
 
 def json_schema() -> dict:

@@ -35,14 +35,18 @@ class UserError(AblatorError):
 
 
 class ConfigError(UserError):
-    """A study config with problems; ``str()`` names file, line and field of each."""
+    """A study config with problems; ``str()`` names file, line and field of each.
 
-    def __init__(self, path: str | Path, problems: list[tuple[str, int | None, str]]):
+    A problem's place is a line number of the file, or a text such as "argument 'a.b=1'"
+    for a value set on the command line.
+    """
+
+    def __init__(self, path: str | Path, problems: list[tuple[str, int | str | None, str]]):
         self.path = str(path)
         self.problems = problems
         lines = [f"Invalid study config {self.path}:"]
         for field, line, msg in problems:
-            where = f"{self.path}:{line}" if line else self.path
+            where = line if isinstance(line, str) else f"{self.path}:{line}" if line else self.path
             lines.append(f"  {where}  {field or '<root>'}: {msg}")
         super().__init__("\n".join(lines))
 

@@ -16,6 +16,7 @@ from .errors import StudyError, UserError
 from .execution import runner
 from .execution.progress import StudyProgress
 from .ledger import FAILED, PENDING, Study
+from .overrides import Override, resolved_text
 from .plan import TrialSpec
 from .provenance import collect
 
@@ -33,10 +34,14 @@ def print_plan(config: StudyConfig, console: Console) -> None:
     table.add_column("variant")
     table.add_column("removed")
     table.add_column("kind")
+    if config.has_levels:
+        table.add_column("alternatives, levels")
     table.add_column("seeds")
     for v in variants:
         kinds = sorted({config.components[c].kind for c in v.removed}) or ["-"]
-        table.add_row(v.name, ", ".join(v.removed) or "-", ", ".join(kinds), " ".join(map(str, seeds)))
+        levels = [", ".join([f"{c}={a}" for c, a in v.alternatives] + [f"{p}={x}" for p, x in v.levels]) or "-"]
+        table.add_row(v.name, ", ".join(v.removed) or "-", ", ".join(kinds), *(levels if config.has_levels else []),
+                      " ".join(map(str, seeds)))
     console.print(table)
     n = len(variants) * len(seeds) * len(groups)
     extra = ""
@@ -51,10 +56,10 @@ def print_plan(config: StudyConfig, console: Console) -> None:
 
 def launch(config_path: str | Path, *, address: str | None = None, variants: list[str] | None = None,
            dry_run: bool = False, console: Console | None = None, ray_temp_dir: str | None = None,
-           dashboard: bool = True) -> Study | None:
+           dashboard: bool = True, overrides: list[Override] = ()) -> Study | None:
     """`ablator launch`: run the study of a YAML file (or continue it if its directory exists)."""
     console = console or Console()
-    config = load_config(config_path)
+    config = load_config(config_path, overrides)
     chosen = [_variant(config, name) for name in variants] if variants else None
     if dry_run:
         print_plan(config, console)
@@ -70,8 +75,8 @@ def launch(config_path: str | Path, *, address: str | None = None, variants: lis
                     f"`name`, move the old directory away, or continue it with `ablator resume {study.path}`."
                 )
         else:
-            Study.create(study.path, Path(config_path).read_text(), config.name)
-            study.write_provenance(collect())
+            Study.create(study.path, resolved_text(config_path, overrides), config.name)
+            study.write_provenance({**collect(), "overrides": [ov.arg for ov in overrides]})
         _run(study, config, console, address, ray_temp_dir, dashboard, rerun=chosen)
     return study
 

@@ -3,25 +3,53 @@
 from __future__ import annotations
 
 import itertools
+import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
-from .config import StudyConfig
+from . import levels as lv
+from .config import StudyConfig, get_path
 
 BASELINE = "baseline"
 
 
 @dataclass(frozen=True)
 class Variant:
-    """The baseline, or the baseline with a set of components removed."""
+    """The baseline, or the baseline with components removed, replaced by alternatives, or factors moved.
+
+    ``alternatives`` holds (component, alternative) pairs, ``levels`` (factor path, level) pairs;
+    both leave out what equals the baseline, so the baseline has one name and one key.
+    """
 
     removed: tuple[str, ...] = ()
+    alternatives: tuple[tuple[str, str], ...] = ()
+    levels: tuple[tuple[str, Any], ...] = ()
 
     @property
     def name(self) -> str:
-        return BASELINE if not self.removed else "no-" + "+".join(self.removed)
+        parts = ["no-" + "+".join(self.removed)] if self.removed else []
+        parts += [f"{c}={a}" for c, a in self.alternatives]
+        parts += [f"{label}={lv.fmt(v)}" for label, v in self.labelled_levels]
+        return "+".join(parts) or BASELINE
+
+    @property
+    def labelled_levels(self) -> list[tuple[str, Any]]:
+        leaves = [p.rsplit(".", 1)[-1] for p, _ in self.levels]
+        return [(leaf if leaves.count(leaf) == 1 else p, v) for (p, v), leaf in zip(self.levels, leaves)]
+
+    @property
+    def key(self) -> frozenset:
+        return variant_key(self.removed, dict(self.alternatives), dict(self.levels))
+
+
+def variant_key(removed, alternatives: dict | None = None, levels: dict | None = None) -> frozenset:
+    """The identity of a variant: a plain removal's key is the set of removed components."""
+    key = set(removed)
+    key |= {f"{c}={a}" for c, a in (alternatives or {}).items()}
+    key |= {f"{p}:={json.dumps(v, sort_keys=True)}" for p, v in (levels or {}).items()}
+    return frozenset(key)
 
 
 @dataclass
@@ -37,6 +65,8 @@ class TrialSpec:
     overrides: dict[str, Any] = field(default_factory=dict)
     inference_only: bool = False
     source_trial: str | None = None
+    alternatives: dict[str, str] = field(default_factory=dict)
+    levels: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -47,8 +77,10 @@ def variants(config: StudyConfig) -> list[Variant]:
     names = list(config.components)
     design = config.design
     if design.type == "one_at_a_time":
-        out = [Variant()] + [Variant((n,)) for n in names]
+        out = [Variant()] + [Variant((n,)) for n in names] + one_factor_variants(config)
         out += [Variant(tuple(p)) for p in design.pairs]
+    elif config.has_levels:
+        out = _level_variants(config)
     elif design.type == "full_factorial":
         out = [
             Variant(tuple(n for n, on in zip(names, bits) if not on))
@@ -66,11 +98,61 @@ def variants(config: StudyConfig) -> list[Variant]:
         out += [Variant(tuple(p)) for p in design.pairs if Variant(tuple(p)) not in out]
     seen, unique = set(), []
     for v in out:
-        key = frozenset(v.removed)
+        key = v.key
         if key not in seen:
             seen.add(key)
             unique.append(v)
     return unique
+
+
+def _level_variants(config: StudyConfig) -> list[Variant]:
+    """random and full_factorial over components (baseline / alternatives / removed) and factor levels."""
+    comps = list(config.components)
+    paths = list(config.factors)
+    comp_levels = [lv.component_levels(config, c) for c in comps]
+    if config.design.type == "full_factorial":
+        choices = itertools.product(*comp_levels, *(lv.factor_levels(config, p) for p in paths))
+        return [_joint(config, comps, paths, list(choice)) for choice in choices]
+    design = config.design
+    n_variants = max(2, design.total_trials // len(config.seed_list))
+    rng = np.random.default_rng(design.seed)
+    out, seen = [Variant()], {Variant().key}
+    for _ in range(100 * n_variants):  # a small finite space runs out of new draws
+        if len(out) >= n_variants:
+            break
+        choice = [lvls[int(rng.integers(len(lvls)))] for lvls in comp_levels]
+        choice += [lv.draw(config.factors[p], rng) for p in paths]
+        v = _joint(config, comps, paths, choice)
+        if v.key not in seen:
+            seen.add(v.key)
+            out.append(v)
+    return out + [Variant(tuple(p)) for p in design.pairs]
+
+
+def _joint(config: StudyConfig, comps: list[str], paths: list[str], choice: list) -> Variant:
+    """The variant of one joint choice (a level per component, then a level per factor)."""
+    removed = tuple(c for c, level in zip(comps, choice) if level == lv.REMOVED_LEVEL)
+    alts = tuple((c, level) for c, level in zip(comps, choice) if level not in (lv.BASE_LEVEL, lv.REMOVED_LEVEL))
+    levels = tuple((p, v) for p, v in zip(paths, choice[len(comps):])
+                   if not lv.same(v, get_path(config.baseline, p)))
+    return Variant(removed, alts, levels)
+
+
+def one_factor_variants(config: StudyConfig) -> list[Variant]:
+    """one_at_a_time: each alternative alone, then each factor alone over its other levels."""
+    out = [Variant(alternatives=((c, a),)) for c, comp in config.components.items() for a in comp.alternatives]
+    for p in config.factors:
+        out += [Variant(levels=((p, v),)) for v in lv.factor_levels(config, p)[1:]]
+    return out
+
+
+def variant_overrides(config: StudyConfig, v: Variant) -> dict[str, Any]:
+    """Overrides of a variant's factor levels and alternatives (a removal's own paths win)."""
+    pinned = {p for c in v.removed for p in config.components[c].removal}
+    out = {p: val for p, val in v.levels if p not in pinned}
+    for c, a in v.alternatives:
+        out.update(config.components[c].alternatives[a])
+    return out
 
 
 def groups(config: StudyConfig, tier: str | None = None) -> list[tuple[str | None, dict]]:
@@ -107,9 +189,8 @@ def ablation_trials(
     specs = []
     for group, overrides in groups(config, tier):
         for v in chosen:
-            inference_only = bool(v.removed) and config.evaluate is not None and all(
-                config.components[c].kind == "inference" for c in v.removed
-            )
+            inference_only = bool(v.removed) and not (v.alternatives or v.levels) and config.evaluate is not None \
+                and all(config.components[c].kind == "inference" for c in v.removed)
             for seed in seeds:
                 specs.append(
                     TrialSpec(
@@ -119,9 +200,11 @@ def ablation_trials(
                         removed=list(v.removed),
                         seed=seed,
                         group=group,
-                        overrides=dict(overrides),
+                        overrides={**overrides, **variant_overrides(config, v)},
                         inference_only=inference_only,
                         source_trial=trial_id(BASELINE, seed, group) if inference_only else None,
+                        alternatives=dict(v.alternatives),
+                        levels=dict(v.levels),
                     )
                 )
     return specs

@@ -1,4 +1,4 @@
-"""What makes a result auditable (seed 003): code version, libraries, hardware."""
+"""What makes a result auditable: code version, libraries, hardware."""
 
 from __future__ import annotations
 

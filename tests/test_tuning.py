@@ -12,6 +12,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -41,7 +42,7 @@ from orchestrator.tuning.search import clear_stale_lock, make_sampler, repair_jo
 from tests.conftest import REPO, short_tmp
 
 QUIET = Console(quiet=True)
-ABLATOR = str(Path(os.environ.get("VIRTUAL_ENV", "/work/venv")) / "bin" / "ablator")
+ABLATOR = str(Path(sys.executable).parent / "ablator")  # the console script beside this Python
 VERDICTS = {"a": "essential", "b": "harmful", "c": "no evidence", "d": "essential"}
 OPTIMUM = 10.0 + 2.0 + 0.5  # base + effects of a and d (b removed, c has none)
 

@@ -1,4 +1,4 @@
-"""Digits example (seed 004): a small CNN on scikit-learn's bundled 8x8 digits.
+"""Digits example: a small CNN on scikit-learn's bundled 8x8 digits.
 
 Trainable: ``components.digits.train:run``; study: ``configs/digits_cnn.yaml``.
 """

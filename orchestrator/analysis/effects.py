@@ -200,22 +200,32 @@ def regression_effects(
     alpha: float,
     min_effect: float,
     sequential: Sequential | None = None,
+    extra=None,
 ) -> tuple[dict[str, dict], dict[str, dict]]:
-    """Main effects (and pair interactions) by least squares with seed fixed effects."""
+    """Main effects (and pair interactions) by least squares with seed fixed effects.
+
+    ``extra(variant) -> {column: value}`` adds covariates (alternatives, factor levels) to the fit.
+    """
     names = list(components)
     pairs = [tuple(p) for p in pairs]
-    rows, ys, seeds = [], [], []
+    rows, ys, seeds, covs = [], [], [], []
     for var in group.variants.values():
         removed = set(var.removed)
+        cov = extra(var) if extra else {}
         for s, v in var.values(metric).items():
             rows.append(removed)
             ys.append(v)
             seeds.append(s)
+            covs.append(cov)
     n = len(ys)
     uniq = sort_seeds(set(seeds))
     seed_index = {s: i for i, s in enumerate(uniq)}
     p_main = len(names)
-    X = np.zeros((n, 1 + p_main + len(pairs) + max(len(uniq) - 1, 0)))
+    cov_cols = sorted({k for c in covs for k in c})
+    X = np.zeros((n, 1 + p_main + len(pairs) + max(len(uniq) - 1, 0) + len(cov_cols)))
+    for i, cov in enumerate(covs):
+        for k, col in enumerate(cov_cols):
+            X[i, -len(cov_cols) + k] = cov.get(col, 0.0)
     X[:, 0] = 1.0
     for i, (removed, s) in enumerate(zip(rows, seeds)):
         for j, c in enumerate(names):

@@ -95,7 +95,7 @@ def trial_flags(label: str, group: GroupData, expected_seeds: list, expected_var
     """Missing/failed/pending seeds per variant, non-finite metrics; plus per-variant seed status."""
     out: list[dict] = []
     status: dict[str, dict] = {}
-    present = {frozenset(v.removed) for v in group.variants.values()}
+    present = set(group.variants)
     for name, removed in expected_variants:
         if frozenset(removed) not in present:
             out.append(flag("missing", "error", label, name,

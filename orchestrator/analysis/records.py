@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..ledger import COMPLETED
-from ..plan import Variant
+from ..plan import Variant, variant_key
 from .stats import _seed_key, finite
 
 DEFAULT_GROUP = "default"
@@ -40,6 +40,8 @@ class VariantData:
 
     name: str
     removed: tuple[str, ...]
+    alternatives: dict[str, str] = field(default_factory=dict)
+    levels: dict[str, Any] = field(default_factory=dict)
     by_seed: dict[Any, dict] = field(default_factory=dict)
     _cache: dict[str, dict] = field(default_factory=dict, repr=False)
 
@@ -114,10 +116,12 @@ def group_records(records: Iterable[dict]) -> dict[str, GroupData]:
         if grp is None:
             grp = groups[label] = GroupData(label)
         removed = tuple(rec.get("removed") or ())
-        key = frozenset(removed)
+        alts, levels = dict(rec.get("alternatives") or {}), dict(rec.get("levels") or {})
+        key = variant_key(removed, alts, levels)
         var = grp.variants.get(key)
         if var is None:
-            var = grp.variants[key] = VariantData(rec.get("variant") or Variant(removed).name, removed)
+            name = rec.get("variant") or Variant(removed, tuple(alts.items()), tuple(levels.items())).name
+            var = grp.variants[key] = VariantData(name, removed, alts, levels)
         seed = rec.get("seed")
         old = var.by_seed.get(seed)
         if old is None or not (old.get("state") == COMPLETED and rec.get("state") != COMPLETED):

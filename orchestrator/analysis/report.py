@@ -16,7 +16,7 @@ from rich.rule import Rule
 from ..config import StudyConfig, load_config, load_yaml, parse_config
 from ..errors import ConfigError
 from ..ledger import Study, write_json
-from . import tables
+from . import factor_report, tables
 from .records import DEFAULT_GROUP
 from .verdicts import analyse, verdicts_payload
 
@@ -112,6 +112,7 @@ def _plots(analysis: dict, config: StudyConfig, plot_dir: Path) -> dict[str, str
             if g["components"] or g["interactions"]:
                 out[f"effects{sfx}"] = str(plots.effects_plot(g, analysis, plot_dir / f"effects{sfx}.png"))
             out[f"distributions{sfx}"] = str(plots.distributions_plot(g, analysis, plot_dir / f"distributions{sfx}.png"))
+            out.update(factor_report.factor_plots(g, analysis, plot_dir, sfx))
         except Exception as exc:  # noqa: BLE001 - a plot must never cost the report
             analysis["flags"].append({"kind": "plot", "severity": "info", "group": label, "subject": None,
                                       "message": f"plot for group {label} failed: {exc}"})
@@ -178,6 +179,7 @@ def render_markdown(analysis: dict, config: StudyConfig, study: Study, plot_file
         if g["components"]:
             L += [tables.markdown(tables.SUMMARY_HEADER, tables.summary_rows(g)), ""]
             L += _component_notes(g, analysis)
+        L += factor_report.markdown_lines(g, config)
         if g["interactions"]:
             L += ["### Interaction pairs", "",
                   ("interaction = delta(a+b) − delta(a) − delta(b) per seed: positive means removing both hurts more "
@@ -276,6 +278,8 @@ def print_console(analysis: dict, config: StudyConfig, console: Console, files: 
             for line in _component_notes(g, analysis):
                 if line:
                     console.print("  " + escape(line.replace("**", "")), highlight=False)
+        for table in factor_report.console_tables(g, config, suffix):
+            console.print(table)
         if g["interactions"]:
             console.print(tables.rich_table(f"Interaction pairs{suffix}", tables.INTERACTION_HEADER,
                                             tables.interaction_rows(g), verdict_col=7))

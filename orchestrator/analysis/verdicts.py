@@ -13,6 +13,7 @@ from typing import Any
 
 from ..config import AdaptiveSeeds, StudyConfig, get_path
 from ..ledger import COMPLETED, FAILED, PENDING, RUNNING
+from . import factors
 from .effects import (
     Sequential,
     paired_effects,
@@ -77,7 +78,7 @@ def expected_variants(config: StudyConfig) -> list[tuple[str, tuple]]:
     from .. import plan as planning
 
     try:
-        return [(v.name, tuple(v.removed)) for v in planning.variants(config)]
+        return [(v.name, tuple(v.key)) for v in planning.variants(config)]
     except Exception:  # noqa: BLE001
         return []
 
@@ -164,7 +165,8 @@ def analyse_group(group: GroupData, config: StudyConfig, n_boot: int, sequential
         interactions = paired_interactions(group, pairs, primary.name, primary.mode, a.alpha, n_boot)
     else:
         components, interactions = regression_effects(group, comps, pairs, primary.name, primary.mode, a.alpha,
-                                                      a.min_effect, sequential)
+                                                      a.min_effect, sequential,
+                                                      factors.covariates(config) if config.has_levels else None)
     if sequential is not None:
         _adaptive_notes(components, set(config.seed_list))
     secondary: dict[str, dict] = {}
@@ -179,6 +181,8 @@ def analyse_group(group: GroupData, config: StudyConfig, n_boot: int, sequential
     t_flags, status = trial_flags(label, group, expected_seeds, exp_variants,
                                   [primary.name] + [m.name for m in config.metrics.secondary], primary.name)
     flags = t_flags + flags
+    levels = factors.analyse_levels(group, config, a.alpha, a.min_effect) if config.has_levels else {}
+    flags += levels.pop("factor_flags", [])
     variants = {}
     for var in group.ordered():
         per_metric = {}
@@ -192,7 +196,7 @@ def analyse_group(group: GroupData, config: StudyConfig, n_boot: int, sequential
             "seeds": status.get(var.name, {}),
         }
     states = [r.get("state") for r in group.records()]
-    present = {frozenset(v.removed) for v in group.variants.values()}
+    present = set(group.variants)
     n_absent = sum(len(st.get("absent", [])) for st in status.values())
     n_absent += sum(len(expected_seeds) for _, removed in exp_variants if frozenset(removed) not in present)
     return {
@@ -205,6 +209,7 @@ def analyse_group(group: GroupData, config: StudyConfig, n_boot: int, sequential
         "n_decided": sum(1 for r in components.values() if r["verdict"] != NO_EVIDENCE),
         "n_trials": len(states),
         "n_absent": n_absent,
+        **levels,
     }
 
 
@@ -288,8 +293,10 @@ def verdicts_payload(analysis: dict) -> dict:
             "complete": g["complete"],
             "n_decided": g["n_decided"],
         }
+        factors.add_to_payload(groups[label], g)
     main = analysis["main_group"]
     top = groups.get(main, {"components": {}, "interactions": {}}) if main is not None else {"components": {}, "interactions": {}}
+    top.setdefault("factors", {})
     return {
         "study": analysis["study"],
         "primary": analysis["primary"],
@@ -300,6 +307,7 @@ def verdicts_payload(analysis: dict) -> dict:
         "main_group": main,
         "components": top["components"],
         "interactions": top["interactions"],
+        "factors": top["factors"],
         "groups": groups,
         "complete": analysis["complete"],
         "flags": [{k: f[k] for k in ("kind", "severity", "group", "subject", "message")} for f in analysis["flags"]],

@@ -112,7 +112,9 @@ def run_tags(config: StudyConfig, record: dict) -> list[str]:
         tags.append(f"removed:{name}")
     for kind in sorted({config.components[n].kind for n in removed if n in config.components}):
         tags.append(f"kind:{kind}")
-    if not removed:
+    tags += [f"alt:{c}={a}" for c, a in (record.get("alternatives") or {}).items()]
+    tags += [f"factor:{p}={v}" for p, v in (record.get("levels") or {}).items()]
+    if not (removed or record.get("alternatives") or record.get("levels")):
         tags.append("baseline")
     if record.get("inference_only"):
         tags.append("inference-only")
@@ -239,3 +241,23 @@ def study_config(config: StudyConfig, provenance: dict, study_id: str) -> dict:
         **hardware({}, provenance),
         "argv": list(provenance.get("argv") or []),
     }
+
+
+def level_tables(verdicts: dict) -> dict[str, tuple[list[str], list[list[Any]]]]:
+    """The report's alternatives and factors tables from verdicts.json, for the summary run."""
+    alt_cols = ["component", "alternative", "verdict", "effect", "ci_low", "ci_high", "p", "p_holm", "n"]
+    alt_rows = [[c, a, r.get("verdict"), r.get("effect"), *(r.get("ci") or [None, None]), r.get("p"),
+                 r.get("p_holm"), r.get("n")]
+                for c, comp in (verdicts.get("components") or {}).items()
+                for a, r in (comp.get("alternatives") or {}).items()]
+    f_cols = ["rank", "factor", "kind", "unit", "effect", "ci_low", "ci_high", "p", "p_holm", "importance", "levels"]
+    f_rows = [[r.get("rank"), p, r.get("kind"), r.get("unit"), r.get("effect"), *(r.get("ci") or [None, None]),
+               r.get("p"), r.get("p_holm"), r.get("importance"),
+               ", ".join(f"{k}: {v.get('effect')}" for k, v in (r.get("levels") or {}).items())]
+              for p, r in sorted((verdicts.get("factors") or {}).items(), key=lambda kv: kv[1].get("rank") or 0)]
+    out = {}
+    if alt_rows:
+        out["alternatives_table"] = (alt_cols, alt_rows)
+    if f_rows:
+        out["factors_table"] = (f_cols, f_rows)
+    return out

@@ -534,6 +534,8 @@ class WandbTracker(Tracker):
                 if isinstance(components, dict):  # one column per component in the runs table
                     run.summary.update({f"verdict/{c}": v["verdict"] for c, v in components.items()
                                         if isinstance(v, dict) and "verdict" in v})
+                for key, (columns, rows) in P.level_tables(verdicts).items():
+                    data[key] = wandb.Table(columns=columns, data=rows, allow_mixed_types=True)
                 table = _as_table(verdicts)
                 if table is not None:
                     data["verdict_table"] = wandb.Table(columns=table[0], data=table[1],

@@ -1,6 +1,6 @@
 """The tuning stage: Optuna TPE over the ablation's survivors, on Ray, resumable, confirmed.
 
-Seed 002: ablate first, then tune only what survived; never mix the two. The stage reads
+Ablate first, then tune only what survived; never mix the two. The stage reads
 the ablation's verdicts from disk (verdicts.json), so it can run right after the ablation
 (`tuning.schedule: after_ablation`), at a set time (`{at: ...}`), or whenever the user
 runs `ablator tune DIR` (`manual`), on any machine that reads the study directory.

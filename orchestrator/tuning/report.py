@@ -145,7 +145,7 @@ def write_reports(study: Study, config: StudyConfig, plan: TuningPlan, ostudy: o
     conf = summary.get("confirmation")
     counts = summary["counts"]
     L: list[str] = [f"# Tuning stage of study `{config.name}`", ""]
-    L += [("Ablation first, then TPE over the survivors only (seed 002): the ablation's verdicts "
+    L += [("Ablation first, then TPE over the survivors only: the ablation's verdicts "
           "(verdicts.json) decide what is tuned, removed or kept. The two are never mixed."), ""]
     L += ["## What was tuned, and why", ""]
     L += ["| parameter | search space | from | verdict |", "|---|---|---|---|"]

@@ -7,7 +7,11 @@ From the ablation verdicts (``verdicts.json``):
 - ``harmful`` components are removed (their removal contract applied), not tuned;
 - ``no evidence`` components stay as in the baseline (``tuning.no_evidence: keep``)
   or are removed (``remove``); they are never tuned;
-- the global ``tuning.search_space`` is searched as well.
+- the global ``tuning.search_space`` is searched as well;
+- a kept component whose alternative beat the baseline's choice (its verdict ``harmful``)
+  carries the best such alternative into every tuning trial and the tuned config;
+- a factor whose effect is significant seeds the search with its own space, unless a
+  survivor's ``tune`` or ``tuning.search_space`` already searches that path (they rule).
 
 A parameter that a removed component's removal contract pins (e.g. ``model.dropout: 0.0``)
 is not tuned: tuning it would undo the removal. It is listed as skipped, with the reason.
@@ -32,6 +36,7 @@ from ..config import SearchSpace, StudyConfig
 
 ESSENTIAL, HARMFUL, NO_EVIDENCE = "essential", "harmful", "no evidence"
 GLOBAL = "tuning.search_space"
+FACTOR = "factors"
 _PRIMITIVE = (type(None), bool, int, float, str)
 
 
@@ -68,6 +73,7 @@ class TuningPlan:
     base_overrides: dict[str, Any] = field(default_factory=dict)  # the last tier's overrides
     group: str | None = None  # ablation group of the reference baseline (tiers)
     notes: list[str] = field(default_factory=list)
+    alternatives: dict[str, str] = field(default_factory=dict)  # kept component -> its winning alternative
 
     @property
     def direction(self) -> str:
@@ -81,9 +87,12 @@ class TuningPlan:
         return {path: self.params[path].decode(v) for path, v in raw.items() if path in self.params}
 
     def removal_overrides(self, config: StudyConfig) -> dict[str, Any]:
+        """The fixed overrides: removal contracts, then the winning alternatives."""
         out: dict[str, Any] = {}
         for name in self.removed:
             out.update(config.components[name].removal)
+        for name, alt in self.alternatives.items():
+            out.update(config.components[name].alternatives[alt])
         return out
 
     def overrides(self, config: StudyConfig, values: dict[str, Any]) -> dict[str, Any]:
@@ -96,6 +105,8 @@ class TuningPlan:
             return "removed (harmful: removal helps)" if verdict == HARMFUL else (
                 f"removed ({verdict}; tuning.no_evidence: remove)")
         tuned = [p for p in self.params.values() if name in p.sources]
+        if name in self.alternatives:
+            return f"kept with alternative '{self.alternatives[name]}' (it beat the baseline's choice)"
         if verdict == ESSENTIAL:
             return "kept, tuned" if tuned else "kept (survivor; no `tune` space)"
         return "kept as in the baseline, not tuned"
@@ -117,10 +128,14 @@ def tuning_plan(config: StudyConfig, verdicts: dict) -> TuningPlan:
     removed = [n for n, v in fates.items() if v == HARMFUL or (no_ev_removed and v not in (ESSENTIAL, HARMFUL))]
     kept = [n for n in config.components if n not in removed]
 
+    alternatives = winning_alternatives(verdicts, [n for n in kept if config.components[n].alternatives])
     pinned: dict[str, str] = {}
     for name in removed:
         for dotted in config.components[name].removal:
             pinned[dotted] = name
+    for name, alt in alternatives.items():
+        for dotted in config.components[name].alternatives[alt]:
+            pinned[dotted] = f"{name}={alt}"
 
     params: dict[str, TunedParam] = {}
     skipped: list[tuple[str, str, str]] = []
@@ -146,6 +161,14 @@ def tuning_plan(config: StudyConfig, verdicts: dict) -> TuningPlan:
                 p.space = space
             continue
         params[dotted] = TunedParam(dotted, space, [source], [verdict])
+    for dotted, fv in (verdicts.get("factors") or {}).items():
+        if dotted not in config.factors or not fv.get("significant"):
+            continue
+        if dotted in params or dotted in pinned:
+            skipped.append((dotted, FACTOR, "already searched or pinned: the tuning spaces rule"
+                            if dotted in params else f"pinned by '{pinned[dotted]}'"))
+            continue
+        params[dotted] = TunedParam(dotted, config.factors[dotted], [FACTOR], [f"p_holm {fv.get('p_holm'):.3g}"])
 
     base_overrides: dict[str, Any] = {}
     group = None
@@ -158,7 +181,19 @@ def tuning_plan(config: StudyConfig, verdicts: dict) -> TuningPlan:
         notes.append(f"sweep over {config.sweep.path}: tuning uses the baseline value "
                      f"{_baseline_value(config, config.sweep.path)!r}")
     return TuningPlan(metric=metric, mode=mode, params=params, verdicts=fates, removed=removed, kept=kept,
-                      skipped=skipped, base_overrides=base_overrides, group=group, notes=notes)
+                      skipped=skipped, base_overrides=base_overrides, group=group, notes=notes,
+                      alternatives=alternatives)
+
+
+def winning_alternatives(verdicts: dict, names: list[str]) -> dict[str, str]:
+    """Per component, the alternative that beat the baseline's choice by the most (verdict harmful)."""
+    out = {}
+    for name in names:
+        alts = ((verdicts.get("components") or {}).get(name) or {}).get("alternatives") or {}
+        better = [(r["effect"], a) for a, r in alts.items() if r.get("verdict") == HARMFUL and r.get("effect") is not None]
+        if better:
+            out[name] = min(better)[1]
+    return out
 
 
 def _baseline_value(config: StudyConfig, dotted: str) -> Any:

@@ -1,0 +1,93 @@
+"""A simulated trainable with known level effects and a known numeric trend (alternatives, factors).
+
+The baseline config holds the truth under ``truth``::
+
+    score = base + sum_path choices[path][value at path]            # categorical effects
+                 + sum_path slope[path] * x(path)                   # x: units from `at`, or log2(value / at)
+                 + curve[path] * x(path) ** 2
+                 + seed_noise * z(seed) + noise * z(replicate, seed, resolved config)
+
+``choices`` maps a config path to {value: effect}; a value without an entry adds 0. The noise has a
+per-seed part shared by every variant (paired designs remove it) and a per-(seed, variant) part.
+``records(config, replicate)`` gives ledger-shaped records of the study's whole plan without Ray.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import zlib
+from collections.abc import Mapping
+
+import numpy as np
+
+from orchestrator.config import get_path
+from orchestrator.plan import ablation_trials
+
+
+def score(cfg: Mapping, seed: int) -> float:
+    t = cfg["truth"]
+    y = float(t.get("base", 10.0))
+    for path, effects in (t.get("choices") or {}).items():
+        y += float(effects.get(str(get_path(cfg, path)), 0.0))
+    for path, trend in (t.get("trends") or {}).items():
+        v, at = float(get_path(cfg, path)), float(trend["at"])
+        x = math.log2(v / at) if trend.get("log") else v - at
+        y += float(trend.get("slope", 0.0)) * x + float(trend.get("curve", 0.0)) * x * x
+    rep = int(t.get("replicate", 0))
+    shared = np.random.default_rng([rep, seed, 0]).standard_normal()
+    key = zlib.crc32(json.dumps({k: v for k, v in cfg.items() if k != "truth"}, sort_keys=True).encode())
+    own = np.random.default_rng([rep, seed, 1, key]).standard_normal()
+    return float(y + float(t.get("seed_noise", 1.0)) * shared + float(t.get("noise", 0.5)) * own)
+
+
+def run(ctx) -> None:
+    """Trainable: one report with the simulated score."""
+    ctx.report({"score": score(ctx.config, int(ctx.seed))})
+
+
+def records(config, replicate: int = 0) -> list[dict]:
+    """Completed ledger records of every planned ablation trial, scored by the formula."""
+    out = []
+    for spec in ablation_trials(config):
+        cfg = config.resolved(spec.removed, spec.overrides)
+        cfg["truth"] = {**cfg["truth"], "replicate": replicate}
+        out.append({**spec.to_dict(), "state": "COMPLETED", "attempts": 1, "final": {"score": score(cfg, spec.seed)}})
+    return out
+
+
+def study(design: dict, seeds: list[int], truth: dict, min_effect: float = 0.3) -> dict:
+    """A study config (dict) over a norm component with alternatives, a categorical and two numeric factors."""
+    return {
+        "name": "sim-factors",
+        "trainable": "components.simulated_factors:run",
+        "metrics": {"primary": {"name": "score", "mode": "max"}},
+        "baseline": {"model": {"norm": "layer", "act": "relu", "width": 32, "depth": 2, "on": True},
+                     "truth": truth},
+        "components": {
+            "norm": {"kind": "structural", "description": "normalisation layer",
+                     "removal": {"model.norm": "none"},
+                     "alternatives": {"batch": {"model.norm": "batch"}, "rms": {"model.norm": "rms"},
+                                      "group": {"model.norm": "group"}}},
+            "gate": {"kind": "structural", "description": "a gate", "removal": {"model.on": False}},
+        },
+        "factors": {
+            "model.width": {"value_range": [8, 128], "value_type": "int", "log": True, "n_bins": 5},
+            "model.depth": {"value_range": [1, 5], "value_type": "int", "n_bins": 5},
+            "model.act": {"categorical_values": ["relu", "gelu", "tanh"]},
+        },
+        "design": design,
+        "seeds": seeds,
+        "analysis": {"alpha": 0.05, "min_effect": min_effect, "n_bootstrap": 200},
+        "tuning": {"enabled": False},
+    }
+
+
+TRUTH = {  # norm: batch worse (baseline's choice essential), rms better (harmful), group equal (negligible)
+    "choices": {"model.norm": {"none": -2.0, "batch": -1.0, "rms": 1.0, "group": 0.0},
+                "model.on": {"False": -1.0},
+                "model.act": {"gelu": 0.8, "tanh": -0.8}},
+    "trends": {"model.width": {"at": 32, "log": True, "slope": 0.5},  # +0.5 per doubling
+               "model.depth": {"at": 2, "slope": 0.0}},                 # a null numeric factor
+    "seed_noise": 1.0, "noise": 0.3,
+}

@@ -1,0 +1,35 @@
+"""The command line itself: version, completion, and listing studies."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+from orchestrator import __version__
+from orchestrator.ledger import Study
+from tests.conftest import REPO
+
+
+def ablator(*args, cwd=REPO) -> subprocess.CompletedProcess:
+    return subprocess.run(["ablator", *args], capture_output=True, text=True, cwd=cwd)
+
+
+def test_version_and_completion():
+    assert ablator("--version").stdout.strip() == f"ablator {__version__}"
+    proc = ablator("--show-completion", "bash")
+    assert proc.returncode == 0 and "_ABLATOR_COMPLETE" in proc.stdout
+
+
+def test_list_shows_every_study_with_its_stages(tmp_path):
+    for name in ("beta", "alpha"):
+        Study.create(tmp_path / name, "name: x\n", name)
+    Study(tmp_path / "beta").set_stage("ablation", "completed")
+    (tmp_path / "not-a-study").mkdir()
+    proc = ablator("list", str(tmp_path), "--json")
+    assert proc.returncode == 0, proc.stderr
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [r["name"] for r in rows] == ["alpha", "beta"]
+    assert rows[1]["stages"] == {"ablation": "completed"} and rows[0]["stages"] == {}
+    assert rows[0]["study_id"].startswith("alpha-")
+    table = ablator("list", str(tmp_path)).stdout
+    assert "alpha" in table and "completed" in table

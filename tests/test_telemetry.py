@@ -1,0 +1,128 @@
+"""The study in Ray's metrics export and Jobs view, on a real Ray head with a metrics port."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+import yaml
+
+from orchestrator.execution.telemetry import EXPORTED, failure_kind
+from orchestrator.ledger import Study
+from tests.conftest import REPO, short_tmp, write_study
+from tests.test_ray_job import BIN, _free_port
+
+BOARD = REPO / "launch/monitoring/grafana-ablator.json"
+
+
+def test_grafana_board_uses_only_metrics_the_code_emits_and_all_of_them():
+    board = json.loads(BOARD.read_text())
+    exprs = [t["expr"] for p in board["panels"] for t in p["targets"]]
+    used = {re.sub(r"_(bucket|sum|count)$", "", name) for e in exprs for name in re.findall(r"ray_ablator_\w+", e)}
+    assert used == set(EXPORTED.values())
+    assert board["uid"] and {v["name"] for v in board["templating"]["list"]} == {"datasource", "study"}
+
+
+@pytest.mark.parametrize("error, kind", [
+    ("RuntimeError: injected failure", "exception"),
+    ("the worker running this attempt died (process killed, out of memory or node lost)", "worker_died"),
+    ("timed out after 30 s", "timeout"),
+    ("stalled: no report for 60 s", "timeout"),
+    ("killed: out of memory on node-3", "oom"),
+])
+def test_failure_kinds(error, kind):
+    assert failure_kind(error) == kind
+
+
+def _scrape(port: int) -> dict[tuple, float]:
+    """The study's series on a node's metrics port: (name, sorted labels) -> value."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    keep = ("study", "stage", "state", "kind", "variant", "seed")
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name.startswith("ray_ablator_") and s.labels.get("study") == "telemetry":
+                out[s.name, tuple(sorted((k, v) for k, v in s.labels.items() if k in keep))] = s.value
+    return out
+
+
+def _value(series: dict, name: str, **labels) -> float:
+    return sum(v for (n, ls), v in series.items()
+               if n == name and all(dict(ls).get(k) == want for k, want in labels.items()))
+
+
+@pytest.fixture
+def metrics_head():
+    """A Ray head with a metrics export port (exporting every second), ended by its PID."""
+    port, dash, agent, client, metrics = (_free_port() for _ in range(5))
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_metrics_report_interval_ms": "1000",
+           "PATH": f"{BIN}:{os.environ['PATH']}"}
+    head = subprocess.Popen(
+        [f"{BIN}/ray", "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={port}",
+         "--num-cpus=2", "--include-dashboard=true", f"--dashboard-port={dash}",
+         f"--dashboard-agent-listen-port={agent}", f"--ray-client-server-port={client}",
+         f"--metrics-export-port={metrics}", f"--temp-dir={short_tmp('rm_')}"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    from ray.job_submission import JobSubmissionClient
+
+    deadline = time.time() + 90
+    while True:
+        try:
+            JobSubmissionClient(f"http://127.0.0.1:{dash}").list_jobs()
+            break
+        except Exception:
+            if time.time() > deadline or head.poll() is not None:
+                head.terminate()
+                raise
+            time.sleep(1)
+    yield {"address": f"127.0.0.1:{port}", "dashboard": f"http://127.0.0.1:{dash}", "metrics": metrics,
+           "env": env}
+    head.terminate()
+    head.wait(60)
+
+
+@pytest.mark.slow
+def test_study_metrics_and_job_metadata_reach_the_cluster(metrics_head, tmp_path):
+    faulty = yaml.safe_load((REPO / "tests/faulty.yaml").read_text())
+    path = write_study(tmp_path, faulty, name="telemetry",  # a trial that restarts, one whose worker dies
+                       baseline={**faulty["baseline"], "train": {"epochs": 4, "sleep": 0.5}},
+                       components={k: v for k, v in faulty["components"].items() if k != "broken"})
+    driver = subprocess.Popen(
+        [sys.executable, "-c", "from orchestrator.cli import app; app()", "launch", str(path),
+         "--address", metrics_head["address"]],
+        cwd=REPO, env=metrics_head["env"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    seen_while_running: dict = {}
+    while driver.poll() is None:
+        try:
+            seen_while_running = _scrape(metrics_head["metrics"]) or seen_while_running
+        except OSError:
+            pass
+        time.sleep(1)
+    output = driver.stdout.read()
+    assert driver.returncode == 0, output[-3000:]
+    assert _value(seen_while_running, "ray_ablator_trials") == 6, "no study series while the study ran"
+    records = Study(tmp_path / "studies/telemetry").records()
+    last = _scrape(metrics_head["metrics"]) or seen_while_running
+    assert _value(last, "ray_ablator_trials", state="COMPLETED", stage="ablation") == 6
+    assert _value(last, "ray_ablator_trials", state="FAILED") == 0
+    assert _value(last, "ray_ablator_trial_restarts_total") == sum(r["attempts"] - 1 for r in records) == 4
+    assert _value(last, "ray_ablator_trial_failures_total", kind="exception") == 2
+    assert _value(last, "ray_ablator_trial_failures_total", kind="worker_died") == 2
+    for r in records:
+        assert _value(last, "ray_ablator_primary_metric", variant=r["variant"], seed=str(r["seed"])) == \
+            pytest.approx(r["final"]["score"])
+    from ray.job_submission import JobSubmissionClient
+
+    jobs = JobSubmissionClient(metrics_head["dashboard"]).list_jobs()
+    meta = next(j.metadata for j in jobs if (j.metadata or {}).get("ablator_study") == "telemetry")
+    study = Study(tmp_path / "studies/telemetry")
+    assert meta["ablator_study_id"] == study.study_id
+    assert meta["ablator_dir"] == str(study.path.resolve())
