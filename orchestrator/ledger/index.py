@@ -39,9 +39,10 @@ class StudyIndex:
     def records(self) -> dict[str, dict]:
         """Every trial's latest record, reading only the lines appended since the last call."""
         data, end = complete_lines(self.path, self._offset)
-        if data:
-            rows, problems = parse_lines(data, self.path, self._lines + 1)
+        for chunk in _chunks(data):  # a few MB at a time: memory holds the records, not every line
+            rows, problems = parse_lines(chunk, self.path, self._lines + 1)
             self.problems += problems
+            self._lines += chunk.count(b"\n")
             recs = self._records
             for row in rows:
                 tid = row.get("trial_id")
@@ -53,10 +54,8 @@ class StudyIndex:
                         recs[tid] = row
                     else:
                         got.update(row)
-            self._lines += data.count(b"\n")
-            self._offset = end
+        self._offset = end
         return self._records
-
 
     def summary(self) -> dict[str, list]:
         """{trial_id: [stage, state, attempts, duration_s, last error]}: what status and resume
@@ -85,24 +84,43 @@ class StudyIndex:
         data, end = complete_lines(self.path, offset)
         if not data and cache is not None:
             return trials
-        rows, self.problems = parse_lines(data, self.path, lines + 1)
-        for row in rows:
-            tid = row.get("trial_id")
-            if not isinstance(tid, str):
-                continue
-            if row.get(REMOVED):
-                trials.pop(tid, None)
-                continue
-            got = trials.get(tid)
-            if got is None:
-                got = trials[tid] = ["ablation", None, 0, 0.0, None]
-            for i, key in enumerate(SUMMARY):
-                if key in row:
-                    got[i] = row[key]
-            if "errors" in row:
-                got[4] = row["errors"][-1].get("error") if row["errors"] else None
-        _keep_summary(cache_path, (st.st_ino, head), end, lines + data.count(b"\n"), trials)
+        self.problems = []
+        for chunk in _chunks(data):
+            rows, problems = parse_lines(chunk, self.path, lines + 1)
+            self.problems += problems
+            lines += chunk.count(b"\n")
+            for row in rows:
+                _summarize(trials, row)
+        _keep_summary(cache_path, (st.st_ino, head), end, lines, trials)
         return trials
+
+
+def _summarize(trials: dict[str, list], row: dict) -> None:
+    """Apply one index line to the summary."""
+    tid = row.get("trial_id")
+    if not isinstance(tid, str):
+        return
+    if row.get(REMOVED):
+        trials.pop(tid, None)
+        return
+    got = trials.get(tid)
+    if got is None:
+        got = trials[tid] = ["ablation", None, 0, 0.0, None]
+    for i, key in enumerate(SUMMARY):
+        if key in row:
+            got[i] = row[key]
+    if "errors" in row:
+        got[4] = row["errors"][-1].get("error") if row["errors"] else None
+
+
+def _chunks(data: bytes, size: int = 4 << 20):
+    """Slices of whole lines, about `size` bytes each."""
+    start = 0
+    while start < len(data):
+        end = data.find(b"\n", start + size)
+        end = len(data) if end < 0 else end + 1
+        yield data[start:end]
+        start = end
 
 
 #: the record fields in a summary, in order (then the last error's message)
