@@ -3,6 +3,7 @@ then time `ablator status`, `ablator report` and resume planning as subprocesses
 
     python -m benchmarks.scale --trials 100000            # goals: status < 1 s,
                                                           # report < 10 s and < 1 GB, planning < 5 s
+    python -m benchmarks.scale --yaml-mb 5                # a 5 MB config: strict loader vs old parse
 
 Each trial is written as a real driver and worker would: PENDING, RUNNING, COMPLETED
 (three record.json writes, three study-index lines). fsync is off while building (the
@@ -129,13 +130,39 @@ def measure(study: Path) -> dict[str, tuple[float, float, str]]:
     }
 
 
+def yaml_part(mb: float = 5.0) -> None:
+    """Load a config of about `mb` MB: the strict loader vs the old way (pure-Python parse, twice)."""
+    from orchestrator.config import load_config
+
+    data = study_config(100, Path("studies"), components=3)
+    rows = int(mb * 1e6 / 45)
+    data["baseline"]["table"] = {f"k{i}": {"a": i, "b": 0.5, "c": [1, 2, 3]} for i in range(rows)}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "big.yaml"
+        path.write_text(yaml.safe_dump(data, sort_keys=False, default_flow_style=None))
+        text = path.read_text()
+        t = time.perf_counter()
+        load_config(path)
+        new = time.perf_counter() - t
+        t = time.perf_counter()
+        yaml.compose(text, Loader=yaml.SafeLoader)  # the old loader: compose for lines, then load again
+        yaml.safe_load(text)
+        old = time.perf_counter() - t
+    print(f"config of {len(text) / 1e6:.1f} MB: strict loader (libyaml, one parse, checks, validation) "
+          f"{new:.1f} s; the old parse alone (pure Python, twice) {old:.1f} s; ratio {old / new:.1f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--trials", type=int, default=100_000)
     parser.add_argument("--dir", type=Path, default=None, help="Where to build (default: a temp dir).")
     parser.add_argument("--no-reference", action="store_true", help="Skip the run without the study index.")
     parser.add_argument("--study", type=Path, default=None, help="Time a study built before (kept).")
+    parser.add_argument("--yaml-mb", type=float, default=0, help="Only time loading a config this big.")
     args = parser.parse_args()
+    if args.yaml_mb:
+        yaml_part(args.yaml_mb)
+        return
     root = Path(tempfile.mkdtemp(prefix="ablator-scale-", dir=args.dir))
     try:
         t = time.perf_counter()
