@@ -13,6 +13,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import threading
 from pathlib import Path
 
 from ..errors import AblatorError, LedgerDamaged
@@ -32,12 +33,17 @@ class StudyIndex:
         self._lines = 0
         self._records: dict[str, dict] = {}
         self.problems: list[str] = []
+        self._lock = threading.Lock()  # the driver's threads (e.g. the tracker's) share a Study
 
     def exists(self) -> bool:
         return self.path.exists()
 
     def records(self) -> dict[str, dict]:
         """Every trial's latest record, reading only the lines appended since the last call."""
+        with self._lock:
+            return self._replay()
+
+    def _replay(self) -> dict[str, dict]:
         data, end = complete_lines(self.path, self._offset)
         for chunk in _chunks(data):  # a few MB at a time: memory holds the records, not every line
             rows, problems = parse_lines(chunk, self.path, self._lines + 1)
