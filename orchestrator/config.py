@@ -7,7 +7,8 @@ import importlib
 import re
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import (
@@ -15,6 +16,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -28,6 +30,41 @@ MISSING = object()
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_as_number(cls, v: Any, info: ValidationInfo) -> Any:
+        """YAML's yes/no/true/false are booleans: never accept one where a number is meant."""
+        if _bool_for_number(cls.model_fields[info.field_name].annotation, v):
+            what = "is a boolean" if isinstance(v, bool) else "holds a boolean"
+            raise ValueError(f"{v!r} {what}, not a number (YAML reads yes/no, true/false, on/off "
+                             "as booleans)")
+        return v
+
+
+def _bool_for_number(annotation: Any, value: Any) -> bool:
+    """Whether `value` holds a bool where `annotation` wants a number (also inside a list)."""
+    if isinstance(value, bool):
+        return _accepts(annotation, (int, float)) and not _accepts(annotation, (bool,))
+    if isinstance(value, (list, tuple)) and any(isinstance(x, bool) for x in value):
+        items = [a for a in _members(annotation) if get_origin(a) in (list, tuple)]
+        return any(_accepts(arg, (int, float)) and not _accepts(arg, (bool,))
+                   for a in items for arg in get_args(a) if arg is not Ellipsis)
+    return False
+
+
+def _members(annotation: Any) -> list:
+    """The members of a union (or the annotation itself), Annotated unwrapped."""
+    origin = get_origin(annotation)
+    if origin in (Union, UnionType):
+        return [m for a in get_args(annotation) for m in _members(a)]
+    if origin is Annotated:
+        return _members(get_args(annotation)[0])
+    return [annotation]
+
+
+def _accepts(annotation: Any, types: tuple) -> bool:
+    return any(m in types for m in _members(annotation))
 
 
 # ---------------------------------------------------------------- dotted paths
@@ -470,17 +507,68 @@ def load_yaml(path: str | Path) -> tuple[dict, dict[tuple, int]]:
         text = path.read_text()
     except OSError as exc:
         raise ConfigError(path, [("", None, f"cannot read file: {exc.strerror}")]) from None
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+    loader = _Loader(text)
+    try:  # one parse: compose the node tree, check it, then construct the data from it
+        node = loader.get_single_node()
+        if node is None:
+            raise ConfigError(path, [("", 1, "a study config must be a YAML mapping")])
+        _check_tree(node, path)
+        data = loader.construct_document(node)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else None
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(path, [("", line, f"malformed YAML: {problem}")]) from None
+    finally:
+        loader.dispose()
     if not isinstance(data, dict):
         raise ConfigError(path, [("", 1, "a study config must be a YAML mapping")])
-    return data, _line_index(node) if node is not None else {}
+    return data, _line_index(node)
+
+
+#: libyaml's parser when PyYAML was built with it (about 10x faster), else the Python one
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+#: the most nodes aliases may expand a config to, beyond its own nodes (an alias bomb stops here)
+MAX_ALIAS_EXPANSION = 100_000
+
+
+def _check_tree(root: yaml.Node, path: Path) -> None:
+    """Refuse duplicate keys (naming both lines) and aliases that expand beyond the cap."""
+    sizes: dict[int, int] = {}
+    problems: list[tuple[str, int | None, str]] = []
+
+    def size(node: yaml.Node, where: tuple) -> int:
+        got = sizes.get(id(node))
+        if got is not None:  # an alias: counted again, not walked again
+            return got
+        sizes[id(node)] = 1  # a recursive alias counts once
+        total = 1
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, int] = {}
+            for key_node, value_node in node.value:
+                key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+                line = key_node.start_mark.line + 1
+                if key is not None and key != "<<":
+                    if key in seen:
+                        problems.append((_dotted(where + (key,)), line,
+                                         (f"duplicate key: '{key}' is already given on line {seen[key]} "
+                                          "(YAML would keep only the last one)")))
+                    seen.setdefault(key, line)
+                total += size(value_node, where + (key,))
+        elif isinstance(node, yaml.SequenceNode):
+            total += sum(size(item, where + (i,)) for i, item in enumerate(node.value))
+        sizes[id(node)] = total
+        return total
+
+    expanded = size(root, ())
+    if problems:
+        raise ConfigError(path, problems)
+    if expanded - len(sizes) > MAX_ALIAS_EXPANSION:
+        raise ConfigError(path, [("", None, (f"YAML aliases expand this config to {expanded:,} nodes "
+                                             f"(more than {MAX_ALIAS_EXPANSION:,} beyond its own "
+                                             f"{len(sizes):,}): an alias bomb? Write the values out "
+                                             "or use fewer nested aliases"))])
 
 
 def parse_config(data: dict, path: str | Path = "<config>", lines: dict | None = None) -> StudyConfig:

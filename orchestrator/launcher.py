@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from . import plan as planning
@@ -17,6 +17,7 @@ from .execution import runner
 from .execution.progress import StudyProgress
 from .ledger import FAILED, PENDING, Study
 from .overrides import Override, resolved_text
+from .plan import TrialSpec
 from .provenance import collect
 
 
@@ -64,15 +65,19 @@ def launch(config_path: str | Path, *, address: str | None = None, variants: lis
         print_plan(config, console)
         return None
     study = Study(study_dir_for(config))
-    text = resolved_text(config_path, overrides)
-    if study.exists():
-        stored = load_config(study.config_path)
-        if stored.model_dump() != config.model_dump():
-            raise StudyError(
-                f"{study.path} holds a study with a different config. Give the new study another "
-                f"`name`, move the old directory away, or continue it with `ablator resume {study.path}`."
-            )
-    with study.lock() if study.exists() else _create(study, text, config, overrides):
+    with study.lock():  # study.json is created under the lock: of two first launches, one runs
+        if study.exists():
+            study.check()
+            stored = load_config(study.config_path)
+            if stored.model_dump() != config.model_dump():
+                raise StudyError(
+                    f"{study.path} holds a study with a different config. Give the new study another "
+                    f"`name`, move the old directory away, or continue it with `ablator resume {study.path}`."
+                )
+        else:
+            Study.create(study.path, resolved_text(config_path, overrides), config.name)
+            study.write_provenance({**collect(), "overrides": [ov.arg for ov in overrides],
+                                    "reproducibility": config.reproducibility.model_dump()})
         _run(study, config, console, address, ray_temp_dir, dashboard, rerun=chosen)
     return study
 
@@ -86,6 +91,8 @@ def resume(study_dir: str | Path, *, address: str | None = None, console: Consol
         raise StudyError(f"{study_dir} is not a study directory (no study.json)")
     config = load_config(study.config_path)
     with study.lock():
+        study.check()
+        mend_records(study, console)
         if retry_failed:
             for record in study.records():
                 if record["state"] == FAILED and record["stage"] == "ablation":
@@ -94,11 +101,30 @@ def resume(study_dir: str | Path, *, address: str | None = None, console: Consol
     return study
 
 
-def _create(study: Study, text: str, config: StudyConfig, overrides: list[Override]):
-    Study.create(study.path, text, config.name)
-    study.write_provenance({**collect(), "overrides": [ov.arg for ov in overrides],
-                            "reproducibility": config.reproducibility.model_dump()})
-    return study.lock()
+def mend_records(study: Study, console: Console) -> list[str]:
+    """Move every unreadable record.json aside and make its trial PENDING; return their ids.
+
+    The trial's spec comes from plan.json (or the study index); its metrics and checkpoint
+    stay, so the re-run continues from the last checkpoint. Nothing else is touched.
+    """
+    damaged = study.damaged_records()
+    if not damaged:
+        return []
+    specs = {t["trial_id"]: t for t in study.read_plan().get("trials", [])}
+    indexed = {r["trial_id"]: r for r in study.records()}
+    mended = []
+    for path, problem in damaged:
+        tid = path.parent.name
+        spec = specs.get(tid) or indexed.get(tid)
+        store = study.trial(tid)
+        aside = store.set_aside()
+        console.print(f"[yellow]{path}: {escape(problem)}[/yellow]; moved to {aside.name}"
+                      + ("; the trial runs again" if spec else "; not in the plan: left out"))
+        if spec:
+            fields = {k: spec[k] for k in TrialSpec.__dataclass_fields__ if k in spec}
+            store.write(runner.new_record(TrialSpec(**fields)))
+            mended.append(tid)
+    return mended
 
 
 def _variant(config: StudyConfig, name: str) -> planning.Variant:
@@ -140,7 +166,7 @@ def run_ablation(study: Study, config: StudyConfig, console: Console, tracker, r
             names = {v.name for v in rerun}
             for spec in specs:
                 if spec.variant in names:
-                    shutil.rmtree(study.trial(spec.trial_id).path, ignore_errors=True)
+                    study.remove_trial(spec.trial_id)
         _execute(study, config, console, tracker, specs, label=tier or "ablation")
         if isinstance(config.seeds, AdaptiveSeeds):
             _adaptive(study, config, console, tracker, tier)
@@ -195,9 +221,10 @@ def _seeds_so_far(study: Study, config: StudyConfig, tier) -> list[int]:
     seeds = config.seed_list
     if isinstance(config.seeds, AdaptiveSeeds):
         for record in study.records():
-            if record["variant"] == planning.BASELINE and record["stage"] == "ablation" and record["seed"] not in seeds:
-                if record.get("group") is None or tier is None or str(record["group"]).startswith(tier):
-                    seeds.append(record["seed"])
+            baseline = record["variant"] == planning.BASELINE and record["stage"] == "ablation"
+            in_tier = record.get("group") is None or tier is None or str(record["group"]).startswith(tier)
+            if baseline and in_tier and record["seed"] not in seeds:
+                seeds.append(record["seed"])
     return seeds
 
 
