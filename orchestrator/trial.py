@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from .config import StudyConfig
+from .errors import UserError
 from .ledger import TrialStore, write_json
 
 CUBLAS_WORKSPACE = ":4096:8"  # what torch.use_deterministic_algorithms needs from cuBLAS (CUDA >= 10.2)
@@ -113,14 +115,21 @@ class TrialContext:
     @classmethod
     def local(
         cls,
-        config: dict,
+        config: dict | StudyConfig | str | Path,
         seed: int = 0,
         trial_dir: str | Path | None = None,
         variant: str = "baseline",
-        removed: Iterable[str] = (),
         checkpoint: Any = None,
     ) -> TrialContext:
-        """A context for running a trainable by hand, outside Ray (debugging, notebooks)."""
+        """A context for running a trainable by hand, outside Ray (debugging, notebooks).
+
+        `config` is the trainable's config as it is, or a study (its YAML path or StudyConfig):
+        then `ctx.config` is that variant's config (``"no-dropout"``, ``"norm=batch"``), with its
+        removals, alternatives and levels applied exactly as the study applies them.
+        """
+        removed: list[str] = []
+        if not isinstance(config, dict):
+            config, removed = _variant_config(config, variant)
         store = TrialStore(Path(trial_dir or tempfile.mkdtemp(prefix="ablator-trial-")))
         store.path.mkdir(parents=True, exist_ok=True)
         if checkpoint is not None:
@@ -200,3 +209,18 @@ def _hash_item(x: Any) -> str:
     else:
         data = repr(x).encode()
     return hashlib.sha1(data).hexdigest()[:16]
+
+
+def _variant_config(study: StudyConfig | str | Path, variant: str) -> tuple[dict, list[str]]:
+    """The config a study hands to the trainable for one variant (first tier and sweep value)."""
+    from .config import load_config
+    from .plan import ablation_trials, variant_by_name
+
+    if not isinstance(study, StudyConfig):
+        study = load_config(study)
+    try:
+        chosen = variant_by_name(study, variant)
+    except KeyError as exc:
+        raise UserError(str(exc.args[0])) from None
+    spec = ablation_trials(study, seeds=[0], only=[chosen])[0]
+    return study.resolved(spec.removed, spec.overrides), list(spec.removed)
