@@ -1,15 +1,22 @@
-"""What W&B tracking costs a study: the same small study with tracking disabled and offline.
+"""What W&B tracking costs a study, and how far its writers go.
 
-    python benchmarks/tracking.py                 # 8 trials of ~5 s, 10 reports each, 2 at a time
-    python benchmarks/tracking.py --trials 4 --repeats 1   # quicker
+    python benchmarks/tracking.py --scenario short     # 1000 trials of 10 ms, 2 at a time
+    python benchmarks/tracking.py --scenario long      # 2-s trials, one per core
+    python benchmarks/tracking.py --scenario crowd     # 1000 trials running at once
+    python benchmarks/tracking.py --scenario writers   # threads vs a process pool, raw wandb
+    python benchmarks/tracking.py --scenario short --trials 200 --repeats 1   # quicker
+    python benchmarks/tracking.py --scenario short --launcher   # through the launcher on local Ray
 
-Until `orchestrator.session.launch(config_path, ...)` drives this, a driver-like loop
-replays the pattern of a real study against the tracker: worker processes write
-record.json and metrics.jsonl exactly as the trial workers do (fixed CPU work per
-epoch, so any CPU the tracker takes shows up as wall time), and the driver calls
-trial_update on every record change, poll on every loop turn, study_summary and
-close at the end. Modes alternate (disabled, offline, offline, disabled, ...) so
-drift hits both. Prints numbers; asserts nothing.
+short/long: a driver-like loop replays a study against the tracker, tracking disabled
+and offline in turn (disabled, offline, offline, disabled, ...). Worker processes
+write record.json and metrics.jsonl as the trial workers do (fixed CPU work per
+trial); the driver calls trial_update on every record change it sees, poll every
+loop turn, study_summary and close at the end. Prints the wall-time ratio offline /
+disabled (a reference measured in the same run), runs written per second, and the
+peak file descriptors and RSS of the driver plus its wandb-core service.
+crowd: 1000 trials RUNNING at once, each reporting a row per second, to show the
+open-run cap at work (peak fds, RSS). writers: wandb runs per second written by N
+threads of one process vs N processes. Prints numbers; asserts nothing.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import os
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -43,6 +51,10 @@ CONFIG = {
         "layers": {"kind": "structural", "description": "extra layers", "removal": {"model.layers": 1}},
     },
 }
+SCENARIOS = {  # trials, reports per trial, CPU seconds per trial, trials at once
+    "short": {"trials": 1000, "epochs": 2, "trial_s": 0.01, "concurrency": 2},
+    "long": {"trials": 8, "epochs": 10, "trial_s": 2.0, "concurrency": os.cpu_count() or 2},
+}
 
 
 # ---------------------------------------------------------------- the worker side
@@ -56,13 +68,18 @@ def spin(n: int) -> int:
 
 
 def calibrate(seconds: float = 0.5) -> float:
-    """Loop iterations per CPU second of `spin` (CPU time: other load on the machine does not skew it)."""
-    n, t0 = 200_000, time.process_time()
+    """Loop iterations per CPU second of `spin` (CPU time: other load does not skew it)."""
+    n, t0 = 100_000, time.process_time()
     done = 0
     while time.process_time() - t0 < seconds:
         spin(n)
         done += n
     return done / (time.process_time() - t0)
+
+
+def row(epoch: int, attempt: int = 1) -> dict:
+    return {"step": epoch, "attempt": attempt, "time": time.time(), "acc": 0.5 + 0.04 * epoch,
+            "val_loss": 1.0 - 0.08 * epoch, "train_loss": 1.1 - 0.09 * epoch, "lr": 1e-3}
 
 
 def run_trial(study_path: str, trial_id: str, epochs: int, work: int) -> dict:
@@ -75,9 +92,7 @@ def run_trial(study_path: str, trial_id: str, epochs: int, work: int) -> dict:
     store.write(record)
     for epoch in range(epochs):
         spin(work)  # the epoch's training
-        store.append_metrics({"step": epoch, "attempt": record["attempts"], "time": time.time(),
-                              "acc": 0.5 + 0.04 * epoch, "val_loss": 1.0 - 0.08 * epoch,
-                              "train_loss": 1.1 - 0.09 * epoch, "lr": 1e-3})
+        store.append_metrics(row(epoch, record["attempts"]))
     record = store.read()
     last = store.history()[-1]
     record.update(state=COMPLETED, final={k: last[k] for k in ("acc", "val_loss", "train_loss")},
@@ -93,93 +108,128 @@ def burn(ctx) -> None:
     state = ctx.restore()
     for epoch in range(0 if state is None else state["epoch"] + 1, cfg["epochs"]):
         spin(cfg["work"])
-        ctx.report({"acc": 0.5 + 0.04 * epoch, "val_loss": 1.0 - 0.08 * epoch, "train_loss": 1.1 - 0.09 * epoch},
-                   checkpoint={"epoch": epoch})
+        ctx.report({"acc": 0.5 + 0.04 * epoch, "val_loss": 1.0 - 0.08 * epoch}, checkpoint={"epoch": epoch})
 
 
-# ---------------------------------------------------------------- the driver side
+# ---------------------------------------------------------------- measuring
 
 
-def child_cpu_seconds() -> float:
-    """CPU seconds of this process's live children (the wandb-core service, not the pool)."""
-    total, me = 0.0, str(os.getpid())
-    tick = os.sysconf("SC_CLK_TCK")
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
+class Peak:
+    """Samples the open files and RSS of this process and its wandb-core children."""
+
+    def __init__(self, every: float = 0.05):
+        import psutil
+
+        self._me, self.every = psutil.Process(), every
+        self.fds = self.rss = 0
+        self.cpu = -self.cpu_seconds()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.cpu += self.cpu_seconds()
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds of this process (every thread) and its live wandb-core children."""
+        import psutil
+
+        total = time.process_time()
+        for p in self._me.children(recursive=True):
+            try:
+                if "wandb" in p.name():
+                    times = p.cpu_times()
+                    total += times.user + times.system
+            except psutil.Error:
+                continue
+        return total
+
+    def _run(self):
+        while not self._stop.is_set():
+            self.sample()
+            self._stop.wait(self.every)
+
+    def sample(self):
+        import psutil
+
+        procs = [self._me]
         try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-            comm = Path(f"/proc/{pid}/comm").read_text().strip()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        if fields[1] == me and "wandb" in comm:
-            total += (int(fields[11]) + int(fields[12])) / tick
-    return total
+            procs += [p for p in self._me.children(recursive=True) if "wandb" in p.name()]
+        except psutil.Error:
+            pass
+        fds = rss = 0
+        for p in procs:
+            try:
+                fds += p.num_fds()
+                rss += p.memory_info().rss
+            except psutil.Error:
+                continue
+        self.fds, self.rss = max(self.fds, fds), max(self.rss, rss)
 
 
-def replay_study(mode: str, root: Path, pool: cf.Executor, args, work: int, provenance: dict) -> dict:
-    """A driver loop over a fresh study: returns wall time and the tracker call latencies."""
+def new_study(root: Path, mode: str, n: int) -> tuple:
     config = parse_config({**CONFIG, "tracking": {"wandb": {"mode": mode}}})
     study = Study.create(root / f"{mode}-{time.monotonic_ns()}", json.dumps(CONFIG), config.name)
     variants = [("baseline", [])] + [(c, [c]) for c in config.components]
-    specs = [(f"{v}-seed{s}", v, removed, s) for s in range(args.trials) for v, removed in variants][: args.trials]
-    for tid, variant, removed, seed in specs:
+    ids = []
+    for i in range(n):
+        variant, removed = variants[i % len(variants)]
+        tid = f"{variant}-seed{i // len(variants)}"
         study.trial(tid).write({"trial_id": tid, "stage": "ablation", "variant": variant, "removed": removed,
-                                "seed": seed, "group": None, "overrides": {}, "inference_only": False,
-                                "source_trial": None, "state": PENDING, "attempts": 0, "errors": [],
-                                "final": None, "started_at": None, "ended_at": None, "duration_s": 0.0,
-                                "data_fingerprints": {}})
-    update_s: list[float] = []
-    poll_s: list[float] = []
-    cpu0, core0 = time.process_time(), child_cpu_seconds()
-    t0 = time.perf_counter()
-    tracker = make_tracker(config, study, provenance, echo=lambda line: None)
-    make_s = time.perf_counter() - t0
+                                "seed": i // len(variants), "group": None, "overrides": {},
+                                "inference_only": False, "source_trial": None, "state": PENDING,
+                                "attempts": 0, "errors": [], "final": None, "started_at": None,
+                                "ended_at": None, "duration_s": 0.0, "data_fingerprints": {}})
+        ids.append(tid)
+    return config, study, ids
 
-    def update(record):
-        t = time.perf_counter()
-        tracker.trial_update(record)
-        update_s.append(time.perf_counter() - t)
 
-    seen: dict[str, tuple] = {}
-    for record in study.records():  # what the driver does first: replay every record
-        seen[record["trial_id"]] = (record["state"], record["attempts"])
-        update(record)
-    todo = list(specs)
-    inflight: dict[cf.Future, str] = {}
-    while todo or inflight:
-        while todo and len(inflight) < args.concurrency:
-            tid = todo.pop(0)[0]
-            inflight[pool.submit(run_trial, str(study.path), tid, args.epochs, work)] = tid
-        done, _ = cf.wait(list(inflight), timeout=args.tick, return_when=cf.FIRST_COMPLETED)
-        for fut in done:
-            fut.result()
-            inflight.pop(fut)
-        for tid in [s[0] for s in specs if seen.get(s[0], (None,))[0] != COMPLETED]:
-            record = study.trial(tid).read()
+def replay_study(mode: str, root: Path, pool: cf.Executor, args, work: int, provenance: dict) -> dict:
+    """The driver loop over a fresh study: submit, wait, re-read running records, tick."""
+    config, study, ids = new_study(root, mode, args.trials)
+    with Peak() as peak:
+        t0 = time.perf_counter()
+        tracker = make_tracker(config, study, provenance, echo=lambda line: None)
+        todo, inflight, seen = list(ids), {}, {}
+        last_refresh = 0.0
+
+        def notify(record):
             key = (record["state"], record["attempts"])
-            if seen.get(tid) != key:
-                seen[tid] = key
-                update(record)
-        t = time.perf_counter()
-        tracker.poll()
-        poll_s.append(time.perf_counter() - t)
-    trials_s = time.perf_counter() - t0
-    (study.path / "results.csv").write_text("component,delta\nctc_head,0.1\ndropout,0.0\nlayers,0.02\n")
-    tracker.study_summary(study.path)
-    t = time.perf_counter()
-    tracker.close()
-    close_s = time.perf_counter() - t
-    wandb_cpu = child_cpu_seconds() - core0
-    return {"mode": mode, "wall_s": time.perf_counter() - t0, "trials_s": trials_s, "close_s": close_s,
-            "make_s": make_s,
-            "driver_cpu_s": time.process_time() - cpu0, "wandb_core_cpu_s": wandb_cpu,
-            "update_us": [x * 1e6 for x in update_s], "poll_us": [x * 1e6 for x in poll_s]}
+            if seen.get(record["trial_id"]) != key:
+                seen[record["trial_id"]] = key
+                tracker.trial_update(record)
+
+        while todo or inflight:
+            while todo and len(inflight) < args.concurrency:
+                tid = todo.pop(0)
+                inflight[pool.submit(run_trial, str(study.path), tid, args.epochs, work)] = tid
+            done, _ = cf.wait(list(inflight), timeout=1.0, return_when=cf.FIRST_COMPLETED)
+            for fut in done:
+                inflight.pop(fut)
+                notify(fut.result())
+            if time.monotonic() - last_refresh >= 1.0:  # as the runner: re-read in-flight records
+                last_refresh = time.monotonic()
+                for tid in inflight.values():
+                    notify(study.trial(tid).read())
+                tracker.poll()
+        trials_s = time.perf_counter() - t0
+        (study.path / "results.csv").write_text("component,delta\nctc_head,0.1\ndropout,0.0\nlayers,0.02\n")
+        tracker.study_summary(study.path)
+        t1 = time.perf_counter()
+        tracker.close()
+        close_s = time.perf_counter() - t1
+        wall = time.perf_counter() - t0
+    return {"mode": mode, "wall_s": wall, "trials_s": trials_s, "close_s": close_s,
+            "fds": peak.fds, "rss_mb": peak.rss / 2**20, "cpu_s": peak.cpu}
 
 
 def launcher_study(mode: str, root: Path, args, work: int, run: int) -> dict:
-    """The same study through the real launcher (Ray, the lead's driver loop, the report)."""
+    """The same study through the real launcher (local Ray, the driver loop, the report)."""
     import yaml
     from rich.console import Console
 
@@ -193,81 +243,156 @@ def launcher_study(mode: str, root: Path, args, work: int, run: int) -> dict:
               "resources": {"max_concurrent": args.concurrency}}
     path = root / f"{config['name']}.yaml"
     path.write_text(yaml.safe_dump(config))
-    cpu0, core0 = time.process_time(), child_cpu_seconds()
+    with Peak() as peak:
+        t0 = time.perf_counter()
+        launch(path, console=Console(quiet=True), dashboard=False)
+        wall = time.perf_counter() - t0
+    return {"mode": mode, "wall_s": wall, "trials_s": float("nan"), "close_s": float("nan"),
+            "fds": peak.fds, "rss_mb": peak.rss / 2**20, "cpu_s": peak.cpu}
+
+
+def crowd(args, provenance: dict) -> None:
+    """Many trials RUNNING at once, a row each per second: the open-run cap bounds the files."""
+    with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
+        config, study, ids = new_study(Path(tmp), "offline", args.trials)
+        with Peak() as peak:
+            t0 = time.perf_counter()
+            tracker = make_tracker(config, study, provenance, echo=lambda line: None,
+                                   max_open_runs=args.max_open_runs)
+            records = {}
+            for tid in ids:
+                rec = study.trial(tid).read()
+                rec.update(state=RUNNING, attempts=1, started_at=time.time())
+                study.trial(tid).write(rec)
+                records[tid] = rec
+                tracker.trial_update(rec)
+            for epoch in range(args.epochs):
+                for tid in ids:
+                    study.trial(tid).append_metrics(row(epoch))
+                tracker.poll()
+                time.sleep(1.0)
+            for tid in ids:
+                rec = {**records[tid], "state": COMPLETED, "final": {"acc": 0.9}}
+                study.trial(tid).write(rec)
+                tracker.trial_update(rec)
+            tracker.close()
+            wall = time.perf_counter() - t0
+        from orchestrator.tracking.offline import logged_runs
+
+        runs = logged_runs(study.path / "wandb")
+        segments = sum(len(v) for v in runs.values())
+        print(f"crowd: {args.trials} trials running at once, {args.epochs} rows each, cap "
+              f"{args.max_open_runs} open runs: {wall:.1f} s, {len(runs)} runs in {segments} segments, "
+              f"peak fds {peak.fds}, peak RSS {peak.rss / 2**20:.0f} MiB (driver + wandb-core)")
+
+
+# ---------------------------------------------------------------- threads vs processes
+
+
+def _raw_runs(args: tuple) -> float:
+    """Write `n` runs of 10 rows with `threads` threads; return the seconds it took."""
+    root, n, threads, tag = args
+    os.environ["WANDB_SILENT"] = "true"
+    import wandb
+
+    def settings():
+        return wandb.Settings(mode="offline", silent=True, quiet=True, console="off", x_disable_stats=True,
+                              x_disable_machine_info=True, disable_git=True, save_code=False,
+                              disable_job_creation=True, x_save_requirements=False, symlink=False)
+
+    def one(i):
+        run = wandb.init(project="bench", id=f"{tag}-{i}", dir=root, resume="allow", reinit="create_new",
+                         settings=settings(), config={"i": i})
+        for step in range(10):
+            run.log({"acc": step / 10}, step=step)
+        run.finish()
+
+    one(-1)  # wandb-core starts outside the timing
     t0 = time.perf_counter()
-    launch(path, console=Console(quiet=True), dashboard=False)
-    return {"mode": mode, "wall_s": time.perf_counter() - t0, "make_s": float("nan"), "close_s": float("nan"),
-            "driver_cpu_s": time.process_time() - cpu0, "wandb_core_cpu_s": child_cpu_seconds() - core0,
-            "update_us": [float("nan")], "poll_us": [float("nan")], "n_trials": seeds * 4}
+    with cf.ThreadPoolExecutor(threads) as ex:
+        list(ex.map(one, range(n)))
+    return time.perf_counter() - t0
 
 
-def pct(values: list[float], q: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(q * len(values)))] if values else float("nan")
+def writers(args) -> None:
+    with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
+        n = args.trials
+        for threads in (1, 2, 4, 8):
+            s = _raw_runs((tmp, n, threads, f"t{threads}"))
+            print(f"writers: {threads} thread(s) in one process: {n / s:6.1f} runs/s")
+        ctx = mp.get_context("spawn")
+        for procs in (2, 4):
+            with cf.ProcessPoolExecutor(procs, mp_context=ctx) as pool:
+                list(pool.map(spin, [1] * procs))  # the processes start outside the timing
+                t0 = time.perf_counter()
+                parts = list(pool.map(_raw_runs, [(tmp, n // procs, 1, f"p{procs}-{i}") for i in range(procs)]))
+                wall = time.perf_counter() - t0  # includes each process importing wandb + its service
+            print(f"writers: {procs} processes x 1 thread: {n / max(parts):6.1f} runs/s once started, "
+                  f"{n / wall:6.1f} runs/s counting each one's wandb import and service start")
+
+
+# ---------------------------------------------------------------- main
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--trials", type=int, default=8)
-    ap.add_argument("--epochs", type=int, default=10, help="reports per trial")
-    ap.add_argument("--trial-s", type=float, default=5.0, help="CPU seconds of work per trial")
-    ap.add_argument("--concurrency", type=int, default=2)
+    ap.add_argument("--scenario", choices=["short", "long", "crowd", "writers"], default="short")
+    ap.add_argument("--trials", type=int, default=None)
+    ap.add_argument("--epochs", type=int, default=None, help="reports per trial")
+    ap.add_argument("--trial-s", type=float, default=None, help="CPU seconds of work per trial")
+    ap.add_argument("--concurrency", type=int, default=None)
     ap.add_argument("--repeats", type=int, default=2, help="runs of each mode")
-    ap.add_argument("--tick", type=float, default=1.0, help="driver loop turn (s)")
-    ap.add_argument("--modes", default="disabled,offline")
+    ap.add_argument("--max-open-runs", type=int, default=64, help="crowd: the tracker's open-run cap")
     ap.add_argument("--dir", default=None, help="where the studies go (default: a temp dir)")
     ap.add_argument("--launcher", action="store_true",
-                    help="run the studies through orchestrator.session.launch (local Ray) instead of the replay")
+                    help="short/long through orchestrator.session.launch on local Ray instead of the replay "
+                         "(the driver's CPU then includes Ray's; trials is rounded to whole seeds)")
     args = ap.parse_args()
-
     os.environ.setdefault("WANDB_SILENT", "true")
+    defaults = SCENARIOS.get(args.scenario, {"trials": 1000 if args.scenario == "crowd" else 200,
+                                             "epochs": 5, "trial_s": 0.0, "concurrency": 1})
+    for key, value in defaults.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
     provenance = collect()  # once, outside the timing (the driver does it once per study too)
-    rate = calibrate()
-    work = int(rate * args.trial_s / args.epochs)
-    modes = args.modes.split(",")
-    print(f"{args.trials} trials x {args.epochs} reports, ~{args.trial_s:.1f} s CPU each, "
-          f"{args.concurrency} at a time, on {os.cpu_count()} cores; modes {modes}, {args.repeats} repeats")
+    if args.scenario == "writers":
+        return writers(args)
+    if args.scenario == "crowd":
+        return crowd(args, provenance)
+    work = int(calibrate() * args.trial_s / args.epochs)
+    modes = ["disabled", "offline"]
+    print(f"{args.scenario}: {args.trials} trials x {args.epochs} reports, ~{args.trial_s:.3g} s CPU each, "
+          f"{args.concurrency} at a time, on {os.cpu_count()} cores; {args.repeats} repeats")
     results: dict[str, list[dict]] = {m: [] for m in modes}
     if args.launcher:
         from orchestrator.execution import runner
 
-        runner.connect(dashboard=False, num_cpus=args.concurrency)  # Ray starts outside the timing
+        os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a private loopback cluster
+        # Ray starts outside the timing, in its own short temp dir (socket paths stay short)
+        runner.connect(dashboard=False, num_cpus=args.concurrency, temp_dir=tempfile.mkdtemp(prefix="rt_", dir="/tmp"))
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp, cf.ProcessPoolExecutor(
-            1 if args.launcher else args.concurrency, mp_context=mp.get_context("spawn")) as pool:
-        if not args.launcher:
-            list(pool.map(spin, [1000] * args.concurrency))  # start the workers outside the timing
+            args.concurrency, mp_context=mp.get_context("spawn")) as pool:
+        list(pool.map(spin, [1000] * args.concurrency))  # start the workers outside the timing
         for r in range(args.repeats):
             for mode in (modes if r % 2 == 0 else modes[::-1]):
-                if args.launcher:
-                    res = launcher_study(mode, Path(tmp), args, work, r)
-                else:
-                    res = replay_study(mode, Path(tmp), pool, args, work, provenance)
+                res = (launcher_study(mode, Path(tmp), args, work, r) if args.launcher
+                       else replay_study(mode, Path(tmp), pool, args, work, provenance))
                 results[mode].append(res)
-                parts = "" if args.launcher else (f"  (make_tracker {res['make_s']:4.2f} s, "
-                                                  f"close {res['close_s']:4.2f} s)")
-                print(f"  {mode:9s} wall {res['wall_s']:6.2f} s{parts}  driver CPU {res['driver_cpu_s']:5.2f} s  "
-                      f"wandb-core CPU {res['wandb_core_cpu_s']:5.2f} s", flush=True)
-    print()
-    base = statistics.median(r["wall_s"] for r in results[modes[0]])
-    for mode in modes:
-        walls = [r["wall_s"] for r in results[mode]]
-        ups = [u for r in results[mode] for u in r["update_us"]]
-        polls = [u for r in results[mode] for u in r["poll_us"]]
-        line = (f"{mode:9s} median wall {statistics.median(walls):6.2f} s   ratio to {modes[0]} "
-                f"{statistics.median(walls) / base:.3f}")
-        if not args.launcher:
-            line += (f"   trial_update p50 {pct(ups, .5):5.1f} us  p99 {pct(ups, .99):6.1f} us  "
-                     f"max {max(ups):7.1f} us ({len(ups)} calls)   poll p50 {pct(polls, .5):5.1f} us")
-        print(line)
-    if len(modes) == 2:
-        a, b = (statistics.median(r["wall_s"] for r in results[m]) for m in modes)
-        print(f"\n{modes[1]} / {modes[0]} wall-time ratio (median): {b / a:.3f}  ({(b / a - 1) * 100:+.1f} %)")
-        # the same cost measured in CPU seconds, which other load on the machine does not blur
-        cpu = {m: statistics.median(r["driver_cpu_s"] + r["wandb_core_cpu_s"] for r in results[m]) for m in modes}
-        extra = cpu[modes[1]] - cpu[modes[0]]
-        trial_cpu = args.trials * args.trial_s
-        print(f"{modes[1]} tracking CPU (driver + wandb-core, median): {extra:.2f} s per study = "
-              f"{extra / trial_cpu * 100:.1f} % of the trials' {trial_cpu:.0f} CPU s")
+                print(f"  {mode:9s} wall {res['wall_s']:7.2f} s  (trials {res['trials_s']:7.2f} s, close "
+                      f"{res['close_s']:5.2f} s)  driver+wandb-core CPU {res['cpu_s']:6.2f} s  "
+                      f"peak fds {res['fds']:4d}  peak RSS {res['rss_mb']:5.0f} MiB", flush=True)
+    med = {m: statistics.median(r["wall_s"] for r in results[m]) for m in modes}
+    off = results["offline"]
+    print(f"\noffline / disabled wall-time ratio (median): {med['offline'] / med['disabled']:.3f}")
+    extra = statistics.median(r["cpu_s"] for r in off) - statistics.median(r["cpu_s"] for r in results["disabled"])
+    trial_cpu = args.trials * args.trial_s
+    print(f"tracking CPU (driver + wandb-core, offline - disabled, median): {extra:.2f} s = "
+          f"{extra / args.trials * 1000:.1f} ms per trial = {extra / trial_cpu * 100:.0f} % of the trials' "
+          f"{trial_cpu:.0f} CPU s (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
+    print(f"runs written per second (trials / offline wall): {args.trials / med['offline']:.1f}")
+    print(f"peak fds offline {max(r['fds'] for r in off)} (disabled {max(r['fds'] for r in results['disabled'])}), "
+          f"peak RSS offline {max(r['rss_mb'] for r in off):.0f} MiB "
+          f"(disabled {max(r['rss_mb'] for r in results['disabled']):.0f} MiB), driver + wandb-core")
 
 
 if __name__ == "__main__":

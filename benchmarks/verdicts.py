@@ -1,8 +1,15 @@
 """Benchmark of the verdicts on simulated studies with known truth.
 
-    python benchmarks/verdicts.py            # about two minutes on 2 cores
+    python benchmarks/verdicts.py            # several minutes on 2 cores
     python benchmarks/verdicts.py --quick    # fewer replicates
+    python benchmarks/verdicts.py --part 0   # the targets table only
     python benchmarks/verdicts.py --part factors   # factor-effect coverage only
+
+Part 0 - measured rates against their targets: false positives against 0 and against
+min_effect (<= alpha), float-noise components (never essential), TOST power (>= 80% for
+a null effect with 6 seeds and min_effect = 2 SD of the paired differences), t-interval
+coverage at n = 3..10 on normal and skewed data (>= 0.93; percentile and BCa bootstrap
+beside it), the unlisted-interaction check (found, false warnings) and its cost.
 
 Part 1 - verdict accuracy and trials used, fixed 10 seeds vs adaptive seeds 3..10, at
 several noise levels (noise = std of each trial's own noise; a shared per-seed part of the
@@ -39,7 +46,10 @@ from rich.table import Table
 
 from components.simulated import records_for, run_adaptive, simulated_config
 from orchestrator.analysis import analyse, build_report
+from orchestrator.analysis.effects import regression_effects
+from orchestrator.analysis.records import group_records
 from orchestrator.analysis.report import analyse_study
+from orchestrator.analysis.stats import t_ci
 from orchestrator.config import parse_config
 from orchestrator.ledger import Study
 
@@ -54,9 +64,145 @@ def score(records, config) -> dict:
     real = [c for c, e in EFFECTS.items() if abs(e) >= MIN_EFFECT]
     null = [c for c, e in EFFECTS.items() if e == 0]
     found = sum(comps[c]["verdict"] == ("essential" if EFFECTS[c] > 0 else "harmful") for c in real)
-    fps = sum(comps[c]["verdict"] != "no evidence" for c in null)
+    fps = sum(comps[c]["verdict"] in ("essential", "harmful") for c in null)
     trials = sum(1 for r in records if r["stage"] == "ablation")
     return {"tp": found / len(real), "fp": fps / len(null), "any_fp": fps > 0, "trials": trials}
+
+
+def _rate(values) -> float:
+    return float(np.mean(values)) if len(values) else float("nan")
+
+
+def _study_rates(effects: dict, n: int, min_effect: float, reps: int, noise: float, seed_noise: float = 1.0):
+    """Per component, the share of simulated studies giving each verdict (the study code path, Holm)."""
+    cfg = parse_config(simulated_config(effects, noise, n, seed_noise=seed_noise, min_effect=min_effect,
+                                        n_bootstrap=200, secondary=False))
+    counts = {c: {} for c in effects}
+    for rep in range(reps):
+        for c, r in analyse(records_for(cfg, replicate=rep), cfg, contamination=False)["groups"]["default"][
+                "components"].items():
+            counts[c][r["verdict"]] = counts[c].get(r["verdict"], 0) + 1
+    return {c: {v: k / reps for v, k in cs.items()} for c, cs in counts.items()}
+
+
+def _coverage(sample, n: int, reps: int, truth: float, rng, boot: str | None = None) -> float:
+    x = sample(rng, (reps, n))
+    if boot is None:
+        lo, hi = t_ci_rows(x)
+    else:
+        from orchestrator.analysis import stats
+
+        lo, hi = stats.bootstrap_ci(x, 0.05, 1000, 0, method=boot, min_n=2)
+    return float(np.mean((lo <= truth) & (truth <= hi)))
+
+
+def t_ci_rows(x: np.ndarray):
+    """The t interval of every row (equals stats.t_ci row by row)."""
+    n = x.shape[1]
+    lo, _ = t_ci(x[0], 0.05)  # the quantile, checked on row 0 below
+    from scipy import stats as st
+
+    half = st.t.ppf(0.975, n - 1) * x.std(axis=1, ddof=1) / np.sqrt(n)
+    m = x.mean(axis=1)
+    assert abs((m[0] - half[0]) - lo) < 1e-9
+    return m - half, m + half
+
+
+SAMPLES = {
+    "normal": (lambda rng, size: rng.normal(0, 1, size), 0.0),
+    "skewed runs (gamma k=2 per run)": (lambda rng, size: rng.gamma(2, 1, size) - rng.gamma(2, 1, size), 0.0),
+    "skewed differences (exponential)": (lambda rng, size: rng.exponential(1, size), 1.0),
+    "skewed differences (lognormal s=0.5)": (lambda rng, size: rng.lognormal(0, 0.5, size), float(np.exp(0.125))),
+}
+
+
+def part0(reps: int, console: Console) -> None:
+    t0 = time.time()
+    table = Table(title=f"Measured rates against targets ({reps} simulated studies per row unless said)",
+                  title_justify="left")
+    for h in ("check", "measured", "target", "ok"):
+        table.add_column(h, justify="left" if h == "check" else "right")
+
+    def row(check, measured, target, ok):
+        table.add_row(check, measured, target, "yes" if ok else "NO")
+
+    # false positives against 0: three null components, min_effect 0, 5 seeds (family-wise)
+    cfg = parse_config(simulated_config({"n1": 0.0, "n2": 0.0, "n3": 0.0}, 0.5, 5, n_bootstrap=200,
+                                        secondary=False))
+    fw = _rate([any(r["verdict"] in ("essential", "harmful") for r in analyse(
+        records_for(cfg, replicate=rep), cfg, contamination=False)["groups"]["default"]["components"].values())
+        for rep in range(reps)])
+    row("FWER vs 0: 3 null components, 5 seeds, min_effect 0", f"{fw:.3f}", "<= 0.05", fw <= 0.05 + 0.03)
+    # false positives against min_effect (true effect at the boundary and just below it)
+    rates = _study_rates({"at": 1.0, "below": 0.9}, 6, 1.0, reps, 0.5 / np.sqrt(2))
+    for c, label in (("at", "= min_effect"), ("below", "= 0.9 x min_effect")):
+        e = rates[c].get("essential", 0.0)
+        row(f"essential when the true effect {label} (6 seeds)", f"{e:.3f}", "<= 0.05", e <= 0.05 + 0.03)
+    # float noise: ten components that change nothing but the summation order
+    cfg = parse_config(simulated_config({f"n{i}": 0.0 for i in range(10)}, 0.0, 5, seed_noise=1.0,
+                                        n_bootstrap=200, secondary=False))
+    ess = []
+    for rep in range(min(reps, 50)):
+        recs = records_for(cfg, replicate=rep)
+        for r in recs:
+            if r["removed"]:
+                r["final"]["score"] *= 1 + 2e-16 * (1 + (r["seed"] + rep) % 3)
+        comps = analyse(recs, cfg, contamination=False)["groups"]["default"]["components"]
+        ess.append(sum(v["verdict"] == "essential" for v in comps.values()))
+    row("essential among 10 float-noise components, 5 seeds (per study)", f"{np.mean(ess):.2f}", "0",
+        max(ess) == 0)
+    # TOST power: a null effect, 6 seeds, min_effect = 2 SD of the paired differences
+    for k in (1, 3):
+        effects = {f"z{i}": 0.0 for i in range(k)}
+        rates = _study_rates(effects, 6, 2.0, reps, 1 / np.sqrt(2), seed_noise=1.0)
+        neg = np.mean([rates[c].get("negligible", 0.0) for c in effects])
+        row(f"TOST power: null effect, 6 seeds, min_effect = 2 SD ({k} component{'s' if k > 1 else ''}, Holm)",
+            f"{neg:.3f}", ">= 0.80", neg >= 0.80)
+    console.print(table)
+
+    cov = Table(title="Coverage of 95% intervals (4000 samples per cell)", title_justify="left")
+    cov.add_column("data")
+    cov.add_column("interval")
+    ns = (3, 4, 5, 6, 8, 10)
+    for n in ns:
+        cov.add_column(f"n={n}", justify="right")
+    cov.add_column("target >= 0.93", justify="right")
+    rng = np.random.default_rng(0)
+    for name, (sample, truth) in SAMPLES.items():
+        vals = [_coverage(sample, n, 4000, truth, rng) for n in ns]
+        cov.add_row(name, "t (reported)", *[f"{v:.3f}" for v in vals], "yes" if min(vals) >= 0.93 else "NO")
+        for boot in ("percentile", "BCa"):
+            vals = [_coverage(sample, n, 1000, truth, rng, boot) for n in ns]
+            cov.add_row("", f"{boot} bootstrap (not shown below 10 seeds)" if boot == "percentile" else
+                        "BCa bootstrap (shown from 10 seeds)", *[f"{v:.3f}" for v in vals], "")
+    console.print(cov)
+
+    inter = Table(title="Unlisted interaction (random design, attention x ffn; 5 seeds, 12 variants, noise 0.01, "
+                        "min_effect 0.015)",
+                  title_justify="left")
+    for h in ("case", "warned 'attention x ffn'", "ffn essential (truth: costs 0.03)", "ffn effect (mean)",
+              "analysis s / study"):
+        inter.add_column(h, justify="right")
+    effects = {"attention": 0.08, "ffn": 0.03, "norm": 0.0, "dropout": 0.0, "pos": 0.02}
+    kw = {"design": "random", "total_trials": 60, "design_seed": 1, "n_bootstrap": 200, "secondary": False,
+          "min_effect": 0.015}
+    for label, interaction in (("interaction -0.03", {"attention+ffn": -0.03}), ("no interaction", {})):
+        cfg = parse_config(simulated_config(effects, 0.01, 5, interaction=interaction, **kw))
+        for scan in (False, True):
+            warned, kept, est, secs = [], [], [], []
+            for rep in range(min(reps, 100)):
+                g = group_records(records_for(cfg, replicate=rep))["default"]
+                t = time.perf_counter()
+                mains, _, check = regression_effects(g, cfg.components, [], "score", "max", 0.05, 0.015, scan=scan)
+                secs.append(time.perf_counter() - t)
+                warned.append("attention x ffn" in check.get("found", []))
+                kept.append(mains["ffn"]["verdict"] == "essential")
+                est.append(mains["ffn"]["effect"])
+            inter.add_row(f"{label}, {'with' if scan else 'without'} the check",
+                          f"{_rate(warned):.3f}" if scan else "-", f"{_rate(kept):.3f}", f"{np.mean(est):.4f}",
+                          f"{np.mean(secs):.4f}")
+    console.print(inter)
+    console.print(f"(part 0 took {time.time() - t0:.0f} s)")
 
 
 def part1(reps: int, n_bootstrap: int, console: Console) -> None:
@@ -177,9 +323,11 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=200)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--n-bootstrap", type=int, default=2000)
-    ap.add_argument("--part", choices=["1", "2", "factors", "all"], default="all")
+    ap.add_argument("--part", choices=["0", "1", "2", "factors", "all"], default="all")
     args = ap.parse_args()
-    console = Console(width=140)
+    console = Console(width=160)
+    if args.part in ("0", "all"):
+        part0(100 if args.quick else args.reps, console)
     if args.part in ("1", "all"):
         part1(50 if args.quick else args.reps, args.n_bootstrap, console)
     if args.part in ("2", "all"):

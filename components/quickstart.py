@@ -11,6 +11,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from orchestrator.blocks.checkpoint import checkpoint, resume
+
 
 def make_data(n: int, noise: float, seed: int, scale: float) -> tuple[torch.Tensor, torch.Tensor]:
     rng = np.random.default_rng(seed)
@@ -61,18 +63,11 @@ def run(ctx):
     epochs = train["epochs"]
     sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs) if train["schedule"] == "cosine"
              else torch.optim.lr_scheduler.ConstantLR(opt, factor=1.0, total_iters=0))
-    state = ctx.restore()
-    start = 0
-    if state is not None:
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        sched.load_state_dict(state["sched"])
-        start = state["epoch"] + 1
+    start = resume(ctx, model, opt, sched)
     loss_fn = nn.CrossEntropyLoss()
-    gen = torch.Generator().manual_seed(ctx.seed)
     for epoch in range(start, epochs):
         model.train()
-        order = torch.randperm(len(x_train), generator=gen)
+        order = torch.randperm(len(x_train))  # torch's global RNG: seeded, and restored after a restart
         for i in range(0, len(order), train["batch_size"]):
             idx = order[i:i + train["batch_size"]]
             opt.zero_grad()
@@ -84,6 +79,4 @@ def run(ctx):
             logits = model(x_val)
             val_loss = loss_fn(logits, y_val).item()
             val_acc = (logits.argmax(1) == y_val).float().mean().item()
-        ctx.report({"val_acc": val_acc, "val_loss": val_loss},
-                   checkpoint={"epoch": epoch, "model": model.state_dict(), "opt": opt.state_dict(),
-                               "sched": sched.state_dict()})
+        ctx.report({"val_acc": val_acc, "val_loss": val_loss}, checkpoint=checkpoint(epoch, model, opt, sched))

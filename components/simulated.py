@@ -234,16 +234,7 @@ def records_for(
         for spec in planning.ablation_trials(config, seeds=None if seeds is None else list(seeds), tier=tr):
             if match(spec, missing):
                 continue
-            extra = dict(spec.overrides)
-            extra["sim.noise_seed"] = replicate
-            cfg = config.resolved(spec.removed, extra)
-            rec = spec.to_dict()
-            dur = duration_s * (0.1 if spec.inference_only else 1.0)
-            rec.update(state="COMPLETED", attempts=1, errors=[], final=final_metrics(cfg, spec.seed),
-                       started_at=t0, ended_at=t0 + dur, duration_s=dur,
-                       saved_s=duration_s - dur if spec.inference_only else 0.0,
-                       data_fingerprints={"train": {"hash": "trainhash", "n": 100},
-                                          "test": {"hash": "testhash", "n": 20}})
+            rec = trial_record(config, spec, replicate, duration_s)
             if match(spec, failed):
                 rec.update(state="FAILED", attempts=3, final=None, errors=[
                     {"attempt": a, "error": "RuntimeError: simulated crash", "traceback": "", "time": t0}
@@ -282,30 +273,53 @@ def simulate_records(
                        nonfinite=nonfinite, missing=missing)
 
 
+def trial_record(config, spec, replicate: int = 0, duration_s: float = 60.0) -> dict:
+    """The COMPLETED ledger record a trial of this spec would leave (metrics from the formula)."""
+    extra = dict(spec.overrides)
+    extra["sim.noise_seed"] = replicate
+    cfg = config.resolved(spec.removed, extra)
+    rec = spec.to_dict()
+    dur = duration_s * (0.1 if spec.inference_only else 1.0)
+    t0 = 1_700_000_000.0
+    rec.update(state="COMPLETED", attempts=1, errors=[], final=final_metrics(cfg, spec.seed),
+               started_at=t0, ended_at=t0 + dur, duration_s=dur,
+               saved_s=duration_s - dur if spec.inference_only else 0.0,
+               data_fingerprints={"train": {"hash": "trainhash", "n": 100},
+                                  "test": {"hash": "testhash", "n": 20}})
+    return rec
+
+
 def _hashable(x):
     return tuple(x) if isinstance(x, list) else x
 
 
 def run_adaptive(config, *, replicate: int = 0, tier: str | None = None) -> list[dict]:
-    """The launcher's adaptive-seeds loop on simulated records (no Ray): the records it ends with.
+    """The study session's own adaptive-seeds loop (``orchestrator.session.adaptive_seeds``), trials
+    from the formula.
 
-    Starts with the initial seeds for every variant, then adds one seed at a time to the
-    baseline and every variant removing an undecided component (as orchestrator.launcher
-    does), until ``undecided`` is empty or the baseline has ``max`` seeds.
+    Starts with the initial seeds for every variant; the session's loop then decides which
+    seeds and variants to add until every component is decided or ``max`` is reached. Only
+    execution is replaced: each trial's record comes from ``final_metrics`` instead of Ray.
+    Returns the records it ends with.
     """
-    from orchestrator import plan as planning
-    from orchestrator.analysis import undecided
+    from rich.console import Console
 
-    records = records_for(config, config.seed_list, replicate=replicate, tier=tier)
-    maximum = config.seeds.max
-    while True:
-        have = sorted({r["seed"] for r in records if r["variant"] == planning.BASELINE})
-        if len(have) >= maximum:
-            return records
-        open_components = undecided(records, config)
-        if not open_components:
-            return records
-        seed = max(have) + 1
-        chosen = {planning.BASELINE} | {v.name for v in planning.variants(config)
-                                        if v.removed and set(v.removed) & set(open_components)}
-        records += [r for r in records_for(config, [seed], replicate=replicate, tier=tier) if r["variant"] in chosen]
+    from orchestrator import session
+
+    ledger = _Ledger(records_for(config, config.seed_list, replicate=replicate, tier=tier))
+
+    def execute(specs, label=""):
+        ledger.rows += [trial_record(config, spec, replicate) for spec in specs]
+
+    session.adaptive_seeds(ledger, config, Console(quiet=True), tier, execute)
+    return ledger.rows
+
+
+class _Ledger:
+    """The part of a study the adaptive loop reads: its records."""
+
+    def __init__(self, rows: list[dict]):
+        self.rows = rows
+
+    def records(self) -> list[dict]:
+        return list(self.rows)

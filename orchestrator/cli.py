@@ -19,6 +19,7 @@ from .config import json_schema, load_config
 from .errors import AblatorError, UserError
 from .execution import jobs
 from .ledger import Study
+from .ledger.files import looks_whole
 from .overrides import parse as parse_overrides
 
 app = typer.Typer(add_completion=True, no_args_is_help=True,
@@ -160,7 +161,11 @@ def status(study_dir: Path = typer.Argument(..., help="Study directory.")):
     """Summarize a study: stages, trial states, attempts, failures, and where each running trial runs."""
     study = _study(study_dir)
     info = study.info
-    records = study.records()
+    plan = study.path / "plan.json"
+    if plan.exists() and not looks_whole(plan):  # status goes on without the plan; resume cannot
+        console.print(f"[red]damaged:[/red] {plan}: cut short (it does not end its JSON object); "
+                      f"`ablator doctor {study.path} --fix` rebuilds it")
+    trials = study.summary()  # from the study index: no trial directory is opened
     console.print(f"Study [bold]{info['name']}[/bold] ({info['study_id']}) in {study.path}")
     for stage, state in info.get("stages", {}).items():
         extra = [f"{k}={v}" for k, v in state.items() if k not in ("state", "time") and not isinstance(v, dict)]
@@ -171,38 +176,56 @@ def status(study_dir: Path = typer.Argument(..., help="Study directory.")):
     table = Table(title="Trials")
     for col in ("stage", "total", "COMPLETED", "RUNNING", "PENDING", "FAILED", "restarts", "trial-hours"):
         table.add_column(col, justify="right" if col != "stage" else "left")
-    for stage in sorted({r["stage"] for r in records}):
-        recs = [r for r in records if r["stage"] == stage]
-        counts = Counter(r["state"] for r in recs)
+    by_stage: dict[str, list] = {}
+    for t in trials.values():
+        by_stage.setdefault(t[0], []).append(t)
+    for stage in sorted(by_stage):
+        recs = by_stage[stage]
+        counts = Counter(t[1] for t in recs)
         table.add_row(stage, str(len(recs)), *(str(counts.get(s, 0)) for s in ("COMPLETED", "RUNNING", "PENDING", "FAILED")),
-                      str(sum(max(0, r["attempts"] - 1) for r in recs)),
-                      f"{sum(r.get('duration_s') or 0 for r in recs) / 3600:.3f}")
+                      str(sum(max(0, t[2] - 1) for t in recs)),
+                      f"{sum(t[3] or 0 for t in recs) / 3600:.3f}")
     console.print(table)
-    _running(study, [r for r in records if r["state"] == "RUNNING" and r.get("attempt_started")])
-    for r in records:
-        if r["state"] == "FAILED" and r["errors"]:
-            console.print(f"  [red]FAILED[/red] {r['trial_id']} after {r['attempts']} attempt(s): "
-                          f"{escape(r['errors'][-1]['error'])}")
+    _running(study, [tid for tid, t in sorted(trials.items()) if t[1] == "RUNNING"])
+    for tid, (_, state, attempts, _, error) in sorted(trials.items()):
+        if state == "FAILED" and error:
+            console.print(f"  [red]FAILED[/red] {tid} after {attempts} attempt(s): {escape(error)}")
 
 
-def _running(study: Study, running: list[dict]) -> None:
-    """Each running trial: node, GPU, attempt, age, time since its last report (stalled ones marked)."""
-    if not running:
+def _running(study: Study, running: list[str]) -> None:
+    """Each running trial: node, GPU, attempt, age, time since its last report (stalled ones marked).
+
+    Only the running trials' records are opened.
+    """
+    records = [r for r in (study.trial(tid).read() for tid in running) if r and r.get("attempt_started")]
+    if not records:
         return
     import time
 
-    stall = load_config(study.config_path).fault_tolerance.stall_timeout if study.config_path.exists() else None
+    stall = load_config(study.config_path).fault_tolerance.stall_timeout
     table = Table(title="Running trials")
     for col in ("trial", "node", "GPU", "attempt", "age", "last report"):
         table.add_column(col)
     now = time.time()
-    for r in running:
+    for r in records:
         rows = study.trial(r["trial_id"]).history()
         since = now - max([rows[-1]["time"]] if rows else [r["attempt_started"]])
         mark = "  [red]STALLED[/red]" if stall and since > stall else ""
         table.add_row(r["trial_id"], r.get("host") or "?", r.get("gpu_ids") or "-", str(r["attempts"]),
                       f"{now - r['attempt_started']:.0f} s", f"{since:.0f} s ago{mark}")
     console.print(table)
+
+
+@app.command()
+@user_errors
+def doctor(
+    study_dir: Path = typer.Argument(..., help="Study directory."),
+    fix: bool = typer.Option(False, "--fix", help="Mend what can be mended (takes the study lock)."),
+):
+    """Check every file of a study's ledger; with --fix, rebuild or set aside what is damaged."""
+    from .doctor import doctor as do_doctor
+
+    do_doctor(study_dir, fix=fix, console=console)
 
 
 @app.command("list")
@@ -246,6 +269,15 @@ def report(study_dir: Path = typer.Argument(..., help="Study directory.")):
 
 @app.command()
 @user_errors
+def sync(study_dir: Path = typer.Argument(..., help="Study directory.")):
+    """Write the trials (and summary run) W&B does not hold yet, e.g. after a W&B failure."""
+    from .tracking import sync_study
+
+    sync_study(_study(study_dir).path, echo=lambda line: console.print(line, markup=False, highlight=False))
+
+
+@app.command()
+@user_errors
 def tune(
     study_dir: Path = typer.Argument(..., help="Study directory."),
     n_trials: int | None = typer.Option(None, "--n-trials", help="Trial budget (default: tuning.n_trials); more can be added later."),
@@ -282,4 +314,5 @@ def _study(path: Path) -> Study:
     study = Study(path)
     if not study.exists():
         raise UserError(f"{path} is not a study directory (no study.json); launch one with `ablator launch FILE`")
+    study.info  # noqa: B018 - a damaged study.json is refused here, naming it and its mend
     return study

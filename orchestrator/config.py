@@ -7,7 +7,8 @@ import importlib
 import re
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import (
@@ -15,6 +16,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -28,6 +30,41 @@ MISSING = object()
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_as_number(cls, v: Any, info: ValidationInfo) -> Any:
+        """YAML's yes/no/true/false are booleans: never accept one where a number is meant."""
+        if _bool_for_number(cls.model_fields[info.field_name].annotation, v):
+            what = "is a boolean" if isinstance(v, bool) else "holds a boolean"
+            raise ValueError(f"{v!r} {what}, not a number (YAML reads yes/no, true/false, on/off "
+                             "as booleans)")
+        return v
+
+
+def _bool_for_number(annotation: Any, value: Any) -> bool:
+    """Whether `value` holds a bool where `annotation` wants a number (also inside a list)."""
+    if isinstance(value, bool):
+        return _accepts(annotation, (int, float)) and not _accepts(annotation, (bool,))
+    if isinstance(value, (list, tuple)) and any(isinstance(x, bool) for x in value):
+        items = [a for a in _members(annotation) if get_origin(a) in (list, tuple)]
+        return any(_accepts(arg, (int, float)) and not _accepts(arg, (bool,))
+                   for a in items for arg in get_args(a) if arg is not Ellipsis)
+    return False
+
+
+def _members(annotation: Any) -> list:
+    """The members of a union (or the annotation itself), Annotated unwrapped."""
+    origin = get_origin(annotation)
+    if origin in (Union, UnionType):
+        return [m for a in get_args(annotation) for m in _members(a)]
+    if origin is Annotated:
+        return _members(get_args(annotation)[0])
+    return [annotation]
+
+
+def _accepts(annotation: Any, types: tuple) -> bool:
+    return any(m in types for m in _members(annotation))
 
 
 # ---------------------------------------------------------------- dotted paths
@@ -68,11 +105,19 @@ def apply_overrides(baseline: dict, overrides: dict[str, Any]) -> dict:
 class SearchSpace(Strict):
     """ABLATOR's SearchSpace language: a numeric range or a list of categories."""
 
-    value_range: tuple[float, float] | None = None
-    value_type: Literal["int", "float"] | None = None
-    log: bool = False
-    n_bins: int | None = Field(default=None, ge=2)
-    categorical_values: list[Any] | None = None
+    value_range: tuple[float, float] | None = Field(
+        default=None, description="Numeric range [low, high] (with value_type).", examples=[[0.001, 0.1]]
+    )
+    value_type: Literal["int", "float"] | None = Field(
+        default=None, description="Type of the values of a value_range: int or float."
+    )
+    log: bool = Field(default=False, description="Sample (and bin) the range on a log scale.")
+    n_bins: int | None = Field(
+        default=None, ge=2, description="Split the range into this many levels (factors, one_at_a_time sweeps)."
+    )
+    categorical_values: list[Any] | None = Field(
+        default=None, description="A list of values to choose from, instead of a range.", examples=[["relu", "gelu"]]
+    )
 
     @model_validator(mode="after")
     def _one_kind(self) -> SearchSpace:
@@ -95,23 +140,30 @@ class SearchSpace(Strict):
 
 
 class Metric(Strict):
-    name: str
-    mode: Literal["max", "min"]
+    name: str = Field(description="Key of the metric in the trainable's `ctx.report({...})`.", examples=["val_acc"])
+    mode: Literal["max", "min"] = Field(description="Whether larger (max) or smaller (min) is better.")
 
 
 class Metrics(Strict):
-    primary: Metric
-    secondary: list[Metric] = []
+    primary: Metric = Field(description="The metric verdicts and tuning are decided on.")
+    secondary: list[Metric] = Field(
+        default=[], description="Metrics reported beside it; flagged when one moves against the primary."
+    )
     groups: dict[str, list[str]] = Field(
-        default={}, description="Named metric groups, one console table each (seed 000)."
+        default={}, description="Named metric groups, one console table each.",
+        examples=[{"alignment": ["mirex", "onset_f"], "quality": ["root", "thirds"]}],
     )
 
 
 class Component(Strict):
-    kind: Literal["structural", "training", "inference"]
+    kind: Literal["structural", "training", "inference"] = Field(
+        description="Where the component lives: the model (structural), its training, or inference only "
+        "(inference variants reuse the baseline's checkpoints and train nothing)."
+    )
     description: str = Field(min_length=1, description="One line: what this component is.")
     removal: dict[str, Any] = Field(
-        min_length=1, description="Removal contract: dotted baseline paths and their removed values."
+        min_length=1, description="Removal contract: dotted baseline paths and their removed values.",
+        examples=[{"model.dropout": 0.0}, {"model.norm": "identity"}],
     )
     tune: dict[str, SearchSpace] = Field(
         default={}, description="Search space tuned if this component survives."
@@ -129,7 +181,11 @@ class Component(Strict):
 
 
 class Design(Strict):
-    type: Literal["one_at_a_time", "random", "full_factorial"] = "one_at_a_time"
+    type: Literal["one_at_a_time", "random", "full_factorial"] = Field(
+        default="one_at_a_time",
+        description="one_at_a_time: each removal, alternative and factor level alone (plus pairs); random: "
+        "ABLATOR's random search over the joint space within total_trials; full_factorial: every combination.",
+    )
     pairs: list[tuple[str, str]] = Field(default=[], description="Interaction pairs to remove together.")
     total_trials: int | None = Field(
         default=None, ge=2, description="random: trial budget (variants = total_trials // seeds)."
@@ -141,9 +197,9 @@ class Design(Strict):
 
 
 class AdaptiveSeeds(Strict):
-    initial: int = Field(ge=1)
-    max: int = Field(ge=1)
-    start: int = 0
+    initial: int = Field(ge=1, description="Seeds every variant runs first.")
+    max: int = Field(ge=1, description="Most seeds an undecided variant may reach.")
+    start: int = Field(default=0, description="The first seed; seeds are start, start+1, ...")
 
     @model_validator(mode="after")
     def _order(self) -> AdaptiveSeeds:
@@ -153,11 +209,25 @@ class AdaptiveSeeds(Strict):
 
 
 class Analysis(Strict):
-    alpha: float = Field(default=0.05, gt=0, lt=1)
-    min_effect: float = Field(default=0.0, ge=0, description="Practical minimum effect size.")
-    n_bootstrap: int = Field(default=10000, ge=100)
+    alpha: float = Field(default=0.05, gt=0, lt=1, description="Family-wise error rate (Holm across components).")
+    min_effect: float = Field(
+        default=0.0, ge=0,
+        description="Practical minimum effect in the primary metric's units: essential/harmful need the "
+        "interval beyond it, negligible needs equivalence within +-min_effect (0: no equivalence test).",
+    )
+    n_bootstrap: int = Field(default=10000, ge=100, description="Bootstrap resamples for the BCa intervals.")
     reference_result: float | None = Field(
         default=None, description="A single published best run, checked against the seed spread."
+    )
+    check_determinism: bool = Field(
+        default=False, description="Run the baseline's first seed twice and flag any difference."
+    )
+
+
+class Reproducibility(Strict):
+    deterministic: bool = Field(
+        default=False,
+        description="torch deterministic algorithms, CUBLAS_WORKSPACE_CONFIG and cuDNN flags in every trial.",
     )
 
 
@@ -196,43 +266,56 @@ class Storage(Strict):
 
 
 class WandbSettings(Strict):
-    mode: Literal["auto", "online", "offline", "disabled"] = "auto"
-    project: str | None = None
-    entity: str | None = None
+    mode: Literal["auto", "online", "offline", "disabled"] = Field(
+        default="auto", description="auto: online when logged in, else offline; disabled: W&B is never imported."
+    )
+    project: str | None = Field(default=None, description="W&B project (default: <name>-ablations).")
+    entity: str | None = Field(default=None, description="W&B entity (team or user); default: your own.")
 
 
 class Tracking(Strict):
-    wandb: WandbSettings = WandbSettings()
+    wandb: WandbSettings = Field(default=WandbSettings(), description="Weights & Biases: one run per trial.")
 
 
 class ScheduleAt(Strict):
-    at: datetime
+    at: datetime = Field(description="When to run the tuning stage (ISO 8601; UTC when no zone is given).",
+                         examples=["2026-12-01T02:00:00Z"])
 
 
 class Tuning(Strict):
-    enabled: bool = True
-    schedule: Literal["after_ablation", "manual"] | ScheduleAt = "after_ablation"
-    n_trials: int = Field(default=20, ge=1)
-    sampler_seed: int = 0
-    search_space: dict[str, SearchSpace] = {}
-    no_evidence: Literal["keep", "remove"] = Field(
-        default="keep", description="What to do with components without evidence: keep as baseline, or remove."
+    enabled: bool = Field(default=True, description="Whether the study has a tuning stage at all.")
+    schedule: Literal["after_ablation", "manual"] | ScheduleAt = Field(
+        default="after_ablation",
+        description="after_ablation: in the same driver; manual: `ablator tune DIR` later; {at: TIME}: scheduled.",
     )
-    pruner: Literal["none", "median", "asha"] = "none"
+    n_trials: int = Field(default=20, ge=1, description="TPE trial budget (more can be added with --n-trials).")
+    sampler_seed: int = Field(default=0, description="Seed of the TPE sampler.")
+    search_space: dict[str, SearchSpace] = Field(
+        default={}, description="Global hyperparameters tuned whatever the verdicts (dotted baseline paths).",
+        examples=[{"train.lr": {"value_range": [0.001, 0.05], "value_type": "float", "log": True}}],
+    )
+    inconclusive: Literal["keep", "remove"] = Field(
+        default="keep", description="What to do with inconclusive components: keep as baseline, or remove."
+    )
+    pruner: Literal["none", "median", "asha"] = Field(
+        default="none", description="Stop poor tuning trials early (never ablation trials)."
+    )
     trial_seed: int = Field(default=0, description="Training seed of every tuning trial.")
-    confirm_seeds: list[int] = [100, 101, 102]
-    max_concurrent: int | None = Field(default=None, ge=1)
+    confirm_seeds: list[int] = Field(
+        default=[100, 101, 102], description="Seeds the best config and the baseline are re-run over, paired."
+    )
+    max_concurrent: int | None = Field(default=None, ge=1, description="Tuning trials at once (default: fits).")
 
 
 class Tier(Strict):
-    name: str
-    overrides: dict[str, Any] = {}
+    name: str = Field(description="Name of the tier (e.g. synthetic, real).")
+    overrides: dict[str, Any] = Field(default={}, description="Dotted baseline paths set for this tier.")
 
 
 class Tiers(Strict):
-    """Synthetic-first (seed 000): later tiers run only if the first separates the variants."""
+    """Synthetic-first: later tiers run only if the first separates the variants."""
 
-    stages: list[Tier] = Field(min_length=2)
+    stages: list[Tier] = Field(min_length=2, description="The tiers, cheapest first.")
     min_decided: int = Field(
         default=1, ge=1, description="A tier separates the variants when this many verdicts are decided."
     )
@@ -241,32 +324,36 @@ class Tiers(Strict):
 class Sweep(Strict):
     """The same ablation at several values of one baseline knob (e.g. data.noise_sigma)."""
 
-    path: str
-    values: list[Any] = Field(min_length=1)
+    path: str = Field(description="Dotted baseline path of the knob.", examples=["data.noise_sigma"])
+    values: list[Any] = Field(min_length=1, description="Values the whole ablation runs at.")
 
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 class StudyConfig(Strict):
-    name: str
+    name: str = Field(description="The study's name; its directory is <storage.root>/<name>.")
     trainable: str = Field(description="module:function called with a TrialContext.")
     evaluate: str | None = Field(
         default=None, description="module:function for inference-only variants (reuses baseline checkpoints)."
     )
-    metrics: Metrics
-    baseline: dict[str, Any]
-    components: dict[str, Component] = Field(min_length=1)
-    design: Design = Design()
-    seeds: list[int] | AdaptiveSeeds = Field(default=[0, 1, 2])
-    analysis: Analysis = Analysis()
-    resources: Resources = Resources()
-    fault_tolerance: FaultTolerance = FaultTolerance()
-    storage: Storage = Storage()
-    tracking: Tracking = Tracking()
-    tuning: Tuning = Tuning()
-    tiers: Tiers | None = None
-    sweep: Sweep | None = None
+    metrics: Metrics = Field(description="The primary metric, secondary metrics and console groups.")
+    baseline: dict[str, Any] = Field(description="Free-form config handed to the trainable as ctx.config.")
+    components: dict[str, Component] = Field(min_length=1, description="The parts that may be removed, by name.")
+    design: Design = Field(default=Design(), description="Which variants run.")
+    seeds: list[int] | AdaptiveSeeds = Field(
+        default=[0, 1, 2], description="Seeds every variant runs (paired), or {initial, max} adaptive seeds.",
+        examples=[[0, 1, 2], {"initial": 3, "max": 10}],
+    )
+    analysis: Analysis = Field(default=Analysis(), description="Statistics of the verdicts.")
+    reproducibility: Reproducibility = Field(default=Reproducibility(), description="Determinism of trials.")
+    resources: Resources = Field(default=Resources(), description="What each trial needs, and how many run.")
+    fault_tolerance: FaultTolerance = Field(default=FaultTolerance(), description="Restarts and timeouts.")
+    storage: Storage = Field(default=Storage(), description="Where study directories live.")
+    tracking: Tracking = Field(default=Tracking(), description="Experiment tracking.")
+    tuning: Tuning = Field(default=Tuning(), description="The TPE stage over the survivors.")
+    tiers: Tiers | None = Field(default=None, description="Synthetic-first tiers (a cheap tier gates the next).")
+    sweep: Sweep | None = Field(default=None, description="The same ablation at several values of one knob.")
     factors: dict[str, SearchSpace] = Field(
         default={}, description="Config paths ablated over SearchSpace values; each value is a level."
     )
@@ -479,17 +566,68 @@ def load_yaml(path: str | Path) -> tuple[dict, dict[tuple, int]]:
         text = path.read_text()
     except OSError as exc:
         raise ConfigError(path, [("", None, f"cannot read file: {exc.strerror}")]) from None
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+    loader = _Loader(text)
+    try:  # one parse: compose the node tree, check it, then construct the data from it
+        node = loader.get_single_node()
+        if node is None:
+            raise ConfigError(path, [("", 1, "a study config must be a YAML mapping")])
+        _check_tree(node, path)
+        data = loader.construct_document(node)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else None
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(path, [("", line, f"malformed YAML: {problem}")]) from None
+    finally:
+        loader.dispose()
     if not isinstance(data, dict):
         raise ConfigError(path, [("", 1, "a study config must be a YAML mapping")])
-    return data, _line_index(node) if node is not None else {}
+    return data, _line_index(node)
+
+
+#: libyaml's parser when PyYAML was built with it (about 10x faster), else the Python one
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+#: the most nodes aliases may expand a config to, beyond its own nodes (an alias bomb stops here)
+MAX_ALIAS_EXPANSION = 100_000
+
+
+def _check_tree(root: yaml.Node, path: Path) -> None:
+    """Refuse duplicate keys (naming both lines) and aliases that expand beyond the cap."""
+    sizes: dict[int, int] = {}
+    problems: list[tuple[str, int | None, str]] = []
+
+    def size(node: yaml.Node, where: tuple) -> int:
+        got = sizes.get(id(node))
+        if got is not None:  # an alias: counted again, not walked again
+            return got
+        sizes[id(node)] = 1  # a recursive alias counts once
+        total = 1
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, int] = {}
+            for key_node, value_node in node.value:
+                key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+                line = key_node.start_mark.line + 1
+                if key is not None and key != "<<":
+                    if key in seen:
+                        problems.append((_dotted(where + (key,)), line,
+                                         (f"duplicate key: '{key}' is already given on line {seen[key]} "
+                                          "(YAML would keep only the last one)")))
+                    seen.setdefault(key, line)
+                total += size(value_node, where + (key,))
+        elif isinstance(node, yaml.SequenceNode):
+            total += sum(size(item, where + (i,)) for i, item in enumerate(node.value))
+        sizes[id(node)] = total
+        return total
+
+    expanded = size(root, ())
+    if problems:
+        raise ConfigError(path, problems)
+    if expanded - len(sizes) > MAX_ALIAS_EXPANSION:
+        raise ConfigError(path, [("", None, (f"YAML aliases expand this config to {expanded:,} nodes "
+                                             f"(more than {MAX_ALIAS_EXPANSION:,} beyond its own "
+                                             f"{len(sizes):,}): an alias bomb? Write the values out "
+                                             "or use fewer nested aliases"))])
 
 
 def parse_config(data: dict, path: str | Path = "<config>", lines: dict | None = None) -> StudyConfig:

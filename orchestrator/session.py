@@ -15,14 +15,15 @@ flushed, the resume command printed, and ``Interrupted`` carries exit code 128+s
 from __future__ import annotations
 
 import shlex
-import shutil
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Self
 
 import ray
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from . import plan as planning
@@ -33,6 +34,7 @@ from .execution.progress import StudyProgress
 from .execution.resources import check_feasible
 from .ledger import FAILED, PENDING, Study, read_json
 from .overrides import Override, resolved_text
+from .plan import TrialSpec
 from .provenance import collect
 
 
@@ -87,8 +89,11 @@ class Cluster:
 class StudySession:
     """One driver's hold on one study: the lock, Ray, the tracker, signals; steps run inside."""
 
-    def __init__(self, study: Study, config: StudyConfig, console: Console, cluster: Cluster):
+    def __init__(self, study: Study, config: StudyConfig, console: Console, cluster: Cluster,
+                 on_open: Callable[[], None] | None = None):
+        """`on_open`: run first under the lock (create the study dir, mend damaged records...)."""
         self.study, self.config, self.console, self.cluster = study, config, console, cluster
+        self.on_open = on_open
         self.tracker = None
         self._lock = None
         self._handlers: dict = {}
@@ -99,6 +104,8 @@ class StudySession:
         self._lock = self.study.lock()
         self._lock.__enter__()
         try:
+            if self.on_open is not None:
+                self.on_open()
             root = Path(self.config.storage.root).resolve()
             inside = [str(root.relative_to(Path.cwd().resolve()))] if root.is_relative_to(Path.cwd().resolve()) else []
             url = self.cluster.connect(self.console, inside)
@@ -140,10 +147,15 @@ class StudySession:
                 names = {v.name for v in rerun}
                 for spec in specs:
                     if spec.variant in names:
-                        shutil.rmtree(study.trial(spec.trial_id).path, ignore_errors=True)
+                        study.remove_trial(spec.trial_id)
             self.execute(specs, label=tier or "ablation")
             if isinstance(config.seeds, AdaptiveSeeds):
-                self._adaptive(tier)
+                adaptive_seeds(study, config, self.console, tier, self.execute)
+            if config.analysis.check_determinism and i == len(tiers) - 1:
+                from .analysis.reproducibility import repeat_spec
+
+                # the baseline's first seed a second time (the report compares the two)
+                self.execute([repeat_spec(config, tier)], label="determinism check")
             if tier is not None and i < len(tiers) - 1 and not self._tier_separates(tier):
                 study.set_stage("ablation", "stopped", started=started,
                                 reason=f"tier '{tier}' did not separate the variants")
@@ -233,42 +245,40 @@ class StudySession:
                     seeds.append(record["seed"])
         return seeds
 
-    def _adaptive(self, tier) -> None:
-        """Add seeds to undecided components (and the baseline, to stay paired) until decided or max."""
-        from .analysis import undecided
-
-        config = self.config
-        while True:
-            records = [r for r in self.study.records() if r["stage"] == "ablation"]
-            have = sorted({r["seed"] for r in records if r["variant"] == planning.BASELINE})
-            if len(have) >= config.seeds.max:
-                return
-            open_components = undecided(records, config)
-            if not open_components:
-                return
-            seed = max(have) + 1
-            self.console.print(f"Adaptive seeds: {', '.join(open_components)} undecided after {len(have)} seeds; "
-                               f"adding seed {seed}")
-            chosen = [planning.Variant()] + [v for v in planning.variants(config)
-                                             if v.removed and set(v.removed) & set(open_components)]
-            self.execute(planning.ablation_trials(config, seeds=[seed], only=chosen, tier=tier), label=f"seed {seed}")
-
     def _tier_separates(self, tier: str) -> bool:
         """Synthetic-first gate: the next tier runs only if this one decided enough verdicts."""
         self.report()
+        from .analysis.stats import DECIDED
+
         groups = read_json(self.study.path / "verdicts.json", {}).get("groups", {})
         decided = {name for label, group in groups.items() if label.split("/")[0] == tier
-                   for name, v in group.get("components", {}).items() if v["verdict"] != "no evidence"}
+                   for name, v in group.get("components", {}).items() if v["verdict"] in DECIDED}
         need = self.config.tiers.min_decided
         if len(decided) >= need:
             self.console.print(f"Tier '{tier}' separates the variants ({len(decided)} decided): next tier runs")
             return True
         self.console.print(
             f"[bold yellow]Stopping after tier '{tier}':[/bold yellow] {len(decided)} component(s) decided, "
-            f"{need} needed (tiers.min_decided). A component that shows no effect on the cheap tier is "
-            "unlikely to show one on the expensive tier; see report.md."
+            f"{need} needed (tiers.min_decided; decided = essential, harmful or negligible). A tier that "
+            "decides nothing cheaply is unlikely to decide on the expensive tier; see report.md."
         )
         return False
+
+
+def adaptive_seeds(study: Study, config: StudyConfig, console: Console, tier,
+                   execute: Callable[..., object]) -> None:
+    """Add seeds to undecided components (and the baseline, to stay paired) until decided or max.
+
+    ``execute(specs, label=...)`` runs trial specs (the session: on Ray; simulations: a formula).
+    """
+    from .analysis import next_seed
+
+    while (step := next_seed([r for r in study.records() if r["stage"] == "ablation"], config)) is not None:
+        seed, open_components = step
+        console.print(f"Adaptive seeds: {', '.join(open_components)} undecided; adding seed {seed}")
+        chosen = [planning.Variant()] + [v for v in planning.variants(config)
+                                         if v.removed and set(v.removed) & set(open_components)]
+        execute(planning.ablation_trials(config, seeds=[seed], only=chosen, tier=tier), label=f"seed {seed}")
 
 
 class _Ticker:
@@ -296,18 +306,23 @@ def launch(config_path: str | Path, *, address: str | None = None, variants: lis
         print_plan(config, console)
         return None
     study = Study(study_dir_for(config))
-    if study.exists():
-        stored = load_config(study.config_path)
-        if stored.model_dump() != config.model_dump():
-            raise StudyError(
-                f"{study.path} holds a study with a different config. Give the new study another "
-                f"`name`, move the old directory away, or continue it with `ablator resume {study.path}`."
-            )
-    else:
-        with study.lock():
+
+    def open_study() -> None:  # under the lock: of two first launches, one runs
+        if study.exists():
+            study.check()
+            stored = load_config(study.config_path)
+            if stored.model_dump() != config.model_dump():
+                raise StudyError(
+                    f"{study.path} holds a study with a different config. Give the new study another "
+                    f"`name`, move the old directory away, or continue it with `ablator resume {study.path}`."
+                )
+        else:
             Study.create(study.path, resolved_text(config_path, overrides), config.name)
-            study.write_provenance({**collect(), "overrides": [ov.arg for ov in overrides]})
-    with StudySession(study, config, console, Cluster(address, ray_temp_dir, dashboard, upload)) as session:
+            study.write_provenance({**collect(), "overrides": [ov.arg for ov in overrides],
+                                    "reproducibility": config.reproducibility.model_dump()})
+
+    cluster = Cluster(address, ray_temp_dir, dashboard, upload)
+    with StudySession(study, config, console, cluster, on_open=open_study) as session:
         _all_stages(session, rerun=chosen)
     return study
 
@@ -321,11 +336,17 @@ def resume(study_dir: str | Path, *, address: str | None = None, console: Consol
     if not study.exists():
         raise StudyError(f"{study_dir} is not a study directory (no study.json)")
     config = load_config(study.config_path)
-    with StudySession(study, config, console, Cluster(address, ray_temp_dir, dashboard, upload)) as session:
+
+    def open_study() -> None:
+        study.check()
+        mend_records(study, console)
         if retry_failed:
             for record in study.records():
                 if record["state"] == FAILED and record["stage"] == "ablation":
                     study.trial(record["trial_id"]).update(state=PENDING)
+
+    cluster = Cluster(address, ray_temp_dir, dashboard, upload)
+    with StudySession(study, config, console, cluster, on_open=open_study) as session:
         _all_stages(session)
     return study
 
@@ -358,6 +379,32 @@ def tune(study_dir: str | Path, *, n_trials: int | None = None, at: datetime | N
     with StudySession(study, config, console, Cluster(address, ray_temp_dir, dashboard, upload)) as session:
         session.tuning(now=True, n_trials=n_trials)
     return study
+
+
+def mend_records(study: Study, console: Console) -> list[str]:
+    """Move every unreadable record.json aside and make its trial PENDING; return their ids.
+
+    The trial's spec comes from plan.json (or the study index); its metrics and checkpoint
+    stay, so the re-run continues from the last checkpoint. Nothing else is touched.
+    """
+    damaged = study.damaged_records()
+    if not damaged:
+        return []
+    specs = {t["trial_id"]: t for t in study.read_plan().get("trials", [])}
+    indexed = {r["trial_id"]: r for r in study.records()}
+    mended = []
+    for path, problem in damaged:
+        tid = path.parent.name
+        spec = specs.get(tid) or indexed.get(tid)
+        store = study.trial(tid)
+        aside = store.set_aside()
+        console.print(f"[yellow]{path}: {escape(problem)}[/yellow]; moved to {aside.name}"
+                      + ("; the trial runs again" if spec else "; not in the plan: left out"))
+        if spec:
+            fields = {k: spec[k] for k in TrialSpec.__dataclass_fields__ if k in spec}
+            store.write(runner.new_record(TrialSpec(**fields)))
+            mended.append(tid)
+    return mended
 
 
 def _all_stages(session: StudySession, rerun=None) -> None:

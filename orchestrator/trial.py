@@ -6,16 +6,26 @@ import hashlib
 import random
 import tempfile
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import numpy as np
 
+from .config import StudyConfig
+from .errors import UserError
 from .ledger import TrialStore, write_json
 
+CUBLAS_WORKSPACE = ":4096:8"  # what torch.use_deterministic_algorithms needs from cuBLAS (CUDA >= 10.2)
 
-def set_seeds(seed: int, threads: int | None = None) -> None:
-    """Seed python, numpy and torch (CPU and CUDA) and make cuDNN deterministic."""
+
+def set_seeds(seed: int, threads: int | None = None, deterministic: bool = False) -> None:
+    """Seed python, numpy and torch (CPU and CUDA) and make cuDNN deterministic.
+
+    ``deterministic`` also turns on ``torch.use_deterministic_algorithms`` (an op without a
+    deterministic implementation then raises); ``CUBLAS_WORKSPACE_CONFIG`` must already be in
+    the environment before CUDA starts (the worker sets it).
+    """
     random.seed(seed)
     np.random.seed(seed % 2**32)
     try:
@@ -26,8 +36,33 @@ def set_seeds(seed: int, threads: int | None = None) -> None:
     torch.cuda.manual_seed_all(seed)
     torch.backends.cudnn.deterministic = True
     torch.backends.cudnn.benchmark = False
+    torch.use_deterministic_algorithms(deterministic)
     if threads:
         torch.set_num_threads(threads)
+
+
+def rng_state() -> dict:
+    """The python, numpy, torch CPU and (if started) CUDA random states, to put back later."""
+    import torch
+
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    """Put back what ``rng_state`` saved."""
+    import torch
+
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+CHECKPOINT_FORMAT = "ablator-checkpoint/1"
 
 
 class TrialStopped(Exception):
@@ -39,6 +74,13 @@ class TrialContext:
 
     ``report(metrics, checkpoint=...)`` records one step durably (metrics line, then the
     checkpoint); ``restore()`` returns the last checkpoint after a restart, or None.
+
+    Every checkpoint is saved with the random states (python, numpy, torch CPU and CUDA) and
+    the next step number; ``restore()`` puts both back, so a trial killed at any step and
+    restarted ends bit-identical to an uninterrupted one on CPU, and a kill between a step's
+    metrics line and its checkpoint re-reports that step (the ledger keeps its last value)
+    rather than losing, duplicating or shifting steps. The user's checkpoint holds only what
+    the trainable needs (model, optimizer, epoch).
     """
 
     def __init__(
@@ -68,21 +110,28 @@ class TrialContext:
         self._source = source
         self._stop_hook = stop_hook
         self._device = device
-        self._step = len(store.history())
+        self._step = 0  # a restart starts over unless restore() finds a checkpoint
         self.final: dict[str, float] | None = None
         self.fingerprints: dict[str, dict] = {}
 
     @classmethod
     def local(
         cls,
-        config: dict,
+        config: dict | StudyConfig | str | Path,
         seed: int = 0,
         trial_dir: str | Path | None = None,
         variant: str = "baseline",
-        removed: Iterable[str] = (),
         checkpoint: Any = None,
     ) -> TrialContext:
-        """A context for running a trainable by hand, outside Ray (debugging, notebooks)."""
+        """A context for running a trainable by hand, outside Ray (debugging, notebooks).
+
+        `config` is the trainable's config as it is, or a study (its YAML path or StudyConfig):
+        then `ctx.config` is that variant's config (``"no-dropout"``, ``"norm=batch"``), with its
+        removals, alternatives and levels applied exactly as the study applies them.
+        """
+        removed: list[str] = []
+        if not isinstance(config, dict):
+            config, removed = _variant_config(config, variant)
         store = TrialStore(Path(trial_dir or tempfile.mkdtemp(prefix="ablator-trial-")))
         store.path.mkdir(parents=True, exist_ok=True)
         if checkpoint is not None:
@@ -93,10 +142,22 @@ class TrialContext:
     # ------------------------------------------------------------ the trainable's API
 
     def restore(self) -> Any | None:
-        """The last checkpoint of this trial (or of the trained baseline, for inference-only)."""
+        """The last checkpoint of this trial (or of the trained baseline, for inference-only).
+
+        For this trial's own checkpoint the random states and the step counter are put back
+        as they were when it was saved.
+        """
         if self._source is not None:
-            return self._source.load_checkpoint()
-        return self._store.load_checkpoint()
+            return _user_state(self._source.load_checkpoint())
+        saved = self._store.load_checkpoint()
+        if saved is None:
+            return None
+        if not _wrapped(saved):  # saved without TrialContext (TrialContext.local, an older ledger)
+            self._step = len(self._store.history())
+            return saved
+        set_rng_state(saved["rng"])
+        self._step = int(saved["next_step"])
+        return saved["state"]
 
     def report(self, metrics: dict[str, Any], checkpoint: Any = None, step: int | None = None) -> None:
         """Record one step's metrics (and a checkpoint to restart from) durably."""
@@ -104,7 +165,8 @@ class TrialContext:
         row = {k: _number(v) for k, v in metrics.items()}
         self._store.append_metrics({"step": step, "attempt": self.attempt, "time": time.time(), **row})
         if checkpoint is not None and self._source is None:
-            self._store.save_checkpoint(checkpoint)
+            self._store.save_checkpoint({"format": CHECKPOINT_FORMAT, "state": checkpoint, "rng": rng_state(),
+                                         "next_step": step + 1})
         self._step = step + 1
         self.final = row
         if self._stop_hook is not None and self._stop_hook(step, row):
@@ -133,6 +195,14 @@ class TrialContext:
         return self._store.history()
 
 
+def _wrapped(saved: Any) -> bool:
+    return isinstance(saved, dict) and saved.get("format") == CHECKPOINT_FORMAT
+
+
+def _user_state(saved: Any) -> Any:
+    return saved["state"] if _wrapped(saved) else saved
+
+
 def _number(v: Any) -> float:
     try:
         return float(v.item() if hasattr(v, "item") else v)
@@ -150,3 +220,18 @@ def _hash_item(x: Any) -> str:
     else:
         data = repr(x).encode()
     return hashlib.sha1(data).hexdigest()[:16]
+
+
+def _variant_config(study: StudyConfig | str | Path, variant: str) -> tuple[dict, list[str]]:
+    """The config a study hands to the trainable for one variant (first tier and sweep value)."""
+    from .config import load_config
+    from .plan import ablation_trials, variant_by_name
+
+    if not isinstance(study, StudyConfig):
+        study = load_config(study)
+    try:
+        chosen = variant_by_name(study, variant)
+    except KeyError as exc:
+        raise UserError(str(exc.args[0])) from None
+    spec = ablation_trials(study, seeds=[0], only=[chosen])[0]
+    return study.resolved(spec.removed, spec.overrides), list(spec.removed)

@@ -127,3 +127,51 @@ def test_unreachable_cluster_address_exits_2_with_a_message(tmp_path):
     result = CliRunner().invoke(app, ["launch", str(path), "--address", "127.0.0.1:1"])
     assert result.exit_code == 2, result.output
     assert "could not join the Ray cluster at 127.0.0.1:1" in result.output
+
+
+# ------------------------------------------------ strict YAML: what used to be accepted silently
+
+# (case, text replacement, words in the message, line of the mistake)
+SILENT = [
+    ("component block copied, not renamed", ("  dropout:\n    kind: training", "  hidden:\n    kind: training"),
+     "duplicate key: 'hidden' is already given on line 9", 13),
+    ("top-level key given twice", ("seeds: [0, 1, 2]", "seeds: [0, 1, 2]\nseeds: [4]"),
+     "duplicate key: 'seeds' is already given on line 20", 21),
+    ("booleans as seeds", ("seeds: [0, 1, 2]", "seeds: [true, false]"), "holds a boolean, not a number", 20),
+    ("yes as max_failures", ("seeds: [0, 1, 2]", "seeds: [0, 1, 2]\nfault_tolerance: {max_failures: yes}"),
+     "is a boolean, not a number", 21),
+]
+
+
+@pytest.mark.parametrize("case,change,words,line", SILENT, ids=[s[0] for s in SILENT])
+def test_silently_accepted_configs_now_exit_2_with_their_line(tmp_path, case, change, words, line):
+    path = tmp_path / "study.yaml"
+    assert change[0] in GOOD
+    path.write_text(GOOD.replace(change[0], change[1], 1))
+    result = CliRunner().invoke(app, ["validate", str(path)])
+    assert result.exit_code == 2, result.output
+    assert f"{path}:{line}" in result.output and words in result.output, result.output
+    assert "Traceback" not in result.output
+
+
+def test_booleans_stay_booleans_where_a_flag_is_meant(tmp_path):
+    path = tmp_path / "study.yaml"
+    path.write_text(GOOD + "tuning: {enabled: no}\n")
+    assert load_config(path).tuning.enabled is False
+
+
+def test_alias_bomb_is_refused_with_a_clear_error(tmp_path):
+    bomb = "x0: &a0 [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n" + "".join(
+        f"x{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]\n" for i in range(1, 10))
+    path = tmp_path / "study.yaml"
+    path.write_text(bomb + GOOD)
+    result = CliRunner().invoke(app, ["validate", str(path)])
+    assert result.exit_code == 2, result.output
+    assert "alias bomb" in result.output and "Traceback" not in result.output
+
+
+def test_a_few_aliases_still_work(tmp_path):
+    path = tmp_path / "study.yaml"
+    text = GOOD.replace("  train: {epochs: 2}", "  train: &train {epochs: 2}\n  eval: *train")
+    path.write_text(text)
+    assert load_config(path).baseline["eval"] == {"epochs": 2}

@@ -84,8 +84,7 @@ def test_chord_evaluate_reuses_the_checkpoint_without_training(chord_baseline, t
         cfg,
         seed=0,
         trial_dir=tmp_path / "ablated",
-        variant="-smoothing",
-        removed=["smoothing"],
+        variant="no-smoothing",
         checkpoint=checkpoint,
     )
     chord.evaluate(ablated)
@@ -161,12 +160,12 @@ def test_digits_restart_continues_exactly(tmp_path):
     crashing.report = report_then_crash
     with pytest.raises(_Crash):
         digits.run(crashing)
-    resumed = TrialContext.local(
-        cfg, seed=1, trial_dir=tmp_path / "resumed", checkpoint=crashing.restore()
-    )
+    # the restart: a new context on the same trial directory (its checkpoint carries the RNG states)
+    resumed = TrialContext.local(cfg, seed=1, trial_dir=tmp_path / "crash")
     digits.run(resumed)
-    assert len(resumed.history) == 1  # only epoch 1 ran
-    assert resumed.final == pytest.approx(whole.final)
+    lines = (tmp_path / "crash" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(x)["step"] for x in lines] == [0, 1]  # only epoch 1 ran again
+    assert resumed.final == whole.final  # bit-identical
 
 
 # ------------------------------------------------------------------ every variant of the configs
@@ -198,3 +197,26 @@ def test_every_removal_contract_builds_a_working_model(config_name):
             assert out.shape == test.frames.shape
         else:
             assert DigitsCNN.from_config(cfg)(torch.zeros(2, 1, 8, 8)).shape == (2, 10)
+
+
+def test_local_context_applies_a_study_variant_as_the_study_does(tmp_path):
+    from orchestrator.errors import UserError
+
+    study = Path(__file__).parent.parent / "configs/quickstart_levels.yaml"
+    config = load_config(study)
+    base = TrialContext.local(study, trial_dir=tmp_path / "base")
+    assert base.config == config.baseline and base.removed == []
+    comp, change = next((c, comp.removal) for c, comp in config.components.items())
+    ablated = TrialContext.local(config, variant=f"no-{comp}", trial_dir=tmp_path / "ablated")
+    assert ablated.removed == [comp] and ablated.variant == f"no-{comp}"
+    for dotted, value in change.items():
+        node = ablated.config
+        for key in dotted.split("."):
+            node = node[key]
+        assert node == value
+    comp, alts = next((c, comp.alternatives) for c, comp in config.components.items() if comp.alternatives)
+    alt, overrides = next(iter(alts.items()))
+    other = TrialContext.local(study, variant=f"{comp}={alt}", trial_dir=tmp_path / "alt")
+    assert all(other.config[k.split(".")[0]][k.split(".")[1]] == v for k, v in overrides.items())
+    with pytest.raises(UserError, match="unknown variant 'no-such'"):
+        TrialContext.local(study, variant="no-such")

@@ -15,7 +15,7 @@ from orchestrator.analysis import build_report
 from orchestrator.config import parse_config
 from orchestrator.ledger import Study
 
-HEADER = "| component | kind | baseline | ablated (mean ± std) | delta [CI] | p (Holm) | verdict |"
+HEADER = "| component | kind | baseline | ablated (mean ± std) | delta [t CI] | p (Holm) | MDE | verdict |"
 
 
 def make_study(path, cfgd: dict, records: list[dict]) -> Study:
@@ -78,7 +78,7 @@ def test_single_seed_says_it_cannot_conclude(tmp_path):
     out, md, _ = report(study)
     assert HEADER in md
     assert "cannot conclude" in md
-    assert all(c["verdict"] == "no evidence" for c in out["components"].values())
+    assert all(c["verdict"] == "inconclusive" for c in out["components"].values())
     assert all(c["n"] == 1 for c in out["components"].values())
 
 
@@ -196,3 +196,37 @@ def test_rebuilding_keeps_the_tuning_section(tmp_path):
     _, md, _ = report(study)
     assert md.count("## Tuning") == 1 and "Tuned 1 parameter." in md
     assert "## Verdicts" in md
+
+
+def test_power_line_mde_column_and_reproducibility_mode(tmp_path):
+    """Three seeds cannot resolve min_effect here: the report says so at the top, with the seeds it would take."""
+    effects = {"a": 2.0, "b": 0.0}
+    cfgd = simulated_config(effects, 0.5, 3, min_effect=0.3, n_bootstrap=200)
+    study = make_study(tmp_path / "power", cfgd, simulate_records(effects, 0.5, 3, min_effect=0.3))
+    out, md, console = report(study)
+    power = out["power"]
+    assert power["mde"] > 0.3 and power["seeds_needed"] > 3
+    line = f"> **Power:** with 3 seeds this study detects effects >= {power['mde']:.3g} (80% power); " \
+           f"min_effect is 0.3; about {power['seeds_needed']} seeds would resolve it."
+    assert line in md and "Power:" in console
+    for c in out["components"].values():
+        assert c["mde"] > 0 and isinstance(c["seeds_needed"], int) and isinstance(c["significant"], bool)
+        assert c["ci_method"] == "t" and c["p_essential_holm"] is not None
+        assert f"| {c['mde']:.3g} |" in md
+    assert "inconclusive (~" in md  # b: how many seeds would decide it
+    assert "reproducibility: mode not recorded" in md  # these records were not written by a worker
+    assert out["reproducibility"]["deterministic"] is None
+
+
+def test_unlisted_interaction_is_warned_by_name(tmp_path):
+    effects = {"attention": 0.08, "ffn": 0.03, "norm": 0.0, "dropout": 0.0, "pos": 0.02}
+    kw = {"design": "random", "interaction": {"attention+ffn": -0.03}, "total_trials": 60, "design_seed": 1,
+          "n_bootstrap": 200}
+    cfgd = simulated_config(effects, 0.01, 5, **kw)
+    study = make_study(tmp_path / "inter", cfgd, simulate_records(effects, 0.01, 5, **kw))
+    out, md, console = report(study)
+    assert "### Is the main-effects model enough?" in md and "Lack of fit of the main-effects model" in md
+    assert "attention x ffn: interaction on score" in md and "attention x ffn" in console
+    ffn = out["components"]["ffn"]
+    assert "average_effect" in ffn and ffn["verdict"] == "essential"
+    assert "judged in the baseline's context (attention present)" in ffn["note"]

@@ -11,7 +11,14 @@ from scipy import stats as st
 from orchestrator.analysis import stats
 from orchestrator.analysis.effects import batch_bootstrap, regression_effects
 from orchestrator.analysis.records import group_records
-from orchestrator.analysis.stats import ESSENTIAL, HARMFUL, NO_EVIDENCE, compare_paired, holm
+from orchestrator.analysis.stats import (
+    ESSENTIAL,
+    HARMFUL,
+    INCONCLUSIVE,
+    NEGLIGIBLE,
+    compare_paired,
+    holm,
+)
 
 BASE = {0: 0.842, 1: 0.838, 2: 0.851, 3: 0.846, 4: 0.840}
 ABL = {0: 0.830, 1: 0.829, 2: 0.845, 3: 0.839, 4: 0.826}
@@ -55,19 +62,25 @@ def test_t_ci_equals_hand_formula():
 
 
 def test_bootstrap_ci_equals_scipy_own_call():
-    d = np.array([BASE[s] - ABL[s] for s in sorted(BASE)])
+    rng = np.random.default_rng(1)
+    d = rng.normal(0.5, 1.0, 12)
     ours = stats.bootstrap_ci(d, alpha=0.05, n_resamples=2000, random_state=7)
-    ref = st.bootstrap((d,), np.mean, n_resamples=2000, confidence_level=0.95, method="percentile", rng=7)
+    ref = st.bootstrap((d,), np.mean, n_resamples=2000, confidence_level=0.95, method="bca", rng=7)
     assert ours[0] == pytest.approx(ref.confidence_interval.low, rel=1e-12)
     assert ours[1] == pytest.approx(ref.confidence_interval.high, rel=1e-12)
-    res = compare_paired(BASE, ABL, "max", n_bootstrap=2000, random_state=7)
+    base = {i: 10.0 + x for i, x in enumerate(d)}
+    res = compare_paired(base, {i: 10.0 for i in base}, "max", n_bootstrap=2000, random_state=7)
     assert res["ci_bootstrap"] == pytest.approx([ref.confidence_interval.low, ref.confidence_interval.high])
+    assert res["bootstrap_method"] == "BCa" and res["ci_method"] == "t"
     # batched: every row equals its own scipy call with the same random_state
     rows = [d, d[::-1] * 2, d + 1]
     batched = batch_bootstrap(rows, 0.05, 2000, random_state=0)
     for row, (lo, hi) in zip(rows, batched):
-        r = st.bootstrap((row,), np.mean, n_resamples=2000, method="percentile", rng=0).confidence_interval
+        r = st.bootstrap((row,), np.mean, n_resamples=2000, method="bca", rng=0).confidence_interval
         assert (lo, hi) == pytest.approx((r.low, r.high), rel=1e-12)
+    # at small n no bootstrap interval is shown: only the t interval
+    small = compare_paired(BASE, ABL, "max", n_bootstrap=2000)
+    assert all(math.isnan(x) for x in small["ci_bootstrap"]) and all(math.isfinite(x) for x in small["ci"])
 
 
 def test_holm_known_table():
@@ -83,19 +96,102 @@ def test_holm_known_table():
 
 
 def test_verdict_rule():
-    assert stats.verdict(1.0, [(0.5, 1.5)], 0.01, 0.05) == ESSENTIAL
-    assert stats.verdict(-1.0, [(-1.5, -0.5)], 0.01, 0.05) == HARMFUL
-    assert stats.verdict(1.0, [(0.5, 1.5)], 0.06, 0.05) == NO_EVIDENCE  # not significant after Holm
-    assert stats.verdict(1.0, [(0.5, 1.5)], 0.01, 0.05, min_effect=2.0) == NO_EVIDENCE  # too small to matter
-    assert stats.verdict(1.0, [(0.5, 1.5), (-0.1, 1.2)], 0.01, 0.05) == NO_EVIDENCE  # a CI straddles 0
-    assert stats.verdict(float("nan"), [(0.5, 1.5)], 0.01, 0.05) == NO_EVIDENCE
+    assert stats.verdict(0.01, 0.9, float("nan"), 0.05) == ESSENTIAL
+    assert stats.verdict(0.9, 0.01, 0.9, 0.05) == HARMFUL
+    assert stats.verdict(0.9, 0.9, 0.01, 0.05) == NEGLIGIBLE
+    assert stats.verdict(0.06, 0.9, 0.2, 0.05) == INCONCLUSIVE
+    assert stats.verdict(float("nan"), float("nan"), float("nan"), 0.05) == INCONCLUSIVE
+
+
+def test_shifted_tests_and_tost_equal_scipy():
+    d = np.array([BASE[s] - ABL[s] for s in sorted(BASE)])
+    m = 0.004
+    res = compare_paired(BASE, ABL, "max", min_effect=m, n_bootstrap=0)
+    # essential: one-sided test of 'effect <= m', doubled (the two-sided interval's tail)
+    greater = st.ttest_1samp(d, m, alternative="greater").pvalue
+    assert res["p_essential"] == pytest.approx(min(1, 2 * greater), rel=1e-10)
+    assert res["p_harmful"] == pytest.approx(min(1, 2 * st.ttest_1samp(d, -m, alternative="less").pvalue), rel=1e-10)
+    tost = max(st.ttest_1samp(d, -m, alternative="greater").pvalue, st.ttest_1samp(d, m, alternative="less").pvalue)
+    assert res["p_negligible"] == pytest.approx(tost, rel=1e-10)
+    # essential exactly when the (1 - alpha) t interval lies above min_effect
+    for me in (0.0, 0.002, 0.004, 0.008, 0.02):
+        r = compare_paired(BASE, ABL, "max", min_effect=me, n_bootstrap=0)
+        assert (r["verdict"] == ESSENTIAL) == (r["ci"][0] > me), me
+    # statsmodels' TOST gives the same p
+    from statsmodels.stats.weightstats import ttost_paired
+
+    b = np.array([BASE[s] for s in sorted(BASE)])
+    a = np.array([ABL[s] for s in sorted(BASE)])
+    assert res["p_negligible"] == pytest.approx(ttost_paired(b, a, -m, m)[0], rel=1e-8)
+
+
+def test_min_effect_is_judged_on_the_interval_not_the_point():
+    """A true effect of 0.9 x min_effect is called essential at most alpha of the time."""
+    rng = np.random.default_rng(0)
+    m, reps, hits = 1.0, 2000, 0
+    for _ in range(reps):
+        d = rng.normal(0.9 * m, 1.0, 8)
+        hits += compare_paired(dict(enumerate(d)), dict.fromkeys(range(8), 0.0), "max", min_effect=m,
+                               n_bootstrap=0)["verdict"] == ESSENTIAL
+    assert hits / reps <= 0.05 + 3 * math.sqrt(0.05 * 0.95 / reps)
+
+
+def test_float_ties_are_zero_and_never_significant():
+    """Ten null components whose paired differences are summation-order noise (about 1e-16)."""
+    rng = np.random.default_rng(3)
+    differs = 0
+    for _ in range(10):
+        parts = rng.normal(0, 1, (5, 7))
+        base = {s: float(sum(parts[s])) for s in range(5)}
+        other = {s: float(sum(parts[s][::-1])) for s in range(5)}  # the same numbers, summed in another order
+        differs += any(base[s] != other[s] for s in range(5))
+        res = compare_paired(base, other, "max", n_bootstrap=0)
+        assert res["verdict"] == INCONCLUSIVE and not res["significant"]
+        assert res["p"] == 1.0 and res["effect"] == 0.0
+    assert differs >= 5  # the float noise is really there
+    # exact float noise near 1e-16 on a metric of magnitude 1: zeroed; a real 1e-6 effect is not
+    base = {0: 0.3, 1: 0.7, 2: 0.5}
+    noise = {0: 0.3 + 5.551115123125783e-17, 1: 0.7 - 1.1102230246251565e-16, 2: 0.5 + 1.1e-16}
+    assert compare_paired(base, noise, "max", n_bootstrap=0)["p"] == 1.0
+    real = compare_paired(base, {s: v - 1e-6 * (1 + s / 10) for s, v in base.items()}, "max", n_bootstrap=0)
+    assert real["effect"] > 0 and real["p"] < 0.05
+    # with min_effect > 0, identical results are shown negligible
+    assert compare_paired(base, noise, "max", min_effect=0.01, n_bootstrap=0)["verdict"] == NEGLIGIBLE
+
+
+def test_mde_and_seeds_needed_match_statsmodels_power():
+    from statsmodels.stats.power import TTestPower
+
+    for n in (3, 5, 10):
+        sd = 2.0
+        ours = stats.mde(sd / math.sqrt(n), n - 1, 0.05)
+        d = TTestPower().solve_power(effect_size=None, nobs=n, alpha=0.05, power=0.8, alternative="two-sided")
+        # statsmodels adds the far tail (tiny here): agree to 1%
+        assert ours == pytest.approx(d * sd, rel=0.01), n
+    need = stats.seeds_needed(2.0, 1.0, 0.05)
+    assert stats.mde(2.0 / math.sqrt(need), need - 1, 0.05) <= 1.0 < stats.mde(2.0 / math.sqrt(need - 1), need - 2, 0.05)
+    res = compare_paired(BASE, ABL, "max", min_effect=0.01, n_bootstrap=0)
+    assert res["mde"] == pytest.approx(stats.mde(res["se"], res["n"] - 1, 0.05))
+    assert res["seeds_needed"] == stats.seeds_needed(res["std"], 0.01, 0.05)
+    assert stats.seeds_needed(1.0, 0.0, 0.05) is None
+
+
+def test_t_interval_coverage_at_three_seeds():
+    """t intervals keep their level at n = 3 (percentile bootstrap intervals do not)."""
+    rng = np.random.default_rng(5)
+    reps, cover = 4000, 0
+    x = rng.normal(0, 1, (reps, 3))
+    for row in x:
+        lo, hi = stats.t_ci(row, 0.05)
+        cover += lo <= 0 <= hi
+    assert cover / reps >= 0.95 - 3 * math.sqrt(0.05 * 0.95 / reps)
 
 
 def test_fewer_than_two_seeds_cannot_conclude():
     one = compare_paired({0: 1.0}, {0: 0.0}, "max")
-    assert one["verdict"] == NO_EVIDENCE and not one["conclusive"] and "cannot conclude" in one["note"]
+    assert one["verdict"] == INCONCLUSIVE and not one["conclusive"] and "cannot conclude" in one["note"]
     none = compare_paired({0: 1.0}, {1: 0.0}, "max")
-    assert none["n"] == 0 and none["verdict"] == NO_EVIDENCE
+    assert none["n"] == 0 and none["verdict"] == INCONCLUSIVE
     assert none["unpaired"] == {"only_baseline": [0], "only_other": [1], "nonfinite": []}
 
 
@@ -143,12 +239,12 @@ def test_regression_recovers_exact_coefficients():
                          "seed": seed, "group": None, "state": "COMPLETED",
                          "final": {"score": score + 1e-3 * np.sin(7 * seed + len(removed))}})
     g = group_records(recs)["default"]
-    mains, inter = regression_effects(g, cfg.components, [("a", "b")], "score", "max", 0.05, 0.0)
+    mains, inter, _ = regression_effects(g, cfg.components, [("a", "b")], "score", "max", 0.05, 0.0)
     assert mains["a"]["effect"] == pytest.approx(2.0, abs=0.01)
     assert mains["b"]["effect"] == pytest.approx(1.0, abs=0.01)
     assert inter["a+b"]["effect"] == pytest.approx(0.5, abs=0.01)
     assert mains["a"]["verdict"] == ESSENTIAL
     # the same data read as a minimised metric flips every sign
-    mains_min, _ = regression_effects(g, cfg.components, [("a", "b")], "score", "min", 0.05, 0.0)
+    mains_min, _, _ = regression_effects(g, cfg.components, [("a", "b")], "score", "min", 0.05, 0.0)
     assert mains_min["a"]["effect"] == pytest.approx(-2.0, abs=0.01)
     assert mains_min["a"]["verdict"] == HARMFUL

@@ -236,7 +236,7 @@ def report_files(study_dir: Path) -> None:
     (study_dir / "verdicts.json").write_text(json.dumps({
         "study": "toy", "primary": "acc",
         "components": {"ctc_head": {"verdict": "essential", "mean": 0.1, "ci": [0.05, 0.15]},
-                       "dropout": {"verdict": "no evidence", "mean": 0.01, "ci": [-0.02, 0.04]}},
+                       "dropout": {"verdict": "inconclusive", "mean": 0.01, "ci": [-0.02, 0.04]}},
         "flags": [{"kind": "seed_noise", "message": "noise > effect"}]}))
     (study_dir / "best_config.yaml").write_text("model:\n  dropout: 0.2\n")
     (study_dir / "tuning").mkdir(exist_ok=True)
@@ -418,7 +418,7 @@ def test_analysis_run(tracked):
     assert row["verdict_table/nrows"] == 2
     s = run.summary
     assert s["verdicts"]["components"]["ctc_head"]["verdict"] == "essential"
-    assert (s["verdict/ctc_head"], s["verdict/dropout"]) == ("essential", "no evidence")
+    assert (s["verdict/ctc_head"], s["verdict/dropout"]) == ("essential", "inconclusive")
     assert s["best_config"] == {"model": {"dropout": 0.2}}
     assert s["tuning"] == {"best_value": 0.83, "n_trials": 20}
     assert s["trials/ablation/completed"] == 5 and s["trials/ablation/failed"] == 1
@@ -471,15 +471,18 @@ FIRST_DRIVER = textwrap.dedent("""
     from orchestrator.config import parse_config
     from orchestrator.ledger import Study
     from orchestrator.tracking import make_tracker
+    from orchestrator.tracking import payload as P
+    from orchestrator.tracking.offline import last_step
     study, config, prov, tid = Study(sys.argv[1]), json.loads(sys.argv[2]), json.loads(sys.argv[3]), sys.argv[4]
     tracker = make_tracker(parse_config(config), study, prov, echo=lambda line: None)
-    tracker.trial_update(study.trial(tid).read())
-    state = study.trial(tid).path / "wandb.json"
+    record = study.trial(tid).read()
+    tracker.trial_update(record)
+    run_id = P.run_id(study.study_id, tid, record["started_at"])
     deadline = time.time() + 60
     while time.time() < deadline:
         tracker.poll()
         time.sleep(0.05)
-        if state.exists() and json.loads(state.read_text())["last_step"] == 2:
+        if last_step(study.path / "wandb", run_id) == 2:  # wandb-core wrote step 2 to its log
             break
     os.kill(os.getpid(), signal.SIGKILL)  # the driver dies: no close(), no finish()
 """)
@@ -495,7 +498,8 @@ def test_restarted_trial_keeps_one_run(wandb_env, tmp_path):
     proc = subprocess.run([sys.executable, "-c", FIRST_DRIVER, str(study.path), json.dumps(CONFIG),
                            json.dumps(PROVENANCE), tid], cwd=REPO, timeout=90, check=False)
     assert proc.returncode == -signal.SIGKILL
-    assert json.loads((study.trial(tid).path / "wandb.json").read_text())["last_step"] == 2
+    assert not (study.trial(tid).path / "wandb.json").exists()  # written when a run is finished
+    assert P.run_id(study.study_id, tid, rec["started_at"]) in read_runs(study.path / "wandb")
 
     # `ablator resume`: a new driver, a new tracker; the worker restarts the trial from its
     # epoch-1 checkpoint, so step 2 is reported again (a new value), then 3 and 4
@@ -599,6 +603,155 @@ def test_offline_failure_turns_tracking_off(wandb_env, tmp_path):
     tracker.study_summary(study.path)
     tracker.close(timeout=30)
     assert tracker.mode == "disabled"
-    assert len(notices) == 2 and "offline failed" in notices[1]  # the hint, then one warning
+    # the hint, one warning, then how many trials W&B lacks and where they are listed
+    assert len(notices) == 3 and "offline failed" in notices[1], notices
+    assert "1 trial(s) and the summary run not written" in notices[2] and "ablator sync" in notices[2]
+    assert json.loads((study.path / "wandb_pending.json").read_text())["trials"] == ["baseline-seed0"]
     assert study.trial("baseline-seed0").read()["state"] == COMPLETED
 
+
+
+# ---------------------------------------------------------------- scale: open-run cap, no links
+
+
+def test_no_absolute_symlink_in_any_run(tracked):
+    from orchestrator.tracking.offline import absolute_links
+
+    assert (tracked["study"].path / "wandb").is_dir()
+    assert absolute_links(tracked["study"].path) == []
+    assert not (tracked["study"].path / "wandb_pending.json").exists()  # everything was written
+
+
+def test_more_running_trials_than_open_runs(wandb_env, tmp_path):
+    """Six trials run at once under a cap of two open runs: runs are closed while idle and
+    resumed under the same id; every step lands once."""
+    cfg, study = new_study(tmp_path)
+    tracker = make_tracker(cfg, study, PROVENANCE, echo=lambda line: None, writers=2, max_open_runs=2,
+                           reopen_after=0.0, poll_interval=0.1)
+    drv = Driver(study, tracker)
+    recs = [drv.start(record(f"baseline-seed{s}", "baseline", [], seed=s)) for s in range(6)]
+    peak = 0
+    for step in range(4):
+        for rec in recs:
+            drv.report(rec, step, **metrics_at(step))
+        tracker.poll()
+        for _ in range(20):
+            peak = max(peak, sum(t.run is not None for t in list(tracker._trials.values())))
+            time.sleep(0.02)
+    recs = [drv.finish(rec) for rec in recs]
+    tracker.close()
+    assert peak <= 2
+    runs = read_runs(study.path / "wandb")
+    assert len(runs) == 6
+    for rec in recs:
+        segments = runs[P.run_id(study.study_id, rec["trial_id"], rec["started_at"])]
+        steps = [s for seg in segments for s in seg.steps]
+        assert steps == [0, 1, 2, 3], (rec["trial_id"], steps)
+        assert segments[-1].summary["state"] == COMPLETED and segments[-1].exit_code == 0
+    assert max(len(segments) for segments in runs.values()) > 1  # some run was closed and resumed
+
+
+def test_a_wandb_failure_lists_the_unwritten_trials_and_sync_writes_them(wandb_env, tmp_path):
+    """A real fault: the wandb directory is replaced by a file mid-study, so W&B cannot create
+    runs. The trials it lacks are listed; `ablator sync` writes them once the disk is back."""
+    cfg, study = new_study(tmp_path)
+    (study.path / "report.md").write_text("# report\n")
+    (study.path / "results.csv").write_text("variant,metric,mean\nbaseline,acc,0.8\n")
+    notices: list[str] = []
+    tracker = make_tracker(cfg, study, PROVENANCE, echo=notices.append)
+    drv = Driver(study, tracker)
+    first = drv.start(record("baseline-seed0", "baseline", []))
+    for s in range(3):
+        drv.report(first, s, **metrics_at(s))
+    first = drv.finish(first)
+    runs_dir = study.path / "wandb"
+    deadline = time.time() + 60
+    while not (study.trial("baseline-seed0").path / "wandb.json").exists():
+        assert time.time() < deadline, "the first trial was never written"
+        time.sleep(0.05)
+    aside = tmp_path / "wandb-aside"
+    runs_dir.rename(aside)
+    runs_dir.write_text("the disk under W&B failed")  # every new run fails to be created
+    later = []
+    for s in (1, 2):
+        rec = drv.start(record(f"baseline-seed{s}", "baseline", [], seed=s))
+        for step in range(3):
+            drv.report(rec, step, **metrics_at(step))
+        later.append(drv.finish(rec))
+    tracker.study_summary(study.path)
+    tracker.close()
+    assert tracker.mode == "disabled"
+    listed = json.loads((study.path / "wandb_pending.json").read_text())
+    assert listed["trials"] == ["baseline-seed1", "baseline-seed2"] and listed["summary"] is True
+    assert any("2 trial(s) and the summary run not written" in n and "ablator sync" in n for n in notices)
+
+    runs_dir.unlink()
+    aside.rename(runs_dir)
+    sync = subprocess.run([sys.executable, "-c", "from orchestrator.cli import app; app()", "sync",
+                           str(study.path)], check=False, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert sync.returncode == 0, sync.stdout + sync.stderr
+    assert "2 trial(s) written" in " ".join(sync.stdout.split())  # rich wraps long lines
+    assert not (study.path / "wandb_pending.json").exists()
+    by_trial = runs_by_trial(runs_dir)
+    for rec in [first, *later]:
+        (run,) = by_trial[rec["trial_id"]]
+        assert run.steps == [0, 1, 2] and run.summary["state"] == COMPLETED
+    (analysis,) = by_trial["analysis"]
+    assert analysis.summary["wandb/trials_not_written"] == 0
+    again = subprocess.run([sys.executable, "-c", "from orchestrator.cli import app; app()", "sync",
+                            str(study.path)], check=False, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0 and "nothing to write" in " ".join(again.stdout.split())
+
+
+def test_a_driver_that_stops_early_lists_the_backlog_and_the_next_one_writes_it(wandb_env, tmp_path):
+    """close() cut short (here: a zero timeout, as when the driver must stop) lists every trial
+    W&B lacks; the next driver's tracker (`ablator resume`) writes them and drops the list."""
+    cfg, study = new_study(tmp_path)
+    notices: list[str] = []
+    tracker = make_tracker(cfg, study, PROVENANCE, echo=notices.append, writers=1)
+    drv = Driver(study, tracker)
+    recs = []
+    for s in range(20):
+        rec = drv.start(record(f"baseline-seed{s}", "baseline", [], seed=s))
+        for step in range(3):
+            drv.report(rec, step, **metrics_at(step))
+        recs.append(drv.finish(rec))
+    tracker.close(timeout=0.0)
+    listed = json.loads((study.path / "wandb_pending.json").read_text())["trials"]
+    written = {tid for tid in (r["trial_id"] for r in recs)
+               if (study.trial(tid).path / "wandb.json").exists()}
+    assert listed and set(listed) == {r["trial_id"] for r in recs} - written
+    assert any(f"{len(listed)} trial(s) not written" in n for n in notices), notices
+
+    tracker = make_tracker(cfg, study, PROVENANCE, echo=lambda line: None)
+    tracker.close()
+    assert not (study.path / "wandb_pending.json").exists()
+    by_trial = runs_by_trial(study.path / "wandb")
+    for rec in recs:
+        steps = [s for run in by_trial[rec["trial_id"]] for s in run.steps]
+        assert steps == [0, 1, 2] and by_trial[rec["trial_id"]][-1].summary["state"] == COMPLETED
+
+
+def test_close_while_an_interrupt_stops_the_driver_gives_wandb_a_grace_then_lists(wandb_env, tmp_path,
+                                                                                    monkeypatch):
+    """Reached while Ctrl-C (or SIGTERM as Interrupted) unwinds the driver, close does not wait for
+    the whole backlog: after the grace (here shortened to 0 s) it lists what W&B lacks."""
+    from orchestrator.tracking import tracker as tracker_module
+
+    monkeypatch.setattr(tracker_module, "INTERRUPT_GRACE", 0.0)
+    cfg, study = new_study(tmp_path)
+    notices: list[str] = []
+    tracker = make_tracker(cfg, study, PROVENANCE, echo=notices.append, writers=1)
+    drv = Driver(study, tracker)
+    for s in range(20):
+        rec = drv.start(record(f"baseline-seed{s}", "baseline", [], seed=s))
+        drv.report(rec, 0, **metrics_at(0))
+        drv.finish(rec)
+    with pytest.raises(KeyboardInterrupt):
+        try:
+            raise KeyboardInterrupt
+        finally:
+            tracker.close()  # as the launcher's `finally` does
+    listed = json.loads((study.path / "wandb_pending.json").read_text())
+    assert listed["trials"] and "stopped W&B after 0 s" in listed["reason"]
+    assert any(f"{len(listed['trials'])} trial(s) not written" in n for n in notices), notices

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import time
+
 import pytest
 from rich.console import Console
 
@@ -39,3 +42,57 @@ def test_offline_runs_match_the_ledger_and_a_restarted_trial_is_one_run(ray_clus
             assert run.summary["final/score"] == pytest.approx(rec["final"]["score"])
         assert run.summary["attempts"] == rec["attempts"]
         assert any(tag == f"removed:{c}" for c in rec["removed"] for tag in run.tags) or not rec["removed"]
+
+
+def test_driver_sigkill_then_resume_gives_one_run_per_trial_with_no_step_twice(tmp_path):
+    """A real driver with W&B offline is SIGKILLed mid-study (its wandb-core with it), then
+    `ablator resume`: every trial has one run id, its whole history, and no step twice."""
+    from orchestrator.ledger import Study
+    from orchestrator.tracking import payload as P
+    from orchestrator.tracking.offline import absolute_links
+    from tests.conftest import short_tmp
+    from tests.test_driver_crash import ABLATOR, _env, _kill_tree
+
+    config = write_study(tmp_path, REPO / "tests/faulty.yaml", name="tracked-crash",
+                         baseline={"train": {"epochs": 6, "sleep": 0.4}, "fault": {"mode": "none", "epoch": 99}},
+                         seeds=[0, 1, 2], tracking={"wandb": {"mode": "offline"}})
+    study = Study(tmp_path / "studies" / "tracked-crash")
+    driver = subprocess.Popen([*ABLATOR, "launch", str(config), "--no-dashboard",
+                               "--ray-temp-dir", short_tmp("rt_")], cwd=REPO, env=_env(),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline:
+            states = [r["state"] for r in study.records()] if study.exists() else []
+            logs = list((study.path / "wandb").glob("offline-run-*/*.wandb")) if study.exists() else []
+            if states.count("COMPLETED") >= 3 and "RUNNING" in states and logs:
+                break
+            assert driver.poll() is None, "the driver ended before it could be killed"
+            time.sleep(0.2)
+        else:
+            raise AssertionError("no trial completed in time")
+    finally:
+        _kill_tree(driver)
+    assert not (study.path / "wandb_pending.json").exists()  # killed: no list, the ledger says it
+
+    resumed = subprocess.run([*ABLATOR, "resume", str(study.path), "--no-dashboard",
+                              "--ray-temp-dir", short_tmp("rt_")], cwd=REPO, env=_env(),
+                             capture_output=True, text=True, timeout=400, check=False)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+
+    records = {r["trial_id"]: r for r in study.records()}
+    assert len(records) == 12 and all(r["state"] == "COMPLETED" for r in records.values())
+    runs = read_runs(study.path / "wandb")
+    expected = {P.run_id(study.study_id, tid, r["started_at"]): tid for tid, r in records.items()}
+    assert set(runs) == set(expected) | {P.summary_run_id(study.study_id)}  # one run per trial
+    resumed_runs = 0
+    for run_id, tid in expected.items():
+        segments = runs[run_id]
+        steps = [s for seg in segments for s in seg.steps]
+        assert steps == [row["step"] for row in study.history(tid)] == list(range(6)), (tid, steps)
+        assert segments[-1].summary["state"] == "COMPLETED" and segments[-1].exit_code == 0
+        assert segments[-1].summary["attempts"] == records[tid]["attempts"]
+        resumed_runs += len(segments) > 1
+    assert resumed_runs >= 1  # some run was continued by the second driver
+    assert absolute_links(study.path) == []
+    assert not (study.path / "wandb_pending.json").exists()

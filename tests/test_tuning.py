@@ -43,7 +43,7 @@ from tests.conftest import REPO, short_tmp
 
 QUIET = Console(quiet=True)
 ABLATOR = str(Path(sys.executable).parent / "ablator")  # the console script beside this Python
-VERDICTS = {"a": "essential", "b": "harmful", "c": "no evidence", "d": "essential"}
+VERDICTS = {"a": "essential", "b": "harmful", "c": "inconclusive", "d": "essential"}
 OPTIMUM = 10.0 + 2.0 + 0.5  # base + effects of a and d (b removed, c has none)
 
 
@@ -102,10 +102,10 @@ def test_space_is_survivors_plus_global_and_removals_follow_verdicts():
     assert plan.params["hp.y"].sources == ["tuning.search_space"]
     assert plan.removed == ["b"] and plan.kept == ["a", "c", "d"]
     skipped = {p: why for p, _, why in plan.skipped}
-    assert skipped == {"hp.z": "component removed", "hp.w": "verdict 'no evidence': only survivors are tuned"}
+    assert skipped == {"hp.z": "component removed", "hp.w": "verdict 'inconclusive': only survivors are tuned"}
     assert plan.overrides(config, {"hp.x": 0.5}) == {"parts.b": 0.0, "hp.x": 0.5}
 
-    cfg = sim_config("space2", tuning={"no_evidence": "remove",
+    cfg = sim_config("space2", tuning={"inconclusive": "remove",
                                        "search_space": {"parts.b": {"value_range": [0, 1], "value_type": "float"}}})
     plan = tuning_plan(parse_config(cfg), {"components": {n: {"verdict": v} for n, v in VERDICTS.items()}})
     assert plan.removed == ["b", "c"]
@@ -206,7 +206,7 @@ def test_confirmation_reuses_ablation_baselines_and_reports(tuned):
     for needle in ("`hp.x` | float in [0, 1] | component `a` | essential",
                    "`hp.y` | float in [0, 3] | global `tuning.search_space`",
                    "| b | structural | harmful | removed (harmful: removal helps) |",
-                   "| c | structural | no evidence | kept as in the baseline, not tuned |",
+                   "| c | structural | inconclusive | kept as in the baseline, not tuned |",
                    "`hp.w` (from `c`)", "history.png", "importances.png", "optuna.load_study"):
         assert needle in report, needle
     for png in ("history.png", "importances.png"):
@@ -420,7 +420,7 @@ def test_at_schedule_in_the_future_is_recorded_with_the_scheduler_command(ray_cl
     ("nothing_survived", "no component survived"),
 ])
 def test_tune_refuses_with_a_clear_message(tmp_path, case, message):
-    verdicts = {"a": "no evidence", "b": "harmful", "c": "no evidence", "d": "no evidence"} \
+    verdicts = {"a": "inconclusive", "b": "harmful", "c": "inconclusive", "d": "inconclusive"} \
         if case == "nothing_survived" else None
     tuning = {"search_space": {}} if case == "nothing_survived" else None
     study, _ = finished_ablation(tmp_path, sim_config("refuse", tuning=tuning), verdicts=verdicts,
@@ -435,7 +435,7 @@ def test_tune_refuses_with_a_clear_message(tmp_path, case, message):
 
 
 def test_launcher_skips_tuning_with_a_reason_when_nothing_survived(tmp_path):
-    verdicts = {n: "no evidence" for n in VERDICTS}
+    verdicts = {n: "inconclusive" for n in VERDICTS}
     study, config = finished_ablation(tmp_path, sim_config("skip", tuning={"search_space": {}}), verdicts=verdicts)
     assert run_tuning(study, config, console=QUIET) is None
     stage = study.info["stages"]["tuning"]
@@ -466,3 +466,12 @@ def test_launch_runs_ablation_then_tunes_the_survivors(ray_cluster, tmp_path):
     assert summary["removed"] == {"b": "harmful"}
     assert len(tuning_records(study)) == 4
     assert json.loads((study.path / "study.json").read_text())["stages"]["tuning"]["state"] == "completed"
+
+
+def test_negligible_components_are_removed_and_inconclusive_ones_kept():
+    verdicts = {"a": "essential", "b": "negligible", "c": "inconclusive", "d": "essential"}
+    judged = {"components": {n: {"verdict": v} for n, v in verdicts.items()}}
+    plan = tuning_plan(parse_config(sim_config("space3")), judged)
+    assert plan.removed == ["b"] and plan.kept == ["a", "c", "d"]
+    assert plan.fate("b") == "removed (negligible: shown not to matter)"
+    assert plan.fate("c") == "kept as in the baseline, not tuned"

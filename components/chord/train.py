@@ -21,6 +21,7 @@ import torch
 from components.chord.data import ChordSplit, make_data
 from components.chord.model import ChordModel
 from components.chord.scoring import METRICS, frames_to_intervals, score_samples
+from orchestrator.blocks.checkpoint import checkpoint, resume
 
 
 def _batch(split: ChordSplit, idx: torch.Tensor | None = None) -> dict:
@@ -90,13 +91,7 @@ def run(ctx) -> None:
     model = ChordModel.from_config(cfg)
     tcfg = cfg["train"]
     opt = torch.optim.Adam(model.parameters(), lr=float(tcfg["lr"]))
-    state = ctx.restore()
-    start = 0
-    if state is not None:
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        torch.set_rng_state(state["rng"])  # dropout masks continue as if never interrupted
-        start = state["epoch"] + 1
+    start = resume(ctx, model, opt)  # the random states (dropout masks) come back with it
     batch_size = int(tcfg["batch_size"])
     for epoch in range(start, int(tcfg["epochs"])):
         model.train()
@@ -116,15 +111,7 @@ def run(ctx) -> None:
         metrics, malformed = evaluate_model(model, test, cfg)
         metrics["train_loss"] = total / max(1, n_batches)
         _write_malformed(ctx, epoch, malformed)
-        ctx.report(
-            metrics,
-            checkpoint={
-                "epoch": epoch,
-                "model": model.state_dict(),
-                "opt": opt.state_dict(),
-                "rng": torch.get_rng_state(),
-            },
-        )
+        ctx.report(metrics, checkpoint=checkpoint(epoch, model, opt))
 
 
 def evaluate(ctx) -> None:

@@ -14,6 +14,7 @@ from sklearn.metrics import f1_score, recall_score
 
 from components.digits.data import DigitsSplit, load_splits
 from components.digits.model import DigitsCNN
+from orchestrator.blocks.checkpoint import checkpoint, resume
 from orchestrator.blocks.training import Augmentation, GaussianNoise, RandomShift, make_scheduler
 
 
@@ -51,14 +52,7 @@ def run(ctx) -> None:
     opt = torch.optim.Adam(model.parameters(), lr=float(tcfg["lr"]))
     sched = make_scheduler(opt, str(tcfg["lr_schedule"]), epochs * steps_per_epoch)
 
-    state = ctx.restore()
-    start = 0
-    if state is not None:
-        model.load_state_dict(state["model"])  # load_state_dict copies onto the model's device
-        opt.load_state_dict(state["opt"])
-        sched.load_state_dict(state["sched"])
-        torch.set_rng_state(state["rng"])
-        start = state["epoch"] + 1
+    start = resume(ctx, model, opt, sched)
 
     for epoch in range(start, epochs):
         model.train()
@@ -76,13 +70,4 @@ def run(ctx) -> None:
             total += loss.item()
         metrics = evaluate_model(model, test)
         metrics["train_loss"] = total / steps_per_epoch
-        ctx.report(
-            metrics,
-            checkpoint={
-                "epoch": epoch,
-                "model": model.state_dict(),
-                "opt": opt.state_dict(),
-                "sched": sched.state_dict(),
-                "rng": torch.get_rng_state(),
-            },
-        )
+        ctx.report(metrics, checkpoint=checkpoint(epoch, model, opt, sched))

@@ -7,20 +7,23 @@ Public entry points:
 * ``analyse(records, config, study_path=None) -> dict`` / ``analyse_study(path)`` - the
   analysis as a JSON-ready dict, without writing files.
 * ``compare_paired(baseline_by_seed, other_by_seed, mode, alpha, min_effect, n_bootstrap)``
-  - one paired comparison (the tuning stage's confirmation uses it).
+  - one variant against the baseline over paired seeds: effect, CI, p-values, verdict, mde,
+  seeds_needed (the tuning stage's confirmation uses it); ``stats.decide_family`` then
+  Holm-adjusts a family of such comparisons.
 * ``undecided(study_path_or_records, config=None) -> list[str]`` - components that still
-  need seeds under the adaptive-seeds rule (see adaptive.py).
+  need seeds under the adaptive-seeds rule; ``next_seed`` - the study session's next step.
 """
 
-from .adaptive import decisions, undecided
+from .adaptive import decisions, next_seed, undecided
 from .report import analyse_study, build_report, load_study_config
-from .stats import ESSENTIAL, HARMFUL, NO_EVIDENCE, compare_paired, holm
+from .stats import ESSENTIAL, HARMFUL, INCONCLUSIVE, NEGLIGIBLE, compare_paired, holm
 from .verdicts import analyse, verdicts_payload
 
 __all__ = [
     "ESSENTIAL",
     "HARMFUL",
-    "NO_EVIDENCE",
+    "INCONCLUSIVE",
+    "NEGLIGIBLE",
     "analyse",
     "analyse_study",
     "build_report",
@@ -28,6 +31,7 @@ __all__ = [
     "decisions",
     "holm",
     "load_study_config",
+    "next_seed",
     "undecided",
     "verdicts_payload",
 ]

@@ -1,38 +1,29 @@
 """Adaptive seeds: which components still need more seeds (``seeds: {initial, max}``).
 
 The study session runs ``initial`` seeds for every variant, then repeatedly asks
-``undecided(records, config)`` and adds one seed to the baseline and to the variants that
-remove an undecided component, until nothing is undecided or ``max`` seeds are reached.
+``next_seed(records, config)`` for the next seed and the variants to run it on (the
+baseline and the variants that remove an undecided component), until nothing is
+undecided or ``max`` seeds are reached.
 
 The rule, per component and group, on the seeds paired so far (n of them):
 
-* **decided: effect** - the verdict is ``essential`` or ``harmful``. The p-value behind
-  it is made valid under optional stopping (``stats.sequential_p``): before any data,
-  alpha is split over every sample size a component could stop at - ``INTERIM_SHARE *
-  alpha`` spread evenly over n = initial .. max-1, the rest at n = max - and a look at n
-  compares p with its own slice. By the union bound the probability that a null
-  component is *ever* declared an effect is at most alpha, whatever the stopping rule
-  (including stops caused by other components), so Holm across components on these
-  p-values still controls the family-wise error rate at alpha. The final report applies
-  the same adjustment, so the verdict a study ends with is the one this rule controlled.
-* **decided: at max** - n >= max: no more seeds may be added.
-* **decided: negligible** - ``min_effect > 0`` and the whole (1 - alpha) t CI lies
-  inside (-min_effect, +min_effect): no practically relevant effect either way.
-* **decided: futile** - the Bayesian predictive probability (flat prior, t predictive)
-  that the effect would clear the verdict bar at n = max is below ``FUTILITY`` (0.2).
-  The bar is deliberately lenient (the final look's alpha slice without Holm's division,
-  and min_effect), so only hopeless components stop.
-  Stopping for negligibility or futility never creates a false positive (it only gives up
-  chances to reject); it can only cost power, which benchmarks/verdicts.py measures.
-* otherwise **undecided**: the CI straddles a decision threshold (0 or +-min_effect) and
-  the effect could still clear it, or fewer than two seeds are paired.
-
-Tuned on simulated studies (benchmarks/verdicts.py; INTERIM_SHARE 0.15, FUTILITY 0.2;
-3 null and 3 real components, min_effect 0.5, 200 studies per setting): where 10 fixed
-seeds find the real effects (trial noise 0.25 / 0.5), adaptive 3..10 finds them as often
-(true-positive rate 1.000 vs 1.000, 0.965 vs 0.973) with 49% / 29% fewer trials; where
-10 seeds are already too few (noise 0.75 / 1.0) it saves 25% but loses 2-5 points of
-true-positive rate. The family-wise false-positive rate stays below alpha throughout.
+* **decided** - the verdict is ``essential``, ``harmful`` or ``negligible`` (stats.py).
+  The p-values behind it are made valid under optional stopping (``stats.sequential_p``):
+  before any data, alpha is split over every sample size a component could stop at -
+  ``INTERIM_SHARE * alpha`` spread evenly over n = initial .. max-1, the rest at n = max -
+  and a look at n compares p with its own slice. By the union bound the probability that
+  a component is *ever* wrongly decided is at most alpha, whatever the stopping rule, so
+  Holm across components on these p-values still controls the family-wise error rate. The
+  final report applies the same adjustment, so the verdict a study ends with is the one
+  this rule controlled.
+* **at max** - n >= max: no more seeds may be added.
+* **futile** - the Bayesian predictive probability (flat prior, t predictive) that any
+  decision (essential, harmful or negligible) would be reached at n = max is below
+  ``FUTILITY`` (0.2); the bars are lenient (the final look's alpha slice without Holm's
+  division), so only hopeless components stop. Stopping for futility never creates a
+  wrong decision; it can only cost power, which benchmarks/verdicts.py measures. The
+  verdict stays ``inconclusive`` and the report says how many seeds would decide it.
+* otherwise **undecided**, or fewer than two seeds are paired.
 
 The price of peeking is a slightly stricter final look (alpha * (1 - INTERIM_SHARE) at
 n = max); the saving is every seed not run for components decided early.
@@ -47,31 +38,34 @@ from pathlib import Path
 from scipy import stats as st
 
 from ..config import AdaptiveSeeds, StudyConfig
+from . import factors
 from .effects import paired_effects, regression_effects
 from .records import group_records
-from .stats import NO_EVIDENCE, finite, t_quantile
+from .stats import DECIDED, finite, t_quantile
 from .verdicts import INTERIM_SHARE, sequential_for  # noqa: F401  (INTERIM_SHARE re-exported)
 
-UNDECIDED, NEGLIGIBLE, FUTILE, AT_MAX = "undecided", "negligible", "futile", "at max"
+UNDECIDED, FUTILE, AT_MAX = "undecided", "futile", "at max"
 FUTILITY = 0.20
 
 
 def predictive_power(r: dict, n: int, maximum: int, alpha: float, min_effect: float, sequential) -> float:
-    """Bayesian predictive probability (flat prior) that the effect clears the verdict bar at n = max.
+    """Bayesian predictive probability (flat prior) that a decision is reached at n = max.
 
-    The bar is lenient on purpose (the final look's alpha slice without Holm's division,
-    and min_effect): the rule may stop a hopeless component, never one with a real chance.
-    Stopping for futility never adds a false positive; it can only cost power.
+    The bars are lenient on purpose (the final look's alpha slice without Holm's division):
+    the rule may stop a hopeless component, never one with a real chance.
     """
     d, sd = r.get("effect"), r.get("std")
     if r.get("method") != "paired" or not (finite(d) and finite(sd)) or n < 2 or n >= maximum or sd <= 0:
         return float("nan")
     final_alpha = alpha if sequential is None else sequential.adjust_level(maximum)
-    bar = max(min_effect, t_quantile(1 - final_alpha / 2, maximum - 1) * sd / math.sqrt(maximum))
+    se_max = sd / math.sqrt(maximum)
+    bar = min_effect + t_quantile(1 - final_alpha / 2, maximum - 1) * se_max
     spread = sd * math.sqrt((maximum - n) / (maximum * n))
-    up = float(st.t.sf((bar - d) / spread, n - 1))
-    down = float(st.t.cdf((-bar - d) / spread, n - 1))
-    return up + down
+    prob = float(st.t.sf((bar - d) / spread, n - 1)) + float(st.t.cdf((-bar - d) / spread, n - 1))
+    inner = min_effect - t_quantile(1 - final_alpha, maximum - 1) * se_max
+    if min_effect > 0 and inner > 0:
+        prob += float(st.t.cdf((inner - d) / spread, n - 1) - st.t.cdf((-inner - d) / spread, n - 1))
+    return prob
 
 
 def _load(study_path_or_records, config: StudyConfig | None) -> tuple[list[dict], StudyConfig]:
@@ -93,6 +87,7 @@ def decisions(study_path_or_records: str | Path | Iterable[dict], config: StudyC
     """{group: {component: {state, verdict, n, effect, ci, predictive_power}}} under the adaptive rule.
 
     state is one of essential / harmful / negligible / futile / at max / undecided.
+    Decisions use t intervals only (no bootstrap), as the verdicts do.
     """
     records, config = _load(study_path_or_records, config)
     a = config.analysis
@@ -102,22 +97,21 @@ def decisions(study_path_or_records: str | Path | Iterable[dict], config: StudyC
     out: dict[str, dict[str, dict]] = {}
     for label, group in group_records(records).items():
         if config.design.type == "one_at_a_time":
-            res = paired_effects(group, config.components, primary.name, primary.mode, a.alpha, a.min_effect,
-                                 a.n_bootstrap, sequential)
+            res = paired_effects(group, config.components, primary.name, primary.mode, a.alpha, a.min_effect, 0,
+                                 sequential)
         else:
-            res, _ = regression_effects(group, config.components, config.design.pairs, primary.name,
-                                        primary.mode, a.alpha, a.min_effect, sequential)
+            res, _, _ = regression_effects(group, config.components, config.design.pairs, primary.name,
+                                           primary.mode, a.alpha, a.min_effect, sequential,
+                                           factors.covariates(config) if config.has_levels else None)
         states = {}
         for c, r in res.items():
             n = _seeds_of(r, group, c)
             lo, hi = r["ci_t"]
             pp = predictive_power(r, n, maximum, a.alpha, a.min_effect, sequential)
-            if r["verdict"] != NO_EVIDENCE:
+            if r["verdict"] in DECIDED:
                 state = r["verdict"]
             elif n >= maximum:
                 state = AT_MAX
-            elif a.min_effect > 0 and finite(lo) and finite(hi) and -a.min_effect < lo and hi < a.min_effect:
-                state = NEGLIGIBLE
             elif finite(pp) and pp < FUTILITY:
                 state = FUTILE
             else:
@@ -145,3 +139,19 @@ def undecided(study_path_or_records: str | Path | Iterable[dict], config: StudyC
     states = decisions(records, config)
     open_ = {c for g in states.values() for c, s in g.items() if s["state"] == UNDECIDED}
     return [c for c in config.components if c in open_]
+
+
+def next_seed(records: Iterable[dict], config: StudyConfig) -> tuple[int, list[str]] | None:
+    """The study session's next adaptive step: (seed to add, components still undecided), or None to stop.
+
+    ``records`` are the ablation records of the tier being run. The seed goes to the baseline
+    and to every variant that removes one of the undecided components.
+    """
+    from ..plan import BASELINE
+
+    records = list(records)
+    have = sorted({r["seed"] for r in records if r["variant"] == BASELINE})
+    if not have or len(have) >= config.seeds.max:
+        return None
+    open_components = undecided(records, config)
+    return (max(have) + 1, open_components) if open_components else None

@@ -16,7 +16,11 @@ per listed pair, and seed fixed effects (so comparisons stay within seeds, i.e. 
 The main effect of c is minus its coefficient on the oriented metric: the drop from
 removing c while the components of any pair it belongs to stay present, averaged over the
 other components' states otherwise. CIs and p-values are t-based from the residual
-variance (df = trials - rank).
+variance (df = trials - rank). The main-effects model is checked: every unlisted pair is
+tested on its own (Holm across pairs) and a lack-of-fit F test compares it with one mean
+per variant; pairs found join the model and are warned about ("a x b"), so a component
+in one is judged in the baseline's context rather than by an average over variants where
+its partner is gone.
 """
 
 from __future__ import annotations
@@ -28,10 +32,11 @@ from scipy import stats as st
 
 from .records import GroupData
 from .stats import (
+    INCONCLUSIVE,
     MIN_BOOTSTRAP_N,
-    NO_EVIDENCE,
-    _summarise_diffs,
+    TIE_RTOL,
     bootstrap_ci,
+    decide_family,
     describe,
     finite,
     holm,
@@ -40,9 +45,11 @@ from .stats import (
     pairing_note,
     sequential_level,
     sequential_p,
+    snap_ties,
     sort_seeds,
+    summarise_diffs,
+    summarise_estimate,
     t_quantile,
-    verdict,
 )
 
 INTERACTION = "interaction"
@@ -117,7 +124,7 @@ def paired_effects(
             results[name] = _empty(kind, "paired", f"cannot conclude: no '{missing}' trials in this group")
             continue
         seeds, diffs, b, o, unpaired = prepared[name]
-        res = _summarise_diffs(diffs, alpha, n_bootstrap, 0, boot_ci=boots[names.index(name)])
+        res = summarise_diffs(diffs, alpha, min_effect, n_bootstrap, 0, boot_ci=boots[names.index(name)])
         var = group.get((name,))
         res.update(
             kind=kind,
@@ -160,7 +167,7 @@ def paired_interactions(
         common = sort_seeds(set(vals[0]) & set(vals[1]) & set(vals[2]) & set(vals[3]))
         arr = np.array([[v[s] for s in common] for v in vals], dtype=float).reshape(4, len(common))
         d_a, d_b, d_ab = (orient(arr[0], arr[i], mode) for i in (1, 2, 3))
-        contrast = d_ab - d_a - d_b
+        contrast = snap_ties(d_ab - d_a - d_b, np.abs(arr).max(axis=0) if common else 0.0)
         allseeds = set().union(*vals)
         dropped = sort_seeds(allseeds - set(common))
         res = {"_seeds": common, "_contrast": contrast, "_dropped": dropped,
@@ -171,7 +178,7 @@ def paired_interactions(
     boots = batch_bootstrap(sets, alpha, n_bootstrap)
     for key, boot in zip(keys, boots):
         pre = out[key]
-        res = _summarise_diffs(pre["_contrast"], alpha, n_bootstrap, 0, boot_ci=boot)
+        res = summarise_diffs(pre["_contrast"], alpha, 0.0, n_bootstrap, 0, boot_ci=boot)
         note = pairing_note(res["n"], {})
         if pre["_dropped"]:
             note = "; ".join(x for x in (note, (f"uses seeds where all four variants finished: "
@@ -191,6 +198,42 @@ def paired_interactions(
 # ---------------------------------------------------------------- regression
 
 
+def _trials(group: GroupData, metric: str, mode: str, extra=None) -> tuple[list[frozenset], list, np.ndarray,
+                                                                           np.ndarray]:
+    """(removed set, seed, oriented metric, covariates) of every trial of the group with a finite metric.
+
+    ``extra(variant) -> {column: value}`` gives a variant's covariates (alternatives, factor levels);
+    the covariate matrix has one column per name any variant uses (0 where a variant lacks it).
+    """
+    rows, seeds, ys, covs = [], [], [], []
+    for var in group.variants.values():
+        cov = extra(var) if extra else {}
+        for s, v in var.values(metric).items():
+            rows.append(frozenset(var.removed))
+            seeds.append(s)
+            ys.append(v)
+            covs.append(cov)
+    names = sorted({k for c in covs for k in c})
+    C = np.array([[c.get(k, 0.0) for k in names] for c in covs], dtype=float).reshape(len(covs), len(names))
+    y = np.asarray(ys, dtype=float)
+    return rows, seeds, (y if mode == "max" else -y), C
+
+
+def _matrix(rows, seeds, columns: Sequence[frozenset], covs: np.ndarray) -> np.ndarray:
+    """Intercept, one 0/1 column per set of components ('all of them removed'), seed fixed effects,
+    then the covariate columns."""
+    uniq = sort_seeds(set(seeds))
+    index = {s: i for i, s in enumerate(uniq)}
+    X = np.zeros((len(rows), 1 + len(columns) + max(len(uniq) - 1, 0)))
+    X[:, 0] = 1.0
+    for i, (removed, s) in enumerate(zip(rows, seeds)):
+        for j, col in enumerate(columns):
+            X[i, 1 + j] = col <= removed
+        if index[s] > 0:
+            X[i, len(columns) + index[s]] = 1.0
+    return np.hstack([X, covs])
+
+
 def regression_effects(
     group: GroupData,
     components: dict,
@@ -201,98 +244,154 @@ def regression_effects(
     min_effect: float,
     sequential: Sequential | None = None,
     extra=None,
-) -> tuple[dict[str, dict], dict[str, dict]]:
-    """Main effects (and pair interactions) by least squares with seed fixed effects.
+    *,
+    scan: bool = True,
+) -> tuple[dict[str, dict], dict[str, dict], dict]:
+    """Main effects and pair interactions by least squares with seed fixed effects.
 
-    ``extra(variant) -> {column: value}`` adds covariates (alternatives, factor levels) to the fit.
+    With ``scan`` the main-effects model is checked (``fit_check``): every unlisted pair is
+    tested on its own, Holm across the pairs, and a lack-of-fit F test compares the model
+    with one mean per variant. Pairs found are added to the model, so a component in one is
+    judged by its effect in the baseline's context (its partner present); its average main
+    effect stays beside it as ``average_effect``. ``extra(variant) -> {column: value}`` adds
+    covariates (alternatives, factor levels) to every fit, the lack-of-fit one included (its
+    cells are then the distinct variants). Returns (mains, interactions, fit_check).
     """
     names = list(components)
-    pairs = [tuple(p) for p in pairs]
-    rows, ys, seeds, covs = [], [], [], []
-    for var in group.variants.values():
-        removed = set(var.removed)
-        cov = extra(var) if extra else {}
-        for s, v in var.values(metric).items():
-            rows.append(removed)
-            ys.append(v)
-            seeds.append(s)
-            covs.append(cov)
-    n = len(ys)
-    uniq = sort_seeds(set(seeds))
-    seed_index = {s: i for i, s in enumerate(uniq)}
-    p_main = len(names)
-    cov_cols = sorted({k for c in covs for k in c})
-    X = np.zeros((n, 1 + p_main + len(pairs) + max(len(uniq) - 1, 0) + len(cov_cols)))
-    for i, cov in enumerate(covs):
-        for k, col in enumerate(cov_cols):
-            X[i, -len(cov_cols) + k] = cov.get(col, 0.0)
-    X[:, 0] = 1.0
-    for i, (removed, s) in enumerate(zip(rows, seeds)):
-        for j, c in enumerate(names):
-            X[i, 1 + j] = c in removed
-        for k, (a, b) in enumerate(pairs):
-            X[i, 1 + p_main + k] = (a in removed) and (b in removed)
-        si = seed_index[s]
-        if si > 0:
-            X[i, 1 + p_main + len(pairs) + si - 1] = 1.0
-    y = np.asarray(ys, dtype=float)
-    y = y if mode == "max" else -y
-    fit = _ols(X, y, alpha)
-    base = group.baseline
-    base_vals = base.values(metric) if base else {}
-    base_std = describe(base_vals.values())["std"]
+    listed = [tuple(p) for p in pairs]
+    rows, seeds, y, covs = _trials(group, metric, mode, extra)
+    tol = TIE_RTOL * float(np.max(np.abs(y))) if y.size else 0.0
+    mains_cols = [frozenset([c]) for c in names]
+    base_fit = _ols(_matrix(rows, seeds, mains_cols + [frozenset(p) for p in listed], covs), y, alpha)
+    check = fit_check(rows, seeds, y, covs, names, listed, base_fit, alpha, tol) if scan else {}
+    found = [tuple(k.split(" x ")) for k in check.get("found", [])]
+    model_pairs = listed + found
+    fit = base_fit if not found else _ols(
+        _matrix(rows, seeds, mains_cols + [frozenset(p) for p in model_pairs], covs), y, alpha)
+    n_seeds_all = max(len(set(seeds)), 1)
+    base_std = describe(group.baseline.values(metric).values() if group.baseline else [])["std"]
     mains: dict[str, dict] = {}
     for j, c in enumerate(names):
-        col = 1 + j
-        with_c = [v for r, v in zip(rows, ys) if c not in r]
-        without_c = [v for r, v in zip(rows, ys) if c in r]
-        res = _coef(fit, col, f"cannot conclude: '{c}' is never removed in this group" if not without_c else None)
+        with_c = [v for r, v in zip(rows, y) if c not in r]
+        without_c = [v for r, v in zip(rows, y) if c in r]
+        sign = 1.0 if mode == "max" else -1.0
+        res = _coef(fit, 1 + j, f"cannot conclude: '{c}' is never removed in this group" if not without_c else None,
+                    alpha, min_effect, tol, n_seeds_all)
         res.update(
             kind=getattr(components[c], "kind", None),
             method="regression",
             n_removed=len(without_c),
             n_seeds=len({s for r, s in zip(rows, seeds) if c in r}),
-            baseline=_short(describe(with_c)),
-            ablated=_short(describe(without_c)),
+            baseline=_short(describe([sign * v for v in with_c])),
+            ablated=_short(describe([sign * v for v in without_c])),
             seed_std=base_std if finite(base_std) else fit["resid_std"],
         )
+        partners = [b if a == c else a for a, b in found if c in (a, b)]
+        if partners and res["conclusive"]:
+            avg = _coef(base_fit, 1 + j, None, alpha, min_effect, tol, n_seeds_all)
+            res["average_effect"] = {"effect": avg["effect"], "ci": avg["ci"]}
+            res["note"] = (f"judged in the baseline's context ({', '.join(partners)} present): interaction with "
+                           f"{', '.join(partners)}; averaged over the design's variants its effect is "
+                           f"{avg['effect']:+.4g} [{avg['ci'][0]:.4g}, {avg['ci'][1]:.4g}]")
         mains[c] = res
     finish_family(mains, alpha, min_effect, sequential)
     inter: dict[str, dict] = {}
-    for k, (a, b) in enumerate(pairs):
-        col = 1 + p_main + k
-        both = int(X[:, col].sum())
-        res = _coef(fit, col, f"cannot conclude: '{a}' and '{b}' are never removed together" if not both else None)
-        res.update(method="regression", n_removed=both)
+    for k, (a, b) in enumerate(model_pairs):
+        col = 1 + len(names) + k
+        both = int(fit["X"][:, col].sum()) if fit["n"] else 0
+        res = _coef(fit, col, f"cannot conclude: '{a}' and '{b}' are never removed together" if not both else None,
+                    alpha, 0.0, tol, n_seeds_all)
+        res.update(method="regression", n_removed=both, listed=(a, b) in listed)
         inter[f"{a}+{b}"] = res
     finish_interactions(inter, alpha)
-    return mains, inter
+    return mains, inter, check
+
+
+def fit_check(rows, seeds, y, covs, names, listed, base_fit: dict, alpha: float, tol: float) -> dict:
+    """Is the main-effects model enough? Unlisted pairs by forward selection, and lack of fit.
+
+    Each round tests every unlisted pair added on its own to the current model, Holm across
+    the pairs of that round, and adds the most significant one; it stops when none is.
+    A pair that stops being estimable once another was added is aliased with it in this
+    design (the data cannot tell them apart): ``aliases`` names it. Returns {pairs: {"a x b":
+    {effect, ci, p, p_holm}} (first round), found: ["a x b", ...], aliases: {found: [...]},
+    lack_of_fit: {F, df, p}, fits}; a pair's effect is its interaction contrast (positive:
+    removing both hurts more than the two removals added up).
+    """
+    out: dict = {"pairs": {}, "found": [], "aliases": {}, "lack_of_fit": None, "fits": 1}
+    if base_fit["n"] == 0:
+        return out
+    cols = [frozenset([c]) for c in names] + [frozenset(p) for p in listed]
+    candidates = [(a, b) for i, a in enumerate(names) for b in names[i + 1:]
+                  if (a, b) not in listed and (b, a) not in listed]
+    while candidates:
+        tested = {}
+        for a, b in candidates:
+            fit = _ols(_matrix(rows, seeds, cols + [frozenset((a, b))], covs), y, 0.05)
+            out["fits"] += 1
+            if fit["estimable"][len(cols) + 1] and fit["df"] >= 1:
+                tested[(a, b)] = _coef(fit, len(cols) + 1, None, 0.05, 0.0, tol, 1)
+        if out["found"]:  # pairs no longer estimable are aliased with the pair found last
+            out["aliases"][out["found"][-1]] = [f"{a} x {b}" for a, b in candidates if (a, b) not in tested]
+        if not tested:
+            break
+        keys = list(tested)
+        adj = holm([tested[k]["p"] for k in keys])
+        if not out["pairs"]:
+            out["pairs"] = {f"{a} x {b}": {"effect": tested[(a, b)]["effect"], "ci": tested[(a, b)]["ci"],
+                                           "p": tested[(a, b)]["p"], "p_holm": float(pa)}
+                            for (a, b), pa in zip(keys, adj)}
+        best = int(np.argmin(adj))
+        if not adj[best] < alpha:
+            break
+        pair = keys[best]
+        out["found"].append(f"{pair[0]} x {pair[1]}")
+        cols.append(frozenset(pair))
+        candidates = [k for k in keys if k != pair]
+    cell_of = [(r, tuple(c)) for r, c in zip(rows, covs)]  # a variant: its removals and covariates
+    cells = sorted(set(cell_of), key=lambda k: (sorted(k[0]), k[1]))
+    dummies = np.array([[float(k == cell) for cell in cells[1:]] for k in cell_of]).reshape(len(y), -1)
+    cell_fit = _ols(_matrix(rows, seeds, [], dummies), y, 0.05)
+    out["fits"] += 1
+    extra = base_fit["df"] - cell_fit["df"]
+    if cell_fit["df"] >= 1 and extra >= 1:
+        rss0, rss1 = base_fit["rss"], cell_fit["rss"]
+        if rss1 <= tol**2 * len(y):
+            p = 0.0 if rss0 > tol**2 * len(y) else 1.0
+            f_stat = float("inf") if p == 0.0 else 0.0
+        else:
+            f_stat = ((rss0 - rss1) / extra) / (rss1 / cell_fit["df"])
+            p = float(st.f.sf(f_stat, extra, cell_fit["df"]))
+        out["lack_of_fit"] = {"F": float(f_stat), "df": [int(extra), int(cell_fit["df"])], "p": p}
+    return out
 
 
 def _ols(X: np.ndarray, y: np.ndarray, alpha: float) -> dict:
     n = len(y)
     if n == 0:
         return {"n": 0, "df": 0, "beta": np.zeros(X.shape[1]), "estimable": np.zeros(X.shape[1], bool),
-                "se": np.full(X.shape[1], np.nan), "tq": np.nan, "resid_std": np.nan}
+                "se": np.full(X.shape[1], np.nan), "tq": np.nan, "resid_std": np.nan, "rss": np.nan, "X": X}
     beta, _, rank, _sv = np.linalg.lstsq(X, y, rcond=None)
     df = n - int(rank)
     pinv = np.linalg.pinv(X)
     proj = pinv @ X  # identity on the estimable directions
     estimable = np.abs(np.diag(proj) - 1.0) < 1e-8
+    resid = y - X @ beta
+    rss = float(resid @ resid)
     if df >= 1:
-        resid = y - X @ beta
-        s2 = float(resid @ resid) / df
+        s2 = rss / df
         cov_diag = np.einsum("ij,ij->i", pinv, pinv) * s2  # diag(pinv pinv^T) s2 = diag((X'X)^+) s2
         se = np.sqrt(np.maximum(cov_diag, 0.0))
         tq = t_quantile(1 - alpha / 2, df)
     else:
         s2, se, tq = np.nan, np.full(X.shape[1], np.nan), np.nan
-    return {"n": n, "df": df, "beta": beta, "estimable": estimable, "se": se, "tq": tq,
+    return {"n": n, "df": df, "beta": beta, "estimable": estimable, "se": se, "tq": tq, "rss": rss, "X": X,
             "resid_std": float(np.sqrt(s2)) if finite(s2) else float("nan")}
 
 
-def _coef(fit: dict, col: int, reason: str | None) -> dict:
-    nan = float("nan")
+def _coef(fit: dict, col: int, reason: str | None, alpha: float, min_effect: float, tol: float,
+          n_seeds: int) -> dict:
+    """The removal effect of column ``col`` (minus its coefficient) with its tests, mde and seeds needed."""
     if reason is None and fit["n"] == 0:
         reason = "cannot conclude: no completed trials with a finite metric"
     if reason is None and not fit["estimable"][col]:
@@ -304,49 +403,28 @@ def _coef(fit: dict, col: int, reason: str | None) -> dict:
         res.pop("kind")
         res["n"] = fit["n"]
         return res
-    effect = -float(fit["beta"][col])
-    se = float(fit["se"][col])
-    if se > 0:
-        tstat = effect / se
-        p = float(2 * st.t.sf(abs(tstat), fit["df"]))
-    else:
-        tstat, p = (0.0, 1.0) if effect == 0 else (np.copysign(np.inf, effect), 0.0)
-    half = fit["tq"] * se
-    ci = [effect - half, effect + half]
-    return {"n": fit["n"], "df": fit["df"], "effect": effect, "std": nan, "se": se, "ci": ci, "ci_t": ci,
-            "ci_bootstrap": [nan, nan], "t": float(tstat), "p": p, "conclusive": True,
-            "zero_variance": bool(se == 0), "note": "", "seeds": [], "diffs": {}}
+    res = summarise_estimate(-float(fit["beta"][col]), float(fit["se"][col]), fit["df"], alpha, min_effect,
+                             n_seeds, tol)
+    return {"n": fit["n"], **res, "note": "", "seeds": [], "diffs": {}}
 
 
 # ---------------------------------------------------------------- families
 
 
 def finish_family(results: dict[str, dict], alpha: float, min_effect: float, sequential: Sequential | None) -> None:
-    """Holm across the family (after the adaptive-seeds adjustment), then verdicts."""
-    names = list(results)
-    ps = []
-    for name in names:
-        r = results[name]
-        p = r.get("p", float("nan"))
-        if sequential is not None and finite(p):
-            r["p_seq"] = sequential.adjust(p, r.get("n_seeds", r["n"]))
-            p = r["p_seq"]
-        ps.append(p if finite(p) else np.nan)
-    adj = holm(ps)
-    for name, pa in zip(names, adj):
-        r = results[name]
-        r["p_holm"] = float(pa)
-        r["verdict"] = verdict(r.get("effect"), [tuple(r["ci_t"]), tuple(r["ci_bootstrap"])], pa, alpha, min_effect)
+    """Holm across the family for each test (after the adaptive-seeds adjustment), then verdicts."""
+    adjust = None
+    if sequential is not None:
+        def adjust(p, r):
+            return sequential.adjust(p, r.get("n_seeds", r["n"]))
+    decide_family(results, alpha, adjust)
 
 
 def finish_interactions(results: dict[str, dict], alpha: float) -> None:
-    names = list(results)
-    adj = holm([results[n].get("p", np.nan) if finite(results[n].get("p")) else np.nan for n in names])
-    for name, pa in zip(names, adj):
-        r = results[name]
-        r["p_holm"] = float(pa)
-        v = verdict(r.get("effect"), [tuple(r["ci_t"]), tuple(r["ci_bootstrap"])], pa, alpha, 0.0)
-        r["verdict"] = NO_EVIDENCE if v == NO_EVIDENCE else INTERACTION
+    """Holm across the pairs; a pair is an ``interaction`` when its two-sided test is significant."""
+    decide_family(results, alpha)
+    for r in results.values():
+        r["verdict"] = INTERACTION if r["significant"] else INCONCLUSIVE
         if r["verdict"] == INTERACTION:
             r["reading"] = ("removing both hurts more than the two removals added up: each covers for the other"
                             if r["effect"] > 0 else
@@ -357,8 +435,9 @@ def finish_interactions(results: dict[str, dict], alpha: float) -> None:
 def _empty(kind, method: str, note: str) -> dict:
     nan = float("nan")
     return {"kind": kind, "method": method, "n": 0, "effect": nan, "std": nan, "se": nan,
-            "ci": [nan, nan], "ci_t": [nan, nan], "ci_bootstrap": [nan, nan], "t": nan, "p": nan,
-            "p_holm": nan, "verdict": NO_EVIDENCE, "conclusive": False, "zero_variance": False,
+            "ci": [nan, nan], "ci_t": [nan, nan], "ci_method": "t", "ci_bootstrap": [nan, nan], "t": nan,
+            "p": nan, "p_essential": nan, "p_harmful": nan, "p_negligible": nan, "mde": nan, "seeds_needed": None,
+            "verdict": INCONCLUSIVE, "significant": False, "conclusive": False, "zero_variance": False,
             "note": note, "seeds": [], "diffs": {}, "baseline": _short(describe([])), "ablated": _short(describe([])),
             "seed_std": nan}
 
@@ -383,10 +462,11 @@ def secondary_effects(
     mode: str,
     alpha: float,
     design: str,
+    extra=None,
 ) -> dict[str, dict]:
     """Effect of each component on a secondary metric (oriented by its own mode), t-based."""
     if design == "one_at_a_time":
         res = paired_effects(group, components, metric, mode, alpha, 0.0, 0)
     else:
-        res, _ = regression_effects(group, components, pairs, metric, mode, alpha, 0.0)
+        res, _, _ = regression_effects(group, components, pairs, metric, mode, alpha, 0.0, None, extra, scan=False)
     return {c: {"effect": r["effect"], "ci": r["ci_t"], "p": r["p"], "n": r["n"]} for c, r in res.items()}

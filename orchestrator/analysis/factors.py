@@ -2,11 +2,12 @@
 
 Orientation: the metric is oriented so that higher is better (``orient``). An alternative's
 effect is the baseline's choice minus the alternative (positive: the baseline's choice is
-better), judged like a component: ``essential`` (the baseline's choice wins by more than
-min_effect, a shifted one-sided t-test), ``harmful`` (the alternative wins by more than
-min_effect), ``negligible`` (TOST: equivalent within ±min_effect), else ``inconclusive``;
-Holm across the study's alternatives. A factor's effect is the oriented metric's change per
-unit of a numeric factor (per doubling with ``log: true``), or per categorical level against
+better), judged with the components' statistics (stats.py: ``compare_paired``,
+``summarise_estimate``, ``decide_family``) and carrying the same fields: ``essential`` (the
+baseline's choice wins by more than min_effect, a shifted one-sided t-test), ``harmful``
+(the alternative wins by more than min_effect), ``negligible`` (TOST: equivalent within
+±min_effect), else ``inconclusive``; Holm across the study's alternatives. A factor's
+effect is the oriented metric's change per unit of a numeric factor (per doubling with ``log: true``), or per categorical level against
 the baseline's value; its p tests all its levels at once (F-test), Holm across factors.
 
 one_at_a_time: each alternative is paired with the baseline on seeds; each factor is fitted
@@ -23,56 +24,33 @@ import math
 
 import numpy as np
 import statsmodels.api as sm
-from scipy import stats as st
 
 from ..config import StudyConfig, get_path
 from ..levels import same
 from ..plan import variant_key
 from .flags import flag
 from .records import GroupData
-from .stats import describe, finite, fnum, holm, pair_values
+from .stats import (
+    TIE_RTOL,
+    compare_paired,
+    decide_family,
+    describe,
+    finite,
+    fnum,
+    holm,
+    summarise_estimate,
+)
 
-ESSENTIAL, HARMFUL, NEGLIGIBLE, INCONCLUSIVE = "essential", "harmful", "negligible", "inconclusive"
-POWER = 0.8
 NAN = float("nan")
 
 
-# ---------------------------------------------------------------- one comparison
+# ---------------------------------------------------------------- one estimate
 
 
-def compare(effect: float, se: float, df: float, alpha: float, min_effect: float) -> dict:
-    """t-based CI, two-sided p, and the shifted one-sided and TOST p-values of an estimate."""
-    if not (finite(effect) and finite(se) and df >= 1):
-        return {"effect": fnum(effect), "se": NAN, "df": df, "ci": [NAN, NAN], "p": NAN,
-                "p_essential": NAN, "p_harmful": NAN, "p_negligible": NAN, "mde": NAN}
-    tq = st.t.ppf(1 - alpha / 2, df)
-    if se == 0:
-        se = 1e-300  # identical results: any nonzero difference is exact
-    p_ess = float(st.t.sf((effect - min_effect) / se, df))
-    p_harm = float(st.t.cdf((effect + min_effect) / se, df))
-    p_tost = float(max(st.t.sf((effect + min_effect) / se, df), st.t.cdf((effect - min_effect) / se, df))) \
-        if min_effect > 0 else 1.0
-    return {"effect": float(effect), "se": float(se), "df": float(df), "ci": [float(effect - tq * se), float(effect + tq * se)],
-            "p": float(2 * st.t.sf(abs(effect) / se, df)), "p_essential": p_ess, "p_harmful": p_harm,
-            "p_negligible": p_tost, "mde": float((tq + st.t.ppf(POWER, df)) * se)}
-
-
-def decide(results: list[dict], alpha: float) -> None:
-    """Holm across the family for each test, then the verdict word of each result."""
-    adj = {k: holm([r.get(k, NAN) if finite(r.get(k)) else np.nan for r in results])
-           for k in ("p", "p_essential", "p_harmful", "p_negligible")}
-    for i, r in enumerate(results):
-        r["p_holm"] = float(adj["p"][i])
-        r["significant"] = bool(finite(r["p_holm"]) and r["p_holm"] < alpha)
-        if adj["p_essential"][i] < alpha:
-            r["verdict"] = ESSENTIAL
-        elif adj["p_harmful"][i] < alpha:
-            r["verdict"] = HARMFUL
-        elif adj["p_negligible"][i] < alpha:
-            r["verdict"] = NEGLIGIBLE
-        else:
-            r["verdict"] = INCONCLUSIVE
-        r["conclusive"] = finite(r.get("p"))
+def estimate(effect: float, se: float, df: float, alpha: float, min_effect: float, seeds, ys) -> dict:
+    """The components' tests, t interval, mde and seeds needed of an estimate from a fit to (seeds, ys)."""
+    tol = TIE_RTOL * float(np.max(np.abs(ys))) if len(ys) else 0.0
+    return summarise_estimate(effect, se, int(df), alpha, min_effect, max(len(set(seeds)), 1), tol)
 
 
 # ---------------------------------------------------------------- least squares
@@ -123,37 +101,37 @@ class Fit:
 # ---------------------------------------------------------------- the analysis
 
 
-def analyse_levels(group: GroupData, config: StudyConfig, alpha: float, min_effect: float) -> dict:
+def analyse_levels(group: GroupData, config: StudyConfig, alpha: float, min_effect: float,
+                   n_bootstrap: int = 0) -> dict:
     """{'alternatives': {component: {alt: result}}, 'factors': {path: result}, 'flags': [...]}."""
     metric, mode = config.metrics.primary.name, config.metrics.primary.mode
     if config.design.type == "one_at_a_time":
-        alts = _paired_alternatives(group, config, metric, mode, alpha, min_effect)
+        alts = _paired_alternatives(group, config, metric, mode, alpha, min_effect, n_bootstrap)
         factors = {p: _one_factor(group, config, p, metric, mode, alpha) for p in config.factors}
     else:
         alts, factors = _joint(group, config, metric, mode, alpha, min_effect)
-    decide([r for by_alt in alts.values() for r in by_alt.values()], alpha)
+    decide_family({f"{c}={a}": r for c, by_alt in alts.items() for a, r in by_alt.items()}, alpha)
     _rank(factors, alpha)
     flags = [flag("factor_fit", "warning", group.label, p, f"{p}: {r['fit_note']}")
              for p, r in factors.items() if r.get("fit_note")]
     return {"alternatives": alts, "factors": factors, "factor_flags": flags}
 
 
-def _paired_alternatives(group, config, metric, mode, alpha, min_effect) -> dict:
+def _paired_alternatives(group, config, metric, mode, alpha, min_effect, n_bootstrap) -> dict:
+    """one_at_a_time: the baseline against each alternative, paired on seeds (``compare_paired``)."""
     base = group.baseline
     out: dict[str, dict] = {}
     for c, comp in config.components.items():
         for a in comp.alternatives:
             var = group.get(variant_key((), {c: a}))
             if base is None or var is None:
-                out.setdefault(c, {})[a] = _empty(f"cannot conclude: no {'baseline' if base is None else c + '=' + a} "
-                                                  "trials in this group")
-                continue
-            _, diffs, b, o, _ = pair_values(base.values(metric), var.values(metric), mode)
-            n = len(diffs)
-            d = describe(diffs)
-            r = compare(d["mean"], d["std"] / math.sqrt(n) if n > 1 else NAN, n - 1, alpha, min_effect)
-            r.update(n=n, method="paired", baseline=_short(b), alternative=_short(o), overrides=comp.alternatives[a],
-                     note="" if n > 1 else "cannot conclude: fewer than two paired seeds")
+                r = _empty(f"cannot conclude: no {'baseline' if base is None else c + '=' + a} trials in this group")
+            else:
+                r = compare_paired(base.values(metric), var.values(metric), mode, alpha, min_effect, n_bootstrap,
+                                   bootstrap=n_bootstrap > 0)
+                r["alternative"] = r.pop("other")
+                r["method"] = "paired"
+            r.update(kind=getattr(comp, "kind", None), overrides=comp.alternatives[a])
             out.setdefault(c, {})[a] = r
     return out
 
@@ -203,9 +181,10 @@ def _joint(group, config, metric, mode, alpha, min_effect) -> tuple[dict, dict]:
             col = f"alt:{c}={a}"
             n = sum(1 for r in rows if r.get(col))
             est, se = fit.coef(col) if col in columns else (NAN, NAN)
-            r = compare(-est, se, fit.df, alpha, min_effect)
+            r = estimate(-est, se, fit.df, alpha, min_effect, seeds, ys)
             at_base = [y for v, y in values if c not in v.removed and c not in v.alternatives]
-            r.update(n=n, method="regression", overrides=comp.alternatives[a], baseline=_short(at_base),
+            r.update(n=n, method="regression", kind=getattr(comp, "kind", None), overrides=comp.alternatives[a],
+                     baseline=_short(at_base), seeds=[], diffs={},
                      alternative=_short([y for r_, (_, y) in zip(rows, values) if r_.get(col)]),
                      note="" if finite(se) else f"cannot conclude: '{c}={a}' is not estimable in this group ({n} trials)")
             alts.setdefault(c, {})[a] = r
@@ -245,7 +224,7 @@ def _factor_result(config, path, rows, seeds, ys, others, alpha, sign) -> dict:
             r["__x"] = _x(config, path, r["__value"])
         fit = Fit(["__x"] + others, rows, seeds, ys)
         est, se = fit.coef("__x")
-        res.update(compare(est, se, fit.df, alpha, 0.0))
+        res.update(estimate(est, se, fit.df, alpha, 0.0, seeds, ys))
         xs = [r["__x"] for r in rows]
         if len({round(x, 12) for x in xs}) >= 3:
             centre = float(np.mean(xs))
@@ -253,7 +232,7 @@ def _factor_result(config, path, rows, seeds, ys, others, alpha, sign) -> dict:
                 r["__x2"] = (r["__x"] - centre) ** 2
             curved = Fit(["__x", "__x2"] + others, rows, seeds, ys)
             q, qse = curved.coef("__x2")
-            qp = compare(q, qse, curved.df, alpha, 0.0)["p"]
+            qp = estimate(q, qse, curved.df, alpha, 0.0, seeds, ys)["p"]
             res["curvature_p"] = qp
             if finite(qp) and qp < alpha:
                 res["fit_note"] = (f"the straight-line fit is poor (squared term p = {qp:.3g}): the metric bends "
@@ -275,14 +254,14 @@ def _factor_result(config, path, rows, seeds, ys, others, alpha, sign) -> dict:
         levels = {}
         for col, value in names.items():
             est, se = fit.coef(col)
-            levels[str(value)] = compare(est, se, fit.df, alpha, 0.0) | {
+            levels[str(value)] = estimate(est, se, fit.df, alpha, 0.0, seeds, ys) | {
                 "n": sum(1 for r in rows if r.get(col))}
         adj = holm([lv["p"] if finite(lv["p"]) else np.nan for lv in levels.values()])
         for lv, pa in zip(levels.values(), adj):
             lv["p_holm"] = float(pa)
         effects = [lv["effect"] for lv in levels.values() if finite(lv["effect"])]
         best = max(levels.values(), key=lambda lv: abs(lv["effect"]) if finite(lv["effect"]) else -1, default=None)
-        res.update(compare(NAN, NAN, 0, alpha, 0.0))
+        res.update(estimate(NAN, NAN, 0, alpha, 0.0, [], []))
         if best is not None:
             res.update(effect=best["effect"], ci=best["ci"], se=best["se"], df=best["df"],
                        effect_level=next(k for k, lv in levels.items() if lv is best))
@@ -312,7 +291,8 @@ def _rank(factors: dict[str, dict], alpha: float) -> None:
 
 
 def _empty(note: str) -> dict:
-    return compare(NAN, NAN, 0, 0.05, 0.0) | {"n": 0, "method": "paired", "note": note}
+    return estimate(NAN, NAN, 0, 0.05, 0.0, [], []) | {"n": 0, "method": "paired", "note": note, "seeds": [], "diffs": {},
+                                                  "baseline": _short([]), "alternative": _short([])}
 
 
 def _short(values) -> dict:
@@ -321,13 +301,6 @@ def _short(values) -> dict:
 
 
 # ---------------------------------------------------------------- verdicts.json
-
-
-def alternative_payload(r: dict) -> dict:
-    return {"verdict": r["verdict"], "effect": fnum(r.get("effect")), "ci": [fnum(x) for x in r["ci"]],
-            "p": fnum(r.get("p")), "p_holm": fnum(r.get("p_holm")), "significant": r.get("significant", False),
-            "mde": fnum(r.get("mde")), "n": int(r.get("n") or 0), "method": r.get("method"),
-            "conclusive": r.get("conclusive", False), "overrides": r.get("overrides", {}), "note": r.get("note", "")}
 
 
 def factor_payload(r: dict) -> dict:
@@ -342,12 +315,12 @@ def factor_payload(r: dict) -> dict:
     return out
 
 
-def add_to_payload(group_payload: dict, g: dict) -> None:
-    """verdicts.json: components.<name>.alternatives.<alt> and factors.<path> of one group."""
+def add_to_payload(group_payload: dict, g: dict, component_payload) -> None:
+    """verdicts.json: components.<name>.alternatives.<alt> (``component_payload``'s fields, and the
+    alternative's overrides) and factors.<path> of one group."""
     for c, by_alt in g.get("alternatives", {}).items():
         if c in group_payload["components"]:
-            kind = group_payload["components"][c].get("kind")
             group_payload["components"][c]["alternatives"] = {
-                a: {"kind": kind, **alternative_payload(r)} for a, r in by_alt.items()}
+                a: component_payload(r) | {"overrides": r.get("overrides", {})} for a, r in by_alt.items()}
     if g.get("factors"):
         group_payload["factors"] = {p: factor_payload(r) for p, r in g["factors"].items()}

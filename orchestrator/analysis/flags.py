@@ -9,7 +9,10 @@ pending or absent seeds, and which ones), ``nonfinite`` (NaN/inf metrics),
 ``cannot_conclude`` (fewer than 2 paired seeds), ``zero_variance`` (identical results
 across seeds: seeding may not reach the trainable), ``reference`` (a published single
 run in the tail of the retrained baseline, seed 001), ``contamination`` (train and
-evaluation items overlap), ``incomplete`` (trials still pending or running).
+evaluation items overlap), ``incomplete`` (trials still pending or running),
+``interaction`` (random/factorial designs: a pair nobody listed interacts, or the
+main-effects model does not fit), ``power`` (the study cannot detect min_effect),
+``determinism`` (the same baseline seed run twice gave different results).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import numpy as np
 
 from ..ledger import FAILED, PENDING, RUNNING
 from .records import GroupData
-from .stats import describe, finite, prediction_interval, sort_seeds
+from .stats import INCONCLUSIVE, describe, finite, prediction_interval, sort_seeds
 
 
 def flag(kind: str, severity: str, group: str | None, subject: str | None, message: str) -> dict:
@@ -47,7 +50,7 @@ def effect_flags(label: str, results: dict[str, dict], primary: str, is_interact
         what = f"pair {name}" if is_interaction else name
         if not r.get("conclusive", False):
             out.append(flag("cannot_conclude", "warning", label, name,
-                            f"{what}: {r.get('note') or 'cannot conclude'} - verdict stays 'no evidence'"))
+                            f"{what}: {r.get('note') or 'cannot conclude'} - verdict stays 'inconclusive'"))
             continue
         if r.get("zero_variance"):
             out.append(flag("zero_variance", "warning", label, name,
@@ -57,11 +60,32 @@ def effect_flags(label: str, results: dict[str, dict], primary: str, is_interact
             continue
         sd, eff = r.get("seed_std"), r.get("effect")
         if finite(sd) and finite(eff) and sd > abs(eff):
-            tail = ("the verdict rests on pairing by seed" if r.get("verdict") != "no evidence"
+            tail = ("the verdict rests on pairing by seed" if r.get("verdict") != INCONCLUSIVE
                     else "the difference is within seed noise")
             out.append(flag("seed_variance", "warning", label, name,
                             f"{name}: seed std of {primary} ({_fmt(sd)}) is larger than the effect "
                             f"({_fmt(eff)}); {tail}"))
+    return out
+
+
+def fit_flags(label: str, check: dict, primary: str) -> list[dict]:
+    """The main-effects model left out a pair that interacts, or does not fit the variant means."""
+    out = []
+    for key in check.get("found", []):
+        r = check["pairs"][key]
+        aliases = check.get("aliases", {}).get(key)
+        alias = f"; this design cannot tell it apart from {', '.join(aliases)}" if aliases else ""
+        out.append(flag("interaction", "warning", label, key,
+                        f"{key}: interaction on {primary} (contrast {_fmt(r['effect'])}, Holm p "
+                        f"{_fmt(r['p_holm'], 2)}) not listed in design.pairs; the pair was added to the model "
+                        f"and both components are judged in the baseline's context{alias}"))
+    lof = check.get("lack_of_fit")
+    if lof and lof["p"] < 0.05:
+        names = ", ".join(check.get("found", [])) or "no single pair explains it"
+        out.append(flag("interaction", "warning", label, None,
+                        f"the main-effects model does not fit the variant means of {primary} (lack of fit F = "
+                        f"{_fmt(lof['F'])}, p = {_fmt(lof['p'], 2)}; {names}): effects averaged over variants "
+                        "may not hold in the baseline"))
     return out
 
 

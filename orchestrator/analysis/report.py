@@ -18,6 +18,7 @@ from ..errors import ConfigError
 from ..ledger import Study, write_json
 from . import factor_report, tables
 from .records import DEFAULT_GROUP
+from .stats import MIN_BOOTSTRAP_N
 from .verdicts import analyse, verdicts_payload
 
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
@@ -144,11 +145,15 @@ def render_markdown(analysis: dict, config: StudyConfig, study: Study, plot_file
         f"- {_seed_text(config)}; primary metric **{prim['name']}** ({prim['mode']})"
         + (f"; secondary: {', '.join(m['name'] + ' (' + m['mode'] + ')' for m in analysis['secondary'])}"
            if analysis["secondary"] else ""),
-        (f"- alpha {analysis['alpha']} (Holm across components), minimum practical effect {analysis['min_effect']}, "
-        f"{analysis['n_bootstrap']} bootstrap resamples"),
+        (f"- alpha {analysis['alpha']} (Holm across components), minimum practical effect {analysis['min_effect']}; "
+         f"intervals: t (BCa bootstrap beside it from {MIN_BOOTSTRAP_N} seeds, {analysis['n_bootstrap']} resamples)"),
+        f"- reproducibility: {mode_text(analysis['reproducibility'])}",
         f"- status: {status}",
         "",
     ]
+    main_power = (analysis["groups"].get(analysis["main_group"]) or {}).get("power") or {}
+    if main_power.get("line"):
+        L += [f"> **Power:** {main_power['line']}.", ""]
     if analysis["adaptive"]:
         ad = analysis["adaptive"]
         L += [(f"> Adaptive seeds: p-values are adjusted for looking after every seed (alpha split over the "
@@ -182,6 +187,7 @@ def render_markdown(analysis: dict, config: StudyConfig, study: Study, plot_file
             if len(tables.metric_tables(g, config)) > 1:
                 L += [f"**{title}**", ""]
             L += [tables.markdown(["variant"] + ms, tables.metric_table_rows(g, ms)), ""]
+    L += _fit_md(analysis)
     L += ["## Flags", ""]
     flags = analysis["flags"]
     if not flags:
@@ -209,18 +215,59 @@ def render_markdown(analysis: dict, config: StudyConfig, study: Study, plot_file
     L += [
         "## How to read this report", "",
         "- **delta** is the mean over seeds of the paired difference baseline vs ablated, oriented so that "
-        "**positive means the component helps**; [CI] is the t interval, `boot` the percentile bootstrap "
-        "interval, both at level 1 − alpha."
+        "**positive means the component helps**; [t CI] is the t interval at level 1 − alpha, `BCa` the "
+        "bias-corrected bootstrap interval beside it (only from 10 seeds: at 3-5 seeds bootstrap intervals "
+        "cover far less than they claim). Paired differences below 1e-12 × the metric are float noise: 0."
         + (" In random/full-factorial designs delta is the regression main effect (seed fixed effects); "
            "'baseline'/'ablated' then average all trials with/without the component." if analysis["design"] != "one_at_a_time" else ""),
-        "- **p (Holm)** is the paired t-test p-value after Holm's correction across the study's components (raw p beside it).",
-        (f"- **essential**: Holm p < {analysis['alpha']}, delta ≥ {analysis['min_effect']} and every CI above 0. "
-        "**harmful**: the same below 0. **no evidence** otherwise: the data do not support a difference, "
-        "which is a result, not a failure."),
+        ("- **p (Holm)** is the paired t-test p-value against 0 after Holm's correction across the study's "
+         "components (raw p beside it); `significant` in verdicts.json is this test."),
+        (f"- **essential**: the t interval lies above min_effect = {analysis['min_effect']} (a shifted one-sided "
+         "test, Holm-adjusted); **harmful**: the mirror image; **negligible**: shown equivalent within "
+         "± min_effect (TOST, Holm-adjusted; only when min_effect > 0); **inconclusive**: none of these shown, "
+         "which is a result, not a failure: the verdict column says about how many seeds would decide."),
+        ("- **MDE**: the effect a two-sided test detects with 80% power at this many seeds and the observed "
+         "spread; an effect below it is likely to come out inconclusive."),
         "- Comparisons are paired: each uses only the seeds where both variants finished with a finite metric, and says so.",
         "",
     ]
     return "\n".join(L)
+
+
+def mode_text(rep: dict) -> str:
+    """Which reproducibility mode the trials ran in, and the determinism check's outcome."""
+    det = rep.get("deterministic")
+    t = rep.get("trials", {})
+    text = {True: "deterministic algorithms on (reproducibility.deterministic: true)",
+            False: "deterministic algorithms off (reproducibility.deterministic: false)",
+            "mixed": f"mixed: {t.get('on', 0)} trials deterministic, {t.get('off', 0)} not",
+            None: "mode not recorded"}[det]
+    chk = rep.get("check")
+    if chk is not None:
+        text += "; determinism check: " + {True: f"seed {chk.get('seed')} run twice, bit-identical",
+                                           False: f"seed {chk.get('seed')} run twice, DIFFERENT results",
+                                           None: "could not run"}[chk.get("identical")]
+    return text
+
+
+def _fit_md(analysis: dict) -> list[str]:
+    """Random/factorial designs: the unlisted pairs tested and the lack-of-fit test."""
+    out = []
+    for label, g in analysis["groups"].items():
+        chk = g.get("fit_check") or {}
+        if not chk.get("pairs") and not chk.get("lack_of_fit"):
+            continue
+        out += [f"### Is the main-effects model enough?{' (' + label + ')' if len(analysis['groups']) > 1 else ''}",
+                ""]
+        rows = [[k, tables.signed(r["effect"]), tables.ci_text(r["ci"]), tables._p(r["p"]), tables._p(r["p_holm"]),
+                 "interaction" if k in chk.get("found", []) else ""] for k, r in chk.get("pairs", {}).items()]
+        if rows:
+            out += [tables.markdown(["unlisted pair", "interaction", "[t CI]", "p", "p (Holm)", ""], rows), ""]
+        lof = chk.get("lack_of_fit")
+        if lof:
+            out += [(f"Lack of fit of the main-effects model: F({lof['df'][0]}, {lof['df'][1]}) = "
+                     f"{tables.num(lof['F'])}, p = {tables._p(lof['p'])}."), ""]
+    return out
 
 
 def _component_notes(g: dict, analysis: dict) -> list[str]:
@@ -252,6 +299,10 @@ def print_console(analysis: dict, config: StudyConfig, console: Console, files: 
     console.print(Rule(escape(f"Ablation report: {analysis['study']}")))
     console.print(f"primary metric [bold]{prim['name']}[/bold] ({prim['mode']}), alpha {analysis['alpha']}, "
                   f"min effect {analysis['min_effect']}, {_seed_text(config)}, design {analysis['design']}")
+    console.print(f"reproducibility: {mode_text(analysis['reproducibility'])}", highlight=False)
+    main_power = (analysis["groups"].get(analysis["main_group"]) or {}).get("power") or {}
+    if main_power.get("line"):
+        console.print(f"[bold yellow]Power:[/bold yellow] {escape(main_power['line'])}", highlight=False)
     multi = len(analysis["groups"]) > 1
     for label in _groups_in_order(analysis):
         g = analysis["groups"][label]
@@ -260,7 +311,7 @@ def print_console(analysis: dict, config: StudyConfig, console: Console, files: 
             console.print(tables.rich_table(f"{title}{suffix}", ["variant"] + ms, tables.metric_table_rows(g, ms)))
         if g["components"]:
             console.print(tables.rich_table(f"Verdicts{suffix}", tables.SUMMARY_HEADER, tables.summary_rows(g),
-                                            verdict_col=6))
+                                            verdict_col=7))
             for line in _component_notes(g, analysis):
                 if line:
                     console.print("  " + escape(line.replace("**", "")), highlight=False)

@@ -1,28 +1,31 @@
-"""Statistics for paired ablation comparisons: orientation, CIs, p-values, Holm, verdicts.
+"""Statistics for paired ablation comparisons: orientation, ties, intervals, tests, verdicts.
 
 Conventions used everywhere in the analysis:
 
 * **Orientation.** A paired difference is oriented so that *positive means "the component
   helps"*: ``baseline - ablated`` when the metric is maximised, ``ablated - baseline``
   when it is minimised.
-* **Test.** The p-value is the two-sided paired t-test, i.e. a one-sample t-test of the
-  per-seed differences against 0 (identical to ``scipy.stats.ttest_rel``). Wilcoxon's
-  signed-rank test was considered and not used: with the 3-10 seeds of an ablation its
-  smallest attainable two-sided p is ``2 / 2**n`` (0.25 at n=3, 0.0625 at n=5), so it could
-  never reach significance where studies actually live. The t-test is exact for normal
-  seed noise and conservative when one seed is an outlier (the outlier inflates the std).
-* **CIs.** A t interval at level ``1 - alpha`` always (n >= 2), and beside it a percentile
-  bootstrap interval (``scipy.stats.bootstrap``) when n >= ``MIN_BOOTSTRAP_N``. The
-  percentile method is used rather than BCa because BCa's jackknife is unstable (often
-  NaN) on 3-5 paired seeds.
-* **Multiplicity.** Holm's step-down correction across the components of one analysis
-  (a family); p-values that could not be computed (n < 2) are left out of the family.
-* **Verdict.** ``essential`` when (a) the Holm-adjusted p < alpha, (b) the effect (mean
-  paired difference) is at least ``min_effect`` and (c) *every* CI reported for it excludes
-  0 on the "helps" side; ``harmful`` the same in the other direction; otherwise
-  ``no evidence``. Condition (c) can only make the rule stricter than the Holm test, so
-  the family-wise false-positive rate stays at most alpha, and a reader never sees a
-  verdict next to a printed CI that contradicts it.
+* **Ties.** A paired difference smaller than ``TIE_RTOL`` times the metric's magnitude
+  (the largest |value| of the pair) is float summation-order noise and counts as an exact
+  0; all-zero differences give p = 1, so float noise never looks like an effect.
+* **Tests.** ``significant``: the two-sided paired t-test against 0 (= ``scipy.stats.
+  ttest_rel``), Holm-adjusted. ``essential``: the shifted one-sided test of "effect <=
+  min_effect", its p doubled so that it is the two-sided test's tail: essential exactly
+  when the (1 - alpha) t interval lies above min_effect (Holm-adjusted). ``harmful``: the
+  mirror image. ``negligible`` (only when min_effect > 0): TOST, both one-sided tests of
+  "effect <= -min_effect" and "effect >= +min_effect" rejected at alpha (the 1 - 2 alpha
+  interval inside +-min_effect), Holm-adjusted. ``inconclusive``: none of these. The
+  directional claim (essential or harmful: the smaller of the two p-values, which is
+  valid since at most one of them is below 1) and negligibility are each a Holm family
+  across the components, so wrong claims of either kind stay <= alpha family-wise.
+  Wilcoxon's signed-rank test is not used: its smallest two-sided p is ``2 / 2**n``.
+* **Intervals.** The t interval (``ci``, method ``t``) always; beside it, from
+  ``MIN_BOOTSTRAP_N`` seeds on, a BCa bootstrap interval (``ci_bootstrap``). Percentile
+  bootstrap intervals at n = 3 cover about 74% of the time, not 95%
+  (benchmarks/verdicts.py), so none is shown at small n.
+* **Power.** ``mde``: the effect a two-sided test at alpha detects with 80% power at this
+  n and the observed spread (non-central t); ``seeds_needed``: the seeds at which the mde
+  falls to min_effect (to the observed |effect| when min_effect is 0).
 """
 
 from __future__ import annotations
@@ -32,11 +35,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 
 import numpy as np
+from scipy import optimize
 from scipy import stats as st
 
-ESSENTIAL, HARMFUL, NO_EVIDENCE = "essential", "harmful", "no evidence"
-MIN_BOOTSTRAP_N = 3
-BOOTSTRAP_METHOD = "percentile"
+ESSENTIAL, HARMFUL, NEGLIGIBLE, INCONCLUSIVE = "essential", "harmful", "negligible", "inconclusive"
+DECIDED = (ESSENTIAL, HARMFUL, NEGLIGIBLE)
+MIN_BOOTSTRAP_N = 10
+BOOTSTRAP_METHOD = "BCa"
+CI_METHOD = "t"
+TIE_RTOL = 1e-12
+POWER = 0.80
+MAX_SEEDS = 1000
 
 
 # ---------------------------------------------------------------- small helpers
@@ -109,16 +118,17 @@ def bootstrap_ci(
     n_resamples: int = 10000,
     random_state: int | None = 0,
     method: str = BOOTSTRAP_METHOD,
+    min_n: int = MIN_BOOTSTRAP_N,
 ) -> tuple[float, float] | tuple[np.ndarray, np.ndarray]:
     """Bootstrap CI of the mean via ``scipy.stats.bootstrap``.
 
     ``values`` may be 1-D (one interval) or 2-D (one interval per row, all rows resampled
     with the same indices: row i's interval equals scipy's call on row i alone with the
-    same ``random_state``). Degenerate data (all equal) gives the point itself.
+    same ``random_state``). Fewer than ``min_n`` values, or all equal, give NaN.
     """
     x = np.asarray(values, dtype=float)
     n = x.shape[-1]
-    if n < MIN_BOOTSTRAP_N:
+    if n < min_n or np.all(np.ptp(x, axis=-1) == 0):
         nan = np.full(x.shape[:-1], np.nan) if x.ndim > 1 else float("nan")
         return (nan, nan)
     res = st.bootstrap(
@@ -126,7 +136,7 @@ def bootstrap_ci(
         np.mean,
         n_resamples=n_resamples,
         confidence_level=1 - alpha,
-        method=method,
+        method=method.lower(),
         rng=random_state,
         axis=-1,
         vectorized=True,
@@ -189,27 +199,137 @@ def prediction_interval(values: Sequence[float], alpha: float = 0.05) -> tuple[f
     return (m - half, m + half)
 
 
-# ---------------------------------------------------------------- verdicts
+# ---------------------------------------------------------------- ties, shifted tests, power
 
 
-def verdict(
-    effect: float,
-    cis: Iterable[tuple[float, float]],
-    p_holm: float,
-    alpha: float,
-    min_effect: float = 0.0,
-) -> str:
-    """essential / harmful / no evidence (see the module docstring for the rule)."""
-    if not (finite(effect) and finite(p_holm)) or p_holm >= alpha:
-        return NO_EVIDENCE
-    intervals = [(lo, hi) for lo, hi in cis if finite(lo) and finite(hi)]
-    if not intervals:
-        return NO_EVIDENCE
-    if effect > 0 and effect >= min_effect and all(lo > 0 for lo, _ in intervals):
+def snap_ties(diffs, scale) -> np.ndarray:
+    """Differences with every |d| <= TIE_RTOL * scale (a number or one per d) set to 0 (float noise)."""
+    d = np.asarray(diffs, dtype=float).copy()
+    d[np.abs(d) <= TIE_RTOL * np.abs(np.asarray(scale, dtype=float))] = 0.0
+    return d
+
+
+def tail_p(effect: float, se: float, df: float, shift: float, side: str) -> float:
+    """One-sided t-test p of H0 'effect <= shift' (side 'greater') or 'effect >= shift' ('less').
+
+    With se = 0 the estimate is exact: p is 0 when it is strictly on the alternative's side, else 1.
+    """
+    if not (finite(effect) and finite(se) and df >= 1):
+        return float("nan")
+    z = effect - shift if side == "greater" else shift - effect
+    if se == 0:
+        return 0.0 if z > 0 else 1.0
+    return float(st.t.sf(z / se, df))
+
+
+@lru_cache(maxsize=4096)
+def power_multiplier(df: int, alpha: float, power: float = POWER) -> float:
+    """c such that a two-sided t-test at alpha with df detects an effect of c * se with this power."""
+    crit = t_quantile(1 - alpha / 2, df)
+    return float(optimize.brentq(lambda ncp: st.nct.sf(crit, df, ncp) - power, 0.0, 100.0))
+
+
+def mde(se: float, df: int, alpha: float) -> float:
+    """Minimum detectable effect (80% power, two-sided alpha) at this standard error."""
+    if not (finite(se) and df >= 1) or se <= 0:
+        return float("nan")
+    return power_multiplier(int(df), alpha) * se
+
+
+def seeds_needed(sd_per_seed: float, target: float, alpha: float, df_per_seed: float = 1.0,
+                 df_offset: float = -1.0) -> int | None:
+    """Smallest n whose mde (se = sd_per_seed / sqrt(n), df = df_per_seed * n + df_offset) <= target.
+
+    None when the target is 0 or the spread unknown; MAX_SEEDS + 1 when even MAX_SEEDS do not suffice.
+    """
+    if not (finite(sd_per_seed) and finite(target)) or target <= 0 or sd_per_seed < 0:
+        return None
+    if sd_per_seed == 0:
+        return 2
+
+    def ok(n: int) -> bool:
+        df = max(1, round(df_per_seed * n + df_offset))
+        return power_multiplier(df, alpha) * sd_per_seed / math.sqrt(n) <= target
+
+    if not ok(MAX_SEEDS):
+        return MAX_SEEDS + 1
+    lo, hi = 2, MAX_SEEDS
+    if ok(lo):
+        return lo
+    while hi - lo > 1:  # ok() is monotone in n
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if ok(mid) else (mid, hi)
+    return hi
+
+
+def judge(effect: float, se: float, df: float, alpha: float, min_effect: float) -> dict:
+    """Raw p-values of the four questions about one estimate (t-based, df degrees of freedom).
+
+    p: two-sided against 0; p_essential / p_harmful: the shifted one-sided tests against
+    +-min_effect, doubled (so they match the two-sided (1 - alpha) interval); p_negligible:
+    TOST within +-min_effect (NaN when min_effect is 0).
+    """
+    nan = float("nan")
+    if not (finite(effect) and finite(se) and df >= 1):
+        return {"p": nan, "p_essential": nan, "p_harmful": nan, "p_negligible": nan}
+    p0 = min(1.0, 2 * min(tail_p(effect, se, df, 0.0, "greater"), tail_p(effect, se, df, 0.0, "less")))
+    if se == 0 and effect == 0:
+        p0 = 1.0
+    p_neg = nan
+    if min_effect > 0:
+        p_neg = max(tail_p(effect, se, df, -min_effect, "greater"), tail_p(effect, se, df, min_effect, "less"))
+    return {
+        "p": p0,
+        "p_essential": min(1.0, 2 * tail_p(effect, se, df, min_effect, "greater")),
+        "p_harmful": min(1.0, 2 * tail_p(effect, se, df, -min_effect, "less")),
+        "p_negligible": p_neg,
+    }
+
+
+def verdict(p_essential: float, p_harmful: float, p_negligible: float, alpha: float) -> str:
+    """The verdict from the (Holm-adjusted) p-values of the three decisions."""
+    if finite(p_essential) and p_essential < alpha:
         return ESSENTIAL
-    if effect < 0 and -effect >= min_effect and all(hi < 0 for _, hi in intervals):
+    if finite(p_harmful) and p_harmful < alpha:
         return HARMFUL
-    return NO_EVIDENCE
+    if finite(p_negligible) and p_negligible < alpha:
+        return NEGLIGIBLE
+    return INCONCLUSIVE
+
+
+def decide_family(results: Mapping[str, dict], alpha: float, adjust=None) -> None:
+    """Holm across a family (components of one analysis), then verdicts, in place.
+
+    Three Holm families: ``p`` (two-sided against 0: ``significant``), the directional
+    claim ``min(p_essential, p_harmful)`` (at most one of the two is below 1, so it is a
+    valid p-value for "essential or harmful is wrong"; with min_effect 0 it equals ``p``,
+    so an effect is claimed exactly when it is significant) and ``p_negligible``.
+    ``adjust(p, result)`` first makes a p-value valid under optional stopping (adaptive
+    seeds). Sets ``p_holm``, ``p_essential_holm``, ``p_harmful_holm`` (1 for the direction
+    not taken), ``p_negligible_holm``, ``significant`` and ``verdict``.
+    """
+    names = list(results)
+
+    def family(values) -> np.ndarray:
+        ps = []
+        for name, p in zip(names, values):
+            if adjust is not None and finite(p):
+                p = adjust(p, results[name])
+            ps.append(p if finite(p) else np.nan)
+        return holm(ps)
+
+    rs = [results[n] for n in names]
+    nan = float("nan")
+    two_sided = family([r.get("p", nan) for r in rs])
+    directional = family([min(r.get("p_essential", nan), r.get("p_harmful", nan)) for r in rs])
+    negligible = family([r.get("p_negligible", nan) for r in rs])
+    for r, p0, pd, pn in zip(rs, two_sided, directional, negligible):
+        up = finite(r.get("p_essential")) and r["p_essential"] <= r.get("p_harmful", 1.0)
+        r["p_holm"], r["p_negligible_holm"] = float(p0), float(pn)
+        r["p_essential_holm"] = float(pd) if up else (1.0 if finite(pd) else nan)
+        r["p_harmful_holm"] = (1.0 if finite(pd) else nan) if up else float(pd)
+        r["significant"] = bool(finite(r["p_holm"]) and r["p_holm"] < alpha)
+        r["verdict"] = verdict(r["p_essential_holm"], r["p_harmful_holm"], r["p_negligible_holm"], alpha)
 
 
 # ---------------------------------------------------------------- adaptive seeds
@@ -256,59 +376,92 @@ def compare_paired(
     random_state: int | None = 0,
     bootstrap: bool = True,
 ) -> dict:
-    """Paired comparison of a variant against the baseline on the seeds both have.
+    """Compare one variant with the baseline over paired seeds: effect, CI, p-values, verdict.
 
     Positive ``effect`` means the baseline is better, i.e. the thing the other variant lacks
     (or changes) helps. Only seeds where *both* values exist and are finite are paired;
-    ``seeds`` lists them and ``unpaired`` says which seeds were dropped and why. The
-    verdict treats this as a family of one test (``p_holm == p``); the study analysis
-    re-adjusts across components. With fewer than two paired seeds the result is
-    ``no evidence`` with ``conclusive: False`` and a note saying it cannot conclude.
+    ``seeds`` lists them and ``unpaired`` says which seeds were dropped and why. This is a
+    family of one (``*_holm`` equal the raw p-values); a study's analysis re-adjusts
+    across components with ``decide_family``. With fewer than two paired seeds the verdict
+    is ``inconclusive`` with ``conclusive: False`` and a note saying it cannot conclude.
 
-    Returns a JSON-ready dict: n, seeds, diffs {seed: d}, effect, std, se, ci (t),
-    ci_t, ci_bootstrap, t, p, p_holm, verdict, conclusive, note, unpaired,
-    baseline {n,mean,std}, other {n,mean,std}.
+    Returns a JSON-ready dict: n, seeds, diffs {seed: d}, effect, std, se, ci (t), ci_t,
+    ci_method, ci_bootstrap, bootstrap_method, t, p, p_essential, p_harmful, p_negligible
+    (and their ``_holm``), significant, verdict, mde, seeds_needed, conclusive, note,
+    unpaired, baseline {n,mean,std}, other {n,mean,std}.
     """
     seeds, diffs, b, o, unpaired = pair_values(dict(baseline_values_by_seed), dict(other_values_by_seed), mode)
-    result = _summarise_diffs(diffs, alpha, n_bootstrap if bootstrap else 0, random_state)
-    p_holm = result["p"]
+    result = summarise_diffs(diffs, alpha, min_effect, n_bootstrap if bootstrap else 0, random_state)
     result.update(
         seeds=list(seeds),
         diffs={str(s): float(d) for s, d in zip(seeds, diffs)},
         unpaired=unpaired,
         baseline=_short(describe(b)),
         other=_short(describe(o)),
-        p_holm=p_holm,
     )
-    result["verdict"] = verdict(result["effect"], _cis(result), p_holm, alpha, min_effect)
+    decide_family({"variant": result}, alpha)
     result["note"] = pairing_note(result["n"], unpaired)
     return result
 
 
-def _summarise_diffs(diffs: np.ndarray, alpha: float, n_bootstrap: int, random_state, boot_ci=None) -> dict:
+def summarise_diffs(diffs: np.ndarray, alpha: float, min_effect: float, n_bootstrap: int, random_state=0,
+                    boot_ci=None) -> dict:
+    """Everything about one vector of paired differences except the family's Holm adjustment."""
     d = describe(diffs)
     n = d["n"]
-    tstat, p = one_sample_t(diffs)
+    tstat, _ = one_sample_t(diffs)
     ci = t_ci(diffs, alpha)
     if boot_ci is None:
-        boot_ci = bootstrap_ci(diffs, alpha, n_bootstrap, random_state) if (n_bootstrap and n >= MIN_BOOTSTRAP_N) else (float("nan"),) * 2
+        boot_ci = bootstrap_ci(diffs, alpha, n_bootstrap, random_state) if n_bootstrap else (float("nan"),) * 2
+    target = min_effect if min_effect > 0 else abs(d["mean"]) if finite(d["mean"]) else float("nan")
     return {
         "n": n,
         "effect": d["mean"],
         "std": d["std"],
         "se": d["sem"],
+        "df": n - 1,
         "ci": [ci[0], ci[1]],
         "ci_t": [ci[0], ci[1]],
+        "ci_method": CI_METHOD,
         "ci_bootstrap": [float(boot_ci[0]), float(boot_ci[1])],
+        "bootstrap_method": BOOTSTRAP_METHOD,
         "t": tstat,
-        "p": p,
+        **judge(d["mean"], d["sem"], n - 1, alpha, min_effect),
+        "mde": mde(d["sem"], n - 1, alpha),
+        "seeds_needed": seeds_needed(d["std"], target, alpha) if n >= 2 else None,
         "conclusive": n >= 2,
         "zero_variance": bool(n >= 2 and d["std"] == 0.0),
     }
 
 
-def _cis(result: dict) -> list[tuple[float, float]]:
-    return [tuple(result["ci_t"]), tuple(result["ci_bootstrap"])]
+def summarise_estimate(effect: float, se: float, df: int, alpha: float, min_effect: float, n_seeds: int,
+                       tol: float = 0.0) -> dict:
+    """Everything about one least-squares estimate (se and df from its fit) except the family's Holm.
+
+    The same tests as ``summarise_diffs``: t interval, ``judge``'s p-values, mde; ``seeds_needed``
+    scales se by sqrt(n_seeds / n) with df growing in proportion. An se at or below ``tol`` is an
+    exact fit (float noise): se 0, and an effect at or below ``tol`` is 0. A non-finite effect or
+    se, or df < 1, gives NaN tests and ``conclusive: False``.
+    """
+    nan = float("nan")
+    if not (finite(effect) and finite(se) and df >= 1):
+        return {"df": df, "effect": fnum(effect) if finite(effect) else nan, "std": nan, "se": nan,
+                "ci": [nan, nan], "ci_t": [nan, nan], "ci_method": CI_METHOD, "ci_bootstrap": [nan, nan], "t": nan,
+                **judge(nan, nan, 0, alpha, min_effect), "mde": nan, "seeds_needed": None, "conclusive": False,
+                "zero_variance": False}
+    effect, se = float(effect), float(se)
+    if se <= tol:
+        se = 0.0
+        effect = 0.0 if abs(effect) <= tol else effect
+    tstat = effect / se if se > 0 else (0.0 if effect == 0 else math.copysign(math.inf, effect))
+    half = t_quantile(1 - alpha / 2, df) * se
+    ci = [effect - half, effect + half]
+    target = min_effect if min_effect > 0 else abs(effect)
+    return {"df": df, "effect": effect, "std": nan, "se": se, "ci": ci, "ci_t": list(ci), "ci_method": CI_METHOD,
+            "ci_bootstrap": [nan, nan], "t": float(tstat), **judge(effect, se, df, alpha, min_effect),
+            "mde": mde(se, df, alpha),
+            "seeds_needed": seeds_needed(se * math.sqrt(n_seeds), target, alpha, df / n_seeds, 0.0),
+            "conclusive": True, "zero_variance": bool(se == 0)}
 
 
 def _short(d: dict) -> dict:
@@ -324,7 +477,7 @@ def sort_seeds(seeds: Iterable) -> list:
 
 
 def pair_values(base: dict, other: dict, mode: str):
-    """Seeds both have (finite), oriented diffs, baseline and other values, unpaired seeds."""
+    """Seeds both have (finite), oriented diffs (float ties snapped to 0), both values, unpaired seeds."""
     unpaired: dict[str, list] = {"only_baseline": [], "only_other": [], "nonfinite": []}
     seeds = []
     for s in sort_seeds(set(base) | set(other)):
@@ -338,7 +491,8 @@ def pair_values(base: dict, other: dict, mode: str):
             seeds.append(s)
     b = np.array([float(base[s]) for s in seeds], dtype=float)
     o = np.array([float(other[s]) for s in seeds], dtype=float)
-    return seeds, (orient(b, o, mode) if seeds else np.array([])), b, o, unpaired
+    diffs = snap_ties(orient(b, o, mode), np.maximum(np.abs(b), np.abs(o))) if seeds else np.array([])
+    return seeds, diffs, b, o, unpaired
 
 
 def pairing_note(n: int, unpaired: Mapping[str, list]) -> str:

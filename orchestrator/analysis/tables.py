@@ -8,11 +8,12 @@ from pathlib import Path
 from rich.markup import escape
 from rich.table import Table
 
-from .stats import ESSENTIAL, HARMFUL, finite
+from .stats import ESSENTIAL, HARMFUL, NEGLIGIBLE, finite
 
-SUMMARY_HEADER = ["component", "kind", "baseline", "ablated (mean ± std)", "delta [CI]", "p (Holm)", "verdict"]
+SUMMARY_HEADER = ["component", "kind", "baseline", "ablated (mean ± std)", "delta [t CI]", "p (Holm)", "MDE",
+                  "verdict"]
 INTERACTION_HEADER = ["pair", "delta a", "delta b", "delta a+b", "interaction [CI]", "p (Holm)", "n", "verdict"]
-VERDICT_STYLE = {ESSENTIAL: "bold green", HARMFUL: "bold red", "interaction": "bold yellow"}
+VERDICT_STYLE = {ESSENTIAL: "bold green", HARMFUL: "bold red", NEGLIGIBLE: "cyan", "interaction": "bold yellow"}
 
 
 def num(x, digits: int = 4) -> str:
@@ -59,6 +60,9 @@ def verdict_text(r: dict) -> str:
     v = r["verdict"]
     if not r.get("conclusive", True):
         return f"{v} (cannot conclude: n={r.get('n', 0)})"
+    need = r.get("seeds_needed")
+    if v == "inconclusive" and need is not None:
+        return f"{v} (~{need} seeds would decide)" if need <= 1000 else f"{v} (>1000 seeds would decide)"
     return v
 
 
@@ -71,9 +75,9 @@ def summary_rows(group: dict) -> list[list[str]]:
         if ci:
             delta += f" {ci}"
         if boot:
-            delta += f" boot {boot}"
+            delta += f" {r.get('bootstrap_method', 'BCa')} {boot}"
         rows.append([name, r.get("kind") or "", mean_std(r.get("baseline")), mean_std(r.get("ablated")), delta,
-                     p_text(r.get("p"), r.get("p_holm")), verdict_text(r)])
+                     p_text(r.get("p"), r.get("p_holm")), num(r.get("mde"), 3), verdict_text(r)])
     return rows
 
 

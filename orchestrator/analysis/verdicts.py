@@ -13,7 +13,7 @@ from typing import Any
 
 from ..config import AdaptiveSeeds, StudyConfig, get_path
 from ..ledger import COMPLETED, FAILED, PENDING, RUNNING
-from . import factors
+from . import factors, reproducibility
 from .effects import (
     Sequential,
     paired_effects,
@@ -21,9 +21,16 @@ from .effects import (
     regression_effects,
     secondary_effects,
 )
-from .flags import contamination_flags, effect_flags, reference_check, secondary_flags, trial_flags
+from .flags import (
+    contamination_flags,
+    effect_flags,
+    fit_flags,
+    reference_check,
+    secondary_flags,
+    trial_flags,
+)
 from .records import DEFAULT_GROUP, GroupData, group_records
-from .stats import NO_EVIDENCE, describe, fnum, sort_seeds
+from .stats import DECIDED, MAX_SEEDS, describe, finite, fnum, sort_seeds
 
 # Share of alpha spent on interim looks when seeds are adaptive (see adaptive.py).
 INTERIM_SHARE = 0.15
@@ -121,6 +128,8 @@ def analyse(records: Iterable[dict], config: StudyConfig, study_path: str | Path
         reference, ref_flags = reference_check(main, base_vals, a.reference_result, primary.mode, a.alpha,
                                                primary.name)
         flags.extend(ref_flags)
+    determinism, d_flags = reproducibility.check(records, _history(study_path))
+    flags.extend(d_flags)
     contamination_info: dict = {}
     if contamination:
         c_flags, contamination_info = contamination_flags(records, study_path)
@@ -146,6 +155,7 @@ def analyse(records: Iterable[dict], config: StudyConfig, study_path: str | Path
         "reference": reference,
         "contamination": contamination_info,
         "flags": flags,
+        "reproducibility": {**reproducibility.mode(records), "check": determinism},
         "cost": cost(records),
         "complete": complete,
     }
@@ -159,29 +169,31 @@ def analyse_group(group: GroupData, config: StudyConfig, n_boot: int, sequential
     pairs = [tuple(p) for p in config.design.pairs]
     design = config.design.type
     label = group.label
+    covariates = factors.covariates(config) if config.has_levels else None
     if design == "one_at_a_time":
         components = paired_effects(group, comps, primary.name, primary.mode, a.alpha, a.min_effect, n_boot,
                                     sequential)
         interactions = paired_interactions(group, pairs, primary.name, primary.mode, a.alpha, n_boot)
+        check: dict = {}
     else:
-        components, interactions = regression_effects(group, comps, pairs, primary.name, primary.mode, a.alpha,
-                                                      a.min_effect, sequential,
-                                                      factors.covariates(config) if config.has_levels else None)
+        components, interactions, check = regression_effects(
+            group, comps, pairs, primary.name, primary.mode, a.alpha, a.min_effect, sequential, covariates)
     if sequential is not None:
         _adaptive_notes(components, set(config.seed_list))
     secondary: dict[str, dict] = {}
     for m in config.metrics.secondary:
-        secondary[m.name] = secondary_effects(group, comps, pairs, m.name, m.mode, a.alpha, design)
+        secondary[m.name] = secondary_effects(group, comps, pairs, m.name, m.mode, a.alpha, design, covariates)
         for c, s in secondary[m.name].items():
             components[c].setdefault("secondary", {})[m.name] = s
     flags = effect_flags(label, components, primary.name)
     flags += effect_flags(label, interactions, primary.name, is_interaction=True)
+    flags += fit_flags(label, check, primary.name)
     flags += secondary_flags(label, components, secondary, primary.name)
     expected_seeds = list(config.seed_list)
     t_flags, status = trial_flags(label, group, expected_seeds, exp_variants,
                                   [primary.name] + [m.name for m in config.metrics.secondary], primary.name)
     flags = t_flags + flags
-    levels = factors.analyse_levels(group, config, a.alpha, a.min_effect) if config.has_levels else {}
+    levels = factors.analyse_levels(group, config, a.alpha, a.min_effect, n_boot) if config.has_levels else {}
     flags += levels.pop("factor_flags", [])
     variants = {}
     for var in group.ordered():
@@ -204,13 +216,38 @@ def analyse_group(group: GroupData, config: StudyConfig, n_boot: int, sequential
         "variants": variants,
         "components": components,
         "interactions": interactions,
+        "fit_check": {k: v for k, v in check.items() if k != "fits"},
+        "power": power_summary(components, a.min_effect),
         "flags": flags,
         "complete": all(s in (COMPLETED, FAILED) for s in states),
-        "n_decided": sum(1 for r in components.values() if r["verdict"] != NO_EVIDENCE),
+        "n_decided": sum(1 for r in components.values() if r["verdict"] in DECIDED),
         "n_trials": len(states),
         "n_absent": n_absent,
         **levels,
     }
+
+
+def power_summary(components: dict[str, dict], min_effect: float) -> dict | None:
+    """What the study could detect: the noisiest decided-or-not component's mde and seeds needed.
+
+    ``line`` is set when that mde exceeds min_effect (the report prints it at the top).
+    """
+    rows = [r for r in components.values() if r.get("conclusive") and finite(r.get("mde"))]
+    if not rows:
+        return None
+    worst = max(rows, key=lambda r: r["mde"])
+    n = worst.get("n_seeds", worst["n"])
+    out = {"mde": worst["mde"], "n": n, "min_effect": min_effect, "seeds_needed": worst.get("seeds_needed"),
+           "line": None}
+    if worst["mde"] > min_effect:
+        line = (f"with {n} seeds this study detects effects >= {worst['mde']:.3g} (80% power); "
+                f"min_effect is {min_effect:g}")
+        need = worst.get("seeds_needed")
+        if min_effect > 0 and need is not None:
+            line += (f"; about {need} seeds would resolve it" if need <= MAX_SEEDS
+                     else f"; more than {MAX_SEEDS} seeds would be needed to resolve it")
+        out["line"] = line
+    return out
 
 
 def _adaptive_notes(components: dict[str, dict], initial: set) -> None:
@@ -242,6 +279,15 @@ def _metric_names(records: list[dict], config: StudyConfig) -> list[str]:
     return out
 
 
+def _history(study_path):
+    """trial_id -> its per-step metrics (empty without a study directory)."""
+    if study_path is None:
+        return lambda trial_id: []
+    from ..ledger import Study
+
+    return Study(study_path).history
+
+
 # ---------------------------------------------------------------- cost
 
 
@@ -266,19 +312,28 @@ def cost(records: Iterable[dict]) -> dict:
 
 
 def _component_payload(r: dict) -> dict:
-    return {
+    out = {
         "kind": r.get("kind"),
         "verdict": r["verdict"],
+        "significant": bool(r.get("significant")),
         "effect": fnum(r.get("effect")),
         "ci": [fnum(x) for x in r.get("ci", [None, None])],
+        "ci_method": r.get("ci_method", "t"),
         "ci_bootstrap": [fnum(x) for x in r.get("ci_bootstrap", [None, None])],
-        "p": fnum(r.get("p")),
-        "p_holm": fnum(r.get("p_holm")),
         "n": int(r.get("n") or 0),
+        "mde": fnum(r.get("mde")),
+        "seeds_needed": r.get("seeds_needed"),
         "method": r.get("method"),
         "conclusive": bool(r.get("conclusive")),
         "note": r.get("note", ""),
     }
+    for key in ("p", "p_essential", "p_harmful", "p_negligible"):
+        out[key] = fnum(r.get(key))
+        out[f"{key}_holm"] = fnum(r.get(f"{key}_holm"))
+    if r.get("average_effect"):
+        out["average_effect"] = {"effect": fnum(r["average_effect"]["effect"]),
+                                 "ci": [fnum(x) for x in r["average_effect"]["ci"]]}
+    return out
 
 
 def verdicts_payload(analysis: dict) -> dict:
@@ -289,11 +344,12 @@ def verdicts_payload(analysis: dict) -> dict:
             "tier": g.get("tier"),
             "sweep_value": g.get("sweep_value"),
             "components": {c: _component_payload(r) for c, r in g["components"].items()},
-            "interactions": {k: _component_payload(r) | {"verdict": r["verdict"]} for k, r in g["interactions"].items()},
+            "interactions": {k: _component_payload(r) for k, r in g["interactions"].items()},
+            "power": g["power"],
             "complete": g["complete"],
             "n_decided": g["n_decided"],
         }
-        factors.add_to_payload(groups[label], g)
+        factors.add_to_payload(groups[label], g, _component_payload)
     main = analysis["main_group"]
     top = groups.get(main, {"components": {}, "interactions": {}}) if main is not None else {"components": {}, "interactions": {}}
     top.setdefault("factors", {})
@@ -304,7 +360,9 @@ def verdicts_payload(analysis: dict) -> dict:
         "min_effect": analysis["min_effect"],
         "design": analysis["design"],
         "adaptive": analysis["adaptive"],
+        "reproducibility": analysis["reproducibility"],
         "main_group": main,
+        "power": top.get("power"),
         "components": top["components"],
         "interactions": top["interactions"],
         "factors": top["factors"],

@@ -8,8 +8,12 @@ Removal follows an explicit contract, chosen by a config value:
   :func:`make_scheduler` ``-> "constant"`` (see ``orchestrator.blocks.training.REMOVED``);
 * inference  — :func:`apply_temperature` ``-> 1.0``, :func:`beam_search` width ``-> 1``
   (greedy), :func:`mode_filter` window ``-> 1`` (see ``orchestrator.blocks.inference.REMOVED``).
+
+Plus :func:`checkpoint` / :func:`resume`: a training loop's checkpoint (epoch, model,
+optimizer, scheduler); the random states travel with it through TrialContext.
 """
 
+from .checkpoint import checkpoint, resume
 from .heads import RemovableHeads
 from .inference import apply_temperature, beam_search, mode_filter
 from .removal import (
@@ -32,7 +36,9 @@ __all__ = [
     "apply_temperature",
     "beam_search",
     "build_then_remove",
+    "checkpoint",
     "make_scheduler",
     "mode_filter",
+    "resume",
     "trainable_parameters",
 ]

@@ -317,12 +317,12 @@ def prepare(study: Study, specs: Iterable[TrialSpec], annotate: Callable[[TrialS
             ) -> list[TrialSpec]:
     """Write a PENDING record for each new spec; return the specs not yet finished."""
     todo = []
+    states = study.states()  # from the study index: no trial directory is opened
     for spec in specs:
-        store = study.trial(spec.trial_id)
-        record = store.read()
-        if record is None:
-            record = {**new_record(spec), **(annotate(spec) if annotate else {})}
-            store.write(record)
-        if record["state"] in (PENDING, RUNNING):
+        state = states.get(spec.trial_id)
+        if state is None:
+            study.trial(spec.trial_id).write({**new_record(spec), **(annotate(spec) if annotate else {})})
+            state = PENDING
+        if state in (PENDING, RUNNING):
             todo.append(spec)
     return todo

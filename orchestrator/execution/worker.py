@@ -16,16 +16,23 @@ import time
 import traceback
 from pathlib import Path
 
-from ..config import resolve_callable
-from ..ledger import COMPLETED, RUNNING, TrialStore
+from ..config import get_path, load_yaml, resolve_callable
+from ..ledger import COMPLETED, RUNNING, Study, TrialStore
 from ..provenance import hardware
-from ..trial import TrialContext, TrialStopped, set_seeds
+from ..trial import CUBLAS_WORKSPACE, TrialContext, TrialStopped, set_seeds
 
 _hardware = functools.cache(hardware)  # once per worker process
 
 WORKER_DIED = "the worker running this attempt died (process killed, out of memory or node lost)"
 #: the exit status of a worker that ended itself after a failed attempt
 FAILED_EXIT = 3
+
+
+@functools.cache
+def _deterministic(study_path: str) -> bool:
+    """reproducibility.deterministic of the study (read once per worker process)."""
+    data, _ = load_yaml(Study(study_path).config_path)
+    return bool(get_path(data, "reproducibility.deterministic", False))
 
 
 class Watchdog:
@@ -79,9 +86,14 @@ def run_attempt(study_path: str, spec: dict, config: dict, entry: str, code_dir:
         record["errors"].append({"attempt": record["attempts"], "error": WORKER_DIED, "traceback": None,
                                  "time": now})
     gpus = os.environ.get("CUDA_VISIBLE_DEVICES") if device == "cuda" else None
+    deterministic = _deterministic(study_path)
+    if deterministic:  # cuBLAS reads it when CUDA starts: before any CUDA call in this process
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE)
     record.update(state=RUNNING, attempts=record["attempts"] + 1, attempt_started=now,
                   started_at=record.get("started_at") or now, host=platform.node(), pid=os.getpid(),
-                  hardware=_hardware(), gpu_ids=gpus, node_id=_node_id())
+                  hardware=_hardware(), gpu_ids=gpus, node_id=_node_id(),
+                  reproducibility={"deterministic": deterministic,
+                                   "cublas_workspace_config": os.environ.get("CUBLAS_WORKSPACE_CONFIG")})
     store.write(record)
     if events is not None:
         events.put.remote(record)
@@ -93,7 +105,7 @@ def run_attempt(study_path: str, spec: dict, config: dict, entry: str, code_dir:
         return bool(stop_hook and stop_hook(step, row))
 
     source = TrialStore(trials / spec["source_trial"]) if spec.get("source_trial") else None
-    set_seeds(spec["seed"], threads)
+    set_seeds(spec["seed"], threads, deterministic)
     ctx = TrialContext(config, spec["seed"], store, trial_id=spec["trial_id"], variant=spec["variant"],
                        removed=spec["removed"], stage=spec["stage"], attempt=record["attempts"],
                        source=source, stop_hook=hook, device=device)

@@ -4,16 +4,21 @@ The driver makes one tracker per study run::
 
     tracker = make_tracker(config, study, provenance)   # disabled -> NullTracker
     tracker.trial_update(record)     # a trial's record changed; returns at once
-    tracker.poll()                   # each driver loop turn: tail metrics.jsonl
+    tracker.poll()                   # each driver loop turn: new metrics rows
     tracker.study_summary(study_dir) # after the report: the `analysis` run
-    tracker.close()                  # finish every run (bounded wait)
+    tracker.close()                  # write the backlog, finish every run
 
-wandb itself is imported only here, and only when a mode other than disabled is
-in effect. `read_runs(<study>/wandb)` reads offline runs back (tests, audits).
+Modules: `mode` (which mode, importing wandb), `payload` (what a run holds, from the
+ledger), `runs` (one trial's run), `writers` (the writers' queue), `tracker` (the
+driver's side), `summary` (the analysis run), `pending` (what W&B does not hold yet),
+`offline` (reading offline runs back). wandb itself is imported only when a mode other
+than disabled is in effect. `sync_study(DIR)` is `ablator sync DIR`.
 """
 
 from .base import NullTracker, Tracker
+from .mode import resolve_mode
 from .offline import read_run, read_runs
-from .wandb_tracker import WandbTracker, make_tracker, resolve_mode
+from .tracker import WandbTracker, make_tracker, sync_study
 
-__all__ = ["NullTracker", "Tracker", "WandbTracker", "make_tracker", "read_run", "read_runs", "resolve_mode"]
+__all__ = ["NullTracker", "Tracker", "WandbTracker", "make_tracker", "read_run", "read_runs",
+           "resolve_mode", "sync_study"]

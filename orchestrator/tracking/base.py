@@ -19,7 +19,7 @@ class Tracker:
     def trial_update(self, record: dict) -> None:
         """A trial's record changed (pending, started, restarted, finished, failed).
 
-        Returns at once: the work happens in a background thread.
+        Returns at once: the work happens in the tracker's writer threads.
         """
 
     def poll(self) -> None:
@@ -29,7 +29,8 @@ class Tracker:
         """After the report: one `analysis` run with results, plots, verdicts, best config."""
 
     def close(self, timeout: float | None = None) -> None:
-        """Flush and finish every run; waits at most `timeout` seconds."""
+        """Write the backlog and finish every run; after `timeout` s (or Ctrl-C), list the
+        trials not written in the study dir instead."""
 
 
 class NullTracker(Tracker):

@@ -10,6 +10,8 @@ what a study sent to W&B against the ledger.
 from __future__ import annotations
 
 import json
+import os
+import re
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -142,16 +144,36 @@ def read_run(path: str | Path) -> OfflineRun:
     return run
 
 
-def run_files(wandb_dir: str | Path, run_id: str = "*") -> list[Path]:
+_RUN_DIR = re.compile(r"^(?:offline-)?run-\d{8}_\d{6}-")
+
+
+def logged_runs(wandb_dir: str | Path) -> dict[str, list[Path]]:
+    """The `.wandb` files under a wandb directory by run id, oldest first (one listing)."""
+    out: dict[str, list[Path]] = {}
+    try:
+        entries = sorted(os.scandir(wandb_dir), key=lambda e: e.name.split("run-", 1)[-1])
+    except FileNotFoundError:
+        return out
+    for entry in entries:
+        if _RUN_DIR.match(entry.name) and entry.is_dir(follow_symlinks=False):
+            for path in Path(entry.path).glob("run-*.wandb"):
+                out.setdefault(path.stem[4:], []).append(path)
+    return out
+
+
+def run_files(wandb_dir: str | Path, run_id: str | None = None) -> list[Path]:
     """The `.wandb` files under a wandb directory (of one run id), oldest first."""
-    found = Path(wandb_dir).glob(f"*run-*/run-{run_id}.wandb")
-    return sorted(found, key=lambda p: (p.parent.name.split("run-", 1)[1], p.parent.name))
+    runs = logged_runs(wandb_dir)
+    if run_id is not None:
+        return runs.get(run_id, [])
+    return sorted((p for paths in runs.values() for p in paths),
+                  key=lambda p: (p.parent.name.split("run-", 1)[1], p.parent.name))
 
 
-def last_step(wandb_dir: str | Path, run_id: str) -> int:
-    """The highest history step this machine's W&B logs hold for a run (-1: none)."""
+def last_step_of(paths: list[Path]) -> int:
+    """The highest history step these `.wandb` files hold (-1: none)."""
     best = -1
-    for path in run_files(wandb_dir, run_id):
+    for path in paths:
         try:
             for rec in iter_records(path):
                 if rec.WhichOneof("record_type") == "history":
@@ -161,6 +183,22 @@ def last_step(wandb_dir: str | Path, run_id: str) -> int:
         except (OSError, ValueError):
             continue
     return best
+
+
+def last_step(wandb_dir: str | Path, run_id: str) -> int:
+    """The highest history step this machine's W&B logs hold for a run (-1: none)."""
+    return last_step_of(run_files(wandb_dir, run_id))
+
+
+def absolute_links(root: str | Path) -> list[Path]:
+    """Every symlink under `root` whose target is an absolute path."""
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            path = os.path.join(dirpath, name)
+            if os.path.islink(path) and os.path.isabs(os.readlink(path)):
+                out.append(Path(path))
+    return out
 
 
 def read_runs(wandb_dir: str | Path) -> dict[str, list[OfflineRun]]:

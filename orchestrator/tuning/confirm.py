@@ -18,7 +18,7 @@ from ..plan import trial_id as ablation_trial_id
 from .space import TuningPlan
 
 STAGE = "confirmation"
-HELPED, HURT, NO_EVIDENCE = "helped", "hurt", "no evidence"
+HELPED, HURT, INCONCLUSIVE = "helped", "hurt", "inconclusive"
 
 
 def confirmation_specs(study: Study, config: StudyConfig, plan: TuningPlan, best_trial_id: str,
@@ -71,7 +71,7 @@ def compare(study: Study, config: StudyConfig, plan: TuningPlan, tuned_ids: dict
     # so a positive effect means tuning (with the harmful removals) beat the baseline
     result = compare_paired(tuned, base, plan.mode, alpha=a.alpha, min_effect=a.min_effect,
                             n_bootstrap=a.n_bootstrap)
-    result["outcome"] = {ESSENTIAL: HELPED, HARMFUL: HURT}.get(result["verdict"], NO_EVIDENCE)
+    result["outcome"] = {ESSENTIAL: HELPED, HARMFUL: HURT}.get(result["verdict"], INCONCLUSIVE)
     result["tuned_values"] = {str(s): v for s, v in tuned.items()}
     result["baseline_values"] = {str(s): v for s, v in base.items()}
     result["tuned_trials"] = {str(s): t for s, t in tuned_ids.items()}
@@ -101,7 +101,7 @@ def sentence(result: dict, metric: str) -> str:
     elif result["outcome"] == HURT:
         head = "The tuned config is worse than the baseline beyond noise"
     else:
-        head = "No evidence that tuning helped beyond seed noise"
+        head = "Inconclusive: tuning not shown to help beyond seed noise"
     if n < 2:
         return f"{head}: {result['note']}"
     what = "tuned config" + (f" (with {', '.join(result['removed'])} removed)" if result.get("removed") else "")

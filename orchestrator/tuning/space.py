@@ -5,7 +5,8 @@ From the ablation verdicts (``verdicts.json``):
 
 - ``essential`` components (survivors) stay, and their ``tune`` spaces are searched;
 - ``harmful`` components are removed (their removal contract applied), not tuned;
-- ``no evidence`` components stay as in the baseline (``tuning.no_evidence: keep``)
+- ``negligible`` components (shown equivalent within +-min_effect) are removed, not tuned;
+- ``inconclusive`` components stay as in the baseline (``tuning.inconclusive: keep``)
   or are removed (``remove``); they are never tuned;
 - the global ``tuning.search_space`` is searched as well;
 - a kept component whose alternative beat the baseline's choice (its verdict ``harmful``)
@@ -34,7 +35,7 @@ from optuna.distributions import (
 
 from ..config import SearchSpace, StudyConfig
 
-ESSENTIAL, HARMFUL, NO_EVIDENCE = "essential", "harmful", "no evidence"
+ESSENTIAL, HARMFUL, NEGLIGIBLE, INCONCLUSIVE = "essential", "harmful", "negligible", "inconclusive"
 GLOBAL = "tuning.search_space"
 FACTOR = "factors"
 _PRIMITIVE = (type(None), bool, int, float, str)
@@ -102,8 +103,9 @@ class TuningPlan:
     def fate(self, name: str) -> str:
         verdict = self.verdicts.get(name, "not judged")
         if name in self.removed:
-            return "removed (harmful: removal helps)" if verdict == HARMFUL else (
-                f"removed ({verdict}; tuning.no_evidence: remove)")
+            return {HARMFUL: "removed (harmful: removal helps)",
+                    NEGLIGIBLE: "removed (negligible: shown not to matter)"}.get(
+                verdict, f"removed ({verdict}; tuning.inconclusive: remove)")
         tuned = [p for p in self.params.values() if name in p.sources]
         if name in self.alternatives:
             return f"kept with alternative '{self.alternatives[name]}' (it beat the baseline's choice)"
@@ -117,15 +119,16 @@ def tuning_plan(config: StudyConfig, verdicts: dict) -> TuningPlan:
     primary = verdicts.get("primary") or {}
     metric = primary.get("name") or config.metrics.primary.name
     mode = primary.get("mode") or config.metrics.primary.mode
-    judged = {name: v.get("verdict", NO_EVIDENCE) for name, v in (verdicts.get("components") or {}).items()}
+    judged = {name: v.get("verdict", INCONCLUSIVE) for name, v in (verdicts.get("components") or {}).items()}
     notes = []
     fates: dict[str, str] = {}
     for name in config.components:
         if name not in judged:
-            notes.append(f"component '{name}' has no verdict in verdicts.json: treated as 'no evidence'")
+            notes.append(f"component '{name}' has no verdict in verdicts.json: treated as 'inconclusive'")
         fates[name] = judged.get(name, "not judged")
-    no_ev_removed = config.tuning.no_evidence == "remove"
-    removed = [n for n, v in fates.items() if v == HARMFUL or (no_ev_removed and v not in (ESSENTIAL, HARMFUL))]
+    drop_inconclusive = config.tuning.inconclusive == "remove"
+    removed = [n for n, v in fates.items()
+               if v in (HARMFUL, NEGLIGIBLE) or (drop_inconclusive and v not in (ESSENTIAL, HARMFUL, NEGLIGIBLE))]
     kept = [n for n in config.components if n not in removed]
 
     alternatives = winning_alternatives(verdicts, [n for n in kept if config.components[n].alternatives])

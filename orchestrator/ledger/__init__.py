@@ -1,0 +1,25 @@
+"""The study directory and its durable records.
+
+Layout of a study directory::
+
+    config.yaml            the user's YAML, byte for byte
+    study.json             name, id, creation time, layout version, stage states
+    plan.json              the trials of the plan (ids, variants, seeds)
+    provenance.json        git commit, versions, host, CPU/GPU
+    index.jsonl            the study index: one line per record write (see index.py)
+    trials/<id>/record.json     state, attempts, errors, final metrics (one writer at a time)
+    trials/<id>/metrics.jsonl   one line per report: step, attempt, time, metrics
+    trials/<id>/checkpoint.pt   the last checkpoint (torch.save), written atomically
+
+Every JSON file is written to a temporary file and renamed, so a crash never leaves a
+half-written record. The driver writes PENDING and FAILED; the worker running a trial
+writes RUNNING and COMPLETED, so the two never write the same record at once. A file
+that cannot be read raises LedgerDamaged, naming it and how to mend it.
+"""
+
+from .files import read_json, write_json
+from .records import COMPLETED, FAILED, PENDING, RUNNING, TrialRecord
+from .study import LAYOUT_VERSION, Study, TrialStore
+
+__all__ = ["COMPLETED", "FAILED", "LAYOUT_VERSION", "PENDING", "RUNNING", "Study", "TrialRecord",
+           "TrialStore", "read_json", "write_json"]

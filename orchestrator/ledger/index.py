@@ -1,0 +1,169 @@
+"""The study index: index.jsonl, one JSON line per record write, replayed into memory.
+
+Each line holds a trial id and the fields of its record that changed (the first line of
+a trial holds them all), so status, report and resume planning read one file instead of
+every trial directory. Lines are appended whole (O_APPEND, under an flock of the index
+file); a reader remembers the byte offset it has read up to and reads only what is new;
+a last line without its newline is a write in progress. record.json stays the truth of
+one trial: ``ablator doctor --fix`` rebuilds the index from the trial directories.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import threading
+from pathlib import Path
+
+from ..errors import AblatorError, LedgerDamaged
+from .files import append_line, complete_lines, parse_lines, read_json, write_json
+
+INDEX = "index.jsonl"
+#: a line {"trial_id": ..., "removed_trial": true} forgets a trial whose directory was deleted
+REMOVED = "removed_trial"
+
+
+class StudyIndex:
+    """Replays index.jsonl into {trial_id: record (as the index keeps it)}."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._offset = 0
+        self._lines = 0
+        self._records: dict[str, dict] = {}
+        self.problems: list[str] = []
+        self._lock = threading.Lock()  # the driver's threads (e.g. the tracker's) share a Study
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    def records(self) -> dict[str, dict]:
+        """Every trial's latest record, reading only the lines appended since the last call."""
+        with self._lock:
+            return self._replay()
+
+    def _replay(self) -> dict[str, dict]:
+        data, end = complete_lines(self.path, self._offset)
+        for chunk in _chunks(data):  # a few MB at a time: memory holds the records, not every line
+            rows, problems = parse_lines(chunk, self.path, self._lines + 1)
+            self.problems += problems
+            self._lines += chunk.count(b"\n")
+            recs = self._records
+            for row in rows:
+                tid = row.get("trial_id")
+                if isinstance(tid, str):
+                    got = recs.get(tid)
+                    if row.get(REMOVED):
+                        recs.pop(tid, None)
+                    elif got is None:
+                        recs[tid] = row
+                    else:
+                        got.update(row)
+        self._offset = end
+        return self._records
+
+    def summary(self) -> dict[str, list]:
+        """{trial_id: [stage, state, attempts, duration_s, last error]}: what status and resume
+        planning need, from a cache of it (index.jsonl.summary) that readers keep up to date.
+
+        The cache names the index file (inode) and the byte offset it has read up to, so a
+        reader parses only the lines appended since; a rebuilt index starts it afresh.
+        """
+        st = os.stat(self.path)
+        with open(self.path, "rb") as fh:
+            head = fh.read(256).decode(errors="replace")  # with the inode: the same index file
+        cache_path = self.path.with_name(self.path.name + ".summary")
+        trials: dict[str, list] = {}
+        offset = lines = 0
+        try:
+            cache = read_json(cache_path)
+        except LedgerDamaged:
+            cache = None  # a cache: rebuilt below
+        if (isinstance(cache, dict) and cache.get("inode") == st.st_ino and cache.get("head") == head
+                and cache.get("offset", 1 << 62) <= st.st_size):
+            offset, lines = cache["offset"], cache["lines"]
+            stages, states = cache["stages"], cache["states"]
+            cols = cache["columns"]
+            trials = {tid: [stages[a], states[b], c, d, e] for tid, a, b, c, d, e in
+                      zip(cache["ids"], cols[0], cols[1], cols[2], cols[3], cols[4])}
+        data, end = complete_lines(self.path, offset)
+        if not data and cache is not None:
+            return trials
+        self.problems = []
+        for chunk in _chunks(data):
+            rows, problems = parse_lines(chunk, self.path, lines + 1)
+            self.problems += problems
+            lines += chunk.count(b"\n")
+            for row in rows:
+                _summarize(trials, row)
+        _keep_summary(cache_path, (st.st_ino, head), end, lines, trials)
+        return trials
+
+
+def _summarize(trials: dict[str, list], row: dict) -> None:
+    """Apply one index line to the summary."""
+    tid = row.get("trial_id")
+    if not isinstance(tid, str):
+        return
+    if row.get(REMOVED):
+        trials.pop(tid, None)
+        return
+    got = trials.get(tid)
+    if got is None:
+        got = trials[tid] = ["ablation", None, 0, 0.0, None]
+    for i, key in enumerate(SUMMARY):
+        if key in row:
+            got[i] = row[key]
+    if "errors" in row:
+        got[4] = row["errors"][-1].get("error") if row["errors"] else None
+
+
+def _chunks(data: bytes, size: int = 4 << 20):
+    """Slices of whole lines, about `size` bytes each."""
+    start = 0
+    while start < len(data):
+        end = data.find(b"\n", start + size)
+        end = len(data) if end < 0 else end + 1
+        yield data[start:end]
+        start = end
+
+
+#: the record fields in a summary, in order (then the last error's message)
+SUMMARY = ("stage", "state", "attempts", "duration_s")
+
+
+def _keep_summary(path: Path, file_id: tuple[int, str], offset: int, lines: int, trials: dict[str, list]) -> None:
+    """Write the summary cache, compactly (columns; stage and state as codes); best effort."""
+    stages = sorted({str(t[0]) for t in trials.values()})
+    states = sorted({str(t[1]) for t in trials.values()})
+    s_code = {s: i for i, s in enumerate(stages)}
+    t_code = {s: i for i, s in enumerate(states)}
+    ids = list(trials)
+    vals = list(trials.values())
+    cache = {"inode": file_id[0], "head": file_id[1], "offset": offset, "lines": lines, "stages": stages, "states": states,
+             "ids": ids, "columns": [[s_code[str(v[0])] for v in vals], [t_code[str(v[1])] for v in vals],
+                                     [v[2] for v in vals], [v[3] for v in vals], [v[4] for v in vals]]}
+    try:
+        write_json(path, cache, compact=True)
+    except (OSError, AblatorError):
+        pass  # a read-only study directory: the next reader replays the index again
+
+
+def append_change(index_path: Path, before: dict | None, after: dict) -> None:
+    """Append the fields of `after` that differ from `before` (all of them if None)."""
+    if before is None:
+        change = after
+    else:
+        change = {k: v for k, v in after.items() if before.get(k, _MISSING) != v}
+        change["trial_id"] = after["trial_id"]
+    line = json.dumps(change, separators=(",", ":"), default=str)
+    fd = os.open(index_path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        append_line(index_path, line)
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+_MISSING = object()

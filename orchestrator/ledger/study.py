@@ -1,0 +1,327 @@
+"""The study directory and the durable records of its trials."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import fcntl
+import json
+import logging
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from ..errors import LedgerDamaged, StudyLocked
+from .files import (
+    NO_ROOM,
+    append_line,
+    complete_lines,
+    cut_torn_tail,
+    no_room,
+    parse_lines,
+    read_json,
+    write_json,
+)
+from .index import INDEX, REMOVED, StudyIndex, append_change
+from .records import STATES, check, index_view
+
+log = logging.getLogger("ablator.ledger")
+
+#: 1: record.json files only; 2: plus the study index (index.jsonl)
+LAYOUT_VERSION = 2
+
+
+def doctor_hint(path: Path) -> str:
+    return f"Check and mend the study with `ablator doctor {path} --fix`."
+
+
+class Study:
+    """A study directory: the one place where a study's results live."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.trials_dir = self.path / "trials"
+        self.index = StudyIndex(self.path / INDEX)
+
+    # ------------------------------------------------------------ creation
+
+    @classmethod
+    def create(cls, path: str | Path, config_text: str, name: str) -> Study:
+        """Write a new study's files (the caller holds the study lock)."""
+        study = cls(path)
+        study.trials_dir.mkdir(parents=True, exist_ok=True)
+        (study.path / "config.yaml").write_text(config_text)
+        study.index.path.touch()
+        write_json(study.path / "study.json", new_info(name))
+        return study
+
+    def exists(self) -> bool:
+        return (self.path / "study.json").exists()
+
+    @property
+    def config_path(self) -> Path:
+        return self.path / "config.yaml"
+
+    @property
+    def info(self) -> dict:
+        path = self.path / "study.json"
+        info = read_json(path, {}, mend=doctor_hint(self.path))
+        if not isinstance(info, dict) or not isinstance(info.get("study_id", ""), str) or (
+                info and "name" not in info):
+            raise LedgerDamaged(path, "not a study description (needs name and study_id)",
+                                doctor_hint(self.path))
+        return info
+
+    def check(self) -> dict:
+        """study.json, after checking it and plan.json: LedgerDamaged (with its mend) if either is damaged."""
+        info = self.info
+        self.read_plan()
+        return info
+
+    @property
+    def study_id(self) -> str:
+        return self.info["study_id"]
+
+    def set_stage(self, stage: str, state: str, **extra: Any) -> None:
+        """Record a stage's state (e.g. ablation: running/completed, tuning: scheduled)."""
+        info = self.info
+        info.setdefault("stages", {})[stage] = {"state": state, "time": time.time(), **extra}
+        write_json(self.path / "study.json", info)
+
+    # ------------------------------------------------------------ locking
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the study for one driver; the OS releases it if the driver dies."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        fh = open(self.path / ".lock", "a+")  # noqa: SIM115 - held open for the whole lock
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            fh.close()
+            raise StudyLocked(
+                f"study {self.path} is already being run by {holder}; "
+                "wait for it to finish, or check it with `ablator status`"
+            ) from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()} on {os.uname().nodename}")
+        fh.flush()
+        try:
+            yield
+        finally:
+            fh.truncate(0)
+            fcntl.flock(fh, fcntl.LOCK_UN)
+            fh.close()
+
+    # ------------------------------------------------------------ plan, provenance
+
+    def write_plan(self, plan: dict) -> None:
+        write_json(self.path / "plan.json", plan)
+
+    def read_plan(self) -> dict:
+        path = self.path / "plan.json"
+        plan = read_json(path, {}, mend=doctor_hint(self.path))
+        if not isinstance(plan, dict) or not isinstance(plan.get("trials", []), list):
+            raise LedgerDamaged(path, "not a plan (needs a list of trials)", doctor_hint(self.path))
+        return plan
+
+    def write_provenance(self, provenance: dict) -> None:
+        write_json(self.path / "provenance.json", provenance)
+
+    def read_provenance(self) -> dict:
+        return read_json(self.path / "provenance.json", {}, mend=doctor_hint(self.path))
+
+    # ------------------------------------------------------------ trials
+
+    def trial(self, trial_id: str) -> TrialStore:
+        return TrialStore(self.trials_dir / trial_id)
+
+    def records(self) -> list[dict]:
+        """Every trial record in the study (any stage), sorted by trial id.
+
+        From the study index when the study has one (records without the worker's
+        hardware and pid: read those from the trial's record.json), else from every trial dir.
+        """
+        if self.index.exists():
+            recs = self.index.records()
+            for problem in self.index.problems:
+                log.warning(problem)
+            self.index.problems.clear()
+            return [recs[k] for k in sorted(recs)]
+        out = []
+        for path in self.trial_dirs():
+            try:
+                rec = TrialStore(path).read()
+            except LedgerDamaged as exc:
+                log.warning("%s (skipped)", exc)
+                continue
+            if rec is not None:
+                out.append(rec)
+        return out
+
+    def summary(self) -> dict[str, list]:
+        """{trial_id: [stage, state, attempts, duration_s, last error]} of every trial.
+
+        From the study index's summary cache (only new index lines are parsed), else from
+        every trial dir.
+        """
+        if self.index.exists():
+            got = self.index.summary()
+            for problem in self.index.problems:
+                log.warning(problem)
+            return got
+        return {r["trial_id"]: [r.get("stage", "ablation"), r["state"], r.get("attempts", 0),
+                                r.get("duration_s") or 0.0,
+                                r["errors"][-1]["error"] if r.get("errors") else None]
+                for r in self.records()}
+
+    def states(self) -> dict[str, str]:
+        """{trial_id: state} of every trial."""
+        return {tid: t[1] for tid, t in self.summary().items()}
+
+    def remove_trial(self, trial_id: str) -> None:
+        """Delete a trial's directory (to run it afresh) and tell the study index."""
+        shutil.rmtree(self.trial(trial_id).path, ignore_errors=True)
+        if self.index.exists():
+            append_change(self.index.path, None, {"trial_id": trial_id, REMOVED: True})
+
+    def trial_dirs(self) -> list[Path]:
+        if not self.trials_dir.exists():
+            return []
+        return [Path(e.path) for e in sorted(os.scandir(self.trials_dir), key=lambda e: e.name)
+                if e.is_dir()]
+
+    def damaged_records(self) -> list[tuple[Path, str]]:
+        """(record.json, what is wrong) for every trial whose record cannot be read."""
+        out = []
+        for path in self.trial_dirs():
+            record = path / "record.json"
+            try:  # a light check (JSON, id and state): the full model is checked on each read
+                got = read_json(record, mend="")
+                problem = None if isinstance(got, dict) and isinstance(got.get("trial_id"), str) and got.get(
+                    "state") in STATES else (check(got) if got is not None else None)
+            except LedgerDamaged as exc:
+                problem = exc.problem
+            if problem:
+                out.append((record, problem))
+        return out
+
+    def history(self, trial_id: str) -> list[dict]:
+        return self.trial(trial_id).history()
+
+
+class TrialStore:
+    """The durable record of one trial: record.json, metrics.jsonl, checkpoint.pt.
+
+    A write of record.json also appends the change to the study index, when the trial
+    lives in a study that has one.
+    """
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.record_path = self.path / "record.json"
+        self.metrics_path = self.path / "metrics.jsonl"
+        self.checkpoint_path = self.path / "checkpoint.pt"
+        self._index_path = self.path.parent.parent / INDEX
+        self._last: dict | None = None  # the record as last read or written (for index diffs)
+        self._tail_checked = False
+
+    def read(self) -> dict | None:
+        """The trial's record (None if it has none); LedgerDamaged if it cannot be read."""
+        mend = "`ablator resume` moves it aside and re-runs this trial."
+        record = read_json(self.record_path, mend=mend)
+        if record is None:
+            return None
+        problem = check(record)
+        if problem:
+            raise LedgerDamaged(self.record_path, problem, mend)
+        self._last = copy.deepcopy(index_view(record))  # the caller may change the record in place
+        return record
+
+    def write(self, record: dict) -> None:
+        problem = check(record)
+        if problem:
+            raise ValueError(f"refusing to write a bad record to {self.record_path}: {problem}")
+        self.path.mkdir(parents=True, exist_ok=True)
+        write_json(self.record_path, record)
+        if self.path.parent.name == "trials" and self._index_path.exists():
+            view = index_view(record)
+            append_change(self._index_path, self._last, view)
+            self._last = copy.deepcopy(view)
+
+    def update(self, **fields: Any) -> dict:
+        record = self.read() or {}
+        record.update(fields)
+        self.write(record)
+        return record
+
+    def set_aside(self) -> Path:
+        """Move a damaged record.json aside (record.json.damaged-<time>); return where."""
+        aside = self.record_path.with_name(f"record.json.damaged-{int(time.time())}-{uuid.uuid4().hex[:4]}")
+        shutil.move(self.record_path, aside)
+        self._last = None
+        return aside
+
+    # ------------------------------------------------------------ metrics
+
+    def append_metrics(self, row: dict) -> None:
+        """Append one metrics line; a torn line left by a killed writer is cut first."""
+        if not self._tail_checked:
+            torn = cut_torn_tail(self.metrics_path)
+            if torn:
+                log.warning("%s: cut a torn last line (%d bytes, kept in %s.torn)",
+                            self.metrics_path, len(torn), self.metrics_path.name)
+            self._tail_checked = True
+        append_line(self.metrics_path, json.dumps(row, default=float))
+
+    def read_metrics(self) -> tuple[list[dict], list[str]]:
+        """Reported rows, one per step (the latest attempt wins), and every unreadable line."""
+        data, _ = complete_lines(self.metrics_path)
+        rows, problems = parse_lines(data, self.metrics_path)
+        by_step: dict[int, dict] = {}
+        for row in rows:
+            if "step" in row:
+                by_step[row["step"]] = row
+        return [by_step[k] for k in sorted(by_step)], problems
+
+    def history(self) -> list[dict]:
+        """Reported rows, one per step; unreadable lines are logged as file:line and skipped."""
+        rows, problems = self.read_metrics()
+        for problem in problems:
+            log.warning(problem)
+        return rows
+
+    # ------------------------------------------------------------ checkpoint
+
+    def save_checkpoint(self, state: Any) -> None:
+        import torch
+
+        tmp = self.checkpoint_path.with_name(f".checkpoint.{os.getpid()}.{uuid.uuid4().hex[:6]}.tmp")
+        try:
+            torch.save(state, tmp)
+            os.replace(tmp, self.checkpoint_path)
+        except BaseException as exc:
+            tmp.unlink(missing_ok=True)
+            if isinstance(exc, OSError) and exc.errno in NO_ROOM:
+                raise no_room(self.checkpoint_path, exc) from None
+            raise
+
+    def load_checkpoint(self) -> Any | None:
+        if not self.checkpoint_path.exists():
+            return None
+        import torch
+
+        return torch.load(self.checkpoint_path, weights_only=False)
+
+
+def new_info(name: str) -> dict:
+    """study.json of a new study."""
+    return {"name": name, "study_id": f"{name}-{uuid.uuid4().hex[:8]}", "created": time.time(),
+            "layout": LAYOUT_VERSION, "stages": {}}

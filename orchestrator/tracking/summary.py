@@ -1,0 +1,142 @@
+"""The study's `analysis` run: results table, plots, verdicts, best config, tuning report."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+from ..ledger import read_json
+from . import payload as P
+
+_REPORT_DIRS = ("", "report", "analysis")
+
+
+def has_report(study_dir: Path) -> bool:
+    """Whether the study has anything for the summary run yet."""
+    return any(_find(Path(study_dir), name) for name in ("results.csv", "verdicts.json"))
+
+
+def write_summary(session, study, study_dir: Path, counts: dict[str, int]) -> None:
+    """Write (or resume) the study's `analysis` run from the report files in `study_dir`.
+
+    `counts` go to its summary as they are (trial states, trials W&B has not got yet).
+    Files are hard links or copies (wandb's `symlink` setting is off), never symlinks.
+    """
+    wandb = session.lib()
+    study_dir = Path(study_dir)
+    run = session.init(
+        id=P.summary_run_id(session.study_id), name=f"{session.config.name}-analysis",
+        job_type="analysis", tags=["analysis"],
+        config=session.scrub(P.study_config(session.config, session.provenance, session.study_id)),
+        settings_extra={"x_save_requirements": True},
+    )
+    try:
+        data: dict[str, Any] = {}
+        results = _find(study_dir, "results.csv")
+        table = session.load(results, _read_csv)
+        if table is not None:
+            columns, rows = table
+            data["results"] = wandb.Table(columns=columns, data=session.scrub(rows), allow_mixed_types=True)
+        for png in _plots(study_dir):
+            data[f"plots/{png.stem}"] = wandb.Image(str(png), caption=png.stem)
+        verdicts_path = _find(study_dir, "verdicts.json")
+        verdicts = session.load(verdicts_path, read_json)
+        if verdicts is not None:
+            verdicts = session.scrub(verdicts)
+            run.summary["verdicts"] = verdicts
+            components = verdicts.get("components") if isinstance(verdicts, dict) else None
+            if isinstance(components, dict):  # one column per component in the runs table
+                run.summary.update({f"verdict/{c}": v["verdict"] for c, v in components.items()
+                                    if isinstance(v, dict) and "verdict" in v})
+            for key, (columns, rows) in P.level_tables(verdicts).items():
+                data[key] = wandb.Table(columns=columns, data=rows, allow_mixed_types=True)
+            table = _as_table(verdicts)
+            if table is not None:
+                data["verdict_table"] = wandb.Table(columns=table[0], data=table[1], allow_mixed_types=True)
+        best = _find(study_dir, "best_config.yaml")
+        best_config = session.load(best, _read_yaml)
+        if best_config is not None:
+            run.summary["best_config"] = session.scrub(best_config)
+        tuning_dir = study_dir / "tuning"  # the tuning stage's report, when it ran
+        tuning_summary = tuning_dir / "summary.json"
+        tuning = session.load(tuning_summary if tuning_summary.is_file() else None, read_json)
+        if tuning is not None:
+            run.summary["tuning"] = session.scrub(tuning)
+        for png in sorted(tuning_dir.glob("*.png")):
+            data[f"tuning/{png.stem}"] = wandb.Image(str(png), caption=f"tuning {png.stem}")
+        states: dict[str, int] = {}
+        for rec in study.records():
+            key = f"trials/{rec.get('stage')}/{str(rec.get('state')).lower()}"
+            states[key] = states.get(key, 0) + 1
+        run.summary.update({**states, **counts})
+        if data:
+            run.log(data)
+        for path in (results, verdicts_path, best, _find(study_dir, "report.md"),
+                     tuning_summary, tuning_dir / "report.md"):
+            if path is not None and path.is_file():
+                run.save(str(path), base_path=str(study_dir), policy="now")
+    finally:
+        session.finish(run)
+
+
+def _find(study_dir: Path, name: str) -> Path | None:
+    for sub in _REPORT_DIRS:
+        path = study_dir / sub / name
+        if path.is_file():
+            return path
+    return None
+
+
+def _plots(study_dir: Path) -> list[Path]:
+    for sub in _REPORT_DIRS:
+        found = sorted((study_dir / sub / "plots").glob("*.png"))
+        if found:
+            return found
+    return []
+
+
+def _number(text: str) -> Any:
+    if text == "":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        return text
+    return int(value) if value.is_integer() and "." not in text and "e" not in text.lower() else value
+
+
+def _read_yaml(path: Path) -> Any:
+    import yaml
+
+    return yaml.safe_load(path.read_text())
+
+
+def _read_csv(path: Path) -> tuple[list[str], list[list[Any]]]:
+    with open(path, newline="") as fh:
+        reader = csv.reader(fh)
+        columns = next(reader, [])
+        rows = [[_number(cell) for cell in row] for row in reader if row]
+    width = len(columns)
+    return columns, [(row + [None] * width)[:width] for row in rows]
+
+
+def _as_table(data: Any) -> tuple[list[str], list[list[Any]]] | None:
+    """verdicts.json as table rows when it is a list of records or a mapping of them."""
+    if isinstance(data, dict) and isinstance(data.get("components"), (dict, list)):
+        data = data["components"]
+    if isinstance(data, dict) and data and all(isinstance(v, dict) for v in data.values()):
+        rows = [{"component": k, **v} for k, v in data.items()]
+    elif isinstance(data, list) and data and all(isinstance(v, dict) for v in data):
+        rows = data
+    else:
+        return None
+    columns: list[str] = []
+    for row in rows:
+        columns += [k for k in row if k not in columns]
+
+    def cell(v):
+        return v if v is None or isinstance(v, (int, float, str, bool)) else json.dumps(v, default=str)
+
+    return columns, [[cell(row.get(c)) for c in columns] for row in rows]
