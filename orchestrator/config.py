@@ -232,13 +232,15 @@ class Reproducibility(Strict):
 
 
 class Resources(Strict):
-    cpus_per_trial: float = Field(default=1, gt=0)
-    gpus_per_trial: float = Field(default=0, ge=0)
+    cpus_per_trial: float = Field(default=1, gt=0, description="CPUs a trial reserves (also its torch threads).")
+    gpus_per_trial: float = Field(
+        default=0, ge=0, description="GPUs a trial reserves; fractions share a device (0.25: four trials per GPU)."
+    )
     memory_per_trial: float | None = Field(default=None, gt=0, description="GiB of memory a trial reserves.")
     custom_per_trial: dict[str, float] = Field(
         default={}, description="Custom Ray resources a trial needs, e.g. {accelerator_type:A100: 0.01}."
     )
-    max_concurrent: int | None = Field(default=None, ge=1)
+    max_concurrent: int | None = Field(default=None, ge=1, description="Trials at once (default: what fits).")
     max_pending: int | None = Field(
         default=None, ge=0,
         description="Trials queued beyond what fits now, so an autoscaler sees the demand (default: as many "
