@@ -100,7 +100,9 @@ def ablator(root: Path, *args: str, timeout: float = 600, **extra_env: str) -> s
 
 
 def records(root: Path, name: str) -> dict[str, dict]:
-    return {r["trial_id"]: r for r in Study(root / "studies" / name).records()}
+    """Every trial's full record.json (the study index leaves out the worker's pid)."""
+    study = Study(root / "studies" / name)
+    return {p.parent.name: study.trial(p.parent.name).read() for p in study.trials_dir.glob("*/record.json")}
 
 
 # ---------------------------------------------------------------- isolation, exit code 1
@@ -288,7 +290,7 @@ def test_two_node_cluster_runs_user_code_ablation_and_tuning_in_one_command(tmp_
     address, dashboard = two_nodes
     root = project(tmp_path, "two", {"a": "ok", "b": "ok"}, seeds=[0, 1, 2],
                    baseline={"mode": "ok", "epochs": 2, "sleep": 1.0, "hp": 1.0},
-                   tuning={"n_trials": 2, "confirm_seeds": [0], "no_evidence": "keep",
+                   tuning={"n_trials": 2, "confirm_seeds": [0],
                            "search_space": {"hp": {"value_range": [0.5, 2.0], "value_type": "float"}}})
     (root / "data").mkdir()
     (root / "data" / "big.bin").write_bytes(os.urandom(21 * 2**20))  # large data: left behind
