@@ -6,7 +6,6 @@ import functools
 import json
 import os
 import sys
-from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
@@ -157,63 +156,95 @@ def resume(
 
 @app.command()
 @user_errors
-def status(study_dir: Path = typer.Argument(..., help="Study directory.")):
+def status(study_dir: Path = typer.Argument(..., help="Study directory."),
+           as_json: bool = typer.Option(False, "--json", help="Print one JSON object, for scripts.")):
     """Summarize a study: stages, trial states, attempts, failures, and where each running trial runs."""
     study = _study(study_dir)
-    info = study.info
-    plan = study.path / "plan.json"
-    if plan.exists() and not looks_whole(plan):  # status goes on without the plan; resume cannot
-        console.print(f"[red]damaged:[/red] {plan}: cut short (it does not end its JSON object); "
-                      f"`ablator doctor {study.path} --fix` rebuilds it")
-    trials = study.summary()  # from the study index: no trial directory is opened
-    console.print(f"Study [bold]{info['name']}[/bold] ({info['study_id']}) in {study.path}")
-    for stage, state in info.get("stages", {}).items():
+    data = _status_data(study)
+    if as_json:
+        sys.stdout.write(json.dumps(data, indent=1, default=str) + "\n")
+        return
+    for problem in data["damaged"]:
+        console.print(f"[red]damaged:[/red] {escape(problem)}")
+    console.print(f"Study [bold]{data['name']}[/bold] ({data['study_id']}) in {study.path}")
+    if data["driver"]:
+        console.print(f"  running: {data['driver']}"
+                      + (f"  (Ray dashboard: {data['dashboard']})" if data["dashboard"] else ""))
+    for stage, state in data["stages"].items():
         extra = [f"{k}={v}" for k, v in state.items() if k not in ("state", "time") and not isinstance(v, dict)]
         best = state.get("best")
         if isinstance(best, dict) and "trial_id" in best:
             extra.append(f"best {best['trial_id']} = {best.get('value')}")
         console.print(f"  stage {stage}: [bold]{state['state']}[/bold]  {escape('  '.join(extra))}")
     table = Table(title="Trials")
-    for col in ("stage", "total", "COMPLETED", "RUNNING", "PENDING", "FAILED", "restarts", "trial-hours"):
+    for col in ("stage", "total", *STATES, "restarts", "trial-hours"):
         table.add_column(col, justify="right" if col != "stage" else "left")
-    by_stage: dict[str, list] = {}
-    for t in trials.values():
-        by_stage.setdefault(t[0], []).append(t)
-    for stage in sorted(by_stage):
-        recs = by_stage[stage]
-        counts = Counter(t[1] for t in recs)
-        table.add_row(stage, str(len(recs)), *(str(counts.get(s, 0)) for s in ("COMPLETED", "RUNNING", "PENDING", "FAILED")),
-                      str(sum(max(0, t[2] - 1) for t in recs)),
-                      f"{sum(t[3] or 0 for t in recs) / 3600:.3f}")
+    for stage, c in data["trials"].items():
+        table.add_row(stage, str(c["total"]), *(str(c[s]) for s in STATES), str(c["restarts"]),
+                      f"{c['trial_hours']:.3f}")
     console.print(table)
-    _running(study, [tid for tid, t in sorted(trials.items()) if t[1] == "RUNNING"])
-    for tid, (_, state, attempts, _, error) in sorted(trials.items()):
-        if state == "FAILED" and error:
-            console.print(f"  [red]FAILED[/red] {tid} after {attempts} attempt(s): {escape(error)}")
+    if data["running"]:
+        running = Table(title="Running trials")
+        for col in ("trial", "node", "GPU", "attempt", "age", "last report"):
+            running.add_column(col)
+        for r in data["running"]:
+            mark = "  [red]STALLED[/red]" if r["stalled"] else ""
+            running.add_row(r["trial_id"], r["node"] or "?", r["gpu"] or "-", str(r["attempt"]),
+                            f"{r['age_s']:.0f} s", f"{r['since_report_s']:.0f} s ago{mark}")
+        console.print(running)
+    for f in data["failed"]:
+        console.print(f"  [red]FAILED[/red] {f['trial_id']} after {f['attempts']} attempt(s): {escape(f['error'])}")
 
 
-def _running(study: Study, running: list[str]) -> None:
-    """Each running trial: node, GPU, attempt, age, time since its last report (stalled ones marked).
+STATES = ("COMPLETED", "RUNNING", "PENDING", "FAILED")
+
+
+def _status_data(study: Study) -> dict:
+    """What `status` shows, as plain data (its --json output)."""
+    info = study.info
+    plan = study.path / "plan.json"
+    damaged = []
+    if plan.exists() and not looks_whole(plan):  # status goes on without the plan; resume cannot
+        damaged.append(f"{plan}: cut short (it does not end its JSON object); "
+                       f"`ablator doctor {study.path} --fix` rebuilds it")
+    trials = study.summary()  # from the study index: no trial directory is opened
+    counts: dict[str, dict] = {}
+    for stage, state, attempts, duration, _ in trials.values():
+        c = counts.setdefault(stage, {"total": 0, **dict.fromkeys(STATES, 0), "restarts": 0, "trial_hours": 0.0})
+        c["total"] += 1
+        c[state] = c.get(state, 0) + 1
+        c["restarts"] += max(0, attempts - 1)
+        c["trial_hours"] += (duration or 0) / 3600
+    driver = study.holder()
+    return {
+        "name": info["name"], "study_id": info["study_id"], "path": str(study.path), "damaged": damaged,
+        "driver": driver, "dashboard": info.get("dashboard") if driver else None,
+        "stages": info.get("stages", {}), "trials": dict(sorted(counts.items())),
+        "running": _running(study, [tid for tid, t in sorted(trials.items()) if t[1] == "RUNNING"]),
+        "failed": [{"trial_id": tid, "attempts": attempts, "error": error}
+                   for tid, (_, state, attempts, _, error) in sorted(trials.items()) if state == "FAILED" and error],
+    }
+
+
+def _running(study: Study, running: list[str]) -> list[dict]:
+    """Each running trial: node, GPU, attempt, age, time since its last report, stalled or not.
 
     Only the running trials' records are opened.
     """
     records = [r for r in (study.trial(tid).read() for tid in running) if r and r.get("attempt_started")]
     if not records:
-        return
+        return []
     import time
 
     stall = load_config(study.config_path).fault_tolerance.stall_timeout
-    table = Table(title="Running trials")
-    for col in ("trial", "node", "GPU", "attempt", "age", "last report"):
-        table.add_column(col)
-    now = time.time()
+    now, out = time.time(), []
     for r in records:
         rows = study.trial(r["trial_id"]).history()
         since = now - max([rows[-1]["time"]] if rows else [r["attempt_started"]])
-        mark = "  [red]STALLED[/red]" if stall and since > stall else ""
-        table.add_row(r["trial_id"], r.get("host") or "?", r.get("gpu_ids") or "-", str(r["attempts"]),
-                      f"{now - r['attempt_started']:.0f} s", f"{since:.0f} s ago{mark}")
-    console.print(table)
+        out.append({"trial_id": r["trial_id"], "node": r.get("host"), "gpu": r.get("gpu_ids"),
+                    "attempt": r["attempts"], "age_s": now - r["attempt_started"], "since_report_s": since,
+                    "stalled": bool(stall and since > stall)})
+    return out
 
 
 @app.command()

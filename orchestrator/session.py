@@ -32,6 +32,7 @@ from .errors import Interrupted, StudyError, UserError
 from .execution import interrupt, runner
 from .execution.progress import StudyProgress
 from .execution.resources import check_feasible
+from .execution.telemetry import StudyMetrics
 from .ledger import FAILED, PENDING, Study, read_json
 from .overrides import Override, resolved_text
 from .plan import TrialSpec
@@ -75,7 +76,8 @@ class Cluster:
                  upload: bool = True):
         self.address, self.temp_dir, self.dashboard, self.upload = address, temp_dir, dashboard, upload
 
-    def connect(self, console: Console, extra_excludes: list[str] = ()) -> str | None:
+    def connect(self, console: Console, extra_excludes: list[str] = (),
+                metadata: dict[str, str] | None = None) -> str | None:
         env = None
         if self.address not in (None, "auto") and self.upload:
             from .execution.code import working_dir_env
@@ -83,7 +85,8 @@ class Cluster:
             env, left_out = working_dir_env(Path.cwd(), extra_excludes)
             if left_out:
                 console.print(f"Not uploaded (large files): {', '.join(left_out)}", markup=False)
-        return runner.connect(self.address, temp_dir=self.temp_dir, dashboard=self.dashboard, runtime_env=env)
+        return runner.connect(self.address, temp_dir=self.temp_dir, dashboard=self.dashboard, runtime_env=env,
+                              metadata=metadata)
 
 
 class StudySession:
@@ -95,6 +98,7 @@ class StudySession:
         self.study, self.config, self.console, self.cluster = study, config, console, cluster
         self.on_open = on_open
         self.tracker = None
+        self.telemetry: StudyMetrics | None = None
         self._lock = None
         self._handlers: dict = {}
 
@@ -108,7 +112,15 @@ class StudySession:
                 self.on_open()
             root = Path(self.config.storage.root).resolve()
             inside = [str(root.relative_to(Path.cwd().resolve()))] if root.is_relative_to(Path.cwd().resolve()) else []
-            url = self.cluster.connect(self.console, inside)
+            url = self.cluster.connect(self.console, inside, metadata={
+                "ablator_study": self.config.name, "ablator_study_id": self.study.study_id,
+                "ablator_dir": str(self.study.path.resolve())})
+            if url:
+                self.study.set_info(dashboard=url)  # `ablator status` shows it while the study runs
+            self.telemetry = StudyMetrics(self.config.name, self.study.study_id,
+                                          self.config.metrics.primary.name, self.config.metrics.primary.mode)
+            for record in self.study.records():
+                self.telemetry.update(record)
             self.console.print(f"Study [bold]{self.config.name}[/bold] in {self.study.path}"
                                + (f"  (Ray dashboard: {url})" if url else ""), soft_wrap=True)
             check_feasible(self.config.resources, ray.nodes, self.console.print)
@@ -126,6 +138,8 @@ class StudySession:
         try:
             if self.tracker is not None:
                 self.tracker.close()
+            if self.telemetry is not None:  # on a cluster, its Prometheus sees the final counts first
+                self.telemetry.close(flush=self.cluster.address is not None)
             if isinstance(exc, (Interrupted, KeyboardInterrupt)):
                 self.console.print(f"[yellow]Interrupted.[/yellow] Finished trials are kept; continue with "
                                    f"`ablator resume {self.study.path}`", soft_wrap=True)
@@ -182,7 +196,7 @@ class StudySession:
         from .tuning import run_tuning
 
         ran = run_tuning(self.study, self.config, console=self.console, tracker=self.tracker,
-                         n_trials=n_trials) is not None
+                         n_trials=n_trials, on_record=self.telemetry.update) is not None
         self.report()
         if ran:
             self.tracker.study_summary(self.study.path)  # the summary run, now with the best config
@@ -224,6 +238,7 @@ class StudySession:
             def seen(record):
                 progress.seen(record)
                 tracker.trial_update(record)
+                self.telemetry.update(record)
 
             executor = runner.TrialExecutor(study, self.config, on_update=seen)
             try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 
 from orchestrator import __version__
@@ -33,3 +34,19 @@ def test_list_shows_every_study_with_its_stages(tmp_path):
     assert rows[0]["study_id"].startswith("alpha-")
     table = ablator("list", str(tmp_path)).stdout
     assert "alpha" in table and "completed" in table
+
+
+def test_status_json_names_the_running_driver_and_its_dashboard(tmp_path):
+    study = Study.create(tmp_path / "s", "name: s\n", "s")
+    study.set_info(dashboard="http://127.0.0.1:8265")
+    proc = ablator("status", str(study.path), "--json")
+    assert proc.returncode == 0, proc.stderr
+    idle = json.loads(proc.stdout)
+    assert idle["driver"] is None and idle["dashboard"] is None  # nobody runs it: no stale URL
+    with study.lock():  # this process holds the study, as a driver does
+        running = json.loads(ablator("status", str(study.path), "--json").stdout)
+        shown = ablator("status", str(study.path)).stdout
+    assert running["driver"].startswith("pid ") and running["dashboard"] == "http://127.0.0.1:8265"
+    assert "Ray dashboard: http://127.0.0.1:8265" in shown
+    (study.path / ".lock").write_text(f"pid 999999999 on {os.uname().nodename}")  # a SIGKILLed driver
+    assert json.loads(ablator("status", str(study.path), "--json").stdout)["driver"] is None  # it died

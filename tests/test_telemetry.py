@@ -108,9 +108,10 @@ def test_study_metrics_and_job_metadata_reach_the_cluster(metrics_head, tmp_path
         time.sleep(1)
     output = driver.stdout.read()
     assert driver.returncode == 0, output[-3000:]
-    assert _value(seen_while_running, "ray_ablator_trials") == 6, "no study series while the study ran"
+    # the last scrape while the driver lived (it waits one export interval before it exits);
+    # gauges of a driver that is gone age out of Ray's metrics agent, counters stay
+    last = seen_while_running
     records = Study(tmp_path / "studies/telemetry").records()
-    last = _scrape(metrics_head["metrics"]) or seen_while_running
     assert _value(last, "ray_ablator_trials", state="COMPLETED", stage="ablation") == 6
     assert _value(last, "ray_ablator_trials", state="FAILED") == 0
     assert _value(last, "ray_ablator_trial_restarts_total") == sum(r["attempts"] - 1 for r in records) == 4
@@ -126,3 +127,8 @@ def test_study_metrics_and_job_metadata_reach_the_cluster(metrics_head, tmp_path
     study = Study(tmp_path / "studies/telemetry")
     assert meta["ablator_study_id"] == study.study_id
     assert meta["ablator_dir"] == str(study.path.resolve())
+    from ray.util.state import list_tasks
+
+    names = {t.name for t in list_tasks(address=metrics_head["dashboard"], limit=10000, raise_on_missing_output=False)}
+    assert {"telemetry/ablation/baseline/seed0/attempt1", "telemetry/ablation/no-flaky/seed1/attempt2",
+            "telemetry/ablation/no-crash/seed0/attempt2"} <= names, sorted(names)

@@ -36,8 +36,12 @@ EVENTS_S = 0.25  # attempt starts are progress news: batched, not one round trip
 
 
 def connect(address: str | None = None, temp_dir: str | None = None, dashboard: bool = True,
-            num_cpus: int | None = None, runtime_env: dict | None = None) -> str | None:
-    """Start embedded local Ray (no address) or join a cluster; return the dashboard URL."""
+            num_cpus: int | None = None, runtime_env: dict | None = None,
+            metadata: dict[str, str] | None = None) -> str | None:
+    """Start embedded local Ray (no address) or join a cluster; return the dashboard URL.
+
+    `metadata` labels this driver's job in the dashboard's Jobs view (study name, id, dir).
+    """
     try:
         _reachable(address)
     except OSError as exc:
@@ -47,6 +51,10 @@ def connect(address: str | None = None, temp_dir: str | None = None, dashboard: 
     kwargs: dict = {"address": address, "log_to_driver": True, "configure_logging": False}
     if runtime_env:
         kwargs["runtime_env"] = runtime_env
+    if metadata:
+        from ray.job_config import JobConfig
+
+        kwargs["job_config"] = JobConfig(metadata=metadata)
     if address is None:
         # Ray's own OOM retries ignore max_retries: the driver counts them instead
         kwargs.update(include_dashboard=dashboard, num_cpus=num_cpus, _system_config={"task_oom_retries": 0})
@@ -145,7 +153,7 @@ class TrialExecutor:
         config = config if config is not None else self.config.resolved(spec.removed, spec.overrides)
         hook = self.stop_hook_factory(spec) if self.stop_hook_factory else None
         ref = self._remote.options(
-            **request(res), max_retries=0, retry_exceptions=False, name=spec.trial_id,
+            **request(res), max_retries=0, retry_exceptions=False, name=self._task_name(spec),
         ).remote(str(self.study.path.resolve()), spec.to_dict(), config, entry, self._code_dir,
                  max(1, int(res.cpus_per_trial)), hook, self._events,
                  (ft.trial_timeout, ft.stall_timeout), "cuda" if res.gpus_per_trial else "cpu")
@@ -229,6 +237,11 @@ class TrialExecutor:
         return stopped
 
     # ------------------------------------------------------------ records
+
+    def _task_name(self, spec: TrialSpec) -> str:
+        """The task's name in the dashboard: study, stage, variant, seed and attempt."""
+        attempt = (self.study.trial(spec.trial_id).read() or {}).get("attempts", 0) + 1
+        return f"{self.config.name}/{spec.stage}/{spec.variant}/seed{spec.seed}/attempt{attempt}"
 
     def _failed_attempt(self, spec: TrialSpec, exc: Exception, error: str | None = None) -> dict:
         """Record an attempt that ended without a result; PENDING to restart it, else FAILED."""

@@ -8,6 +8,7 @@ bounded: study, study_id, stage, state, kind, variant, seed; never a step or a t
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections import Counter as Tally
 
@@ -39,15 +40,25 @@ def failure_kind(error: str) -> str:
     return "exception"
 
 
-class StudyMetrics:
-    """Counts trial states and events from records, incrementally (O(1) per record)."""
+def export_interval_s() -> float:
+    """How often Ray exports application metrics (RAY_metrics_report_interval_ms, at least 1 s)."""
+    return max(int(os.environ.get("RAY_metrics_report_interval_ms", "10000")), 1000) / 1000
 
-    def __init__(self, study: str, study_id: str, primary: str):
+
+class StudyMetrics:
+    """Counts trial states and events from records, incrementally (O(1) per record).
+
+    Ray's metrics agent forgets a gauge that is not set again within two export intervals, so
+    a background thread sets the study's gauges again every interval while the driver lives.
+    """
+
+    def __init__(self, study: str, study_id: str, primary: str, mode: str):
         from ray.util.metrics import Counter, Gauge, Histogram
 
         base = ("study", "study_id", "stage")
         self._tags = {"study": study, "study_id": study_id}
-        self._primary = primary
+        self._primary, self._sign = primary, 1.0 if mode == "max" else -1.0
+        self._best_value: float | None = None
         self._trials = Gauge("ablator_trials", "Trials of the study by stage and state",
                              tag_keys=(*base, "state"))
         self._restarts = Counter("ablator_trial_restarts", "Restarts of trials (attempts after the first)",
@@ -62,6 +73,10 @@ class StudyMetrics:
                            tag_keys=("study", "study_id"))
         self._seen: dict[str, tuple[str, str, int, int]] = {}  # trial -> stage, state, attempts, errors
         self._counts: Tally = Tally()
+        self._gauges: dict[tuple, tuple] = {}  # (gauge, sorted tags) -> (gauge, tags, value)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        threading.Thread(target=self._keep_alive, name="ablator-telemetry", daemon=True).start()
 
     def update(self, record: dict) -> None:
         """A trial's record as the driver sees it now (any stage, any state)."""
@@ -85,16 +100,33 @@ class StudyMetrics:
         for error in errors[old_errors:]:
             self._failures.inc(1, tags={**tags, "kind": failure_kind(error.get("error") or "")})
         final = record.get("final") or {}
-        if stage == "ablation" and state == COMPLETED and self._primary in final:
-            self._metric.set(float(final[self._primary]),
-                             tags={**self._tags, "variant": record["variant"], "seed": str(record["seed"])})
+        if state != COMPLETED or self._primary not in final:
+            return
+        value = float(final[self._primary])
+        if stage == "ablation":
+            self._set(self._metric, {**self._tags, "variant": record["variant"], "seed": str(record["seed"])}, value)
+        elif stage == "tuning" and not record.get("stopped_early"):  # a pruned trial is no candidate
+            if self._best_value is None or self._sign * value > self._sign * self._best_value:
+                self._best_value = value
+                self._set(self._best, self._tags, value)
 
-    def tuning_best(self, value: float) -> None:
-        self._best.set(float(value), tags=self._tags)
-
-    def flush(self) -> None:
-        """Wait one export interval, so a cluster's Prometheus sees the study's last values."""
-        time.sleep(int(os.environ.get("RAY_metrics_report_interval_ms", "10000")) / 1000 + 0.5)
+    def close(self, flush: bool = False) -> None:
+        """Stop refreshing; with `flush`, first wait until the last values are exported."""
+        if flush:
+            time.sleep(export_interval_s() + 0.5)
+        self._stop.set()
 
     def _set_count(self, stage: str, state: str) -> None:
-        self._trials.set(self._counts[stage, state], tags={**self._tags, "stage": stage, "state": state})
+        self._set(self._trials, {**self._tags, "stage": stage, "state": state}, self._counts[stage, state])
+
+    def _set(self, gauge, tags: dict, value: float) -> None:
+        with self._lock:
+            self._gauges[id(gauge), tuple(sorted(tags.items()))] = (gauge, tags, float(value))
+        gauge.set(float(value), tags=tags)
+
+    def _keep_alive(self) -> None:
+        while not self._stop.wait(export_interval_s() / 2):
+            with self._lock:
+                current = list(self._gauges.values())
+            for gauge, tags, value in current:
+                gauge.set(value, tags=tags)

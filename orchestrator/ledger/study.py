@@ -92,6 +92,10 @@ class Study:
         info.setdefault("stages", {})[stage] = {"state": state, "time": time.time(), **extra}
         write_json(self.path / "study.json", info)
 
+    def set_info(self, **fields: Any) -> None:
+        """Record top-level facts of the study (e.g. the Ray dashboard of the driver running it)."""
+        write_json(self.path / "study.json", {**self.info, **fields})
+
     # ------------------------------------------------------------ locking
 
     @contextlib.contextmanager
@@ -119,6 +123,28 @@ class Study:
             fh.truncate(0)
             fcntl.flock(fh, fcntl.LOCK_UN)
             fh.close()
+
+    def holder(self) -> str | None:
+        """Who runs the study now ("pid N on HOST"), or None.
+
+        The lock file names its holder while a driver holds it; a driver killed with SIGKILL
+        leaves its name behind, so a holder on this host whose process is gone does not count.
+        """
+        try:
+            text = (self.path / ".lock").read_text().strip()
+        except FileNotFoundError:
+            return None
+        parts = text.split()
+        if len(parts) != 4 or parts[0] != "pid" or not parts[1].isdigit():
+            return None
+        if parts[3] == os.uname().nodename:
+            try:
+                os.kill(int(parts[1]), 0)
+            except ProcessLookupError:
+                return None
+            except PermissionError:
+                pass
+        return text
 
     # ------------------------------------------------------------ plan, provenance
 

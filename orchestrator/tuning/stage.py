@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from rich.console import Console
 
@@ -48,10 +49,11 @@ def nothing_to_tune(plan: TuningPlan) -> str | None:
 
 
 def run_tuning(study: Study, config: StudyConfig, *, console: Console | None = None, tracker=None,
-               n_trials: int | None = None) -> dict | None:
+               n_trials: int | None = None, on_record: Callable[[dict], None] | None = None) -> dict | None:
     """Run the tuning stage after a finished ablation; return its summary (None when skipped).
 
-    The study session calls this after the ablation report, and for `ablator tune`.
+    The study session calls this after the ablation report, and for `ablator tune`; `on_record`
+    sees every trial record that changes (the session's telemetry).
     Re-running continues: finished trials are kept, `n_trials` is the total budget.
     """
     console = console or Console()
@@ -77,6 +79,8 @@ def run_tuning(study: Study, config: StudyConfig, *, console: Console | None = N
         if "p" in progress_holder:
             progress_holder["p"].seen(record)
         tracker.trial_update(record)
+        if on_record is not None:
+            on_record(record)
 
     def tick() -> None:
         if "p" in progress_holder:
