@@ -21,7 +21,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from orchestrator.config import get_path
+from orchestrator.paths import get_path
 from orchestrator.plan import ablation_trials
 
 

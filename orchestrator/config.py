@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import importlib
 import re
 from datetime import datetime
@@ -21,11 +20,11 @@ from pydantic import (
     model_validator,
 )
 
+from . import levels
 from .errors import ConfigError
 from .overrides import Override
 from .overrides import apply as apply_overrides_args
-
-MISSING = object()
+from .paths import apply_overrides, get_path
 
 
 class Strict(BaseModel):
@@ -65,38 +64,6 @@ def _members(annotation: Any) -> list:
 
 def _accepts(annotation: Any, types: tuple) -> bool:
     return any(m in types for m in _members(annotation))
-
-
-# ---------------------------------------------------------------- dotted paths
-
-
-def get_path(tree: dict, dotted: str, default: Any = MISSING) -> Any:
-    """Value at a dotted path (`model.dropout`) of a nested mapping."""
-    node: Any = tree
-    for key in dotted.split("."):
-        if not isinstance(node, dict) or key not in node:
-            if default is MISSING:
-                raise KeyError(dotted)
-            return default
-        node = node[key]
-    return node
-
-
-def set_path(tree: dict, dotted: str, value: Any) -> None:
-    """Set an existing dotted path of a nested mapping in place."""
-    *parents, leaf = dotted.split(".")
-    node = tree
-    for key in parents:
-        node = node[key]
-    node[leaf] = value
-
-
-def apply_overrides(baseline: dict, overrides: dict[str, Any]) -> dict:
-    """A deep copy of `baseline` with dotted-path overrides applied."""
-    tree = copy.deepcopy(baseline)
-    for dotted, value in overrides.items():
-        set_path(tree, dotted, copy.deepcopy(value))
-    return tree
 
 
 # ---------------------------------------------------------------- search space
@@ -458,8 +425,6 @@ SCALAR = (str, int, float, bool, type(None))
 
 def factor_checks(config: StudyConfig) -> list[tuple[tuple, str]]:
     """Alternatives and factors checked against the baseline (paths, names, types) and the design's size."""
-    from . import levels  # the level arithmetic lives beside the designs
-
     errors: list[tuple[tuple, str]] = []
     for name, comp in config.components.items():
         for alt, overrides in comp.alternatives.items():
@@ -519,7 +484,7 @@ def resolve_callable(spec: str):
     mod_name, func_name = spec.split(":")
     try:
         module = importlib.import_module(mod_name)
-    except Exception as exc:  # noqa: BLE001 - any import failure is the user's to see
+    except Exception as exc:
         raise ValueError(f"cannot import module '{mod_name}': {exc}") from None
     func = getattr(module, func_name, None)
     if not callable(func):
@@ -553,7 +518,7 @@ def _line_for(index: dict[tuple, int], loc: tuple) -> int | None:
         if loc in index:
             return index[loc]
         loc = loc[:-1]
-    return index.get((), None)
+    return index.get(())
 
 
 def _clean_loc(loc: tuple) -> tuple:

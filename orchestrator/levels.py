@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .paths import get_path
+
 if TYPE_CHECKING:
     from .config import SearchSpace, StudyConfig
 
@@ -41,8 +43,6 @@ def grid(space: SearchSpace) -> list:
 
 def factor_levels(config: StudyConfig, path: str) -> list:
     """The grid of a factor with the baseline's own value first (the reference level)."""
-    from .config import get_path
-
     base = get_path(config.baseline, path)
     return [base] + [v for v in grid(config.factors[path]) if not same(v, base)]
 

@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 
 from . import levels as lv
-from .config import StudyConfig, get_path
+from .config import StudyConfig
+from .paths import get_path
 
 BASELINE = "baseline"
 

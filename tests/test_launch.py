@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from rich.console import Console
 
-from orchestrator.session import launch
 from orchestrator.errors import StudyLocked
 from orchestrator.ledger import Study
+from orchestrator.session import launch
 from tests.conftest import REPO, write_study
 
 QUIET = Console(quiet=True)
@@ -92,9 +92,8 @@ def test_variants_rerun_only_those_and_reuse_the_rest(faulty_study, tmp_path):
 
 def test_second_driver_on_the_same_study_is_refused(faulty_study):
     study, _ = faulty_study
-    with study.lock():
-        with pytest.raises(StudyLocked, match="already being run"):
-            launch(study.path / "config.yaml", console=QUIET)
+    with study.lock(), pytest.raises(StudyLocked, match="already being run"):
+        launch(study.path / "config.yaml", console=QUIET)
 
 
 def test_quickstart_end_to_end(ray_cluster, tmp_path):

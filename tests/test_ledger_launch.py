@@ -12,8 +12,8 @@ import sys
 import pytest
 from rich.console import Console
 
-from orchestrator.session import launch, resume
 from orchestrator.ledger import COMPLETED, Study
+from orchestrator.session import launch, resume
 from tests.conftest import REPO, short_tmp, write_study
 
 QUIET = Console(quiet=True)

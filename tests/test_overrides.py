@@ -11,8 +11,8 @@ from rich.console import Console
 
 from orchestrator.config import load_config
 from orchestrator.errors import ConfigError
-from orchestrator.session import launch
 from orchestrator.overrides import parse
+from orchestrator.session import launch
 from tests.conftest import REPO, write_study
 
 QUICKSTART = REPO / "configs/quickstart.yaml"

@@ -25,8 +25,9 @@ import math
 import numpy as np
 import statsmodels.api as sm
 
-from ..config import StudyConfig, get_path
+from ..config import StudyConfig
 from ..levels import same
+from ..paths import get_path
 from ..plan import variant_key
 from .flags import flag
 from .records import GroupData

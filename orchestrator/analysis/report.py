@@ -100,7 +100,7 @@ def _plots(analysis: dict, config: StudyConfig, plot_dir: Path) -> dict[str, str
                 out[f"effects{sfx}"] = str(plots.effects_plot(g, analysis, plot_dir / f"effects{sfx}.png"))
             out[f"distributions{sfx}"] = str(plots.distributions_plot(g, analysis, plot_dir / f"distributions{sfx}.png"))
             out.update(factor_report.factor_plots(g, analysis, plot_dir, sfx))
-        except Exception as exc:  # noqa: BLE001 - a plot must never cost the report
+        except Exception as exc:
             analysis["flags"].append({"kind": "plot", "severity": "info", "group": label, "subject": None,
                                       "message": f"plot for group {label} failed: {exc}"})
     if config.sweep is not None:
@@ -109,7 +109,7 @@ def _plots(analysis: dict, config: StudyConfig, plot_dir: Path) -> dict[str, str
             name = "sweep" + ("" if tier is None else "_" + plots.safe(tier))
             try:
                 p = plots.sweep_plot(analysis, config.sweep.path, tier, plot_dir / f"{name}.png")
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 analysis["flags"].append({"kind": "plot", "severity": "info", "group": None, "subject": None,
                                           "message": f"sweep plot failed: {exc}"})
                 p = None

@@ -11,8 +11,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from ..config import AdaptiveSeeds, StudyConfig, get_path
+from ..config import AdaptiveSeeds, StudyConfig
 from ..ledger import COMPLETED, FAILED, PENDING, RUNNING
+from ..paths import get_path
 from . import factors, reproducibility
 from .effects import (
     Sequential,
@@ -54,7 +55,7 @@ def group_meta(config: StudyConfig) -> dict[str, dict]:
     for tier in tiers:
         try:
             groups = planning.groups(config, tier)
-        except Exception:  # noqa: BLE001, S112 - a plan change must not break the report
+        except Exception:
             continue
         for label, overrides in groups:
             key = DEFAULT_GROUP if label in (None, "") else label
@@ -86,7 +87,7 @@ def expected_variants(config: StudyConfig) -> list[tuple[str, tuple]]:
 
     try:
         return [(v.name, tuple(v.key)) for v in planning.variants(config)]
-    except Exception:  # noqa: BLE001
+    except Exception:
         return []
 
 

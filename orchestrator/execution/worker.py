@@ -16,8 +16,9 @@ import time
 import traceback
 from pathlib import Path
 
-from ..config import get_path, load_yaml, resolve_callable
+from ..config import load_yaml, resolve_callable
 from ..ledger import COMPLETED, RUNNING, Study, TrialStore
+from ..paths import get_path
 from ..provenance import hardware
 from ..trial import CUBLAS_WORKSPACE, TrialContext, TrialStopped, set_seeds
 

@@ -51,14 +51,14 @@ def api_key() -> str | None:
         from wandb.sdk import wandb_setup
 
         return wandb_setup.singleton().settings.api_key or None
-    except Exception:  # noqa: BLE001 - wandb's internals moved: ask its public (deprecated) property
+    except Exception:
         try:
             import wandb
 
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 return wandb.api.api_key or None
-        except Exception:  # noqa: BLE001
+        except Exception:
             return None
 
 
@@ -79,7 +79,7 @@ def resolve_mode(setting: str) -> tuple[str, str | None]:
         return "disabled", "WANDB_DISABLED"
     try:
         import_wandb()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return "disabled", f"wandb cannot be imported ({type(exc).__name__}: {exc})"
     if api_key() is None:
         return "offline", "no W&B API key configured"

@@ -202,7 +202,7 @@ class WandbTracker(Tracker):
                 failure = None
                 try:
                     self._step(key, value, seen)
-                except Exception as exc:  # noqa: BLE001 - W&B must never fail the study
+                except Exception as exc:
                     if is_wandb_failure(exc):
                         failure = exc
                     else:
@@ -384,7 +384,7 @@ class WandbTracker(Tracker):
         self._warned = True
         try:
             self._echo(line)
-        except Exception:  # noqa: BLE001
+        except Exception:
             stderr(line)
 
 
@@ -421,7 +421,7 @@ def make_tracker(
         # import here, once, before any trial runs: importing wandb is ~0.5 s of pure Python
         # that, in a writer thread, would hold the GIL against the driver's calls
         import_wandb()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         echo(f"W&B tracking is off (wandb cannot be imported: {type(exc).__name__}: {exc}); "
              "every result stays in the study ledger.")
         return NullTracker()

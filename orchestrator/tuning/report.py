@@ -15,9 +15,10 @@ import optuna
 import yaml
 from optuna.trial import TrialState
 
-from ..config import StudyConfig, apply_overrides, parse_config
+from ..config import StudyConfig, parse_config
 from ..errors import ConfigError
 from ..ledger import Study, write_json
+from ..paths import apply_overrides
 from .confirm import sentence
 from .search import TUNING_DIR, journal_path
 from .space import GLOBAL, TuningPlan
@@ -100,7 +101,7 @@ def importances(ostudy: optuna.Study) -> tuple[dict[str, float], str | None]:
     try:
         evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
         return dict(optuna.importance.get_param_importances(ostudy, evaluator=evaluator)), None
-    except Exception as exc:  # noqa: BLE001 - importances are an aid, never a reason to fail
+    except Exception as exc:
         return {}, f"{type(exc).__name__}: {exc}"
 
 

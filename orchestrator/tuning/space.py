@@ -200,7 +200,7 @@ def winning_alternatives(verdicts: dict, names: list[str]) -> dict[str, str]:
 
 
 def _baseline_value(config: StudyConfig, dotted: str) -> Any:
-    from ..config import get_path
+    from ..paths import get_path
 
     return get_path(config.baseline, dotted, None)
 
