@@ -307,7 +307,8 @@ def factor_coverage(reps: int, console: Console) -> None:
             f = out["factors"]
             slope += f["model.width"]["ci"][0] <= 0.5 <= f["model.width"]["ci"][1]
             levels += sum(lv["ci"][0] <= t <= lv["ci"][1]
-                          for lv, t in ((f["model.act"]["levels"]["gelu"], 0.8), (f["model.act"]["levels"]["tanh"], -0.8)))
+                          for lv, t in ((f["model.act"]["levels"]["gelu"], 0.8),
+                                        (f["model.act"]["levels"]["tanh"], -0.8)))
             null += f["model.depth"]["p"] < 0.05
             for alt, r in out["alternatives"]["norm"].items():
                 right += r["verdict"] == truth_alt[alt]

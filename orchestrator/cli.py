@@ -109,7 +109,8 @@ def launch(
     config: Path = typer.Argument(..., help="Study YAML file."),
     overrides: list[str] | None = OVERRIDES,
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan (variants x seeds) and exit."),
-    variants: str | None = typer.Option(None, "--variants", help="Re-run only these variants (comma-separated); reuse the rest."),
+    variants: str | None = typer.Option(None, "--variants",
+                                        help="Re-run only these variants (comma-separated); reuse the rest."),
     address: str | None = ADDRESS,
     ray_temp_dir: str | None = TEMP_DIR,
     dashboard: bool = DASHBOARD,
@@ -311,7 +312,8 @@ def sync(study_dir: Path = typer.Argument(..., help="Study directory.")):
 @user_errors
 def tune(
     study_dir: Path = typer.Argument(..., help="Study directory."),
-    n_trials: int | None = typer.Option(None, "--n-trials", help="Trial budget (default: tuning.n_trials); more can be added later."),
+    n_trials: int | None = typer.Option(None, "--n-trials",
+                                        help="Trial budget (default: tuning.n_trials); more can be added later."),
     at: datetime | None = typer.Option(None, "--at", help="Record the stage as scheduled for this time "
                                        "(ISO 8601, UTC by default) and print the commands that start it then."),
     address: str | None = ADDRESS,

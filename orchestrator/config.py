@@ -136,7 +136,8 @@ class Component(Strict):
         default={}, description="Search space tuned if this component survives."
     )
     alternatives: dict[str, dict[str, Any]] = Field(
-        default={}, description="Other choices than the baseline's: name -> override set (e.g. batch: {model.norm: batch})."
+        default={},
+        description="Other choices than the baseline's: name -> override set (e.g. batch: {model.norm: batch}).",
     )
 
     @field_validator("description")

@@ -46,7 +46,8 @@ def test_chord_heads_inference_only_ablations_train_nothing(ray_cluster, tmp_pat
     report = (study.path / "report.md").read_text()
     verdicts = json.loads((study.path / "verdicts.json").read_text())
     saved_h = sum(r["saved_s"] for r in inference.values()) / 3600
-    assert "mirex" in report and f"| ablation | 16 | {sum(r['duration_s'] for r in records.values()) / 3600:.3g} | 0 | 0 | {saved_h:.3g} |" in report
+    duration_h = sum(r["duration_s"] for r in records.values()) / 3600
+    assert "mirex" in report and f"| ablation | 16 | {duration_h:.3g} | 0 | 0 | {saved_h:.3g} |" in report
     assert set(verdicts["components"]) == set(load_config(path).components)
 
 

@@ -469,7 +469,7 @@ def test_dockerfile_copy_sources_exist_and_are_in_the_context():
     copies = _copies()
     assert copies
     rules = _ignore_rules()
-    for flags, sources, dest in copies:
+    for _flags, sources, _dest in copies:
         for src in sources:
             path = REPO / src
             assert path.exists(), f"COPY source {src} is missing"

@@ -117,7 +117,7 @@ def test_reference_result_in_the_tail_is_flagged(tmp_path):
     study = make_study(tmp_path / "ref", cfgd, simulate_records(effects, 0.5, 5))
     _, md, _ = report(study)
     assert "reference_result 25 lies beyond the 95% prediction interval" in md
-    assert "## Reference result (seed 001)" in md
+    assert "## Reference result: one published run against the seed spread" in md
 
 
 def test_sweep_tiers_and_metric_groups(tmp_path):
@@ -139,7 +139,7 @@ def test_sweep_tiers_and_metric_groups(tmp_path):
     for name in ("sweep_synthetic.png", "sweep_real.png", "effects_real_noise=0.5.png"):
         assert (study.path / "plots" / name).exists(), name
     assert "## Group `real/noise=0.5` (main: the top-level verdicts)" in md
-    assert "quality" in console and "training" in console  # one table per metric group (seed 000)
+    assert "quality" in console and "training" in console  # one table per metric group
     assert "**quality**" in md
 
 

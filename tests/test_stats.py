@@ -169,7 +169,8 @@ def test_mde_and_seeds_needed_match_statsmodels_power():
         # statsmodels adds the far tail (tiny here): agree to 1%
         assert ours == pytest.approx(d * sd, rel=0.01), n
     need = stats.seeds_needed(2.0, 1.0, 0.05)
-    assert stats.mde(2.0 / math.sqrt(need), need - 1, 0.05) <= 1.0 < stats.mde(2.0 / math.sqrt(need - 1), need - 2, 0.05)
+    assert (stats.mde(2.0 / math.sqrt(need), need - 1, 0.05) <= 1.0
+            < stats.mde(2.0 / math.sqrt(need - 1), need - 2, 0.05))
     res = compare_paired(BASE, ABL, "max", min_effect=0.01, n_bootstrap=0)
     assert res["mde"] == pytest.approx(stats.mde(res["se"], res["n"] - 1, 0.05))
     assert res["seeds_needed"] == stats.seeds_needed(res["std"], 0.01, 0.05)

@@ -159,7 +159,8 @@ def paired_interactions(
         key = f"{a}+{b}"
         va, vb, vab = group.get((a,)), group.get((b,)), group.get((a, b))
         if base is None or va is None or vb is None or vab is None:
-            lacking = [n for n, v in (("baseline", base), (f"no-{a}", va), (f"no-{b}", vb), (f"no-{a}+{b}", vab)) if v is None]
+            lacking = [n for n, v in (("baseline", base), (f"no-{a}", va), (f"no-{b}", vb), (f"no-{a}+{b}", vab))
+                       if v is None]
             out[key] = _empty(None, "paired", f"cannot conclude: no {', '.join(lacking)} trials in this group")
             out[key].pop("kind")
             continue

@@ -7,8 +7,8 @@ better), judged with the components' statistics (stats.py: ``compare_paired``,
 baseline's choice wins by more than min_effect, a shifted one-sided t-test), ``harmful``
 (the alternative wins by more than min_effect), ``negligible`` (TOST: equivalent within
 ±min_effect), else ``inconclusive``; Holm across the study's alternatives. A factor's
-effect is the oriented metric's change per unit of a numeric factor (per doubling with ``log: true``), or per categorical level against
-the baseline's value; its p tests all its levels at once (F-test), Holm across factors.
+effect is the oriented metric's change per unit of a numeric factor (per doubling with ``log: true``),
+or per categorical level against the baseline's value; its p tests all its levels at once (F-test), Holm across factors.
 
 one_at_a_time: each alternative is paired with the baseline on seeds; each factor is fitted
 on the baseline and its own variants with seed fixed effects. random/full_factorial: one
@@ -172,7 +172,8 @@ def _joint(group, config, metric, mode, alpha, min_effect) -> tuple[dict, dict]:
     factors = {}
     for path in config.factors:
         own = (f"f:{path}", f"f:{path}=")
-        frows = [{**r, "__value": v.levels.get(path, get_path(config.baseline, path))} for r, (v, _) in zip(rows, values)]
+        frows = [{**r, "__value": v.levels.get(path, get_path(config.baseline, path))}
+                 for r, (v, _) in zip(rows, values)]
         others = [c for c in columns if not (c == own[0] or c.startswith(own[1]))]
         factors[path] = _factor_result(config, path, frows, seeds, ys, others, alpha, 1.0 if mode == "max" else -1.0)
     alts: dict[str, dict] = {}
@@ -187,7 +188,8 @@ def _joint(group, config, metric, mode, alpha, min_effect) -> tuple[dict, dict]:
             r.update(n=n, method="regression", kind=getattr(comp, "kind", None), overrides=comp.alternatives[a],
                      baseline=_short(at_base), seeds=[], diffs={},
                      alternative=_short([y for r_, (_, y) in zip(rows, values) if r_.get(col)]),
-                     note="" if finite(se) else f"cannot conclude: '{c}={a}' is not estimable in this group ({n} trials)")
+                     note="" if finite(se)
+                     else f"cannot conclude: '{c}={a}' is not estimable in this group ({n} trials)")
             alts.setdefault(c, {})[a] = r
     return alts, factors
 
@@ -292,8 +294,8 @@ def _rank(factors: dict[str, dict], alpha: float) -> None:
 
 
 def _empty(note: str) -> dict:
-    return estimate(NAN, NAN, 0, 0.05, 0.0, [], []) | {"n": 0, "method": "paired", "note": note, "seeds": [], "diffs": {},
-                                                  "baseline": _short([]), "alternative": _short([])}
+    return estimate(NAN, NAN, 0, 0.05, 0.0, [], []) | {"n": 0, "method": "paired", "note": note, "seeds": [],
+                                                  "diffs": {}, "baseline": _short([]), "alternative": _short([])}
 
 
 def _short(values) -> dict:

@@ -3,12 +3,12 @@
 Each flag is a dict ``{kind, severity, group, subject, message}``; ``severity`` is
 ``error`` (a result is void or missing), ``warning`` (a result needs care) or ``info``.
 
-Kinds: ``seed_variance`` (seed std larger than the effect, seed 002), ``secondary``
+Kinds: ``seed_variance`` (seed std larger than the effect), ``secondary``
 (a secondary metric moves against the primary beyond noise), ``missing`` (failed,
 pending or absent seeds, and which ones), ``nonfinite`` (NaN/inf metrics),
 ``cannot_conclude`` (fewer than 2 paired seeds), ``zero_variance`` (identical results
 across seeds: seeding may not reach the trainable), ``reference`` (a published single
-run in the tail of the retrained baseline, seed 001), ``contamination`` (train and
+run in the tail of the retrained baseline), ``contamination`` (train and
 evaluation items overlap), ``incomplete`` (trials still pending or running),
 ``interaction`` (random/factorial designs: a pair nobody listed interacts, or the
 main-effects model does not fit), ``power`` (the study cannot detect min_effect),
@@ -150,7 +150,8 @@ def trial_flags(label: str, group: GroupData, expected_seeds: list, expected_var
                 why.append(f"seed {s}: never run")
             out.append(flag("missing", "error" if (failed or absent) else "warning", label, var.name,
                             f"{var.name} lacks seed(s) {_seeds(lacking)} of {_seeds(expected)} ({'; '.join(why)}); "
-                            f"its comparisons use only the seeds that exist on both sides, never fewer averaged silently"))
+                            f"its comparisons use only the seeds that exist on both sides, "
+                            f"never fewer averaged silently"))
         for metric in metrics:
             bad = var.nonfinite(metric)
             if bad:
@@ -178,7 +179,7 @@ def _error_summary(rec: dict) -> str:
     return txt
 
 
-# ---------------------------------------------------------------- reference result (seed 001)
+# ---------------------------------------------------------------- reference result
 
 
 def reference_check(label: str, baseline_values: list[float], reference: float | None, mode: str,
@@ -222,7 +223,7 @@ def reference_check(label: str, baseline_values: list[float], reference: float |
     return info, flags
 
 
-# ---------------------------------------------------------------- contamination (seed 002)
+# ---------------------------------------------------------------- contamination
 
 
 def contamination_flags(records: Iterable[dict], study_path: str | Path | None) -> tuple[list[dict], dict]:
@@ -274,7 +275,8 @@ def contamination_flags(records: Iterable[dict], study_path: str | Path | None) 
         out.append(flag("contamination", "error", None, ev,
                         f"contamination: {k}{'' if n_ev is None else f' of {n_ev}'} '{ev}' items also appear in "
                         f"'{tr}' ({len(trials)} trial(s): {sample}); every result evaluated on '{ev}' is void"))
-    return out, {"checked_pairs": checked, "unchecked_pairs": unchecked, "contaminated_trials": sum(map(len, hits.values()))}
+    return out, {"checked_pairs": checked, "unchecked_pairs": unchecked,
+                 "contaminated_trials": sum(map(len, hits.values()))}
 
 
 def _overlap(rec, tr, ht, ev, he, fps, trials_dir, cache) -> int | None:

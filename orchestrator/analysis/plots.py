@@ -40,7 +40,7 @@ def effects_plot(group: dict, analysis: dict, path: Path) -> Path:
     rng = np.random.default_rng(0)
     dots_x, dots_y, dots_c = [], [], []
     bars: dict[str, list] = {}
-    for i, (name, r, inter) in enumerate(items):
+    for i, (_name, r, inter) in enumerate(items):
         color = COLORS.get("interaction" if (inter and r["verdict"] == "interaction") else r["verdict"], NEUTRAL)
         diffs = [float(v) for v in (r.get("diffs") or {}).values() if finite(v)]
         dots_x += list(i + rng.uniform(-0.12, 0.12, len(diffs)))
@@ -113,7 +113,7 @@ def _values(group: dict, variant: str, metric: str) -> list[float]:
 
 
 def sweep_plot(analysis: dict, sweep_path: str, tier: str | None, path: Path) -> Path | None:
-    """Primary metric per variant against the sweep value: where each variant breaks (seed 000)."""
+    """Primary metric per variant against the sweep value: where each variant breaks."""
     groups = [g for g in analysis["groups"].values() if g.get("tier") == tier and g.get("sweep_value") is not None]
     if len(groups) < 1:
         return None

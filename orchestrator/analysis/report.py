@@ -98,7 +98,8 @@ def _plots(analysis: dict, config: StudyConfig, plot_dir: Path) -> dict[str, str
         try:
             if g["components"] or g["interactions"]:
                 out[f"effects{sfx}"] = str(plots.effects_plot(g, analysis, plot_dir / f"effects{sfx}.png"))
-            out[f"distributions{sfx}"] = str(plots.distributions_plot(g, analysis, plot_dir / f"distributions{sfx}.png"))
+            out[f"distributions{sfx}"] = str(
+                plots.distributions_plot(g, analysis, plot_dir / f"distributions{sfx}.png"))
             out.update(factor_report.factor_plots(g, analysis, plot_dir, sfx))
         except Exception as exc:
             analysis["flags"].append({"kind": "plot", "severity": "info", "group": label, "subject": None,
@@ -137,7 +138,8 @@ def render_markdown(analysis: dict, config: StudyConfig, study: Study, plot_file
     L: list[str] = [f"# Ablation report: {analysis['study']}", ""]
     pending = analysis["cost"]["total"]["pending"]
     status = "complete" if analysis["complete"] else (
-        f"provisional: {pending} trial(s) pending or running" if pending else "incomplete: some planned trials never ran")
+        f"provisional: {pending} trial(s) pending or running" if pending
+        else "incomplete: some planned trials never ran")
     L += [
         f"- study: `{study.path}`",
         f"- design: {analysis['design']}" + (f" with pairs {', '.join('+'.join(p) for p in analysis['pairs'])}"
@@ -200,7 +202,7 @@ def render_markdown(analysis: dict, config: StudyConfig, study: Study, plot_file
         ref = analysis["reference"]
         if "prediction_interval" in ref:
             lo, hi = ref["prediction_interval"]
-            L += ["## Reference result (seed 001)", "",
+            L += ["## Reference result: one published run against the seed spread", "",
                   (f"reference_result {tables.num(ref['reference'])} vs the retrained baseline "
                   f"{tables.num(ref['mean'])} ± {tables.num(ref['std'])} over {ref['n']} seeds: z = "
                   f"{tables.num(ref['z'])}, prediction interval [{tables.num(lo)}, {tables.num(hi)}], "
@@ -219,7 +221,8 @@ def render_markdown(analysis: dict, config: StudyConfig, study: Study, plot_file
         "bias-corrected bootstrap interval beside it (only from 10 seeds: at 3-5 seeds bootstrap intervals "
         "cover far less than they claim). Paired differences below 1e-12 × the metric are float noise: 0."
         + (" In random/full-factorial designs delta is the regression main effect (seed fixed effects); "
-           "'baseline'/'ablated' then average all trials with/without the component." if analysis["design"] != "one_at_a_time" else ""),
+           "'baseline'/'ablated' then average all trials with/without the component."
+           if analysis["design"] != "one_at_a_time" else ""),
         ("- **p (Holm)** is the paired t-test p-value against 0 after Holm's correction across the study's "
          "components (raw p beside it); `significant` in verdicts.json is this test."),
         (f"- **essential**: the t interval lies above min_effect = {analysis['min_effect']} (a shifted one-sided "
@@ -228,7 +231,8 @@ def render_markdown(analysis: dict, config: StudyConfig, study: Study, plot_file
          "which is a result, not a failure: the verdict column says about how many seeds would decide."),
         ("- **MDE**: the effect a two-sided test detects with 80% power at this many seeds and the observed "
          "spread; an effect below it is likely to come out inconclusive."),
-        "- Comparisons are paired: each uses only the seeds where both variants finished with a finite metric, and says so.",
+        ("- Comparisons are paired: each uses only the seeds where both variants finished with a finite metric, "
+         "and says so."),
         "",
     ]
     return "\n".join(L)

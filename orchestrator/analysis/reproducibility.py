@@ -53,7 +53,8 @@ def check(records: Iterable[dict], history) -> tuple[dict | None, list[dict]]:
             continue
         orig = by_id.get(rep["trial_id"].removesuffix("-repeat"))
         if orig is None or rep.get("state") != "COMPLETED" or orig.get("state") != "COMPLETED":
-            result = {"trial": rep["trial_id"], "identical": None, "note": "the repeat or its original did not complete"}
+            result = {"trial": rep["trial_id"], "identical": None,
+                      "note": "the repeat or its original did not complete"}
             flags.append(flag("determinism", "warning", rep.get("group"), orig and orig["trial_id"],
                               f"determinism check could not run: {result['note']}"))
             continue

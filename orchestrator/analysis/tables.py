@@ -103,7 +103,7 @@ def metric_table_rows(group: dict, metrics: list[str]) -> list[list[str]]:
 
 
 def metric_tables(group: dict, config) -> list[tuple[str, list[str]]]:
-    """(title, metrics) per console table: one per metrics.groups entry (seed 000), else one."""
+    """(title, metrics) per console table: one per metrics.groups entry, else one."""
     if config.metrics.groups:
         return [(title, list(ms)) for title, ms in config.metrics.groups.items()]
     ms = [config.metrics.primary.name] + [m.name for m in config.metrics.secondary]

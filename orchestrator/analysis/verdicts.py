@@ -352,7 +352,8 @@ def verdicts_payload(analysis: dict) -> dict:
         }
         factors.add_to_payload(groups[label], g, _component_payload)
     main = analysis["main_group"]
-    top = groups.get(main, {"components": {}, "interactions": {}}) if main is not None else {"components": {}, "interactions": {}}
+    top = (groups.get(main, {"components": {}, "interactions": {}}) if main is not None
+           else {"components": {}, "interactions": {}})
     top.setdefault("factors", {})
     return {
         "study": analysis["study"],

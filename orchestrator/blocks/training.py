@@ -36,11 +36,14 @@ def make_scheduler(
         raise ValueError(f"unknown lr schedule {kind!r}; expected one of {', '.join(SCHEDULES)}")
     total = max(1, int(total_steps))
     if kind == "constant":
-        factor = lambda step: 1.0
+        def factor(step):
+            return 1.0
     elif kind == "cosine":
-        factor = lambda step: 0.5 * (1.0 + math.cos(math.pi * min(step, total) / total))
+        def factor(step):
+            return 0.5 * (1.0 + math.cos(math.pi * min(step, total) / total))
     else:
-        factor = lambda step: 0.5 ** ((step >= total // 2) + (step >= (3 * total) // 4))
+        def factor(step):
+            return 0.5 ** ((step >= total // 2) + (step >= (3 * total) // 4))
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 

@@ -42,7 +42,7 @@ def failure_kind(error: str) -> str:
 
 def export_interval_s() -> float:
     """How often Ray exports application metrics (RAY_metrics_report_interval_ms, at least 1 s)."""
-    return max(int(os.environ.get("RAY_metrics_report_interval_ms", "10000")), 1000) / 1000
+    return max(int(os.environ.get("RAY_metrics_report_interval_ms", "10000")), 1000) / 1000  # noqa: SIM112 (Ray's name)
 
 
 class StudyMetrics:
@@ -105,10 +105,10 @@ class StudyMetrics:
         value = float(final[self._primary])
         if stage == "ablation":
             self._set(self._metric, {**self._tags, "variant": record["variant"], "seed": str(record["seed"])}, value)
-        elif stage == "tuning" and not record.get("stopped_early"):  # a pruned trial is no candidate
-            if self._best_value is None or self._sign * value > self._sign * self._best_value:
-                self._best_value = value
-                self._set(self._best, self._tags, value)
+        elif (stage == "tuning" and not record.get("stopped_early")  # a pruned trial is no candidate
+              and (self._best_value is None or self._sign * value > self._sign * self._best_value)):
+            self._best_value = value
+            self._set(self._best, self._tags, value)
 
     def close(self, flush: bool = False) -> None:
         """Stop refreshing; with `flush`, first wait until the last values are exported."""

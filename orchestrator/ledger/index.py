@@ -141,9 +141,10 @@ def _keep_summary(path: Path, file_id: tuple[int, str], offset: int, lines: int,
     t_code = {s: i for i, s in enumerate(states)}
     ids = list(trials)
     vals = list(trials.values())
-    cache = {"inode": file_id[0], "head": file_id[1], "offset": offset, "lines": lines, "stages": stages, "states": states,
-             "ids": ids, "columns": [[s_code[str(v[0])] for v in vals], [t_code[str(v[1])] for v in vals],
-                                     [v[2] for v in vals], [v[3] for v in vals], [v[4] for v in vals]]}
+    cache = {"inode": file_id[0], "head": file_id[1], "offset": offset, "lines": lines, "stages": stages,
+             "states": states, "ids": ids,
+             "columns": [[s_code[str(v[0])] for v in vals], [t_code[str(v[1])] for v in vals],
+                         [v[2] for v in vals], [v[3] for v in vals], [v[4] for v in vals]]}
     try:
         write_json(path, cache, compact=True)
     except (OSError, AblatorError):

@@ -158,7 +158,7 @@ def provenance_config(provenance: dict) -> dict:
 
 def trial_config(config: StudyConfig, record: dict, provenance: dict, study_id: str) -> dict:
     """The run config of a trial: the resolved config (removal applied) under `config`,
-    and beside it what makes the result auditable (seed 003)."""
+    and beside it what makes the result auditable."""
     removed = list(record.get("removed") or [])
     overrides = dict(record.get("overrides") or {})
     try:

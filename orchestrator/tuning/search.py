@@ -190,7 +190,7 @@ class PruneHook:
             self._trial.report(float(value), int(step))
             return bool(self._trial.should_prune())
         except Exception as exc:
-            warnings.warn(f"pruning check failed, trial goes on: {exc}")
+            warnings.warn(f"pruning check failed, trial goes on: {exc}", stacklevel=2)
             return False
 
 

@@ -1,6 +1,6 @@
 """What the tuning stage tunes: survivors' search spaces, removals, and why.
 
-Seed 002: ablate first, then tune only what survived, never both in one sweep.
+Ablate first, then tune only what survived, never both in one sweep.
 From the ablation verdicts (``verdicts.json``):
 
 - ``essential`` components (survivors) stay, and their ``tune`` spaces are searched;
@@ -193,7 +193,8 @@ def winning_alternatives(verdicts: dict, names: list[str]) -> dict[str, str]:
     out = {}
     for name in names:
         alts = ((verdicts.get("components") or {}).get(name) or {}).get("alternatives") or {}
-        better = [(r["effect"], a) for a, r in alts.items() if r.get("verdict") == HARMFUL and r.get("effect") is not None]
+        better = [(r["effect"], a) for a, r in alts.items()
+                  if r.get("verdict") == HARMFUL and r.get("effect") is not None]
         if better:
             out[name] = min(better)[1]
     return out

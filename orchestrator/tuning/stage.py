@@ -218,7 +218,8 @@ def _print_result(console: Console, plan: TuningPlan, summary: dict, report) -> 
                       "in `ablator status`; no confirmation, no best_config.yaml")
     if best:
         params = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in best["params"].items())
-        console.print(f"Best tuning trial [bold]{best['trial_id']}[/bold]: {plan.metric} = {best['value']:.6g} ({params})")
+        console.print(f"Best tuning trial [bold]{best['trial_id']}[/bold]: "
+                      f"{plan.metric} = {best['value']:.6g} ({params})")
     if conf:
         color = "green" if conf["outcome"] == HELPED else "yellow"
         console.print(f"[{color}]{sentence(conf, plan.metric)}[/{color}]")
