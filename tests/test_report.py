@@ -11,9 +11,9 @@ import yaml
 from rich.console import Console
 
 from components.simulated import records_for, simulate_records, simulated_config
-from orchestrator.analysis import build_report
 from orchestrator.config import parse_config
 from orchestrator.ledger import Study
+from orchestrator.session import write_report
 
 HEADER = "| component | kind | baseline | ablated (mean ± std) | delta [t CI] | p (Holm) | MDE | verdict |"
 
@@ -26,8 +26,9 @@ def make_study(path, cfgd: dict, records: list[dict]) -> Study:
 
 
 def report(study: Study, width: int = 200) -> tuple[dict, str, str]:
+    """`ablator report` as the session composes it: the analysis, with the tuning section kept."""
     buf = io.StringIO()
-    out = build_report(study.path, console=Console(file=buf, width=width))
+    out = write_report(study.path, Console(file=buf, width=width))
     return out, (study.path / "report.md").read_text(), buf.getvalue()
 
 
