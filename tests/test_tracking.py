@@ -743,7 +743,7 @@ def test_close_while_an_interrupt_stops_the_driver_gives_wandb_a_grace_then_list
     notices: list[str] = []
     tracker = make_tracker(cfg, study, PROVENANCE, echo=notices.append, writers=1)
     drv = Driver(study, tracker)
-    for s in range(20):
+    for s in range(300):  # far more than one writer finishes before the interrupt (~25 ms a run)
         rec = drv.start(record(f"baseline-seed{s}", "baseline", [], seed=s))
         drv.report(rec, 0, **metrics_at(0))
         drv.finish(rec)

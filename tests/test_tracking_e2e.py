@@ -63,9 +63,13 @@ def test_driver_sigkill_then_resume_gives_one_run_per_trial_with_no_step_twice(t
     try:
         deadline = time.time() + 240
         while time.time() < deadline:
-            states = [r["state"] for r in study.records()] if study.exists() else []
-            logs = list((study.path / "wandb").glob("offline-run-*/*.wandb")) if study.exists() else []
-            if states.count("COMPLETED") >= 3 and "RUNNING" in states and logs:
+            records = study.records() if study.exists() else []
+            done = sum(r["state"] == "COMPLETED" for r in records)
+            # kill once a trial still running has its W&B run open, so the resume must continue it
+            open_ids = {P.run_id(study.study_id, r["trial_id"], r["started_at"]) for r in records
+                        if r["state"] == "RUNNING" and r.get("started_at")}
+            dirs = [d.name for d in (study.path / "wandb").glob("offline-run-*")] if study.exists() else []
+            if done >= 3 and any(f"-{i}-" in f"{d}-" for d in dirs for i in open_ids):
                 break
             assert driver.poll() is None, "the driver ended before it could be killed"
             time.sleep(0.2)
