@@ -40,19 +40,26 @@ def run(ctx):
 '''
 
 
-def launch(root: Path, name: str, trials: int, fail_once: bool) -> tuple[float, dict]:
-    """`ablator launch` of `trials` trivial trials; (ablation stage seconds, timings)."""
-    seeds = trials // 2
+def trivial_study(root: Path, name: str, trials: int, fail_once: bool = False) -> Path:
+    """A project dir with the trivial trainable and a study of `trials` trials (2 variants)."""
+    (root / "trivial.py").write_text(TRAINABLE)
     config = {
         "name": name, "trainable": "trivial:run",
         "metrics": {"primary": {"name": "score", "mode": "max"}},
         "baseline": {"x": 1, "fail_once": fail_once},
         "components": {"x": {"kind": "training", "description": "x", "removal": {"x": 0}}},
-        "seeds": list(range(seeds)), "analysis": {"n_bootstrap": 100},
+        "seeds": list(range(trials // 2)), "analysis": {"n_bootstrap": 100},
         "fault_tolerance": {"max_failures": 1},
         "tracking": {"wandb": {"mode": "disabled"}}, "tuning": {"enabled": False},
     }
-    (root / f"{name}.yaml").write_text(yaml.safe_dump(config))
+    path = root / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def launch(root: Path, name: str, trials: int, fail_once: bool) -> tuple[float, dict]:
+    """`ablator launch` of `trials` trivial trials; (ablation stage seconds, timings)."""
+    trivial_study(root, name, trials, fail_once)
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "PYTHONPATH": str(REPO)}
     ablator = str(Path(sys.executable).parent / "ablator")
     result = subprocess.run([ablator, "launch", f"{name}.yaml", "--no-dashboard", "--ray-temp-dir",
@@ -90,7 +97,6 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     root = Path(tempfile.mkdtemp(prefix="ablator-bench-"))
-    (root / "trivial.py").write_text(TRAINABLE)
     cpus = os.cpu_count() or 1
 
     healthy_s, timings = launch(root, "healthy", args.trials, fail_once=False)

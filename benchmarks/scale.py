@@ -4,6 +4,9 @@ then time `ablator status`, `ablator report` and resume planning as subprocesses
     python -m benchmarks.scale --trials 100000            # goals: status < 1 s,
                                                           # report < 10 s and < 1 GB, planning < 5 s
     python -m benchmarks.scale --yaml-mb 5                # a 5 MB config: strict loader vs old parse
+    python -m benchmarks.scale --launch 10000             # the driver's CPU per trial of a real launch
+                                                          # in a terminal, against a 2,600-trial launch
+                                                          # (goal: within 1.25x)
 
 Each trial is written as a real driver and worker would: PENDING, RUNNING, COMPLETED
 (three record.json writes, three study-index lines). fsync is off while building (the
@@ -152,6 +155,52 @@ def yaml_part(mb: float = 5.0) -> None:
           f"{new:.1f} s; the old parse alone (pure Python, twice) {old:.1f} s; ratio {old / new:.1f}")
 
 
+DRIVER = """
+import json, resource, sys
+out, sys.argv = sys.argv[1], ["ablator", "launch", *sys.argv[2:]]
+from orchestrator.cli import app
+try:
+    app()
+finally:  # the driver process alone (Ray's daemons are other processes)
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    json.dump({"cpu_s": r.ru_utime + r.ru_stime}, open(out, "w"))
+"""
+
+
+def driver_cpu(trials: int) -> tuple[float, float]:
+    """(driver CPU s, wall s) of `ablator launch` of `trials` trivial trials, run in a terminal
+    (a pseudo-terminal from `script`, so the live progress bar draws as it would for a user)."""
+    import json
+    import shlex
+
+    from benchmarks.overhead import trivial_study
+
+    root = Path(tempfile.mkdtemp(prefix="ablator-launch-"))
+    try:
+        config = trivial_study(root, f"t{trials}", trials)
+        out = root / "cpu.json"
+        cmd = shlex.join([sys.executable, "-c", DRIVER, str(out), config.name, "--no-dashboard",
+                          "--ray-temp-dir", tempfile.mkdtemp(prefix="rt_", dir="/tmp")])
+        env = {**os.environ, "RAY_AUTH_MODE": "disabled", "PYTHONPATH": str(REPO), "COLUMNS": "120"}
+        t = time.perf_counter()
+        subprocess.run(["script", "-qefc", cmd, "/dev/null"], cwd=root, env=env, check=True,
+                       stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+        return json.loads(out.read_text())["cpu_s"], time.perf_counter() - t
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def launch_part(trials: int, reference: int = 2600) -> None:
+    per = {}
+    for n in (reference, trials):
+        cpu, wall = driver_cpu(n)
+        per[n] = cpu / n * 1000
+        print(f"ablator launch of {n:6d} trivial trials in a terminal: driver CPU {cpu:.1f} s "
+              f"({per[n]:.2f} ms per trial), wall {wall:.0f} s")
+    print(f"driver CPU per trial, {trials} vs {reference} trials: {per[trials] / per[reference]:.2f}x "
+          "(goal: within 1.25x)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--trials", type=int, default=100_000)
@@ -159,9 +208,14 @@ def main() -> None:
     parser.add_argument("--no-reference", action="store_true", help="Skip the run without the study index.")
     parser.add_argument("--study", type=Path, default=None, help="Time a study built before (kept).")
     parser.add_argument("--yaml-mb", type=float, default=0, help="Only time loading a config this big.")
+    parser.add_argument("--launch", type=int, default=0, help="Only measure the driver's CPU per trial of a "
+                        "real launch of this many trials against a 2,600-trial one.")
     args = parser.parse_args()
     if args.yaml_mb:
         yaml_part(args.yaml_mb)
+        return
+    if args.launch:
+        launch_part(args.launch)
         return
     root = Path(tempfile.mkdtemp(prefix="ablator-scale-", dir=args.dir))
     try:
