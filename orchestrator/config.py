@@ -485,7 +485,7 @@ def resolve_callable(spec: str):
     mod_name, func_name = spec.split(":")
     try:
         module = importlib.import_module(mod_name)
-    except Exception as exc:
+    except Exception as exc:  # any import failure is the user's to see
         raise ValueError(f"cannot import module '{mod_name}': {exc}") from None
     func = getattr(module, func_name, None)
     if not callable(func):

@@ -101,13 +101,10 @@ class Driver:
 
     def __init__(self, study: Study, tracker):
         self.study, self.tracker = study, tracker
-        self.update_times: list[float] = []
 
     def update(self, rec: dict) -> dict:
         self.study.trial(rec["trial_id"]).write(rec)
-        t0 = time.perf_counter()
         self.tracker.trial_update(rec)
-        self.update_times.append(time.perf_counter() - t0)
         return rec
 
     def start(self, rec: dict, host="worker-1") -> dict:
@@ -213,12 +210,10 @@ def tracked(wandb_env, tmp_path_factory):
 
     report_files(study.path)
     tracker.study_summary(study.path)
-    t0 = time.monotonic()
     tracker.close()
-    close_s = time.monotonic() - t0
     trials["dropout-seed1"] = late
     yield {"cfg": cfg, "study": study, "tracker": tracker, "trials": trials, "notices": notices,
-           "driver": drv, "close_s": close_s, "runs": runs_by_trial(study.path / "wandb"),
+           "driver": drv, "runs": runs_by_trial(study.path / "wandb"),
            "home": wandb_env}
 
 
@@ -430,16 +425,8 @@ def test_analysis_run(tracked):
     assert table["data"][1][:7] == [None, "ctc_head", "ctc_head", "acc", 1, 0.7, None]
 
 
-def test_driver_calls_are_fast_and_quiet(tracked):
-    # a queue put; a rare wait for the GIL while the tracker thread is inside wandb is allowed
-    times = sorted(tracked["driver"].update_times)
-    assert times[len(times) // 2] < 2e-4 and sum(t < 1e-3 for t in times) >= 0.9 * len(times), times[-5:]
-    t0 = time.perf_counter()
-    for _ in range(100):
-        tracked["tracker"].poll()
-    assert (time.perf_counter() - t0) / 100 < 1e-3
-    assert tracked["close_s"] < 30
-    # one line: where the offline runs are and how to upload them
+def test_driver_calls_are_quiet(tracked):
+    # one line: where the offline runs are and how to upload them (speed: benchmarks/tracking.py)
     assert len(tracked["notices"]) == 1 and "wandb sync" in tracked["notices"][0], tracked["notices"]
     assert tracked["tracker"].errors == []
 
@@ -711,7 +698,7 @@ def test_a_driver_that_stops_early_lists_the_backlog_and_the_next_one_writes_it(
     tracker = make_tracker(cfg, study, PROVENANCE, echo=notices.append, writers=1)
     drv = Driver(study, tracker)
     recs = []
-    for s in range(20):
+    for s in range(200):  # far more than one writer finishes before the cut
         rec = drv.start(record(f"baseline-seed{s}", "baseline", [], seed=s))
         for step in range(3):
             drv.report(rec, step, **metrics_at(step))
@@ -723,6 +710,9 @@ def test_a_driver_that_stops_early_lists_the_backlog_and_the_next_one_writes_it(
     assert listed and set(listed) == {r["trial_id"] for r in recs} - written
     assert any(f"{len(listed)} trial(s) not written" in n for n in notices), notices
 
+    import wandb
+
+    wandb.teardown()  # the stopped driver exits: its W&B service ends, and the runs it held are free
     tracker = make_tracker(cfg, study, PROVENANCE, echo=lambda line: None)
     tracker.close()
     assert not (study.path / "wandb_pending.json").exists()

@@ -71,7 +71,7 @@ def _check(side: str, intervals, labels) -> tuple[np.ndarray, list[str]]:
     for label in labels:
         try:
             mir_eval.chord.encode(label)
-        except Exception as err:
+        except Exception as err:  # InvalidChordException, or a non-string label
             raise MalformedSample(side, f"bad chord label {label!r} ({err})") from None
     return iv, labels
 
@@ -83,7 +83,7 @@ def score_sample(ref_intervals, ref_labels, est_intervals, est_labels) -> dict[s
     est_iv, est_lab = _check("estimate", est_intervals, est_labels)
     try:
         scores = mir_eval.chord.evaluate(ref_iv, ref_lab, est_iv, est_lab)
-    except Exception as err:
+    except Exception as err:  # any mir_eval failure makes the sample malformed
         raise MalformedSample("estimate", f"mir_eval failed: {type(err).__name__}: {err}") from None
     out = {k: float(scores[k]) for k in METRICS}
     bad = [k for k, v in out.items() if not math.isfinite(v)]

@@ -101,7 +101,7 @@ def _plots(analysis: dict, config: StudyConfig, plot_dir: Path) -> dict[str, str
             out[f"distributions{sfx}"] = str(
                 plots.distributions_plot(g, analysis, plot_dir / f"distributions{sfx}.png"))
             out.update(factor_report.factor_plots(g, analysis, plot_dir, sfx))
-        except Exception as exc:
+        except Exception as exc:  # a plot must never cost the report
             analysis["flags"].append({"kind": "plot", "severity": "info", "group": label, "subject": None,
                                       "message": f"plot for group {label} failed: {exc}"})
     if config.sweep is not None:

@@ -55,7 +55,7 @@ def group_meta(config: StudyConfig) -> dict[str, dict]:
     for tier in tiers:
         try:
             groups = planning.groups(config, tier)
-        except Exception:
+        except Exception:  # a plan change must not break the report
             continue
         for label, overrides in groups:
             key = DEFAULT_GROUP if label in (None, "") else label

@@ -51,7 +51,7 @@ def api_key() -> str | None:
         from wandb.sdk import wandb_setup
 
         return wandb_setup.singleton().settings.api_key or None
-    except Exception:
+    except Exception:  # wandb's internals moved: ask its public (deprecated) property
         try:
             import wandb
 

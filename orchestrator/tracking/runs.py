@@ -78,7 +78,7 @@ class Session:
             return None
         try:
             return reader(path)
-        except Exception as exc:
+        except Exception as exc:  # a half-written or odd report file loses only itself
             self.errors.append(self.clean(f"skipped {path.name}: {type(exc).__name__}: {exc}"))
             return None
 

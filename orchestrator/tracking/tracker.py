@@ -202,7 +202,7 @@ class WandbTracker(Tracker):
                 failure = None
                 try:
                     self._step(key, value, seen)
-                except Exception as exc:
+                except Exception as exc:  # W&B must never fail the study
                     if is_wandb_failure(exc):
                         failure = exc
                     else:

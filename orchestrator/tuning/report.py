@@ -101,7 +101,7 @@ def importances(ostudy: optuna.Study) -> tuple[dict[str, float], str | None]:
     try:
         evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
         return dict(optuna.importance.get_param_importances(ostudy, evaluator=evaluator)), None
-    except Exception as exc:
+    except Exception as exc:  # importances are an aid, never a reason to fail
         return {}, f"{type(exc).__name__}: {exc}"
 
 

@@ -189,7 +189,7 @@ class PruneHook:
                 self._trial = optuna.trial.Trial(ostudy, self.optuna_trial_id)
             self._trial.report(float(value), int(step))
             return bool(self._trial.should_prune())
-        except Exception as exc:
+        except Exception as exc:  # a pruning problem must not fail the trial
             warnings.warn(f"pruning check failed, trial goes on: {exc}", stacklevel=2)
             return False
 
