@@ -110,3 +110,18 @@ def test_quickstart_end_to_end(ray_cluster, tmp_path):
     # the hidden layers are what make the spirals separable
     assert all(acc[f"no-hidden_layers-seed{s}"] < acc[f"baseline-seed{s}"] - 0.1 for s in range(3))
     assert (study.path / "report.md").exists() and (study.path / "verdicts.json").exists()
+
+
+def test_a_trainable_that_cannot_load_on_the_workers_fails_at_once_without_restarts(ray_cluster, tmp_path):
+    path = write_study(tmp_path, REPO / "tests/faulty.yaml", name="unloadable", trainable="tests.driver_only:run",
+                       components={"flaky": {"kind": "training", "description": "x",
+                                             "removal": {"fault.mode": "raise_once"}}})
+    study = launch(path, console=QUIET)
+    records = study.records()
+    assert len(records) == 4 and all(r["state"] == "FAILED" for r in records)
+    for r in records:  # a user mistake found late: one attempt, not 1 + max_failures (2)
+        full = study.trial(r["trial_id"]).read()
+        assert full["attempts"] == 1 and len(full["errors"]) == 1
+        error = full["errors"][0]["error"]
+        assert "cannot be loaded on" in error and "only_on_the_driver" in error
+        assert full["errors"][0]["retryable"] is False

@@ -263,7 +263,8 @@ class TrialExecutor:
             record["errors"].append({"attempt": record["attempts"], "error": f"{type(exc).__name__}: {exc}",
                                      "traceback": None, "time": time.time()})
         failures = self._failures[spec.trial_id] = self._failures.get(spec.trial_id, 0) + 1
-        if failures <= self.config.fault_tolerance.max_failures:
+        hopeless = record["errors"] and record["errors"][-1].get("retryable") is False
+        if failures <= self.config.fault_tolerance.max_failures and not hopeless:
             record["state"] = PENDING
         else:
             record.update(state=FAILED, ended_at=time.time())

@@ -17,6 +17,7 @@ import traceback
 from pathlib import Path
 
 from ..config import load_yaml, resolve_callable
+from ..errors import UserError
 from ..ledger import COMPLETED, RUNNING, Study, TrialStore
 from ..paths import get_path
 from ..provenance import hardware
@@ -112,7 +113,7 @@ def run_attempt(study_path: str, spec: dict, config: dict, entry: str, code_dir:
                        source=source, stop_hook=hook, device=device)
     stopped = False
     try:
-        resolve_callable(entry)(ctx)
+        _trainable(entry)(ctx)
     except TrialStopped:
         stopped = True
     except BaseException as exc:
@@ -121,7 +122,8 @@ def run_attempt(study_path: str, spec: dict, config: dict, entry: str, code_dir:
         watchdog.done.set()
         if isinstance(exc, KeyboardInterrupt) or (isinstance(exc, SystemExit) and "SIGTERM" in str(exc)):
             raise  # the worker is being stopped (Ctrl-C, preemption): the driver records it, not a failure
-        _record_error(store, f"{type(exc).__name__}: {exc}", traceback.format_exc())
+        _record_error(store, f"{type(exc).__name__}: {exc}", traceback.format_exc(),
+                      retryable=getattr(exc, "retryable", True))
         sys.stderr.write(f"trial {spec['trial_id']} attempt {record['attempts']} failed: "
                          f"{type(exc).__name__}: {exc}\n")
         sys.stderr.flush()
@@ -154,11 +156,24 @@ def _node_id() -> str | None:
     return ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
 
 
-def _record_error(store: TrialStore, error: str, tb: str | None) -> None:
-    """Close the running attempt with its error (the driver decides whether to restart)."""
+def _trainable(entry: str):
+    """The trainable; one that cannot be imported on this node is a UserError (no retry helps)."""
+    try:
+        return resolve_callable(entry)
+    except ValueError as exc:
+        raise UserError(f"the trainable '{entry}' cannot be loaded on {platform.node()}: {exc}") from None
+
+
+def _record_error(store: TrialStore, error: str, tb: str | None, retryable: bool = True) -> None:
+    """Close the running attempt with its error; the driver restarts it only if a retry can help.
+
+    An exception from the trainable may help itself on a retry (a flaky node, a lost file);
+    an orchestrator error that says it cannot (``retryable = False``: a UserError) does not.
+    """
     record = store.read()
     now = time.time()
-    record["errors"].append({"attempt": record["attempts"], "error": error, "traceback": tb, "time": now})
+    record["errors"].append({"attempt": record["attempts"], "error": error, "traceback": tb, "time": now,
+                             "retryable": retryable})
     record["duration_s"] += now - (record.get("attempt_started") or now)
     record["attempt_started"] = None
     store.write(record)
