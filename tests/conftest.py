@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import socket
+import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +23,7 @@ os.environ.setdefault("WANDB_SILENT", "true")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent  # this environment's `ray` and `ablator` scripts
 
 
 def short_tmp(prefix: str) -> str:
@@ -37,6 +43,43 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def ray_head(*args: str, env: dict | None = None):
+    """A Ray head of our own: `ray start --head --block` on loopback with its own temp dir and a
+    dashboard, ended by its PID (`ray start --block` stops what it started when it ends).
+
+    Yields {"address": "127.0.0.1:PORT", "dashboard": "http://127.0.0.1:PORT", "env": ...}.
+    """
+    port, dash, agent, client = (free_port() for _ in range(4))
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "PATH": f"{BIN}:{os.environ['PATH']}", **(env or {})}
+    head = subprocess.Popen(
+        [str(BIN / "ray"), "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={port}",
+         "--include-dashboard=true", f"--dashboard-port={dash}", f"--dashboard-agent-listen-port={agent}",
+         f"--ray-client-server-port={client}", f"--temp-dir={short_tmp('rh_')}", *args],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        from ray.job_submission import JobSubmissionClient
+
+        deadline = time.time() + 120
+        while True:
+            try:
+                JobSubmissionClient(f"http://127.0.0.1:{dash}").list_jobs()
+                break
+            except (ConnectionError, RuntimeError, OSError):
+                assert time.time() < deadline and head.poll() is None, "the Ray head did not start"
+                time.sleep(1)
+        yield {"address": f"127.0.0.1:{port}", "dashboard": f"http://127.0.0.1:{dash}", "env": env}
+    finally:
+        head.terminate()
+        head.wait(60)
 
 
 @pytest.fixture(scope="session")

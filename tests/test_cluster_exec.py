@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -22,9 +20,8 @@ import pytest
 import yaml
 
 from orchestrator.ledger import Study
-from tests.conftest import REPO, short_tmp
+from tests.conftest import BIN, REPO, ray_head, short_tmp
 
-BIN = Path(sys.executable).parent
 ABLATOR = str(BIN / "ablator")  # a console script: its sys.path[0] is bin/, not the cwd
 
 TRAINABLE = '''
@@ -243,43 +240,21 @@ def test_sigterm_leaves_running_trials_pending_then_resume_reruns_nothing_finish
 # ---------------------------------------------------------------- a two-node Ray cluster
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def two_nodes():
     """A head (1 CPU, dashboard for the state API) and a worker node (1 CPU), each `ray start --block`."""
-    port, dash = _free_port(), _free_port()
-    e = env()  # the nodes have the orchestrator installed (here: this repository), not the project
     common = ["--block", "--node-ip-address=127.0.0.1", "--num-cpus=1"]
-    head = subprocess.Popen(
-        [str(BIN / "ray"), "start", "--head", f"--port={port}", "--include-dashboard=true",
-         f"--dashboard-port={dash}", f"--temp-dir={short_tmp('rh_')}", *common],
-        env=e, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    nodes = [head]
-    try:
-        from ray.job_submission import JobSubmissionClient
-
-        deadline = time.time() + 120
-        while True:
-            try:
-                JobSubmissionClient(f"http://127.0.0.1:{dash}").list_jobs()
-                break
-            except (ConnectionError, RuntimeError, OSError):
-                assert time.time() < deadline and head.poll() is None, "the Ray head did not start"
-                time.sleep(1)
+    # the nodes have the orchestrator installed (here: this repository), not the project
+    with ray_head("--num-cpus=1", env=env()) as head:
         # its own temp dir: two nodes on one machine must not share (and clean up) runtime envs
-        nodes.append(subprocess.Popen([str(BIN / "ray"), "start", f"--address=127.0.0.1:{port}",
-                                       f"--temp-dir={short_tmp('rw_')}", *common],
-                                      env=e, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        yield f"127.0.0.1:{port}", f"http://127.0.0.1:{dash}"
-    finally:
-        for node in reversed(nodes):  # `ray start --block` stops what it started when it ends
-            node.terminate()
-            node.wait(60)
+        worker = subprocess.Popen([str(BIN / "ray"), "start", f"--address={head['address']}",
+                                   f"--temp-dir={short_tmp('rw_')}", *common],
+                                  env=head["env"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            yield head["address"], head["dashboard"]
+        finally:
+            worker.terminate()
+            worker.wait(60)
 
 
 def test_two_node_cluster_runs_user_code_ablation_and_tuning_in_one_command(tmp_path, two_nodes):

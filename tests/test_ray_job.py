@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -11,48 +10,17 @@ import time
 import pytest
 
 from orchestrator.ledger import Study
-from tests.conftest import REPO, short_tmp, write_study
-
-BIN = os.path.dirname(sys.executable)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.conftest import REPO, ray_head, write_study
 
 
 @pytest.fixture
-def ray_head():
-    """A separate Ray head with a dashboard, started with `ray start --block` and ended by its PID."""
-    port, dash, agent, client = (_free_port() for _ in range(4))
-    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "PATH": f"{BIN}:{os.environ['PATH']}"}
-    head = subprocess.Popen(
-        [f"{BIN}/ray", "start", "--head", "--block", f"--port={port}", "--num-cpus=2",
-         "--include-dashboard=true", f"--dashboard-port={dash}", f"--dashboard-agent-listen-port={agent}",
-         f"--ray-client-server-port={client}",
-         f"--temp-dir={short_tmp('rt_')}"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    from ray.job_submission import JobSubmissionClient
-
-    address = f"http://127.0.0.1:{dash}"
-    deadline = time.time() + 90
-    while True:
-        try:
-            JobSubmissionClient(address).list_jobs()
-            break
-        except Exception:
-            if time.time() > deadline or head.poll() is not None:
-                head.terminate()
-                raise
-            time.sleep(1)
-    yield address
-    head.terminate()  # `ray start --block` stops the processes it started when it ends
-    head.wait(60)
+def ray_head_url():
+    """A separate Ray head with a dashboard, to submit a Ray job to."""
+    with ray_head("--num-cpus=2") as head:
+        yield head["dashboard"]
 
 
-def test_launch_with_http_address_runs_the_study_as_a_ray_job(ray_head, tmp_path):
+def test_launch_with_http_address_runs_the_study_as_a_ray_job(ray_head_url, tmp_path):
     from ray.job_submission import JobStatus, JobSubmissionClient
 
     config = write_study(tmp_path, REPO / "tests/faulty.yaml", name="job-study",
@@ -63,7 +31,7 @@ def test_launch_with_http_address_runs_the_study_as_a_ray_job(ray_head, tmp_path
     try:
         result = subprocess.run(
             [sys.executable, "-c", "from orchestrator.cli import app; app()", "launch", str(local.relative_to(REPO)),
-             "--address", ray_head],
+             "--address", ray_head_url],
             cwd=REPO, capture_output=True, text=True, timeout=120,
             env={**os.environ, "RAY_AUTH_MODE": "disabled"}, check=False,
         )
@@ -71,7 +39,7 @@ def test_launch_with_http_address_runs_the_study_as_a_ray_job(ray_head, tmp_path
         local.unlink()
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Submitted `ablator launch` of 'job-study' as Ray job" in result.stdout
-    client = JobSubmissionClient(ray_head)
+    client = JobSubmissionClient(ray_head_url)
     job = next(j for j in client.list_jobs() if (j.metadata or {}).get("ablator_study") == "job-study")
     assert job.metadata["ablator_command"] == "launch"
     deadline = time.time() + 300

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -15,8 +14,7 @@ import yaml
 
 from orchestrator.execution.telemetry import EXPORTED, failure_kind
 from orchestrator.ledger import Study
-from tests.conftest import REPO, short_tmp, write_study
-from tests.test_ray_job import BIN, _free_port
+from tests.conftest import REPO, free_port, ray_head, write_study
 
 BOARD = REPO / "launch/monitoring/grafana-ablator.json"
 
@@ -61,32 +59,11 @@ def _value(series: dict, name: str, **labels) -> float:
 
 @pytest.fixture
 def metrics_head():
-    """A Ray head with a metrics export port (exporting every second), ended by its PID."""
-    port, dash, agent, client, metrics = (_free_port() for _ in range(5))
-    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_metrics_report_interval_ms": "1000",
-           "PATH": f"{BIN}:{os.environ['PATH']}"}
-    head = subprocess.Popen(
-        [f"{BIN}/ray", "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={port}",
-         "--num-cpus=2", "--include-dashboard=true", f"--dashboard-port={dash}",
-         f"--dashboard-agent-listen-port={agent}", f"--ray-client-server-port={client}",
-         f"--metrics-export-port={metrics}", f"--temp-dir={short_tmp('rm_')}"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    from ray.job_submission import JobSubmissionClient
-
-    deadline = time.time() + 90
-    while True:
-        try:
-            JobSubmissionClient(f"http://127.0.0.1:{dash}").list_jobs()
-            break
-        except Exception:
-            if time.time() > deadline or head.poll() is not None:
-                head.terminate()
-                raise
-            time.sleep(1)
-    yield {"address": f"127.0.0.1:{port}", "dashboard": f"http://127.0.0.1:{dash}", "metrics": metrics,
-           "env": env}
-    head.terminate()
-    head.wait(60)
+    """A Ray head with a metrics export port, exporting every second."""
+    port = free_port()
+    with ray_head("--num-cpus=2", f"--metrics-export-port={port}",
+                  env={"RAY_metrics_report_interval_ms": "1000"}) as head:
+        yield {**head, "metrics": port}
 
 
 @pytest.mark.slow
