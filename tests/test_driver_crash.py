@@ -33,7 +33,7 @@ def _kill_tree(proc: subprocess.Popen) -> None:
 def test_driver_sigkill_then_resume_completes_without_rerunning(tmp_path):
     config = write_study(tmp_path, REPO / "tests/faulty.yaml",
                          baseline={"train": {"epochs": 6, "sleep": 0.4}, "fault": {"mode": "none", "epoch": 99}},
-                         seeds=[0, 1, 2])
+                         seeds=[0, 1, 2], resources={"max_concurrent": 2})  # the same on any core count
     study = Study(tmp_path / "studies" / "faulty")
     driver = subprocess.Popen([*ABLATOR, "launch", str(config), "--no-dashboard",
                                "--ray-temp-dir", short_tmp("rt_")], cwd=REPO, env=_env(),

@@ -55,7 +55,8 @@ def test_driver_sigkill_then_resume_gives_one_run_per_trial_with_no_step_twice(t
 
     config = write_study(tmp_path, REPO / "tests/faulty.yaml", name="tracked-crash",
                          baseline={"train": {"epochs": 6, "sleep": 0.4}, "fault": {"mode": "none", "epoch": 99}},
-                         seeds=[0, 1, 2], tracking={"wandb": {"mode": "offline"}})
+                         seeds=[0, 1, 2], tracking={"wandb": {"mode": "offline"}},
+                         resources={"max_concurrent": 2})  # the same on any core count
     study = Study(tmp_path / "studies" / "tracked-crash")
     driver = subprocess.Popen([*ABLATOR, "launch", str(config), "--no-dashboard",
                                "--ray-temp-dir", short_tmp("rt_")], cwd=REPO, env=_env(),
