@@ -50,12 +50,17 @@ BAD = [
 ]
 
 
-@pytest.mark.parametrize("case,change,field,line", BAD, ids=[b[0] for b in BAD])
-def test_bad_config_exits_2_naming_field_and_line(tmp_path, case, change, field, line):
+def validate_changed(tmp_path, change: tuple[str, str]):
+    """`ablator validate` of GOOD with one text replaced: (the file, the CLI's result)."""
     path = tmp_path / "study.yaml"
     assert change[0] in GOOD
     path.write_text(GOOD.replace(change[0], change[1], 1))
-    result = CliRunner().invoke(app, ["validate", str(path)])
+    return path, CliRunner().invoke(app, ["validate", str(path)])
+
+
+@pytest.mark.parametrize("case,change,field,line", BAD, ids=[b[0] for b in BAD])
+def test_bad_config_exits_2_naming_field_and_line(tmp_path, case, change, field, line):
+    path, result = validate_changed(tmp_path, change)
     assert result.exit_code == 2, result.output
     out = result.output
     assert f"{path}:{line}" in out, out
@@ -145,10 +150,7 @@ SILENT = [
 
 @pytest.mark.parametrize("case,change,words,line", SILENT, ids=[s[0] for s in SILENT])
 def test_silently_accepted_configs_now_exit_2_with_their_line(tmp_path, case, change, words, line):
-    path = tmp_path / "study.yaml"
-    assert change[0] in GOOD
-    path.write_text(GOOD.replace(change[0], change[1], 1))
-    result = CliRunner().invoke(app, ["validate", str(path)])
+    path, result = validate_changed(tmp_path, change)
     assert result.exit_code == 2, result.output
     assert f"{path}:{line}" in result.output and words in result.output, result.output
     assert "Traceback" not in result.output

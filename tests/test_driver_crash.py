@@ -30,26 +30,30 @@ def _kill_tree(proc: subprocess.Popen) -> None:
         child.kill()
 
 
-def test_driver_sigkill_then_resume_completes_without_rerunning(tmp_path):
-    config = write_study(tmp_path, REPO / "tests/faulty.yaml",
-                         baseline={"train": {"epochs": 6, "sleep": 0.4}, "fault": {"mode": "none", "epoch": 99}},
-                         seeds=[0, 1, 2], resources={"max_concurrent": 2})  # the same on any core count
-    study = Study(tmp_path / "studies" / "faulty")
+def launch_then_kill(config, study: Study, ready) -> None:
+    """`ablator launch` in a subprocess, SIGKILLed (with what it started) once `ready(records)` holds."""
     driver = subprocess.Popen([*ABLATOR, "launch", str(config), "--no-dashboard",
                                "--ray-temp-dir", short_tmp("rt_")], cwd=REPO, env=_env(),
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 240
         while time.time() < deadline:
-            states = [r["state"] for r in study.records()] if study.exists() else []
-            if states.count("COMPLETED") >= 3 and "RUNNING" in states:
-                break
+            if ready(study.records() if study.exists() else []):
+                return
             assert driver.poll() is None, "the driver ended before it could be killed"
             time.sleep(0.2)
-        else:
-            raise AssertionError("no trial completed in time")
+        raise AssertionError("the study did not reach the point to kill its driver in time")
     finally:
         _kill_tree(driver)
+
+
+def test_driver_sigkill_then_resume_completes_without_rerunning(tmp_path):
+    config = write_study(tmp_path, REPO / "tests/faulty.yaml",
+                         baseline={"train": {"epochs": 6, "sleep": 0.4}, "fault": {"mode": "none", "epoch": 99}},
+                         seeds=[0, 1, 2], resources={"max_concurrent": 2})  # the same on any core count
+    study = Study(tmp_path / "studies" / "faulty")
+    launch_then_kill(config, study, lambda records: sum(r["state"] == "COMPLETED" for r in records) >= 3
+                     and any(r["state"] == "RUNNING" for r in records))
 
     before = {r["trial_id"]: r for r in study.records()}
     finished = {tid: r for tid, r in before.items() if r["state"] == "COMPLETED"}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import time
 
 import pytest
 from rich.console import Console
@@ -51,33 +50,22 @@ def test_driver_sigkill_then_resume_gives_one_run_per_trial_with_no_step_twice(t
     from orchestrator.tracking import payload as P
     from orchestrator.tracking.offline import absolute_links
     from tests.conftest import short_tmp
-    from tests.test_driver_crash import ABLATOR, _env, _kill_tree
+    from tests.test_driver_crash import ABLATOR, _env, launch_then_kill
 
     config = write_study(tmp_path, REPO / "tests/faulty.yaml", name="tracked-crash",
                          baseline={"train": {"epochs": 6, "sleep": 0.4}, "fault": {"mode": "none", "epoch": 99}},
                          seeds=[0, 1, 2], tracking={"wandb": {"mode": "offline"}},
                          resources={"max_concurrent": 2})  # the same on any core count
     study = Study(tmp_path / "studies" / "tracked-crash")
-    driver = subprocess.Popen([*ABLATOR, "launch", str(config), "--no-dashboard",
-                               "--ray-temp-dir", short_tmp("rt_")], cwd=REPO, env=_env(),
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.time() + 240
-        while time.time() < deadline:
-            records = study.records() if study.exists() else []
-            done = sum(r["state"] == "COMPLETED" for r in records)
-            # kill once a trial still running has its W&B run open, so the resume must continue it
-            open_ids = {P.run_id(study.study_id, r["trial_id"], r["started_at"]) for r in records
-                        if r["state"] == "RUNNING" and r.get("started_at")}
-            dirs = [d.name for d in (study.path / "wandb").glob("offline-run-*")] if study.exists() else []
-            if done >= 3 and any(f"-{i}-" in f"{d}-" for d in dirs for i in open_ids):
-                break
-            assert driver.poll() is None, "the driver ended before it could be killed"
-            time.sleep(0.2)
-        else:
-            raise AssertionError("no trial completed in time")
-    finally:
-        _kill_tree(driver)
+
+    def ready(records) -> bool:  # a trial still running has its W&B run open: the resume must continue it
+        open_ids = {P.run_id(study.study_id, r["trial_id"], r["started_at"]) for r in records
+                    if r["state"] == "RUNNING" and r.get("started_at")}
+        dirs = [d.name for d in (study.path / "wandb").glob("offline-run-*")] if study.exists() else []
+        done = sum(r["state"] == "COMPLETED" for r in records)
+        return done >= 3 and any(f"-{i}-" in f"{d}-" for d in dirs for i in open_ids)
+
+    launch_then_kill(config, study, ready)
     assert not (study.path / "wandb_pending.json").exists()  # killed: no list, the ledger says it
 
     resumed = subprocess.run([*ABLATOR, "resume", str(study.path), "--no-dashboard",
