@@ -38,6 +38,9 @@ from .overrides import Override, resolved_text
 from .plan import TrialSpec
 from .provenance import collect
 
+#: while trials run, how often the driver brings the study index's summary cache up to date
+SUMMARY_EVERY_S = 60.0
+
 
 def study_dir_for(config: StudyConfig) -> Path:
     """The study directory: an absolute path fixed on the driver, whatever the workers' cwd."""
@@ -242,11 +245,13 @@ class StudySession:
 
             executor = runner.TrialExecutor(study, self.config, on_update=seen)
             try:
-                return runner.run_trials(executor, todo, progress=_Ticker(progress, tracker))
+                return runner.run_trials(executor, todo, progress=_Ticker(progress, tracker, study))
             except (Interrupted, KeyboardInterrupt):
                 stopped = executor.cancel_all()
                 self.console.print(f"Stopped {len(stopped)} running trial(s); they stay PENDING.")
                 raise
+            finally:
+                study.summary()  # the first `ablator status` after the run reads the cache, not the whole index
 
     def _seeds_so_far(self, tier) -> list[int]:
         """The initial seeds, plus adaptive seeds a previous driver already added to the baseline."""
@@ -297,14 +302,19 @@ def adaptive_seeds(study: Study, config: StudyConfig, console: Console, tier,
 
 
 class _Ticker:
-    """Called each driver loop turn: refresh the progress, let the tracker tail new metrics."""
+    """Called each driver loop turn: refresh the progress, let the tracker tail new metrics, and
+    keep the study index's summary cache current (so `ablator status` parses only recent lines)."""
 
-    def __init__(self, progress, tracker):
-        self.progress, self.tracker = progress, tracker
+    def __init__(self, progress, tracker, study: Study):
+        self.progress, self.tracker, self.study = progress, tracker, study
+        self._summarised = time.monotonic()
 
     def update(self) -> None:
         self.progress.update()
         self.tracker.poll()
+        if time.monotonic() - self._summarised > SUMMARY_EVERY_S:
+            self._summarised = time.monotonic()
+            self.study.summary()
 
 
 # ---------------------------------------------------------------- the three entry points

@@ -112,6 +112,10 @@ def t_ci(values: Sequence[float], alpha: float = 0.05) -> tuple[float, float]:
     return (m - half, m + half)
 
 
+#: memory for one batch of resamples (and of BCa's jackknife): 2,000 seeds x 49 rows at once took 2.3 GB
+BOOTSTRAP_BATCH_BYTES = 16 << 20
+
+
 def bootstrap_ci(
     values,
     alpha: float = 0.05,
@@ -140,6 +144,7 @@ def bootstrap_ci(
         rng=random_state,
         axis=-1,
         vectorized=True,
+        batch=max(1, BOOTSTRAP_BATCH_BYTES // (8 * x.size)),  # resamples at a time: bounded memory
     )
     lo, hi = res.confidence_interval.low, res.confidence_interval.high
     if x.ndim == 1:
