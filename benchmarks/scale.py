@@ -90,11 +90,12 @@ def build(root: Path, n_trials: int, components: int = 49, fsync: bool = False) 
         record = new_record(spec)
         store.write(record)
         now = time.time()
-        record.update(state=RUNNING, attempts=1, attempt_started=now, started_at=now, host="node-1")
+        record = record.model_copy(update={"state": RUNNING, "attempts": 1, "attempt_started": now,
+                                           "started_at": now, "host": "node-1"})
         store.write(record)
         score = 1.0 - sum(effects[c] for c in spec.removed) + rng.gauss(0, 0.02)
-        record.update(state=COMPLETED, final={"score": score}, ended_at=now + 1, duration_s=1.0,
-                      attempt_started=None)
+        record = record.model_copy(update={"state": COMPLETED, "final": {"score": score}, "ended_at": now + 1,
+                                           "duration_s": 1.0, "attempt_started": None})
         store.write(record)
     study.set_stage("ablation", "completed")
     study.summary()  # as the driver does at the end of each stage (and each minute while trials run)

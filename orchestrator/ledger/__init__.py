@@ -18,8 +18,8 @@ that cannot be read raises LedgerDamaged, naming it and how to mend it.
 """
 
 from .files import read_json, write_json
-from .records import COMPLETED, FAILED, PENDING, RUNNING, TrialRecord
+from .records import COMPLETED, FAILED, PENDING, RUNNING, AttemptError, TrialRecord, TuningInfo
 from .study import LAYOUT_VERSION, Study, TrialStore
 
-__all__ = ["COMPLETED", "FAILED", "LAYOUT_VERSION", "PENDING", "RUNNING", "Study", "TrialRecord",
-           "TrialStore", "read_json", "write_json"]
+__all__ = ["COMPLETED", "FAILED", "LAYOUT_VERSION", "PENDING", "RUNNING", "AttemptError", "Study", "TrialRecord",
+           "TrialStore", "TuningInfo", "read_json", "write_json"]

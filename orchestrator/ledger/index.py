@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ..errors import AblatorError, LedgerDamaged
 from .files import append_line, complete_lines, parse_lines, read_json, write_json
+from .records import TrialRecord, index_view, parse
 
 INDEX = "index.jsonl"
 #: a line {"trial_id": ..., "removed_trial": true} forgets a trial whose directory was deleted
@@ -25,41 +26,52 @@ REMOVED = "removed_trial"
 
 
 class StudyIndex:
-    """Replays index.jsonl into {trial_id: record (as the index keeps it)}."""
+    """Replays index.jsonl into {trial_id: TrialRecord (as the index keeps it)}."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
         self._offset = 0
         self._lines = 0
-        self._records: dict[str, dict] = {}
+        self._records: dict[str, TrialRecord] = {}
         self.problems: list[str] = []
         self._lock = threading.Lock()  # the driver's threads (e.g. the tracker's) share a Study
 
     def exists(self) -> bool:
         return self.path.exists()
 
-    def records(self) -> dict[str, dict]:
+    def records(self) -> dict[str, TrialRecord]:
         """Every trial's latest record, reading only the lines appended since the last call."""
         with self._lock:
             return self._replay()
 
-    def _replay(self) -> dict[str, dict]:
+    def _replay(self) -> dict[str, TrialRecord]:
         data, end = complete_lines(self.path, self._offset)
+        changed: dict[str, dict] = {}  # the trials these lines change, merged as plain fields
         for chunk in _chunks(data):  # a few MB at a time: memory holds the records, not every line
             rows, problems = parse_lines(chunk, self.path, self._lines + 1)
             self.problems += problems
             self._lines += chunk.count(b"\n")
-            recs = self._records
             for row in rows:
                 tid = row.get("trial_id")
-                if isinstance(tid, str):
-                    got = recs.get(tid)
-                    if row.get(REMOVED):
-                        recs.pop(tid, None)
-                    elif got is None:
-                        recs[tid] = row
-                    else:
-                        got.update(row)
+                if not isinstance(tid, str):
+                    continue
+                if row.get(REMOVED):
+                    self._records.pop(tid, None)
+                    changed.pop(tid, None)
+                    continue
+                got = changed.get(tid)
+                if got is None:
+                    old = self._records.get(tid)
+                    got = changed[tid] = index_view(old) if old is not None else {}
+                got.update(row)
+        for tid in list(changed):  # one model per changed trial; its plain fields are freed as we go
+            record, problem = parse(changed.pop(tid))
+            if record is None:
+                self._records.pop(tid, None)
+                self.problems.append(f"{self.path}: trial {tid}: {problem} (`ablator doctor --fix` rebuilds "
+                                     "the index from the trial directories)")
+            else:
+                self._records[tid] = record
         self._offset = end
         return self._records
 

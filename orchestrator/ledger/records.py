@@ -1,11 +1,13 @@
-"""The trial record: one model for what record.json holds.
+"""The trial record: one model for what record.json holds, used everywhere a record goes.
 
-The on-disk JSON is the model's fields plus whatever a stage adds (e.g. ``tuning``);
-readers get the plain dict back, checked against the model.
+``TrialStore.read()`` and ``Study.records()`` give ``TrialRecord`` objects; ``TrialStore.write()``
+takes one and checks it again before it reaches the disk. Fields of another layout (older or
+newer) are kept as they are (``extra="allow"``), so nothing in a record is lost by a round trip.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -23,19 +25,38 @@ class AttemptError(BaseModel):
     error: str
     traceback: str | None = None
     time: float | None = None
+    #: False when no retry can help (e.g. the trainable cannot be imported): not restarted
+    retryable: bool = True
+
+
+class TuningInfo(BaseModel):
+    """What the tuning stage adds to its trials: the Optuna trial number (search trials) or
+    the trial a confirmation trial confirms, and the tuned values."""
+
+    model_config = ConfigDict(extra="allow")
+    params: dict[str, Any] = {}
+    number: int | None = None
+    confirms: str | None = None
 
 
 class TrialRecord(BaseModel):
     """State, attempts, timestamps, node, errors and final metrics of one trial."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", validate_assignment=True)
+    # what the plan asked for (the trial spec)
     trial_id: str
     stage: str = "ablation"
     variant: str | None = None
     removed: list[str] = []
-    seed: Any = None
+    seed: int | str | None = None
     group: str | None = None
-    state: State
+    overrides: dict[str, Any] = {}
+    inference_only: bool = False
+    source_trial: str | None = None
+    alternatives: dict[str, str] = {}
+    levels: dict[str, Any] = {}
+    # its life
+    state: State = PENDING
     attempts: int = 0
     errors: list[AttemptError] = []
     final: dict[str, Any] | None = None
@@ -43,27 +64,57 @@ class TrialRecord(BaseModel):
     ended_at: float | None = None
     attempt_started: float | None = None
     duration_s: float = 0.0
+    saved_s: float = 0.0
+    stopped_early: bool = False
+    data_fingerprints: dict[str, Any] = {}
+    # where it ran (the running attempt's worker)
     host: str | None = None
     pid: int | None = None
+    node_id: str | None = None
+    gpu_ids: str | None = None
+    hardware: dict[str, Any] | None = None
+    reproducibility: dict[str, Any] | None = None
+    # the tuning stage's trials
+    tuning: TuningInfo | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.state in (COMPLETED, FAILED)
+
+    @property
+    def last_error(self) -> str | None:
+        return self.errors[-1].error if self.errors else None
+
+    def add_error(self, error: str, traceback: str | None = None, retryable: bool = True) -> None:
+        """Record why the current attempt failed."""
+        self.errors = [*self.errors, AttemptError(attempt=self.attempts, error=error, traceback=traceback,
+                                                  time=time.time(), retryable=retryable)]
+
+    def metric(self, name: str) -> Any:
+        """The final value of a metric (None when the trial has none)."""
+        return (self.final or {}).get(name)
+
+    def to_json(self) -> dict:
+        """The record as record.json holds it (NaN and inf metric values stay as they are)."""
+        return self.model_dump()
 
 
-def check(record: Any) -> str | None:
-    """What is wrong with a record (None when it fits the model)."""
-    if not isinstance(record, dict):
-        return f"a record must be a JSON object, not {type(record).__name__}"
+def parse(data: Any) -> tuple[TrialRecord | None, str | None]:
+    """(the record, None) when `data` fits the model, else (None, what is wrong)."""
+    if not isinstance(data, dict):
+        return None, f"a record must be a JSON object, not {type(data).__name__}"
     try:
-        TrialRecord.model_validate(record)
+        return TrialRecord.model_validate(data), None
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"]) or "<record>"
-        return f"field '{where}': {err['msg']}"
-    return None
+        return None, f"field '{where}': {err['msg']}"
 
 
 #: fields the study index leaves out (the same on every trial of a node; in record.json)
-INDEX_DROPS = ("hardware", "pid")
+INDEX_DROPS = frozenset({"hardware", "pid"})
 
 
-def index_view(record: dict) -> dict:
+def index_view(record: TrialRecord) -> dict:
     """The record as the study index keeps it: without the worker's hardware and pid."""
-    return {k: v for k, v in record.items() if k not in INDEX_DROPS}
+    return record.model_dump(exclude=INDEX_DROPS)

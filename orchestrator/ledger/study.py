@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import copy
 import fcntl
 import json
 import logging
@@ -27,7 +26,7 @@ from .files import (
     write_json,
 )
 from .index import INDEX, REMOVED, StudyIndex, append_change
-from .records import STATES, check, index_view
+from .records import STATES, TrialRecord, index_view, parse
 
 log = logging.getLogger("ablator.ledger")
 
@@ -169,7 +168,7 @@ class Study:
     def trial(self, trial_id: str) -> TrialStore:
         return TrialStore(self.trials_dir / trial_id)
 
-    def records(self) -> list[dict]:
+    def records(self) -> list[TrialRecord]:
         """Every trial record in the study (any stage), sorted by trial id.
 
         From the study index when the study has one (records without the worker's
@@ -203,10 +202,7 @@ class Study:
             for problem in self.index.problems:
                 log.warning(problem)
             return got
-        return {r["trial_id"]: [r.get("stage", "ablation"), r["state"], r.get("attempts", 0),
-                                r.get("duration_s") or 0.0,
-                                r["errors"][-1]["error"] if r.get("errors") else None]
-                for r in self.records()}
+        return {r.trial_id: [r.stage, r.state, r.attempts, r.duration_s, r.last_error] for r in self.records()}
 
     def states(self) -> dict[str, str]:
         """{trial_id: state} of every trial."""
@@ -232,7 +228,7 @@ class Study:
             try:  # a light check (JSON, id and state): the full model is checked on each read
                 got = read_json(record, mend="")
                 problem = None if isinstance(got, dict) and isinstance(got.get("trial_id"), str) and got.get(
-                    "state") in STATES else (check(got) if got is not None else None)
+                    "state") in STATES else (parse(got)[1] if got is not None else None)
             except LedgerDamaged as exc:
                 problem = exc.problem
             if problem:
@@ -259,32 +255,37 @@ class TrialStore:
         self._last: dict | None = None  # the record as last read or written (for index diffs)
         self._tail_checked = False
 
-    def read(self) -> dict | None:
+    def read(self) -> TrialRecord | None:
         """The trial's record (None if it has none); LedgerDamaged if it cannot be read."""
         mend = "`ablator resume` moves it aside and re-runs this trial."
-        record = read_json(self.record_path, mend=mend)
-        if record is None:
+        data = read_json(self.record_path, mend=mend)
+        if data is None:
             return None
-        problem = check(record)
+        record, problem = parse(data)
         if problem:
             raise LedgerDamaged(self.record_path, problem, mend)
-        self._last = copy.deepcopy(index_view(record))  # the caller may change the record in place
+        self._last = index_view(record)  # what the index holds: the next write appends only changes
         return record
 
-    def write(self, record: dict) -> None:
-        problem = check(record)
+    def write(self, record: TrialRecord) -> None:
+        """Write record.json (checked against the model once more) and append the change to the index."""
+        checked, problem = parse(record.to_json())
         if problem:
             raise ValueError(f"refusing to write a bad record to {self.record_path}: {problem}")
         self.path.mkdir(parents=True, exist_ok=True)
-        write_json(self.record_path, record)
+        write_json(self.record_path, checked.to_json())
         if self.path.parent.name == "trials" and self._index_path.exists():
-            view = index_view(record)
+            view = index_view(checked)
             append_change(self._index_path, self._last, view)
-            self._last = copy.deepcopy(view)
+            self._last = view
 
-    def update(self, **fields: Any) -> dict:
-        record = self.read() or {}
-        record.update(fields)
+    def update(self, **fields: Any) -> TrialRecord:
+        """Change some fields of the record (which must exist) and write it."""
+        record = self.read()
+        if record is None:
+            raise LedgerDamaged(self.record_path, "the trial has no record", doctor_hint(self.path.parent.parent))
+        for key, value in fields.items():
+            setattr(record, key, value)
         self.write(record)
         return record
 
