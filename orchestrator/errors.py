@@ -9,6 +9,7 @@ CLI prints ``str(exc)`` without a traceback and exits with ``exc.exit_code``.
         StudyError           a study directory that cannot be used as asked
           StudyLocked        another driver holds the study
           LedgerDamaged      a file of the ledger cannot be read (names it, says how to mend)
+          NoRoom             a disk the study writes to is full: the study stops, resumable
         ResourceError        a trial asks for more than any node of the cluster has
         ClusterError         a Ray cluster that cannot be reached or used
       TrialError             a trial's attempt failed (retry may help)
@@ -68,6 +69,13 @@ class LedgerDamaged(StudyError):
         self.path = str(path)
         self.problem = problem
         super().__init__(f"{self.path}: {problem}" + (f"\n  {mend}" if mend else ""))
+
+
+class NoRoom(StudyError):
+    """A write found its disk full (or over quota). Not a trial failure: the study stops, keeps
+    everything written before, and resumes once there is room."""
+
+    retryable = True
 
 
 class ResourceError(UserError):

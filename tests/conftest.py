@@ -111,3 +111,16 @@ def write_study(tmp_path: Path, base: str | Path | dict, **changes) -> Path:
     path = tmp_path / f"{data['name']}.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
+
+
+@contextlib.contextmanager
+def tmpfs(path: Path, size: str):
+    """A real small disk: a tmpfs of `size` (e.g. "1m") mounted at `path` (needs root; skips elsewhere)."""
+    path.mkdir(parents=True, exist_ok=True)
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+                      capture_output=True, check=False).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (not root)")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "--lazy", str(path)], check=True)

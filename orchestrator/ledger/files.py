@@ -16,7 +16,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from ..errors import LedgerDamaged, StudyError
+from ..errors import LedgerDamaged, NoRoom
 
 #: fsync every write; only a benchmark that builds a throw-away ledger turns it off
 FSYNC = True
@@ -24,12 +24,10 @@ FSYNC = True
 NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
-def no_room(path: Path, exc: OSError) -> StudyError:
-    """The error of a ledger write that found no room: it names the path; a retry may help."""
-    err = StudyError(f"{path}: cannot write: {exc.strerror}. Free some space on that disk, "
-                     "then `ablator resume` the study: nothing written before is lost.")
-    err.retryable = True
-    return err
+def no_room(path: Path, exc: OSError) -> NoRoom:
+    """The error of a write that found no room: it names the path."""
+    return NoRoom(f"{path}: cannot write: {exc.strerror}. Free some space on that disk, "
+                  "then `ablator resume` the study: nothing written before is lost.")
 
 
 def write_json(path: Path, data: Any, compact: bool = False) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import LedgerDamaged, StudyLocked
+from . import files
 from .files import (
     NO_ROOM,
     append_line,
@@ -332,7 +333,11 @@ class TrialStore:
 
         tmp = self.checkpoint_path.with_name(f".checkpoint.{os.getpid()}.{uuid.uuid4().hex[:6]}.tmp")
         try:
-            torch.save(state, tmp)
+            with open(tmp, "wb") as fh:  # to a file object, torch reports a full disk as OSError ENOSPC
+                torch.save(state, fh)
+                fh.flush()
+                if files.FSYNC:
+                    os.fsync(fh.fileno())
             os.replace(tmp, self.checkpoint_path)
         except BaseException as exc:
             tmp.unlink(missing_ok=True)
