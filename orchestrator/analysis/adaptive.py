@@ -38,7 +38,7 @@ from pathlib import Path
 from scipy import stats as st
 
 from ..config import AdaptiveSeeds, StudyConfig
-from ..ledger import TrialRecord
+from ..ledger import Study, TrialRecord
 from . import factors
 from .effects import paired_effects, regression_effects
 from .records import group_records
@@ -71,7 +71,6 @@ def predictive_power(r: dict, n: int, maximum: int, alpha: float, min_effect: fl
 
 def _load(study_path_or_records, config: StudyConfig | None) -> tuple[list[TrialRecord], StudyConfig]:
     if isinstance(study_path_or_records, (str, Path)):
-        from ..ledger import Study
         from .report import load_study_config
 
         study = Study(study_path_or_records)
