@@ -65,7 +65,7 @@ def score(records, config) -> dict:
     null = [c for c, e in EFFECTS.items() if e == 0]
     found = sum(comps[c]["verdict"] == ("essential" if EFFECTS[c] > 0 else "harmful") for c in real)
     fps = sum(comps[c]["verdict"] in ("essential", "harmful") for c in null)
-    trials = sum(1 for r in records if r["stage"] == "ablation")
+    trials = sum(1 for r in records if r.stage == "ablation")
     return {"tp": found / len(real), "fp": fps / len(null), "any_fp": fps > 0, "trials": trials}
 
 
@@ -145,8 +145,8 @@ def part0(reps: int, console: Console) -> None:
     for rep in range(min(reps, 50)):
         recs = records_for(cfg, replicate=rep)
         for r in recs:
-            if r["removed"]:
-                r["final"]["score"] *= 1 + 2e-16 * (1 + (r["seed"] + rep) % 3)
+            if r.removed:
+                r.final["score"] *= 1 + 2e-16 * (1 + (r.seed + rep) % 3)
         comps = analyse(recs, cfg, contamination=False)["groups"]["default"]["components"]
         ess.append(sum(v["verdict"] == "essential" for v in comps.values()))
     row("essential among 10 float-noise components, 5 seeds (per study)", f"{np.mean(ess):.2f}", "0",
@@ -267,9 +267,9 @@ def part2(console: Console) -> None:
     try:
         study = Study.create(tmp / "big", yaml.safe_dump(cfgd, sort_keys=False), cfgd["name"])
         for r in records:  # the ledger's layout, written without fsync: the writing is not what is timed
-            d = study.trials_dir / r["trial_id"]
+            d = study.trials_dir / r.trial_id
             d.mkdir(parents=True, exist_ok=True)
-            (d / "record.json").write_text(json.dumps(r, indent=1))
+            (d / "record.json").write_text(json.dumps(r.to_json(), indent=1))
         timed("Study.records() + analyse (from disk)", lambda: analyse_study(study.path))
         timed("Study.records() alone", lambda: Study(study.path).records(), goal=0)
         timed("build_report (+ tables, csv, json, 21 plots)",

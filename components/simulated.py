@@ -46,7 +46,7 @@ raises at that epoch on an attempt that started without a checkpoint (>= 1: fail
 then resumes from the checkpoint; 0: fails every attempt); ``fail_seeds`` always fails
 those seeds; ``diverge`` reports NaN/inf; ``sleep`` seconds per epoch.
 
-``simulate_records`` produces ledger-shaped records from the same formula without Ray.
+``simulate_records`` produces ledger records (``TrialRecord``) from the same formula without Ray.
 """
 
 from __future__ import annotations
@@ -57,6 +57,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
+
+from orchestrator.ledger import COMPLETED, FAILED, PENDING, AttemptError, TrialRecord
 
 DEFAULTS = {"noise": 0.5, "seed_noise": 1.0, "epochs": 2, "base": 10.0, "loss_base": 1.0, "loss_slope": 0.1,
             "noise_seed": 0}
@@ -214,8 +216,8 @@ def records_for(
     missing: Iterable = (),
     tier: str | None = None,
     duration_s: float = 60.0,
-) -> list[dict]:
-    """Ledger-shaped ablation records of a StudyConfig whose trainable is this module.
+) -> list[TrialRecord]:
+    """The ablation records of a StudyConfig whose trainable is this module.
 
     ``failed``, ``pending``, ``nonfinite`` and ``missing`` hold trial ids or
     ``(variant, seed)`` pairs; missing trials get no record at all. ``replicate`` sets
@@ -236,13 +238,13 @@ def records_for(
                 continue
             rec = trial_record(config, spec, replicate, duration_s)
             if match(spec, failed):
-                rec.update(state="FAILED", attempts=3, final=None, errors=[
-                    {"attempt": a, "error": "RuntimeError: simulated crash", "traceback": "", "time": t0}
-                    for a in (1, 2, 3)])
+                rec = rec.model_copy(update=dict(state=FAILED, attempts=3, final=None, errors=[
+                    AttemptError(attempt=a, error="RuntimeError: simulated crash", traceback="", time=t0)
+                    for a in (1, 2, 3)]))
             elif match(spec, pending):
-                rec.update(state="PENDING", attempts=0, final=None, duration_s=0.0, ended_at=None)
+                rec = rec.model_copy(update=dict(state=PENDING, attempts=0, final=None, duration_s=0.0, ended_at=None))
             elif match(spec, nonfinite):
-                rec["final"] = {"score": float("nan"), "loss": float("inf")}
+                rec.final = {"score": float("nan"), "loss": float("inf")}
             out.append(rec)
     return out
 
@@ -258,8 +260,8 @@ def simulate_records(
     nonfinite: Iterable = (),
     missing: Iterable = (),
     **config_kw,
-) -> list[dict]:
-    """Ledger-shaped records of a simulated study (no Ray): effects are the true removal effects.
+) -> list[TrialRecord]:
+    """The ledger records of a simulated study (no Ray): effects are the true removal effects.
 
     ``config_kw`` go to ``simulated_config`` (design, pairs, interaction, kinds, loss_effects,
     seed_noise, alpha, min_effect, ...). Use ``simulated_config`` with the same arguments to
@@ -273,27 +275,25 @@ def simulate_records(
                        nonfinite=nonfinite, missing=missing)
 
 
-def trial_record(config, spec, replicate: int = 0, duration_s: float = 60.0) -> dict:
+def trial_record(config, spec, replicate: int = 0, duration_s: float = 60.0) -> TrialRecord:
     """The COMPLETED ledger record a trial of this spec would leave (metrics from the formula)."""
     extra = dict(spec.overrides)
     extra["sim.noise_seed"] = replicate
     cfg = config.resolved(spec.removed, extra)
-    rec = spec.to_dict()
     dur = duration_s * (0.1 if spec.inference_only else 1.0)
     t0 = 1_700_000_000.0
-    rec.update(state="COMPLETED", attempts=1, errors=[], final=final_metrics(cfg, spec.seed),
-               started_at=t0, ended_at=t0 + dur, duration_s=dur,
-               saved_s=duration_s - dur if spec.inference_only else 0.0,
-               data_fingerprints={"train": {"hash": "trainhash", "n": 100},
-                                  "test": {"hash": "testhash", "n": 20}})
-    return rec
+    return TrialRecord(**spec.to_dict(), state=COMPLETED, attempts=1, final=final_metrics(cfg, spec.seed),
+                       started_at=t0, ended_at=t0 + dur, duration_s=dur,
+                       saved_s=duration_s - dur if spec.inference_only else 0.0,
+                       data_fingerprints={"train": {"hash": "trainhash", "n": 100},
+                                          "test": {"hash": "testhash", "n": 20}})
 
 
 def _hashable(x):
     return tuple(x) if isinstance(x, list) else x
 
 
-def run_adaptive(config, *, replicate: int = 0, tier: str | None = None) -> list[dict]:
+def run_adaptive(config, *, replicate: int = 0, tier: str | None = None) -> list[TrialRecord]:
     """The study session's own adaptive-seeds loop (``orchestrator.session.adaptive_seeds``), trials
     from the formula.
 
@@ -318,8 +318,8 @@ def run_adaptive(config, *, replicate: int = 0, tier: str | None = None) -> list
 class _Ledger:
     """The part of a study the adaptive loop reads: its records."""
 
-    def __init__(self, rows: list[dict]):
+    def __init__(self, rows: list[TrialRecord]):
         self.rows = rows
 
-    def records(self) -> list[dict]:
+    def records(self) -> list[TrialRecord]:
         return list(self.rows)

@@ -9,7 +9,7 @@ The baseline config holds the truth under ``truth``::
 
 ``choices`` maps a config path to {value: effect}; a value without an entry adds 0. The noise has a
 per-seed part shared by every variant (paired designs remove it) and a per-(seed, variant) part.
-``records(config, replicate)`` gives ledger-shaped records of the study's whole plan without Ray.
+``records(config, replicate)`` gives the ledger records of the study's whole plan without Ray.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from orchestrator.ledger import COMPLETED, TrialRecord
 from orchestrator.paths import get_path
 from orchestrator.plan import ablation_trials
 
@@ -46,13 +47,13 @@ def run(ctx) -> None:
     ctx.report({"score": score(ctx.config, int(ctx.seed))})
 
 
-def records(config, replicate: int = 0) -> list[dict]:
+def records(config, replicate: int = 0) -> list[TrialRecord]:
     """Completed ledger records of every planned ablation trial, scored by the formula."""
     out = []
     for spec in ablation_trials(config):
         cfg = config.resolved(spec.removed, spec.overrides)
         cfg["truth"] = {**cfg["truth"], "replicate": replicate}
-        out.append({**spec.to_dict(), "state": "COMPLETED", "attempts": 1, "final": {"score": score(cfg, spec.seed)}})
+        out.append(TrialRecord(**spec.to_dict(), state=COMPLETED, attempts=1, final={"score": score(cfg, spec.seed)}))
     return out
 
 

@@ -21,11 +21,11 @@ def test_alternatives_and_factors_end_to_end(ray_cluster, tmp_path):
     path = write_study(tmp_path, config)
     s = launch(path, console=Console(quiet=True))
 
-    records = [r for r in s.records() if r["stage"] == "ablation"]
-    assert {r["variant"] for r in records} == {
+    records = [r for r in s.records() if r.stage == "ablation"]
+    assert {r.variant for r in records} == {
         "baseline", "no-norm", "no-gate", "norm=batch", "norm=rms", "norm=group",
         "width=8", "width=16", "width=64", "width=128", "act=gelu", "act=tanh"}
-    assert all(r["state"] == "COMPLETED" for r in records) and len(records) == 12 * 4
+    assert all(r.state == "COMPLETED" for r in records) and len(records) == 12 * 4
 
     verdicts = json.loads((s.path / "verdicts.json").read_text())
     alts = verdicts["components"]["norm"]["alternatives"]
@@ -46,8 +46,8 @@ def test_alternatives_and_factors_end_to_end(ray_cluster, tmp_path):
     assert "model.width" in json.dumps(summary)
     best = yaml.safe_load((s.path / "best_config.yaml").read_text())
     assert best["baseline"]["model"]["norm"] == "rms"
-    tuned = [r for r in s.records() if r["variant"] == "tuned"]
-    assert tuned and all(r["overrides"]["model.norm"] == "rms" for r in tuned)
+    tuned = [r for r in s.records() if r.variant == "tuned"]
+    assert tuned and all(r.overrides["model.norm"] == "rms" for r in tuned)
 
     # W&B: the analysis run has the alternatives and factors tables; level variants are tagged
     runs = read_runs(s.path / "wandb")

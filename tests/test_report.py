@@ -12,16 +12,16 @@ from rich.console import Console
 
 from components.simulated import records_for, simulate_records, simulated_config
 from orchestrator.config import parse_config
-from orchestrator.ledger import Study
+from orchestrator.ledger import Study, TrialRecord
 from orchestrator.session import write_report
 
 HEADER = "| component | kind | baseline | ablated (mean ± std) | delta [t CI] | p (Holm) | MDE | verdict |"
 
 
-def make_study(path, cfgd: dict, records: list[dict]) -> Study:
+def make_study(path, cfgd: dict, records: list[TrialRecord]) -> Study:
     study = Study.create(path, yaml.safe_dump(cfgd, sort_keys=False), cfgd["name"])
     for r in records:
-        study.trial(r["trial_id"]).write(r)
+        study.trial(r.trial_id).write(r)
     return study
 
 
@@ -96,13 +96,13 @@ def test_contamination_is_flagged(tmp_path):
     cfgd = simulated_config(effects, 0.5, 3)
     recs = simulate_records(effects, 0.5, 3)
     for r in recs:
-        leak = r["trial_id"] == "no-a-seed1"
-        r["data_fingerprints"] = {"train": {"hash": "tr-leak" if leak else "tr", "n": 3},
-                                  "test": {"hash": "te", "n": 2}}
+        leak = r.trial_id == "no-a-seed1"
+        r.data_fingerprints = {"train": {"hash": "tr-leak" if leak else "tr", "n": 3},
+                               "test": {"hash": "te", "n": 2}}
     study = make_study(tmp_path / "leak", cfgd, recs)
     for r in recs:
-        leak = r["trial_id"] == "no-a-seed1"
-        d = study.path / "trials" / r["trial_id"]
+        leak = r.trial_id == "no-a-seed1"
+        d = study.path / "trials" / r.trial_id
         (d / "data_train.json").write_text(json.dumps({"hash": "x", "items": ["h1", "h2", "h9" if leak else "h3"]}))
         (d / "data_test.json").write_text(json.dumps({"hash": "te", "items": ["h8", "h9"]}))
     out, md, _ = report(study)
@@ -150,14 +150,14 @@ def test_random_design_and_cost(tmp_path):
     cfgd["evaluate"] = "components.simulated:run"  # inference-only variants reuse the baseline checkpoint
     config = parse_config(cfgd)
     recs = records_for(config)
-    recs[0]["attempts"] = 3  # two restarts
+    recs[0].attempts = 3  # two restarts
     study = make_study(tmp_path / "random", cfgd, recs)
     out, md, _ = report(study)
     assert HEADER in md
     assert all(c["method"] == "regression" for c in out["components"].values())
     total = [c.strip() for c in next(line for line in md.splitlines() if line.startswith("| total |")).split("|")]
     assert total[2] == str(len(recs)) and total[5] == "2"  # trials, restarts (two of the first trial)
-    saved = sum(r["saved_s"] for r in recs) / 3600
+    saved = sum(r.saved_s for r in recs) / 3600
     assert saved > 0 and f"{saved:.3g}" in md
 
 

@@ -19,6 +19,7 @@ from orchestrator.analysis.stats import (
     compare_paired,
     holm,
 )
+from orchestrator.ledger import TrialRecord
 
 BASE = {0: 0.842, 1: 0.838, 2: 0.851, 3: 0.846, 4: 0.840}
 ABL = {0: 0.830, 1: 0.829, 2: 0.845, 3: 0.839, 4: 0.826}
@@ -236,9 +237,9 @@ def test_regression_recovers_exact_coefficients():
     for removed in ([], ["a"], ["b"], ["a", "b"]):
         for seed in range(3):
             score = 10 + 2 * ("a" not in removed) + 1 * ("b" not in removed) - 0.5 * (len(removed) == 2) + 0.3 * seed
-            recs.append({"trial_id": f"{removed}-{seed}", "stage": "ablation", "variant": "x", "removed": removed,
-                         "seed": seed, "group": None, "state": "COMPLETED",
-                         "final": {"score": score + 1e-3 * np.sin(7 * seed + len(removed))}})
+            recs.append(TrialRecord(trial_id=f"{removed}-{seed}", stage="ablation", variant="x", removed=removed,
+                                    seed=seed, group=None, state="COMPLETED",
+                                    final={"score": score + 1e-3 * np.sin(7 * seed + len(removed))}))
     g = group_records(recs)["default"]
     mains, inter, _ = regression_effects(g, cfg.components, [("a", "b")], "score", "max", 0.05, 0.0)
     assert mains["a"]["effect"] == pytest.approx(2.0, abs=0.01)

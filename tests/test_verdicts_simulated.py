@@ -171,8 +171,8 @@ def test_float_noise_components_are_not_essential():
     config = parse_config(simulated_config(effects, 0.0, 5, seed_noise=1.0, n_bootstrap=200))
     recs = records_for(config)
     for r in recs:  # a removal that changes nothing but the float summation order
-        if r["removed"]:
-            r["final"]["score"] = r["final"]["score"] * (1 + 2e-16 * (1 + r["seed"] % 3))
+        if r.removed:
+            r.final["score"] = r.final["score"] * (1 + 2e-16 * (1 + r.seed % 3))
     comps = verdicts(recs, config)["components"]
     assert any(r["diffs"] for r in comps.values())
     assert all(r["verdict"] == "inconclusive" and r["p"] == 1.0 for r in comps.values())
@@ -228,7 +228,7 @@ def test_adaptive_stops_when_every_component_is_decided(monkeypatch):
     config = parse_config(simulated_config(effects, 0.05, 10, seed_noise=0.05, adaptive=(4, 10), min_effect=1.0,
                                            n_bootstrap=200))
     recs = run_adaptive(config)
-    assert {r["seed"] for r in recs} == {0, 1, 2, 3}
+    assert {r.seed for r in recs} == {0, 1, 2, 3}
     comps = verdicts(recs, config)["components"]
     assert [comps[c]["verdict"] for c in effects] == ["essential", "harmful", "negligible"]
     # an undecidable component (true effect = min_effect) gets seeds up to max (futility stop off);
@@ -237,7 +237,7 @@ def test_adaptive_stops_when_every_component_is_decided(monkeypatch):
     effects = {"big": 5.0, "edge": 1.0}
     config = parse_config(simulated_config(effects, 0.5, 10, adaptive=(3, 6), min_effect=1.0, n_bootstrap=200))
     recs = run_adaptive(config)
-    seeds = {v: {r["seed"] for r in recs if r["variant"] == v} for v in ("baseline", "no-big", "no-edge")}
+    seeds = {v: {r.seed for r in recs if r.variant == v} for v in ("baseline", "no-big", "no-edge")}
     assert seeds["baseline"] == seeds["no-edge"] == set(range(6))
     assert len(seeds["no-big"]) < 6  # decided early (the first looks spend little alpha)
 
@@ -253,7 +253,7 @@ def test_undecided_rule_states():
     recs10 = records_for(config, range(10))
     assert adaptive.undecided(recs10, config) == []
     # a single seed cannot decide anything (and does not crash)
-    one = [r for r in recs if r["seed"] == 0]
+    one = [r for r in recs if r.seed == 0]
     assert set(adaptive.undecided(one, config)) == set(effects)
 
 
@@ -262,13 +262,13 @@ def test_trainable_matches_simulated_records_and_resumes(tmp_path):
 
     config = parse_config(simulated_config({"a": 2.0, "b": 0.0}, 0.5, 3, pairs=[("a", "b")],
                                            interaction={"a+b": 0.5}))
-    recs = {r["trial_id"]: r for r in records_for(config)}
+    recs = {r.trial_id: r for r in records_for(config)}
     for removed, seed in ([], 0), (["a"], 1), (["a", "b"], 2):
         cfg = config.resolved(removed)
         ctx = TrialContext.local(cfg, seed=seed, trial_dir=tmp_path / f"{'-'.join(removed)}{seed}")
         run(ctx)
         tid = ("no-" + "+".join(removed) if removed else "baseline") + f"-seed{seed}"
-        assert ctx.final == pytest.approx(recs[tid]["final"])
+        assert ctx.final == pytest.approx(recs[tid].final)
         assert ctx.final == pytest.approx(final_metrics(cfg, seed))
     # true removal effects: the pair's extra drop is the interaction
     s = {tuple(r): final_metrics({**config.resolved(r), "sim": {**config.resolved(r)["sim"], "noise": 0.0,

@@ -38,6 +38,7 @@ from pathlib import Path
 from scipy import stats as st
 
 from ..config import AdaptiveSeeds, StudyConfig
+from ..ledger import Study, TrialRecord
 from . import factors
 from .effects import paired_effects, regression_effects
 from .records import group_records
@@ -68,9 +69,8 @@ def predictive_power(r: dict, n: int, maximum: int, alpha: float, min_effect: fl
     return prob
 
 
-def _load(study_path_or_records, config: StudyConfig | None) -> tuple[list[dict], StudyConfig]:
+def _load(study_path_or_records, config: StudyConfig | None) -> tuple[list[TrialRecord], StudyConfig]:
     if isinstance(study_path_or_records, (str, Path)):
-        from ..ledger import Study
         from .report import load_study_config
 
         study = Study(study_path_or_records)
@@ -82,7 +82,7 @@ def _load(study_path_or_records, config: StudyConfig | None) -> tuple[list[dict]
     return list(study_path_or_records), config
 
 
-def decisions(study_path_or_records: str | Path | Iterable[dict], config: StudyConfig | None = None
+def decisions(study_path_or_records: str | Path | Iterable[TrialRecord], config: StudyConfig | None = None
               ) -> dict[str, dict[str, dict]]:
     """{group: {component: {state, verdict, n, effect, ci, predictive_power}}} under the adaptive rule.
 
@@ -133,7 +133,8 @@ def _seeds_of(r: dict, group, c: str) -> int:
     return int(r.get("n") or 0)
 
 
-def undecided(study_path_or_records: str | Path | Iterable[dict], config: StudyConfig | None = None) -> list[str]:
+def undecided(study_path_or_records: str | Path | Iterable[TrialRecord],
+              config: StudyConfig | None = None) -> list[str]:
     """Components still undecided in any group (config order): add seeds to these and the baseline."""
     records, config = _load(study_path_or_records, config)
     states = decisions(records, config)
@@ -141,7 +142,7 @@ def undecided(study_path_or_records: str | Path | Iterable[dict], config: StudyC
     return [c for c in config.components if c in open_]
 
 
-def next_seed(records: Iterable[dict], config: StudyConfig) -> tuple[int, list[str]] | None:
+def next_seed(records: Iterable[TrialRecord], config: StudyConfig) -> tuple[int, list[str]] | None:
     """The study session's next adaptive step: (seed to add, components still undecided), or None to stop.
 
     ``records`` are the ablation records of the tier being run. The seed goes to the baseline
@@ -150,7 +151,7 @@ def next_seed(records: Iterable[dict], config: StudyConfig) -> tuple[int, list[s
     from ..plan import BASELINE
 
     records = list(records)
-    have = sorted({r["seed"] for r in records if r["variant"] == BASELINE})
+    have = sorted({r.seed for r in records if r.variant == BASELINE})
     if not have or len(have) >= config.seeds.max:
         return None
     open_components = undecided(records, config)

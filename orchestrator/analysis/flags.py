@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from ..ledger import FAILED, PENDING, RUNNING
+from ..ledger import FAILED, PENDING, RUNNING, TrialRecord
 from .records import GroupData
 from .stats import INCONCLUSIVE, describe, finite, prediction_interval, sort_seeds
 
@@ -141,7 +141,7 @@ def trial_flags(label: str, group: GroupData, expected_seeds: list, expected_var
             for s in failed:
                 why.append(f"seed {s}: FAILED{_error_summary(var.by_seed[s])}")
             for s in pending:
-                why.append(f"seed {s}: {var.by_seed[s].get('state')}")
+                why.append(f"seed {s}: {var.by_seed[s].state}")
             for s in sort_seeds(nonfinite):
                 why.append(f"seed {s}: {primary} = {nonfinite[s]}")
             for s in no_metric:
@@ -160,22 +160,18 @@ def trial_flags(label: str, group: GroupData, expected_seeds: list, expected_var
                         "the table can show" if var.removed and metric == primary else "")
                 out.append(flag("nonfinite", "error" if metric == primary else "warning", label, var.name,
                                 f"{var.name}: non-finite {metric} ({where}); excluded from the statistics{hint}"))
-    running = [r for r in group.records() if r.get("state") in (PENDING, RUNNING)]
+    running = [r for r in group.records() if r.state in (PENDING, RUNNING)]
     if running:
         out.append(flag("incomplete", "warning", label, None,
                         f"{len(running)} trial(s) still pending or running: this report is provisional"))
     return out, status
 
 
-def _error_summary(rec: dict) -> str:
-    errors = rec.get("errors") or []
-    attempts = rec.get("attempts")
-    txt = f" after {attempts} attempt(s)" if attempts else ""
-    if errors:
-        last = str(errors[-1].get("error", "")).strip().splitlines()
-        if last:
-            msg = last[-1]
-            txt += f" - {msg[:120]}"
+def _error_summary(rec: TrialRecord) -> str:
+    txt = f" after {rec.attempts} attempt(s)" if rec.attempts else ""
+    last = (rec.last_error or "").strip().splitlines()
+    if last:
+        txt += f" - {last[-1][:120]}"
     return txt
 
 
@@ -226,7 +222,7 @@ def reference_check(label: str, baseline_values: list[float], reference: float |
 # ---------------------------------------------------------------- contamination
 
 
-def contamination_flags(records: Iterable[dict], study_path: str | Path | None) -> tuple[list[dict], dict]:
+def contamination_flags(records: Iterable[TrialRecord], study_path: str | Path | None) -> tuple[list[dict], dict]:
     """Overlap of training items with evaluation items, per trial (cached by data hash).
 
     Splits whose name contains 'train' are training data; every other split is evaluation
@@ -242,7 +238,7 @@ def contamination_flags(records: Iterable[dict], study_path: str | Path | None) 
     checked = 0
     unchecked = 0
     for rec in records:
-        fps = rec.get("data_fingerprints") or {}
+        fps = rec.data_fingerprints
         if not fps:
             continue
         train = [s for s in fps if "train" in s.lower()]
@@ -265,7 +261,7 @@ def contamination_flags(records: Iterable[dict], study_path: str | Path | None) 
                     continue
                 checked += 1
                 if overlap > 0:
-                    hits.setdefault(key, []).append(rec.get("trial_id", "?"))
+                    hits.setdefault(key, []).append(rec.trial_id)
                     sizes.setdefault(key, (fps[ev] or {}).get("n"))
     out = []
     for (tr, ht, ev, he), trials in hits.items():
@@ -279,7 +275,7 @@ def contamination_flags(records: Iterable[dict], study_path: str | Path | None) 
                  "contaminated_trials": sum(map(len, hits.values()))}
 
 
-def _overlap(rec, tr, ht, ev, he, fps, trials_dir, cache) -> int | None:
+def _overlap(rec: TrialRecord, tr, ht, ev, he, fps, trials_dir, cache) -> int | None:
     if ht == he and (fps[tr] or {}).get("n", 1):
         return int((fps[ev] or {}).get("n") or 1)
     a = _items(rec, tr, ht, trials_dir, cache)
@@ -292,15 +288,15 @@ def _overlap(rec, tr, ht, ev, he, fps, trials_dir, cache) -> int | None:
 MAX_MISSES = 3  # trials tried for a data hash's item list before giving up on it
 
 
-def _items(rec, split, h, trials_dir, cache) -> set | None:
+def _items(rec: TrialRecord, split, h, trials_dir, cache) -> set | None:
     """The item hashes of a split with data hash h (read once per hash, from any trial that has them)."""
     hit = cache.get(h)
     if isinstance(hit, set):
         return hit
     misses = hit or 0
-    if trials_dir is None or not rec.get("trial_id") or misses >= MAX_MISSES:
+    if trials_dir is None or not rec.trial_id or misses >= MAX_MISSES:
         return None
-    path = trials_dir / rec["trial_id"] / f"data_{split}.json"
+    path = trials_dir / rec.trial_id / f"data_{split}.json"
     try:
         with open(path) as fh:
             items = set(json.load(fh).get("items") or [])

@@ -1,6 +1,7 @@
 """The ledger as the analysis sees it: ablation records grouped by group and variant.
 
-Reads only the records (``Study.records()`` dicts); never the running system.
+Reads only the records (``Study.records()``); never the running system. Variants keep
+references to the ``TrialRecord`` objects (no copies).
 """
 
 from __future__ import annotations
@@ -9,27 +10,27 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..ledger import COMPLETED
+from ..ledger import COMPLETED, TrialRecord
 from ..plan import Variant, variant_key
 from .stats import _seed_key, finite
 
 DEFAULT_GROUP = "default"
 
 
-def group_label(record: dict) -> str:
-    g = record.get("group")
+def group_label(record: TrialRecord) -> str:
+    g = record.group
     return DEFAULT_GROUP if g in (None, "") else str(g)
 
 
-def metric_value(record: dict, metric: str) -> float | None:
+def metric_value(record: TrialRecord, metric: str) -> float | None:
     """The final value of a metric of a COMPLETED trial (None when absent); may be NaN/inf."""
-    if record.get("state") != COMPLETED:
+    if record.state != COMPLETED:
         return None
-    final = record.get("final") or {}
-    if metric not in final or final[metric] is None:
+    value = record.metric(metric)
+    if value is None:
         return None
     try:
-        return float(final[metric])
+        return float(value)
     except (TypeError, ValueError):
         return float("nan")
 
@@ -42,7 +43,7 @@ class VariantData:
     removed: tuple[str, ...]
     alternatives: dict[str, str] = field(default_factory=dict)
     levels: dict[str, Any] = field(default_factory=dict)
-    by_seed: dict[Any, dict] = field(default_factory=dict)
+    by_seed: dict[Any, TrialRecord] = field(default_factory=dict)
     _cache: dict[str, dict] = field(default_factory=dict, repr=False)
 
     def values(self, metric: str) -> dict:
@@ -67,13 +68,13 @@ class VariantData:
         return out
 
     def seeds_in_state(self, state: str) -> list:
-        return sorted((s for s, r in self.by_seed.items() if r.get("state") == state), key=_seed_key)
+        return sorted((s for s, r in self.by_seed.items() if r.state == state), key=_seed_key)
 
     def missing_metric(self, metric: str) -> list:
         """Seeds COMPLETED but without `metric` in their final report."""
         return sorted(
             (s for s, r in self.by_seed.items()
-             if r.get("state") == COMPLETED and metric not in (r.get("final") or {})),
+             if r.state == COMPLETED and metric not in (r.final or {})),
             key=_seed_key,
         )
 
@@ -96,15 +97,15 @@ class GroupData:
         """Baseline first, then by number of removals, then by name."""
         return sorted(self.variants.values(), key=lambda v: (len(v.removed), v.name))
 
-    def records(self) -> list[dict]:
+    def records(self) -> list[TrialRecord]:
         return [r for v in self.variants.values() for r in v.by_seed.values()]
 
 
-def ablation_records(records: Iterable[dict]) -> list[dict]:
-    return [r for r in records if r.get("stage", "ablation") == "ablation"]
+def ablation_records(records: Iterable[TrialRecord]) -> list[TrialRecord]:
+    return [r for r in records if r.stage == "ablation"]
 
 
-def group_records(records: Iterable[dict]) -> dict[str, GroupData]:
+def group_records(records: Iterable[TrialRecord]) -> dict[str, GroupData]:
     """Ablation records by group label (insertion order of first appearance) and variant.
 
     A (group, variant, seed) seen twice keeps the COMPLETED one, else the later one.
@@ -115,15 +116,15 @@ def group_records(records: Iterable[dict]) -> dict[str, GroupData]:
         grp = groups.get(label)
         if grp is None:
             grp = groups[label] = GroupData(label)
-        removed = tuple(rec.get("removed") or ())
-        alts, levels = dict(rec.get("alternatives") or {}), dict(rec.get("levels") or {})
-        key = variant_key(removed, alts, levels)
+        alts, levels = rec.alternatives, rec.levels
+        key = variant_key(rec.removed, alts, levels)
         var = grp.variants.get(key)
         if var is None:
-            name = rec.get("variant") or Variant(removed, tuple(alts.items()), tuple(levels.items())).name
-            var = grp.variants[key] = VariantData(name, removed, alts, levels)
-        seed = rec.get("seed")
+            removed = tuple(rec.removed)
+            name = rec.variant or Variant(removed, tuple(alts.items()), tuple(levels.items())).name
+            var = grp.variants[key] = VariantData(name, removed, dict(alts), dict(levels))
+        seed = rec.seed
         old = var.by_seed.get(seed)
-        if old is None or not (old.get("state") == COMPLETED and rec.get("state") != COMPLETED):
+        if old is None or not (old.state == COMPLETED and rec.state != COMPLETED):
             var.by_seed[seed] = rec
     return groups

@@ -3,7 +3,7 @@
 ``analysis.check_determinism: true`` runs the baseline's first seed a second time (stage
 ``determinism``); ``check`` compares the two runs' final metrics and per-step history bit
 for bit and flags any difference. Each trial record says whether it ran with
-``reproducibility.deterministic`` (``record["reproducibility"]``, written by the worker).
+``reproducibility.deterministic`` (``record.reproducibility``, written by the worker).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import math
 from collections.abc import Iterable
 
 from ..config import StudyConfig
+from ..ledger import COMPLETED, TrialRecord
 from .flags import flag
 
 STAGE = "determinism"
@@ -26,11 +27,11 @@ def repeat_spec(config: StudyConfig, tier: str | None = None):
     return first
 
 
-def mode(records: Iterable[dict]) -> dict:
+def mode(records: Iterable[TrialRecord]) -> dict:
     """{deterministic: True | False | "mixed" | None, trials: {on, off}} over the trials that ran."""
     on = off = 0
     for r in records:
-        rep = r.get("reproducibility")
+        rep = r.reproducibility
         if rep is None:
             continue
         on += bool(rep.get("deterministic"))
@@ -39,37 +40,37 @@ def mode(records: Iterable[dict]) -> dict:
     return {"deterministic": value, "trials": {"on": on, "off": off}}
 
 
-def check(records: Iterable[dict], history) -> tuple[dict | None, list[dict]]:
+def check(records: Iterable[TrialRecord], history) -> tuple[dict | None, list[dict]]:
     """Compare each determinism repeat with its original run: (result, flags).
 
     ``history(trial_id)`` gives a trial's per-step metrics. Differences are exact: any bit
     that differs is reported, with the largest absolute difference.
     """
     records = list(records)
-    by_id = {r["trial_id"]: r for r in records}
+    by_id = {r.trial_id: r for r in records}
     result, flags = None, []
     for rep in records:
-        if rep.get("stage") != STAGE:
+        if rep.stage != STAGE:
             continue
-        orig = by_id.get(rep["trial_id"].removesuffix("-repeat"))
-        if orig is None or rep.get("state") != "COMPLETED" or orig.get("state") != "COMPLETED":
-            result = {"trial": rep["trial_id"], "identical": None,
+        orig = by_id.get(rep.trial_id.removesuffix("-repeat"))
+        if orig is None or rep.state != COMPLETED or orig.state != COMPLETED:
+            result = {"trial": rep.trial_id, "identical": None,
                       "note": "the repeat or its original did not complete"}
-            flags.append(flag("determinism", "warning", rep.get("group"), orig and orig["trial_id"],
+            flags.append(flag("determinism", "warning", rep.group, orig and orig.trial_id,
                               f"determinism check could not run: {result['note']}"))
             continue
-        diffs = _differences(orig.get("final") or {}, rep.get("final") or {})
-        steps = [_row(x) for x in history(orig["trial_id"])], [_row(x) for x in history(rep["trial_id"])]
+        diffs = _differences(orig.final or {}, rep.final or {})
+        steps = [_row(x) for x in history(orig.trial_id)], [_row(x) for x in history(rep.trial_id)]
         hist_same = _dedupe(steps[0]) == _dedupe(steps[1])
         identical = not diffs and hist_same
-        result = {"trial": orig["trial_id"], "seed": orig.get("seed"), "identical": identical,
+        result = {"trial": orig.trial_id, "seed": orig.seed, "identical": identical,
                   "final_differences": diffs, "history_identical": hist_same}
         if not identical:
             worst = max((abs(d["a"] - d["b"]) for d in diffs.values() if None not in (d["a"], d["b"])),
                         default=0.0)
             what = ", ".join(diffs) or "per-step metrics"
-            flags.append(flag("determinism", "warning", rep.get("group"), orig["trial_id"],
-                              f"the baseline's seed {orig.get('seed')} run twice gave different results ({what}; "
+            flags.append(flag("determinism", "warning", rep.group, orig.trial_id,
+                              f"the baseline's seed {orig.seed} run twice gave different results ({what}; "
                               f"largest difference {worst:.3g}): same-seed results are not reproducible here; "
                               "consider reproducibility.deterministic: true"))
     return result, flags

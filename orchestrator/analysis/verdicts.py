@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import AdaptiveSeeds, StudyConfig
-from ..ledger import COMPLETED, FAILED, PENDING, RUNNING
+from ..ledger import COMPLETED, FAILED, PENDING, RUNNING, TrialRecord
 from ..paths import get_path
 from . import factors, reproducibility
 from .effects import (
@@ -94,7 +94,7 @@ def expected_variants(config: StudyConfig) -> list[tuple[str, tuple]]:
 # ---------------------------------------------------------------- the analysis
 
 
-def analyse(records: Iterable[dict], config: StudyConfig, study_path: str | Path | None = None,
+def analyse(records: Iterable[TrialRecord], config: StudyConfig, study_path: str | Path | None = None,
             *, n_bootstrap: int | None = None, contamination: bool = True) -> dict:
     """Analyse the ablation stage of a study's records. Never raises on odd data."""
     records = list(records)
@@ -136,8 +136,8 @@ def analyse(records: Iterable[dict], config: StudyConfig, study_path: str | Path
         c_flags, contamination_info = contamination_flags(records, study_path)
         flags.extend(c_flags)
 
-    ablation = [r for r in records if r.get("stage", "ablation") == "ablation"]
-    complete = (bool(ablation) and all(r.get("state") in (COMPLETED, FAILED) for r in ablation)
+    ablation = [r for r in records if r.stage == "ablation"]
+    complete = (bool(ablation) and all(r.finished for r in ablation)
                 and all(g["n_absent"] == 0 for g in groups_out.values()))
     return {
         "study": config.name,
@@ -208,7 +208,7 @@ def analyse_group(group: GroupData, config: StudyConfig, n_boot: int, sequential
             "metrics": per_metric,
             "seeds": status.get(var.name, {}),
         }
-    states = [r.get("state") for r in group.records()]
+    states = [r.state for r in group.records()]
     present = set(group.variants)
     n_absent = sum(len(st.get("absent", [])) for st in status.values())
     n_absent += sum(len(expected_seeds) for _, removed in exp_variants if frozenset(removed) not in present)
@@ -262,15 +262,15 @@ def _adaptive_notes(components: dict[str, dict], initial: set) -> None:
                          f"({', '.join(map(str, extra))}) went to components still undecided")
 
 
-def _metric_names(records: list[dict], config: StudyConfig) -> list[str]:
+def _metric_names(records: list[TrialRecord], config: StudyConfig) -> list[str]:
     """Primary, secondaries, metric-group members, then any other metric found in the finals."""
     names = [config.metrics.primary.name] + [m.name for m in config.metrics.secondary]
     for members in config.metrics.groups.values():
         names += list(members)
     seen = set()
     for r in records:
-        if r.get("stage", "ablation") == "ablation":
-            for k in (r.get("final") or {}):
+        if r.stage == "ablation":
+            for k in (r.final or {}):
                 if k not in seen:
                     seen.add(k)
     out = []
@@ -292,20 +292,20 @@ def _history(study_path):
 # ---------------------------------------------------------------- cost
 
 
-def cost(records: Iterable[dict]) -> dict:
+def cost(records: Iterable[TrialRecord]) -> dict:
     """Trial-hours, failures, restarts and hours saved by inference-only reuse, per stage and total."""
     out: dict[str, Any] = {}
     total = {"trials": 0, "trial_hours": 0.0, "failed": 0, "restarts": 0, "saved_hours": 0.0, "pending": 0}
     for r in records:
-        stage = r.get("stage", "ablation")
+        stage = r.stage
         s = out.setdefault(stage, dict.fromkeys(total, 0) | {"trial_hours": 0.0, "saved_hours": 0.0})
         for acc in (s, total):
             acc["trials"] += 1
-            acc["trial_hours"] += float(r.get("duration_s") or 0.0) / 3600
-            acc["failed"] += r.get("state") == FAILED
-            acc["restarts"] += max(int(r.get("attempts") or 0) - 1, 0)
-            acc["saved_hours"] += float(r.get("saved_s") or 0.0) / 3600
-            acc["pending"] += r.get("state") in (PENDING, RUNNING)
+            acc["trial_hours"] += r.duration_s / 3600
+            acc["failed"] += r.state == FAILED
+            acc["restarts"] += max(r.attempts - 1, 0)
+            acc["saved_hours"] += r.saved_s / 3600
+            acc["pending"] += r.state in (PENDING, RUNNING)
     return {"total": total, "stages": out}
 
 
