@@ -242,6 +242,7 @@ def test_more_trials_are_added_later_and_the_report_section_is_replaced(tuned):
 def test_interrupted_trials_resume_from_their_checkpoint_and_finished_ones_are_told(ray_cluster, tmp_path):
     """A driver died after asking Optuna for three trials: one finished, one was mid-run, one never started."""
     study, config = finished_ablation(tmp_path, sim_config("resume", tuning={"n_trials": 4}, epochs=3))
+    from orchestrator.execution.runner import new_record
     from orchestrator.plan import TrialSpec
     from orchestrator.tuning.search import create_optuna_study
 
@@ -252,8 +253,10 @@ def test_interrupted_trials_resume_from_their_checkpoint_and_finished_ones_are_t
         values = plan.decode(trial.params)
         spec = TrialSpec(f"tune-{trial.number:04d}", "tuning", "tuned", ["b"], 0,
                          overrides=plan.overrides(config, values))
+        rec = new_record(spec)
+        rec.tuning = TuningInfo(number=trial.number, params=values)
         store = study.trial(spec.trial_id)
-        store.write(TrialRecord(**spec.to_dict(), tuning=TuningInfo(number=trial.number, params=values)))
+        store.write(rec)
         store.append_metrics({"step": 0, "attempt": 1, "time": time.time(), "score": 1.0})
         store.save_checkpoint({"epoch": 0})
         if trial.number == 0:

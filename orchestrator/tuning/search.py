@@ -284,7 +284,8 @@ class Search:
             shutil.move(str(store.path), stale)
             record = None
         if record is None or record.finished:
-            record = TrialRecord(**spec.to_dict(), tuning=TuningInfo(number=number, params=values))
+            record = runner.new_record(spec)
+            record.tuning = TuningInfo(number=number, params=values)
             store.write(record)
         self._optuna_ids[tid] = optuna_trial_id
         self.executor.submit(spec)
