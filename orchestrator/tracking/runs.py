@@ -196,8 +196,7 @@ class TrialRun:
 def write(session: Session, t: TrialRun, generation: int, make_room: Callable[[TrialRun], None]) -> None:
     """Bring the trial's run up to its record: open it, update config and summary, log the
     new rows, finish it when the trial has ended."""
-    state = t.record.state
-    if state == PENDING:
+    if t.record.state == PENDING:
         if t.run is not None:  # waiting for a restart
             t.run.summary.update(session.scrub(P.trial_summary(t.record)))
         return
