@@ -36,7 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from orchestrator.config import parse_config
-from orchestrator.ledger import COMPLETED, PENDING, RUNNING, Study, TrialStore
+from orchestrator.ledger import COMPLETED, RUNNING, Study, TrialRecord, TrialStore
 from orchestrator.provenance import collect
 from orchestrator.tracking import make_tracker
 
@@ -82,24 +82,22 @@ def row(epoch: int, attempt: int = 1) -> dict:
             "val_loss": 1.0 - 0.08 * epoch, "train_loss": 1.1 - 0.09 * epoch, "lr": 1e-3}
 
 
-def run_trial(study_path: str, trial_id: str, epochs: int, work: int) -> dict:
+def run_trial(study_path: str, trial_id: str, epochs: int, work: int) -> TrialRecord:
     """One trial as a worker runs it: RUNNING, a report per epoch, COMPLETED."""
     store = TrialStore(Path(study_path) / "trials" / trial_id)
     record = store.read()
     now = time.time()
-    record.update(state=RUNNING, attempts=record["attempts"] + 1, attempt_started=now,
-                  started_at=record.get("started_at") or now, host=os.uname().nodename, pid=os.getpid())
+    record = record.model_copy(update=dict(state=RUNNING, attempts=record.attempts + 1, attempt_started=now,
+                                           started_at=record.started_at or now, host=os.uname().nodename,
+                                           pid=os.getpid()))
     store.write(record)
     for epoch in range(epochs):
         spin(work)  # the epoch's training
-        store.append_metrics(row(epoch, record["attempts"]))
-    record = store.read()
+        store.append_metrics(row(epoch, record.attempts))
     last = store.history()[-1]
-    record.update(state=COMPLETED, final={k: last[k] for k in ("acc", "val_loss", "train_loss")},
-                  ended_at=time.time(), duration_s=time.time() - now, attempt_started=None,
-                  data_fingerprints={"train": {"hash": "d1f0c0de", "n": 4096}})
-    store.write(record)
-    return record
+    return store.update(state=COMPLETED, final={k: last[k] for k in ("acc", "val_loss", "train_loss")},
+                        ended_at=time.time(), duration_s=time.time() - now, attempt_started=None,
+                        data_fingerprints={"train": {"hash": "d1f0c0de", "n": 4096}})
 
 
 def burn(ctx) -> None:
@@ -180,11 +178,7 @@ def new_study(root: Path, mode: str, n: int) -> tuple:
     for i in range(n):
         variant, removed = variants[i % len(variants)]
         tid = f"{variant}-seed{i // len(variants)}"
-        study.trial(tid).write({"trial_id": tid, "stage": "ablation", "variant": variant, "removed": removed,
-                                "seed": i // len(variants), "group": None, "overrides": {},
-                                "inference_only": False, "source_trial": None, "state": PENDING,
-                                "attempts": 0, "errors": [], "final": None, "started_at": None,
-                                "ended_at": None, "duration_s": 0.0, "data_fingerprints": {}})
+        study.trial(tid).write(TrialRecord(trial_id=tid, variant=variant, removed=removed, seed=i // len(variants)))
         ids.append(tid)
     return config, study, ids
 
@@ -198,10 +192,10 @@ def replay_study(mode: str, root: Path, pool: cf.Executor, args, work: int, prov
         todo, inflight, seen = list(ids), {}, {}
         last_refresh = 0.0
 
-        def notify(record):
-            key = (record["state"], record["attempts"])
-            if seen.get(record["trial_id"]) != key:
-                seen[record["trial_id"]] = key
+        def notify(record: TrialRecord) -> None:
+            key = (record.state, record.attempts)
+            if seen.get(record.trial_id) != key:
+                seen[record.trial_id] = key
                 tracker.trial_update(record)
 
         while todo or inflight:
@@ -261,18 +255,15 @@ def crowd(args, provenance: dict) -> None:
                                    max_open_runs=args.max_open_runs)
             records = {}
             for tid in ids:
-                rec = study.trial(tid).read()
-                rec.update(state=RUNNING, attempts=1, started_at=time.time())
-                study.trial(tid).write(rec)
-                records[tid] = rec
-                tracker.trial_update(rec)
+                records[tid] = study.trial(tid).update(state=RUNNING, attempts=1, started_at=time.time())
+                tracker.trial_update(records[tid])
             for epoch in range(args.epochs):
                 for tid in ids:
                     study.trial(tid).append_metrics(row(epoch))
                 tracker.poll()
                 time.sleep(1.0)
             for tid in ids:
-                rec = {**records[tid], "state": COMPLETED, "final": {"acc": 0.9}}
+                rec = records[tid].model_copy(update={"state": COMPLETED, "final": {"acc": 0.9}})
                 study.trial(tid).write(rec)
                 tracker.trial_update(rec)
             tracker.close()

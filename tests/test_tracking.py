@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from orchestrator.config import parse_config
-from orchestrator.ledger import COMPLETED, FAILED, PENDING, RUNNING, Study
+from orchestrator.ledger import COMPLETED, FAILED, PENDING, RUNNING, Study, TrialRecord
 from orchestrator.tracking import NullTracker, make_tracker, resolve_mode
 from orchestrator.tracking import payload as P
 from orchestrator.tracking.offline import read_runs
@@ -87,13 +87,10 @@ def new_study(root: Path, config: dict = CONFIG) -> tuple:
     return cfg, Study.create(root / cfg.name, text, cfg.name)
 
 
-def record(trial_id, variant, removed, seed=0, stage="ablation", group=None, **extra) -> dict:
-    return {
-        "trial_id": trial_id, "stage": stage, "variant": variant, "removed": removed, "seed": seed,
-        "group": group, "overrides": {}, "inference_only": False, "source_trial": None,
-        "state": PENDING, "attempts": 0, "errors": [], "final": None, "started_at": None,
-        "ended_at": None, "duration_s": 0.0, "data_fingerprints": {}, **extra,
-    }
+def record(trial_id, variant, removed, seed=0, stage="ablation", group=None, **extra) -> TrialRecord:
+    """A PENDING record, as the driver writes it before a trial starts."""
+    return TrialRecord(trial_id=trial_id, stage=stage, variant=variant, removed=removed, seed=seed, group=group,
+                       **extra)
 
 
 class Driver:
@@ -102,29 +99,29 @@ class Driver:
     def __init__(self, study: Study, tracker):
         self.study, self.tracker = study, tracker
 
-    def update(self, rec: dict) -> dict:
-        self.study.trial(rec["trial_id"]).write(rec)
+    def update(self, rec: TrialRecord) -> TrialRecord:
+        self.study.trial(rec.trial_id).write(rec)
         self.tracker.trial_update(rec)
         return rec
 
-    def start(self, rec: dict, host="worker-1") -> dict:
-        attempts = rec["attempts"] + 1
-        return self.update({**rec, "state": RUNNING, "attempts": attempts, "host": host,
-                            "started_at": rec["started_at"] or time.time()})
+    def start(self, rec: TrialRecord, host="worker-1") -> TrialRecord:
+        return self.update(rec.model_copy(update={"state": RUNNING, "attempts": rec.attempts + 1, "host": host,
+                                                  "started_at": rec.started_at or time.time()}))
 
-    def report(self, rec: dict, step: int, **metrics) -> None:
-        self.study.trial(rec["trial_id"]).append_metrics(
-            {"step": step, "attempt": rec["attempts"], "time": time.time(), **metrics})
+    def report(self, rec: TrialRecord, step: int, **metrics) -> None:
+        self.study.trial(rec.trial_id).append_metrics(
+            {"step": step, "attempt": rec.attempts, "time": time.time(), **metrics})
 
-    def finish(self, rec: dict, state=COMPLETED, error=None) -> dict:
-        hist = self.study.trial(rec["trial_id"]).history()
+    def finish(self, rec: TrialRecord, state=COMPLETED, error=None) -> TrialRecord:
+        hist = self.study.trial(rec.trial_id).history()
         final = {k: v for k, v in hist[-1].items() if k not in ("step", "attempt", "time")} if hist else None
-        errors = rec["errors"] + ([{"attempt": rec["attempts"], "error": error, "traceback": "tb", "time": 1.0}]
-                                  if error else [])
-        return self.update({**rec, "state": state, "final": final if state == COMPLETED else None,
-                            "errors": errors, "ended_at": 2000.0, "duration_s": 4.5,
-                            "data_fingerprints": {"train": {"hash": "d1f0", "n": 512},
-                                                  "val": {"hash": "aa42", "n": 128}}})
+        done = rec.model_copy(update={"state": state, "final": final if state == COMPLETED else None,
+                                      "ended_at": 2000.0, "duration_s": 4.5,
+                                      "data_fingerprints": {"train": {"hash": "d1f0", "n": 512},
+                                                            "val": {"hash": "aa42", "n": 128}}})
+        if error:
+            done.add_error(error, traceback="tb")
+        return self.update(done)
 
 
 def metrics_at(step: int, offset: float = 0.0) -> dict:
@@ -161,12 +158,11 @@ def tracked(wandb_env, tmp_path_factory):
         "synthetic.ctc_head-seed0": record("synthetic.ctc_head-seed0", "ctc_head", ["ctc_head"],
                                            group="synthetic"),
         "dropout-seed0": record("dropout-seed0", "dropout", ["dropout"]),
-        "tuning-0003": record("tuning-0003", "tuned", [], stage="tuning",
+        "tuning-0003": record("tuning-0003", "tuned", [], stage="tuning", overrides={"model.dropout": 0.3},
                               tuning={"number": 3, "params": {"model.dropout": 0.3}}),
         "fast-seed0": record("fast-seed0", "baseline", [], seed=7),
         "never-seed9": record("never-seed9", "baseline", [], seed=9),
     }
-    trials["tuning-0003"]["overrides"] = {"model.dropout": 0.3}
     for rec in trials.values():
         drv.update(rec)  # PENDING, as the driver writes them
 
@@ -184,8 +180,8 @@ def tracked(wandb_env, tmp_path_factory):
             tracker.poll()
             time.sleep(0.05)
         if "dropout-seed0" in live:  # data fingerprint reported mid-run
-            live["dropout-seed0"] = drv.update({**live["dropout-seed0"],
-                                                "data_fingerprints": {"train": {"hash": "d1f0", "n": 512}}})
+            live["dropout-seed0"] = drv.update(live["dropout-seed0"].model_copy(
+                update={"data_fingerprints": {"train": {"hash": "d1f0", "n": 512}}}))
         for tid, rec in live.items():
             trials[tid] = drv.finish(rec, FAILED, "RuntimeError: CUDA out of memory") if tid == "dropout-seed0" \
                 else drv.finish(rec)
@@ -195,14 +191,15 @@ def tracked(wandb_env, tmp_path_factory):
         drv.report(rec, s, **metrics_at(s))
         tracker.poll()
     time.sleep(0.1)
-    rec = drv.start({**rec, "errors": [{"attempt": 1, "error": "worker died", "traceback": None, "time": 1.0}]})
+    rec.add_error("worker died")  # attempt 1
+    rec = drv.start(rec)
     for s in (2, 3, 4):
         drv.report(rec, s, **metrics_at(s, offset=0.3))
         tracker.poll()
     trials["baseline-seed1"] = drv.finish(rec)
     # a trial the tracker first sees finished (started and ended between two polls)
     fast = trials["fast-seed0"]
-    fast = {**fast, "state": RUNNING, "attempts": 1, "started_at": 5.0, "host": "worker-2"}
+    fast = fast.model_copy(update={"state": RUNNING, "attempts": 1, "started_at": 5.0, "host": "worker-2"})
     study.trial("fast-seed0").write(fast)
     for s in range(2):
         drv.report(fast, s, **metrics_at(s))
@@ -276,11 +273,11 @@ def test_disabled_is_a_noop_that_never_imports_wandb():
     code = textwrap.dedent(f"""
         import sys, yaml
         from orchestrator.config import parse_config
-        from orchestrator.ledger import Study
+        from orchestrator.ledger import Study, TrialRecord
         from orchestrator.tracking import make_tracker, NullTracker
         cfg = parse_config(yaml.safe_load({yaml.safe_dump({**CONFIG, "tracking": {"wandb": {"mode": "disabled"}}})!r}))
         t = make_tracker(cfg, Study(sys.argv[1]), {{}})
-        t.trial_update({{"trial_id": "x", "state": "RUNNING"}}); t.poll(); t.study_summary(sys.argv[1]); t.close()
+        t.trial_update(TrialRecord(trial_id="x", state="RUNNING")); t.poll(); t.study_summary(sys.argv[1]); t.close()
         assert isinstance(t, NullTracker) and t.mode == "disabled"
         assert "wandb" not in sys.modules, "disabled tracking imported wandb"
     """)
@@ -305,12 +302,12 @@ def test_resolve_mode(wandb_env, monkeypatch):
 
 def test_every_started_trial_is_one_run(tracked):
     runs = tracked["runs"]
-    started = {tid for tid, rec in tracked["trials"].items() if rec["state"] != PENDING}
+    started = {tid for tid, rec in tracked["trials"].items() if rec.state != PENDING}
     assert set(runs) == started | {"analysis"}
     for tid in started:
         assert len(runs[tid]) == 1, tid
         rec = tracked["trials"][tid]
-        assert runs[tid][0].run_id == P.run_id(tracked["study"].study_id, tid, rec["started_at"])
+        assert runs[tid][0].run_id == P.run_id(tracked["study"].study_id, tid, rec.started_at)
     assert "never-seed9" not in runs  # never started: no run
 
 
@@ -320,7 +317,7 @@ def test_grouping_job_type_name_tags(tracked):
         rec = tracked["trials"][tid]
         assert run.project == "toy-ablations"
         assert run.group == study_id
-        assert run.job_type == rec["stage"]
+        assert run.job_type == rec.stage
     runs = {t: r[0] for t, r in tracked["runs"].items()}
     assert runs["baseline-seed0"].name == "baseline-seed0"
     assert runs["synthetic.ctc_head-seed0"].name == "synthetic-ctc_head-seed0"
@@ -335,17 +332,17 @@ def test_run_config_is_auditable(tracked):
     for tid, (run,) in ((t, r) for t, r in tracked["runs"].items() if t != "analysis"):
         rec = tracked["trials"][tid]
         c = run.config
-        expected = cfg.resolved(rec["removed"], rec["overrides"])
+        expected = cfg.resolved(rec.removed, rec.overrides)
         expected["data"]["hf_token"] = "***"  # a secret-looking key never reaches W&B
         assert c["config"] == expected
         assert (c["variant"], c["removed"], c["seed"], c["stage"], c["trial_id"]) == (
-            rec["variant"], rec["removed"], rec["seed"], rec["stage"], tid)
+            rec.variant, rec.removed, rec.seed, rec.stage, tid)
         assert c["git_commit"] == PROVENANCE["git"]["commit"] and c["git_dirty"] is True
         assert c["packages_hash"] == "feedfacecafebeef" and c["packages"]["torch"] == "2.13.0"
-        assert c["host"] == rec["host"] and c["driver_host"] == "driver-host"
+        assert c["host"] == rec.host and c["driver_host"] == "driver-host"
         assert (c["cpu_model"], c["cpu_count"]) == ("Test CPU @ 3GHz", 2)
         assert (c["gpu_model"], c["gpu_count"], c["cuda"], c["torch"]) == ("NVIDIA H100", 1, "12.4", "2.13.0")
-        assert c["data_fingerprints"] == rec["data_fingerprints"]  # learned while it ran
+        assert c["data_fingerprints"] == rec.data_fingerprints  # learned while it ran
         assert c["study_id"] == tracked["study"].study_id
     runs = {t: r[0] for t, r in tracked["runs"].items()}
     assert runs["synthetic.ctc_head-seed0"].config["config"]["model"]["head"] == "none"
@@ -373,17 +370,17 @@ def test_a_trial_restarted_by_the_same_driver_stays_one_run(tracked):
     assert run.history[2]["acc"] == metrics_at(2)["acc"]  # its first value; the ledger keeps the last
     assert tracked["study"].history("baseline-seed1")[2]["acc"] == metrics_at(2, 0.3)["acc"]
     assert run.summary["attempts"] == 2 and run.summary["n_errors"] == 1
-    assert run.summary["final/acc"] == pytest.approx(tracked["trials"]["baseline-seed1"]["final"]["acc"])
+    assert run.summary["final/acc"] == pytest.approx(tracked["trials"]["baseline-seed1"].final["acc"])
 
 
 def test_summary_holds_final_state_attempts(tracked):
     for tid, (run,) in ((t, r) for t, r in tracked["runs"].items() if t != "analysis"):
         rec = tracked["trials"][tid]
         s = run.summary
-        assert s["state"] == rec["state"] and s["attempts"] == rec["attempts"]
-        for metric, value in (rec["final"] or {}).items():
+        assert s["state"] == rec.state and s["attempts"] == rec.attempts
+        for metric, value in (rec.final or {}).items():
             assert s[f"final/{metric}"] == pytest.approx(value)
-        assert run.exit_code == (0 if rec["state"] == COMPLETED else 1)
+        assert run.exit_code == (0 if rec.state == COMPLETED else 1)
     failed = tracked["runs"]["dropout-seed0"][0].summary
     assert failed["state"] == FAILED and "out of memory" in failed["error"]
     assert not any(k.startswith("final/") for k in failed)
@@ -392,11 +389,11 @@ def test_summary_holds_final_state_attempts(tracked):
 def test_state_files_and_ledger_untouched(tracked):
     study = tracked["study"]
     for tid, rec in tracked["trials"].items():
-        state = json.loads((study.trial(tid).path / "wandb.json").read_text()) if rec["state"] != PENDING else None
+        state = json.loads((study.trial(tid).path / "wandb.json").read_text()) if rec.state != PENDING else None
         if state is None:
             assert not (study.trial(tid).path / "wandb.json").exists()
             continue
-        assert state["finished"] is True and state["state"] == rec["state"]
+        assert state["finished"] is True and state["state"] == rec.state
         assert state["last_step"] == study.history(tid)[-1]["step"]
         assert study.trial(tid).read() == rec  # the tracker never writes a record
 
@@ -464,7 +461,7 @@ FIRST_DRIVER = textwrap.dedent("""
     tracker = make_tracker(parse_config(config), study, prov, echo=lambda line: None)
     record = study.trial(tid).read()
     tracker.trial_update(record)
-    run_id = P.run_id(study.study_id, tid, record["started_at"])
+    run_id = P.run_id(study.study_id, tid, record.started_at)
     deadline = time.time() + 60
     while time.time() < deadline:
         tracker.poll()
@@ -486,15 +483,16 @@ def test_restarted_trial_keeps_one_run(wandb_env, tmp_path):
                            json.dumps(PROVENANCE), tid], cwd=REPO, timeout=90, check=False)
     assert proc.returncode == -signal.SIGKILL
     assert not (study.trial(tid).path / "wandb.json").exists()  # written when a run is finished
-    assert P.run_id(study.study_id, tid, rec["started_at"]) in read_runs(study.path / "wandb")
+    assert P.run_id(study.study_id, tid, rec.started_at) in read_runs(study.path / "wandb")
 
     # `ablator resume`: a new driver, a new tracker; the worker restarts the trial from its
     # epoch-1 checkpoint, so step 2 is reported again (a new value), then 3 and 4
     tracker = make_tracker(cfg, study, PROVENANCE, echo=lambda line: None)
     drv.tracker = tracker
     drv.update(rec)  # the driver first replays every record it finds
-    rec = drv.start({**rec, "errors": [{"attempt": 1, "error": "worker died", "traceback": None, "time": 1.0}]})
-    assert rec["attempts"] == 2
+    rec.add_error("worker died")  # attempt 1
+    rec = drv.start(rec)
+    assert rec.attempts == 2
     for s in (2, 3, 4):
         drv.report(rec, s, **metrics_at(s, offset=0.5))
         tracker.poll()
@@ -503,7 +501,7 @@ def test_restarted_trial_keeps_one_run(wandb_env, tmp_path):
     tracker.close()
 
     runs = read_runs(study.path / "wandb")
-    assert list(runs) == [P.run_id(study.study_id, tid, rec["started_at"])]  # ONE run id
+    assert list(runs) == [P.run_id(study.study_id, tid, rec.started_at)]  # ONE run id
     segments = runs[next(iter(runs))]
     assert len(segments) == 2  # one log per driver; `wandb sync` uploads them as one resumed run
     first, second = segments
@@ -514,8 +512,8 @@ def test_restarted_trial_keeps_one_run(wandb_env, tmp_path):
     assert steps == [0, 1, 2, 3, 4] and second.steps[-2:] == [3, 4]
     assert [r["acc"] for r in second.history][-2:] == [metrics_at(s, 0.5)["acc"] for s in (3, 4)]
     assert second.summary["attempts"] == 2 and second.summary["state"] == COMPLETED
-    assert second.summary["final/acc"] == pytest.approx(rec["final"]["acc"])
-    assert rec["final"]["acc"] == study.history(tid)[-1]["acc"]  # the ledger's last line per step wins
+    assert second.summary["final/acc"] == pytest.approx(rec.final["acc"])
+    assert rec.final["acc"] == study.history(tid)[-1]["acc"]  # the ledger's last line per step wins
     state = json.loads((study.trial(tid).path / "wandb.json").read_text())
     assert state["finished"] and state["last_step"] == 4 and state["attempts"] == 2
 
@@ -533,14 +531,14 @@ def test_a_new_driver_trusts_the_run_logs_not_the_state_file(wandb_env, tmp_path
     rec = drv.start(record("baseline-seed0", "baseline", []))
     for s in range(5):
         drv.report(rec, s, **metrics_at(s))
-    run_id = P.run_id(study.study_id, rec["trial_id"], rec["started_at"])
-    (study.trial(rec["trial_id"]).path / "wandb.json").write_text(
+    run_id = P.run_id(study.study_id, rec.trial_id, rec.started_at)
+    (study.trial(rec.trial_id).path / "wandb.json").write_text(
         json.dumps({"run_id": run_id, "last_step": 4, "finished": False}))
     drv.tracker = make_tracker(cfg, study, PROVENANCE, echo=lambda line: None)
     drv.update(rec)
     rec = drv.finish(rec)
     drv.tracker.close()
-    (run,) = runs_by_trial(study.path / "wandb")[rec["trial_id"]]
+    (run,) = runs_by_trial(study.path / "wandb")[rec.trial_id]
     assert run.run_id == run_id and run.steps == [0, 1, 2, 3, 4] and run.exit_code == 0
 
 
@@ -570,9 +568,9 @@ def test_wandb_failure_warns_once_and_the_study_completes(wandb_env, tmp_path, m
     assert tracker.mode == "offline"
     runs = runs_by_trial(study.path / "wandb")
     for rec in recs:
-        (run,) = runs[rec["trial_id"]]
-        assert run.steps == [0, 1, 2] and run.summary["final/acc"] == pytest.approx(rec["final"]["acc"])
-    assert all(study.trial(r["trial_id"]).read()["state"] == COMPLETED for r in recs)
+        (run,) = runs[rec.trial_id]
+        assert run.steps == [0, 1, 2] and run.summary["final/acc"] == pytest.approx(rec.final["acc"])
+    assert all(study.trial(r.trial_id).read().state == COMPLETED for r in recs)
     assert_no_secrets(tmp_path, wandb_env)
 
 
@@ -594,7 +592,7 @@ def test_offline_failure_turns_tracking_off(wandb_env, tmp_path):
     assert len(notices) == 3 and "offline failed" in notices[1], notices
     assert "1 trial(s) and the summary run not written" in notices[2] and "ablator sync" in notices[2]
     assert json.loads((study.path / "wandb_pending.json").read_text())["trials"] == ["baseline-seed0"]
-    assert study.trial("baseline-seed0").read()["state"] == COMPLETED
+    assert study.trial("baseline-seed0").read().state == COMPLETED
 
 
 
@@ -631,9 +629,9 @@ def test_more_running_trials_than_open_runs(wandb_env, tmp_path):
     runs = read_runs(study.path / "wandb")
     assert len(runs) == 6
     for rec in recs:
-        segments = runs[P.run_id(study.study_id, rec["trial_id"], rec["started_at"])]
+        segments = runs[P.run_id(study.study_id, rec.trial_id, rec.started_at)]
         steps = [s for seg in segments for s in seg.steps]
-        assert steps == [0, 1, 2, 3], (rec["trial_id"], steps)
+        assert steps == [0, 1, 2, 3], (rec.trial_id, steps)
         assert segments[-1].summary["state"] == COMPLETED and segments[-1].exit_code == 0
     assert max(len(segments) for segments in runs.values()) > 1  # some run was closed and resumed
 
@@ -681,7 +679,7 @@ def test_a_wandb_failure_lists_the_unwritten_trials_and_sync_writes_them(wandb_e
     assert not (study.path / "wandb_pending.json").exists()
     by_trial = runs_by_trial(runs_dir)
     for rec in [first, *later]:
-        (run,) = by_trial[rec["trial_id"]]
+        (run,) = by_trial[rec.trial_id]
         assert run.steps == [0, 1, 2] and run.summary["state"] == COMPLETED
     (analysis,) = by_trial["analysis"]
     assert analysis.summary["wandb/trials_not_written"] == 0
@@ -705,9 +703,9 @@ def test_a_driver_that_stops_early_lists_the_backlog_and_the_next_one_writes_it(
         recs.append(drv.finish(rec))
     tracker.close(timeout=0.0)
     listed = json.loads((study.path / "wandb_pending.json").read_text())["trials"]
-    written = {tid for tid in (r["trial_id"] for r in recs)
+    written = {tid for tid in (r.trial_id for r in recs)
                if (study.trial(tid).path / "wandb.json").exists()}
-    assert listed and set(listed) == {r["trial_id"] for r in recs} - written
+    assert listed and set(listed) == {r.trial_id for r in recs} - written
     assert any(f"{len(listed)} trial(s) not written" in n for n in notices), notices
 
     import wandb
@@ -718,8 +716,8 @@ def test_a_driver_that_stops_early_lists_the_backlog_and_the_next_one_writes_it(
     assert not (study.path / "wandb_pending.json").exists()
     by_trial = runs_by_trial(study.path / "wandb")
     for rec in recs:
-        steps = [s for run in by_trial[rec["trial_id"]] for s in run.steps]
-        assert steps == [0, 1, 2] and by_trial[rec["trial_id"]][-1].summary["state"] == COMPLETED
+        steps = [s for run in by_trial[rec.trial_id] for s in run.steps]
+        assert steps == [0, 1, 2] and by_trial[rec.trial_id][-1].summary["state"] == COMPLETED
 
 
 def test_close_while_an_interrupt_stops_the_driver_gives_wandb_a_grace_then_lists(wandb_env, tmp_path,

@@ -29,7 +29,7 @@ from components.simulated import clean_metrics, records_for, simulated_config
 from orchestrator import session as study_session
 from orchestrator.cli import app
 from orchestrator.config import SearchSpace, parse_config
-from orchestrator.ledger import COMPLETED, Study, read_json, write_json
+from orchestrator.ledger import COMPLETED, Study, TrialRecord, TuningInfo, read_json, write_json
 from orchestrator.tuning import (
     journal_path,
     open_optuna_study,
@@ -72,7 +72,7 @@ def finished_ablation(tmp_path: Path, cfg: dict, verdicts: dict | None = None, c
     config = parse_config(cfg)
     study = Study.create(tmp_path / "studies" / cfg["name"], yaml.safe_dump(cfg, sort_keys=False), cfg["name"])
     for rec in records_for(config):
-        study.trial(rec["trial_id"]).write(rec)
+        study.trial(rec.trial_id).write(rec)
     verdicts = VERDICTS if verdicts is None else verdicts
     write_json(study.path / "verdicts.json", {
         "primary": {"name": "score", "mode": "max"}, "alpha": 0.05, "min_effect": 0.0, "complete": complete,
@@ -81,8 +81,8 @@ def finished_ablation(tmp_path: Path, cfg: dict, verdicts: dict | None = None, c
     return study, config
 
 
-def tuning_records(study: Study) -> dict[str, dict]:
-    return {r["trial_id"]: r for r in study.records() if r["stage"] == "tuning"}
+def tuning_records(study: Study) -> dict[str, TrialRecord]:
+    return {r.trial_id: r for r in study.records() if r.stage == "tuning"}
 
 
 def regret(params: dict) -> float:
@@ -167,14 +167,14 @@ def test_ray_path_tunes_only_survivors_and_finds_a_good_value(tuned):
     records = tuning_records(study)
     assert sorted(records) == [f"tune-{i:04d}" for i in range(12)]
     for rec in records.values():
-        assert rec["state"] == COMPLETED and rec["seed"] == 0 and rec["removed"] == ["b"]
-        assert set(rec["tuning"]["params"]) == {"hp.x", "hp.y"}
-        assert rec["overrides"]["parts.b"] == 0.0
+        assert rec.state == COMPLETED and rec.seed == 0 and rec.removed == ["b"]
+        assert set(rec.tuning.params) == {"hp.x", "hp.y"}
+        assert rec.overrides["parts.b"] == 0.0
     best = summary["best"]
     assert regret(best["params"]) < 0.5  # 200 of 200 sampler seeds get there in 12 trials
-    assert best["value"] == max(r["final"]["score"] for r in records.values())
-    ablation = [r for r in study.records() if r["stage"] == "ablation"]
-    assert len(ablation) == 10 and all(r["attempts"] == 1 for r in ablation)  # untouched
+    assert best["value"] == max(r.final["score"] for r in records.values())
+    ablation = [r for r in study.records() if r.stage == "ablation"]
+    assert len(ablation) == 10 and all(r.attempts == 1 for r in ablation)  # untouched
 
 
 def test_optuna_storage_opens_with_load_study(tuned):
@@ -194,9 +194,9 @@ def test_confirmation_reuses_ablation_baselines_and_reports(tuned):
     best = summary["best"]["trial_id"]
     assert conf["baseline_trials"] == {"0": "baseline-seed0", "1": "baseline-seed1", "7": "confirm-baseline-seed7"}
     assert conf["tuned_trials"] == {s: f"confirm-{best}-seed{s}" for s in ("0", "1", "7")}
-    confirm = {r["trial_id"]: r for r in study.records() if r["stage"] == "confirmation"}
+    confirm = {r.trial_id: r for r in study.records() if r.stage == "confirmation"}
     assert set(confirm) == {f"confirm-{best}-seed{s}" for s in (0, 1, 7)} | {"confirm-baseline-seed7"}
-    assert confirm[f"confirm-{best}-seed7"]["removed"] == ["b"]
+    assert confirm[f"confirm-{best}-seed7"].removed == ["b"]
     # removing b (+1) and tuning hp toward the optimum (+~1) beat the baseline beyond noise
     assert conf["n"] == 3 and conf["effect"] > 1.0 and conf["outcome"] == "helped"
 
@@ -254,7 +254,7 @@ def test_interrupted_trials_resume_from_their_checkpoint_and_finished_ones_are_t
         spec = TrialSpec(f"tune-{trial.number:04d}", "tuning", "tuned", ["b"], 0,
                          overrides=plan.overrides(config, values))
         rec = new_record(spec)
-        rec["tuning"] = {"number": trial.number, "params": values}
+        rec.tuning = TuningInfo(number=trial.number, params=values)
         store = study.trial(spec.trial_id)
         store.write(rec)
         store.append_metrics({"step": 0, "attempt": 1, "time": time.time(), "score": 1.0})
@@ -269,11 +269,11 @@ def test_interrupted_trials_resume_from_their_checkpoint_and_finished_ones_are_t
     assert states == {i: TrialState.COMPLETE for i in range(4)}
     assert ostudy.trials[0].value == 11.5  # told from the ledger, not re-run
     records = tuning_records(study)
-    assert records["tune-0000"]["attempts"] == 1
+    assert records["tune-0000"].attempts == 1
     mid = records["tune-0001"]
-    assert mid["attempts"] == 2 and "died" in mid["errors"][0]["error"]
+    assert mid.attempts == 2 and "died" in mid.errors[0].error
     assert [row["attempt"] for row in study.history("tune-0001")] == [1, 2, 2]  # epoch 0 kept, 1-2 resumed
-    assert records["tune-0002"]["tuning"]["params"] == plan.decode(asked[2].params)
+    assert records["tune-0002"].tuning.params == plan.decode(asked[2].params)
 
 
 def test_failed_tuning_trials_are_told_fail(ray_cluster, tmp_path):
@@ -291,7 +291,7 @@ def test_failed_tuning_trials_are_told_fail(ray_cluster, tmp_path):
     assert failed, "no trial drew fail_at_epoch=0"
     for t in ostudy.trials:
         rec = records[f"tune-{t.number:04d}"]
-        assert (rec["state"] == "FAILED") == (t.number in failed) == (rec["tuning"]["params"]["sim.fail_at_epoch"] == 0)
+        assert (rec.state == "FAILED") == (t.number in failed) == (rec.tuning.params["sim.fail_at_epoch"] == 0)
     assert summary["best"]["params"]["sim.fail_at_epoch"] in (None, 9)
     assert summary["counts"]["FAIL"] == len(failed)
 
@@ -308,12 +308,12 @@ def test_pruning_stops_tuning_trials_only(ray_cluster, tmp_path):
     assert pruned, "the median pruner stopped nothing"
     for t in ostudy.trials:
         rec = records[f"tune-{t.number:04d}"]
-        assert rec["state"] == COMPLETED and rec["stopped_early"] == (t.number in pruned)
-        assert len(study.history(rec["trial_id"])) == (len(t.intermediate_values) if t.number in pruned else 4)
+        assert rec.state == COMPLETED and rec.stopped_early == (t.number in pruned)
+        assert len(study.history(rec.trial_id)) == (len(t.intermediate_values) if t.number in pruned else 4)
     assert any(len(study.history(f"tune-{n:04d}")) < 4 for n in pruned)
     # confirmation trials are never pruned
-    confirm = [r for r in study.records() if r["stage"] == "confirmation"]
-    assert confirm and all(not r["stopped_early"] and len(study.history(r["trial_id"])) == 4 for r in confirm)
+    confirm = [r for r in study.records() if r.stage == "confirmation"]
+    assert confirm and all(not r.stopped_early and len(study.history(r.trial_id)) == 4 for r in confirm)
 
 
 # ---------------------------------------------------------------- killing the driver
@@ -330,7 +330,7 @@ def test_killed_tuning_driver_resumes_without_duplicating_trials(tmp_path):
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             deadline = time.time() + 120
-            while sum(r["state"] == COMPLETED for r in tuning_records(study).values()) < 3:
+            while sum(r.state == COMPLETED for r in tuning_records(study).values()) < 3:
                 assert proc.poll() is None, "the tuning driver ended before it was killed"
                 assert time.time() < deadline
                 time.sleep(0.05)
@@ -338,7 +338,7 @@ def test_killed_tuning_driver_resumes_without_duplicating_trials(tmp_path):
             proc.wait()
         finally:
             _end_group(proc)
-        before = {tid: r for tid, r in tuning_records(study).items() if r["state"] == COMPLETED}
+        before = {tid: r for tid, r in tuning_records(study).items() if r.state == COMPLETED}
         assert 3 <= len(before) < 10
         assert study.info["stages"]["tuning"]["state"] == "running"
 
@@ -354,7 +354,7 @@ def test_killed_tuning_driver_resumes_without_duplicating_trials(tmp_path):
     after = tuning_records(study)
     assert sorted(after) == [f"tune-{i:04d}" for i in range(10)]
     for tid, rec in before.items():  # finished before the kill: kept, not run again
-        assert after[tid]["ended_at"] == rec["ended_at"] and after[tid]["attempts"] == 1
+        assert after[tid].ended_at == rec.ended_at and after[tid].attempts == 1
     assert study.info["stages"]["tuning"]["state"] == "completed"
     assert (study.path / "best_config.yaml").exists()
 

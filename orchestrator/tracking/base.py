@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..ledger import TrialRecord
+
 
 class Tracker:
     """What the driver calls. This base class does nothing (tracking disabled)."""
@@ -16,7 +18,7 @@ class Tracker:
     #: "disabled", "offline" or "online": where runs go now (a failure may lower it).
     mode: str = "disabled"
 
-    def trial_update(self, record: dict) -> None:
+    def trial_update(self, record: TrialRecord) -> None:
         """A trial's record changed (pending, started, restarted, finished, failed).
 
         Returns at once: the work happens in the tracker's writer threads.

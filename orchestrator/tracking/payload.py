@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 from ..config import StudyConfig
+from ..ledger import TrialRecord
 
 # ---------------------------------------------------------------- secrets
 
@@ -93,45 +94,45 @@ def project_name(config: StudyConfig) -> str:
     return config.tracking.wandb.project or f"{config.name}-ablations"
 
 
-def run_name(record: dict) -> str:
+def run_name(record: TrialRecord) -> str:
     """`<variant>-seed<seed>`, prefixed by the group label (tier/sweep) when there is one."""
-    name = f"{record.get('variant', record.get('trial_id'))}-seed{record.get('seed')}"
-    tuning = record.get("tuning") or {}
-    if record.get("stage") == "tuning" and tuning.get("number") is not None and str(tuning["number"]) not in name:
-        name = f"{name}-t{tuning['number']}"
-    if record.get("group"):
-        name = f"{record['group']}-{name}"
+    name = f"{record.variant or record.trial_id}-seed{record.seed}"
+    number = record.tuning.number if record.tuning is not None else None
+    if record.stage == "tuning" and number is not None and str(number) not in name:
+        name = f"{name}-t{number}"
+    if record.group:
+        name = f"{record.group}-{name}"
     return name
 
 
-def run_tags(config: StudyConfig, record: dict) -> list[str]:
+def run_tags(config: StudyConfig, record: TrialRecord) -> list[str]:
     """`removed:<component>` and `kind:<kind>` per removed component (64 chars at most each)."""
     tags: list[str] = []
-    removed = list(record.get("removed") or [])
+    removed = record.removed
     for name in removed:
         tags.append(f"removed:{name}")
     for kind in sorted({config.components[n].kind for n in removed if n in config.components}):
         tags.append(f"kind:{kind}")
-    tags += [f"alt:{c}={a}" for c, a in (record.get("alternatives") or {}).items()]
-    tags += [f"factor:{p}={v}" for p, v in (record.get("levels") or {}).items()]
-    if not (removed or record.get("alternatives") or record.get("levels")):
+    tags += [f"alt:{c}={a}" for c, a in record.alternatives.items()]
+    tags += [f"factor:{p}={v}" for p, v in record.levels.items()]
+    if not (removed or record.alternatives or record.levels):
         tags.append("baseline")
-    if record.get("inference_only"):
+    if record.inference_only:
         tags.append("inference-only")
     return [t[:64] for t in dict.fromkeys(tags)]
 
 
 # ---------------------------------------------------------------- config
 
-def hardware(record: dict, provenance: dict) -> dict:
+def hardware(record: TrialRecord | None, provenance: dict) -> dict:
     """Host, CPU and GPU of the trial: the record's own `hardware` if the worker wrote it,
-    else the driver's provenance (the same machine on a single-node run)."""
-    hw = record.get("hardware") or {}
+    else the driver's provenance (the same machine on a single-node run; no record: the study)."""
+    hw = (record.hardware if record is not None else None) or {}
     cpu = provenance.get("cpu") or {}
     gpu = provenance.get("gpu") or {}
     gpu_models = hw.get("gpu_models", gpu.get("models") or [])
     return {
-        "host": record.get("host") or provenance.get("host"),
+        "host": (record.host if record is not None else None) or provenance.get("host"),
         "driver_host": provenance.get("host"),
         "hardware_from": "trial" if hw else "driver",
         "cpu_model": hw.get("cpu_model", cpu.get("model")),
@@ -156,11 +157,11 @@ def provenance_config(provenance: dict) -> dict:
     }
 
 
-def trial_config(config: StudyConfig, record: dict, provenance: dict, study_id: str) -> dict:
+def trial_config(config: StudyConfig, record: TrialRecord, provenance: dict, study_id: str) -> dict:
     """The run config of a trial: the resolved config (removal applied) under `config`,
     and beside it what makes the result auditable."""
-    removed = list(record.get("removed") or [])
-    overrides = dict(record.get("overrides") or {})
+    removed = list(record.removed)
+    overrides = dict(record.overrides)
     try:
         resolved = config.resolved(removed, overrides)
     except (KeyError, TypeError) as exc:  # a record from an older config: keep what we know
@@ -169,50 +170,46 @@ def trial_config(config: StudyConfig, record: dict, provenance: dict, study_id: 
         "config": resolved,
         "study": config.name,
         "study_id": study_id,
-        "trial_id": record.get("trial_id"),
-        "stage": record.get("stage"),
-        "variant": record.get("variant"),
+        "trial_id": record.trial_id,
+        "stage": record.stage,
+        "variant": record.variant,
         "removed": removed,
         "removed_kinds": {n: config.components[n].kind for n in removed if n in config.components},
-        "seed": record.get("seed"),
-        "group_label": record.get("group"),
+        "seed": record.seed,
+        "group_label": record.group,
         "overrides": overrides,
-        "inference_only": bool(record.get("inference_only")),
-        "source_trial": record.get("source_trial"),
+        "inference_only": record.inference_only,
+        "source_trial": record.source_trial,
         "primary_metric": config.metrics.primary.name,
         "primary_mode": config.metrics.primary.mode,
         **provenance_config(provenance),
         **hardware(record, provenance),
-        "data_fingerprints": dict(record.get("data_fingerprints") or {}),
+        "data_fingerprints": dict(record.data_fingerprints),
     }
-    if record.get("tuning"):
-        out["tuning"] = record["tuning"]
+    if record.tuning is not None:
+        out["tuning"] = record.tuning.model_dump(exclude_none=True)
     return out
 
 
-def changing_config(record: dict, provenance: dict) -> dict:
+def changing_config(record: TrialRecord, provenance: dict) -> dict:
     """The config keys a trial learns while it runs (data hash, host): updated in place."""
     hw = hardware(record, provenance)
     return {
-        "data_fingerprints": dict(record.get("data_fingerprints") or {}),
+        "data_fingerprints": dict(record.data_fingerprints),
         **{k: hw[k] for k in ("host", "hardware_from", "cpu_model", "cpu_count", "gpu_model",
                               "gpu_models", "gpu_count", "cuda", "torch")},
     }
 
 
-def trial_summary(record: dict) -> dict:
+def trial_summary(record: TrialRecord) -> dict:
     """Run summary: state, attempts, `final/<metric>`, duration, last error."""
-    out: dict[str, Any] = {"state": record.get("state"), "attempts": record.get("attempts", 0)}
-    for metric, value in (record.get("final") or {}).items():
+    out: dict[str, Any] = {"state": record.state, "attempts": record.attempts, "duration_s": record.duration_s}
+    for metric, value in (record.final or {}).items():
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             out[f"final/{metric}"] = float(value)
-    if record.get("duration_s") is not None:
-        out["duration_s"] = record.get("duration_s")
-    errors = record.get("errors") or []
-    if errors:
-        last = errors[-1]
-        out["error"] = str(last.get("error", ""))[:500]
-        out["n_errors"] = len(errors)
+    if record.errors:
+        out["error"] = record.last_error[:500]
+        out["n_errors"] = len(record.errors)
     return out
 
 
@@ -238,7 +235,7 @@ def study_config(config: StudyConfig, provenance: dict, study_id: str) -> dict:
         "study_id": study_id,
         "study_config": config.model_dump(mode="json"),
         **provenance_config(provenance),
-        **hardware({}, provenance),
+        **hardware(None, provenance),
         "argv": list(provenance.get("argv") or []),
     }
 

@@ -15,9 +15,9 @@ import os
 import time
 from pathlib import Path
 
-from ..ledger import PENDING, Study, read_json, write_json
+from ..ledger import PENDING, Study, TrialRecord, read_json, write_json
 from . import payload as P
-from .runs import FINAL, STATE_FILE
+from .runs import STATE_FILE
 
 PENDING_FILE = "wandb_pending.json"
 _TAIL = 65536
@@ -41,15 +41,15 @@ def ledger_last_step(metrics: Path) -> int:
     return best
 
 
-def needs_write(study_id: str, record: dict | None, written: dict | None, path: Path) -> bool:
+def needs_write(study_id: str, record: TrialRecord | None, written: dict | None, path: Path) -> bool:
     """Whether W&B lacks part of this trial (`written`: its wandb.json, or the writer's state)."""
-    if not record or record.get("state") in (None, PENDING) or not record.get("trial_id"):
+    if record is None or record.state == PENDING:
         return False
-    if not written or written.get("run_id") != P.run_id(study_id, record["trial_id"], record.get("started_at")):
+    if not written or written.get("run_id") != P.run_id(study_id, record.trial_id, record.started_at):
         return True
-    if record.get("state") in FINAL and not (
+    if record.finished and not (
             written.get("finished") and (written.get("state"), written.get("attempts"))
-            == (record["state"], record.get("attempts"))):
+            == (record.state, record.attempts)):
         return True
     return ledger_last_step(path / "metrics.jsonl") > int(written.get("last_step", -1))
 
@@ -62,7 +62,7 @@ def unwritten(study: Study, known: dict[str, dict] | None = None) -> list[str]:
         return out
     for entry in sorted(os.scandir(study.trials_dir), key=lambda e: e.name):
         path = Path(entry.path)
-        record = read_json(path / "record.json")
+        record = study.trial(entry.name).read()
         written = known.get(entry.name) or read_json(path / STATE_FILE)
         if needs_write(study.study_id, record, written, path):
             out.append(entry.name)

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import StudyConfig
-from ..ledger import COMPLETED, FAILED, PENDING, Study, read_json, write_json
+from ..ledger import COMPLETED, PENDING, Study, TrialRecord, read_json, write_json
 from . import offline
 from . import payload as P
 from .mode import import_wandb
@@ -32,7 +32,6 @@ from .mode import import_wandb
 logger = logging.getLogger("orchestrator.tracking")
 
 STATE_FILE = "wandb.json"
-FINAL = (COMPLETED, FAILED)
 
 
 class Session:
@@ -153,7 +152,7 @@ class TrialRun:
 
     trial_id: str
     path: Path
-    record: dict
+    record: TrialRecord
     run_id: str
     started_at: Any = None
     run: Any = None
@@ -166,10 +165,10 @@ class TrialRun:
     closed_at: float = 0.0  # monotonic time its run was last closed
 
     @classmethod
-    def of(cls, study: Study, session: Session, record: dict) -> TrialRun:
-        tid = record["trial_id"]
+    def of(cls, study: Study, session: Session, record: TrialRecord) -> TrialRun:
+        tid = record.trial_id
         path = study.trial(tid).path
-        started = record.get("started_at")
+        started = record.started_at
         t = cls(tid, path, record, P.run_id(session.study_id, tid, started), started_at=started)
         saved = read_json(path / STATE_FILE)
         if saved and saved.get("run_id") == t.run_id and saved.get("finished"):
@@ -180,7 +179,7 @@ class TrialRun:
     def up_to_date(self) -> bool:
         """The run was finished with the record's final state."""
         rec = self.record
-        return rec.get("state") in FINAL and self.done == (rec.get("state"), rec.get("attempts"))
+        return rec.finished and self.done == (rec.state, rec.attempts)
 
     def state(self) -> dict:
         done = self.done or (None, None)
@@ -197,8 +196,7 @@ class TrialRun:
 def write(session: Session, t: TrialRun, generation: int, make_room: Callable[[TrialRun], None]) -> None:
     """Bring the trial's run up to its record: open it, update config and summary, log the
     new rows, finish it when the trial has ended."""
-    state = t.record.get("state")
-    if state == PENDING:
+    if t.record.state == PENDING:
         if t.run is not None:  # waiting for a restart
             t.run.summary.update(session.scrub(P.trial_summary(t.record)))
         return
@@ -207,7 +205,7 @@ def write(session: Session, t: TrialRun, generation: int, make_room: Callable[[T
     if t.run is None:
         make_room(t)
         open_run(session, t, generation)
-    if state in FINAL:
+    if t.record.finished:
         finish(session, t)  # logs the rows and the summary itself
         return
     refresh(session, t)
@@ -221,7 +219,7 @@ def open_run(session: Session, t: TrialRun, generation: int) -> None:
         t.checked = True
     cfg = session.scrub(P.trial_config(session.config, rec, session.provenance, session.study_id))
     t.run = session.init(
-        id=t.run_id, name=session.clean(P.run_name(rec), 128), job_type=rec.get("stage") or "ablation",
+        id=t.run_id, name=session.clean(P.run_name(rec), 128), job_type=rec.stage,
         tags=[session.clean(tag, 64) for tag in P.run_tags(session.config, rec)], config=cfg,
     )
     t.generation = generation
@@ -285,11 +283,10 @@ def finish(session: Session, t: TrialRun, exit_code: int | None = None) -> None:
     rec = t.record
     tail(t)
     refresh(session, t)
-    final = rec.get("state") in FINAL
     if exit_code is None:
-        exit_code = 0 if rec.get("state") == COMPLETED else 1
+        exit_code = 0 if rec.state == COMPLETED else 1
     run, t.run = t.run, None
     t.closed_at = time.monotonic()
     session.finish(run, exit_code)
-    t.done = (rec.get("state"), rec.get("attempts")) if final else None
+    t.done = (rec.state, rec.attempts) if rec.finished else None
     t.save(session)

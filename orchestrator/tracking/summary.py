@@ -68,7 +68,7 @@ def write_summary(session, study, study_dir: Path, counts: dict[str, int]) -> No
             data[f"tuning/{png.stem}"] = wandb.Image(str(png), caption=f"tuning {png.stem}")
         states: dict[str, int] = {}
         for rec in study.records():
-            key = f"trials/{rec.get('stage')}/{str(rec.get('state')).lower()}"
+            key = f"trials/{rec.stage}/{rec.state.lower()}"
             states[key] = states.get(key, 0) + 1
         run.summary.update({**states, **counts})
         if data:

@@ -33,7 +33,7 @@ from typing import Any
 
 from ..config import StudyConfig, load_config
 from ..errors import AblatorError, Interrupted, StudyError
-from ..ledger import PENDING, RUNNING, Study
+from ..ledger import PENDING, RUNNING, Study, TrialRecord
 from . import pending, runs
 from .base import NullTracker, Tracker
 from .mode import api_key, import_wandb, is_wandb_failure, resolve_mode, stderr
@@ -110,9 +110,9 @@ class WandbTracker(Tracker):
 
     # ------------------------------------------------------------ driver API (any thread, O(µs))
 
-    def trial_update(self, record: dict) -> None:
-        if not self._closed and record and record.get("trial_id"):
-            self._work.put(record["trial_id"], _copy(record))
+    def trial_update(self, record: TrialRecord) -> None:
+        if not self._closed:  # a copy: the driver may go on changing its record's fields
+            self._work.put(record.trial_id, record.model_copy())
 
     def poll(self) -> None:
         if not self._closed:
@@ -232,17 +232,17 @@ class WandbTracker(Tracker):
 
     def _trial(self, tid: str, value: Any, generation: int) -> None:
         t = self._trials.get(tid)
-        record = value if isinstance(value, dict) else None
+        record = value if isinstance(value, TrialRecord) else None
         if record is None and (t is None or value is _STOP_RUN):
             fresh = self.study.trial(tid).read()
-            if fresh and (t is None or fresh.get("started_at") == t.started_at):
+            if fresh is not None and (t is None or fresh.started_at == t.started_at):
                 record = fresh
-        if t is not None and record is not None and record.get("started_at") not in (None, t.started_at):
+        if t is not None and record is not None and record.started_at not in (None, t.started_at):
             # a fresh record for the same trial id (re-run from scratch): a new run
             self._close_run(t, exit_code=1)
             t = None
         if t is None:
-            if record is None or record.get("state") == PENDING:
+            if record is None or record.state == PENDING:
                 return  # nothing to show until it starts
             t = self._trials[tid] = runs.TrialRun.of(self.study, self.session, record)
         if record is not None:
@@ -267,8 +267,8 @@ class WandbTracker(Tracker):
         """The driver stops: finish every open run, write closed ones that have new rows."""
         for tid, t in list(self._trials.items()):
             if t.run is None and not runs.has_new_rows(t):
-                fresh = self.study.trial(tid).read() or {}
-                if t.up_to_date or fresh.get("state") not in runs.FINAL:
+                fresh = self.study.trial(tid).read()
+                if t.up_to_date or fresh is None or not fresh.finished:
                     continue
             self._work.put(tid, _STOP_RUN)
 
@@ -304,7 +304,7 @@ class WandbTracker(Tracker):
         does not reopen a run per row)."""
         now = time.monotonic()
         for tid, t in list(self._trials.items()):
-            if t.record.get("state") != RUNNING:
+            if t.record.state != RUNNING:
                 continue
             if t.run is None and now - t.closed_at < self.reopen_after:
                 continue
@@ -386,11 +386,6 @@ class WandbTracker(Tracker):
             self._echo(line)
         except Exception:
             stderr(line)
-
-
-def _copy(record: dict) -> dict:
-    """A copy the driver may keep mutating (lists of errors, dicts of metrics)."""
-    return {k: (v.copy() if isinstance(v, (dict, list)) else v) for k, v in record.items()}
 
 
 # ---------------------------------------------------------------- factory

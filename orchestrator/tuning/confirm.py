@@ -33,9 +33,9 @@ def confirmation_specs(study: Study, config: StudyConfig, plan: TuningPlan, best
                                seed=seed, group=plan.group, overrides=plan.overrides(config, values)))
         tuned_ids[seed] = tid
         reuse = study.trial(ablation_trial_id(BASELINE, seed, plan.group)).read()
-        if (config.sweep is None and reuse is not None and reuse.get("stage") == "ablation"
-                and reuse.get("state") == COMPLETED and not reuse.get("removed")):
-            base_ids[seed] = reuse["trial_id"]
+        if (config.sweep is None and reuse is not None and reuse.stage == "ablation"
+                and reuse.state == COMPLETED and not reuse.removed):
+            base_ids[seed] = reuse.trial_id
             continue
         tid = f"confirm-baseline-seed{seed}"
         specs.append(TrialSpec(trial_id=tid, stage=STAGE, variant=BASELINE, removed=[], seed=seed,
@@ -85,9 +85,9 @@ def compare(study: Study, config: StudyConfig, plan: TuningPlan, tuned_ids: dict
 def _values(study: Study, ids: dict[int, str], metric: str) -> dict[int, float]:
     out = {}
     for seed, tid in ids.items():
-        record = study.trial(tid).read() or {}
-        value = (record.get("final") or {}).get(metric)
-        if record.get("state") == COMPLETED and value is not None:
+        record = study.trial(tid).read()
+        value = record.metric(metric) if record is not None and record.state == COMPLETED else None
+        if value is not None:
             out[seed] = float(value)
     return out
 

@@ -31,7 +31,7 @@ from optuna.trial import TrialState
 from ..config import StudyConfig
 from ..errors import Interrupted
 from ..execution import runner
-from ..ledger import COMPLETED, FAILED, Study
+from ..ledger import COMPLETED, Study, TrialRecord, TuningInfo
 from ..plan import TrialSpec
 from .space import TuningPlan
 
@@ -194,13 +194,13 @@ class PruneHook:
             return False
 
 
-def tell(ostudy: optuna.Study, number: int, record: dict, metric: str) -> TrialState:
+def tell(ostudy: optuna.Study, number: int, record: TrialRecord, metric: str) -> TrialState:
     """Tell Optuna how a tuning trial ended, from its ledger record."""
     state = TrialState.FAIL
     value = None
-    if record["state"] == COMPLETED:
-        value = (record.get("final") or {}).get(metric)
-        if record.get("stopped_early"):
+    if record.state == COMPLETED:
+        value = record.metric(metric)
+        if record.stopped_early:
             state = TrialState.PRUNED
         elif value is not None and math.isfinite(value):
             state = TrialState.COMPLETE
@@ -215,7 +215,7 @@ class Search:
     """The ask/tell loop of one driver, up to `slots()` trials in flight."""
 
     def __init__(self, study: Study, config: StudyConfig, plan: TuningPlan, ostudy: optuna.Study,
-                 on_update: Callable[[dict], None], tick: Callable[[], None] = lambda: None):
+                 on_update: Callable[[TrialRecord], None], tick: Callable[[], None] = lambda: None):
         self.study, self.config, self.plan, self.ostudy = study, config, plan, ostudy
         self.tick = tick
         self._optuna_ids: dict[str, int] = {}
@@ -254,16 +254,16 @@ class Search:
         again = []
         for ft in self.ostudy.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             record = self.study.trial(trial_id_for(ft.number)).read()
-            if record is not None and self._matches(record, ft.number) and record["state"] in (COMPLETED, FAILED):
+            if record is not None and self._matches(record, ft.number) and record.finished:
                 self._tell(ft.number, record)
             else:
                 again.append(ft)
         return again
 
-    def _matches(self, record: dict, number: int) -> bool:
-        return record.get("stage") == STAGE and (record.get("tuning") or {}).get("number") == number
+    def _matches(self, record: TrialRecord, number: int) -> bool:
+        return record.stage == STAGE and record.tuning is not None and record.tuning.number == number
 
-    def _tell(self, number: int, record: dict) -> None:
+    def _tell(self, number: int, record: TrialRecord) -> None:
         state = tell(self.ostudy, number, record, self.plan.metric)
         self.told[state.name] = self.told.get(state.name, 0) + 1
 
@@ -277,15 +277,15 @@ class Search:
                          overrides=self.plan.overrides(self.config, values))
         store = self.study.trial(tid)
         record = store.read()
-        if record is not None and not (self._matches(record, number) and record["tuning"]["params"] == values):
+        if record is not None and not (self._matches(record, number) and record.tuning.params == values):
             # a leftover of another Optuna history (e.g. a deleted optuna.log): keep it aside
             stale = self.study.path / TUNING_DIR / "stale" / f"{tid}-{int(time.time())}"
             stale.parent.mkdir(parents=True, exist_ok=True)
             shutil.move(str(store.path), stale)
             record = None
-        if record is None or record["state"] in (COMPLETED, FAILED):
+        if record is None or record.finished:
             record = runner.new_record(spec)
-            record["tuning"] = {"number": number, "params": values}
+            record.tuning = TuningInfo(number=number, params=values)
             store.write(record)
         self._optuna_ids[tid] = optuna_trial_id
         self.executor.submit(spec)
@@ -314,7 +314,7 @@ class Search:
                 if not self.executor.inflight:
                     return
                 for record in self.executor.wait(timeout=runner.POLL_S):
-                    self._tell(record["tuning"]["number"], record)
+                    self._tell(record.tuning.number, record)
                 self.executor.refresh()
                 self.tick()
         except (Interrupted, KeyboardInterrupt):

@@ -11,7 +11,7 @@ from ..config import StudyConfig
 from ..errors import Interrupted
 from ..execution import runner
 from ..execution.progress import StudyProgress
-from ..ledger import Study, read_json
+from ..ledger import Study, TrialRecord, read_json
 from .confirm import HELPED, compare, prepare_confirmation, sentence
 from .report import best_config, write_reports
 from .search import STAGE, Search, create_optuna_study, journal_path, trial_id_for
@@ -49,7 +49,7 @@ def nothing_to_tune(plan: TuningPlan) -> str | None:
 
 
 def run_tuning(study: Study, config: StudyConfig, *, console: Console | None = None, tracker=None,
-               n_trials: int | None = None, on_record: Callable[[dict], None] | None = None) -> dict | None:
+               n_trials: int | None = None, on_record: Callable[[TrialRecord], None] | None = None) -> dict | None:
     """Run the tuning stage after a finished ablation; return its summary (None when skipped).
 
     The study session calls this after the ablation report, and for `ablator tune`; `on_record`
@@ -75,7 +75,7 @@ def run_tuning(study: Study, config: StudyConfig, *, console: Console | None = N
 
     progress_holder: dict = {}
 
-    def on_update(record: dict) -> None:
+    def on_update(record: TrialRecord) -> None:
         if "p" in progress_holder:
             progress_holder["p"].seen(record)
         tracker.trial_update(record)
