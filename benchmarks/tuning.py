@@ -93,7 +93,7 @@ def _study(root: Path, name: str, n_trials: int, max_concurrent: int | None):
     config = parse_config(cfg)
     study = Study.create(root / name, yaml.safe_dump(cfg, sort_keys=False), name)
     for rec in records_for(config):
-        study.trial(rec["trial_id"]).write(rec)
+        study.trial(rec.trial_id).write(rec)
     write_json(study.path / "verdicts.json", {"primary": {"name": "score", "mode": "max"}, "complete": True,
                                               "components": {"a": {"verdict": "essential"}}})
     study.set_stage("ablation", "completed")

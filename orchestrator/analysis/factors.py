@@ -23,7 +23,7 @@ import json
 import math
 
 import numpy as np
-import statsmodels.api as sm
+from statsmodels.regression.linear_model import OLS
 
 from ..config import StudyConfig
 from ..levels import same
@@ -70,7 +70,7 @@ class Fit:
         self.n = len(y)
         rank = np.linalg.matrix_rank(self.X) if self.n else 0
         self.df = self.n - rank
-        self.res = sm.OLS(self.y, self.X).fit() if self.n and self.df >= 1 else None
+        self.res = OLS(self.y, self.X).fit() if self.n and self.df >= 1 else None
         proj = np.linalg.pinv(self.X) @ self.X if self.n else np.zeros((1, 1))
         self.estimable = {c: bool(self.n and abs(proj[1 + i, 1 + i] - 1) < 1e-8) for i, c in enumerate(columns)}
 

@@ -1,7 +1,7 @@
 """The study index: index.jsonl, one JSON line per record write, replayed into memory.
 
 Each line holds a trial id and the fields of its record that changed (the first line of
-a trial holds them all), so status, report and resume planning read one file instead of
+a trial: those that differ from the record model's defaults), so status, report and resume planning read one file instead of
 every trial directory. Lines are appended whole (O_APPEND, under an flock of the index
 file); a reader remembers the byte offset it has read up to and reads only what is new;
 a last line without its newline is a write in progress. record.json stays the truth of
@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..errors import AblatorError, LedgerDamaged
 from .files import append_line, complete_lines, parse_lines, read_json, write_json
-from .records import TrialRecord, index_view, parse
+from .records import DEFAULTS, TrialRecord, index_view, parse
 
 INDEX = "index.jsonl"
 #: a line {"trial_id": ..., "removed_trial": true} forgets a trial whose directory was deleted
@@ -123,7 +123,7 @@ def _summarize(trials: dict[str, list], row: dict) -> None:
         return
     got = trials.get(tid)
     if got is None:
-        got = trials[tid] = ["ablation", None, 0, 0.0, None]
+        got = trials[tid] = [DEFAULTS["stage"], DEFAULTS["state"], 0, 0.0, None]
     for i, key in enumerate(SUMMARY):
         if key in row:
             got[i] = row[key]
@@ -164,12 +164,10 @@ def _keep_summary(path: Path, file_id: tuple[int, str], offset: int, lines: int,
 
 
 def append_change(index_path: Path, before: dict | None, after: dict) -> None:
-    """Append the fields of `after` that differ from `before` (all of them if None)."""
-    if before is None:
-        change = after
-    else:
-        change = {k: v for k, v in after.items() if before.get(k, _MISSING) != v}
-        change["trial_id"] = after["trial_id"]
+    """Append the fields of `after` that differ from `before` (None: from the record's defaults)."""
+    base = DEFAULTS if before is None else before
+    change = {k: v for k, v in after.items() if base.get(k, _MISSING) != v}
+    change["trial_id"] = after["trial_id"]
     line = json.dumps(change, separators=(",", ":"), default=str)
     fd = os.open(index_path, os.O_RDONLY)
     try:

@@ -118,3 +118,8 @@ INDEX_DROPS = frozenset({"hardware", "pid"})
 def index_view(record: TrialRecord) -> dict:
     """The record as the study index keeps it: without the worker's hardware and pid."""
     return record.model_dump(exclude=INDEX_DROPS)
+
+
+#: the fields' defaults: the first index line of a trial holds only what differs from them
+DEFAULTS = {name: f.get_default(call_default_factory=True) for name, f in TrialRecord.model_fields.items()
+            if not f.is_required()}
