@@ -415,11 +415,11 @@ def mend_records(study: Study, console: Console) -> list[str]:
     if not damaged:
         return []
     specs = {t["trial_id"]: t for t in study.read_plan().get("trials", [])}
-    indexed = {r.trial_id: r.to_json() for r in study.records()}  # the spec of a trial not in the plan
+    indexed = {r.trial_id: r for r in study.records()}
     mended = []
     for path, problem in damaged:
         tid = path.parent.name
-        spec = specs.get(tid) or indexed.get(tid)
+        spec = specs.get(tid) or (indexed[tid].to_json() if tid in indexed else None)
         store = study.trial(tid)
         aside = store.set_aside()
         console.print(f"[yellow]{path}: {escape(problem)}[/yellow]; moved to {aside.name}"
