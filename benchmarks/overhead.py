@@ -59,6 +59,8 @@ def trivial_study(root: Path, name: str, trials: int, fail_once: bool = False) -
 
 def launch(root: Path, name: str, trials: int, fail_once: bool) -> tuple[float, dict]:
     """`ablator launch` of `trials` trivial trials; (ablation stage seconds, timings)."""
+    from orchestrator.ledger import Study
+
     trivial_study(root, name, trials, fail_once)
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "PYTHONPATH": str(REPO)}
     ablator = str(Path(sys.executable).parent / "ablator")
@@ -69,11 +71,11 @@ def launch(root: Path, name: str, trials: int, fail_once: bool) -> tuple[float, 
         sys.exit(f"ablator launch failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
     study = root / "studies" / name
     stage = json.loads((study / "study.json").read_text())["stages"]["ablation"]
-    records = [json.loads(p.read_text()) for p in study.glob("trials/*/record.json")]
-    first = min(r["started_at"] for r in records)
-    timings = {"steady_s": max(r["ended_at"] for r in records) - first,  # first attempt start -> last end
+    records = Study(study).records()
+    first = min(r.started_at for r in records)
+    timings = {"steady_s": max(r.ended_at for r in records) - first,  # first attempt start -> last end
                "startup_s": first - stage["started"],  # records written, first worker up
-               "in_worker_ms": 1000 * sum(r["duration_s"] for r in records) / len(records)}
+               "in_worker_ms": 1000 * sum(r.duration_s for r in records) / len(records)}
     return stage["time"] - stage["started"], timings
 
 

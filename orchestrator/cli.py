@@ -81,7 +81,7 @@ def _finish(study) -> None:
         console.print(f"[red]{len(failed)} trial(s) FAILED[/red] (the report lists them; "
                       f"`ablator resume {study.path} --retry-failed` runs them again):")
         for r in failed[:20]:
-            console.print(f"  {r['trial_id']}: {escape(r['errors'][-1]['error'] if r['errors'] else '?')}")
+            console.print(f"  {r.trial_id}: {escape(r.last_error or '?')}")
         raise typer.Exit(1)
 
 
@@ -232,7 +232,7 @@ def _running(study: Study, running: list[str]) -> list[dict]:
 
     Only the running trials' records are opened.
     """
-    records = [r for r in (study.trial(tid).read() for tid in running) if r and r.get("attempt_started")]
+    records = [r for r in (study.trial(tid).read() for tid in running) if r and r.attempt_started]
     if not records:
         return []
     import time
@@ -240,10 +240,10 @@ def _running(study: Study, running: list[str]) -> list[dict]:
     stall = load_config(study.config_path).fault_tolerance.stall_timeout
     now, out = time.time(), []
     for r in records:
-        rows = study.trial(r["trial_id"]).history()
-        since = now - max([rows[-1]["time"]] if rows else [r["attempt_started"]])
-        out.append({"trial_id": r["trial_id"], "node": r.get("host"), "gpu": r.get("gpu_ids"),
-                    "attempt": r["attempts"], "age_s": now - r["attempt_started"], "since_report_s": since,
+        rows = study.trial(r.trial_id).history()
+        since = now - max([rows[-1]["time"]] if rows else [r.attempt_started])
+        out.append({"trial_id": r.trial_id, "node": r.host, "gpu": r.gpu_ids,
+                    "attempt": r.attempts, "age_s": now - r.attempt_started, "since_report_s": since,
                     "stalled": bool(stall and since > stall)})
     return out
 

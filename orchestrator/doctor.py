@@ -19,7 +19,7 @@ from rich.markup import escape
 from . import plan as planning
 from .config import load_config
 from .errors import AblatorError, LedgerDamaged, StudyError
-from .ledger import LAYOUT_VERSION, Study, TrialStore, read_json, write_json
+from .ledger import LAYOUT_VERSION, Study, TrialRecord, TrialStore, read_json, write_json
 from .ledger.files import cut_torn_tail, has_torn_tail
 from .ledger.index import INDEX, StudyIndex
 from .ledger.records import index_view
@@ -117,14 +117,14 @@ def rebuild_plan(study: Study, config) -> list[dict]:
     """The ablation trials of the config's first tier, then every other ablation trial on disk."""
     tier = config.tiers.stages[0].name if config.tiers else None
     trials = {s.trial_id: s.to_dict() for s in planning.ablation_trials(config, tier=tier)}
-    keys = planning.TrialSpec.__dataclass_fields__
+    keys = set(planning.TrialSpec.__dataclass_fields__)
     for rec in _readable_records(study):
-        if rec.get("stage") == "ablation" and rec["trial_id"] not in trials:
-            trials[rec["trial_id"]] = {k: rec[k] for k in keys if k in rec}
+        if rec.stage == "ablation" and rec.trial_id not in trials:
+            trials[rec.trial_id] = rec.model_dump(include=keys)
     return list(trials.values())
 
 
-def _readable_records(study: Study) -> list[dict]:
+def _readable_records(study: Study) -> list[TrialRecord]:
     out = []
     for path in study.trial_dirs():
         try:
@@ -167,15 +167,14 @@ def _metrics(study: Study, fix: bool) -> list[Finding]:
 
 def _index(study: Study, fix: bool) -> list[Finding]:
     path = study.path / INDEX
-    records = {r["trial_id"]: index_view(r) for r in _readable_records(study)}
+    records = {r.trial_id: r for r in _readable_records(study)}
     if not path.exists():
         problem = "missing (an older layout): status and report open every trial directory"
     else:
         index = StudyIndex(path)
         replayed = index.records()
         stale = [tid for tid, rec in records.items()
-                 if {k: replayed.get(tid, {}).get(k) for k in ("state", "attempts")}
-                 != {k: rec.get(k) for k in ("state", "attempts")}]
+                 if tid not in replayed or (replayed[tid].state, replayed[tid].attempts) != (rec.state, rec.attempts)]
         if stale:
             index.problems.append(f"{len(stale)} trial(s) disagree with their record.json (e.g. {stale[0]})")
         problem = "; ".join(index.problems[-4:])
@@ -188,13 +187,14 @@ def _index(study: Study, fix: bool) -> list[Finding]:
     return [finding]
 
 
-def rebuild_index(study: Study, records: list[dict]) -> None:
-    """Write the study index anew, one line per record, and mark the layout in study.json."""
+def rebuild_index(study: Study, records: list[TrialRecord]) -> None:
+    """Write the study index anew, one line per record (as the index keeps it), and mark the layout
+    in study.json."""
     path = study.path / INDEX
     tmp = path.with_name(f".{INDEX}.rebuild.tmp")
     try:
         with open(tmp, "w") as fh:
-            fh.writelines(json.dumps(rec, separators=(",", ":"), default=str) + "\n" for rec in records)
+            fh.writelines(json.dumps(index_view(rec), separators=(",", ":"), default=str) + "\n" for rec in records)
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)

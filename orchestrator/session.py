@@ -33,7 +33,7 @@ from .execution import interrupt, runner
 from .execution.progress import StudyProgress
 from .execution.resources import check_feasible
 from .execution.telemetry import StudyMetrics
-from .ledger import FAILED, PENDING, Study, read_json
+from .ledger import FAILED, PENDING, Study, TrialRecord, read_json
 from .overrides import Override, resolved_text
 from .plan import TrialSpec
 from .provenance import collect
@@ -223,7 +223,7 @@ class StudySession:
 
     # ------------------------------------------------------------ running trials
 
-    def execute(self, specs, label: str = "ablation") -> list[dict]:
+    def execute(self, specs, label: str = "ablation") -> list[TrialRecord]:
         """Write PENDING records for new specs, then run every spec not yet finished."""
         study = self.study
         plan = study.read_plan() or {"trials": []}
@@ -238,7 +238,7 @@ class StudySession:
             return []
         tracker = self.tracker
         with StudyProgress(self.console, len(todo), label) as progress:
-            def seen(record):
+            def seen(record: TrialRecord):
                 progress.seen(record)
                 tracker.trial_update(record)
                 self.telemetry.update(record)
@@ -258,11 +258,10 @@ class StudySession:
         seeds = self.config.seed_list
         if isinstance(self.config.seeds, AdaptiveSeeds):
             for record in self.study.records():
-                if (record["variant"] == planning.BASELINE and record["stage"] == "ablation"
-                        and record["seed"] not in seeds
-                        and (record.get("group") is None or tier is None
-                             or str(record["group"]).startswith(tier))):
-                    seeds.append(record["seed"])
+                if (record.variant == planning.BASELINE and record.stage == "ablation"
+                        and record.seed not in seeds
+                        and (record.group is None or tier is None or str(record.group).startswith(tier))):
+                    seeds.append(record.seed)
         return seeds
 
     def _tier_separates(self, tier: str) -> bool:
@@ -293,7 +292,7 @@ def adaptive_seeds(study: Study, config: StudyConfig, console: Console, tier,
     """
     from .analysis import next_seed
 
-    while (step := next_seed([r for r in study.records() if r["stage"] == "ablation"], config)) is not None:
+    while (step := next_seed([r for r in study.records() if r.stage == "ablation"], config)) is not None:
         seed, open_components = step
         console.print(f"Adaptive seeds: {', '.join(open_components)} undecided; adding seed {seed}")
         chosen = [planning.Variant()] + [v for v in planning.variants(config)
@@ -367,8 +366,8 @@ def resume(study_dir: str | Path, *, address: str | None = None, console: Consol
         mend_records(study, console)
         if retry_failed:
             for record in study.records():
-                if record["state"] == FAILED and record["stage"] == "ablation":
-                    study.trial(record["trial_id"]).update(state=PENDING)
+                if record.state == FAILED and record.stage == "ablation":
+                    study.trial(record.trial_id).update(state=PENDING)
 
     cluster = Cluster(address, ray_temp_dir, dashboard, upload)
     with StudySession(study, config, console, cluster, on_open=open_study) as session:
@@ -416,11 +415,11 @@ def mend_records(study: Study, console: Console) -> list[str]:
     if not damaged:
         return []
     specs = {t["trial_id"]: t for t in study.read_plan().get("trials", [])}
-    indexed = {r["trial_id"]: r for r in study.records()}
+    indexed = {r.trial_id: r for r in study.records()}
     mended = []
     for path, problem in damaged:
         tid = path.parent.name
-        spec = specs.get(tid) or indexed.get(tid)
+        spec = specs.get(tid) or (indexed[tid].to_json() if tid in indexed else None)
         store = study.trial(tid)
         aside = store.set_aside()
         console.print(f"[yellow]{path}: {escape(problem)}[/yellow]; moved to {aside.name}"
@@ -442,9 +441,9 @@ def _all_stages(session: StudySession, rerun=None) -> None:
         session.tuning()
 
 
-def failed_trials(study: Study) -> list[dict]:
+def failed_trials(study: Study) -> list[TrialRecord]:
     """The study's FAILED trials (any stage): a launch with any exits 1."""
-    return [r for r in study.records() if r["state"] == FAILED]
+    return [r for r in study.records() if r.state == FAILED]
 
 
 def _variant(config: StudyConfig, name: str) -> planning.Variant:

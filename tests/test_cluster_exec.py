@@ -19,7 +19,7 @@ import psutil
 import pytest
 import yaml
 
-from orchestrator.ledger import Study
+from orchestrator.ledger import Study, TrialRecord
 from tests.conftest import BIN, REPO, ray_head, short_tmp
 
 ABLATOR = str(BIN / "ablator")  # a console script: its sys.path[0] is bin/, not the cwd
@@ -96,7 +96,7 @@ def ablator(root: Path, *args: str, timeout: float = 600, **extra_env: str) -> s
                           timeout=timeout, check=False)
 
 
-def records(root: Path, name: str) -> dict[str, dict]:
+def records(root: Path, name: str) -> dict[str, TrialRecord]:
     """Every trial's full record.json (the study index leaves out the worker's pid)."""
     study = Study(root / "studies" / name)
     return {p.parent.name: study.trial(p.parent.name).read() for p in study.trials_dir.glob("*/record.json")}
@@ -113,16 +113,16 @@ def test_broken_process_fails_only_its_own_trials_and_the_study_exits_1(tmp_path
     assert "4 trial(s) FAILED" in out and "Traceback" not in result.stdout
     assert "[ablation] done 8/12" in result.stdout  # a plain progress line: stdout is not a terminal
     recs = records(root, "iso")
-    failed = {t: r for t, r in recs.items() if r["state"] == "FAILED"}
+    failed = {t: r for t, r in recs.items() if r.state == "FAILED"}
     assert set(failed) == {f"no-poison-seed{s}" for s in range(4)}
     for r in failed.values():
-        assert r["attempts"] == 2 and all("broke its process" in e["error"] for e in r["errors"])
-    completed = [r for r in recs.values() if r["state"] == "COMPLETED"]
-    assert len(completed) == 8, {t: r["errors"] for t, r in recs.items() if r["state"] != "COMPLETED"}
-    assert not any("broken by an earlier trial" in e["error"] for r in recs.values() for e in r["errors"])
-    poisoned = {r["pid"] for r in failed.values()}
-    assert not poisoned & {r["pid"] for r in completed}  # a failed worker never ran another trial
-    assert len({r["pid"] for r in completed}) < len(completed)  # healthy workers are reused
+        assert r.attempts == 2 and all("broke its process" in e.error for e in r.errors)
+    completed = [r for r in recs.values() if r.state == "COMPLETED"]
+    assert len(completed) == 8, {t: r.errors for t, r in recs.items() if r.state != "COMPLETED"}
+    assert not any("broken by an earlier trial" in e.error for r in recs.values() for e in r.errors)
+    poisoned = {r.pid for r in failed.values()}
+    assert not poisoned & {r.pid for r in completed}  # a failed worker never ran another trial
+    assert len({r.pid for r in completed}) < len(completed)  # healthy workers are reused
     assert (root / "studies" / "iso" / "report.md").exists()
 
 
@@ -136,11 +136,11 @@ def test_hung_and_stalled_trials_are_stopped_and_counted(tmp_path):
     result = ablator(root, "launch", "study.yaml", timeout=300)
     assert result.returncode == 1, result.stdout + result.stderr
     recs = records(root, "hang")
-    assert recs["baseline-seed0"]["state"] == "COMPLETED"
+    assert recs["baseline-seed0"].state == "COMPLETED"
     hang, stall = recs["no-endless-seed0"], recs["no-stall-seed0"]
-    assert hang["state"] == stall["state"] == "FAILED"
-    assert [e["error"] for e in hang["errors"]] == ["timed out after 8 s"] * 2
-    assert [e["error"] for e in stall["errors"]] == ["stalled: no report for 4 s"] * 2
+    assert hang.state == stall.state == "FAILED"
+    assert [e.error for e in hang.errors] == ["timed out after 8 s"] * 2
+    assert [e.error for e in stall.errors] == ["stalled: no report for 4 s"] * 2
 
 
 def test_a_trial_stuck_holding_the_gil_is_killed_by_the_driver(tmp_path):
@@ -149,9 +149,9 @@ def test_a_trial_stuck_holding_the_gil_is_killed_by_the_driver(tmp_path):
     result = ablator(root, "launch", "study.yaml", timeout=300)
     assert result.returncode == 1, result.stdout + result.stderr
     recs = records(root, "gil")
-    assert recs["baseline-seed0"]["state"] == "COMPLETED"
+    assert recs["baseline-seed0"].state == "COMPLETED"
     stuck = recs["no-gil-seed0"]
-    assert stuck["state"] == "FAILED" and stuck["errors"][0]["error"].startswith("timed out after 8 s")
+    assert stuck.state == "FAILED" and stuck.errors[0].error.startswith("timed out after 8 s")
 
 
 def test_a_trial_killed_by_rays_memory_monitor_counts_toward_max_failures(tmp_path):
@@ -164,8 +164,8 @@ def test_a_trial_killed_by_rays_memory_monitor_counts_toward_max_failures(tmp_pa
                      RAY_memory_monitor_refresh_ms="100")
     assert result.returncode == 1, result.stdout + result.stderr
     hog = records(root, "oom")["no-hog-seed0"]
-    assert hog["state"] == "FAILED" and hog["attempts"] == 2, hog["errors"]
-    assert [e["error"] for e in hog["errors"]] == [f"killed: out of memory on {hog['host']}"] * 2
+    assert hog.state == "FAILED" and hog.attempts == 2, hog.errors
+    assert [e.error for e in hog.errors] == [f"killed: out of memory on {hog.host}"] * 2
 
 
 # ---------------------------------------------------------------- infeasible requests
@@ -181,7 +181,7 @@ def test_infeasible_request_exits_2_naming_the_field(tmp_path, resources, field,
     assert result.returncode == 2, result.stdout + result.stderr
     assert field in result.stderr and asked in result.stderr and "biggest node" in result.stderr
     assert "Traceback" not in result.stderr
-    assert not any(r["attempts"] for r in records(root, "big").values())
+    assert not any(r.attempts for r in records(root, "big").values())
 
 
 # ---------------------------------------------------------------- preemption
@@ -198,7 +198,7 @@ def test_sigterm_leaves_running_trials_pending_then_resume_reruns_nothing_finish
     try:
         deadline = time.time() + 240
         while time.time() < deadline:
-            states = [r["state"] for r in study.records()] if study.exists() else []
+            states = [r.state for r in study.records()] if study.exists() else []
             if states.count("COMPLETED") >= 2 and "RUNNING" in states:
                 break
             assert driver.poll() is None, driver.communicate()
@@ -221,20 +221,20 @@ def test_sigterm_leaves_running_trials_pending_then_resume_reruns_nothing_finish
     assert driver.returncode == 143, out + err
     assert f"ablator resume {study.path}" in out + err
     assert "SIGABRT" not in err and "Aborted" not in err and "core dumped" not in err
-    before = {r["trial_id"]: r for r in study.records()}
-    assert not [r for r in before.values() if r["state"] in ("RUNNING", "FAILED")]
-    finished = {t: r for t, r in before.items() if r["state"] == "COMPLETED"}
-    interrupted = [r for r in before.values() if r["attempts"] and r["state"] == "PENDING"]
-    assert finished and interrupted and all(not r["errors"] for r in interrupted)
+    before = {r.trial_id: r for r in study.records()}
+    assert not [r for r in before.values() if r.state in ("RUNNING", "FAILED")]
+    finished = {t: r for t, r in before.items() if r.state == "COMPLETED"}
+    interrupted = [r for r in before.values() if r.attempts and r.state == "PENDING"]
+    assert finished and interrupted and all(not r.errors for r in interrupted)
 
     resumed = ablator(root, "resume", str(study.path))
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-    after = {r["trial_id"]: r for r in study.records()}
-    assert all(r["state"] == "COMPLETED" for r in after.values())
+    after = {r.trial_id: r for r in study.records()}
+    assert all(r.state == "COMPLETED" for r in after.values())
     for tid, rec in finished.items():
-        assert after[tid]["ended_at"] == rec["ended_at"] and after[tid]["attempts"] == rec["attempts"]
+        assert after[tid].ended_at == rec.ended_at and after[tid].attempts == rec.attempts
     for rec in interrupted:  # every step once: none lost, duplicated or shifted by the kill
-        assert [row["step"] for row in study.history(rec["trial_id"])] == list(range(6))
+        assert [row["step"] for row in study.history(rec.trial_id)] == list(range(6))
 
 
 # ---------------------------------------------------------------- a two-node Ray cluster
@@ -285,10 +285,10 @@ def test_two_node_cluster_runs_user_code_ablation_and_tuning_in_one_command(tmp_
     assert driver.returncode == 0, out
     assert "Not uploaded (large files): data/big.bin" in out
     recs = Study(root / "studies" / "two").records()
-    ablation = [r for r in recs if r["stage"] == "ablation"]
-    assert len(ablation) == 9 and all(r["state"] == "COMPLETED" for r in recs)
-    assert len({r["node_id"] for r in ablation}) == 2, "the trials did not run on both nodes"
+    ablation = [r for r in recs if r.stage == "ablation"]
+    assert len(ablation) == 9 and all(r.state == "COMPLETED" for r in recs)
+    assert len({r.node_id for r in ablation}) == 2, "the trials did not run on both nodes"
     info = Study(root / "studies" / "two").info
     assert info["stages"]["tuning"]["state"] == "completed"  # tuning ran before the command returned
-    assert [r for r in recs if r["stage"] == "tuning"]
+    assert [r for r in recs if r.stage == "tuning"]
     assert pending >= 1, "no trial was ever queued beyond what the cluster fits"

@@ -52,12 +52,12 @@ def test_driver_sigkill_then_resume_completes_without_rerunning(tmp_path):
                          baseline={"train": {"epochs": 6, "sleep": 0.4}, "fault": {"mode": "none", "epoch": 99}},
                          seeds=[0, 1, 2], resources={"max_concurrent": 2})  # the same on any core count
     study = Study(tmp_path / "studies" / "faulty")
-    launch_then_kill(config, study, lambda records: sum(r["state"] == "COMPLETED" for r in records) >= 3
-                     and any(r["state"] == "RUNNING" for r in records))
+    launch_then_kill(config, study, lambda records: sum(r.state == "COMPLETED" for r in records) >= 3
+                     and any(r.state == "RUNNING" for r in records))
 
-    before = {r["trial_id"]: r for r in study.records()}
-    finished = {tid: r for tid, r in before.items() if r["state"] == "COMPLETED"}
-    interrupted = {tid: study.history(tid) for tid, r in before.items() if r["state"] == "RUNNING"}
+    before = {r.trial_id: r for r in study.records()}
+    finished = {tid: r for tid, r in before.items() if r.state == "COMPLETED"}
+    interrupted = {tid: study.history(tid) for tid, r in before.items() if r.state == "RUNNING"}
     assert finished and len(finished) < len(before)
 
     resumed = subprocess.run([*ABLATOR, "resume", str(study.path), "--no-dashboard",
@@ -66,11 +66,11 @@ def test_driver_sigkill_then_resume_completes_without_rerunning(tmp_path):
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert f"{len(finished)} of 12 trials already finished" in resumed.stdout
 
-    after = {r["trial_id"]: r for r in study.records()}
-    assert len(after) == 12 and all(r["state"] == "COMPLETED" for r in after.values())
+    after = {r.trial_id: r for r in study.records()}
+    assert len(after) == 12 and all(r.state == "COMPLETED" for r in after.values())
     for tid, rec in finished.items():  # finished trials were not re-run
-        assert after[tid]["attempts"] == rec["attempts"] == 1
-        assert after[tid]["ended_at"] == rec["ended_at"]
+        assert after[tid].attempts == rec.attempts == 1
+        assert after[tid].ended_at == rec.ended_at
     for tid, rows in interrupted.items():  # no reported epoch was lost
         history = study.history(tid)
         assert [r["step"] for r in history] == list(range(6))
@@ -78,5 +78,5 @@ def test_driver_sigkill_then_resume_completes_without_rerunning(tmp_path):
         for row in rows:
             if row["step"] < len(rows) - 1:  # every checkpointed epoch survives as it was
                 assert kept[row["step"]]["attempt"] == row["attempt"]
-        assert after[tid]["attempts"] >= 2
-        assert after[tid]["errors"][0]["error"].startswith("the worker running this attempt died")
+        assert after[tid].attempts >= 2
+        assert after[tid].errors[0].error.startswith("the worker running this attempt died")

@@ -27,26 +27,26 @@ def test_chord_heads_inference_only_ablations_train_nothing(ray_cluster, tmp_pat
     path = _shortened("chord_heads", tmp_path, data={"n_train": 32, "n_eval": 8, "n_frames": 32},
                       model={"hidden": 16}, train={"epochs": 1})
     study = launch(path, console=QUIET)
-    records = {r["trial_id"]: r for r in study.records()}
-    assert len(records) == 8 * 2 and all(r["state"] == "COMPLETED" for r in records.values())
-    inference = {tid: r for tid, r in records.items() if r["inference_only"]}
+    records = {r.trial_id: r for r in study.records()}
+    assert len(records) == 8 * 2 and all(r.state == "COMPLETED" for r in records.values())
+    inference = {tid: r for tid, r in records.items() if r.inference_only}
     # smoothing, temperature and beam_search are inference components: 3 variants x 2 seeds
-    assert {r["variant"] for r in inference.values()} == {"no-smoothing", "no-temperature", "no-beam_search"}
+    assert {r.variant for r in inference.values()} == {"no-smoothing", "no-temperature", "no-beam_search"}
     for tid, rec in inference.items():
-        assert rec["source_trial"] == f"baseline-seed{rec['seed']}"
-        assert rec["saved_s"] > 0
+        assert rec.source_trial == f"baseline-seed{rec.seed}"
+        assert rec.saved_s > 0
         assert not (study.trial(tid).path / "checkpoint.pt").exists()  # nothing was trained
         assert len(study.history(tid)) == 1  # one evaluation, no epochs
-        assert 0 <= rec["final"]["mirex"] <= 1
-    trained = [r for r in records.values() if not r["inference_only"]]
+        assert 0 <= rec.final["mirex"] <= 1
+    trained = [r for r in records.values() if not r.inference_only]
     assert len(trained) == 10
     for rec in trained:
-        assert (study.trial(rec["trial_id"]).path / "checkpoint.pt").exists()
-        assert rec["final"]["malformed_samples"] >= 0
+        assert (study.trial(rec.trial_id).path / "checkpoint.pt").exists()
+        assert rec.final["malformed_samples"] >= 0
     report = (study.path / "report.md").read_text()
     verdicts = json.loads((study.path / "verdicts.json").read_text())
-    saved_h = sum(r["saved_s"] for r in inference.values()) / 3600
-    duration_h = sum(r["duration_s"] for r in records.values()) / 3600
+    saved_h = sum(r.saved_s for r in inference.values()) / 3600
+    duration_h = sum(r.duration_s for r in records.values()) / 3600
     assert "mirex" in report and f"| ablation | 16 | {duration_h:.3g} | 0 | 0 | {saved_h:.3g} |" in report
     assert set(verdicts["components"]) == set(load_config(path).components)
 
@@ -56,6 +56,6 @@ def test_digits_cnn_end_to_end(ray_cluster, tmp_path):
                       model={"channels": 8}, train={"epochs": 2})
     study = launch(path, console=QUIET)
     records = study.records()
-    assert len(records) == 7 * 2 and all(r["state"] == "COMPLETED" for r in records)
-    assert all(0 <= r["final"]["val_acc"] <= 1 for r in records)
+    assert len(records) == 7 * 2 and all(r.state == "COMPLETED" for r in records)
+    assert all(0 <= r.final["val_acc"] <= 1 for r in records)
     assert (study.path / "plots").is_dir() and any((study.path / "plots").glob("*.png"))

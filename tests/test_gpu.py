@@ -45,8 +45,8 @@ def test_ctx_device_is_cuda_and_a_device_assert_fails_only_its_trials(tmp_path):
     result = ablator(root, "launch", "study.yaml")
     assert result.returncode == 1, result.stdout + result.stderr
     recs = records(root, "gpu")
-    failed = {t for t, r in recs.items() if r["state"] == "FAILED"}
+    failed = {t for t, r in recs.items() if r.state == "FAILED"}
     assert failed == {f"no-boom-seed{s}" for s in range(4)}
-    completed = [r for r in recs.values() if r["state"] == "COMPLETED"]
-    assert len(completed) == 8 and all(r["final"]["on_cuda"] == 1.0 for r in completed)
-    assert all(r["gpu_ids"] for r in completed)
+    completed = [r for r in recs.values() if r.state == "COMPLETED"]
+    assert len(completed) == 8 and all(r.final["on_cuda"] == 1.0 for r in completed)
+    assert all(r.gpu_ids for r in completed)

@@ -19,18 +19,18 @@ def faulty_study(ray_cluster, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("faulty")
     path = write_study(tmp, REPO / "tests/faulty.yaml")
     study = launch(path, console=QUIET)
-    return study, {r["trial_id"]: r for r in study.records()}
+    return study, {r.trial_id: r for r in study.records()}
 
 
 def test_raise_at_epoch_2_resumes_from_epoch_1_checkpoint(faulty_study):
     study, records = faulty_study
     for seed in (0, 1):
         rec = records[f"no-flaky-seed{seed}"]
-        assert rec["state"] == "COMPLETED"
-        assert rec["attempts"] == 2
-        assert "injected failure at epoch 2" in rec["errors"][0]["error"]
-        assert "RuntimeError" in rec["errors"][0]["traceback"]
-        history = study.history(rec["trial_id"])
+        assert rec.state == "COMPLETED"
+        assert rec.attempts == 2
+        assert "injected failure at epoch 2" in rec.errors[0].error
+        assert "RuntimeError" in rec.errors[0].traceback
+        history = study.history(rec.trial_id)
         assert [row["step"] for row in history] == [0, 1, 2, 3]
         # epochs 0-1 come from attempt 1; the restart began at epoch 2, not 0
         assert [row["attempt"] for row in history] == [1, 1, 2, 2]
@@ -41,23 +41,23 @@ def test_always_failing_trial_is_failed_after_max_failures_and_others_complete(f
     _, records = faulty_study
     for seed in (0, 1):
         rec = records[f"no-broken-seed{seed}"]
-        assert rec["state"] == "FAILED"
-        assert rec["attempts"] == 3  # first attempt + max_failures (2) restarts
-        assert len(rec["errors"]) == 3
-        assert all("injected failure" in e["error"] for e in rec["errors"])
+        assert rec.state == "FAILED"
+        assert rec.attempts == 3  # first attempt + max_failures (2) restarts
+        assert len(rec.errors) == 3
+        assert all("injected failure" in e.error for e in rec.errors)
     others = [r for tid, r in records.items() if "broken" not in tid]
-    assert len(others) == 6 and all(r["state"] == "COMPLETED" for r in others)
-    assert all(r["final"]["score"] > 0 for r in others)
+    assert len(others) == 6 and all(r.state == "COMPLETED" for r in others)
+    assert all(r.final["score"] > 0 for r in others)
 
 
 def test_worker_killed_with_sigkill_restarts_from_checkpoint(faulty_study):
     study, records = faulty_study
     for seed in (0, 1):
         rec = records[f"no-crash-seed{seed}"]
-        assert rec["state"] == "COMPLETED"
-        assert rec["attempts"] == 2
-        assert "worker" in rec["errors"][0]["error"] and "died" in rec["errors"][0]["error"]
-        history = study.history(rec["trial_id"])
+        assert rec.state == "COMPLETED"
+        assert rec.attempts == 2
+        assert "worker" in rec.errors[0].error and "died" in rec.errors[0].error
+        history = study.history(rec.trial_id)
         assert [row["step"] for row in history] == [0, 1, 2, 3]
         assert history[-1]["started_at_epoch"] == 2
 
@@ -70,8 +70,8 @@ def test_ledger_holds_plan_provenance_and_every_trial(faulty_study):
     assert prov["python"] and prov["packages"]["torch"] and prov["host"] and prov["cpu"]["count"] >= 1
     assert "commit" in prov["git"]
     baseline = records["baseline-seed0"]
-    assert baseline["final"] == {"score": pytest.approx(1.3), "started_at_epoch": 0.0}
-    assert baseline["data_fingerprints"]["train"]["n"] == 2
+    assert baseline.final == {"score": pytest.approx(1.3), "started_at_epoch": 0.0}
+    assert baseline.data_fingerprints["train"]["n"] == 2
     assert study.info["stages"]["ablation"]["state"] == "completed"
 
 
@@ -79,15 +79,15 @@ def test_variants_rerun_only_those_and_reuse_the_rest(faulty_study, tmp_path):
     study, before = faulty_study
     config_path = study.path / "config.yaml"
     launch(config_path, variants=["no-flaky"], console=QUIET)
-    after = {r["trial_id"]: r for r in study.records()}
+    after = {r.trial_id: r for r in study.records()}
     for tid, rec in after.items():
         if tid.startswith("no-flaky-"):
-            assert rec["ended_at"] > before[tid]["ended_at"]
-            assert rec["state"] == "COMPLETED"
-        elif rec["state"] == "COMPLETED":
-            assert rec["ended_at"] == before[tid]["ended_at"], f"{tid} was re-run"
+            assert rec.ended_at > before[tid].ended_at
+            assert rec.state == "COMPLETED"
+        elif rec.state == "COMPLETED":
+            assert rec.ended_at == before[tid].ended_at, f"{tid} was re-run"
     # FAILED trials stay FAILED unless asked (`ablator resume --retry-failed`)
-    assert after["no-broken-seed0"]["attempts"] == 3
+    assert after["no-broken-seed0"].attempts == 3
 
 
 def test_second_driver_on_the_same_study_is_refused(faulty_study):
@@ -103,10 +103,10 @@ def test_quickstart_end_to_end(ray_cluster, tmp_path):
     records = Study(study.path).records()
     assert len(records) == 18
     for rec in records:
-        assert rec["state"] == "COMPLETED" and rec["attempts"] == 1
-        assert 0 <= rec["final"]["val_acc"] <= 1
-        assert len(study.history(rec["trial_id"])) == 30
-    acc = {r["trial_id"]: r["final"]["val_acc"] for r in records}
+        assert rec.state == "COMPLETED" and rec.attempts == 1
+        assert 0 <= rec.final["val_acc"] <= 1
+        assert len(study.history(rec.trial_id)) == 30
+    acc = {r.trial_id: r.final["val_acc"] for r in records}
     # the hidden layers are what make the spirals separable
     assert all(acc[f"no-hidden_layers-seed{s}"] < acc[f"baseline-seed{s}"] - 0.1 for s in range(3))
     assert (study.path / "report.md").exists() and (study.path / "verdicts.json").exists()
@@ -118,10 +118,10 @@ def test_a_trainable_that_cannot_load_on_the_workers_fails_at_once_without_resta
                                              "removal": {"fault.mode": "raise_once"}}})
     study = launch(path, console=QUIET)
     records = study.records()
-    assert len(records) == 4 and all(r["state"] == "FAILED" for r in records)
+    assert len(records) == 4 and all(r.state == "FAILED" for r in records)
     for r in records:  # a user mistake found late: one attempt, not 1 + max_failures (2)
-        full = study.trial(r["trial_id"]).read()
-        assert full["attempts"] == 1 and len(full["errors"]) == 1
-        error = full["errors"][0]["error"]
+        full = study.trial(r.trial_id).read()
+        assert full.attempts == 1 and len(full.errors) == 1
+        error = full.errors[0].error
         assert "cannot be loaded on" in error and "only_on_the_driver" in error
-        assert full["errors"][0]["retryable"] is False
+        assert full.errors[0].retryable is False

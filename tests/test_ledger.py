@@ -16,7 +16,7 @@ import pytest
 
 from benchmarks.scale import build
 from orchestrator.errors import LedgerDamaged, StudyError
-from orchestrator.ledger import COMPLETED, PENDING, Study, TrialStore, write_json
+from orchestrator.ledger import COMPLETED, PENDING, AttemptError, Study, TrialRecord, TrialStore, write_json
 from orchestrator.ledger.files import cut_torn_tail
 from tests.conftest import REPO
 
@@ -102,39 +102,39 @@ def small_disk(tmp_path):
 
 def test_disk_full_names_the_path_cleans_up_and_works_again_once_there_is_room(small_disk):
     store = TrialStore(small_disk / "trials" / "t")
-    store.write({"trial_id": "t", "state": PENDING})
+    store.write(TrialRecord(trial_id="t", state=PENDING))
     filler = small_disk / "filler"
     with pytest.raises(OSError), open(filler, "wb") as fh:  # fill the disk for real
         while True:
             fh.write(b"x" * 65536)
             fh.flush()
     with pytest.raises(StudyError) as info:
-        store.write({"trial_id": "t", "state": COMPLETED, "final": {"x": "y" * 100_000}})
+        store.write(TrialRecord(trial_id="t", state=COMPLETED, final={"x": "y" * 100_000}))
     assert str(store.record_path) in str(info.value) and "No space left" in str(info.value)
     assert info.value.retryable
     assert sorted(p.name for p in store.path.iterdir()) == ["record.json"]  # no temp file left
-    assert store.read()["state"] == PENDING  # the old record stands
+    assert store.read().state == PENDING  # the old record stands
     filler.unlink()  # room again
-    store.write({"trial_id": "t", "state": COMPLETED, "final": {"x": "y" * 100_000}})
-    assert store.read()["state"] == COMPLETED
+    store.write(TrialRecord(trial_id="t", state=COMPLETED, final={"x": "y" * 100_000}))
+    assert store.read().state == COMPLETED
 
 
 # ------------------------------------------------------------ the study index
 
 
 def test_index_replays_every_write_and_reads_only_new_bytes(study):
-    recs = {r["trial_id"]: r for r in study.records()}
-    assert len(recs) == 8 and all(r["state"] == COMPLETED for r in recs.values())
+    recs = {r.trial_id: r for r in study.records()}
+    assert len(recs) == 8 and all(r.state == COMPLETED for r in recs.values())
     lines = study.index.path.read_text().splitlines()
     assert len(lines) == 3 * 8  # PENDING, RUNNING, COMPLETED of each trial
     assert "variant" not in json.loads(lines[1])  # later lines hold only what changed
     before = study.index._offset
     study.trial("baseline-seed0").update(state=PENDING)
-    assert study.records()[0]["state"] == PENDING  # sorted: baseline-seed0 first
+    assert study.records()[0].state == PENDING  # sorted: baseline-seed0 first
     assert study.index._offset > before
     with open(study.index.path, "a") as fh:
         fh.write('{"trial_id": "baseline-seed0", "state": "COMPLE')  # a write in progress
-    assert {r["trial_id"]: r for r in study.records()}["baseline-seed0"]["state"] == PENDING
+    assert {r.trial_id: r for r in study.records()}["baseline-seed0"].state == PENDING
 
 
 def test_status_and_report_do_not_open_trial_directories(study):
@@ -149,10 +149,14 @@ def test_status_and_report_do_not_open_trial_directories(study):
 
 def test_record_model_refuses_to_write_a_lie(tmp_path):
     store = TrialStore(tmp_path / "trials" / "t")
+    record = TrialRecord(trial_id="t")
     with pytest.raises(ValueError, match="state"):
-        store.write({"trial_id": "t", "state": "DONE"})
+        record.state = "DONE"  # checked on assignment
+    with pytest.raises(ValueError, match="state"):  # model_copy does not check: write does
+        store.write(record.model_copy(update={"state": "DONE"}))
     with pytest.raises(ValueError, match="attempts"):
-        store.write({"trial_id": "t", "state": PENDING, "attempts": "two"})
+        store.write(record.model_copy(update={"attempts": "two"}))
+    assert not store.record_path.exists()
 
 
 def test_layout_version_in_study_json(study):
@@ -247,12 +251,12 @@ def test_summary_cache_parses_only_new_lines_and_follows_a_rebuilt_index(study):
     assert Study(study.path).summary()["baseline-seed0"][1] == COMPLETED
     cache = study.path / "index.jsonl.summary"
     assert json.loads(cache.read_text())["offset"] == study.index.path.stat().st_size
-    study.trial("baseline-seed0").update(state=FAILED, errors=[{"attempt": 1, "error": "boom"}])
+    study.trial("baseline-seed0").update(state=FAILED, errors=[AttemptError(attempt=1, error="boom")])
     got = Study(study.path).summary()["baseline-seed0"]
     assert got[1] == FAILED and got[4] == "boom"
     assert json.loads(cache.read_text())["offset"] == study.index.path.stat().st_size
     record = study.trial("baseline-seed0")
-    write_json(record.record_path, {**record.read(), "state": PENDING})  # behind the index's back
+    write_json(record.record_path, {**record.read().to_json(), "state": PENDING})  # behind the index's back
     assert Study(study.path).summary()["baseline-seed0"][1] == FAILED
     rebuild_index(study, [study.trial(d.name).read() for d in study.trial_dirs()])
     assert Study(study.path).summary()["baseline-seed0"][1] == PENDING

@@ -43,8 +43,8 @@ def torn_study(ray_cluster, tmp_path_factory):
 
 
 def test_a_row_torn_by_a_dying_writer_is_cut_and_every_step_is_there_once(torn_study):
-    records = {r["trial_id"]: r for r in torn_study.records()}
-    assert len(records) == 4 and all(r["state"] == COMPLETED and r["attempts"] == 2 for r in records.values())
+    records = {r.trial_id: r for r in torn_study.records()}
+    assert len(records) == 4 and all(r.state == COMPLETED and r.attempts == 2 for r in records.values())
     for tid, lines in metric_lines(torn_study).items():
         rows = [json.loads(line) for line in lines]  # every line parses: valid JSON Lines
         assert [r["step"] for r in rows] == [0, 1, 2, 3, 4], tid  # each step once, none shifted
@@ -61,9 +61,9 @@ def test_resume_reruns_only_the_trial_whose_record_is_unreadable(ray_cluster, tm
     damaged = study.trial("no-extra-seed1").record_path
     damaged.write_bytes(records_before["no-extra-seed1"][:40])  # a truncated copy
     resume(study.path, console=QUIET)
-    after = {r["trial_id"]: r for r in Study(study.path).records()}
-    assert all(r["state"] == COMPLETED for r in after.values())
-    assert json.loads(damaged.read_text())["attempts"] == 1  # run again, from its record's start
+    after = {r.trial_id: r for r in Study(study.path).records()}
+    assert all(r.state == COMPLETED for r in after.values())
+    assert study.trial("no-extra-seed1").read().attempts == 1  # run again, from its record's start
     assert list(damaged.parent.glob("record.json.damaged-*"))
     for tid, raw in records_before.items():
         if tid != "no-extra-seed1":  # finished trials untouched
@@ -93,5 +93,5 @@ def test_two_first_launches_at_once_exactly_one_runs(tmp_path):
     assert "is already being run by pid" in loser[1] and "Traceback" not in loser[1]
     study = Study(tmp_path / "studies" / "race")
     records = study.records()
-    assert len(records) == 2 and all(r["state"] == COMPLETED and r["attempts"] == 1 for r in records)
+    assert len(records) == 2 and all(r.state == COMPLETED and r.attempts == 1 for r in records)
     assert all(len(lines) == 3 for lines in metric_lines(study).values())  # each trial ran once

@@ -77,8 +77,8 @@ def test_launch_records_the_resolved_config_and_the_overrides(ray_cluster, tmp_p
             "removal: {fault.mode: raise_once}}}"]
     study = launch(path, console=Console(quiet=True), overrides=parse(args))
     records = study.records()
-    assert {r["trial_id"] for r in records} == {"baseline-seed7", "no-flaky-seed7"}
-    assert all(r["state"] == "COMPLETED" for r in records)
+    assert {r.trial_id for r in records} == {"baseline-seed7", "no-flaky-seed7"}
+    assert all(r.state == "COMPLETED" for r in records)
     assert [row["step"] for row in study.history("baseline-seed7")] == [0, 1]
     stored = study.config_path.read_text()
     assert all(f"#   {a}" in stored for a in args)

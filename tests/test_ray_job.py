@@ -49,5 +49,5 @@ def test_launch_with_http_address_runs_the_study_as_a_ray_job(ray_head_url, tmp_
     logs = client.get_job_logs(job.submission_id)
     assert client.get_job_status(job.submission_id) == JobStatus.SUCCEEDED, logs[-3000:]
     records = Study(tmp_path / "studies" / "job-study").records()
-    assert len(records) == 4 and all(r["state"] == "COMPLETED" for r in records)
-    assert {r["attempts"] for r in records if r["variant"] == "no-flaky"} == {2}
+    assert len(records) == 4 and all(r.state == "COMPLETED" for r in records)
+    assert {r.attempts for r in records if r.variant == "no-flaky"} == {2}

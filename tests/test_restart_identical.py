@@ -42,7 +42,7 @@ STUDY = {
 def restarted(ray_cluster, tmp_path_factory):
     path = write_study(tmp_path_factory.mktemp("restart"), STUDY)
     study = launch(path, console=Console(quiet=True))
-    return study, {r["trial_id"]: r for r in study.records()}
+    return study, {r.trial_id: r for r in study.records()}
 
 
 def _steps(study, trial_id):
@@ -56,10 +56,10 @@ def test_killed_trials_end_bit_identical(restarted):
         assert [s for s, _, _ in base] == [0, 1, 2, 3]
         for variant in ("no-killed", "no-torn"):
             rec = records[f"{variant}-seed{seed}"]
-            assert rec["state"] == "COMPLETED" and rec["attempts"] == 2, rec
-            assert "died" in rec["errors"][0]["error"]
-            assert _steps(study, rec["trial_id"]) == base  # every step, exactly once, every bit
-            assert rec["final"] == records[f"baseline-seed{seed}"]["final"]
+            assert rec.state == "COMPLETED" and rec.attempts == 2, rec
+            assert "died" in rec.errors[0].error
+            assert _steps(study, rec.trial_id) == base  # every step, exactly once, every bit
+            assert rec.final == records[f"baseline-seed{seed}"].final
     # the torn checkpoint: epoch 1's metrics line was written by attempt 1, then re-reported by attempt 2
     rows = [json.loads(line) for line in (study.path / "trials/no-torn-seed0/metrics.jsonl").read_text().splitlines()]
     assert [(r["step"], r["attempt"]) for r in rows] == [(0, 1), (1, 1), (1, 2), (2, 2), (3, 2)]
@@ -69,9 +69,9 @@ def test_killed_trials_end_bit_identical(restarted):
 
 def test_deterministic_mode_and_determinism_check_are_reported(restarted):
     study, records = restarted
-    assert all(r["reproducibility"]["deterministic"] for r in records.values())
-    assert all(r["reproducibility"]["cublas_workspace_config"] == ":4096:8" for r in records.values())
-    assert records["baseline-seed0-repeat"]["stage"] == "determinism"
+    assert all(r.reproducibility["deterministic"] for r in records.values())
+    assert all(r.reproducibility["cublas_workspace_config"] == ":4096:8" for r in records.values())
+    assert records["baseline-seed0-repeat"].stage == "determinism"
     assert study.read_provenance()["reproducibility"] == {"deterministic": True}
     verdicts = json.loads((study.path / "verdicts.json").read_text())
     assert verdicts["reproducibility"]["deterministic"] is True

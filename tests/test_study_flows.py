@@ -23,7 +23,7 @@ def _tiers(real_effect: float) -> dict:
 def test_real_tier_runs_only_when_the_synthetic_tier_separates_variants(ray_cluster, tmp_path):
     blind = simulated_config({"a": 0.0, "b": 0.0}, noise=0.3, seeds=3, name="blind", tiers=_tiers(0.0))
     study = launch(write_study(tmp_path, blind), console=QUIET)
-    groups = {r["group"] for r in study.records()}
+    groups = {r.group for r in study.records()}
     assert groups == {"synthetic"}, "the real tier ran although the synthetic tier decided nothing"
     stage = study.info["stages"]["ablation"]
     assert stage["state"] == "stopped" and "synthetic" in stage["reason"]
@@ -31,7 +31,7 @@ def test_real_tier_runs_only_when_the_synthetic_tier_separates_variants(ray_clus
     sharp = simulated_config({"a": 0.0, "b": 0.0}, noise=0.3, seeds=3, name="sharp", tiers=_tiers(3.0))
     study = launch(write_study(tmp_path, sharp), console=QUIET)
     records = study.records()
-    assert {r["group"] for r in records} == {"synthetic", "real"}
+    assert {r.group for r in records} == {"synthetic", "real"}
     assert len(records) == 2 * 3 * 3
     verdicts = json.loads((study.path / "verdicts.json").read_text())
     assert verdicts["components"]["a"]["verdict"] == "essential"
@@ -43,9 +43,9 @@ def test_noise_sweep_runs_the_same_ablation_at_each_value(ray_cluster, tmp_path)
                               sweep={"path": "sim.noise", "values": [0.1, 3.0]})
     study = launch(write_study(tmp_path, config), console=QUIET)
     records = study.records()
-    assert {r["group"] for r in records} == {"noise=0.1", "noise=3.0"}
+    assert {r.group for r in records} == {"noise=0.1", "noise=3.0"}
     assert len(records) == 2 * 3 * 3
-    assert {r["overrides"]["sim.noise"] for r in records} == {0.1, 3.0}
+    assert {r.overrides["sim.noise"] for r in records} == {0.1, 3.0}
     verdicts = json.loads((study.path / "verdicts.json").read_text())
     assert set(verdicts["groups"]) == {"noise=0.1", "noise=3.0"}
     assert verdicts["groups"]["noise=0.1"]["components"]["a"]["verdict"] == "essential"
@@ -60,8 +60,8 @@ def test_adaptive_seeds_add_seeds_only_where_undecided(ray_cluster, tmp_path):
     study = launch(write_study(tmp_path, config), console=QUIET)
     seeds = {}
     for rec in study.records():
-        assert rec["state"] == "COMPLETED"
-        seeds.setdefault(rec["variant"], set()).add(rec["seed"])
+        assert rec.state == "COMPLETED"
+        seeds.setdefault(rec.variant, set()).add(rec.seed)
     assert seeds["no-a"] == {0, 1, 2}, "a decided component got more seeds"
     assert len(seeds["baseline"]) > 3 and len(seeds["baseline"]) <= 6
     assert seeds["no-b"] == seeds["baseline"], "the comparison must stay paired"

@@ -91,12 +91,12 @@ def test_study_metrics_and_job_metadata_reach_the_cluster(metrics_head, tmp_path
     records = Study(tmp_path / "studies/telemetry").records()
     assert _value(last, "ray_ablator_trials", state="COMPLETED", stage="ablation") == 6
     assert _value(last, "ray_ablator_trials", state="FAILED") == 0
-    assert _value(last, "ray_ablator_trial_restarts_total") == sum(r["attempts"] - 1 for r in records) == 4
+    assert _value(last, "ray_ablator_trial_restarts_total") == sum(r.attempts - 1 for r in records) == 4
     assert _value(last, "ray_ablator_trial_failures_total", kind="exception") == 2
     assert _value(last, "ray_ablator_trial_failures_total", kind="worker_died") == 2
     for r in records:
-        assert _value(last, "ray_ablator_primary_metric", variant=r["variant"], seed=str(r["seed"])) == \
-            pytest.approx(r["final"]["score"])
+        assert _value(last, "ray_ablator_primary_metric", variant=r.variant, seed=str(r.seed)) == \
+            pytest.approx(r.final["score"])
     from ray.job_submission import JobSubmissionClient
 
     jobs = JobSubmissionClient(metrics_head["dashboard"]).list_jobs()

@@ -20,7 +20,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from ..ledger import COMPLETED, FAILED
+from ..ledger import COMPLETED, FAILED, TrialRecord
 
 PLAIN_EVERY_S = 30.0
 
@@ -51,10 +51,10 @@ class StudyProgress:
         if not self._live and not self.console.quiet:
             self._line()
 
-    def seen(self, record: dict) -> None:
+    def seen(self, record: TrialRecord) -> None:
         """Apply one record event: subtract what this trial counted before, add what it counts now."""
-        key = (record["state"], bool(record.get("attempt_started")), max(0, record["attempts"] - 1))
-        old = self._last.get(record["trial_id"])
+        key = (record.state, bool(record.attempt_started), max(0, record.attempts - 1))
+        old = self._last.get(record.trial_id)
         if old == key:
             return
         for (state, running, restarts), sign in ((old, -1), (key, 1)) if old else ((key, 1),):
@@ -62,7 +62,7 @@ class StudyProgress:
             self.failed += sign * (state == FAILED)
             self.running += sign * (running and state not in (COMPLETED, FAILED))
             self.restarts += sign * restarts
-        self._last[record["trial_id"]] = key
+        self._last[record.trial_id] = key
         self.update()
 
     def summary(self) -> str:

@@ -22,7 +22,7 @@ import ray
 
 from ..config import StudyConfig
 from ..errors import ClusterError
-from ..ledger import COMPLETED, FAILED, PENDING, RUNNING, Study
+from ..ledger import COMPLETED, FAILED, PENDING, RUNNING, Study, TrialRecord
 from ..plan import TrialSpec
 from . import interrupt
 from .resources import capacity, request
@@ -77,10 +77,9 @@ def _reachable(address: str | None) -> None:
     socket.create_connection((host, int(port)), timeout=10).close()
 
 
-def new_record(spec: TrialSpec) -> dict:
-    return {**spec.to_dict(), "state": PENDING, "attempts": 0, "errors": [], "final": None,
-            "started_at": None, "ended_at": None, "duration_s": 0.0, "saved_s": 0.0,
-            "attempt_started": None, "data_fingerprints": {}}
+def new_record(spec: TrialSpec) -> TrialRecord:
+    """The PENDING record of a trial that has not run yet."""
+    return TrialRecord(**spec.to_dict())
 
 
 @ray.remote(num_cpus=0)
@@ -102,7 +101,7 @@ class TrialExecutor:
     """Runs trial specs on Ray with driver-side restarts; other stages reuse it."""
 
     def __init__(self, study: Study, config: StudyConfig, entry: str | None = None,
-                 on_update: Callable[[dict], None] | None = None, max_concurrent: int | None = None,
+                 on_update: Callable[[TrialRecord], None] | None = None, max_concurrent: int | None = None,
                  stop_hook_factory: Callable[[TrialSpec], Callable] | None = None):
         self.study = study
         self.config = config
@@ -159,9 +158,9 @@ class TrialExecutor:
                  (ft.trial_timeout, ft.stall_timeout), "cuda" if res.gpus_per_trial else "cpu")
         self.inflight[ref] = spec
 
-    def wait(self, timeout: float = POLL_S) -> list[dict]:
+    def wait(self, timeout: float = POLL_S) -> list[TrialRecord]:
         """Wait up to `timeout` for attempts to end; restart failed ones; return final records."""
-        done: list[dict] = []
+        done: list[TrialRecord] = []
         if not self.inflight:
             return done
         ready, rest = ray.wait(list(self.inflight), num_returns=1, timeout=timeout)
@@ -183,7 +182,7 @@ class TrialExecutor:
                                                          "the trial did not answer its own timeout)")
             except ray.exceptions.RayError as exc:
                 record = self._failed_attempt(spec, exc)
-            if record["state"] == PENDING:  # a failed attempt with restarts left
+            if record.state == PENDING:  # a failed attempt with restarts left
                 self.on_update(record)
                 self.submit(spec, self._configs.get(spec.trial_id))
                 continue
@@ -212,8 +211,8 @@ class TrialExecutor:
             self._taken = now
             running = {spec.trial_id for spec in self.inflight.values()}
             for record in ray.get(self._events.take.remote()):
-                if record["trial_id"] in running:  # a late start of an attempt that has ended is old news
-                    self._started[record["trial_id"]] = time.monotonic()
+                if record.trial_id in running:  # a late start of an attempt that has ended is old news
+                    self._started[record.trial_id] = time.monotonic()
                     self.on_update(record)
 
     def cancel_all(self) -> list[str]:
@@ -227,10 +226,10 @@ class TrialExecutor:
         for spec in self.inflight.values():
             store = self.study.trial(spec.trial_id)
             record = store.read()
-            if record and record["state"] in (PENDING, RUNNING):
-                if record.get("attempt_started"):
-                    record["duration_s"] += time.time() - record["attempt_started"]
-                record.update(state=PENDING, attempt_started=None)
+            if record and record.state in (PENDING, RUNNING):
+                if record.attempt_started:
+                    record.duration_s += time.time() - record.attempt_started
+                record.state, record.attempt_started = PENDING, None
                 store.write(record)
                 stopped.append(spec.trial_id)
         self.inflight.clear()
@@ -240,34 +239,33 @@ class TrialExecutor:
 
     def _task_name(self, spec: TrialSpec) -> str:
         """The task's name in the dashboard: study, stage, variant, seed and attempt."""
-        attempt = (self.study.trial(spec.trial_id).read() or {}).get("attempts", 0) + 1
+        record = self.study.trial(spec.trial_id).read()
+        attempt = (record.attempts if record else 0) + 1
         return f"{self.config.name}/{spec.stage}/{spec.variant}/seed{spec.seed}/attempt{attempt}"
 
-    def _failed_attempt(self, spec: TrialSpec, exc: Exception, error: str | None = None) -> dict:
+    def _failed_attempt(self, spec: TrialSpec, exc: Exception, error: str | None = None) -> TrialRecord:
         """Record an attempt that ended without a result; PENDING to restart it, else FAILED."""
         store = self.study.trial(spec.trial_id)
         record = store.read()
-        if record.get("attempt_started"):  # the worker could not record its own end
+        if record.attempt_started:  # the worker could not record its own end
             now = time.time()
             if error is None and isinstance(exc, ray.exceptions.OutOfMemoryError):
-                error = f"killed: out of memory on {record.get('host') or 'its node'}"
+                error = f"killed: out of memory on {record.host or 'its node'}"
             elif error is None and isinstance(exc, ray.exceptions.RayTaskError):
                 error = f"{type(exc.cause or exc).__name__}: {exc.cause or exc}"
             elif error is None:
                 error = WORKER_DIED
-            record["errors"].append({"attempt": record["attempts"], "error": error,
-                                     "traceback": str(exc), "time": now})
-            record["duration_s"] += now - record["attempt_started"]
-            record["attempt_started"] = None
-        elif record["attempts"] == 0 or not record["errors"]:  # it never started
-            record["errors"].append({"attempt": record["attempts"], "error": f"{type(exc).__name__}: {exc}",
-                                     "traceback": None, "time": time.time()})
+            record.add_error(error, traceback=str(exc))
+            record.duration_s += now - record.attempt_started
+            record.attempt_started = None
+        elif record.attempts == 0 or not record.errors:  # it never started
+            record.add_error(f"{type(exc).__name__}: {exc}")
         failures = self._failures[spec.trial_id] = self._failures.get(spec.trial_id, 0) + 1
-        hopeless = record["errors"] and record["errors"][-1].get("retryable") is False
+        hopeless = record.errors and not record.errors[-1].retryable
         if failures <= self.config.fault_tolerance.max_failures and not hopeless:
-            record["state"] = PENDING
+            record.state = PENDING
         else:
-            record.update(state=FAILED, ended_at=time.time())
+            record.state, record.ended_at = FAILED, time.time()
         store.write(record)
         return record
 
@@ -278,20 +276,21 @@ def code_dir() -> str | None:
     return None if shipped else os.getcwd()
 
 
-def run_trials(executor: TrialExecutor, specs: Iterable[TrialSpec], progress=None) -> list[dict]:
+def run_trials(executor: TrialExecutor, specs: Iterable[TrialSpec], progress=None) -> list[TrialRecord]:
     """Run every spec to COMPLETED or FAILED; inference-only specs wait for their source trial."""
     study = executor.study
     queue = deque(specs)
-    results: list[dict] = []
+    results: list[TrialRecord] = []
     blocked: dict[str, list[TrialSpec]] = {}  # source trial id -> specs waiting on it
     while queue or blocked or executor.inflight:
         limit = executor.limit()
         while queue and len(executor.inflight) < limit:
             spec = queue.popleft()
             if spec.inference_only:
-                source = study.trial(spec.source_trial).read() or {}
-                if source.get("state") != COMPLETED:
-                    if source.get("state") == FAILED:
+                source = study.trial(spec.source_trial).read()
+                state = source.state if source else None
+                if state != COMPLETED:
+                    if state == FAILED:
                         results.append(_not_run(executor, spec, f"its source trial {spec.source_trial} FAILED"))
                     else:
                         blocked.setdefault(spec.source_trial, []).append(spec)
@@ -306,8 +305,8 @@ def run_trials(executor: TrialExecutor, specs: Iterable[TrialSpec], progress=Non
             continue
         for record in executor.wait(timeout=POLL_S):
             results.append(record)
-            for spec in blocked.pop(record["trial_id"], []):
-                if record["state"] == COMPLETED:
+            for spec in blocked.pop(record.trial_id, []):
+                if record.state == COMPLETED:
                     queue.appendleft(spec)
                 else:
                     results.append(_not_run(executor, spec, f"its source trial {spec.source_trial} FAILED"))
@@ -316,12 +315,11 @@ def run_trials(executor: TrialExecutor, specs: Iterable[TrialSpec], progress=Non
     return results
 
 
-def _not_run(executor: TrialExecutor, spec: TrialSpec, why: str) -> dict:
+def _not_run(executor: TrialExecutor, spec: TrialSpec, why: str) -> TrialRecord:
     store = executor.study.trial(spec.trial_id)
     record = store.read()
-    record["errors"].append({"attempt": record["attempts"], "error": f"not run: {why}",
-                             "traceback": None, "time": time.time()})
-    record.update(state=FAILED, ended_at=time.time())
+    record.add_error(f"not run: {why}")
+    record.state, record.ended_at = FAILED, time.time()
     store.write(record)
     executor.on_update(record)
     return record
@@ -329,13 +327,19 @@ def _not_run(executor: TrialExecutor, spec: TrialSpec, why: str) -> dict:
 
 def prepare(study: Study, specs: Iterable[TrialSpec], annotate: Callable[[TrialSpec], dict] | None = None
             ) -> list[TrialSpec]:
-    """Write a PENDING record for each new spec; return the specs not yet finished."""
+    """Write a PENDING record for each new spec; return the specs not yet finished.
+
+    `annotate(spec)`: fields to set on a new record (e.g. ``{"tuning": {...}}``), checked by the model.
+    """
     todo = []
     states = study.states()  # from the study index: no trial directory is opened
     for spec in specs:
         state = states.get(spec.trial_id)
         if state is None:
-            study.trial(spec.trial_id).write({**new_record(spec), **(annotate(spec) if annotate else {})})
+            record = new_record(spec)
+            for key, value in (annotate(spec) if annotate else {}).items():
+                setattr(record, key, value)
+            study.trial(spec.trial_id).write(record)
             state = PENDING
         if state in (PENDING, RUNNING):
             todo.append(spec)

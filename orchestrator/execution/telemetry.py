@@ -12,7 +12,7 @@ import threading
 import time
 from collections import Counter as Tally
 
-from ..ledger import COMPLETED, FAILED, PENDING, RUNNING
+from ..ledger import COMPLETED, FAILED, PENDING, RUNNING, TrialRecord
 
 STATES = (PENDING, RUNNING, COMPLETED, FAILED)
 FAILURE_KINDS = ("exception", "worker_died", "timeout", "oom")
@@ -78,13 +78,12 @@ class StudyMetrics:
         self._stop = threading.Event()
         threading.Thread(target=self._keep_alive, name="ablator-telemetry", daemon=True).start()
 
-    def update(self, record: dict) -> None:
+    def update(self, record: TrialRecord) -> None:
         """A trial's record as the driver sees it now (any stage, any state)."""
-        tid, stage, state = record["trial_id"], record["stage"], record["state"]
-        errors = record.get("errors") or []
+        tid, stage, state, errors = record.trial_id, record.stage, record.state, record.errors
         before = self._seen.get(tid)
         _, old_state, old_attempts, old_errors = before or (stage, None, 1, 0)
-        self._seen[tid] = (stage, state, max(1, record.get("attempts") or 0), len(errors))
+        self._seen[tid] = (stage, state, max(1, record.attempts), len(errors))
         tags = {**self._tags, "stage": stage}
         if state != old_state:
             if old_state is not None:
@@ -93,19 +92,19 @@ class StudyMetrics:
             self._counts[stage, state] += 1
             self._set_count(stage, state)
             if state in (COMPLETED, FAILED):
-                self._duration.observe(float(record.get("duration_s") or 0.0), tags=tags)
+                self._duration.observe(float(record.duration_s), tags=tags)
         restarts = self._seen[tid][2] - old_attempts
         if restarts > 0:
             self._restarts.inc(restarts, tags=tags)
         for error in errors[old_errors:]:
-            self._failures.inc(1, tags={**tags, "kind": failure_kind(error.get("error") or "")})
-        final = record.get("final") or {}
+            self._failures.inc(1, tags={**tags, "kind": failure_kind(error.error)})
+        final = record.final or {}
         if state != COMPLETED or self._primary not in final:
             return
         value = float(final[self._primary])
         if stage == "ablation":
-            self._set(self._metric, {**self._tags, "variant": record["variant"], "seed": str(record["seed"])}, value)
-        elif (stage == "tuning" and not record.get("stopped_early")  # a pruned trial is no candidate
+            self._set(self._metric, {**self._tags, "variant": record.variant, "seed": str(record.seed)}, value)
+        elif (stage == "tuning" and not record.stopped_early  # a pruned trial is no candidate
               and (self._best_value is None or self._sign * value > self._sign * self._best_value)):
             self._best_value = value
             self._set(self._best, self._tags, value)

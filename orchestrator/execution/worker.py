@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..config import load_yaml, resolve_callable
 from ..errors import UserError
-from ..ledger import COMPLETED, RUNNING, Study, TrialStore
+from ..ledger import COMPLETED, RUNNING, Study, TrialRecord, TrialStore
 from ..paths import get_path
 from ..provenance import hardware
 from ..trial import CUBLAS_WORKSPACE, TrialContext, TrialStopped, set_seeds
@@ -67,7 +67,8 @@ class Watchdog:
 
 
 def run_attempt(study_path: str, spec: dict, config: dict, entry: str, code_dir: str | None, threads: int,
-                stop_hook=None, events=None, limits: tuple = (None, None), device: str | None = None) -> dict:
+                stop_hook=None, events=None, limits: tuple = (None, None), device: str | None = None
+                ) -> TrialRecord:
     """Run one attempt of a trial; record it durably; return the trial record.
 
     `code_dir`: the user's project on this machine (None: the working dir Ray shipped).
@@ -82,20 +83,20 @@ def run_attempt(study_path: str, spec: dict, config: dict, entry: str, code_dir:
     store = TrialStore(trials / spec["trial_id"])
     record = store.read()
     now = time.time()
-    if record.get("attempt_started"):
-        last_seen = max([r["time"] for r in store.history()[-1:]] + [record["attempt_started"]])
-        record["duration_s"] += last_seen - record["attempt_started"]
-        record["errors"].append({"attempt": record["attempts"], "error": WORKER_DIED, "traceback": None,
-                                 "time": now})
+    if record.attempt_started:
+        last_seen = max([r["time"] for r in store.history()[-1:]] + [record.attempt_started])
+        record.duration_s += last_seen - record.attempt_started
+        record.add_error(WORKER_DIED)
     gpus = os.environ.get("CUDA_VISIBLE_DEVICES") if device == "cuda" else None
     deterministic = _deterministic(study_path)
     if deterministic:  # cuBLAS reads it when CUDA starts: before any CUDA call in this process
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE)
-    record.update(state=RUNNING, attempts=record["attempts"] + 1, attempt_started=now,
-                  started_at=record.get("started_at") or now, host=platform.node(), pid=os.getpid(),
-                  hardware=_hardware(), gpu_ids=gpus, node_id=_node_id(),
-                  reproducibility={"deterministic": deterministic,
-                                   "cublas_workspace_config": os.environ.get("CUBLAS_WORKSPACE_CONFIG")})
+    record = record.model_copy(update={
+        "state": RUNNING, "attempts": record.attempts + 1, "attempt_started": now,
+        "started_at": record.started_at or now, "host": platform.node(), "pid": os.getpid(),
+        "hardware": _hardware(), "gpu_ids": gpus, "node_id": _node_id(),
+        "reproducibility": {"deterministic": deterministic,
+                            "cublas_workspace_config": os.environ.get("CUBLAS_WORKSPACE_CONFIG")}})
     store.write(record)
     if events is not None:
         events.put.remote(record)
@@ -109,7 +110,7 @@ def run_attempt(study_path: str, spec: dict, config: dict, entry: str, code_dir:
     source = TrialStore(trials / spec["source_trial"]) if spec.get("source_trial") else None
     set_seeds(spec["seed"], threads, deterministic)
     ctx = TrialContext(config, spec["seed"], store, trial_id=spec["trial_id"], variant=spec["variant"],
-                       removed=spec["removed"], stage=spec["stage"], attempt=record["attempts"],
+                       removed=spec["removed"], stage=spec["stage"], attempt=record.attempts,
                        source=source, stop_hook=hook, device=device)
     stopped = False
     try:
@@ -124,7 +125,7 @@ def run_attempt(study_path: str, spec: dict, config: dict, entry: str, code_dir:
             raise  # the worker is being stopped (Ctrl-C, preemption): the driver records it, not a failure
         _record_error(store, f"{type(exc).__name__}: {exc}", traceback.format_exc(),
                       retryable=getattr(exc, "retryable", True))
-        sys.stderr.write(f"trial {spec['trial_id']} attempt {record['attempts']} failed: "
+        sys.stderr.write(f"trial {spec['trial_id']} attempt {record.attempts} failed: "
                          f"{type(exc).__name__}: {exc}\n")
         sys.stderr.flush()
         os._exit(FAILED_EXIT)  # worker isolation: this process never runs another trial
@@ -133,19 +134,19 @@ def run_attempt(study_path: str, spec: dict, config: dict, entry: str, code_dir:
     watchdog.done.set()
     record = store.read()
     history = store.history()
-    record.update(
-        state=COMPLETED,
-        final=history[-1] if history else ctx.final,
-        stopped_early=stopped,
-        ended_at=time.time(),
-        duration_s=record["duration_s"] + time.time() - now,
-        attempt_started=None,
-        data_fingerprints=ctx.fingerprints or record.get("data_fingerprints", {}),
-    )
-    if record["final"]:
-        record["final"] = {k: v for k, v in record["final"].items() if k not in ("step", "attempt", "time")}
+    final = history[-1] if history else ctx.final
+    record = record.model_copy(update={
+        "state": COMPLETED,
+        "final": {k: v for k, v in final.items() if k not in ("step", "attempt", "time")} if final else final,
+        "stopped_early": stopped,
+        "ended_at": time.time(),
+        "duration_s": record.duration_s + time.time() - now,
+        "attempt_started": None,
+        "data_fingerprints": ctx.fingerprints or record.data_fingerprints,
+    })
     if source is not None:
-        record["saved_s"] = (source.read() or {}).get("duration_s", 0.0)
+        source_record = source.read()
+        record.saved_s = source_record.duration_s if source_record else 0.0
     store.write(record)
     return record
 
@@ -172,8 +173,7 @@ def _record_error(store: TrialStore, error: str, tb: str | None, retryable: bool
     """
     record = store.read()
     now = time.time()
-    record["errors"].append({"attempt": record["attempts"], "error": error, "traceback": tb, "time": now,
-                             "retryable": retryable})
-    record["duration_s"] += now - (record.get("attempt_started") or now)
-    record["attempt_started"] = None
+    record.add_error(error, traceback=tb, retryable=retryable)
+    record.duration_s += now - (record.attempt_started or now)
+    record.attempt_started = None
     store.write(record)
