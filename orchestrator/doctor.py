@@ -9,7 +9,6 @@ failed writes are removed. What cannot be mended (a broken config.yaml) is repor
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from .config import load_config
 from .errors import AblatorError, LedgerDamaged, StudyError
 from .ledger import LAYOUT_VERSION, Study, TrialRecord, TrialStore, read_json, write_json
 from .ledger.files import cut_torn_tail, has_torn_tail
-from .ledger.index import INDEX, StudyIndex
+from .ledger.index import INDEX, StudyIndex, change_line
 from .ledger.records import index_view
 from .ledger.study import new_info
 
@@ -194,7 +193,7 @@ def rebuild_index(study: Study, records: list[TrialRecord]) -> None:
     tmp = path.with_name(f".{INDEX}.rebuild.tmp")
     try:
         with open(tmp, "w") as fh:
-            fh.writelines(json.dumps(index_view(rec), separators=(",", ":"), default=str) + "\n" for rec in records)
+            fh.writelines(change_line(None, index_view(rec)) + "\n" for rec in records)
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -28,7 +28,7 @@ from rich.table import Table
 
 from . import plan as planning
 from .config import AdaptiveSeeds, ScheduleAt, StudyConfig, load_config
-from .errors import Interrupted, StudyError, UserError
+from .errors import Interrupted, NoRoom, StudyError, UserError
 from .execution import interrupt, runner
 from .execution.progress import StudyProgress
 from .execution.resources import check_feasible
@@ -250,6 +250,10 @@ class StudySession:
                 stopped = executor.cancel_all()
                 self.console.print(f"Stopped {len(stopped)} running trial(s); they stay PENDING.")
                 raise
+            except NoRoom as exc:
+                executor.cancel_all()
+                raise NoRoom(f"{exc}\n  The study stopped; its unfinished trials wait, none counted as failed. "
+                             f"Once there is room: `ablator resume {study.path}`") from None
             finally:
                 study.summary()  # the first `ablator status` after the run reads the cache, not the whole index
 

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 import ray
 
 from ..config import StudyConfig
-from ..errors import ClusterError
+from ..errors import ClusterError, NoRoom
 from ..ledger import COMPLETED, FAILED, PENDING, RUNNING, Study, TrialRecord
 from ..plan import TrialSpec
 from . import interrupt
@@ -181,6 +181,9 @@ class TrialExecutor:
                 record = self._failed_attempt(spec, exc, f"timed out after {limit:g} s (killed by the driver: "
                                                          "the trial did not answer its own timeout)")
             except ray.exceptions.RayError as exc:
+                if isinstance(getattr(exc, "cause", None), NoRoom):  # the attempt found its disk full
+                    self._pause(spec)
+                    raise exc.cause from None
                 record = self._failed_attempt(spec, exc)
             if record.state == PENDING:  # a failed attempt with restarts left
                 self.on_update(record)
@@ -222,18 +225,28 @@ class TrialExecutor:
             ray.cancel(ref, force=True)
         if refs:
             ray.wait(refs, num_returns=len(refs), timeout=15)
-        stopped = []
-        for spec in self.inflight.values():
-            store = self.study.trial(spec.trial_id)
-            record = store.read()
-            if record and record.state in (PENDING, RUNNING):
-                if record.attempt_started:
-                    record.duration_s += time.time() - record.attempt_started
-                record.state, record.attempt_started = PENDING, None
-                store.write(record)
-                stopped.append(spec.trial_id)
+        stopped = [spec.trial_id for spec in self.inflight.values() if self._pause(spec)]
         self.inflight.clear()
         return stopped
+
+    def _pause(self, spec: TrialSpec) -> bool:
+        """Leave a stopped attempt PENDING (not failed); False if the trial had finished.
+
+        On a full disk the record may not take the change: it stays RUNNING, and the next
+        attempt notes the stopped one as ended without a result.
+        """
+        store = self.study.trial(spec.trial_id)
+        record = store.read()
+        if not record or record.state not in (PENDING, RUNNING):
+            return False
+        if record.attempt_started:
+            record.duration_s += time.time() - record.attempt_started
+        record.state, record.attempt_started = PENDING, None
+        try:
+            store.write(record)
+        except NoRoom:
+            pass
+        return True
 
     # ------------------------------------------------------------ records
 

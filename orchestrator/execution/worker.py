@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..config import load_yaml, resolve_callable
 from ..errors import UserError
-from ..ledger import COMPLETED, RUNNING, Study, TrialRecord, TrialStore
+from ..ledger import COMPLETED, RUNNING, Study, TrialRecord, TrialStore, as_no_room
 from ..paths import get_path
 from ..provenance import hardware
 from ..trial import CUBLAS_WORKSPACE, TrialContext, TrialStopped, set_seeds
@@ -123,6 +123,9 @@ def run_attempt(study_path: str, spec: dict, config: dict, entry: str, code_dir:
         watchdog.done.set()
         if isinstance(exc, KeyboardInterrupt) or (isinstance(exc, SystemExit) and "SIGTERM" in str(exc)):
             raise  # the worker is being stopped (Ctrl-C, preemption): the driver records it, not a failure
+        room = as_no_room(exc)
+        if room is not None:
+            raise room from None  # a full disk is not the trial's failure: the driver stops the study
         _record_error(store, f"{type(exc).__name__}: {exc}", traceback.format_exc(),
                       retryable=getattr(exc, "retryable", True))
         sys.stderr.write(f"trial {spec['trial_id']} attempt {record.attempts} failed: "

@@ -26,8 +26,18 @@ NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 def no_room(path: Path, exc: OSError) -> NoRoom:
     """The error of a write that found no room: it names the path."""
-    return NoRoom(f"{path}: cannot write: {exc.strerror}. Free some space on that disk, "
-                  "then `ablator resume` the study: nothing written before is lost.")
+    return NoRoom(f"{path}: cannot write: {exc.strerror}. Free some space on that disk; "
+                  "nothing written before is lost.")
+
+
+def as_no_room(exc: BaseException) -> NoRoom | None:
+    """A full disk behind `exc` as NoRoom: a ledger write's NoRoom, or an OSError ENOSPC, EDQUOT
+    or EFBIG from any code (the user's too); None for anything else."""
+    if isinstance(exc, NoRoom):
+        return exc
+    if isinstance(exc, OSError) and exc.errno in NO_ROOM:
+        return no_room(Path(exc.filename or "a file"), exc)
+    return None
 
 
 def write_json(path: Path, data: Any, compact: bool = False) -> None:

@@ -1,11 +1,12 @@
 """The study index: index.jsonl, one JSON line per record write, replayed into memory.
 
-Each line holds a trial id and the fields of its record that changed (the first line of
-a trial: those that differ from the record model's defaults), so status, report and resume planning read one file instead of
-every trial directory. Lines are appended whole (O_APPEND, under an flock of the index
-file); a reader remembers the byte offset it has read up to and reads only what is new;
-a last line without its newline is a write in progress. record.json stays the truth of
-one trial: ``ablator doctor --fix`` rebuilds the index from the trial directories.
+Each line holds a trial id and the fields of its record that changed (the first line of a
+trial: those that differ from the record model's defaults), so status, report and resume
+planning read one file instead of every trial directory. Lines are appended whole (O_APPEND,
+under an flock of the index file); a reader remembers the byte offset it has read up to and
+reads only what is new; a last line without its newline is a write in progress. record.json
+stays the truth of one trial: ``ablator doctor --fix`` rebuilds the index from the trial
+directories.
 """
 
 from __future__ import annotations
@@ -163,12 +164,17 @@ def _keep_summary(path: Path, file_id: tuple[int, str], offset: int, lines: int,
         pass  # a read-only study directory: the next reader replays the index again
 
 
-def append_change(index_path: Path, before: dict | None, after: dict) -> None:
-    """Append the fields of `after` that differ from `before` (None: from the record's defaults)."""
+def change_line(before: dict | None, after: dict) -> str:
+    """One index line: the fields of `after` that differ from `before` (None: from the record's defaults)."""
     base = DEFAULTS if before is None else before
     change = {k: v for k, v in after.items() if base.get(k, _MISSING) != v}
     change["trial_id"] = after["trial_id"]
-    line = json.dumps(change, separators=(",", ":"), default=str)
+    return json.dumps(change, separators=(",", ":"), default=str)
+
+
+def append_change(index_path: Path, before: dict | None, after: dict) -> None:
+    """Append the change from `before` to `after` (see change_line), whole, under the index's lock."""
+    line = change_line(before, after)
     fd = os.open(index_path, os.O_RDONLY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
