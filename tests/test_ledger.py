@@ -18,7 +18,7 @@ from benchmarks.scale import build
 from orchestrator.errors import LedgerDamaged, StudyError
 from orchestrator.ledger import COMPLETED, PENDING, AttemptError, Study, TrialRecord, TrialStore, write_json
 from orchestrator.ledger.files import cut_torn_tail
-from tests.conftest import REPO
+from tests.conftest import REPO, tmpfs
 
 
 def ablator(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
@@ -90,14 +90,8 @@ def test_a_failed_write_leaves_no_temp_file_and_the_old_content(tmp_path):
 
 @pytest.fixture
 def small_disk(tmp_path):
-    """A real 1 MB tmpfs (needs root; skipped elsewhere)."""
-    mnt = tmp_path / "disk"
-    mnt.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)],
-                      capture_output=True, check=False).returncode != 0:
-        pytest.skip("cannot mount a tmpfs here (not root)")
-    yield mnt
-    subprocess.run(["umount", str(mnt)], check=True)
+    with tmpfs(tmp_path / "disk", "1m") as disk:
+        yield disk
 
 
 def test_disk_full_names_the_path_cleans_up_and_works_again_once_there_is_room(small_disk):
@@ -135,6 +129,21 @@ def test_index_replays_every_write_and_reads_only_new_bytes(study):
     with open(study.index.path, "a") as fh:
         fh.write('{"trial_id": "baseline-seed0", "state": "COMPLE')  # a write in progress
     assert {r.trial_id: r for r in study.records()}["baseline-seed0"].state == PENDING
+
+
+def test_a_record_written_afresh_replaces_the_indexed_one(study):
+    """A record set aside and written anew (as resume does) is a fresh record in the index:
+    the fields it leaves at their defaults do not keep the old record's values."""
+    store = study.trial("no-c0-seed1")
+    store.read()
+    store.set_aside()
+    store.write(TrialRecord(trial_id="no-c0-seed1", variant="no-c0", removed=["c0"], seed=1))
+    first = json.loads(study.index.path.read_text().splitlines()[0])
+    assert "state" not in first and "attempts" not in first  # a trial's first line: only non-defaults
+    for reader in (Study(study.path), study):  # a full replay and an incremental one
+        rec = {r.trial_id: r for r in reader.records()}["no-c0-seed1"]
+        assert (rec.state, rec.attempts, rec.final) == (PENDING, 0, None)
+        assert reader.states()["no-c0-seed1"] == PENDING
 
 
 def test_status_and_report_do_not_open_trial_directories(study):

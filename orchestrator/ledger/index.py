@@ -24,6 +24,9 @@ from .records import DEFAULTS, TrialRecord, index_view, parse
 INDEX = "index.jsonl"
 #: a line {"trial_id": ..., "removed_trial": true} forgets a trial whose directory was deleted
 REMOVED = "removed_trial"
+#: a line with "fresh_record": true holds a whole record (as it differs from the defaults), not a
+#: change: written by a writer that has not read the record before (a new trial, a record set aside)
+FRESH = "fresh_record"
 
 
 class StudyIndex:
@@ -61,7 +64,9 @@ class StudyIndex:
                     changed.pop(tid, None)
                     continue
                 got = changed.get(tid)
-                if got is None:
+                if row.pop(FRESH, False):
+                    got = changed[tid] = {}
+                elif got is None:
                     old = self._records.get(tid)
                     got = changed[tid] = index_view(old) if old is not None else {}
                 got.update(row)
@@ -123,7 +128,7 @@ def _summarize(trials: dict[str, list], row: dict) -> None:
         trials.pop(tid, None)
         return
     got = trials.get(tid)
-    if got is None:
+    if got is None or row.get(FRESH):
         got = trials[tid] = [DEFAULTS["stage"], DEFAULTS["state"], 0, 0.0, None]
     for i, key in enumerate(SUMMARY):
         if key in row:
@@ -165,16 +170,23 @@ def _keep_summary(path: Path, file_id: tuple[int, str], offset: int, lines: int,
 
 
 def change_line(before: dict | None, after: dict) -> str:
-    """One index line: the fields of `after` that differ from `before` (None: from the record's defaults)."""
+    """One index line: the fields of `after` that differ from `before`; with no `before`, a fresh
+    record: the fields that differ from the record's defaults."""
     base = DEFAULTS if before is None else before
     change = {k: v for k, v in after.items() if base.get(k, _MISSING) != v}
     change["trial_id"] = after["trial_id"]
+    if before is None:
+        change[FRESH] = True
     return json.dumps(change, separators=(",", ":"), default=str)
 
 
-def append_change(index_path: Path, before: dict | None, after: dict) -> None:
-    """Append the change from `before` to `after` (see change_line), whole, under the index's lock."""
-    line = change_line(before, after)
+def removal_line(trial_id: str) -> str:
+    """The index line that forgets a trial (its directory was deleted)."""
+    return json.dumps({"trial_id": trial_id, REMOVED: True})
+
+
+def append_index_line(index_path: Path, line: str) -> None:
+    """Append one line to the study index, whole, under the index's lock."""
     fd = os.open(index_path, os.O_RDONLY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)

@@ -26,7 +26,7 @@ from .files import (
     read_json,
     write_json,
 )
-from .index import INDEX, REMOVED, StudyIndex, append_change
+from .index import INDEX, StudyIndex, append_index_line, change_line, removal_line
 from .records import STATES, TrialRecord, index_view, parse
 
 log = logging.getLogger("ablator.ledger")
@@ -213,7 +213,7 @@ class Study:
         """Delete a trial's directory (to run it afresh) and tell the study index."""
         shutil.rmtree(self.trial(trial_id).path, ignore_errors=True)
         if self.index.exists():
-            append_change(self.index.path, None, {"trial_id": trial_id, REMOVED: True})
+            append_index_line(self.index.path, removal_line(trial_id))
 
     def trial_dirs(self) -> list[Path]:
         if not self.trials_dir.exists():
@@ -277,7 +277,7 @@ class TrialStore:
         write_json(self.record_path, checked.to_json())
         if self.path.parent.name == "trials" and self._index_path.exists():
             view = index_view(checked)
-            append_change(self._index_path, self._last, view)
+            append_index_line(self._index_path, change_line(self._last, view))
             self._last = view
 
     def update(self, **fields: Any) -> TrialRecord:
