@@ -681,6 +681,7 @@ def test_a_wandb_failure_lists_the_unwritten_trials_and_sync_writes_them(wandb_e
     for rec in [first, *later]:
         (run,) = by_trial[rec.trial_id]
         assert run.steps == [0, 1, 2] and run.summary["state"] == COMPLETED
+    assert "analysis" in by_trial, sync.stdout + sync.stderr  # the summary run too
     (analysis,) = by_trial["analysis"]
     assert analysis.summary["wandb/trials_not_written"] == 0
     again = subprocess.run([sys.executable, "-c", "from orchestrator.cli import app; app()", "sync",

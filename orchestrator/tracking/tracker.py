@@ -322,8 +322,8 @@ class WandbTracker(Tracker):
             self.study_summary(self.study.path)
 
     def _summary(self) -> None:
-        if self._summary_dir is None:
-            return
+        if self._summary_dir is None or self.session.mode == "disabled":
+            return  # W&B is off after a failure: the summary run stays listed for `ablator sync`
         known = {tid: t.state() for tid, t in list(self._trials.items())}
         left = [tid for tid in pending.unwritten(self.study, known)
                 if not (tid in self._trials and self._trials[tid].run is not None)]
