@@ -9,6 +9,7 @@ against the ledger.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -672,8 +673,12 @@ def test_a_wandb_failure_lists_the_unwritten_trials_and_sync_writes_them(wandb_e
 
     runs_dir.unlink()
     aside.rename(runs_dir)
+    # `ablator sync` as from a shell: not through the W&B service this test process started (wandb
+    # exports WANDB_SERVICE, and a child that inherits it writes through the parent's service)
+    shell = {k: v for k, v in os.environ.items() if k != "WANDB_SERVICE"}
     sync = subprocess.run([sys.executable, "-c", "from orchestrator.cli import app; app()", "sync",
-                           str(study.path)], check=False, cwd=REPO, capture_output=True, text=True, timeout=120)
+                           str(study.path)], check=False, cwd=REPO, capture_output=True, text=True, timeout=120,
+                          env=shell)
     assert sync.returncode == 0, sync.stdout + sync.stderr
     assert "2 trial(s) written" in " ".join(sync.stdout.split())  # rich wraps long lines
     assert not (study.path / "wandb_pending.json").exists()
@@ -685,7 +690,8 @@ def test_a_wandb_failure_lists_the_unwritten_trials_and_sync_writes_them(wandb_e
     (analysis,) = by_trial["analysis"]
     assert analysis.summary["wandb/trials_not_written"] == 0
     again = subprocess.run([sys.executable, "-c", "from orchestrator.cli import app; app()", "sync",
-                            str(study.path)], check=False, cwd=REPO, capture_output=True, text=True, timeout=120)
+                            str(study.path)], check=False, cwd=REPO, capture_output=True, text=True, timeout=120,
+                           env=shell)
     assert again.returncode == 0 and "nothing to write" in " ".join(again.stdout.split())
 
 
