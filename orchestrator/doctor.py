@@ -193,7 +193,7 @@ def rebuild_index(study: Study, records: list[TrialRecord]) -> None:
     tmp = path.with_name(f".{INDEX}.rebuild.tmp")
     try:
         with open(tmp, "w") as fh:
-            fh.writelines(change_line(None, index_view(rec)) + "\n" for rec in records)
+            fh.writelines(change_line(None, index_view(rec.to_json())) + "\n" for rec in records)
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)

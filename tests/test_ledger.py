@@ -180,25 +180,18 @@ def truncate(path: Path) -> None:
     path.write_bytes(data[: len(data) // 2])
 
 
-@pytest.mark.parametrize("command", ["status", "report", "tune", "resume", "launch"])
-def test_truncated_study_json_is_refused_naming_it_and_the_mend(study, command):
-    truncate(study.path / "study.json")
+@pytest.mark.parametrize(("damaged", "command"), [
+    *(("study.json", c) for c in ("status", "report", "tune", "resume", "launch")),
+    *(("plan.json", c) for c in ("resume", "launch")),  # the commands that need the plan
+])
+def test_a_truncated_study_or_plan_json_is_refused_naming_it_and_the_mend(study, damaged, command):
+    truncate(study.path / damaged)
     target = str(study.config_path) if command == "launch" else str(study.path)
     result = ablator(command, target)
     assert result.returncode == 2, result.stdout + result.stderr
-    assert f"{study.path / 'study.json'}: not valid JSON" in result.stderr
+    assert f"{study.path / damaged}: not valid JSON" in result.stderr
     assert f"ablator doctor {study.path} --fix" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
-
-
-@pytest.mark.parametrize("command", ["resume", "launch"])
-def test_truncated_plan_json_is_refused_by_the_commands_that_need_it(study, command):
-    truncate(study.path / "plan.json")
-    target = str(study.config_path) if command == "launch" else str(study.path)
-    result = ablator(command, target)
-    assert result.returncode == 2, result.stdout + result.stderr
-    assert f"{study.path / 'plan.json'}: not valid JSON" in result.stderr
-    assert "ablator doctor" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_status_names_a_damaged_plan_and_goes_on(study):

@@ -68,7 +68,7 @@ class StudyIndex:
                     got = changed[tid] = {}
                 elif got is None:
                     old = self._records.get(tid)
-                    got = changed[tid] = index_view(old) if old is not None else {}
+                    got = changed[tid] = index_view(old.to_json()) if old is not None else {}
                 got.update(row)
         for tid in list(changed):  # one model per changed trial; its plain fields are freed as we go
             record, problem = parse(changed.pop(tid))

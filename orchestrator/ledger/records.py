@@ -115,9 +115,9 @@ def parse(data: Any) -> tuple[TrialRecord | None, str | None]:
 INDEX_DROPS = frozenset({"hardware", "pid"})
 
 
-def index_view(record: TrialRecord) -> dict:
-    """The record as the study index keeps it: without the worker's hardware and pid."""
-    return record.model_dump(exclude=INDEX_DROPS)
+def index_view(data: dict) -> dict:
+    """A record's JSON (``to_json()``) as the study index keeps it: without the worker's hardware and pid."""
+    return {k: v for k, v in data.items() if k not in INDEX_DROPS}
 
 
 #: the fields' defaults: the first index line of a trial holds only what differs from them

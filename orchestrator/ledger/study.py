@@ -265,7 +265,7 @@ class TrialStore:
         record, problem = parse(data)
         if problem:
             raise LedgerDamaged(self.record_path, problem, mend)
-        self._last = index_view(record)  # what the index holds: the next write appends only changes
+        self._last = index_view(record.to_json())  # what the index holds: the next write appends only changes
         return record
 
     def write(self, record: TrialRecord) -> None:
@@ -274,9 +274,10 @@ class TrialStore:
         if problem:
             raise ValueError(f"refusing to write a bad record to {self.record_path}: {problem}")
         self.path.mkdir(parents=True, exist_ok=True)
-        write_json(self.record_path, checked.to_json())
+        data = checked.to_json()
+        write_json(self.record_path, data)
         if self.path.parent.name == "trials" and self._index_path.exists():
-            view = index_view(checked)
+            view = index_view(data)
             append_index_line(self._index_path, change_line(self._last, view))
             self._last = view
 
