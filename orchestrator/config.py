@@ -200,13 +200,32 @@ class Reproducibility(Strict):
 
 
 class Resources(Strict):
-    cpus_per_trial: float = Field(default=1, gt=0, description="CPUs a trial reserves (also its torch threads).")
+    cpus_per_trial: float = Field(
+        default=1, gt=0, description="CPUs a trial reserves (also its torch threads); per worker when "
+        "workers_per_trial > 1.")
     gpus_per_trial: float = Field(
-        default=0, ge=0, description="GPUs a trial reserves; fractions share a device (0.25: four trials per GPU)."
+        default=0, ge=0, description="GPUs a trial reserves; fractions share a device (0.25: four trials per GPU); "
+        "per worker when workers_per_trial > 1."
     )
-    memory_per_trial: float | None = Field(default=None, gt=0, description="GiB of memory a trial reserves.")
+    gpu_memory_mb: float | None = Field(
+        default=None, gt=0,
+        description="GPU memory (MiB) a single-worker trial needs: turned into a GPU fraction from the smallest "
+        "GPU the cluster reports, so several small trials share a GPU (instead of gpus_per_trial).",
+    )
+    memory_per_trial: float | None = Field(
+        default=None, gt=0, description="GiB of memory a trial reserves; per worker when workers_per_trial > 1.")
     custom_per_trial: dict[str, float] = Field(
-        default={}, description="Custom Ray resources a trial needs, e.g. {accelerator_type:A100: 0.01}."
+        default={}, description="Custom Ray resources a trial needs, e.g. {accelerator_type:A100: 0.01}; per worker."
+    )
+    workers_per_trial: int = Field(
+        default=1, ge=1,
+        description="Ray workers (ranks) per trial: above 1, each attempt is a group reserved together with "
+        "torch.distributed initialised in every worker (gloo on CPU, NCCL on GPU); rank 0 reports and checkpoints.",
+    )
+    placement: Literal["pack", "spread"] = Field(
+        default="pack",
+        description="Where a trial's workers go: pack (one node if it fits, else as few as possible) or spread "
+        "(one per node where possible).",
     )
     max_concurrent: int | None = Field(default=None, ge=1, description="Trials at once (default: what fits).")
     max_pending: int | None = Field(
@@ -219,6 +238,16 @@ class Resources(Strict):
         description="Seconds to wait for a node big enough for one trial (an autoscaler adding it) before "
         "failing; 0 fails at once.",
     )
+
+    @model_validator(mode="after")
+    def _gpu_memory_alone(self) -> Resources:
+        if self.gpu_memory_mb is not None and self.gpus_per_trial:
+            raise ValueError("set gpus_per_trial or gpu_memory_mb, not both (gpu_memory_mb becomes the GPU "
+                             "fraction)")
+        if self.gpu_memory_mb is not None and self.workers_per_trial > 1:
+            raise ValueError("gpu_memory_mb is for single-worker trials; with workers_per_trial > 1 set "
+                             "gpus_per_trial (per worker)")
+        return self
 
 
 class FaultTolerance(Strict):

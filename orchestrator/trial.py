@@ -81,6 +81,11 @@ class TrialContext:
     metrics line and its checkpoint re-reports that step (the ledger keeps its last value)
     rather than losing, duplicating or shifting steps. The user's checkpoint holds only what
     the trainable needs (model, optimizer, epoch).
+
+    In a trial of several workers (``world_size`` > 1, torch.distributed already initialised)
+    every rank runs the trainable; only rank 0's ``report`` is recorded (metrics and
+    checkpoint), the other ranks' reports are ignored, and ``restore()`` returns the same
+    checkpoint on every rank.
     """
 
     def __init__(
@@ -97,6 +102,9 @@ class TrialContext:
         source: TrialStore | None = None,
         stop_hook: Callable[[int, dict], bool] | None = None,
         device: str | None = None,
+        rank: int = 0,
+        local_rank: int = 0,
+        world_size: int = 1,
     ):
         self.config = config
         self.seed = seed
@@ -111,6 +119,8 @@ class TrialContext:
         self._stop_hook = stop_hook
         self._device = device
         self._step = 0  # a restart starts over unless restore() finds a checkpoint
+        self.rank, self.local_rank, self.world_size = rank, local_rank, world_size
+        self._pinned: tuple | None = None  # (checkpoint,) read once for every rank of a group
         self.final: dict[str, float] | None = None
         self.fingerprints: dict[str, dict] = {}
 
@@ -149,7 +159,7 @@ class TrialContext:
         """
         if self._source is not None:
             return _user_state(self._source.load_checkpoint())
-        saved = self._store.load_checkpoint()
+        saved = self._pinned[0] if self._pinned else self._store.load_checkpoint()
         if saved is None:
             return None
         if not _wrapped(saved):  # saved without TrialContext (TrialContext.local, an older ledger)
@@ -163,6 +173,9 @@ class TrialContext:
         """Record one step's metrics (and a checkpoint to restart from) durably."""
         step = self._step if step is None else int(step)
         row = {k: _number(v) for k, v in metrics.items()}
+        if self.rank:  # rank 0 records the group's steps
+            self._step = step + 1
+            return
         self._store.append_metrics({"step": step, "attempt": self.attempt, "time": time.time(), **row})
         if checkpoint is not None and self._source is None:
             self._store.save_checkpoint({"format": CHECKPOINT_FORMAT, "state": checkpoint, "rng": rng_state(),
@@ -179,6 +192,10 @@ class TrialContext:
         write_json(self.trial_dir / f"data_{split}.json", {"hash": whole, "items": hashes})
         self.fingerprints[split] = {"hash": whole, "n": len(hashes)}
         return whole
+
+    def pin_checkpoint(self) -> None:
+        """Read the checkpoint now, so that ``restore()`` returns it even after rank 0 saves a newer one."""
+        self._pinned = (self._store.load_checkpoint(),)
 
     @property
     def device(self):

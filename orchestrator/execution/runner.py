@@ -25,6 +25,7 @@ from ..errors import ClusterError, NoRoom
 from ..ledger import COMPLETED, FAILED, PENDING, RUNNING, Study, TrialRecord
 from ..plan import TrialSpec
 from . import interrupt
+from .group import Group, cause
 from .resources import capacity, request
 from .worker import WORKER_DIED, run_attempt
 
@@ -109,7 +110,10 @@ class TrialExecutor:
         self.on_update = on_update or (lambda record: None)
         self.max_concurrent = max_concurrent or config.resources.max_concurrent
         self.stop_hook_factory = stop_hook_factory
-        self.inflight: dict[ray.ObjectRef, TrialSpec] = {}
+        self.inflight: dict[ray.ObjectRef, TrialSpec] = {}  # one ref per trial (rank 0's for a group)
+        self._groups: dict[ray.ObjectRef, Group] = {}  # rank 0's ref -> its group (workers_per_trial > 1)
+        self._ranks: dict[ray.ObjectRef, ray.ObjectRef] = {}  # ranks 1..'s refs -> rank 0's
+        self._reports: dict[tuple[str, int], dict[int, dict]] = {}  # (trial, attempt) -> rank -> its failure
         self._configs: dict[str, dict | None] = {}
         self._failures: dict[str, int] = {}
         self._started: dict[str, float] = {}  # trial id -> when its running attempt started
@@ -126,7 +130,7 @@ class TrialExecutor:
     def _fits(self) -> int:
         now = time.monotonic()
         if now - self._fit[0] > 5:  # the cluster changes slowly; ask Ray at most every 5 s
-            self._fit = (now, capacity(self.config.resources, ray.cluster_resources()))
+            self._fit = (now, capacity(self.config.resources, ray.cluster_resources(), ray.nodes))
         return self._fit[1]
 
     def slots(self) -> int:
@@ -151,11 +155,18 @@ class TrialExecutor:
         self._configs[spec.trial_id] = config
         config = config if config is not None else self.config.resolved(spec.removed, spec.overrides)
         hook = self.stop_hook_factory(spec) if self.stop_hook_factory else None
-        ref = self._remote.options(
-            **request(res), max_retries=0, retry_exceptions=False, name=self._task_name(spec),
-        ).remote(str(self.study.path.resolve()), spec.to_dict(), config, entry, self._code_dir,
-                 max(1, int(res.cpus_per_trial)), hook, self._events,
-                 (ft.trial_timeout, ft.stall_timeout), "cuda" if res.gpus_per_trial else "cpu")
+        args = (str(self.study.path.resolve()), spec.to_dict(), config, entry, self._code_dir,
+                max(1, int(res.cpus_per_trial)), hook, self._events,
+                (ft.trial_timeout, ft.stall_timeout), "cuda" if res.gpus_per_trial else "cpu")
+        attempt = self._attempt(spec)
+        name = f"{self.config.name}/{spec.stage}/{spec.variant}/seed{spec.seed}/attempt{attempt}"
+        if res.workers_per_trial > 1:
+            group = Group(res, name, args, attempt, ft.trial_timeout)
+            ref = group.head
+            self._groups[ref] = group
+            self._ranks.update((other, ref) for other in group.others)
+        else:
+            ref = self._remote.options(**request(res), max_retries=0, retry_exceptions=False, name=name).remote(*args)
         self.inflight[ref] = spec
 
     def wait(self, timeout: float = POLL_S) -> list[TrialRecord]:
@@ -163,16 +174,20 @@ class TrialExecutor:
         done: list[TrialRecord] = []
         if not self.inflight:
             return done
-        ready, rest = ray.wait(list(self.inflight), num_returns=1, timeout=timeout)
+        ready, rest = ray.wait([*self.inflight, *self._ranks], num_returns=1, timeout=timeout)
         if ready and rest:  # collect whatever else has finished, without waiting
             ready += ray.wait(rest, num_returns=len(rest), timeout=0)[0]
         interrupt.check()
         self.refresh()
         for ref in ready:
-            spec = self.inflight.pop(ref)
+            head = self._ranks.pop(ref, ref)  # a group's other ranks stand for its rank 0
+            if head not in self.inflight or (head is not ref and _ended_well(ref)):
+                continue  # a group already ended, or a rank > 0 that finished its part
+            spec = self.inflight.pop(head)
             self._started.pop(spec.trial_id, None)
+            group = self._groups.pop(head, None)
             try:
-                record = ray.get(ref)
+                record = self._group_result(group, spec) if group else ray.get(head)
             except ray.exceptions.TaskCancelledError as exc:
                 if spec.trial_id not in self._overdue:
                     continue  # cancelled by cancel_all: the caller records it
@@ -195,6 +210,25 @@ class TrialExecutor:
         self._kill_overdue()
         return done
 
+    def _group_result(self, group: Group, spec: TrialSpec) -> TrialRecord:
+        """End a group's attempt (every rank stopped, resources released) and record its outcome."""
+        outcomes = group.outcomes()
+        for other in group.others:
+            self._ranks.pop(other, None)
+        group.stop()
+        self.refresh(force=True)  # the failed ranks' reports
+        reports = self._reports.pop((spec.trial_id, group.attempt), {})
+        full = isinstance(getattr(outcomes.get(0), "cause", None), NoRoom)
+        if outcomes.get(0, False) is None or spec.trial_id in self._overdue or full:
+            return ray.get(group.head)  # rank 0 recorded the trial (or the driver cancelled it: see wait)
+        found = cause(outcomes, reports) or (0, ray.exceptions.WorkerCrashedError())
+        rank, exc = found
+        report = reports.get(rank)
+        if report is not None:
+            return self._failed_attempt(spec, exc, f"rank {rank}: {report['error']}", traceback=report["traceback"],
+                                        retryable=report["retryable"])
+        return self._failed_attempt(spec, exc, rank=rank)
+
     def _kill_overdue(self) -> None:
         """Kill attempts that ran past trial_timeout + KILL_GRACE_S without ending themselves."""
         limit = self.config.fault_tolerance.trial_timeout
@@ -207,14 +241,16 @@ class TrialExecutor:
                 self._overdue.add(spec.trial_id)
                 ray.cancel(ref, force=True)
 
-    def refresh(self) -> None:
+    def refresh(self, force: bool = False) -> None:
         """Pass on the attempt starts workers sent (one call to the actor at most every EVENTS_S)."""
         now = time.monotonic()
-        if self.inflight and now - self._taken >= EVENTS_S:
+        if (self.inflight or force) and (force or now - self._taken >= EVENTS_S):
             self._taken = now
             running = {spec.trial_id for spec in self.inflight.values()}
             for record in ray.get(self._events.take.remote()):
-                if record.trial_id in running:  # a late start of an attempt that has ended is old news
+                if isinstance(record, dict):  # a rank of a group failed (distributed.report_failure)
+                    self._reports.setdefault((record["failure"], record["attempt"]), {})[record["rank"]] = record
+                elif record.trial_id in running:  # a late start of an attempt that has ended is old news
                     self._started[record.trial_id] = time.monotonic()
                     self.on_update(record)
 
@@ -223,6 +259,10 @@ class TrialExecutor:
         refs = list(self.inflight)
         for ref in refs:
             ray.cancel(ref, force=True)
+        for group in self._groups.values():
+            group.stop()
+        self._groups.clear()
+        self._ranks.clear()
         if refs:
             ray.wait(refs, num_returns=len(refs), timeout=15)
         stopped = [spec.trial_id for spec in self.inflight.values() if self._pause(spec)]
@@ -250,25 +290,30 @@ class TrialExecutor:
 
     # ------------------------------------------------------------ records
 
-    def _task_name(self, spec: TrialSpec) -> str:
-        """The task's name in the dashboard: study, stage, variant, seed and attempt."""
+    def _attempt(self, spec: TrialSpec) -> int:
+        """The number of the attempt about to start (named in its task, the dashboard's name)."""
         record = self.study.trial(spec.trial_id).read()
-        attempt = (record.attempts if record else 0) + 1
-        return f"{self.config.name}/{spec.stage}/{spec.variant}/seed{spec.seed}/attempt{attempt}"
+        return (record.attempts if record else 0) + 1
 
-    def _failed_attempt(self, spec: TrialSpec, exc: Exception, error: str | None = None) -> TrialRecord:
-        """Record an attempt that ended without a result; PENDING to restart it, else FAILED."""
+    def _failed_attempt(self, spec: TrialSpec, exc: Exception, error: str | None = None, *,
+                        traceback: str | None = None, retryable: bool = True, rank: int | None = None
+                        ) -> TrialRecord:
+        """Record an attempt that ended without a result; PENDING to restart it, else FAILED.
+
+        `rank`: the rank of a group whose failure ended the attempt (named in the error).
+        """
         store = self.study.trial(spec.trial_id)
         record = store.read()
         if record.attempt_started:  # the worker could not record its own end
             now = time.time()
+            where = "" if rank is None else f"rank {rank}: "
             if error is None and isinstance(exc, ray.exceptions.OutOfMemoryError):
-                error = f"killed: out of memory on {record.host or 'its node'}"
+                error = f"{where}killed: out of memory on {record.host or 'its node'}"
             elif error is None and isinstance(exc, ray.exceptions.RayTaskError):
-                error = f"{type(exc.cause or exc).__name__}: {exc.cause or exc}"
+                error = f"{where}{type(exc.cause or exc).__name__}: {exc.cause or exc}"
             elif error is None:
-                error = WORKER_DIED
-            record.add_error(error, traceback=str(exc))
+                error = where + WORKER_DIED
+            record.add_error(error, traceback=traceback or str(exc), retryable=retryable)
             record.duration_s += now - record.attempt_started
             record.attempt_started = None
         elif record.attempts == 0 or not record.errors:  # it never started
@@ -281,6 +326,14 @@ class TrialExecutor:
             record.state, record.ended_at = FAILED, time.time()
         store.write(record)
         return record
+
+
+def _ended_well(ref: ray.ObjectRef) -> bool:
+    try:
+        ray.get(ref)
+        return True
+    except ray.exceptions.RayError:
+        return False
 
 
 def code_dir() -> str | None:

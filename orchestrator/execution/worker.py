@@ -22,6 +22,7 @@ from ..ledger import COMPLETED, RUNNING, Study, TrialRecord, TrialStore, as_no_r
 from ..paths import get_path
 from ..provenance import hardware
 from ..trial import CUBLAS_WORKSPACE, TrialContext, TrialStopped, set_seeds
+from . import distributed
 
 _hardware = functools.cache(hardware)  # once per worker process
 
@@ -66,19 +67,24 @@ class Watchdog:
                 os._exit(FAILED_EXIT)  # the hung trial cannot be stopped any other way
 
 
-def run_attempt(study_path: str, spec: dict, config: dict, entry: str, code_dir: str | None, threads: int,
-                stop_hook=None, events=None, limits: tuple = (None, None), device: str | None = None
-                ) -> TrialRecord:
-    """Run one attempt of a trial; record it durably; return the trial record.
-
-    `code_dir`: the user's project on this machine (None: the working dir Ray shipped).
-    `events`: an actor the attempt tells that it started. `limits`: (trial_timeout, stall_timeout).
-    A previous attempt that left the record RUNNING without an end died with its worker:
-    that is recorded as its error before this attempt starts from the last checkpoint.
-    """
+def _project_on_path(code_dir: str | None) -> None:
     code_dir = code_dir if code_dir and os.path.isdir(code_dir) else os.getcwd()
     if code_dir not in sys.path:
         sys.path.insert(0, code_dir)
+
+
+def run_attempt(study_path: str, spec: dict, config: dict, entry: str, code_dir: str | None, threads: int,
+                stop_hook=None, events=None, limits: tuple = (None, None), device: str | None = None,
+                world_size: int = 1, master: tuple | None = None) -> TrialRecord:
+    """Run one attempt of a trial (rank 0 of a group when `world_size` > 1); record it durably.
+
+    `code_dir`: the user's project on this machine (None: the working dir Ray shipped).
+    `events`: an actor the attempt tells that it started. `limits`: (trial_timeout, stall_timeout).
+    `master`: rank 0's address and port for torch.distributed (a group only).
+    A previous attempt that left the record RUNNING without an end died with its worker:
+    that is recorded as its error before this attempt starts from the last checkpoint.
+    """
+    _project_on_path(code_dir)
     trials = Path(study_path) / "trials"
     store = TrialStore(trials / spec["trial_id"])
     record = store.read()
@@ -94,7 +100,7 @@ def run_attempt(study_path: str, spec: dict, config: dict, entry: str, code_dir:
     record = record.model_copy(update={
         "state": RUNNING, "attempts": record.attempts + 1, "attempt_started": now,
         "started_at": record.started_at or now, "host": platform.node(), "pid": os.getpid(),
-        "hardware": _hardware(), "gpu_ids": gpus, "node_id": _node_id(),
+        "hardware": _hardware(), "gpu_ids": gpus, "node_id": _node_id(), "ranks": [],
         "reproducibility": {"deterministic": deterministic,
                             "cublas_workspace_config": os.environ.get("CUBLAS_WORKSPACE_CONFIG")}})
     store.write(record)
@@ -111,9 +117,11 @@ def run_attempt(study_path: str, spec: dict, config: dict, entry: str, code_dir:
     set_seeds(spec["seed"], threads, deterministic)
     ctx = TrialContext(config, spec["seed"], store, trial_id=spec["trial_id"], variant=spec["variant"],
                        removed=spec["removed"], stage=spec["stage"], attempt=record.attempts,
-                       source=source, stop_hook=hook, device=device)
+                       source=source, stop_hook=hook, device=device, world_size=world_size)
     stopped = False
     try:
+        if world_size > 1:
+            _join(ctx, master, limits[0], store, events)
         _trainable(entry)(ctx)
     except TrialStopped:
         stopped = True
@@ -126,8 +134,12 @@ def run_attempt(study_path: str, spec: dict, config: dict, entry: str, code_dir:
         room = as_no_room(exc)
         if room is not None:
             raise room from None  # a full disk is not the trial's failure: the driver stops the study
-        _record_error(store, f"{type(exc).__name__}: {exc}", traceback.format_exc(),
-                      retryable=getattr(exc, "retryable", True))
+        if world_size > 1:  # the driver records the group's failure (another rank's may have come first)
+            distributed.report_failure(events, spec["trial_id"], record.attempts, 0, f"{type(exc).__name__}: {exc}",
+                                       traceback.format_exc(), getattr(exc, "retryable", True))
+        else:
+            _record_error(store, f"{type(exc).__name__}: {exc}", traceback.format_exc(),
+                          retryable=getattr(exc, "retryable", True))
         sys.stderr.write(f"trial {spec['trial_id']} attempt {record.attempts} failed: "
                          f"{type(exc).__name__}: {exc}\n")
         sys.stderr.flush()
@@ -135,6 +147,7 @@ def run_attempt(study_path: str, spec: dict, config: dict, entry: str, code_dir:
     if not watchdog.lock.acquire(blocking=False):
         time.sleep(60)
     watchdog.done.set()
+    distributed.destroy()
     record = store.read()
     history = store.history()
     final = history[-1] if history else ctx.final
@@ -152,6 +165,52 @@ def run_attempt(study_path: str, spec: dict, config: dict, entry: str, code_dir:
         record.saved_s = source_record.duration_s if source_record else 0.0
     store.write(record)
     return record
+
+
+def _join(ctx: TrialContext, master: tuple, timeout: float | None, store: TrialStore | None = None,
+          events=None) -> None:
+    """Join the trial's process group; rank 0 records where every rank runs; every rank pins the checkpoint."""
+    import torch.distributed as dist
+
+    placement, ctx.local_rank = distributed.init(ctx.rank, ctx.world_size, master, ctx._device, timeout)
+    if store is not None:
+        record = store.read()
+        record.ranks = placement
+        store.write(record)
+        if events is not None:
+            events.put.remote(record)
+    ctx.pin_checkpoint()
+    dist.barrier()  # no rank reads the checkpoint after rank 0 saved a newer one
+
+
+def run_rank(study_path: str, spec: dict, config: dict, entry: str, code_dir: str | None, threads: int,
+             events, limits: tuple, device: str | None, rank: int, world_size: int, attempt: int,
+             master: tuple) -> None:
+    """Run rank `rank` > 0 of a trial's attempt: the trainable in the group, nothing recorded.
+
+    A rank that fails tells the driver why and ends its worker process (worker isolation).
+    """
+    _project_on_path(code_dir)
+    store = TrialStore(Path(study_path) / "trials" / spec["trial_id"])
+    set_seeds(spec["seed"], threads, _deterministic(study_path))
+    ctx = TrialContext(config, spec["seed"], store, trial_id=spec["trial_id"], variant=spec["variant"],
+                       removed=spec["removed"], stage=spec["stage"], attempt=attempt, device=device, rank=rank,
+                       world_size=world_size)
+    try:
+        _join(ctx, master, limits[0])
+        _trainable(entry)(ctx)
+    except TrialStopped:
+        pass
+    except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt) or (isinstance(exc, SystemExit) and "SIGTERM" in str(exc)):
+            raise
+        distributed.report_failure(events, spec["trial_id"], attempt, rank, f"{type(exc).__name__}: {exc}",
+                                   traceback.format_exc(), getattr(exc, "retryable", True))
+        sys.stderr.write(f"trial {spec['trial_id']} attempt {attempt} rank {rank} failed: "
+                         f"{type(exc).__name__}: {exc}\n")
+        sys.stderr.flush()
+        os._exit(FAILED_EXIT)
+    distributed.destroy()
 
 
 def _node_id() -> str | None:

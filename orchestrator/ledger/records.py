@@ -27,6 +27,8 @@ class AttemptError(BaseModel):
     time: float | None = None
     #: False when no retry can help (e.g. the trainable cannot be imported): not restarted
     retryable: bool = True
+    #: False when the attempt does not count toward max_failures (killed for another trial's memory)
+    counted: bool = True
 
 
 class TuningInfo(BaseModel):
@@ -74,6 +76,8 @@ class TrialRecord(BaseModel):
     gpu_ids: str | None = None
     hardware: dict[str, Any] | None = None
     reproducibility: dict[str, Any] | None = None
+    #: every rank of a multi-worker attempt: rank, host, node_id, pid, gpu_ids
+    ranks: list[dict[str, Any]] = []
     # the tuning stage's trials
     tuning: TuningInfo | None = None
 

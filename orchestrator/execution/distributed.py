@@ -1,0 +1,74 @@
+"""torch.distributed for the workers of one trial (a group of `workers_per_trial` ranks).
+
+Runs inside the workers: rank 0's node address and a free port for the rendezvous, the
+process group set up before the trainable (NCCL on GPU, gloo on CPU, the usual MASTER_ADDR,
+MASTER_PORT, RANK, LOCAL_RANK, WORLD_SIZE variables) and destroyed after, and a failed rank's
+error sent to the driver, which records the attempt of the whole group.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import time
+from datetime import timedelta
+
+#: how long the ranks wait for each other at the rendezvous when no trial_timeout is set
+RENDEZVOUS_S = 600.0
+
+
+def master_address() -> tuple[str, int]:
+    """This node's address and a free port on it (run on rank 0's bundle, before the ranks start)."""
+    import ray
+
+    with socket.socket() as sock:
+        sock.bind(("", 0))
+        port = sock.getsockname()[1]
+    return ray.util.get_node_ip_address(), port
+
+
+def init(rank: int, world_size: int, master: tuple[str, int], device: str | None,
+         timeout: float | None) -> tuple[list[dict], int]:
+    """Join the trial's process group; return where every rank runs and this rank's local rank.
+
+    Ray gives each worker its own GPU(s) (CUDA_VISIBLE_DEVICES), so a rank's device is cuda:0.
+    """
+    import ray
+    import torch
+    import torch.distributed as dist
+
+    os.environ.update(MASTER_ADDR=master[0], MASTER_PORT=str(master[1]), RANK=str(rank),
+                      WORLD_SIZE=str(world_size))
+    if device == "cuda":
+        torch.cuda.set_device(0)
+    dist.init_process_group("nccl" if device == "cuda" else "gloo", rank=rank, world_size=world_size,
+                            timeout=timedelta(seconds=timeout or RENDEZVOUS_S))
+    here = {"rank": rank, "host": platform.node(), "node_id": ray.get_runtime_context().get_node_id(),
+            "pid": os.getpid(), "gpu_ids": os.environ.get("CUDA_VISIBLE_DEVICES") if device == "cuda" else None}
+    placement: list = [None] * world_size
+    dist.all_gather_object(placement, here)
+    local = [p["rank"] for p in placement if p["node_id"] == here["node_id"]]
+    os.environ.update(LOCAL_RANK=str(local.index(rank)), LOCAL_WORLD_SIZE=str(len(local)))
+    return placement, local.index(rank)
+
+
+def destroy() -> None:
+    """Leave the process group (after the trainable, so the worker can serve another trial)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def report_failure(events, trial_id: str, attempt: int, rank: int, error: str, traceback: str | None,
+                   retryable: bool = True) -> None:
+    """Tell the driver why this rank failed, before the worker ends itself (the driver records it)."""
+    import ray
+
+    item = {"failure": trial_id, "attempt": attempt, "rank": rank, "error": error, "traceback": traceback,
+            "retryable": retryable, "time": time.time()}
+    try:
+        ray.get(events.put.remote(item), timeout=10)
+    except Exception:  # the events actor is gone: the driver records that the rank died
+        pass

@@ -1,0 +1,90 @@
+"""The driver side of a trial of several workers: one placement group per attempt.
+
+Each attempt reserves `workers_per_trial` bundles together (STRICT_PACK for `placement: pack`,
+SPREAD for `placement: spread`), so no rank waits for another that cannot be placed. A tiny
+task on rank 0's bundle picks the rendezvous address and port; rank 0 runs ``run_attempt``
+(it records the trial), ranks 1.. run ``run_rank``. Removing the placement group stops every
+rank still running, so a failed attempt leaves none waiting in a collective and frees the
+group's resources for the restart, which gets a fresh group.
+"""
+
+from __future__ import annotations
+
+import ray
+from ray.util.placement_group import placement_group, remove_placement_group
+from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+from ..config import Resources
+from .distributed import master_address
+from .resources import bundle, request
+from .worker import run_attempt, run_rank
+
+STRATEGY = {"pack": "STRICT_PACK", "spread": "SPREAD"}
+#: how long the driver waits for the other ranks to end after one failed, so it can tell
+#: the rank that caused the failure (killed, raised first) from ranks that failed with it
+SETTLE_S = 3.0
+
+_master = ray.remote(num_cpus=0)(master_address)
+_rank0 = ray.remote(run_attempt)
+_rank = ray.remote(run_rank)
+
+
+class Group:
+    """The ranks of one attempt and the placement group they run in."""
+
+    def __init__(self, res: Resources, name: str, args: tuple, attempt: int, trial_timeout: float | None):
+        n = res.workers_per_trial
+        self.pg = placement_group([bundle(res)] * n, strategy=STRATEGY[res.placement], name=name)
+        on = [PlacementGroupSchedulingStrategy(self.pg, placement_group_bundle_index=k) for k in range(n)]
+        master = _master.options(scheduling_strategy=on[0], name=f"{name}/rendezvous").remote()
+        opts = {**request(res), "max_retries": 0, "retry_exceptions": False}
+        study_path, spec, config, entry, code_dir, threads, _hook, events, limits, device = args
+        self.head = _rank0.options(**opts, scheduling_strategy=on[0], name=f"{name}/rank0").remote(
+            *args, world_size=n, master=master)
+        self.others = [
+            _rank.options(**opts, scheduling_strategy=on[k], name=f"{name}/rank{k}").remote(
+                study_path, spec, config, entry, code_dir, threads, events, limits, device, k, n, attempt, master)
+            for k in range(1, n)]
+        self.attempt = attempt
+
+    @property
+    def refs(self) -> list[ray.ObjectRef]:
+        return [self.head, *self.others]
+
+    def outcomes(self, settle: float = SETTLE_S) -> dict[int, Exception | None]:
+        """Each rank that has ended: None when it ended well, else its Ray error (waits up to `settle` s)."""
+        refs = self.refs
+        ready, _ = ray.wait(refs, num_returns=len(refs), timeout=settle)
+        out: dict[int, Exception | None] = {}
+        for rank, ref in enumerate(refs):
+            if ref in ready:
+                try:
+                    ray.get(ref)
+                    out[rank] = None
+                except ray.exceptions.RayError as exc:
+                    out[rank] = exc
+        return out
+
+    def stop(self) -> None:
+        """Stop every rank still running and release the group's resources."""
+        for ref in self.refs:
+            ray.cancel(ref, force=True)
+        remove_placement_group(self.pg)
+
+
+def cause(outcomes: dict[int, Exception | None], reports: dict[int, dict]) -> tuple[int, Exception | None] | None:
+    """The rank whose failure ended the attempt: one killed by the memory monitor, else one that
+    died without a word (SIGKILL, lost node), else the first to report an exception; None if none failed.
+
+    `reports`: rank -> what a rank that raised sent before ending itself (distributed.report_failure).
+    """
+    died = {r: exc for r, exc in outcomes.items() if exc is not None and r not in reports}
+    for rank, exc in sorted(died.items()):
+        if isinstance(exc, ray.exceptions.OutOfMemoryError):
+            return rank, exc
+    if died:
+        return min(died), died[min(died)]
+    if reports:
+        rank = min(reports, key=lambda r: reports[r]["time"])
+        return rank, outcomes.get(rank)
+    return None

@@ -1,0 +1,121 @@
+"""Trials of several workers (a torch.distributed group per attempt) through the real `ablator`.
+
+Each test writes a data-parallel trainable into a temporary project and runs `ablator launch`
+there, on CPU with gloo: every rank computes the gradient of its half of the data and the
+ranks all-reduce it, so a 2-worker trial trains exactly as a 1-worker one. Real faults: a rank
+SIGKILLed, a rank that hangs, a group that cannot fit, and Ray's real memory monitor.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from orchestrator.ledger import Study, TrialRecord
+from tests.conftest import BIN, REPO, short_tmp
+
+ABLATOR = str(BIN / "ablator")
+
+TRAINABLE = '''
+import os
+import signal
+import time
+
+import psutil
+import torch
+import torch.distributed as dist
+
+
+def _alive(pid):
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def run(ctx):
+    cfg = ctx.config
+    pids = ctx.trial_dir / f"pids{ctx.attempt}"
+    pids.mkdir(exist_ok=True)
+    (pids / str(ctx.rank)).write_text(str(os.getpid()))
+    earlier = [int(p.read_text()) for a in range(1, ctx.attempt) for p in (ctx.trial_dir / f"pids{a}").glob("*")]
+    world = ctx.world_size
+    if world > 1:
+        assert dist.is_initialized() and dist.get_world_size() == world and dist.get_rank() == ctx.rank
+        assert os.environ["RANK"] == str(ctx.rank) and os.environ["LOCAL_RANK"] == str(ctx.local_rank)
+    gen = torch.Generator().manual_seed(cfg["data_seed"])
+    x = torch.randn(64, 4, generator=gen)
+    y = x @ torch.tensor([2.0, -1.0, 0.5, 0.0]) + 0.1 * torch.randn(64, generator=gen)
+    x = x * torch.tensor(cfg["mask"])
+    x, y = x[ctx.rank::world], y[ctx.rank::world]  # this rank's shard
+    torch.manual_seed(ctx.seed)
+    w = torch.randn(4) * 0.1
+    state = ctx.restore()
+    start = 0 if state is None else state["epoch"] + 1
+    if state is not None:
+        w = state["w"]
+    for epoch in range(start, cfg["epochs"]):
+        chaos = cfg["chaos"]
+        if world > 1 and ctx.attempt == 1 and epoch == chaos["epoch"] and ctx.rank == 1:
+            if ctx.variant == chaos["kill"]:
+                os.kill(os.getpid(), signal.SIGKILL)
+            if ctx.variant == chaos["hang"]:
+                time.sleep(3600)
+        grad = 2 * x.T @ (x @ w - y) / len(y)
+        ranks = torch.ones(1)
+        if world > 1:
+            dist.all_reduce(grad)
+            dist.all_reduce(ranks)
+            grad /= world
+        w = w - cfg["lr"] * grad + 0.02 * torch.randn(4)  # noise: seeds differ
+        loss = float(((x @ w - y) ** 2).mean())
+        stale = sum(_alive(p) for p in earlier)
+        ctx.report({"loss": loss, "ranks": float(ranks), "stale_ranks": float(stale), "started": float(start)},
+                   checkpoint={"epoch": epoch, "w": w})
+'''
+
+
+def project(tmp_path: Path, name: str, **changes) -> Path:
+    root = tmp_path / name
+    root.mkdir()
+    (root / "dptrain.py").write_text(TRAINABLE)
+    config = {
+        "name": name,
+        "trainable": "dptrain:run",
+        "metrics": {"primary": {"name": "loss", "mode": "min"}},
+        "baseline": {"mask": [1.0, 1.0, 1.0, 1.0], "data_seed": 0, "epochs": 4, "lr": 0.1,
+                     "chaos": {"epoch": 1, "kill": "-", "hang": "-"}},
+        "components": {
+            "first": {"kind": "structural", "description": "the first input feature",
+                      "removal": {"mask": [0.0, 1.0, 1.0, 1.0]}},
+            "last": {"kind": "structural", "description": "the last input feature (carries nothing)",
+                     "removal": {"mask": [1.0, 1.0, 1.0, 0.0]}},
+        },
+        "seeds": [0, 1, 2],
+        "analysis": {"min_effect": 0.5},
+        "tracking": {"wandb": {"mode": "disabled"}},
+        "tuning": {"enabled": False},
+        **changes,
+    }
+    (root / "study.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    return root
+
+
+def ablator(root: Path, *args: str, timeout: float = 600, cpus: int = 2, **extra_env: str
+            ) -> subprocess.CompletedProcess:
+    import os
+
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "PYTHONPATH": str(REPO), "WANDB_MODE": "offline",
+           "PATH": f"{BIN}:{os.environ['PATH']}", **extra_env}
+    local = ["--no-dashboard", "--ray-temp-dir", short_tmp("rg_")] if "--address" not in args else []
+    return subprocess.run([ABLATOR, *args, *local], cwd=root, env=env, capture_output=True, text=True,
+                          timeout=timeout, check=False)
+
+
+def records(root: Path, name: str) -> dict[str, TrialRecord]:
+    study = Study(root / "studies" / name)
+    return {p.parent.name: study.trial(p.parent.name).read() for p in study.trials_dir.glob("*/record.json")}
