@@ -60,7 +60,7 @@ def run(ctx):
         w = state["w"]
     for epoch in range(start, cfg["epochs"]):
         chaos = cfg["chaos"]
-        if world > 1 and ctx.attempt == 1 and epoch == chaos["epoch"] and ctx.rank == 1:
+        if world > 1 and ctx.attempt == 1 and epoch == chaos["epoch"] and ctx.rank == 1 and ctx.seed == 0:
             if ctx.variant == chaos["kill"]:
                 os.kill(os.getpid(), signal.SIGKILL)
             if ctx.variant == chaos["hang"]:
@@ -72,7 +72,10 @@ def run(ctx):
             dist.all_reduce(ranks)
             grad /= world
         w = w - cfg["lr"] * grad + 0.02 * torch.randn(4)  # noise: seeds differ
-        loss = float(((x @ w - y) ** 2).mean())
+        loss = ((x @ w - y) ** 2).sum()
+        if world > 1:
+            dist.all_reduce(loss)
+        loss = float(loss) / 64
         stale = sum(_alive(p) for p in earlier)
         ctx.report({"loss": loss, "ranks": float(ranks), "stale_ranks": float(stale), "started": float(start)},
                    checkpoint={"epoch": epoch, "w": w})
@@ -119,3 +122,41 @@ def ablator(root: Path, *args: str, timeout: float = 600, cpus: int = 2, **extra
 def records(root: Path, name: str) -> dict[str, TrialRecord]:
     study = Study(root / "studies" / name)
     return {p.parent.name: study.trial(p.parent.name).read() for p in study.trials_dir.glob("*/record.json")}
+
+
+@pytest.mark.slow
+def test_two_worker_trials_match_one_worker_verdicts_and_survive_a_killed_and_a_hung_rank(tmp_path):
+    one = project(tmp_path, "dp1", resources={"cpus_per_trial": 1})
+    result = ablator(one, "launch", "study.yaml")
+    assert result.returncode == 0, result.stdout + result.stderr
+    chaos = {"epoch": 1, "kill": "baseline", "hang": "no-last"}  # seed 0's rank 1, first attempt
+    two = project(tmp_path, "dp2", resources={"workers_per_trial": 2, "cpus_per_trial": 0.5},
+                  baseline={"mask": [1.0, 1.0, 1.0, 1.0], "data_seed": 0, "epochs": 4, "lr": 0.1, "chaos": chaos},
+                  fault_tolerance={"max_failures": 1, "trial_timeout": 25})
+    result = ablator(two, "launch", "study.yaml")
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out
+
+    verdicts = [json.loads((root / "studies" / name / "verdicts.json").read_text())["components"]
+                for root, name in ((one, "dp1"), (two, "dp2"))]
+    assert {c: v["verdict"] for c, v in verdicts[0].items()} == {c: v["verdict"] for c, v in verdicts[1].items()}
+    assert verdicts[1]["first"]["verdict"] == "essential"
+    singles, groups = records(one, "dp1"), records(two, "dp2")
+    assert set(singles) == set(groups) and len(groups) == 9
+    for tid, rec in groups.items():
+        assert rec.state == "COMPLETED", (tid, rec.errors)
+        assert rec.final["ranks"] == 2.0  # both ranks took part in the all-reduce
+        assert rec.final["loss"] == pytest.approx(singles[tid].final["loss"], rel=1e-4, abs=1e-6)
+        assert singles[tid].final["ranks"] == 1.0 and not singles[tid].ranks
+        assert [r["rank"] for r in rec.ranks] == [0, 1] and len({r["pid"] for r in rec.ranks}) == 2
+        assert rec.final["stale_ranks"] == 0.0  # no rank of an earlier attempt was left running
+
+    killed, hung = groups["baseline-seed0"], groups["no-last-seed0"]
+    assert killed.attempts == 2 and len(killed.errors) == 1
+    assert killed.errors[0].error.startswith("rank 1: the worker running this attempt died"), killed.errors
+    history = Study(two / "studies" / "dp2").history("baseline-seed0")
+    assert [row["step"] for row in history] == [0, 1, 2, 3]
+    assert [row["attempt"] for row in history] == [1, 2, 2, 2]  # restarted after epoch 0's checkpoint
+    assert history[-1]["started"] == 1.0
+    assert hung.attempts == 2 and [e.error for e in hung.errors] == ["timed out after 25 s"]
+    assert all(r.attempts == 1 for tid, r in groups.items() if tid not in ("baseline-seed0", "no-last-seed0"))
