@@ -160,3 +160,16 @@ def test_two_worker_trials_match_one_worker_verdicts_and_survive_a_killed_and_a_
     assert history[-1]["started"] == 1.0
     assert hung.attempts == 2 and [e.error for e in hung.errors] == ["timed out after 25 s"]
     assert all(r.attempts == 1 for tid, r in groups.items() if tid not in ("baseline-seed0", "no-last-seed0"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("placement, holds", [("pack", "the biggest node of the Ray cluster holds 2"),
+                                              ("spread", "the whole Ray cluster holds 2")])
+def test_a_group_that_can_never_fit_exits_2_naming_fields_request_and_cluster(tmp_path, placement, holds):
+    root = project(tmp_path, "big", resources={"workers_per_trial": 3, "cpus_per_trial": 1, "placement": placement})
+    result = ablator(root, "launch", "study.yaml", timeout=120)
+    out = result.stdout + result.stderr
+    assert result.returncode == 2, out
+    assert "resources.workers_per_trial" in out and "3 workers of (CPU 1)" in out and holds in out, out
+    assert "Traceback" not in out
+    assert not any(r.attempts for r in records(root, "big").values())  # refused before any trial ran
