@@ -173,3 +173,51 @@ def test_a_group_that_can_never_fit_exits_2_naming_fields_request_and_cluster(tm
     assert "resources.workers_per_trial" in out and "3 workers of (CPU 1)" in out and holds in out, out
     assert "Traceback" not in out
     assert not any(r.attempts for r in records(root, "big").values())  # refused before any trial ran
+
+
+GROWER = '''
+import time
+
+
+def run(ctx):
+    cfg = ctx.config
+    held = [bytearray(64 * 2**20)]  # every trial holds a little
+    if cfg["grow"]:  # grows until Ray's memory monitor kills it
+        for _ in range(64):
+            held.append(bytearray(128 * 2**20))  # zero-filled: the pages are really used
+            time.sleep(0.2)
+        time.sleep(60)
+    for epoch in range(cfg["epochs"]):
+        time.sleep(1.0)
+        ctx.report({"score": 1.0 + 0.1 * ctx.seed}, checkpoint={"epoch": epoch})
+'''
+
+
+@pytest.mark.slow
+def test_a_growing_trial_is_charged_its_oom_kill_and_healthy_trials_beside_it_complete(tmp_path):
+    """Ray's real memory monitor, its threshold just above what the machine uses now."""
+    import psutil
+
+    mem = psutil.virtual_memory()
+    threshold = (mem.total - mem.available + 2.5 * 2**30) / mem.total
+    # the baseline grows; the variant without it is healthy and starts after it (Ray kills the newest first)
+    root = project(tmp_path, "oom", components={"growth": {"kind": "training", "description": "grows",
+                                                           "removal": {"grow": False}}},
+                   trainable="grower:run", baseline={"grow": True, "epochs": 8}, seeds=[0, 1],
+                   metrics={"primary": {"name": "score", "mode": "max"}},
+                   resources={"cpus_per_trial": 0.5}, fault_tolerance={"max_failures": 0})
+    (root / "grower.py").write_text(GROWER)
+    result = ablator(root, "launch", "study.yaml", timeout=300, RAY_memory_usage_threshold=f"{threshold:.3f}",
+                     RAY_memory_monitor_refresh_ms="100")
+    assert result.returncode == 1, result.stdout + result.stderr
+    recs = records(root, "oom")
+    for seed in (0, 1):
+        grower = recs[f"baseline-seed{seed}"]
+        assert grower.state == "FAILED" and grower.attempts == 1, grower.errors
+        assert "GB, the most on the node)" in grower.errors[0].error and grower.errors[0].counted
+        healthy = recs[f"no-growth-seed{seed}"]
+        assert healthy.state == "COMPLETED", healthy.errors
+        for error in healthy.errors:  # killed beside a grower: re-run, not counted, and says whose memory
+            assert not error.counted and "while trial baseline-seed" in error.error, error
+    spared = [e.error for r in recs.values() for e in r.errors if not e.counted]
+    print(f"healthy attempts killed for a grower's memory: {len(spared)}", *spared, sep="\n")

@@ -24,7 +24,7 @@ from ..config import StudyConfig
 from ..errors import ClusterError, NoRoom
 from ..ledger import COMPLETED, FAILED, PENDING, RUNNING, Study, TrialRecord
 from ..plan import TrialSpec
-from . import interrupt
+from . import interrupt, oom
 from .group import Group, cause
 from .resources import capacity, request
 from .worker import WORKER_DIED, run_attempt
@@ -85,17 +85,23 @@ def new_record(spec: TrialSpec) -> TrialRecord:
 
 @ray.remote(num_cpus=0)
 class Events:
-    """Attempt starts, sent by workers and taken by the driver in batches."""
+    """Attempt starts, sent by workers and taken by the driver in batches.
+
+    `take` also says when this actor was born: a new birth means it was re-created (Ray's
+    memory monitor may kill it) and the news it held is lost, so the driver reads it again
+    from the in-flight trials' records.
+    """
 
     def __init__(self):
         self.items: list = []
+        self.born = time.time()
 
     def put(self, item) -> None:
         self.items.append(item)
 
-    def take(self) -> list:
+    def take(self) -> tuple[float, list]:
         items, self.items = self.items, []
-        return items
+        return self.born, items
 
 
 class TrialExecutor:
@@ -114,11 +120,14 @@ class TrialExecutor:
         self._groups: dict[ray.ObjectRef, Group] = {}  # rank 0's ref -> its group (workers_per_trial > 1)
         self._ranks: dict[ray.ObjectRef, ray.ObjectRef] = {}  # ranks 1..'s refs -> rank 0's
         self._reports: dict[tuple[str, int], dict[int, dict]] = {}  # (trial, attempt) -> rank -> its failure
+        self._pids: dict[int, str] = {}  # worker pid -> the trial it ran last (whose memory it was)
+        self._hogs: dict[int, tuple[float, str, float]] = {}  # pid charged an OOM kill -> (when, host, GB)
         self._configs: dict[str, dict | None] = {}
         self._failures: dict[str, int] = {}
         self._started: dict[str, float] = {}  # trial id -> when its running attempt started
         self._overdue: set[str] = set()
         self._taken = 0.0
+        self._born: float | None = None  # when the Events actor was (re-)created
         self._remote = ray.remote(run_attempt)
         # restarted if it dies (e.g. chosen by Ray's memory monitor): starts are only progress news
         self._events = Events.options(max_restarts=-1, max_task_retries=-1).remote()
@@ -247,11 +256,17 @@ class TrialExecutor:
         if (self.inflight or force) and (force or now - self._taken >= EVENTS_S):
             self._taken = now
             running = {spec.trial_id for spec in self.inflight.values()}
-            for record in ray.get(self._events.take.remote()):
+            born, items = ray.get(self._events.take.remote())
+            if self._born not in (None, born):  # re-created: what it held is lost
+                records = [self.study.trial(trial_id).read() for trial_id in running]
+                items += [r for r in records if r and r.attempt_started]
+            self._born = born
+            for record in items:
                 if isinstance(record, dict):  # a rank of a group failed (distributed.report_failure)
                     self._reports.setdefault((record["failure"], record["attempt"]), {})[record["rank"]] = record
                 elif record.trial_id in running:  # a late start of an attempt that has ended is old news
-                    self._started[record.trial_id] = time.monotonic()
+                    self._started.setdefault(record.trial_id, time.monotonic())
+                    self._pids.update((pid, record.trial_id) for pid in [record.pid, *(r["pid"] for r in record.ranks)])
                     self.on_update(record)
 
     def cancel_all(self) -> list[str]:
@@ -306,19 +321,30 @@ class TrialExecutor:
         record = store.read()
         if record.attempt_started:  # the worker could not record its own end
             now = time.time()
-            where = "" if rank is None else f"rank {rank}: "
+            where, counted = ("" if rank is None else f"rank {rank}: "), True
             if error is None and isinstance(exc, ray.exceptions.OutOfMemoryError):
-                error = f"{where}killed: out of memory on {record.host or 'its node'}"
+                pids = {record.pid, *(r["pid"] for r in record.ranks)} - {None}
+                now_m, host = time.monotonic(), record.host or "its node"
+                recent = {pid: gb for pid, (when, node, gb) in self._hogs.items() if node == host and now_m - when < 30}
+                error, counted = oom.charge(str(exc), pids, host, self._pids, recent)
+                if counted:  # a trial charged its kill: others killed beside it may be spared
+                    use = oom.memory_use(str(exc))
+                    self._hogs.update((pid, (now_m, host, use[pid][0])) for pid in pids if pid in use)
+                error = where + error
+                spared = sum(not e.counted for e in record.errors)
+                counted = counted or spared >= oom.INNOCENT_RERUNS
             elif error is None and isinstance(exc, ray.exceptions.RayTaskError):
                 error = f"{where}{type(exc.cause or exc).__name__}: {exc.cause or exc}"
             elif error is None:
                 error = where + WORKER_DIED
-            record.add_error(error, traceback=traceback or str(exc), retryable=retryable)
+            record.add_error(error, traceback=traceback or str(exc), retryable=retryable, counted=counted)
             record.duration_s += now - record.attempt_started
             record.attempt_started = None
         elif record.attempts == 0 or not record.errors:  # it never started
             record.add_error(f"{type(exc).__name__}: {exc}")
-        failures = self._failures[spec.trial_id] = self._failures.get(spec.trial_id, 0) + 1
+        if record.errors[-1].counted:
+            self._failures[spec.trial_id] = self._failures.get(spec.trial_id, 0) + 1
+        failures = self._failures.get(spec.trial_id, 0)
         hopeless = record.errors and not record.errors[-1].retryable
         if failures <= self.config.fault_tolerance.max_failures and not hopeless:
             record.state = PENDING

@@ -89,10 +89,11 @@ class TrialRecord(BaseModel):
     def last_error(self) -> str | None:
         return self.errors[-1].error if self.errors else None
 
-    def add_error(self, error: str, traceback: str | None = None, retryable: bool = True) -> None:
+    def add_error(self, error: str, traceback: str | None = None, retryable: bool = True,
+                  counted: bool = True) -> None:
         """Record why the current attempt failed."""
         self.errors = [*self.errors, AttemptError(attempt=self.attempts, error=error, traceback=traceback,
-                                                  time=time.time(), retryable=retryable)]
+                                                  time=time.time(), retryable=retryable, counted=counted)]
 
     def metric(self, name: str) -> Any:
         """The final value of a metric (None when the trial has none)."""
