@@ -242,10 +242,18 @@ def _running(study: Study, running: list[str]) -> list[dict]:
     for r in records:
         rows = study.trial(r.trial_id).history()
         since = now - max([rows[-1]["time"]] if rows else [r.attempt_started])
-        out.append({"trial_id": r.trial_id, "node": r.host, "gpu": r.gpu_ids,
+        out.append({"trial_id": r.trial_id, **_where(r),
                     "attempt": r.attempts, "age_s": now - r.attempt_started, "since_report_s": since,
                     "stalled": bool(stall and since > stall)})
     return out
+
+
+def _where(r) -> dict:
+    """Node and GPU(s) of a running trial; of every rank (rank:host, rank:GPUs) for a multi-worker trial."""
+    if not r.ranks:
+        return {"node": r.host, "gpu": r.gpu_ids}
+    gpus = [f"{k['rank']}:{k['gpu_ids']}" for k in r.ranks if k.get("gpu_ids")]
+    return {"node": " ".join(f"{k['rank']}:{k['host']}" for k in r.ranks), "gpu": " ".join(gpus) or None}
 
 
 @app.command()

@@ -1,0 +1,65 @@
+"""The parts of multi-worker trials that need no cluster: group feasibility, OOM charging, status."""
+
+from __future__ import annotations
+
+import pytest
+
+from orchestrator.cli import _where
+from orchestrator.config import Resources
+from orchestrator.execution import oom
+from orchestrator.execution.resources import capacity, shortfall
+from orchestrator.ledger import TrialRecord
+
+NODES = [{"Alive": True, "Resources": {"CPU": 4.0}}, {"Alive": True, "Resources": {"CPU": 2.0}}]
+
+# the shape of Ray 2.60's kill report (an excerpt of one seen in tests/test_groups.py's OOM test)
+REPORT = """4 worker(s) were killed due to the node running low on memory.
+Selected to kill: (Task: task name=a, pid=18235, actual memory used=0.22GB, worker ID=5d)
+Selected to kill: (Task: task name=b, pid=17967, actual memory used=1.93GB, worker ID=6d)
+]
+Top 10 memory users: PID\tMEM(GB)\tCOMMAND
+17967\t1.93\tray::oom/ablation/baseline/seed0/attempt1
+18235\t0.22\tray::oom/ablation/no-growth/seed0/attempt2
+18206\t0.14\tray::Events.put
+"""
+
+
+def test_groups_fit_whole_workers_per_node_pack_on_one_node_spread_over_all():
+    pack = Resources(workers_per_trial=3, cpus_per_trial=1)
+    spread = Resources(workers_per_trial=3, cpus_per_trial=1, placement="spread")
+    assert capacity(pack, {"CPU": 6.0}, lambda: NODES) == 1  # 4 // 3 + 2 // 3
+    assert capacity(spread, {"CPU": 6.0}, lambda: NODES) == 2
+    assert shortfall(pack, NODES) is None and shortfall(spread, NODES) is None
+    big = Resources(workers_per_trial=5, cpus_per_trial=1)
+    assert "biggest node of the Ray cluster holds 4" in shortfall(big, NODES)
+    assert shortfall(big.model_copy(update={"placement": "spread"}), NODES) is None
+    assert "whole Ray cluster holds 6" in shortfall(Resources(workers_per_trial=7, cpus_per_trial=1,
+                                                              placement="spread"), NODES)
+
+
+def test_gpu_memory_mb_is_for_single_worker_trials_without_gpus_per_trial():
+    with pytest.raises(ValueError, match="not both"):
+        Resources(gpu_memory_mb=4000, gpus_per_trial=1)
+    with pytest.raises(ValueError, match="single-worker"):
+        Resources(gpu_memory_mb=4000, workers_per_trial=2)
+
+
+def test_an_oom_kill_is_charged_to_the_trial_whose_memory_it_was():
+    error, counted = oom.charge(REPORT, {17967}, "vm", {18235: "no-growth-seed0"})
+    assert counted and "this trial used 1.93 GB, the most on the node" in error
+    error, counted = oom.charge(REPORT, {18235}, "vm", {17967: "baseline-seed0"})
+    assert not counted and "while trial baseline-seed0 used 1.93 GB (this trial used 0.22 GB)" in error
+    # the grower already gone from this report, but charged a kill moments before
+    small = REPORT.replace("17967\t1.93\tray::oom/ablation/baseline/seed0/attempt1\n", "").replace(
+        "pid=17967, actual memory used=1.93GB", "pid=1, actual memory used=0.01GB")
+    assert oom.charge(small, {18235}, "vm", {})[1]
+    assert not oom.charge(small, {18235}, "vm", {17967: "baseline-seed0"}, {17967: 1.93})[1]
+    assert oom.charge("killed", {5}, "vm", {}) == ("killed: out of memory on vm", True)
+
+
+def test_status_names_every_ranks_node_and_gpus():
+    one = TrialRecord(trial_id="t", host="a", gpu_ids="0")
+    assert _where(one) == {"node": "a", "gpu": "0"}
+    group = one.model_copy(update={"ranks": [{"rank": 0, "host": "a", "gpu_ids": "0"},
+                                             {"rank": 1, "host": "b", "gpu_ids": "3"}]})
+    assert _where(group) == {"node": "0:a 1:b", "gpu": "0:0 1:3"}
