@@ -207,11 +207,6 @@ class Resources(Strict):
         default=0, ge=0, description="GPUs a trial reserves; fractions share a device (0.25: four trials per GPU); "
         "per worker when workers_per_trial > 1."
     )
-    gpu_memory_mb: float | None = Field(
-        default=None, gt=0,
-        description="GPU memory (MiB) a single-worker trial needs: turned into a GPU fraction from the smallest "
-        "GPU the cluster reports, so several small trials share a GPU (instead of gpus_per_trial).",
-    )
     memory_per_trial: float | None = Field(
         default=None, gt=0, description="GiB of memory a trial reserves; per worker when workers_per_trial > 1.")
     custom_per_trial: dict[str, float] = Field(
@@ -238,16 +233,6 @@ class Resources(Strict):
         description="Seconds to wait for a node big enough for one trial (an autoscaler adding it) before "
         "failing; 0 fails at once.",
     )
-
-    @model_validator(mode="after")
-    def _gpu_memory_alone(self) -> Resources:
-        if self.gpu_memory_mb is not None and self.gpus_per_trial:
-            raise ValueError("set gpus_per_trial or gpu_memory_mb, not both (gpu_memory_mb becomes the GPU "
-                             "fraction)")
-        if self.gpu_memory_mb is not None and self.workers_per_trial > 1:
-            raise ValueError("gpu_memory_mb is for single-worker trials; with workers_per_trial > 1 set "
-                             "gpus_per_trial (per worker)")
-        return self
 
 
 class FaultTolerance(Strict):

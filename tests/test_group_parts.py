@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from orchestrator.cli import _where
 from orchestrator.config import Resources
 from orchestrator.execution import oom
@@ -35,13 +33,6 @@ def test_groups_fit_whole_workers_per_node_pack_on_one_node_spread_over_all():
     assert shortfall(big.model_copy(update={"placement": "spread"}), NODES) is None
     assert "whole Ray cluster holds 6" in shortfall(Resources(workers_per_trial=7, cpus_per_trial=1,
                                                               placement="spread"), NODES)
-
-
-def test_gpu_memory_mb_is_for_single_worker_trials_without_gpus_per_trial():
-    with pytest.raises(ValueError, match="not both"):
-        Resources(gpu_memory_mb=4000, gpus_per_trial=1)
-    with pytest.raises(ValueError, match="single-worker"):
-        Resources(gpu_memory_mb=4000, workers_per_trial=2)
 
 
 def test_an_oom_kill_is_charged_to_the_trial_whose_memory_it_was():
