@@ -1,11 +1,16 @@
 """Whose memory it was: read Ray's memory-monitor kill report to charge an OOM kill to the right trial.
 
-Ray's memory monitor may kill several workers at once, among them trials that used little
-(see the report's "Selected to kill" entries and its "Top 10 memory users"). A trial whose
-processes used less than half of what the node's biggest user held was killed for another's
-memory, or than a trial charged a kill on the same node moments before (whose memory the node
-may not have freed yet): its attempt is re-run without counting toward max_failures (at most INNOCENT_RERUNS
-times, so that a node short of memory for every trial cannot loop for ever).
+Ray's memory monitor (by default since Ray 2.56) kills the workers whose tasks started last,
+several at once, until the node is below its threshold, so the trials killed are often not
+the one whose memory filled the node. Its report names each killed worker's memory ("Selected
+to kill ... memory used=") and the node's "Top 10 memory users" (every process, not only
+Ray's). The rule: among the study's workers in the report (and a trial charged a kill on the
+same node moments before, whose memory the node may not have freed yet), the trial that used
+the most is charged; a trial that used less than another of the study's trials was killed for
+that trial's memory, and its attempt is re-run without counting toward max_failures (at most
+INNOCENT_RERUNS times, so that a node short of memory for every trial cannot loop for ever).
+Processes outside the study (another user's job, Ray's own daemons) are never the culprit
+named, since no trial of the study could be blamed for them.
 """
 
 from __future__ import annotations
@@ -26,25 +31,29 @@ def memory_use(report: str) -> dict[int, tuple[float, str]]:
     return use
 
 
-def charge(report: str, pids: Iterable[int], host: str, owner: dict[int, str],
+def charge(report: str, pids: Iterable[int], host: str, owner: dict[int, str], study: str = "",
            recent: dict[int, float] | None = None) -> tuple[str, bool]:
     """(the attempt's error, whether it counts toward max_failures) for a trial killed for memory.
 
-    `pids`: the trial's processes (every rank); `owner`: pid -> trial id of the running trials;
-    `recent`: pid -> GB of processes charged a kill on this node moments before.
+    `pids`: the trial's processes (every rank); `owner`: pid -> trial id of the study's running
+    trials; `study`: the study's name (its tasks run as ``ray::<study>/...``, a worker the driver
+    has not heard of yet); `recent`: pid -> GB of processes charged a kill on this node moments before.
     """
     use = memory_use(report)
     pids = set(pids)
     own = max((use[p][0] for p in pids if p in use), default=None)
-    others = {p: u for p, u in use.items() if p not in pids}
-    for pid, gb in (recent or {}).items():
-        if pid not in pids and gb > others.get(pid, (0.0, ""))[0]:
-            others[pid] = (gb, "")
-    top = max(others, key=lambda p: others[p][0], default=None)
-    if own is None or top is None:
+    if own is None:
         return f"killed: out of memory on {host}", True
-    if own >= 0.5 * others[top][0]:
-        return f"killed: out of memory on {host} (this trial used {own:.2f} GB, the most on the node)", True
-    whose = f"trial {owner[top]}" if top in owner else f"process {top} ({others[top][1] or 'not a trial'})"
-    return (f"killed: out of memory on {host} while {whose} used {others[top][0]:.2f} GB (this trial used "
+    rivals = {p: (gb, owner.get(p) or cmd.removeprefix("ray::")) for p, (gb, cmd) in use.items()
+              if p not in pids and (p in owner or (study and cmd.startswith(f"ray::{study}/")))}
+    for pid, gb in (recent or {}).items():
+        if pid not in pids and gb > rivals.get(pid, (0.0, ""))[0]:
+            rivals[pid] = (gb, owner.get(pid, f"process {pid}"))
+    top = max(rivals, key=lambda p: rivals[p][0], default=None)
+    if top is None or own >= rivals[top][0]:
+        return (f"killed: out of memory on {host} (this trial used {own:.2f} GB, the most of the study's "
+                "workers on the node)"), True
+    gb, whose = rivals[top]
+    whose = f"trial {whose}" if top in owner else f"task {whose}"
+    return (f"killed: out of memory on {host} while {whose} used {gb:.2f} GB (this trial used "
             f"{own:.2f} GB): not its own memory, re-run without counting toward max_failures"), False

@@ -326,7 +326,7 @@ class TrialExecutor:
                 pids = {record.pid, *(r["pid"] for r in record.ranks)} - {None}
                 now_m, host = time.monotonic(), record.host or "its node"
                 recent = {pid: gb for pid, (when, node, gb) in self._hogs.items() if node == host and now_m - when < 30}
-                error, counted = oom.charge(str(exc), pids, host, self._pids, recent)
+                error, counted = oom.charge(str(exc), pids, host, self._pids, self.config.name, recent)
                 if counted:  # a trial charged its kill: others killed beside it may be spared
                     use = oom.memory_use(str(exc))
                     self._hogs.update((pid, (now_m, host, use[pid][0])) for pid in pids if pid in use)
