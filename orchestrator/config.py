@@ -212,6 +212,11 @@ class Resources(Strict):
     custom_per_trial: dict[str, float] = Field(
         default={}, description="Custom Ray resources a trial needs, e.g. {accelerator_type:A100: 0.01}; per worker."
     )
+    gpu_memory_mb: float | None = Field(
+        default=None, gt=0,
+        description="MiB of GPU memory a single-worker trial needs, instead of gpus_per_trial: converted at "
+        "launch to the fraction of the smallest GPU the cluster reports (so no GPU is overcommitted).",
+    )
     workers_per_trial: int = Field(
         default=1, ge=1,
         description="Ray workers (ranks) per trial: above 1, each attempt is a group reserved together with "
@@ -233,6 +238,15 @@ class Resources(Strict):
         description="Seconds to wait for a node big enough for one trial (an autoscaler adding it) before "
         "failing; 0 fails at once.",
     )
+
+    @model_validator(mode="after")
+    def _gpu_memory_alone(self) -> Resources:
+        if self.gpu_memory_mb and self.gpus_per_trial:
+            raise ValueError("give either gpu_memory_mb or gpus_per_trial, not both")
+        if self.gpu_memory_mb and self.workers_per_trial > 1:
+            raise ValueError("gpu_memory_mb is for single-worker trials: with workers_per_trial > 1 give "
+                             "gpus_per_trial (per worker)")
+        return self
 
 
 class FaultTolerance(Strict):

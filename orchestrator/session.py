@@ -30,6 +30,7 @@ from . import plan as planning
 from .config import AdaptiveSeeds, ScheduleAt, StudyConfig, load_config
 from .errors import Interrupted, NoRoom, StudyError, UserError
 from .execution import interrupt, runner
+from .execution.gpus import cluster_gpus_mb, with_gpu_fraction
 from .execution.progress import StudyProgress
 from .execution.resources import check_feasible
 from .execution.telemetry import StudyMetrics
@@ -126,7 +127,14 @@ class StudySession:
                 self.telemetry.update(record)
             self.console.print(f"Study [bold]{self.config.name}[/bold] in {self.study.path}"
                                + (f"  (Ray dashboard: {url})" if url else ""), soft_wrap=True)
-            check_feasible(self.config.resources, ray.nodes, self.console.print)
+            res = self.config.resources
+            if res.gpu_memory_mb:
+                nodes = ray.nodes()
+                res = with_gpu_fraction(res, cluster_gpus_mb(nodes), sum(n.get("Alive", False) for n in nodes))
+                self.config = self.config.model_copy(update={"resources": res})
+                self.console.print(f"resources.gpu_memory_mb {res.gpu_memory_mb:g} MiB: gpus_per_trial "
+                                   f"{res.gpus_per_trial:g} (of the cluster's smallest GPU)")
+            check_feasible(res, ray.nodes, self.console.print)
             self._handlers = interrupt.catch()
             from .tracking import make_tracker
 

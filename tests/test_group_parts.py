@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from orchestrator.cli import _where
-from orchestrator.config import Resources
+from orchestrator.config import Resources, load_config
+from orchestrator.errors import ResourceError
 from orchestrator.execution import oom
+from orchestrator.execution.gpus import with_gpu_fraction
 from orchestrator.execution.resources import capacity, shortfall
 from orchestrator.ledger import TrialRecord
 
@@ -35,16 +39,24 @@ def test_groups_fit_whole_workers_per_node_pack_on_one_node_spread_over_all():
                                                               placement="spread"), NODES)
 
 
-def test_an_oom_kill_is_charged_to_the_trial_whose_memory_it_was():
-    error, counted = oom.charge(REPORT, {17967}, "vm", {18235: "no-growth-seed0"})
-    assert counted and "this trial used 1.93 GB, the most on the node" in error
-    error, counted = oom.charge(REPORT, {18235}, "vm", {17967: "baseline-seed0"})
+def test_an_oom_kill_is_charged_to_the_biggest_of_the_studys_workers():
+    error, counted = oom.charge(REPORT, {17967}, "vm", {18235: "no-growth-seed0"}, "oom")
+    assert counted and "this trial used 1.93 GB, the most of the study's workers on the node" in error
+    error, counted = oom.charge(REPORT, {18235}, "vm", {17967: "baseline-seed0"}, "oom")
     assert not counted and "while trial baseline-seed0 used 1.93 GB (this trial used 0.22 GB)" in error
+    # a worker the driver has not heard of yet is known by its task name
+    error, counted = oom.charge(REPORT, {18235}, "vm", {}, "oom")
+    assert not counted and "while task oom/ablation/baseline/seed0/attempt1 used 1.93 GB" in error
+    # a bigger process outside the study (another user's job) is never blamed: the study's biggest is charged
+    foreign = REPORT.replace("18206\t0.14\tray::Events.put", "999\t9.50\tpython someone_elses_job.py")
+    assert oom.charge(foreign, {17967}, "vm", {18235: "no-growth-seed0"}, "oom")[1]
+    assert not oom.charge(foreign, {18235}, "vm", {17967: "baseline-seed0"}, "oom")[1]
     # the grower already gone from this report, but charged a kill moments before
     small = REPORT.replace("17967\t1.93\tray::oom/ablation/baseline/seed0/attempt1\n", "").replace(
         "pid=17967, actual memory used=1.93GB", "pid=1, actual memory used=0.01GB")
-    assert oom.charge(small, {18235}, "vm", {})[1]
-    assert not oom.charge(small, {18235}, "vm", {17967: "baseline-seed0"}, {17967: 1.93})[1]
+    assert oom.charge(small, {18235}, "vm", {}, "oom")[1]
+    error, counted = oom.charge(small, {18235}, "vm", {17967: "baseline-seed0"}, "oom", {17967: 1.93})
+    assert not counted and "while trial baseline-seed0 used 1.93 GB" in error
     assert oom.charge("killed", {5}, "vm", {}) == ("killed: out of memory on vm", True)
 
 
@@ -54,3 +66,27 @@ def test_status_names_every_ranks_node_and_gpus():
     group = one.model_copy(update={"ranks": [{"rank": 0, "host": "a", "gpu_ids": "0"},
                                              {"rank": 1, "host": "b", "gpu_ids": "3"}]})
     assert _where(group) == {"node": "0:a 1:b", "gpu": "0:0 1:3"}
+
+
+def test_gpu_memory_becomes_a_fraction_of_the_smallest_gpu_and_is_refused_where_it_cannot_be():
+    res = Resources(gpu_memory_mb=10000)
+    mixed = {"a": [81559.0, 81559.0], "b": [40960.0]}  # mixed sizes: the smallest decides
+    assert with_gpu_fraction(res, mixed, 2).gpus_per_trial == 0.2442  # 10000 / 40960 = 0.24414.. rounded up
+    assert with_gpu_fraction(res, {"a": [81559.0]}, 1).gpus_per_trial == 0.1227
+    assert with_gpu_fraction(Resources(gpu_memory_mb=40960), mixed, 2).gpus_per_trial == 1.0
+    with pytest.raises(ResourceError, match=r"gpu_memory_mb: a trial asks for 10000 MiB .* has no GPU \(3 node"):
+        with_gpu_fraction(res, {}, 3)
+    with pytest.raises(ResourceError, match="smallest GPU of the Ray cluster has 40960 MiB"):
+        with_gpu_fraction(Resources(gpu_memory_mb=50000), mixed, 2)
+
+
+@pytest.mark.parametrize("extra, why", [("gpus_per_trial: 0.5", "either gpu_memory_mb or gpus_per_trial"),
+                                        ("workers_per_trial: 2", "gpu_memory_mb is for single-worker trials")])
+def test_gpu_memory_is_refused_beside_gpus_per_trial_or_several_workers(tmp_path, extra, why):
+    path = tmp_path / "study.yaml"
+    path.write_text("name: g\ntrainable: t:run\nmetrics: {primary: {name: m, mode: max}}\nbaseline: {a: 1}\n"
+                    "components: {c: {kind: training, description: c, removal: {a: 0}}}\nseeds: [0, 1]\n"
+                    f"resources:\n  gpu_memory_mb: 1000\n  {extra}\n")
+    with pytest.raises(Exception) as info:
+        load_config(path)
+    assert "resources" in str(info.value) and why in str(info.value) and f"{path}:" in str(info.value), info.value
