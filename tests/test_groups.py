@@ -175,6 +175,15 @@ def test_a_group_that_can_never_fit_exits_2_naming_fields_request_and_cluster(tm
     assert not any(r.attempts for r in records(root, "big").values())  # refused before any trial ran
 
 
+@pytest.mark.slow
+def test_gpu_memory_on_a_cluster_without_gpus_exits_2(tmp_path):
+    root = project(tmp_path, "gmem", resources={"cpus_per_trial": 1, "gpu_memory_mb": 2000})
+    result = ablator(root, "launch", "study.yaml", timeout=120)
+    out = result.stdout + result.stderr
+    assert result.returncode == 2 and "Traceback" not in out, out
+    assert "resources.gpu_memory_mb: a trial asks for 2000 MiB of GPU memory, but the Ray cluster has no GPU" in out
+
+
 GROWER = '''
 import time
 from pathlib import Path
