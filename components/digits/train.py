@@ -4,6 +4,11 @@ Reports after every epoch: ``val_acc`` (primary), ``val_loss``, ``macro_f1`` and
 ``min_class_recall`` (the worst digit's recall: a component can raise accuracy while
 one class collapses), and ``train_loss``. Checkpoints hold the model, optimizer,
 LR schedule and RNG state, so a restarted trial continues exactly where it stopped.
+
+With ``resources.workers_per_trial`` > 1 the model is wrapped in DistributedDataParallel
+(the process group is already set up) and every rank trains on its share of each batch
+(``idx[rank::world_size]``): DDP averages the ranks' gradients, so a step sees the whole
+batch as with one worker. Every rank evaluates the full test split; rank 0's report is kept.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from sklearn.metrics import f1_score, recall_score
+from torch.nn.parallel import DistributedDataParallel
 
 from components.digits.data import DigitsSplit, load_splits
 from components.digits.model import DigitsCNN
@@ -53,6 +59,9 @@ def run(ctx) -> None:
     sched = make_scheduler(opt, str(tcfg["lr_schedule"]), epochs * steps_per_epoch)
 
     start = resume(ctx, model, opt, sched)
+    net = model  # the module that is checkpointed and evaluated; `model` trains (DDP with several workers)
+    if ctx.world_size > 1:
+        model = DistributedDataParallel(net, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
 
     for epoch in range(start, epochs):
         model.train()
@@ -61,6 +70,7 @@ def run(ctx) -> None:
         )
         total = 0.0
         for idx in order.split(batch_size):
+            idx = idx[ctx.rank :: ctx.world_size]  # this rank's share of the batch
             xb, yb = augment(train.images[idx]).to(ctx.device), train.labels[idx].to(ctx.device)
             loss = F.cross_entropy(model(xb), yb)
             opt.zero_grad(set_to_none=True)
@@ -68,6 +78,6 @@ def run(ctx) -> None:
             opt.step()
             sched.step()
             total += loss.item()
-        metrics = evaluate_model(model, test)
+        metrics = evaluate_model(net, test)
         metrics["train_loss"] = total / steps_per_epoch
-        ctx.report(metrics, checkpoint=checkpoint(epoch, model, opt, sched))
+        ctx.report(metrics, checkpoint=checkpoint(epoch, net, opt, sched))
