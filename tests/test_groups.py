@@ -17,6 +17,7 @@ import yaml
 
 from orchestrator.ledger import Study, TrialRecord
 from tests.conftest import BIN, REPO, short_tmp
+from tests.test_cluster_exec import two_nodes  # noqa: F401  (a fixture: a head and a worker node, 1 CPU each)
 
 ABLATOR = str(BIN / "ablator")
 
@@ -173,6 +174,24 @@ def test_a_group_that_can_never_fit_exits_2_naming_fields_request_and_cluster(tm
     assert "resources.workers_per_trial" in out and "3 workers of (CPU 1)" in out and holds in out, out
     assert "Traceback" not in out
     assert not any(r.attempts for r in records(root, "big").values())  # refused before any trial ran
+
+
+@pytest.mark.slow
+def test_spread_puts_the_ranks_on_both_nodes_of_a_two_node_cluster(tmp_path, two_nodes):  # noqa: F811
+    """Two nodes of 1 CPU (`ray start`), a group of two 1-CPU workers: only spread fits, one rank per node."""
+    address, _ = two_nodes
+    root = project(tmp_path, "spread", components={"last": {"kind": "structural", "description": "the last input",
+                                                              "removal": {"mask": [1.0, 1.0, 1.0, 0.0]}}},
+                   seeds=[0], resources={"workers_per_trial": 2, "cpus_per_trial": 1, "placement": "spread",
+                                         "wait_for_nodes": 120})  # the worker node may still be joining
+    result = ablator(root, "launch", "study.yaml", "--address", address, timeout=400)
+    assert result.returncode == 0, result.stdout + result.stderr
+    recs = records(root, "spread")
+    assert set(recs) == {"baseline-seed0", "no-last-seed0"}
+    for tid, rec in recs.items():
+        assert rec.state == "COMPLETED" and rec.final["ranks"] == 2.0, (tid, rec.errors)
+        assert [r["rank"] for r in rec.ranks] == [0, 1]
+        assert len({r["node_id"] for r in rec.ranks}) == 2, rec.ranks  # one rank on each node
 
 
 @pytest.mark.slow
