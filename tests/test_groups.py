@@ -109,7 +109,7 @@ def project(tmp_path: Path, name: str, **changes) -> Path:
     return root
 
 
-def ablator(root: Path, *args: str, timeout: float = 600, cpus: int = 2, **extra_env: str
+def ablator(root: Path, *args: str, timeout: float = 600, **extra_env: str
             ) -> subprocess.CompletedProcess:
     import os
 
@@ -192,6 +192,36 @@ def test_spread_puts_the_ranks_on_both_nodes_of_a_two_node_cluster(tmp_path, two
         assert rec.state == "COMPLETED" and rec.final["ranks"] == 2.0, (tid, rec.errors)
         assert [r["rank"] for r in rec.ranks] == [0, 1]
         assert len({r["node_id"] for r in rec.ranks}) == 2, rec.ranks  # one rank on each node
+
+
+NCCL = '''
+import torch
+import torch.distributed as dist
+
+
+def run(ctx):
+    x = torch.tensor([float(ctx.rank + 1)], device=ctx.device)
+    dist.all_reduce(x)  # 1 + 2 over NCCL, on each rank's own GPU
+    ctx.report({"sum": float(x.item()), "nccl": float(dist.get_backend() == "nccl"), "on_cuda": float(x.is_cuda)})
+'''
+
+
+@pytest.mark.gpu
+@pytest.mark.slow
+def test_a_two_worker_trial_all_reduces_over_nccl_on_gpus(tmp_path):
+    import torch
+
+    if torch.cuda.device_count() < 2:  # NCCL refuses two ranks on one GPU ("Duplicate GPU detected")
+        pytest.skip("a 2-rank NCCL group needs 2 GPUs: NCCL does not put two ranks on one device")
+    root = project(tmp_path, "nccl", trainable="nccltrain:run", seeds=[0], metrics={"primary": {"name": "sum",
+                                                                                             "mode": "max"}},
+                   resources={"workers_per_trial": 2, "cpus_per_trial": 1, "gpus_per_trial": 1})
+    (root / "nccltrain.py").write_text(NCCL)
+    result = ablator(root, "launch", "study.yaml", timeout=400)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for tid, rec in records(root, "nccl").items():
+        assert rec.state == "COMPLETED" and rec.final == {"sum": 3.0, "nccl": 1.0, "on_cuda": 1.0}, (tid, rec.errors)
+        assert len({r["gpu_ids"] for r in rec.ranks}) == 2 and all(r["gpu_ids"] for r in rec.ranks), rec.ranks
 
 
 @pytest.mark.slow
