@@ -66,8 +66,13 @@ class Group:
         return out
 
     def stop(self) -> None:
-        """Stop every rank still running and release the group's resources."""
-        for ref in self.refs:
+        """Stop every rank still running and release the group's resources.
+
+        Ranks that have ended are not cancelled: force-cancelling a finished task can crash
+        the driver's Ray core ("Tried to complete task that was not pending", Ray 2.60).
+        """
+        _, running = ray.wait(self.refs, num_returns=len(self.refs), timeout=0)
+        for ref in running:
             ray.cancel(ref, force=True)
         remove_placement_group(self.pg)
 

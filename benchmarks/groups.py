@@ -1,0 +1,71 @@
+"""Start-up cost per attempt of a 2-worker group against a 1-worker trial, in one run.
+
+    python -m benchmarks.groups [--trials 20]
+
+Two studies of `--trials` trivial trials (two reports, two checkpoints, no work) through
+`ablator launch` from a temporary project, one trial at a time (max_concurrent: 1) so that
+each attempt's start-up is on the critical path:
+
+1. workers_per_trial: 1 (a Ray task per attempt, its worker reused);
+2. workers_per_trial: 2 (a placement group of two bundles per attempt, a rendezvous task,
+   two ranks joining a gloo process group, the group removed at the end).
+
+Per attempt: the ablation stage's wall time / trials (everything the driver waits for), and
+the part inside the workers (the record's duration: from rank 0's start to its end, process
+group set-up and teardown included). The ratio of the two studies is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import yaml
+
+from benchmarks.overhead import REPO, trivial_study
+
+
+def launch(root: Path, name: str, trials: int, workers: int) -> tuple[float, float]:
+    """(stage seconds per attempt, in-worker seconds per attempt) of a study of `workers`-worker trials."""
+    from orchestrator.ledger import Study
+
+    path = trivial_study(root, name, trials)
+    config = yaml.safe_load(path.read_text())
+    config["resources"] = {"workers_per_trial": workers, "cpus_per_trial": 0.5, "max_concurrent": 1}
+    path.write_text(yaml.safe_dump(config))
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "PYTHONPATH": str(REPO)}
+    ablator = str(Path(sys.executable).parent / "ablator")
+    result = subprocess.run([ablator, "launch", path.name, "--no-dashboard", "--ray-temp-dir",
+                             tempfile.mkdtemp(prefix="rt_", dir="/tmp")], cwd=root, env=env,
+                            capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        sys.exit(f"ablator launch failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    study = root / "studies" / name
+    stage = json.loads((study / "study.json").read_text())["stages"]["ablation"]
+    records = Study(study).records()
+    assert len(records) == trials and all(r.state == "COMPLETED" and r.attempts == 1 for r in records)
+    return (stage["time"] - stage["started"]) / trials, sum(r.duration_s for r in records) / trials
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--trials", type=int, default=20)
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="ablator-bench-"))
+    one_s, one_in = launch(root, "one", args.trials, workers=1)
+    two_s, two_in = launch(root, "two", args.trials, workers=2)
+    print(f"{args.trials} trivial trials each, one at a time, {os.cpu_count()} CPUs")
+    print(f"1 worker  per trial: {1000 * one_s:7.0f} ms per attempt ({1000 * one_in:6.0f} ms inside the worker)")
+    print(f"2 workers per trial: {1000 * two_s:7.0f} ms per attempt ({1000 * two_in:6.0f} ms inside rank 0: "
+          "placement group, rendezvous, gloo process group)")
+    print(f"ratio 2-worker group / 1-worker trial: {two_s / one_s:.1f}x per attempt "
+          f"(+{1000 * (two_s - one_s):.0f} ms)")
+
+
+if __name__ == "__main__":
+    main()
