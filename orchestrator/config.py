@@ -240,12 +240,15 @@ class Resources(Strict):
     )
 
     @model_validator(mode="after")
-    def _gpu_memory_alone(self) -> Resources:
+    def _gpus_fit_the_request(self) -> Resources:
         if self.gpu_memory_mb and self.gpus_per_trial:
             raise ValueError("give either gpu_memory_mb or gpus_per_trial, not both")
         if self.gpu_memory_mb and self.workers_per_trial > 1:
             raise ValueError("gpu_memory_mb is for single-worker trials: with workers_per_trial > 1 give "
                              "gpus_per_trial (per worker)")
+        if self.workers_per_trial > 1 and 0 < self.gpus_per_trial < 1:
+            raise ValueError(f"gpus_per_trial {self.gpus_per_trial:g} with workers_per_trial > 1: each rank needs "
+                             "a GPU of its own (NCCL refuses two ranks on one GPU); give gpus_per_trial >= 1")
         return self
 
 

@@ -80,13 +80,15 @@ def test_gpu_memory_becomes_a_fraction_of_the_smallest_gpu_and_is_refused_where_
         with_gpu_fraction(Resources(gpu_memory_mb=50000), mixed, 2)
 
 
-@pytest.mark.parametrize("extra, why", [("gpus_per_trial: 0.5", "either gpu_memory_mb or gpus_per_trial"),
-                                        ("workers_per_trial: 2", "gpu_memory_mb is for single-worker trials")])
-def test_gpu_memory_is_refused_beside_gpus_per_trial_or_several_workers(tmp_path, extra, why):
+@pytest.mark.parametrize("resources, why", [
+    ("{gpu_memory_mb: 1000, gpus_per_trial: 0.5}", "either gpu_memory_mb or gpus_per_trial"),
+    ("{gpu_memory_mb: 1000, workers_per_trial: 2}", "gpu_memory_mb is for single-worker trials"),
+    ("{gpus_per_trial: 0.5, workers_per_trial: 2}", "each rank needs a GPU of its own")])
+def test_gpu_requests_that_cannot_work_are_config_errors(tmp_path, resources, why):
     path = tmp_path / "study.yaml"
     path.write_text("name: g\ntrainable: t:run\nmetrics: {primary: {name: m, mode: max}}\nbaseline: {a: 1}\n"
                     "components: {c: {kind: training, description: c, removal: {a: 0}}}\nseeds: [0, 1]\n"
-                    f"resources:\n  gpu_memory_mb: 1000\n  {extra}\n")
+                    f"resources: {resources}\n")
     with pytest.raises(Exception) as info:
         load_config(path)
     assert "resources" in str(info.value) and why in str(info.value) and f"{path}:" in str(info.value), info.value
