@@ -40,7 +40,12 @@ def cluster_gpus_mb(nodes: list[dict]) -> dict[str, list[float]]:
     ids = [n["NodeID"] for n in nodes if n.get("Alive") and n["Resources"].get("GPU", 0) > 0]
     refs = [_gpu_sizes_mb.options(scheduling_strategy=NodeAffinitySchedulingStrategy(i, soft=False)).remote()
             for i in ids]
-    return dict(zip(ids, ray.get(refs, timeout=120)))
+    try:
+        return dict(zip(ids, ray.get(refs, timeout=120)))
+    except (ray.exceptions.RayError, TimeoutError) as exc:
+        raise ResourceError(f"resources.gpu_memory_mb: could not read the GPUs' memory with NVML on every node "
+                            f"({type(exc).__name__}: {str(exc).splitlines()[0]}); give gpus_per_trial "
+                            "instead") from None
 
 
 def with_gpu_fraction(res: Resources, gpus_mb: dict[str, list[float]], n_nodes: int) -> Resources:
