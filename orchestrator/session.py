@@ -30,7 +30,6 @@ from . import plan as planning
 from .config import AdaptiveSeeds, ScheduleAt, StudyConfig, load_config
 from .errors import Interrupted, NoRoom, StudyError, UserError
 from .execution import interrupt, runner
-from .execution.gpus import cluster_gpus_mb, with_gpu_fraction
 from .execution.progress import StudyProgress
 from .execution.resources import check_feasible
 from .execution.telemetry import StudyMetrics
@@ -129,6 +128,8 @@ class StudySession:
                                + (f"  (Ray dashboard: {url})" if url else ""), soft_wrap=True)
             res = self.config.resources
             if res.gpu_memory_mb:
+                from .execution.gpus import cluster_gpus_mb, with_gpu_fraction
+
                 nodes = ray.nodes()
                 res = with_gpu_fraction(res, cluster_gpus_mb(nodes), sum(n.get("Alive", False) for n in nodes))
                 self.config = self.config.model_copy(update={"resources": res})
