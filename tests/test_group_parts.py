@@ -57,6 +57,8 @@ def test_an_oom_kill_is_charged_to_the_biggest_of_the_studys_workers():
     assert oom.charge(small, {18235}, "vm", {}, "oom")[1]
     error, counted = oom.charge(small, {18235}, "vm", {17967: "baseline-seed0"}, "oom", {17967: 1.93})
     assert not counted and "while trial baseline-seed0 used 1.93 GB" in error
+    # the same trial's earlier attempt, still in the report, is not its rival
+    assert oom.charge(REPORT, {18235}, "vm", {}, "oom", task="oom/ablation/baseline/seed0/attempt")[1]
     assert oom.charge("killed", {5}, "vm", {}) == ("killed: out of memory on vm", True)
 
 

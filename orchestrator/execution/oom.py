@@ -32,12 +32,13 @@ def memory_use(report: str) -> dict[int, tuple[float, str]]:
 
 
 def charge(report: str, pids: Iterable[int], host: str, owner: dict[int, str], study: str = "",
-           recent: dict[int, float] | None = None) -> tuple[str, bool]:
+           recent: dict[int, float] | None = None, task: str | None = None) -> tuple[str, bool]:
     """(the attempt's error, whether it counts toward max_failures) for a trial killed for memory.
 
     `pids`: the trial's processes (every rank); `owner`: pid -> trial id of the study's running
     trials; `study`: the study's name (its tasks run as ``ray::<study>/...``, a worker the driver
-    has not heard of yet); `recent`: pid -> GB of processes charged a kill on this node moments before.
+    has not heard of yet); `recent`: pid -> GB of processes charged a kill on this node moments before;
+    `task`: this trial's task name up to its attempt number (its earlier attempts are never its rivals).
     """
     use = memory_use(report)
     pids = set(pids)
@@ -45,7 +46,8 @@ def charge(report: str, pids: Iterable[int], host: str, owner: dict[int, str], s
     if own is None:
         return f"killed: out of memory on {host}", True
     rivals = {p: (gb, owner.get(p) or cmd.removeprefix("ray::")) for p, (gb, cmd) in use.items()
-              if p not in pids and (p in owner or (study and cmd.startswith(f"ray::{study}/")))}
+              if p not in pids and not (task and cmd.startswith(f"ray::{task}"))
+              and (p in owner or (study and cmd.startswith(f"ray::{study}/")))}
     for pid, gb in (recent or {}).items():
         if pid not in pids and gb > rivals.get(pid, (0.0, ""))[0]:
             rivals[pid] = (gb, owner.get(pid, f"process {pid}"))

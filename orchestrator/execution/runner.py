@@ -324,9 +324,11 @@ class TrialExecutor:
             where, counted = ("" if rank is None else f"rank {rank}: "), True
             if error is None and isinstance(exc, ray.exceptions.OutOfMemoryError):
                 pids = {record.pid, *(r["pid"] for r in record.ranks)} - {None}
+                pids |= {pid for pid, trial in self._pids.items() if trial == spec.trial_id}  # earlier attempts too
                 now_m, host = time.monotonic(), record.host or "its node"
                 recent = {pid: gb for pid, (when, node, gb) in self._hogs.items() if node == host and now_m - when < 30}
-                error, counted = oom.charge(str(exc), pids, host, self._pids, self.config.name, recent)
+                task = f"{self.config.name}/{spec.stage}/{spec.variant}/seed{spec.seed}/attempt"
+                error, counted = oom.charge(str(exc), pids, host, self._pids, self.config.name, recent, task)
                 if counted:  # a trial charged its kill: others killed beside it may be spared
                     use = oom.memory_use(str(exc))
                     self._hogs.update((pid, (now_m, host, use[pid][0])) for pid in pids if pid in use)
