@@ -67,10 +67,12 @@ class Watchdog:
                 os._exit(FAILED_EXIT)  # the hung trial cannot be stopped any other way
 
 
-def _project_on_path(code_dir: str | None) -> None:
+def _project_on_path(code_dir: str | None) -> str:
+    """Put the user's project on sys.path; return its directory on this machine."""
     code_dir = code_dir if code_dir and os.path.isdir(code_dir) else os.getcwd()
     if code_dir not in sys.path:
         sys.path.insert(0, code_dir)
+    return code_dir
 
 
 def run_attempt(study_path: str, spec: dict, config: dict, entry: str, code_dir: str | None, threads: int,
@@ -84,7 +86,7 @@ def run_attempt(study_path: str, spec: dict, config: dict, entry: str, code_dir:
     A previous attempt that left the record RUNNING without an end died with its worker:
     that is recorded as its error before this attempt starts from the last checkpoint.
     """
-    _project_on_path(code_dir)
+    code_dir = _project_on_path(code_dir)
     trials = Path(study_path) / "trials"
     store = TrialStore(trials / spec["trial_id"])
     record = store.read()
@@ -190,7 +192,7 @@ def run_rank(study_path: str, spec: dict, config: dict, entry: str, code_dir: st
 
     A rank that fails tells the driver why and ends its worker process (worker isolation).
     """
-    _project_on_path(code_dir)
+    code_dir = _project_on_path(code_dir)
     store = TrialStore(Path(study_path) / "trials" / spec["trial_id"])
     set_seeds(spec["seed"], threads, _deterministic(study_path))
     ctx = TrialContext(config, spec["seed"], store, trial_id=spec["trial_id"], variant=spec["variant"],
