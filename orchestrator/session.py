@@ -481,7 +481,7 @@ def _stop_runner(study: Study, console: Console, address: str | None = None) -> 
     where = address if jobs.is_job_address(address) else runner["address"]
     state = jobs.stop(where, runner["job_id"])
     console.print(f"Stopped Ray job {runner['job_id']} on {where}, which waited for the old schedule"
-                  if state in jobs.ALIVE else f"Ray job {runner['job_id']} on {where} was {state or 'gone'} already",
+                  if state in jobs.ALIVE else f"Ray job {runner['job_id']} on {where} was {state.lower()} already",
                   soft_wrap=True)
 
 

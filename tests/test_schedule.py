@@ -125,7 +125,10 @@ def test_on_a_ray_cluster_a_job_waits_runs_the_stage_and_a_schedule_moves_and_ca
 
         # moving the far study's schedule replaces its job; cancelling stops the new one
         far_study = tmp_path / "studies" / "far"
-        first = until("the far study's waiting job", lambda: status(far, far_study)["schedule"], 200)
+        launch_far = next(j for j in ablator_jobs(client, "far") if j.metadata["ablator_command"] == "launch")
+        until("the far study's launch", lambda: client.get_job_status(launch_far.submission_id)
+              in (JobStatus.SUCCEEDED, JobStatus.FAILED), 200)  # its driver holds the study until it ends
+        first = status(far, far_study)["schedule"]
         old_id = Study(far_study).info["stages"]["tuning"]["runner"]["job_id"]
         assert old_id in first["runner"] and first["state"] == "scheduled"
         moved_to = in_utc(3 * 86400)

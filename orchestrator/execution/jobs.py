@@ -25,6 +25,7 @@ CONNECT_WAIT_S = 30
 RETRY_EVERY_S = 2
 #: job states in which a job is alive (waiting or running)
 ALIVE = ("PENDING", "RUNNING")
+MISSING = "MISSING"
 
 
 def is_job_address(address: str | None) -> bool:
@@ -48,8 +49,8 @@ def submit(address: str, args: list[str], study: str, console: Console, upload: 
     return job_id
 
 
-def stop(address: str, job_id: str) -> str | None:
-    """Stop a job; return its state before (None when the cluster does not know it)."""
+def stop(address: str, job_id: str) -> str:
+    """Stop a job; return its state before (ClusterError when the cluster cannot be asked)."""
     state = job_state(address, job_id, quiet=False)
     if state in ALIVE:
         _client(address).stop_job(job_id)
@@ -57,15 +58,14 @@ def stop(address: str, job_id: str) -> str | None:
 
 
 def job_state(address: str, job_id: str, quiet: bool = True) -> str | None:
-    """A job's state (PENDING, RUNNING, STOPPED, SUCCEEDED, FAILED), or None when it is unknown there.
-
-    `quiet`: a cluster that cannot be reached gives None too (else ClusterError).
+    """A job's state (PENDING, RUNNING, STOPPED, SUCCEEDED, FAILED; MISSING when the cluster does not
+    know it, e.g. a head started again); None when the cluster cannot be asked (`quiet`; else ClusterError).
     """
     try:
         return str(_client(address).get_job_status(job_id).value)
     except RuntimeError as exc:  # the Jobs API answers 404 for a job it does not know
         if "does not exist" in str(exc) or "404" in str(exc):
-            return None
+            return MISSING
         if quiet:
             return None
         raise ClusterError(f"could not ask the Ray cluster at {address} about job {job_id}: {exc}") from None
