@@ -2,8 +2,8 @@
 
 On a private Ray head (the Jobs API): a Ray job waits for the time and runs the stage by
 itself; a schedule is moved (its job replaced) and cancelled (its job stopped). On a
-workstation (embedded Ray): `tune --wait` runs the stage at its time, and a runner killed
-while it waits leaves the stage missed. The submission retry is checked against a real head
+workstation (embedded Ray): `tune --wait` runs the stage at its time (of two such runners,
+one), and a runner killed while it waits leaves the stage missed. The submission retry is checked against a real head
 whose job agent cannot start.
 """
 
@@ -160,7 +160,7 @@ def test_on_a_ray_cluster_a_job_waits_runs_the_stage_and_a_schedule_moves_and_ca
 
 
 @pytest.mark.slow
-def test_on_a_workstation_tune_wait_runs_at_its_time_and_a_killed_runner_leaves_it_missed(tmp_path):
+def test_on_a_workstation_tune_wait_runs_at_its_time_once_and_a_killed_runner_leaves_it_missed(tmp_path):
     root = project(tmp_path, "desk", in_utc(86400))
     local = ["--no-dashboard", "--ray-temp-dir", short_tmp("rt_")]
     result = ablator(root, "launch", "study.yaml", *local)
@@ -190,11 +190,16 @@ def test_on_a_workstation_tune_wait_runs_at_its_time_and_a_killed_runner_leaves_
     assert listed["stages"]["tuning"] == "missed"
     assert "stage tuning: missed" in ablator(root, "status", str(study)).stdout
 
-    # `tune --at T --wait` sleeps until T, then runs the stage on embedded Ray
+    # two `tune --wait` runners for one schedule sleep until it; the study lock decides which runs it
     at = in_utc(20)
-    result = ablator(root, "tune", str(study), "--at", at.isoformat(), "--wait", *local)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert f"Waiting until {at.isoformat()}" in result.stdout
+    assert ablator(root, "tune", str(study), "--at", at.isoformat()).returncode == 0
+    runners = [subprocess.Popen([ABLATOR, "tune", str(study), "--wait", "--no-dashboard", "--ray-temp-dir",
+                                 short_tmp("rt_")], cwd=root, env=_env(), stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+    outs = [r.communicate(timeout=600)[0] for r in runners]
+    assert [r.returncode for r in runners] == [0, 0], outs
+    assert all(f"Waiting until {at.isoformat()}" in out for out in outs)
+    assert sum("no longer scheduled" in out and "nothing to do" in out for out in outs) == 1, outs
     tuned = [r for r in Study(study).records() if r.stage == "tuning"]
     assert len(tuned) == 2 and min(r.started_at for r in tuned) >= at.timestamp()
     data = status(root, study)

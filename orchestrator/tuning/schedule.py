@@ -55,9 +55,8 @@ def wait_command(study_path: Path) -> str:
 
 def set_runner(study: Study, **runner) -> None:
     """Record who waits for the scheduled stage (the stage stays scheduled)."""
-    record = stage(study)
-    study.set_stage("tuning", record["state"], **{k: v for k, v in record.items() if k not in ("state", "time")},
-                    runner=runner)
+    record = {k: v for k, v in stage(study).items() if k != "time"}
+    study.set_stage("tuning", **{**record, "runner": runner})
 
 
 def this_process() -> dict:
