@@ -225,3 +225,34 @@ def test_submission_waits_a_bounded_time_for_a_head_whose_job_agent_is_not_ready
     out = console.export_text()
     assert "its dashboard does not answer); retrying for up to 3 s" in out
     assert "its job agent is starting); retrying for up to 25 s" in out
+
+
+def test_schedule_states_and_refusals_without_a_runner(tmp_path):
+    from typer.testing import CliRunner
+
+    from orchestrator.cli import app
+    from orchestrator.tuning import schedule
+    from tests.test_tuning import finished_ablation, sim_config
+
+    study, _ = finished_ablation(tmp_path, sim_config("plain"))
+    cli = CliRunner()
+    result = cli.invoke(app, ["tune", str(study.path), "--wait"])
+    assert result.exit_code == 2 and "Nothing to wait for" in result.output
+    result = cli.invoke(app, ["tune", str(study.path), "--cancel"])
+    assert result.exit_code == 2 and "Nothing to cancel" in result.output
+    result = cli.invoke(app, ["tune", str(study.path), "--cancel", "--at", "2030-01-01T00:00:00"])
+    assert result.exit_code == 2 and "--cancel goes alone" in result.output
+
+    study.set_stage("tuning", "scheduled", at=in_utc(3600).isoformat())
+    assert schedule.describe(study)["state"] == "scheduled"
+    assert "no runner: start it with" in schedule.describe(study)["runner"]
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    study.set_stage("tuning", "scheduled", at=in_utc(-60).isoformat(), runner={"pid": gone.pid,
+                                                                             "host": os.uname().nodename})
+    described = schedule.describe(study)
+    assert described["state"] == "missed" and described["alive"] is False and "(gone)" in described["runner"]
+    study.set_stage("tuning", "scheduled", at=in_utc(-60).isoformat(), runner={"pid": os.getpid(), "host": "elsewhere"})
+    assert schedule.describe(study)["state"] == "due"  # a runner on another host: never called missed
+    result = cli.invoke(app, ["tune", str(study.path), "--cancel"])
+    assert result.exit_code == 0 and study.info["stages"]["tuning"]["state"] == "manual"
