@@ -221,7 +221,9 @@ def branches(space: SearchSpace) -> list[Branch]:
     if len(ms) == 1:
         telling = [q for q in paths if isinstance(plains[0][q], str)]
     else:
-        telling = [q for q in paths if len({json.dumps(p.get(q, "\0"), default=str) for p in plains}) > 1]
+        def differ(qs: list[str]) -> list[str]:
+            return [q for q in qs if len({json.dumps(p.get(q, "\0"), default=str) for p in plains}) > 1]
+        telling = differ([q for q in paths if all(q in p for p in plains)]) or differ(paths)
     out, used = [], set()
     for i, (m, p) in enumerate(zip(ms, plains), 1):
         label = "-".join(fmt(p[q]) for q in telling if q in p) or f"branch{i}"

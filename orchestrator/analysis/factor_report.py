@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
+from .. import levels as lv
 from . import plots
 from .stats import finite, t_quantile
 from .tables import ci_text, mean_std, p_text, signed, verdict_text
@@ -34,11 +35,10 @@ def alternative_rows(group: dict) -> list[list[str]]:
 def factor_rows(group: dict, config) -> list[list[str]]:
     rows = []
     factors = group.get("factors", {})
+    known = lv.factors(config)
     for path in sorted(factors, key=lambda p: factors[p]["rank"]):
         r = factors[path]
-        space = config.factors[path]
-        span = (f"{space.value_range[0]:g}..{space.value_range[1]:g}" + (" (log)" if space.log else "")
-                if space.value_range is not None else ", ".join(map(str, space.categorical_values)))
+        span = known[path].span() if path in known else ""
         effect = f"{signed(r.get('effect'))} {ci_text(r['ci'])}".strip()
         unit = r["unit"]
         if r["kind"] == "categorical":
@@ -129,7 +129,8 @@ def factor_plot(path: str, r: dict, analysis: dict, file: Path) -> Path:
             label = "fitted line"
         ax.plot(uniq, means, color="#1c7ed6", lw=2, label=label)
         ax.fill_between(uniq, means - half, means + half, color="#1c7ed6", alpha=0.2, label=f"{1 - alpha:.0%} CI")
-        ax.axvline(float(r["baseline_value"]), color="k", ls=":", lw=1, label="baseline")
+        ax.axvline(float(r["baseline_value"]), color="k", ls=":", lw=1,
+                   label="reference" if r.get("branch") else "baseline")
         if r["unit"] == "per doubling":
             ax.set_xscale("log", base=2)
         ax.legend(fontsize=8)

@@ -25,8 +25,9 @@ import math
 import numpy as np
 from statsmodels.regression.linear_model import OLS
 
+from .. import levels as lv
+from .. import spaces
 from ..config import StudyConfig
-from ..levels import same
 from ..paths import get_path
 from ..plan import variant_key
 from .flags import flag
@@ -108,7 +109,7 @@ def analyse_levels(group: GroupData, config: StudyConfig, alpha: float, min_effe
     metric, mode = config.metrics.primary.name, config.metrics.primary.mode
     if config.design.type == "one_at_a_time":
         alts = _paired_alternatives(group, config, metric, mode, alpha, min_effect, n_bootstrap)
-        factors = {p: _one_factor(group, config, p, metric, mode, alpha) for p in config.factors}
+        factors = {name: _one_factor(group, config, f, metric, mode, alpha) for name, f in lv.factors(config).items()}
     else:
         alts, factors = _joint(group, config, metric, mode, alpha, min_effect)
     decide_family({f"{c}={a}": r for c, by_alt in alts.items() for a, r in by_alt.items()}, alpha)
@@ -137,25 +138,28 @@ def _paired_alternatives(group, config, metric, mode, alpha, min_effect, n_boots
     return out
 
 
-def _x(config: StudyConfig, path: str, value) -> float:
-    """A numeric level on the factor's scale: units from the baseline, or doublings with log: true."""
-    base = float(get_path(config.baseline, path))
-    return math.log2(float(value) / base) if config.factors[path].log else float(value) - base
+def _value(config: StudyConfig, v, path: str):
+    """A variant's value at a factor's path (the baseline's where it does not set it)."""
+    return v.levels.get(path, get_path(config.baseline, path))
 
 
-def _one_factor(group, config, path, metric, mode, alpha) -> dict:
-    """one_at_a_time: the baseline and this factor's variants, seed fixed effects."""
-    base_value = get_path(config.baseline, path)
+def _one_factor(group, config, f: lv.Factor, metric, mode, alpha) -> dict:
+    """one_at_a_time: the baseline and this factor's variants (of its branch), seed fixed effects."""
     pool = [v for v in group.variants.values()
-            if not v.removed and not v.alternatives and set(v.levels) <= {path}]
+            if not v.removed and not v.alternatives and set(v.levels) <= {f.path}]
+    nested = f"f:{f.path}[" if f.found and f.branch is None else None  # a branch at its ranges' origins
     rows, seeds, ys = [], [], []
     for v in pool:
-        value = v.levels.get(path, base_value)
+        level = f.level(_value(config, v, f.path))
+        if level is None:
+            continue
+        inner = {k: x for k, x in design_row(config, v).items() if nested and k.startswith(nested)}
         for s, y in v.values(metric).items():
-            rows.append({"__value": value})
+            rows.append({"__value": level, **inner})
             seeds.append(s)
             ys.append(y if mode == "max" else -y)
-    return _factor_result(config, path, rows, seeds, ys, [], alpha, 1.0 if mode == "max" else -1.0)
+    others = sorted({k for r in rows for k in r if nested and k.startswith(nested)})
+    return _factor_result(f, rows, seeds, ys, others, alpha, 1.0 if mode == "max" else -1.0)
 
 
 def _joint(group, config, metric, mode, alpha, min_effect) -> tuple[dict, dict]:
@@ -170,12 +174,11 @@ def _joint(group, config, metric, mode, alpha, min_effect) -> tuple[dict, dict]:
             values.append((v, y))
     columns = sorted({k for r in rows for k in r})
     factors = {}
-    for path in config.factors:
-        own = (f"f:{path}", f"f:{path}=")
-        frows = [{**r, "__value": v.levels.get(path, get_path(config.baseline, path))}
-                 for r, (v, _) in zip(rows, values)]
+    for name, f in lv.factors(config).items():
+        own = (f"f:{name}", f"f:{name}=")
+        frows = [{**r, "__value": f.level(_value(config, v, f.path))} for r, (v, _) in zip(rows, values)]
         others = [c for c in columns if not (c == own[0] or c.startswith(own[1]))]
-        factors[path] = _factor_result(config, path, frows, seeds, ys, others, alpha, 1.0 if mode == "max" else -1.0)
+        factors[name] = _factor_result(f, frows, seeds, ys, others, alpha, 1.0 if mode == "max" else -1.0)
     alts: dict[str, dict] = {}
     fit = Fit(columns, rows, seeds, ys) if any(c.alternatives for c in config.components.values()) else None
     for c, comp in config.components.items():
@@ -195,15 +198,18 @@ def _joint(group, config, metric, mode, alpha, min_effect) -> tuple[dict, dict]:
 
 
 def design_row(config: StudyConfig, v) -> dict:
-    """Regression columns of a variant: removals, alternatives, factor levels (numeric scale or level dummy)."""
+    """Regression columns of a variant: removals, alternatives, factor levels (numeric scale or level dummy).
+
+    A range inside a branch is a column that is 0 outside its branch: its slope is the branch's own.
+    """
     row = {f"removed:{c}": 1.0 for c in v.removed}
     row |= {f"alt:{c}={a}": 1.0 for c, a in v.alternatives.items()}
-    for p, space in config.factors.items():
-        value = v.levels.get(p, get_path(config.baseline, p))
-        if space.value_range is not None:
-            row[f"f:{p}"] = _x(config, p, value)
-        elif not same(value, get_path(config.baseline, p)):
-            row[f"f:{p}={json.dumps(value)}"] = 1.0
+    for name, f in lv.factors(config).items():
+        level = f.level(_value(config, v, f.path))
+        if f.numeric:
+            row[f"f:{name}"] = f.x(level) if level is not None else 0.0
+        elif level is not None and not lv.same(level, f.base_level):
+            row[f"f:{name}={json.dumps(level, default=str)}"] = 1.0
     return row
 
 
@@ -212,27 +218,30 @@ def covariates(config: StudyConfig):
     return lambda v: {k: x for k, x in design_row(config, v).items() if not k.startswith("removed:")}
 
 
-def _factor_result(config, path, rows, seeds, ys, others, alpha, sign) -> dict:
+def _factor_result(f: lv.Factor, rows, seeds, ys, others, alpha, sign) -> dict:
     """Effect (numeric: slope; categorical: per level vs the baseline's value), joint p, fit check.
 
+    A row's ``__value`` is its level of this factor (None: a trial of another branch, where a
+    range inside a branch is 0 and takes no part in its estimate or plot).
     ``points`` are (value, metric) per trial for the plot: partial residuals (the metric with the
     seeds' and the other columns' fitted parts taken out, around its mean) when the fit exists.
     """
-    space = config.factors[path]
-    base_value = get_path(config.baseline, path)
-    res: dict = {"n": len(ys), "baseline_value": base_value, "fit_note": "", "note": ""}
-    if space.value_range is not None:
-        res.update(kind="numeric", unit="per doubling" if space.log else "per unit")
+    inside = [r["__value"] is not None for r in rows]
+    base_value = f.origin if f.branch else f.base_level
+    res: dict = {"n": sum(inside), "baseline_value": base_value, "fit_note": "", "note": "",
+                 "path": f.path, "branch": f.branch}
+    if f.numeric:
+        res.update(kind="numeric", unit=f.unit)
         for r in rows:
-            r["__x"] = _x(config, path, r["__value"])
+            r["__x"] = f.x(r["__value"]) if r["__value"] is not None else 0.0
         fit = Fit(["__x"] + others, rows, seeds, ys)
         est, se = fit.coef("__x")
         res.update(estimate(est, se, fit.df, alpha, 0.0, seeds, ys))
-        xs = [r["__x"] for r in rows]
+        xs = [r["__x"] for r, ok in zip(rows, inside) if ok]
         if len({round(x, 12) for x in xs}) >= 3:
             centre = float(np.mean(xs))
-            for r in rows:
-                r["__x2"] = (r["__x"] - centre) ** 2
+            for r, ok in zip(rows, inside):
+                r["__x2"] = (r["__x"] - centre) ** 2 if ok else 0.0
             curved = Fit(["__x", "__x2"] + others, rows, seeds, ys)
             q, qse = curved.coef("__x2")
             qp = estimate(q, qse, curved.df, alpha, 0.0, seeds, ys)["p"]
@@ -240,15 +249,15 @@ def _factor_result(config, path, rows, seeds, ys, others, alpha, sign) -> dict:
             if finite(qp) and qp < alpha:
                 res["fit_note"] = (f"the straight-line fit is poor (squared term p = {qp:.3g}): the metric bends "
                                    f"over the range, read the plot rather than the slope")
-        lo, hi = space.value_range
-        span = (math.log2(hi / lo) if space.log else hi - lo)
+        lo, hi, log = spaces.bounds(f.space)
+        span = (math.log2(hi / lo) if log else hi - lo)
         res["importance"] = abs(est) * span if finite(est) else NAN
         own = ["__x"]
     else:
         res.update(kind="categorical", unit="vs the baseline's value")
         names = {}
         for r in rows:
-            if not same(r["__value"], base_value):
+            if r["__value"] is not None and not lv.same(r["__value"], base_value):
                 col = f"level:{json.dumps(r['__value'])}"
                 names[col] = r["__value"]
                 r[col] = 1.0
@@ -259,15 +268,15 @@ def _factor_result(config, path, rows, seeds, ys, others, alpha, sign) -> dict:
             est, se = fit.coef(col)
             levels[str(value)] = estimate(est, se, fit.df, alpha, 0.0, seeds, ys) | {
                 "n": sum(1 for r in rows if r.get(col))}
-        adj = holm([lv["p"] if finite(lv["p"]) else np.nan for lv in levels.values()])
-        for lv, pa in zip(levels.values(), adj):
-            lv["p_holm"] = float(pa)
-        effects = [lv["effect"] for lv in levels.values() if finite(lv["effect"])]
-        best = max(levels.values(), key=lambda lv: abs(lv["effect"]) if finite(lv["effect"]) else -1, default=None)
+        adj = holm([lr["p"] if finite(lr["p"]) else np.nan for lr in levels.values()])
+        for lr, pa in zip(levels.values(), adj):
+            lr["p_holm"] = float(pa)
+        effects = [lr["effect"] for lr in levels.values() if finite(lr["effect"])]
+        best = max(levels.values(), key=lambda lr: abs(lr["effect"]) if finite(lr["effect"]) else -1, default=None)
         res.update(estimate(NAN, NAN, 0, alpha, 0.0, [], []))
         if best is not None:
             res.update(effect=best["effect"], ci=best["ci"], se=best["se"], df=best["df"],
-                       effect_level=next(k for k, lv in levels.items() if lv is best))
+                       effect_level=next(k for k, lr in levels.items() if lr is best))
         res["p"] = fit.joint_p(cols)
         res["levels"] = levels
         res["importance"] = (max(effects + [0.0]) - min(effects + [0.0])) if effects else NAN
@@ -275,7 +284,7 @@ def _factor_result(config, path, rows, seeds, ys, others, alpha, sign) -> dict:
     part = fit.partial(own)
     res["adjusted"] = part is not None
     ys_plot = np.asarray(ys) if part is None else float(np.mean(ys)) + part - float(np.mean(part))
-    res["points"] = [[r["__value"], float(sign * y)] for r, y in zip(rows, ys_plot)]
+    res["points"] = [[r["__value"], float(sign * y)] for r, y, ok in zip(rows, ys_plot, inside) if ok]
     if not finite(res.get("p")):
         res["note"] = "cannot conclude: too few trials at other levels to estimate this factor"
     return res
@@ -310,7 +319,8 @@ def factor_payload(r: dict) -> dict:
     out = {"kind": r["kind"], "unit": r["unit"], "effect": fnum(r.get("effect")), "ci": [fnum(x) for x in r["ci"]],
            "p": fnum(r.get("p")), "p_holm": fnum(r.get("p_holm")), "significant": r.get("significant", False),
            "importance": fnum(r.get("importance")), "rank": r.get("rank"), "n": r["n"],
-           "baseline_value": r["baseline_value"], "fit_note": r.get("fit_note", ""), "note": r.get("note", "")}
+           "baseline_value": r["baseline_value"], "fit_note": r.get("fit_note", ""), "note": r.get("note", ""),
+           "path": r.get("path"), "branch": r.get("branch")}
     if r["kind"] == "categorical":
         out["effect_level"] = r.get("effect_level")
         out["levels"] = {k: {"effect": fnum(v["effect"]), "ci": [fnum(x) for x in v["ci"]], "p": fnum(v["p"]),
