@@ -421,13 +421,17 @@ class StudyConfig(Strict):
                     errors.append(
                         (("components", name, "removal", dotted), f"path '{dotted}' is not in baseline")
                     )
-            for dotted in comp.tune:
+            for dotted, space in comp.tune.items():
                 if not _has_path(self.baseline, dotted):
                     errors.append((("components", name, "tune", dotted), f"path '{dotted}' is not in baseline"))
+                else:
+                    errors += _space_checks(self.baseline, dotted, space, ("components", name, "tune", dotted))
         errors += factor_checks(self)
-        for dotted in self.tuning.search_space:
+        for dotted, space in self.tuning.search_space.items():
             if not _has_path(self.baseline, dotted):
                 errors.append((("tuning", "search_space", dotted), f"path '{dotted}' is not in baseline"))
+            else:
+                errors += _space_checks(self.baseline, dotted, space, ("tuning", "search_space", dotted))
         for i, pair in enumerate(self.design.pairs):
             for j, comp in enumerate(pair):
                 if comp not in self.components:

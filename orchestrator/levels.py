@@ -31,9 +31,7 @@ def at_baseline(config: StudyConfig, path: str, value: Any) -> bool:
 
 def overrides(config: StudyConfig, path: str, value: Any) -> dict[str, Any]:
     """Dotted overrides of a factor's value: a branch leaf by leaf, any other value at the path."""
-    if branches(config.factors[path]) and isinstance(value, dict):
-        return spaces.flatten(path, value)
-    return {path: value}
+    return spaces.overrides(config.factors[path], path, value)
 
 
 def factor_levels(config: StudyConfig, path: str) -> list:

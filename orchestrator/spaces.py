@@ -249,6 +249,13 @@ def flatten(path: str, value: dict) -> dict[str, Any]:
     return {f"{path}.{q}": v for q, v in leaves(value)}
 
 
+def overrides(space: SearchSpace, path: str, value: Any) -> dict[str, Any]:
+    """Dotted overrides of a value of a space: a branch's leaf by leaf, any other value at the path."""
+    if isinstance(value, dict) and branches(space):
+        return flatten(path, value)
+    return {path: value}
+
+
 def merge(base: Any, value: Any) -> Any:
     """The baseline's subtree with a branch's value set leaf by leaf."""
     if not (isinstance(base, dict) and isinstance(value, dict)):
