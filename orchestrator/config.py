@@ -77,16 +77,16 @@ class SearchSpace(Strict):
     """ABLATOR's SearchSpace language: exactly one of value_range, categorical_values, subspaces,
     sub_configuration (see orchestrator/spaces.py for what each means)."""
 
-    value_range: tuple[float, float] | None = Field(
-        default=None, description="Numeric range [low, high] (numbers or numeric strings, as ABLATOR writes them).",
-        examples=[[0.001, 0.1], ["1e-4", "1e-2"]],
-    )
     value_type: Literal["int", "float"] = Field(
         default="float", description="Type of the values of a value_range: int or float (ABLATOR's default: float)."
     )
     log: bool = Field(default=False, description="Sample (and bin) the range on a log scale.")
     n_bins: int | None = Field(
         default=None, ge=2, description="Split the range into this many levels (grid, one_at_a_time sweeps)."
+    )
+    value_range: tuple[float, float] | None = Field(
+        default=None, description="Numeric range [low, high] (numbers or numeric strings, as ABLATOR writes them).",
+        examples=[[0.001, 0.1], ["1e-4", "1e-2"]],
     )
     categorical_values: list[Any] | None = Field(
         default=None, description="A list of values to choose from, instead of a range.", examples=[["relu", "gelu"]]
@@ -114,23 +114,29 @@ class SearchSpace(Strict):
                         raise ValueError(f"{x!r} in value_range is not a number") from None
         return v
 
+    @field_validator("value_range")
+    @classmethod
+    def _range(cls, v: tuple[float, float] | None, info: ValidationInfo) -> tuple[float, float] | None:
+        if v is None:
+            return v
+        lo, hi = v
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            raise ValueError(f"value_range must be finite, got {[lo, hi]}")
+        if lo >= hi:
+            raise ValueError(f"value_range low {lo:g} must be below high {hi:g}")
+        if info.data.get("log") and lo <= 0:
+            raise ValueError("log scale needs a positive value_range")
+        if info.data.get("value_type") == "int" and any(float(b) != int(b) for b in v):
+            raise ValueError(f"value_type int needs whole-number bounds, got {[lo, hi]}")
+        return v
+
     @model_validator(mode="after")
     def _one_kind(self) -> SearchSpace:
         given = [k for k in spaces.KINDS if getattr(self, k) is not None]
         if len(given) != 1:
             got = f"got {' and '.join(given)}" if given else "got none"
             raise ValueError(f"give exactly one of {', '.join(spaces.KINDS)} ({got})")
-        if self.value_range is not None:
-            lo, hi = self.value_range
-            if not (math.isfinite(lo) and math.isfinite(hi)):
-                raise ValueError(f"value_range must be finite, got {[lo, hi]}")
-            if lo >= hi:
-                raise ValueError(f"value_range low {lo:g} must be below high {hi:g}")
-            if self.log and lo <= 0:
-                raise ValueError("log scale needs a positive value_range")
-            if self.value_type == "int" and any(float(b) != int(b) for b in self.value_range):
-                raise ValueError(f"value_type int needs whole-number bounds, got {[lo, hi]}")
-        elif self.categorical_values is not None and not self.categorical_values:
+        if self.categorical_values is not None and not self.categorical_values:
             raise ValueError("categorical_values must not be empty")
         elif self.subspaces is not None and not self.subspaces:
             raise ValueError("subspaces must not be empty (give at least one SearchSpace)")
