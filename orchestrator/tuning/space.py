@@ -12,7 +12,8 @@ From the ablation verdicts (``verdicts.json``):
 - a kept component whose alternative beat the baseline's choice (its verdict ``harmful``)
   carries the best such alternative into every tuning trial and the tuned config;
 - a factor whose effect is significant seeds the search with its own space, unless a
-  survivor's ``tune`` or ``tuning.search_space`` already searches that path (they rule).
+  survivor's ``tune`` or ``tuning.search_space`` already searches that path (they rule);
+  a significant range inside a branch seeds its factor's whole space (its branches and ranges).
 
 A parameter that a removed component's removal contract pins (e.g. ``model.dropout: 0.0``)
 is not tuned: tuning it would undo the removal. It is listed as skipped, with the reason.
@@ -181,9 +182,12 @@ def tuning_plan(config: StudyConfig, verdicts: dict) -> TuningPlan:
                 p.space = space
             continue
         params[dotted] = TunedParam(dotted, space, [source], [verdict])
-    for dotted, fv in (verdicts.get("factors") or {}).items():
+    for name, fv in (verdicts.get("factors") or {}).items():
+        dotted = fv.get("path") or name  # a range inside a branch seeds its whole factor's space
         if dotted not in config.factors or not fv.get("significant"):
             continue
+        if dotted in params and FACTOR in params[dotted].sources:
+            continue  # already seeded by another of its ranges
         if dotted in params or dotted in pinned:
             skipped.append((dotted, FACTOR, "already searched or pinned: the tuning spaces rule"
                             if dotted in params else f"pinned by '{pinned[dotted]}'"))
