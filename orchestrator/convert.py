@@ -46,6 +46,12 @@ NO_COUNTERPART = {
     "ignore_invalid_params": "a config that does not validate is refused before any trial runs",
     "remote_config": "put storage.root on a shared filesystem instead",
 }
+#: study config fields -> the ABLATOR field they come from (problems name its line)
+COUNTERPARTS = {("design", "type"): "search_algo", ("design", "total_trials"): "total_trials",
+                ("design", "seed"): "random_seed", ("seeds",): "random_seed",
+                ("resources", "cpus_per_trial"): "cpus_per_experiment",
+                ("resources", "gpus_per_trial"): "gpu_mb_per_experiment",
+                ("resources", "max_concurrent"): "concurrent_trials", ("name",): "experiment_dir"}
 RUN_FIELDS = {"experiment_dir", "random_seed", "total_trials", "concurrent_trials", "search_space", "optim_metrics",
               "optim_metric_name", "gpu_mb_per_experiment", "cpus_per_experiment", "search_algo",
               *NO_COUNTERPART}
@@ -151,6 +157,9 @@ def _check(out: dict, path: str | Path, lines: dict[tuple, int]) -> None:
             where[("baseline",) + loc] = line
         elif loc[:1] == ("optim_metrics",):
             where[("metrics",)] = line
+    for ours, theirs in COUNTERPARTS.items():
+        if (theirs,) in lines:
+            where[ours] = lines[(theirs,)]
     try:
         parse_config(out, path, where)
     except ConfigError as exc:
