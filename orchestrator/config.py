@@ -130,18 +130,20 @@ class SearchSpace(Strict):
             raise ValueError(f"value_type int needs whole-number bounds, got {[lo, hi]}")
         return v
 
+    @field_validator("categorical_values", "subspaces", "sub_configuration")
+    @classmethod
+    def _not_empty(cls, v: Any, info: ValidationInfo) -> Any:
+        if v is not None and not v:
+            more = " (give at least one SearchSpace)" if info.field_name == "subspaces" else ""
+            raise ValueError(f"{info.field_name} must not be empty{more}")
+        return v
+
     @model_validator(mode="after")
     def _one_kind(self) -> SearchSpace:
         given = [k for k in spaces.KINDS if getattr(self, k) is not None]
         if len(given) != 1:
             got = f"got {' and '.join(given)}" if given else "got none"
             raise ValueError(f"give exactly one of {', '.join(spaces.KINDS)} ({got})")
-        if self.categorical_values is not None and not self.categorical_values:
-            raise ValueError("categorical_values must not be empty")
-        elif self.subspaces is not None and not self.subspaces:
-            raise ValueError("subspaces must not be empty (give at least one SearchSpace)")
-        elif self.sub_configuration is not None and not self.sub_configuration:
-            raise ValueError("sub_configuration must not be empty")
         return self
 
 
