@@ -143,7 +143,7 @@ def convert(path: str | Path, trainable: str | None = None, gpu_memory_mb: float
         notes.append(f"trainable is a placeholder ({PLACEHOLDER}): give --trainable module:function, or edit it.")
     _check(out, path, lines)
     header = "".join(f"# {part}\n" for line in notes
-                     for part in textwrap.wrap(line, 100, subsequent_indent="    ", drop_whitespace=False) or [""])
+                     for part in textwrap.wrap(line, 100, subsequent_indent="    ") or [""])
     return header + yaml.safe_dump(out, sort_keys=False, default_flow_style=None)
 
 
