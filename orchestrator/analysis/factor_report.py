@@ -66,8 +66,18 @@ def markdown_lines(group: dict, config) -> list[str]:
         out += ["### Factors (ranked by importance)", "",
                 ("effect: the oriented metric's change (positive = better) per unit of a numeric factor, per doubling "
                  "with log: true, or per level against the baseline's value; importance: the metric's spread over "
-                 "the factor's range or levels; p tests the factor as a whole (Holm across factors)."),
+                 "the factor's range or levels; p tests the factor as a whole (Holm across factors). CI: BCa bootstrap "
+                 "of the per-seed estimates with 10 or more seeds, else t (95%, unadjusted); the plots draw the "
+                 "interval at each factor's Holm step. A range inside a branch (`path[branch].key`) is estimated on "
+                 "that branch's trials only."),
                 "", markdown(FACTOR_HEADER, factor_rows(group, config)), ""]
+    if group.get("factor_interactions"):
+        rows = [[pair, p_text(r["p"], r["p_holm"]), "interaction" if r["significant"] else "-"]
+                for pair, r in group["factor_interactions"].items()]
+        out += ["### Factor interactions", "",
+                ("Each pair's products of its own columns added to the main-effects fit and F-tested together, Holm "
+                 "across the pairs; an interaction means each factor's main effect is an average over the other's "
+                 "levels."), "", markdown(["pair", "p (Holm)", "result"], rows), ""]
     return out
 
 
