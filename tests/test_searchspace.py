@@ -21,7 +21,7 @@ from orchestrator.config import SearchSpace, parse_config
 from orchestrator.convert import convert
 from orchestrator.errors import ConfigError
 from orchestrator.tuning.search import make_sampler
-from orchestrator.tuning.space import tuning_plan
+from orchestrator.tuning.space import sample, tuning_plan
 
 OPT = "train.optimizer"
 SGD = {"name": "sgd", "arguments": {"lr": (1e-3, 1e-1), "momentum": (0.0, 0.9)}}
@@ -148,6 +148,9 @@ def test_tuning_samples_a_branch_and_only_its_own_ranges_define_by_run():
     assert seen == {"sgd", "adam"}
     best = ostudy.best_trial.params
     assert best[f"{OPT}#branch"] == "sgd"
+    # plain categories come back as they are (value_type's float default is for ranges only)
+    assert sample(SearchSpace(categorical_values=["relu", "tanh"]), "act", lambda name, d: "tanh") == "tanh"
+    assert sample(SearchSpace(value_range=["1", "3"], value_type="int"), "n", lambda name, d: 2.0) == 2
 
 
 ABLATOR = """

@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from orchestrator.ledger import Study
+from orchestrator.tracking.offline import read_runs
 from tests.conftest import BIN, short_tmp
 
 TRAINABLE = '''
@@ -214,6 +215,9 @@ def test_factor_only_nested_study_end_to_end(tmp_path):
     assert f"{opt}[sgd].arguments.momentum" in report and "### Factors (ranked by importance)" in report
     plots = {p.name for p in (study / "plots").glob("factor_*.png")}
     assert len(plots) == 5, plots
+    runs = read_runs(study / "wandb")  # W&B offline: the analysis run's factors table, no components table rows
+    rows = [row for pieces in runs.values() for x in pieces if x.job_type == "analysis" for row in x.history]
+    assert rows and all(row["factors_table/nrows"] == 5 for row in rows)
 
     # the tuning stage searches the conditional space the momentum factor lives in, define-by-run
     summary = json.loads((study / "tuning" / "summary.json").read_text())

@@ -298,8 +298,6 @@ def _encode(value: Any) -> Any:
 def decode_value(space: SearchSpace, value: Any) -> Any:
     if isinstance(value, str) and value.startswith("json:") and space.categorical_values is not None:
         return json.loads(value[5:])
-    if space.value_type == "int" and value is not None:
-        return int(value)
-    if space.value_type == "float" and value is not None:
-        return float(value)
-    return value
+    if space.value_range is None or value is None:
+        return value
+    return int(value) if space.value_type == "int" else float(value)
