@@ -21,7 +21,7 @@ from orchestrator.config import SearchSpace, parse_config
 from orchestrator.convert import convert
 from orchestrator.errors import ConfigError
 from orchestrator.tuning.search import make_sampler
-from orchestrator.tuning.space import sample, tuning_plan
+from orchestrator.tuning.space import ask_value, sample, tuning_plan
 
 OPT = "train.optimizer"
 SGD = {"name": "sgd", "arguments": {"lr": (1e-3, 1e-1), "momentum": (0.0, 0.9)}}
@@ -151,6 +151,13 @@ def test_tuning_samples_a_branch_and_only_its_own_ranges_define_by_run():
     # plain categories come back as they are (value_type's float default is for ranges only)
     assert sample(SearchSpace(categorical_values=["relu", "tanh"]), "act", lambda name, d: "tanh") == "tanh"
     assert sample(SearchSpace(value_range=["1", "3"], value_type="int"), "n", lambda name, d: 2.0) == 2
+    # one grid: a tuned n_bins space takes exactly the ablation's level values
+    for raw in ({"value_range": [0.0, 0.9], "n_bins": 4}, {"value_range": [1e-4, 1e-1], "log": True, "n_bins": 4},
+                {"value_range": [2, 10], "value_type": "int", "n_bins": 5}):
+        space = SearchSpace.model_validate(raw)
+        st = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+        got = {sample(space, "x", lambda name, d, t=st.ask(): ask_value(t, name, d)) for _ in range(40)}
+        assert got == set(spaces.bins(space)), (raw, got)
 
 
 ABLATOR = """

@@ -90,7 +90,7 @@ class TuningPlan:
 
     def suggest(self, trial: optuna.Trial) -> dict[str, Any]:
         """Config values by dotted path, asked of an Optuna trial define-by-run (a branch's ranges only in it)."""
-        return {path: p.sample(lambda name, d: _suggest(trial, name, d)) for path, p in self.params.items()}
+        return {path: p.sample(lambda name, d: ask_value(trial, name, d)) for path, p in self.params.items()}
 
     def decode(self, raw: dict[str, Any]) -> dict[str, Any]:
         """Optuna's sampled parameters (a trial's ``params``) -> config values, by dotted path."""
@@ -250,7 +250,8 @@ def sample(space: SearchSpace, name: str, pick: Callable[[str, BaseDistribution]
     return decode_value(space, pick(name, to_distribution(space)))
 
 
-def _suggest(trial: optuna.Trial, name: str, d: BaseDistribution) -> Any:
+def ask_value(trial: optuna.Trial, name: str, d: BaseDistribution) -> Any:
+    """Ask an Optuna trial for one parameter of a distribution (define-by-run)."""
     if isinstance(d, CategoricalDistribution):
         return trial.suggest_categorical(name, d.choices)
     if isinstance(d, IntDistribution):
@@ -300,4 +301,6 @@ def decode_value(space: SearchSpace, value: Any) -> Any:
         return json.loads(value[5:])
     if space.value_range is None or value is None:
         return value
+    if space.n_bins:  # a grid value exactly as the ablation levels have it (a stepped float may be off by an ulp)
+        return min(spaces.bins(space), key=lambda b: abs(b - float(value)))
     return int(value) if space.value_type == "int" else float(value)
