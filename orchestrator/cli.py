@@ -98,6 +98,19 @@ def validate(config: Path = typer.Argument(..., help="Study YAML file."),
 
 
 @app.command()
+@user_errors
+def convert(config: Path = typer.Argument(..., help="ABLATOR ParallelConfig or RunConfig YAML file."),
+            trainable: str = typer.Option(None, "--trainable", help="module:function of the study's trainable "
+                                          "(without it: a placeholder that `ablator validate` names)."),
+            gpu_memory_mb: float = typer.Option(24576, "--gpu-memory-mb", min=1, help="GPU memory that "
+                                                "gpu_mb_per_experiment is a share of (gpus_per_trial).")):
+    """Write a study config converted from an ABLATOR config to stdout (see README: Coming from ABLATOR)."""
+    from .convert import convert as to_study
+
+    sys.stdout.write(to_study(config, trainable, gpu_memory_mb))
+
+
+@app.command()
 def schema():
     """Print the JSON Schema of study configs (for editors)."""
     sys.stdout.write(json.dumps(json_schema(), indent=2) + "\n")

@@ -38,6 +38,7 @@ from .ledger import FAILED, PENDING, Study, TrialRecord, read_json
 from .overrides import Override, resolved_text
 from .plan import TrialSpec
 from .provenance import collect
+from .spaces import fmt
 from .tuning import schedule
 
 #: while trials run, how often the driver brings the study index's summary cache up to date
@@ -59,7 +60,7 @@ def print_plan(config: StudyConfig, console: Console) -> None:
         table.add_column(col)
     for v in variants:
         kinds = sorted({config.components[c].kind for c in v.removed}) or ["-"]
-        levels = [", ".join([f"{c}={a}" for c, a in v.alternatives] + [f"{p}={x}" for p, x in v.levels]) or "-"]
+        levels = [", ".join([f"{c}={a}" for c, a in v.alternatives] + [f"{p}={fmt(x)}" for p, x in v.levels]) or "-"]
         table.add_row(v.name, ", ".join(v.removed) or "-", ", ".join(kinds), *(levels if config.has_levels else []),
                       " ".join(map(str, seeds)))
     console.print(table)

@@ -39,8 +39,10 @@ def best_config(study: Study, config: StudyConfig, plan: TuningPlan, values: dic
     """
     data = yaml.safe_load(study.config_path.read_text())
     data["name"] = f"{config.name}-tuned"
-    data["baseline"] = apply_overrides(config.baseline, {**plan.removal_overrides(config), **values})
-    data["components"] = {n: c for n, c in data["components"].items() if n not in plan.removed}
+    data["baseline"] = apply_overrides(config.baseline, {**plan.removal_overrides(config),
+                                                         **plan.value_overrides(values)})
+    if data.get("components"):
+        data["components"] = {n: c for n, c in data["components"].items() if n not in plan.removed}
     pairs = (data.get("design") or {}).get("pairs")
     if pairs:
         data["design"]["pairs"] = [p for p in pairs if not set(p) & set(plan.removed)]
