@@ -17,7 +17,7 @@ from __future__ import annotations
 import shlex
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Self
 
@@ -458,11 +458,11 @@ def _variant(config: StudyConfig, name: str) -> planning.Variant:
 
 
 def _utc(at: datetime) -> datetime:
-    return at.replace(tzinfo=timezone.utc) if at.tzinfo is None else at
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at
 
 
 def _in_future(at: datetime) -> bool:
-    return _utc(at) > datetime.now(timezone.utc)
+    return _utc(at) > datetime.now(UTC)
 
 
 def write_report(study_path: Path, console: Console) -> dict:

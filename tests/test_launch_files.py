@@ -17,10 +17,10 @@ import shlex
 import signal
 import subprocess
 import time
+import tomllib
 from pathlib import Path
 
 import pytest
-import tomllib
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]

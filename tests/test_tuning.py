@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -399,7 +399,7 @@ def test_manual_schedule_waits_for_ablator_tune(ray_cluster, tmp_path):
 
 
 def test_at_schedule_in_the_future_is_recorded_with_the_scheduler_command(ray_cluster, tmp_path):
-    at = datetime.now(timezone.utc) + timedelta(hours=3)
+    at = datetime.now(UTC) + timedelta(hours=3)
     study, config = finished_ablation(tmp_path, sim_config("at", tuning={"schedule": {"at": at.isoformat()},
                                                                          "n_trials": 3}))
     console = Console(record=True, width=300)
