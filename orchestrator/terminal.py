@@ -18,8 +18,9 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.table import Table
 from rich.text import Text
 
-#: where a word may break besides a space: after a `+` (`a=x+b=y`)
-_AFTER_PLUS = re.compile(r"(?<=\+)(?=.)")
+#: where a word may break besides a space: after a `+` inside a variant name (`no-a+b=x`), never
+#: inside a number (`+0.25`, `1e+05`)
+_AFTER_PLUS = re.compile(r"(?<=.\+)(?=[A-Za-z_])")
 _LAYOUTS = (
     # (Table options, width taken by borders and padding for n columns)
     ({"box": box.HEAVY_HEAD, "padding": (0, 1)}, lambda n: 3 * n + 1),

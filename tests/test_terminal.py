@@ -49,6 +49,7 @@ def whole(words: list[str], text: str) -> list[str]:
 def test_wrap_breaks_only_at_spaces_and_after_plus():
     assert wrap("no-drop+norm=rms+width=64", 12) == ["no-drop+", "norm=rms+", "width=64"]
     assert wrap("+0.3301 [0.2912, 0.369]", 9) == ["+0.3301", "[0.2912,", "0.369]"]
+    assert wrap("+0.3301 1e+05", 3) == ["+0.3301", "1e+05"]  # a number is never broken, even at its `+`
     assert wrap("a_very_long_word stays", 5) == ["a_very_long_word", "stays"]  # whole, on its own line
     assert wrap("", 10) == [""]
 
