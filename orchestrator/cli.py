@@ -12,7 +12,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
+from rich.text import Text
 
 from .config import json_schema, load_config
 from .errors import AblatorError, UserError
@@ -20,6 +20,7 @@ from .execution import jobs
 from .ledger import Study
 from .ledger.files import looks_whole
 from .overrides import parse as parse_overrides
+from .terminal import FitTable
 
 app = typer.Typer(add_completion=True, no_args_is_help=True,
                   help="Ablation studies that prove each component earns its place, then tune the survivors.")
@@ -196,22 +197,16 @@ def status(study_dir: Path = typer.Argument(..., help="Study directory."),
         if isinstance(best, dict) and "trial_id" in best:
             extra.append(f"best {best['trial_id']} = {best.get('value')}")
         console.print(f"  stage {stage}: [bold]{state['state']}[/bold]  {escape('  '.join(extra))}")
-    table = Table(title="Trials")
-    for col in ("stage", "total", *STATES, "restarts", "trial-hours"):
-        table.add_column(col, justify="right" if col != "stage" else "left")
-    for stage, c in data["trials"].items():
-        table.add_row(stage, str(c["total"]), *(str(c[s]) for s in STATES), str(c["restarts"]),
-                      f"{c['trial_hours']:.3f}")
-    console.print(table)
+    header = ("stage", "total", *STATES, "restarts", "trial-hours")
+    console.print(FitTable("Trials", header, [
+        [stage, str(c["total"]), *(str(c[s]) for s in STATES), str(c["restarts"]), f"{c['trial_hours']:.3f}"]
+        for stage, c in data["trials"].items()], justify=["left"] + ["right"] * (len(header) - 1)))
     if data["running"]:
-        running = Table(title="Running trials")
-        for col in ("trial", "node", "GPU", "attempt", "age", "last report"):
-            running.add_column(col)
-        for r in data["running"]:
-            mark = "  [red]STALLED[/red]" if r["stalled"] else ""
-            running.add_row(r["trial_id"], r["node"] or "?", r["gpu"] or "-", str(r["attempt"]),
-                            f"{r['age_s']:.0f} s", f"{r['since_report_s']:.0f} s ago{mark}")
-        console.print(running)
+        console.print(FitTable("Running trials", ("trial", "node", "GPU", "attempt", "age", "last report"), [
+            [r["trial_id"], r["node"] or "?", r["gpu"] or "-", str(r["attempt"]), f"{r['age_s']:.0f} s",
+             Text(f"{r['since_report_s']:.0f} s ago" + ("  STALLED" if r["stalled"] else ""),
+                  style="red" if r["stalled"] else "")]
+            for r in data["running"]]))
     for f in data["failed"]:
         console.print(f"  [red]FAILED[/red] {f['trial_id']} after {f['attempts']} attempt(s): {escape(f['error'])}")
 
@@ -311,14 +306,12 @@ def list_studies(
     if not rows:
         console.print(f"No studies under {root}")
         return
-    table = Table(title=f"Studies under {root}")
-    for col in ("name", "study id", "created", "ablation", "tuning", "path"):
-        table.add_column(col)
-    for r in rows:
-        created = datetime.fromtimestamp(r["created"]).strftime("%Y-%m-%d %H:%M") if r["created"] else "?"
-        tuning = r["stages"].get("tuning", "-") + (f" ({r['schedule']['at']})" if r["schedule"] else "")
-        table.add_row(r["name"], r["study_id"], created, r["stages"].get("ablation", "-"), tuning, escape(r["path"]))
-    console.print(table)
+    console.print(FitTable(f"Studies under {root}", ("name", "study id", "created", "ablation", "tuning", "path"), [
+        [r["name"], r["study_id"],
+         datetime.fromtimestamp(r["created"]).strftime("%Y-%m-%d %H:%M") if r["created"] else "?",
+         r["stages"].get("ablation", "-"),
+         r["stages"].get("tuning", "-") + (f" ({r['schedule']['at']})" if r["schedule"] else ""),
+         r["path"]] for r in rows]))
 
 
 @app.command()

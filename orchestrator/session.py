@@ -25,7 +25,6 @@ from typing import Self
 import ray
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from . import plan as planning
 from .config import AdaptiveSeeds, ScheduleAt, StudyConfig, load_config
@@ -39,6 +38,7 @@ from .overrides import Override, resolved_text
 from .plan import TrialSpec
 from .provenance import collect
 from .spaces import fmt
+from .terminal import FitTable
 from .tuning import schedule
 
 #: while trials run, how often the driver brings the study index's summary cache up to date
@@ -55,15 +55,14 @@ def print_plan(config: StudyConfig, console: Console) -> None:
     seeds = config.seed_list
     variants = planning.variants(config)
     groups = planning.groups(config, config.tiers.stages[0].name if config.tiers else None)
-    table = Table(title=f"Plan of study '{config.name}' ({config.design.type})")
-    for col in ("variant", "removed", "kind", *(["alternatives, levels"] if config.has_levels else []), "seeds"):
-        table.add_column(col)
+    rows = []
     for v in variants:
         kinds = sorted({config.components[c].kind for c in v.removed}) or ["-"]
         levels = [", ".join([f"{c}={a}" for c, a in v.alternatives] + [f"{p}={fmt(x)}" for p, x in v.levels]) or "-"]
-        table.add_row(v.name, ", ".join(v.removed) or "-", ", ".join(kinds), *(levels if config.has_levels else []),
-                      " ".join(map(str, seeds)))
-    console.print(table)
+        rows.append([v.name, ", ".join(v.removed) or "-", ", ".join(kinds), *(levels if config.has_levels else []),
+                     " ".join(map(str, seeds))])
+    header = ("variant", "removed", "kind", *(["alternatives, levels"] if config.has_levels else []), "seeds")
+    console.print(FitTable(f"Plan of study '{config.name}' ({config.design.type})", header, rows))
     n = len(variants) * len(seeds) * len(groups)
     extra = ""
     if isinstance(config.seeds, AdaptiveSeeds):

@@ -5,11 +5,15 @@ from __future__ import annotations
 import copy
 import json
 
+import pytest
 from rich.console import Console
 
 from orchestrator.config import load_config
 from orchestrator.session import launch
 from tests.conftest import REPO, write_study
+
+#: every test here starts Ray or a subprocess: not in the quick loop (`pytest -m "not slow"`)
+pytestmark = pytest.mark.slow
 
 QUIET = Console(quiet=True)
 

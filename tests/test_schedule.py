@@ -16,7 +16,7 @@ import signal
 import socket
 import subprocess
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -93,7 +93,7 @@ def ablator_jobs(client, study: str) -> list:
 
 
 def in_utc(seconds: float) -> datetime:
-    return (datetime.now(timezone.utc) + timedelta(seconds=seconds)).replace(microsecond=0)
+    return (datetime.now(UTC) + timedelta(seconds=seconds)).replace(microsecond=0)
 
 
 @pytest.mark.slow
@@ -115,7 +115,7 @@ def test_on_a_ray_cluster_a_job_waits_runs_the_stage_and_a_schedule_moves_and_ca
         name = f"ablator tune soon at {at.isoformat()}"
         waiting = until("the waiting job", lambda: [j for j in ablator_jobs(client, "soon")
                                                     if j.metadata.get("job_name") == name], 140)[0]
-        assert datetime.now(timezone.utc) < at, "the ablation took past the schedule: nothing had to wait"
+        assert datetime.now(UTC) < at, "the ablation took past the schedule: nothing had to wait"
         assert waiting.entrypoint.startswith("ablator tune ") and "--wait" in waiting.entrypoint
         assert client.get_job_status(waiting.submission_id) in (JobStatus.PENDING, JobStatus.RUNNING)
         study = tmp_path / "studies" / "soon"
@@ -182,7 +182,7 @@ def test_on_a_workstation_tune_wait_runs_at_its_time_once_and_a_killed_runner_le
     finally:
         runner.send_signal(signal.SIGKILL)
         runner.wait(30)
-    until("the time", lambda: datetime.now(timezone.utc) > at, 30, every=1)
+    until("the time", lambda: datetime.now(UTC) > at, 30, every=1)
     data = status(root, study)
     assert data["schedule"]["state"] == "missed" and data["schedule"]["alive"] is False
     assert data["stages"]["tuning"]["state"] == "scheduled"

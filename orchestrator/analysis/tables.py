@@ -5,9 +5,9 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from rich.markup import escape
-from rich.table import Table
+from rich.text import Text
 
+from ..terminal import FitTable
 from .stats import ESSENTIAL, HARMFUL, NEGLIGIBLE, finite
 
 SUMMARY_HEADER = ["component", "kind", "baseline", "ablated (mean ± std)", "delta [t CI]", "p (Holm)", "MDE",
@@ -122,19 +122,12 @@ def markdown(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def rich_table(title: str, header: list[str], rows: list[list[str]], verdict_col: int | None = None) -> Table:
-    table = Table(title=escape(title), title_justify="left", header_style="bold")
-    for h in header:
-        table.add_column(escape(h), overflow="fold")
-    for row in rows:
-        cells = [escape(str(c)) for c in row]
-        if verdict_col is not None:
-            v = cells[verdict_col].split(" (")[0]
-            style = VERDICT_STYLE.get(v)
-            if style:
-                cells[verdict_col] = f"[{style}]{cells[verdict_col]}[/{style}]"
-        table.add_row(*cells)
-    return table
+def rich_table(title: str, header: list[str], rows: list[list[str]], verdict_col: int | None = None) -> FitTable:
+    """A console table that fits the terminal's width (see `orchestrator.terminal`)."""
+    def style(i: int, cell: str) -> str:
+        return VERDICT_STYLE.get(cell.split(" (")[0], "") if i == verdict_col else ""
+
+    return FitTable(title, header, [[Text(str(c), style=style(i, str(c))) for i, c in enumerate(row)] for row in rows])
 
 
 # ---------------------------------------------------------------- results.csv

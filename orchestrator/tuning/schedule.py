@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import shlex
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from ..execution import jobs
@@ -27,11 +27,11 @@ POLL_S = 10.0
 
 
 def utc(at: datetime) -> datetime:
-    return at.replace(tzinfo=timezone.utc) if at.tzinfo is None else at
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at
 
 
 def in_future(at: datetime) -> bool:
-    return utc(at) > datetime.now(timezone.utc)
+    return utc(at) > datetime.now(UTC)
 
 
 def stage(study: Study) -> dict:
@@ -100,7 +100,7 @@ def wait_until(study: Study, at: datetime) -> bool:
     while True:
         if scheduled_at(study) != at:
             return False
-        left = (at - datetime.now(timezone.utc)).total_seconds()
+        left = (at - datetime.now(UTC)).total_seconds()
         if left <= 0:
             return True
         time.sleep(min(left, POLL_S))
