@@ -111,7 +111,7 @@ def analyse_levels(group: GroupData, config: StudyConfig, alpha: float, min_effe
         factors = {p: _one_factor(group, config, p, metric, mode, alpha) for p in config.factors}
     else:
         alts, factors = _joint(group, config, metric, mode, alpha, min_effect)
-    decide_family({f"{c}={a}": r for c, by_alt in alts.items() for a, r in by_alt.items()}, alpha)
+    decide_family({f"{c}={a}": r for c, by_alt in alts.items() for a, r in by_alt.items()}, alpha, None, min_effect)
     _rank(factors, alpha)
     flags = [flag("factor_fit", "warning", group.label, p, f"{p}: {r['fit_note']}")
              for p, r in factors.items() if r.get("fit_note")]
