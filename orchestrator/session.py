@@ -471,6 +471,7 @@ def write_report(study_path: Path, console: Console) -> dict:
     Composed here, above both layers: the analysis knows nothing of tuning.
     """
     from .analysis import build_report
+    from .analysis.html import write_html
     from .tuning.report import keep_tuning_section
 
     path = Path(study_path) / "report.md"
@@ -478,4 +479,5 @@ def write_report(study_path: Path, console: Console) -> dict:
     verdicts = build_report(study_path, console=console)
     if old:
         path.write_text(keep_tuning_section(old, path.read_text()))
+        write_html(study_path)
     return verdicts

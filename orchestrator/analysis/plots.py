@@ -33,6 +33,8 @@ def _save(fig: Figure, path: Path) -> Path:
     return path
 
 
+
+
 #: the caption of every interval plot: which interval is drawn (the one that matches the verdicts)
 INTERVAL_CAPTION = ("bars: simultaneous t intervals (Bonferroni: level 1 − alpha/m, m rows); colour: verdict; "
                     "band: ±min_effect; dots: per-seed differences")

@@ -17,6 +17,8 @@ from ..config import StudyConfig, load_config, load_yaml, parse_config
 from ..errors import ConfigError
 from ..ledger import Study, write_json
 from . import factor_report, tables
+from .html import write_html
+from .plots import INTERVAL_CAPTION
 from .records import DEFAULT_GROUP
 from .stats import MIN_BOOTSTRAP_N
 from .verdicts import analyse, row_note, verdicts_payload
@@ -83,6 +85,7 @@ def build_report(study_path: str | Path, console: Console | None = None) -> dict
     md = render_markdown(analysis, config, study, plot_files)
     (study.path / "report.md").write_text(md)
     files["report"] = str(study.path / "report.md")
+    files["html"] = str(write_html(study.path))
     print_console(analysis, config, console, files)
     payload["files"] = files
     return payload
@@ -220,6 +223,8 @@ def render_markdown(analysis: dict, config: StudyConfig, study: Study, plot_file
         for name, path in plot_files.items():
             rel = Path(path).relative_to(study.path) if Path(path).is_relative_to(study.path) else path
             L.append(f"![{name}]({rel})")
+            if name.startswith(("effects", "alternatives")):
+                L += ["", f"*{name}: {INTERVAL_CAPTION}; the intervals are the tables' simultaneous CIs.*", ""]
         L.append("")
     L += [
         "## How to read this report", "",
@@ -352,4 +357,4 @@ def print_console(analysis: dict, config: StudyConfig, console: Console, files: 
     console.print(f"Cost: {t['trials']} trials, {t['trial_hours']:.3g} trial-hours, {t['failed']} failed, "
                   f"{t['restarts']} restarts, {t['saved_hours']:.3g} trial-hours saved by inference-only reuse")
     if "report" in files:
-        console.print(f"Report: {files['report']}  (verdicts.json, results.csv, plots/ beside it)")
+        console.print(f"Report: {files['report']}  (report.html, verdicts.json, results.csv, plots/ beside it)")
