@@ -80,7 +80,8 @@ def interval_plot(items: list[tuple[str, dict]], analysis: dict, title: str, yla
     ax.set_title(title + "\n" + INTERVAL_CAPTION, fontsize=9)
     shown = [v for v in (ESSENTIAL, HARMFUL, NEGLIGIBLE, "interaction") if COLORS[v] in bars or COLORS[v] in dots]
     handles = [Line2D([], [], color=COLORS[v], marker="o", ls="", label=v) for v in shown]
-    handles.append(Line2D([], [], color=NEUTRAL, marker="o", ls="", label="inconclusive"))
+    if NEUTRAL in bars or NEUTRAL in dots:
+        handles.append(Line2D([], [], color=NEUTRAL, marker="o", ls="", label="inconclusive"))
     ax.legend(handles=handles, fontsize=7, loc="best")
     return _save(fig, path)
 

@@ -166,6 +166,9 @@ def render_markdown(analysis: dict, config: StudyConfig, study: Study, plot_file
     main_power = (analysis["groups"].get(analysis["main_group"]) or {}).get("power") or {}
     if main_power.get("line"):
         L += [f"> **Power:** {main_power['line']}.", ""]
+    elif main_power.get("mde") is not None:
+        L += [(f"**Power:** with {main_power['n']} seeds this study detects effects >= {main_power['mde']:.3g} "
+               f"(80% power), within min_effect {main_power['min_effect']:g}."), ""]
     if analysis["adaptive"]:
         ad = analysis["adaptive"]
         L += [(f"> Adaptive seeds: p-values are adjusted for looking after every seed (alpha split over the "

@@ -64,7 +64,7 @@ def deciding_text(r: dict) -> str:
     d = r.get("deciding")
     if not d:
         return "—"
-    return f"{d['test']}: {d['claim']}, {_p(d['p_holm'])} (raw {_p(d['p'])})"
+    return f"{d['claim']} ({d['test']}): {_p(d['p_holm'])} (raw {_p(d['p'])})"
 
 
 def verdict_text(r: dict) -> str:
