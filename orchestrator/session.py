@@ -295,12 +295,12 @@ def adaptive_seeds(study: Study, config: StudyConfig, console: Console, tier,
     ``execute(specs, label=...)`` runs trial specs (the session: on Ray; simulations: a formula).
     """
     from .analysis import next_seed
+    from .analysis.adaptive import takes_seed
 
     while (step := next_seed([r for r in study.records() if r.stage == "ablation"], config)) is not None:
         seed, open_components = step
         console.print(f"Adaptive seeds: {', '.join(open_components)} undecided; adding seed {seed}")
-        chosen = [planning.Variant()] + [v for v in planning.variants(config)
-                                         if v.removed and set(v.removed) & set(open_components)]
+        chosen = [planning.Variant()] + [v for v in planning.variants(config) if takes_seed(v, open_components)]
         execute(planning.ablation_trials(config, seeds=[seed], only=chosen, tier=tier), label=f"seed {seed}")
 
 

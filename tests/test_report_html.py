@@ -106,3 +106,43 @@ def test_report_html_renders_in_headless_chromium(levels_study, tmp_path):
     pixels = matplotlib.image.imread(shot)
     assert pixels.shape[0] >= 1000 and np.isfinite(pixels).all()
     assert float(pixels[..., :3].std()) > 0.05  # text, tables and plots, not a blank page
+
+
+def test_adaptive_seeds_reach_alternatives_and_level_variants():
+    """The session's adaptive loop (only execution replaced by simulated_factors' formula) adds seeds to the
+    undecided alternative (norm=group: truly equal, needs seeds for TOST) and to a null factor's level
+    variants, stops
+    adding them to decided ones, and the alternatives' verdicts are adjusted for the peeking."""
+    from rich.console import Console
+
+    from components.simulated import _Ledger
+    from components.simulated_factors import score
+    from orchestrator import session
+    from orchestrator.analysis import analyse
+    from orchestrator.config import parse_config
+    from orchestrator.ledger import COMPLETED, TrialRecord
+    from orchestrator.plan import ablation_trials
+
+    cfgd = study({"type": "one_at_a_time"}, [0, 1, 2], {**TRUTH, "noise": 0.3}, min_effect=0.5)
+    cfgd["seeds"] = {"initial": 3, "max": 12}
+    config = parse_config(cfgd)
+
+    def trial(spec):
+        cfg = config.resolved(spec.removed, spec.overrides)
+        return TrialRecord(**spec.to_dict(), state=COMPLETED, attempts=1, final={"score": score(cfg, spec.seed)})
+
+    ledger = _Ledger([trial(s) for s in ablation_trials(config)])
+    session.adaptive_seeds(ledger, config, Console(quiet=True), None,
+                           lambda specs, label="": ledger.rows.extend(trial(s) for s in specs))
+    seeds = {}
+    for r in ledger.rows:
+        seeds.setdefault(r.variant, set()).add(r.seed)
+    assert len(seeds["baseline"]) > 3  # seeds were added
+    assert len(seeds["norm=group"]) == len(seeds["baseline"])  # the undecided alternative got every seed
+    assert len(seeds["depth=3"]) == len(seeds["baseline"])  # a null factor's level variants get seeds too
+    assert len(seeds["width=64"]) < len(seeds["baseline"])  # width (+0.5 per doubling) was decided early
+    assert len(seeds["no-norm"]) < len(seeds["baseline"])  # removing norm (-2.0) was decided early
+    g = analyse(ledger.rows, config, contamination=False)["groups"]["default"]
+    group = g["alternatives"]["norm"]["group"]
+    assert group["ci_sim_alpha"] < 0.05 / 3  # the simultaneous interval is adjusted for the looks as well
+    assert g["alternatives"]["norm"]["rms"]["verdict"] == "harmful"
