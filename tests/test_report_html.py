@@ -106,6 +106,11 @@ def test_report_html_renders_in_headless_chromium(levels_study, tmp_path):
     pixels = matplotlib.image.imread(shot)
     assert pixels.shape[0] >= 1000 and np.isfinite(pixels).all()
     assert float(pixels[..., :3].std()) > 0.05  # text, tables and plots, not a blank page
+    pdf = tmp_path / "report.pdf"  # it prints: the print style gives pages with the tables and plots
+    done = subprocess.run([chromium, *flags, f"--print-to-pdf={pdf}", "--no-pdf-header-footer", url],
+                          capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0 and pdf.read_bytes()[:5] == b"%PDF-", done.stderr[-2000:]
+    assert len(re.findall(rb"/Type\s*/Page\b", pdf.read_bytes())) >= 2
 
 
 def test_adaptive_seeds_reach_alternatives_and_level_variants():
