@@ -429,7 +429,7 @@ def finish_interactions(results: dict[str, dict], alpha: float) -> None:
         r["verdict"] = INTERACTION if r["significant"] else INCONCLUSIVE
         r["deciding"] = None if not finite(r["p_holm"]) else {
             "test": INTERACTION, "claim": "interaction != 0 (two-sided)", "p_holm": r["p_holm"], "p": fnum(r["p"])}
-        r["why"] = (f"p {r['p']:.3g} < {alpha:g} before Holm only (Holm-adjusted {r['p_holm']:.3g})"
+        r["why"] = (f"p < {alpha:g} before Holm only (p {r['p']:.3g}, Holm-adjusted {r['p_holm']:.3g})"
                     if r["verdict"] == INCONCLUSIVE and finite(r["p"]) and r["p"] < alpha else "")
         if r["verdict"] == INTERACTION:
             r["reading"] = ("removing both hurts more than the two removals added up: each covers for the other"

@@ -389,7 +389,10 @@ def deciding_test(r: dict, min_effect: float) -> dict | None:
 
 
 def disagreement(r: dict, alpha: float, min_effect: float) -> str:
-    """Why a row whose numbers look decided is not (or decided while its interval looks not); "" if none."""
+    """Why a row whose numbers look decided is not (or decided while its interval looks not); "" if none.
+
+    The words before the first " (" are the short reason the verdict cell shows; the rest gives the numbers.
+    """
     d = r.get("deciding")
     if d is None:
         return ""
@@ -398,25 +401,30 @@ def disagreement(r: dict, alpha: float, min_effect: float) -> str:
     if r.get("verdict") == INCONCLUSIVE:
         band = "clears the band" if d["test"] != NEGLIGIBLE else "lies inside the band"
         if d["p"] is not None and d["p"] < alpha:
-            return (f"{band} before Holm (p {d['p']:.3g} < {alpha:g}); Holm-adjusted p {ph} >= {alpha:g} "
-                    f"for {d['claim']}")
+            return (f"{band} before Holm only (p {d['p']:.3g} < {alpha:g}; Holm-adjusted p {ph} >= {alpha:g} "
+                    f"for {d['claim']})")
         if r.get("significant"):
-            return (f"differs from 0 (Holm-adjusted p {r['p_holm']:.3g} < {alpha:g}) but is not shown "
-                    f"{'beyond' if d['test'] != NEGLIGIBLE else 'within'} +-{min_effect:g}: Holm-adjusted p {ph} "
-                    f">= {alpha:g} for {d['claim']}")
+            return (f"differs from 0 but is not shown {'beyond' if d['test'] != NEGLIGIBLE else 'within'} "
+                    f"+-{min_effect:g} (Holm-adjusted p {r['p_holm']:.3g} < {alpha:g} against 0; {ph} >= {alpha:g} "
+                    f"for {d['claim']})")
         if finite(r.get("p")) and r["p"] < alpha:
-            return (f"p {r['p']:.3g} < {alpha:g} against 0 before Holm only (Holm-adjusted {r['p_holm']:.3g}); "
-                    f"{d['claim']}: Holm-adjusted p {ph} >= {alpha:g}")
+            return (f"p < {alpha:g} against 0 before Holm only (p {r['p']:.3g}, Holm-adjusted {r['p_holm']:.3g}; "
+                    f"{ph} >= {alpha:g} for {d['claim']})")
         return ""
     if not (finite(lo) and finite(hi)):
         return ""
     if d["test"] == ESSENTIAL and not lo > min_effect or d["test"] == HARMFUL and not hi < -min_effect:
-        return (f"decided by Holm's step-down test (adjusted p {ph} < {alpha:g}), less strict than the "
-                f"Bonferroni interval drawn, which touches the band")
+        return (f"decided by Holm's step-down test though the Bonferroni interval touches the band (Holm is less "
+                f"strict; adjusted p {ph} < {alpha:g})")
     if d["test"] == NEGLIGIBLE and not (lo > -min_effect and hi < min_effect):
-        return (f"negligible by TOST (Holm-adjusted p {ph} < {alpha:g}), which needs only the 1-2alpha interval; "
-                f"the simultaneous 1-alpha interval drawn reaches past +-{min_effect:g}")
+        return (f"negligible by TOST though the simultaneous interval reaches past +-{min_effect:g} (TOST needs "
+                f"only the 1-2alpha interval; Holm-adjusted p {ph} < {alpha:g})")
     return ""
+
+
+def short_reason(why: str) -> str:
+    """The words of a ``disagreement`` before its numbers."""
+    return why.split(" (", 1)[0]
 
 
 # ---------------------------------------------------------------- adaptive seeds

@@ -9,7 +9,7 @@ from pathlib import Path
 from rich.markup import escape
 from rich.table import Table
 
-from .stats import ESSENTIAL, HARMFUL, NEGLIGIBLE, finite
+from .stats import ESSENTIAL, HARMFUL, NEGLIGIBLE, finite, short_reason
 
 SUMMARY_HEADER = ["component", "kind", "baseline", "ablated (mean ± std)", "delta [simultaneous CI]",
                   "deciding test: p (Holm)", "p vs 0 (Holm)", "MDE", "verdict"]
@@ -74,7 +74,7 @@ def verdict_text(r: dict) -> str:
     need = r.get("seeds_needed")
     if v == "inconclusive" and need is not None:
         v = f"{v} (~{need} seeds would decide)" if need <= 1000 else f"{v} (>1000 seeds would decide)"
-    return f"{v}: {r['why']}" if r.get("why") else v
+    return f"{v}: {short_reason(r['why'])}" if r.get("why") else v
 
 
 def delta_text(r: dict) -> str:
