@@ -324,12 +324,12 @@ def adaptive_seeds(study: Study, config: StudyConfig, console: Console, tier,
     ``execute(specs, label=...)`` runs trial specs (the session: on Ray; simulations: a formula).
     """
     from .analysis import next_seed
+    from .analysis.adaptive import takes_seed
 
     while (step := next_seed([r for r in study.records() if r.stage == "ablation"], config)) is not None:
         seed, open_components = step
         console.print(f"Adaptive seeds: {', '.join(open_components)} undecided; adding seed {seed}")
-        chosen = [planning.Variant()] + [v for v in planning.variants(config)
-                                         if v.removed and set(v.removed) & set(open_components)]
+        chosen = [planning.Variant()] + [v for v in planning.variants(config) if takes_seed(v, open_components)]
         execute(planning.ablation_trials(config, seeds=[seed], only=chosen, tier=tier), label=f"seed {seed}")
 
 
@@ -596,6 +596,7 @@ def write_report(study_path: Path, console: Console) -> dict:
     Composed here, above both layers: the analysis knows nothing of tuning.
     """
     from .analysis import build_report
+    from .analysis.html import write_html
     from .tuning.report import keep_tuning_section
 
     path = Path(study_path) / "report.md"
@@ -603,4 +604,5 @@ def write_report(study_path: Path, console: Console) -> dict:
     verdicts = build_report(study_path, console=console)
     if old:
         path.write_text(keep_tuning_section(old, path.read_text()))
+        write_html(study_path)
     return verdicts

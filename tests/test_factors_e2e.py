@@ -50,6 +50,7 @@ def test_alternatives_and_factors_end_to_end(ray_cluster, tmp_path):
     assert "model.width" in json.dumps(summary)
     best = yaml.safe_load((s.path / "best_config.yaml").read_text())
     assert best["baseline"]["model"]["norm"] == "rms"
+    assert "rms" not in best["components"]["norm"].get("alternatives", {})  # the tuned baseline is rms already
     tuned = [r for r in s.records() if r.variant == "tuned"]
     assert tuned and all(r.overrides["model.norm"] == "rms" for r in tuned)
 

@@ -15,7 +15,8 @@ from orchestrator.config import parse_config
 from orchestrator.ledger import Study, TrialRecord
 from orchestrator.session import write_report
 
-HEADER = "| component | kind | baseline | ablated (mean ± std) | delta [t CI] | p (Holm) | MDE | verdict |"
+HEADER = ("| component | kind | baseline | ablated (mean ± std) | delta [simultaneous CI] | deciding test: p (Holm) "
+          "| p vs 0 (Holm) | MDE | verdict |")
 
 
 def make_study(path, cfgd: dict, records: list[TrialRecord]) -> Study:

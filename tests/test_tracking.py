@@ -235,6 +235,7 @@ def report_files(study_dir: Path) -> None:
     (study_dir / "tuning").mkdir(exist_ok=True)
     (study_dir / "tuning" / "summary.json").write_text(json.dumps({"best_value": 0.83, "n_trials": 20}))
     Image.new("RGB", (16, 16), (30, 200, 30)).save(study_dir / "tuning" / "history.png")
+    (study_dir / "report.html").write_text("<!DOCTYPE html><html><body><h1>toy</h1></body></html>\n")
 
 
 # ---------------------------------------------------------------- payload (no wandb)
@@ -425,8 +426,9 @@ def test_analysis_run(tracked):
     assert s["tuning"] == {"best_value": 0.83, "n_trials": 20}
     assert s["trials/ablation/completed"] == 5 and s["trials/ablation/failed"] == 1
     files = run.path.parent / "files"
-    for name in ("results.csv", "verdicts.json", "best_config.yaml", "tuning/summary.json"):
+    for name in ("results.csv", "verdicts.json", "best_config.yaml", "tuning/summary.json", "report.html"):
         assert name in run.files and (files / name).exists()
+    assert ("report", ["report.html"]) in [(a["type"], a["files"]) for a in run.artifacts]
     table = json.loads((files / row["results/path"]).read_text())
     assert table["columns"][:6] == ["group", "variant", "removed", "metric", "n", "mean"]
     assert table["data"][1][:7] == [None, "ctc_head", "ctc_head", "acc", 1, 0.7, None]

@@ -484,3 +484,18 @@ def test_negligible_components_are_removed_and_inconclusive_ones_kept():
     assert plan.removed == ["b"] and plan.kept == ["a", "c", "d"]
     assert plan.fate("b") == "removed (negligible: shown not to matter)"
     assert plan.fate("c") == "kept as in the baseline, not tuned"
+
+
+def test_best_config_drops_alternatives_the_tuned_baseline_already_is():
+    from orchestrator.tuning.report import drop_redundant_alternatives
+
+    data = {"baseline": {"model": {"norm": "rms", "act": "relu", "eps": 1e-5}},
+            "components": {"norm": {"removal": {"model.norm": "none"},
+                                    "alternatives": {"rms": {"model.norm": "rms"}, "batch": {"model.norm": "batch"}}},
+                           "act": {"removal": {"model.act": "id"}, "alternatives": {"relu": {"model.act": "relu"}}},
+                           "eps": {"removal": {"model.eps": 0.0},
+                                   "alternatives": {"half": {"model.eps": 1e-5, "model.missing": 1}}}}}
+    drop_redundant_alternatives(data)
+    assert data["components"]["norm"]["alternatives"] == {"batch": {"model.norm": "batch"}}
+    assert "alternatives" not in data["components"]["act"]  # none left: the key goes
+    assert set(data["components"]["eps"]["alternatives"]) == {"half"}  # a path the baseline lacks differs

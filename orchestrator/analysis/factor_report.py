@@ -17,10 +17,10 @@ from matplotlib.figure import Figure
 from .. import levels as lv
 from . import plots
 from .stats import finite
-from .tables import ci_text, mean_std, p_text, signed, verdict_text
+from .tables import ci_text, deciding_text, delta_text, mean_std, p_text, signed, verdict_text
 
 ALTERNATIVE_HEADER = ["component", "alternative", "baseline's choice", "alternative (mean ± std)",
-                      "delta [CI]", "p (Holm)", "verdict"]
+                      "delta [simultaneous CI]", "deciding test: p (Holm)", "verdict"]
 FACTOR_HEADER = ["rank", "factor", "levels", "effect [CI]", "unit", "importance", "p (Holm)", "note"]
 
 
@@ -29,8 +29,7 @@ def alternative_rows(group: dict) -> list[list[str]]:
     for c, by_alt in group.get("alternatives", {}).items():
         for a, r in by_alt.items():
             rows.append([c, a, mean_std(r.get("baseline")), mean_std(r.get("alternative")),
-                         f"{signed(r.get('effect'))} {ci_text(r['ci'])}".strip(), p_text(r.get("p"), r.get("p_holm")),
-                         verdict_text(r)])
+                         delta_text(r), deciding_text(r), verdict_text(r)])
     return rows
 
 

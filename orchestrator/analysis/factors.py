@@ -120,9 +120,9 @@ def analyse_levels(group: GroupData, config: StudyConfig, alpha: float, min_effe
         interactions: dict = {}
     else:
         alts = _joint_alternatives(group, config, metric, mode, alpha, min_effect)
-        interactions = factor_interactions(group, config, metric, mode, alpha)
+        interactions = factor_interactions(group, config, metric, mode, alpha, None, min_effect)
     factors = factor_effects(group, config, metric, mode, alpha, n_bootstrap)
-    decide_family({f"{c}={a}": r for c, by_alt in alts.items() for a, r in by_alt.items()}, alpha)
+    decide_family({f"{c}={a}": r for c, by_alt in alts.items() for a, r in by_alt.items()}, alpha, None, min_effect)
     _rank(factors, alpha)
     flags = [flag("factor_fit", "warning", group.label, p, f"{p}: {r['fit_note']}")
              for p, r in factors.items() if r.get("fit_note")]

@@ -96,6 +96,7 @@ class OfflineRun:
     summary: dict = field(default_factory=dict)
     history: list[dict] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    artifacts: list[dict] = field(default_factory=list)  # {name, type, files}
     exit_code: int | None = None
     #: when wandb opened this segment (epoch seconds): the order `wandb sync` uploads a run's segments in
     start_time: float = 0.0
@@ -141,6 +142,9 @@ def read_run(path: str | Path) -> OfflineRun:
             run.history.append({_item_key(i): _item_value(i) for i in rec.history.item})
         elif kind == "files":
             run.files.extend(f.path for f in rec.files.files)
+        elif kind == "artifact":
+            a = rec.artifact
+            run.artifacts.append({"name": a.name, "type": a.type, "files": [e.path for e in a.manifest.contents]})
         elif kind == "exit":
             run.exit_code = rec.exit.exit_code
     run.config.pop("_wandb", None)
