@@ -120,7 +120,7 @@ def analyse_levels(group: GroupData, config: StudyConfig, alpha: float, min_effe
         interactions: dict = {}
     else:
         alts = _joint_alternatives(group, config, metric, mode, alpha, min_effect)
-        interactions = factor_interactions(group, config, metric, mode, alpha, None, min_effect)
+        interactions = factor_interactions(group, config, metric, mode, alpha)
     factors = factor_effects(group, config, metric, mode, alpha, n_bootstrap)
     decide_family({f"{c}={a}": r for c, by_alt in alts.items() for a, r in by_alt.items()}, alpha, None, min_effect)
     _rank(factors, alpha)
