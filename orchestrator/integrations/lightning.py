@@ -15,6 +15,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
+
 from ..trial import TrialContext, rng_state, set_rng_state
 from . import require
 
@@ -58,11 +60,17 @@ class AblatorCallback(_pl.Callback):
             os.replace(tmp, self.path)
 
     def state_dict(self) -> dict:
-        return {"rng": rng_state()}
+        state = rng_state()
+        name, keys, *rest = state["numpy"]  # plain lists: Lightning loads checkpoints with weights_only
+        state["numpy"] = (name, keys.tolist(), *rest)
+        return {"rng": state}
 
     def load_state_dict(self, state_dict: dict) -> None:
         if "rng" in state_dict:
-            set_rng_state(state_dict["rng"])
+            state = dict(state_dict["rng"])
+            name, keys, *rest = state["numpy"]
+            state["numpy"] = (name, np.asarray(keys, dtype=np.uint32), *rest)
+            set_rng_state(state)
 
 
 def _validates(trainer) -> bool:

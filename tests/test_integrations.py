@@ -1,0 +1,297 @@
+"""Integrations: script trainables, the Lightning and Hugging Face callbacks.
+
+The end-to-end tests write a user's project into a temp directory and run the `ablator` command
+there (no PYTHONPATH): real local Ray, real subprocesses, real Lightning and Trainer loops on
+synthetic data (a tiny BERT built from a config: nothing is downloaded). Faults are real: a
+trainable SIGKILLs its own worker after epoch 2, a script exits 3, a script hangs.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+import yaml
+
+from orchestrator.errors import UserError
+from orchestrator.execution.worker import WORKER_DIED
+from orchestrator.integrations.script import command, run_script
+from orchestrator.ledger import Study, TrialStore
+from orchestrator.trial import TrialContext
+from tests.conftest import BIN, REPO, short_tmp
+
+
+def ablator(project: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(RAY_AUTH_MODE="disabled", WANDB_MODE="disabled", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
+               PATH=f"{BIN}:{os.environ['PATH']}")
+    return subprocess.run([str(BIN / "ablator"), *args, "--no-dashboard", "--ray-temp-dir", short_tmp("ri_")],
+                          cwd=project, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def user_project(tmp_path: Path, example: str, files: dict[str, str], **changes) -> Path:
+    """A temp project: the example study's config (with `changes`) and the user's files."""
+    root = tmp_path / "project"
+    root.mkdir()
+    for name, text in files.items():
+        (root / name).write_text(text)
+    config = yaml.safe_load((REPO / "configs" / example).read_text())
+    config.update(tracking={"wandb": {"mode": "disabled"}}, **changes)
+    (root / "study.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    return root
+
+
+def outcome(root: Path, result: subprocess.CompletedProcess):
+    """The study's records by trial id, its verdicts and a history reader."""
+    out = result.stdout + result.stderr
+    assert "Traceback" not in result.stdout, out
+    name = yaml.safe_load((root / "study.yaml").read_text())["name"]
+    study = Study(root / "studies" / name)
+    records = {p.parent.name: study.trial(p.parent.name).read() for p in study.trials_dir.glob("*/record.json")}
+    verdicts = json.loads((study.path / "verdicts.json").read_text())["components"]
+    return records, {k: v["verdict"] for k, v in verdicts.items()}, study.history
+
+
+def check_resumed(history: list[dict], first_of_attempt_2: int, reference: dict, metric: str) -> None:
+    """Attempt 1 logged up to the kill, attempt 2 only later steps, each step once, and the same final."""
+    steps = [row["step"] for row in history]
+    assert steps == sorted(set(steps)), steps
+    second = [row["step"] for row in history if row["attempt"] == 2]
+    assert second and second[0] == first_of_attempt_2, history
+    assert all(row["attempt"] == 1 for row in history if row["step"] < first_of_attempt_2)
+    assert all(math.isfinite(row[metric]) for row in history)
+    assert history[-1][metric] == pytest.approx(reference[metric], rel=1e-9, abs=1e-12), (history[-1], reference)
+
+
+# ---------------------------------------------------------------- without Ray
+
+
+def test_hydra_command_passes_every_leaf_of_the_trial_config(tmp_path):
+    ctx = TrialContext({"model": {"width": 8, "act": "relu", "tags": ["a", "b"]}, "lr": 0.1, "off": None,
+                        "flag": True}, 0, TrialStore(tmp_path))
+    argv = command(ctx, tmp_path, {"script": "train.py", "args": ["--x", "1"], "script_overrides": "hydra"})
+    assert argv[1:4] == [str(tmp_path / "train.py"), "--x", "1"]
+    assert argv[4:-1] == ["model.width=8", "model.act='relu'", "model.tags=['a','b']", "lr=0.1", "off=null",
+                          "flag=true"]
+    assert argv[-1].startswith("hydra.run.dir=") and str(tmp_path) in argv[-1]
+    plain = command(ctx, tmp_path, {"script": "train.py", "args": [], "script_overrides": "none"})
+    assert plain == [sys.executable, str(tmp_path / "train.py")]
+
+
+def test_from_env_outside_a_trial_says_how_to_run(monkeypatch):
+    monkeypatch.delenv("ABLATOR_TRIAL_CONTEXT", raising=False)
+    with pytest.raises(UserError, match="TrialContext.local"):
+        TrialContext.from_env()
+
+
+def test_a_missing_framework_names_its_extra(monkeypatch):
+    for name in [m for m in sys.modules if m.startswith(("orchestrator.integrations.lightning",
+                                                          "orchestrator.integrations.huggingface"))]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "lightning.pytorch", None)  # as if not installed
+    monkeypatch.setitem(sys.modules, "transformers", None)
+    with pytest.raises(UserError, match=r"\[lightning\]"):
+        import orchestrator.integrations.lightning
+    with pytest.raises(UserError, match=r"\[hf\]"):
+        import orchestrator.integrations.huggingface  # noqa: F401
+
+
+@pytest.mark.slow
+def test_example_script_runs_with_its_trial_context(tmp_path):
+    """The example script, run by the script runner outside Ray: it reports through from_env,
+    restores its checkpoint on a second attempt and logs its output in the trial dir."""
+    config = yaml.safe_load((REPO / "configs/spirals_script.yaml").read_text())
+    spec = config["trainable"]
+    ctx = TrialContext(config["baseline"], 3, TrialStore(tmp_path), trial_id="baseline-seed3")
+    run_script(ctx, REPO, spec)
+    rows = ctx.history
+    assert [r["step"] for r in rows] == list(range(config["baseline"]["train"]["epochs"]))
+    assert all(math.isfinite(r["val_acc"]) for r in rows) and rows[-1]["val_acc"] > 0.9
+    assert ctx.final == {k: v for k, v in rows[-1].items() if k not in ("step", "attempt", "time")}
+    assert "epoch 7: val_acc" in (tmp_path / "script.log").read_text()
+    again = TrialContext(config["baseline"], 3, TrialStore(tmp_path), attempt=2)
+    run_script(again, REPO, spec)  # restores the last checkpoint: nothing left to train
+    assert len(again.history) == len(rows) and all(r["attempt"] == 1 for r in again.history)
+
+
+# ---------------------------------------------------------------- scripts through `ablator launch`
+
+SCRIPT = '''
+import os, signal, sys, time
+
+import torch
+
+from orchestrator import TrialContext
+
+ctx = TrialContext.from_env()
+cfg = ctx.config
+print("started", ctx.trial_id, "attempt", ctx.attempt)
+if cfg["mode"] == "exit3":
+    print("cannot read data/train.bin", file=sys.stderr)
+    sys.exit(3)
+if cfg["mode"] == "hang" and ctx.seed == 0 and ctx.attempt == 1:
+    (ctx.trial_dir / "hung.pid").write_text(str(os.getpid()))
+    time.sleep(3600)
+state = ctx.restore()
+total = torch.zeros(()) if state is None else state["total"]
+for epoch in range(0 if state is None else state["epoch"] + 1, cfg["epochs"]):
+    total = total + torch.rand(())  # random: equal finals after a restart need the RNG states back
+    score = total / (epoch + 1) + cfg["useful"] * (0.4 + 0.2 * torch.rand(()))
+    ctx.report({"score": score}, checkpoint={"total": total, "epoch": epoch})
+    if epoch == 2 and ctx.attempt == 1 and ctx.variant == "baseline" and ctx.seed == 0:
+        os.kill(os.getppid(), signal.SIGKILL)  # the Ray worker running this attempt dies
+'''
+
+
+@pytest.mark.slow
+def test_script_study_verdicts_restart_exit_code_and_hang(tmp_path):
+    root = user_project(
+        tmp_path, "spirals_script.yaml", {"train.py": SCRIPT}, name="script-e2e",
+        trainable={"script": "train.py"},
+        baseline={"mode": "ok", "epochs": 5, "useful": 1.0, "verbose": True},
+        components={
+            "useful": {"kind": "structural", "description": "u", "removal": {"useful": 0.0}},
+            "verbose": {"kind": "training", "description": "v", "removal": {"verbose": False}},
+            "crash": {"kind": "training", "description": "c", "removal": {"mode": "exit3"}},
+            "hang": {"kind": "training", "description": "h", "removal": {"mode": "hang"}}},
+        analysis={"min_effect": 0.1}, fault_tolerance={"max_failures": 1, "trial_timeout": 30})
+    result = ablator(root, "launch", "study.yaml")
+    records, verdicts, history = outcome(root, result)
+    assert result.returncode == 1, result.stdout + result.stderr  # the crash variant's trials failed
+    assert (verdicts["useful"], verdicts["verbose"]) == ("essential", "negligible"), verdicts
+
+    # SIGKILLed worker: the second attempt resumes at epoch 3 and ends where an uninterrupted run does
+    killed = records["baseline-seed0"]
+    assert killed.state == "COMPLETED" and killed.attempts == 2 and WORKER_DIED in killed.errors[0].error
+    check_resumed(history("baseline-seed0"), 3, records["no-verbose-seed0"].final, "score")
+
+    # exit 3: failed, with the script's stderr as its error; stdout and stderr in the trial's log
+    for seed in (0, 1, 2):
+        rec = records[f"no-crash-seed{seed}"]
+        assert rec.state == "FAILED" and rec.attempts == 2
+        assert "exited with 3" in rec.errors[0].error and "cannot read data/train.bin" in rec.errors[0].error
+    log = (root / "studies/script-e2e/trials/no-crash-seed0/script.log").read_text()
+    assert "started no-crash-seed0 attempt 2" in log and "cannot read data/train.bin" in log
+
+    # a hung script: trial_timeout ends the attempt and its process; the restart completes
+    hung = records["no-hang-seed0"]
+    assert hung.state == "COMPLETED" and hung.attempts == 2 and "timed out after 30 s" in hung.errors[0].error
+    pid = int((root / "studies/script-e2e/trials/no-hang-seed0/hung.pid").read_text())
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+# ---------------------------------------------------------------- Lightning
+
+LIGHTNING_USER = '''
+import os, signal
+
+import lightning as L
+
+from spirals_lightning import fit
+
+
+class KillAfterEpoch2(L.Callback):
+    """A fault for the test: SIGKILL this worker after epoch 2 (0-based) of baseline seed 0's first attempt."""
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+
+    def on_train_epoch_end(self, trainer, module):
+        ctx = self.ctx
+        if trainer.current_epoch == 2 and ctx.attempt == 1 and ctx.variant == "baseline" and ctx.seed == 0:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+def run(ctx):
+    fit(ctx, [KillAfterEpoch2(ctx)])
+'''
+
+
+@pytest.mark.slow
+def test_lightning_study_verdicts_sigkill_resume_and_early_stopping(tmp_path):
+    example = (REPO / "components/lightning_spirals.py").read_text()
+    root = user_project(tmp_path, "lightning_spirals.yaml", {"spirals_lightning.py": example,
+                                                              "mytrain.py": LIGHTNING_USER},
+                        trainable="mytrain:run")
+    result = ablator(root, "launch", "study.yaml")
+    records, verdicts, history = outcome(root, result)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert verdicts == {"hidden_layers": "essential", "grad_clip": "negligible"}
+    assert all(r.state == "COMPLETED" for r in records.values())
+
+    killed = records["baseline-seed0"]
+    assert killed.attempts == 2 and WORKER_DIED in killed.errors[0].error
+    # gradient clipping at 1000 never clips: no-grad_clip-seed0 is the same run, uninterrupted
+    check_resumed(history("baseline-seed0"), 3, records["no-grad_clip-seed0"].final, "val_acc")
+    assert (root / "studies/lightning-spirals/trials/baseline-seed0/lightning.ckpt").is_file()
+
+    # EarlyStopping at val_acc 0.98: the baseline stops before max_epochs and completes with its last step
+    epochs = yaml.safe_load((root / "study.yaml").read_text())["baseline"]["train"]["epochs"]
+    for seed in (0, 1, 2):
+        rows = history(f"baseline-seed{seed}")
+        assert len(rows) < epochs and rows[-1]["val_acc"] >= 0.98
+        assert records[f"baseline-seed{seed}"].final["val_acc"] == rows[-1]["val_acc"]
+        assert {"val_loss", "train_loss"} <= set(rows[-1])
+
+
+# ---------------------------------------------------------------- Hugging Face
+
+HF_USER = '''
+import os, signal
+
+from transformers import TrainerCallback
+
+from hf_tokens import fit
+
+
+class KillAfterEpoch2(TrainerCallback):
+    """A fault for the test: SIGKILL this worker once epoch 2's checkpoint is saved (baseline seed 0, attempt 1)."""
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+
+    def on_save(self, args, state, control, **kwargs):
+        ctx = self.ctx
+        if round(state.epoch) == 2 and ctx.attempt == 1 and ctx.variant == "baseline" and ctx.seed == 0:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+def run(ctx):
+    fit(ctx, [KillAfterEpoch2(ctx)])
+'''
+
+
+@pytest.mark.slow
+def test_huggingface_study_verdicts_sigkill_resume_and_early_stopping(tmp_path):
+    example = (REPO / "components/hf_tokens.py").read_text()
+    root = user_project(tmp_path, "hf_tokens.yaml", {"hf_tokens.py": example, "mytrain.py": HF_USER},
+                        trainable="mytrain:run")
+    result = ablator(root, "launch", "study.yaml")
+    records, verdicts, history = outcome(root, result)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert verdicts == {"encoder_layers": "essential", "grad_clip": "negligible"}
+    assert all(r.state == "COMPLETED" for r in records.values())
+
+    killed = records["baseline-seed0"]
+    assert killed.attempts == 2 and WORKER_DIED in killed.errors[0].error
+    rows = history("baseline-seed0")
+    per_epoch = rows[0]["step"]  # the Trainer's global step after epoch 1
+    check_resumed(rows, 3 * per_epoch, records["no-grad_clip-seed0"].final, "eval_accuracy")
+    assert rows[-1]["eval_loss"] == pytest.approx(records["no-grad_clip-seed0"].final["eval_loss"], rel=1e-6)
+    trial = root / "studies/hf-tokens/trials/baseline-seed0/hf"
+    assert len(list(trial.glob("checkpoint-*"))) <= 2  # the newest and the best
+
+    # EarlyStoppingCallback (patience 2): without attention layers nothing improves after epoch 1
+    epochs = yaml.safe_load((root / "study.yaml").read_text())["baseline"]["train"]["epochs"]
+    for seed in (0, 1, 2):
+        rows = history(f"no-encoder_layers-seed{seed}")
+        assert len(rows) < epochs
+        assert records[f"no-encoder_layers-seed{seed}"].final["eval_accuracy"] == rows[-1]["eval_accuracy"]
+    shutil.rmtree(root / "studies", ignore_errors=True)  # checkpoints of 9 tiny BERTs
