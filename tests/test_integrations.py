@@ -133,7 +133,7 @@ from orchestrator import TrialContext
 ctx = TrialContext.from_env()
 cfg = ctx.config
 print("started", ctx.trial_id, "attempt", ctx.attempt)
-if cfg["mode"] == "exit3":
+if cfg["mode"] == "exit3" and ctx.seed == 0:
     print("cannot read data/train.bin", file=sys.stderr)
     sys.exit(3)
 if cfg["mode"] == "hang" and ctx.seed == 0 and ctx.attempt == 1:
@@ -161,10 +161,11 @@ def test_script_study_verdicts_restart_exit_code_and_hang(tmp_path):
             "verbose": {"kind": "training", "description": "v", "removal": {"verbose": False}},
             "crash": {"kind": "training", "description": "c", "removal": {"mode": "exit3"}},
             "hang": {"kind": "training", "description": "h", "removal": {"mode": "hang"}}},
-        analysis={"min_effect": 0.1}, fault_tolerance={"max_failures": 1, "trial_timeout": 30})
+        metrics={"primary": {"name": "score", "mode": "max"}}, analysis={"min_effect": 0.1},
+        fault_tolerance={"max_failures": 1, "trial_timeout": 45})
     result = ablator(root, "launch", "study.yaml")
     records, verdicts, history = outcome(root, result)
-    assert result.returncode == 1, result.stdout + result.stderr  # the crash variant's trials failed
+    assert result.returncode == 1, result.stdout + result.stderr  # a trial of the crash variant failed
     assert (verdicts["useful"], verdicts["verbose"]) == ("essential", "negligible"), verdicts
 
     # SIGKILLed worker: the second attempt resumes at epoch 3 and ends where an uninterrupted run does
@@ -173,16 +174,15 @@ def test_script_study_verdicts_restart_exit_code_and_hang(tmp_path):
     check_resumed(history("baseline-seed0"), 3, records["no-verbose-seed0"].final, "score")
 
     # exit 3: failed, with the script's stderr as its error; stdout and stderr in the trial's log
-    for seed in (0, 1, 2):
-        rec = records[f"no-crash-seed{seed}"]
-        assert rec.state == "FAILED" and rec.attempts == 2
-        assert "exited with 3" in rec.errors[0].error and "cannot read data/train.bin" in rec.errors[0].error
+    rec = records["no-crash-seed0"]
+    assert rec.state == "FAILED" and rec.attempts == 2
+    assert "exited with 3" in rec.errors[0].error and "cannot read data/train.bin" in rec.errors[0].error
     log = (root / "studies/script-e2e/trials/no-crash-seed0/script.log").read_text()
     assert "started no-crash-seed0 attempt 2" in log and "cannot read data/train.bin" in log
 
     # a hung script: trial_timeout ends the attempt and its process; the restart completes
     hung = records["no-hang-seed0"]
-    assert hung.state == "COMPLETED" and hung.attempts == 2 and "timed out after 30 s" in hung.errors[0].error
+    assert hung.state == "COMPLETED" and hung.attempts == 2 and "timed out after 45 s" in hung.errors[0].error
     pid = int((root / "studies/script-e2e/trials/no-hang-seed0/hung.pid").read_text())
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
 
