@@ -146,7 +146,8 @@ for epoch in range(0 if state is None else state["epoch"] + 1, cfg["epochs"]):
     score = total / (epoch + 1) + cfg["useful"] * (0.4 + 0.2 * torch.rand(()))
     ctx.report({"score": score}, checkpoint={"total": total, "epoch": epoch})
     if epoch == 2 and ctx.attempt == 1 and ctx.variant == "baseline" and ctx.seed == 0:
-        os.kill(os.getppid(), signal.SIGKILL)  # the Ray worker running this attempt dies
+        os.kill(os.getppid(), signal.SIGKILL)  # the Ray worker running this attempt dies ...
+        time.sleep(60)  # ... and this script with it (PR_SET_PDEATHSIG), long before it could go on
 '''
 
 
