@@ -30,7 +30,7 @@ warnings.filterwarnings("ignore")
 
 def lightning_epoch(with_callback: bool, epochs: int) -> float:
     import lightning as L
-    from torch.utils.data import DataLoader, TensorDataset
+    from torch.utils.data import DataLoader
 
     from components.lightning_spirals import SpiralNet, spirals
     from orchestrator.integrations.lightning import AblatorCallback

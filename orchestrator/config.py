@@ -13,7 +13,9 @@ import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
+    Tag,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -322,7 +324,10 @@ NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 class StudyConfig(Strict):
     name: str = Field(description="The study's name; its directory is <storage.root>/<name>.")
-    trainable: str | ScriptTrainable = Field(
+    trainable: Annotated[
+        Annotated[str, Tag("Function")] | Annotated[ScriptTrainable, Tag("ScriptTrainable")],
+        Discriminator(lambda v: "Function" if isinstance(v, str) else "ScriptTrainable"),
+    ] = Field(
         description="module:function called with a TrialContext, or {script: train.py, args: [...]}.",
         examples=["components.quickstart:run", {"script": "train.py", "args": ["--epochs", "5"]}])
     evaluate: str | None = Field(

@@ -296,3 +296,24 @@ def test_huggingface_study_verdicts_sigkill_resume_and_early_stopping(tmp_path):
         assert len(rows) < epochs
         assert records[f"no-encoder_layers-seed{seed}"].final["eval_accuracy"] == rows[-1]["eval_accuracy"]
     shutil.rmtree(root / "studies", ignore_errors=True)  # checkpoints of 9 tiny BERTs
+
+
+def test_script_trainable_config_errors_name_line_and_field(tmp_path, monkeypatch):
+    from orchestrator.config import load_config
+    from orchestrator.errors import ConfigError
+
+    monkeypatch.chdir(tmp_path)  # the project directory: scripts are relative to it
+    (tmp_path / "train.py").write_text("")
+    base = (REPO / "configs/spirals_script.yaml").read_text()
+    cases = {"{script: missing.py}": "trainable.script: no script 'missing.py'",
+             "{script: train.py, argz: []}": "trainable.argz: unknown key",
+             "{script: train.py, script_overrides: omegaconf}": "trainable.script_overrides: Input should be"}
+    for trainable, message in cases.items():
+        path = tmp_path / "study.yaml"
+        path.write_text(base.replace("trainable: {script: components/spirals_script.py, args: [--batch-size, \"16\"]}",
+                                     f"trainable: {trainable}"))
+        with pytest.raises(ConfigError) as info:
+            load_config(path)
+        assert f"study.yaml:5  {message}" in str(info.value), str(info.value)
+    path.write_text(base.replace("components/spirals_script.py", "train.py"))
+    assert load_config(path).trainable.script == "train.py"
