@@ -85,6 +85,43 @@ def test_hydra_command_passes_every_leaf_of_the_trial_config(tmp_path):
     assert plain == [sys.executable, str(tmp_path / "train.py")]
 
 
+HYDRA_APP = """
+import json
+
+import hydra
+from omegaconf import OmegaConf
+
+from orchestrator import TrialContext
+
+
+@hydra.main(version_base=None, config_path=".", config_name="app")
+def main(cfg):
+    ctx = TrialContext.from_env()
+    ctx.report({"width": cfg.model.width, "dropout": cfg.model.dropout})
+    print(json.dumps(OmegaConf.to_container(cfg)))
+
+
+main()
+"""
+
+
+@pytest.mark.slow
+def test_a_hydra_app_gets_the_trial_config_as_overrides(tmp_path):
+    pytest.importorskip("hydra")
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "app.py").write_text(HYDRA_APP)
+    (project / "app.yaml").write_text("model: {width: 8, dropout: 0.1, act: relu}\nname: app\n")
+    trial = TrialContext({"model": {"width": 32, "dropout": 0.0, "act": "1"}}, 0, TrialStore(tmp_path / "trial"))
+    trial.trial_dir.mkdir()
+    run_script(trial, project, {"script": "app.py", "args": [], "script_overrides": "hydra"})
+    assert trial.final == {"width": 32.0, "dropout": 0.0}
+    log = (trial.trial_dir / "script.log").read_text()
+    assert '{"model": {"width": 32, "dropout": 0.0, "act": "1"}, "name": "app"}' in log, log
+    assert (trial.trial_dir / "hydra" / ".hydra" / "overrides.yaml").is_file()
+    assert not (project / "outputs").exists()
+
+
 def test_from_env_outside_a_trial_says_how_to_run(monkeypatch):
     monkeypatch.delenv("ABLATOR_TRIAL_CONTEXT", raising=False)
     with pytest.raises(UserError, match="TrialContext.local"):
