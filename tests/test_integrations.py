@@ -170,10 +170,10 @@ from orchestrator import TrialContext
 ctx = TrialContext.from_env()
 cfg = ctx.config
 print("started", ctx.trial_id, "attempt", ctx.attempt)
-if cfg["mode"] == "exit3" and ctx.seed == 0:
+if cfg["mode"] == "fault" and ctx.seed == 0:
     print("cannot read data/train.bin", file=sys.stderr)
     sys.exit(3)
-if cfg["mode"] == "hang" and ctx.seed == 0 and ctx.attempt == 1:
+if cfg["mode"] == "fault" and ctx.seed == 1 and ctx.attempt == 1:
     (ctx.trial_dir / "hung.pid").write_text(str(os.getpid()))
     time.sleep(3600)
 state = ctx.restore()
@@ -197,13 +197,13 @@ def test_script_study_verdicts_restart_exit_code_and_hang(tmp_path):
         components={
             "useful": {"kind": "structural", "description": "u", "removal": {"useful": 0.0}},
             "verbose": {"kind": "training", "description": "v", "removal": {"verbose": False}},
-            "crash": {"kind": "training", "description": "c", "removal": {"mode": "exit3"}},
-            "hang": {"kind": "training", "description": "h", "removal": {"mode": "hang"}}},
+            "faults": {"kind": "training", "description": "seed 0 exits 3, seed 1 hangs once",
+                       "removal": {"mode": "fault"}}},
         metrics={"primary": {"name": "score", "mode": "max"}}, analysis={"min_effect": 0.1},
         fault_tolerance={"max_failures": 1, "trial_timeout": 45})
     result = ablator(root, "launch", "study.yaml")
     records, verdicts, history = outcome(root, result)
-    assert result.returncode == 1, result.stdout + result.stderr  # a trial of the crash variant failed
+    assert result.returncode == 1, result.stdout + result.stderr  # a trial of the faults variant failed
     assert (verdicts["useful"], verdicts["verbose"]) == ("essential", "negligible"), verdicts
 
     # SIGKILLed worker: the second attempt resumes at epoch 3 and ends where an uninterrupted run does
@@ -212,16 +212,16 @@ def test_script_study_verdicts_restart_exit_code_and_hang(tmp_path):
     check_resumed(history("baseline-seed0"), 3, records["no-verbose-seed0"].final, "score")
 
     # exit 3: failed, with the script's stderr as its error; stdout and stderr in the trial's log
-    rec = records["no-crash-seed0"]
+    rec = records["no-faults-seed0"]
     assert rec.state == "FAILED" and rec.attempts == 2
     assert "exited with 3" in rec.errors[0].error and "cannot read data/train.bin" in rec.errors[0].error
-    log = (root / "studies/script-e2e/trials/no-crash-seed0/script.log").read_text()
-    assert "started no-crash-seed0 attempt 2" in log and "cannot read data/train.bin" in log
+    log = (root / "studies/script-e2e/trials/no-faults-seed0/script.log").read_text()
+    assert "started no-faults-seed0 attempt 2" in log and "cannot read data/train.bin" in log
 
     # a hung script: trial_timeout ends the attempt and its process; the restart completes
-    hung = records["no-hang-seed0"]
+    hung = records["no-faults-seed1"]
     assert hung.state == "COMPLETED" and hung.attempts == 2 and "timed out after 45 s" in hung.errors[0].error
-    pid = int((root / "studies/script-e2e/trials/no-hang-seed0/hung.pid").read_text())
+    pid = int((root / "studies/script-e2e/trials/no-faults-seed1/hung.pid").read_text())
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
 
 
