@@ -20,8 +20,6 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-import torch
-
 from ..ledger import TrialStore, read_json
 from ..ledger.files import complete_lines, parse_lines
 from ..trial import CONTEXT_ENV, TrialContext
@@ -31,6 +29,10 @@ POLL_S = 0.5
 TERM_GRACE_S = 10.0  # after SIGTERM, a script has this long to end before SIGKILL
 STDERR_LINES = 20  # the last lines of stderr a failed attempt's error holds
 _PR_SET_PDEATHSIG = 1
+try:  # resolved here, not in the forked child, which must not take the loader's locks
+    _prctl = ctypes.CDLL(None, use_errno=True).prctl
+except (OSError, AttributeError):  # not Linux: the group is still ended by SIGTERM and the watchdog
+    _prctl = None
 
 _running: set[int] = set()  # process groups of the scripts this process runs
 
@@ -82,18 +84,21 @@ def hydra_value(value) -> str:
 
 def run_script(ctx: TrialContext, project: Path, spec: dict) -> None:
     """Run one attempt of the script; raise ScriptFailed on a non-zero exit, TrialStopped if stopped."""
+    import torch
+
     context = ctx.write_env_file(torch.get_num_threads(), torch.are_deterministic_algorithms_enabled())
     path = os.environ.get("PYTHONPATH")
     env = {**os.environ, CONTEXT_ENV: str(context),
            "PYTHONPATH": str(project) + (os.pathsep + path if path else ""), "PYTHONUNBUFFERED": "1"}
     metrics = TrialStore(ctx.trial_dir).metrics_path
-    offset = metrics.stat().st_size if metrics.exists() else 0
+    offset = complete_lines(metrics)[1] if metrics.exists() else 0  # a torn last line is the script's to cut
     argv = command(ctx, project, spec)
     with open(ctx.trial_dir / LOG_FILE, "ab") as log:
         log.write(f"--- attempt {ctx.attempt}: {' '.join(argv)}\n".encode())
         log.flush()
         proc = subprocess.Popen(argv, cwd=project, env=env, stdout=log,
-                                stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, preexec_fn=_child_setup)
+                                stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, start_new_session=True,
+                                preexec_fn=_die_with_parent)
         _running.add(proc.pid)
         tail: collections.deque[str] = collections.deque(maxlen=STDERR_LINES)
         copier = threading.Thread(target=_copy_stderr, args=(proc.stderr, log, tail), daemon=True)
@@ -149,13 +154,10 @@ def _copy_stderr(pipe, log, tail: collections.deque) -> None:
     pipe.close()
 
 
-def _child_setup() -> None:
-    """In the child before exec: its own process group, killed when its worker dies."""
-    os.setsid()
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):  # not Linux: the group is still ended by SIGTERM and the watchdog
-        pass
+def _die_with_parent() -> None:
+    """In the child before exec: SIGKILL it when the worker that started it dies."""
+    if _prctl is not None:
+        _prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL))
 
 
 def end_group(proc: subprocess.Popen, grace: float = TERM_GRACE_S) -> None:
