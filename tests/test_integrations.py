@@ -200,7 +200,7 @@ def test_script_study_verdicts_restart_exit_code_and_hang(tmp_path):
             "faults": {"kind": "training", "description": "seed 0 exits 3, seed 1 hangs once",
                        "removal": {"mode": "fault"}}},
         metrics={"primary": {"name": "score", "mode": "max"}}, analysis={"min_effect": 0.1},
-        fault_tolerance={"max_failures": 1, "trial_timeout": 45})
+        fault_tolerance={"max_failures": 1, "trial_timeout": 60})
     result = ablator(root, "launch", "study.yaml")
     records, verdicts, history = outcome(root, result)
     assert result.returncode == 1, result.stdout + result.stderr  # a trial of the faults variant failed
@@ -220,7 +220,7 @@ def test_script_study_verdicts_restart_exit_code_and_hang(tmp_path):
 
     # a hung script: trial_timeout ends the attempt and its process; the restart completes
     hung = records["no-faults-seed1"]
-    assert hung.state == "COMPLETED" and hung.attempts == 2 and "timed out after 45 s" in hung.errors[0].error
+    assert hung.state == "COMPLETED" and hung.attempts == 2 and "timed out after 60 s" in hung.errors[0].error
     pid = int((root / "studies/script-e2e/trials/no-faults-seed1/hung.pid").read_text())
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
 
