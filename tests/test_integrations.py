@@ -254,6 +254,7 @@ def run(ctx):
 
 @pytest.mark.slow
 def test_lightning_study_verdicts_sigkill_resume_and_early_stopping(tmp_path):
+    pytest.importorskip("lightning", reason="needs the [lightning] extra")
     example = (REPO / "components/lightning_spirals.py").read_text()
     root = user_project(tmp_path, "lightning_spirals.yaml", {"spirals_lightning.py": example,
                                                               "mytrain.py": LIGHTNING_USER},
@@ -308,6 +309,7 @@ def run(ctx):
 
 @pytest.mark.slow
 def test_huggingface_study_verdicts_sigkill_resume_and_early_stopping(tmp_path):
+    pytest.importorskip("transformers", reason="needs the [hf] extra")
     example = (REPO / "components/hf_tokens.py").read_text()
     root = user_project(tmp_path, "hf_tokens.yaml", {"hf_tokens.py": example, "mytrain.py": HF_USER},
                         trainable="mytrain:run")
