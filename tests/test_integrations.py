@@ -12,8 +12,10 @@ import json
 import math
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import psutil
@@ -158,6 +160,60 @@ def test_example_script_runs_with_its_trial_context(tmp_path):
     assert len(again.history) == len(rows) and all(r["attempt"] == 1 for r in again.history)
 
 
+HARNESS = """
+import signal, sys
+from pathlib import Path
+
+from orchestrator.integrations.script import run_script
+from orchestrator.ledger import TrialStore
+from orchestrator.trial import TrialContext
+
+
+def term(*_):  # what a Ray worker does on SIGTERM
+    raise SystemExit("SIGTERM")
+
+
+signal.signal(signal.SIGTERM, term)
+run_script(TrialContext({}, 0, TrialStore(Path(sys.argv[1]))), Path(sys.argv[2]), {"script": "group.py"})
+"""
+
+GROUP_SCRIPT = """
+import os, subprocess, time
+
+from orchestrator import TrialContext
+
+ctx = TrialContext.from_env()
+child = subprocess.Popen(["sleep", "600"])  # a process of its own, e.g. a data loader worker
+(ctx.trial_dir / "pids").write_text(f"{os.getpid()} {child.pid}")
+time.sleep(600)
+"""
+
+
+def gone(pid: int) -> bool:
+    return not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+@pytest.mark.slow
+def test_sigterm_to_the_worker_ends_the_scripts_whole_process_group(tmp_path):
+    (tmp_path / "harness.py").write_text(HARNESS)
+    (tmp_path / "group.py").write_text(GROUP_SCRIPT)
+    trial = tmp_path / "trial"
+    trial.mkdir()
+    worker = subprocess.Popen([sys.executable, str(tmp_path / "harness.py"), str(trial), str(tmp_path)])
+    deadline = time.time() + 300
+    while not (trial / "pids").exists():
+        assert worker.poll() is None and time.time() < deadline, "the script did not start"
+        time.sleep(0.2)
+    time.sleep(0.2)
+    script, child = map(int, (trial / "pids").read_text().split())
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(60) != 0
+    deadline = time.time() + 30
+    while not (gone(script) and gone(child)):
+        assert time.time() < deadline, "the script's process group outlived its worker"
+        time.sleep(0.2)
+
+
 # ---------------------------------------------------------------- scripts through `ablator launch`
 
 SCRIPT = '''
@@ -222,7 +278,7 @@ def test_script_study_verdicts_restart_exit_code_and_hang(tmp_path):
     hung = records["no-faults-seed1"]
     assert hung.state == "COMPLETED" and hung.attempts == 2 and "timed out after 60 s" in hung.errors[0].error
     pid = int((root / "studies/script-e2e/trials/no-faults-seed1/hung.pid").read_text())
-    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    assert gone(pid)
 
 
 # ---------------------------------------------------------------- Lightning
