@@ -361,12 +361,36 @@ class Sweep(Strict):
     values: list[Any] = Field(min_length=1, description="Values the whole ablation runs at.")
 
 
+class ScriptTrainable(Strict):
+    """A training script run as a subprocess per attempt; it calls ``TrialContext.from_env()``."""
+
+    script: str = Field(description="Python script, relative to the project directory.", examples=["train.py"])
+    args: list[str] = Field(default=[], description="Arguments passed to the script as they are.")
+    script_overrides: Literal["none", "hydra"] = Field(
+        default="none", description="hydra: also pass every leaf of the trial's config as `key.path=value` "
+                                    "(Hydra's override grammar), and hydra.run.dir inside the trial directory.")
+
+    @field_validator("script")
+    @classmethod
+    def _script(cls, v: str) -> str:
+        if Path(v).is_absolute() or not v.endswith(".py"):
+            raise ValueError("give a .py file relative to the project directory")
+        if not Path(v).is_file():
+            raise ValueError(f"no script '{v}' in the project directory {Path.cwd()}")
+        return v
+
+
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 class StudyConfig(Strict):
     name: str = Field(description="The study's name; its directory is <storage.root>/<name>.")
-    trainable: str = Field(description="module:function called with a TrialContext.")
+    trainable: Annotated[
+        Annotated[str, Tag("Function")] | Annotated[ScriptTrainable, Tag("ScriptTrainable")],
+        Discriminator(lambda v: "Function" if isinstance(v, str) else "ScriptTrainable"),
+    ] = Field(
+        description="module:function called with a TrialContext, or {script: train.py, args: [...]}.",
+        examples=["components.quickstart:run", {"script": "train.py", "args": ["--epochs", "5"]}])
     evaluate: str | None = Field(
         default=None, description="module:function for inference-only variants (reuses baseline checkpoints)."
     )
@@ -402,8 +426,8 @@ class StudyConfig(Strict):
 
     @field_validator("trainable", "evaluate")
     @classmethod
-    def _callable(cls, v: str | None) -> str | None:
-        if v is not None:
+    def _callable(cls, v: str | ScriptTrainable | None) -> str | ScriptTrainable | None:
+        if isinstance(v, str):
             resolve_callable(v)
         return v
 
