@@ -4,6 +4,7 @@
     python benchmarks/verdicts.py --quick    # fewer replicates
     python benchmarks/verdicts.py --part 0   # the targets table only
     python benchmarks/verdicts.py --part factors   # factor-effect coverage only
+    python benchmarks/verdicts.py --part intervals # simultaneous coverage of the plotted intervals only
 
 Part 0 - measured rates against their targets: false positives against 0 and against
 min_effect (<= alpha), float-noise components (never essential), TOST power (>= 80% for
@@ -20,6 +21,11 @@ when it gets either verdict. FWER = share of studies with at least one false pos
 
 Part 2 - time to analyse a 10,000-trial ledger: records in memory, and read from a study
 directory on disk (Study.records + analysis), and the full build_report (with plots).
+
+Part intervals - simultaneous coverage of the intervals the tables and plots show (``ci_sim``:
+t intervals at 1 - alpha/m, Bonferroni): the share of simulated studies in which every one of a
+family's m intervals covers its true effect (goal >= 0.95), beside the same share for the
+per-row 95% t intervals (the reference: what a reader would wrongly take as simultaneous).
 
 Prints tables; no assertions.
 """
@@ -318,12 +324,52 @@ def factor_coverage(reps: int, console: Console) -> None:
     console.print(f"(factor coverage took {time.time() - t0:.0f} s; truth in components/simulated_factors.py)")
 
 
+def interval_coverage(reps: int, console: Console) -> None:
+    """Simultaneous coverage of ci_sim (goal >= 0.95) against the per-row 95% t intervals, per family."""
+    from components.simulated_factors import TRUTH, records, study
+
+    t0 = time.time()
+    table = Table(title=f"Simultaneous coverage: all of a family's intervals cover at once ({reps} studies per row)")
+    for col in ("family", "design", "seeds", "m", "ci_sim (goal >= 0.95)", "per-row 95% t (reference)", "ratio"):
+        table.add_column(col, justify="right")
+    fams = []
+    for n in (3, 5, 10):
+        fams.append(("components", "one_at_a_time", n, parse_config(simulated_config(
+            EFFECTS, 0.5, n, min_effect=MIN_EFFECT, n_bootstrap=100, secondary=False)), None))
+    fams.append(("components", "random", 4, parse_config(simulated_config(
+        EFFECTS, 0.5, 4, design="random", total_trials=64, min_effect=MIN_EFFECT, n_bootstrap=100,
+        secondary=False)), None))
+    alt_truth = {"batch": 1.0, "rms": -1.0, "group": 0.0}  # the baseline's choice minus the alternative
+    for n in (3, 10):
+        fams.append(("alternatives", "one_at_a_time", n,
+                     parse_config(study({"type": "one_at_a_time"}, list(range(n)), TRUTH, 0.5)), alt_truth))
+    for family, design, n, config, truth in fams:
+        both = plain = 0
+        m = 0
+        for rep in range(reps):
+            if truth is None:
+                rows = analyse(records_for(config, replicate=rep), config, contamination=False)["groups"][
+                    "default"]["components"]
+                want = EFFECTS
+            else:
+                rows = analyse(records(config, rep), config, contamination=False)["groups"]["default"][
+                    "alternatives"]["norm"]
+                want = truth
+            m = len(rows)
+            both += all(r["ci_sim"][0] <= want[k] <= r["ci_sim"][1] for k, r in rows.items())
+            plain += all(r["ci_t"][0] <= want[k] <= r["ci_t"][1] for k, r in rows.items())
+        table.add_row(family, design, str(n), str(m), f"{both / reps:.3f}", f"{plain / reps:.3f}",
+                      f"{both / max(plain, 1):.2f}")
+    console.print(table)
+    console.print(f"(interval coverage took {time.time() - t0:.0f} s)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=200)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--n-bootstrap", type=int, default=2000)
-    ap.add_argument("--part", choices=["0", "1", "2", "factors", "all"], default="all")
+    ap.add_argument("--part", choices=["0", "1", "2", "factors", "intervals", "all"], default="all")
     args = ap.parse_args()
     console = Console(width=160)
     if args.part in ("0", "all"):
@@ -334,6 +380,8 @@ def main() -> None:
         part2(console)
     if args.part in ("factors", "all"):
         factor_coverage(50 if args.quick else args.reps, console)
+    if args.part in ("intervals", "all"):
+        interval_coverage(100 if args.quick else args.reps, console)
 
 
 if __name__ == "__main__":

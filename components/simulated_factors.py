@@ -7,7 +7,8 @@ The baseline config holds the truth under ``truth``::
                  + curve[path] * x(path) ** 2
                  + seed_noise * z(seed) + noise * z(replicate, seed, resolved config)
 
-``choices`` maps a config path to {value: effect}; a value without an entry adds 0. The noise has a
+``choices`` maps a config path to {value: effect}; a value without an entry adds 0. A trend with
+``when: {path: value}`` applies only where the config has those values (a range inside one branch). The noise has a
 per-seed part shared by every variant (paired designs remove it) and a per-(seed, variant) part.
 ``records(config, replicate)`` gives the ledger records of the study's whole plan without Ray.
 """
@@ -32,6 +33,8 @@ def score(cfg: Mapping, seed: int) -> float:
     for path, effects in (t.get("choices") or {}).items():
         y += float(effects.get(str(get_path(cfg, path)), 0.0))
     for path, trend in (t.get("trends") or {}).items():
+        if any(str(get_path(cfg, p, None)) != str(want) for p, want in (trend.get("when") or {}).items()):
+            continue  # a trend of one branch only (e.g. momentum under sgd)
         v, at = float(get_path(cfg, path)), float(trend["at"])
         x = math.log2(v / at) if trend.get("log") else v - at
         y += float(trend.get("slope", 0.0)) * x + float(trend.get("curve", 0.0)) * x * x
@@ -92,3 +95,34 @@ TRUTH = {  # norm: batch worse (baseline's choice essential), rms better (harmfu
                "model.depth": {"at": 2, "slope": 0.0}},                 # a null numeric factor
     "seed_noise": 1.0, "noise": 0.3,
 }
+
+
+NESTED_TRUTH = {  # sgd beats adam by 1.0 at momentum 0; momentum +2.0 per unit under sgd only; lr: no effect
+    "choices": {"train.optimizer.name": {"sgd": 1.0}},
+    "trends": {"train.optimizer.arguments.momentum": {"at": 0.0, "slope": 2.0,
+                                                      "when": {"train.optimizer.name": "sgd"}}},
+    "seed_noise": 1.0, "noise": 0.3,
+}
+
+
+def nested_study(design: dict, seeds: list[int], truth: dict) -> dict:
+    """A factor-only study over optimizer branches: sgd (lr and momentum ranges) or adam (an lr range)."""
+    return {
+        "name": "sim-nested",
+        "trainable": "components.simulated_factors:run",
+        "metrics": {"primary": {"name": "score", "mode": "max"}},
+        "baseline": {"train": {"optimizer": {"name": "adam", "arguments": {"lr": 0.001, "momentum": None}},
+                               "epochs": 1},
+                     "truth": truth},
+        "factors": {"train.optimizer": {"subspaces": [
+            {"sub_configuration": {"name": "sgd", "arguments": {
+                "lr": {"value_range": ["1e-3", "1e-1"], "log": True},
+                "momentum": {"value_range": [0.0, 0.9], "n_bins": 4}}}},
+            {"sub_configuration": {"name": "adam", "arguments": {
+                "lr": {"value_range": ["1e-4", "1e-2"], "log": True}, "momentum": None}}},
+        ]}},
+        "design": design,
+        "seeds": seeds,
+        "analysis": {"alpha": 0.05, "n_bootstrap": 200},
+        "tuning": {"enabled": False},
+    }

@@ -12,7 +12,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
+from rich.text import Text
 
 from .config import json_schema, load_config
 from .errors import AblatorError, UserError
@@ -20,6 +20,7 @@ from .execution import jobs
 from .ledger import Study
 from .ledger.files import looks_whole
 from .overrides import parse as parse_overrides
+from .terminal import FitTable
 
 app = typer.Typer(add_completion=True, no_args_is_help=True,
                   help="Ablation studies that prove each component earns its place, then tune the survivors.")
@@ -98,6 +99,19 @@ def validate(config: Path = typer.Argument(..., help="Study YAML file."),
 
 
 @app.command()
+@user_errors
+def convert(config: Path = typer.Argument(..., help="ABLATOR ParallelConfig or RunConfig YAML file."),
+            trainable: str = typer.Option(None, "--trainable", help="module:function of the study's trainable "
+                                          "(without it: a placeholder that `ablator validate` names)."),
+            gpu_memory_mb: float = typer.Option(24576, "--gpu-memory-mb", min=1, help="GPU memory that "
+                                                "gpu_mb_per_experiment is a share of (gpus_per_trial).")):
+    """Write a study config converted from an ABLATOR config to stdout (see README: Coming from ABLATOR)."""
+    from .convert import convert as to_study
+
+    sys.stdout.write(to_study(config, trainable, gpu_memory_mb))
+
+
+@app.command()
 def schema():
     """Print the JSON Schema of study configs (for editors)."""
     sys.stdout.write(json.dumps(json_schema(), indent=2) + "\n")
@@ -172,27 +186,27 @@ def status(study_dir: Path = typer.Argument(..., help="Study directory."),
         console.print(f"  running: {data['driver']}"
                       + (f"  (Ray dashboard: {data['dashboard']})" if data["dashboard"] else ""))
     for stage, state in data["stages"].items():
+        if stage == "tuning" and data["schedule"]:
+            sched = data["schedule"]
+            console.print(f"  stage tuning: [bold]{sched['state']}[/bold]  "
+                          f"{escape(('was due at ' if sched['state'] == 'missed' else 'for ') + sched['at'])}; "
+                          f"runner: {escape(sched['runner'])}", soft_wrap=True)
+            continue
         extra = [f"{k}={v}" for k, v in state.items() if k not in ("state", "time") and not isinstance(v, dict)]
         best = state.get("best")
         if isinstance(best, dict) and "trial_id" in best:
             extra.append(f"best {best['trial_id']} = {best.get('value')}")
         console.print(f"  stage {stage}: [bold]{state['state']}[/bold]  {escape('  '.join(extra))}")
-    table = Table(title="Trials")
-    for col in ("stage", "total", *STATES, "restarts", "trial-hours"):
-        table.add_column(col, justify="right" if col != "stage" else "left")
-    for stage, c in data["trials"].items():
-        table.add_row(stage, str(c["total"]), *(str(c[s]) for s in STATES), str(c["restarts"]),
-                      f"{c['trial_hours']:.3f}")
-    console.print(table)
+    header = ("stage", "total", *STATES, "restarts", "trial-hours")
+    console.print(FitTable("Trials", header, [
+        [stage, str(c["total"]), *(str(c[s]) for s in STATES), str(c["restarts"]), f"{c['trial_hours']:.3f}"]
+        for stage, c in data["trials"].items()], justify=["left"] + ["right"] * (len(header) - 1)))
     if data["running"]:
-        running = Table(title="Running trials")
-        for col in ("trial", "node", "GPU", "attempt", "age", "last report"):
-            running.add_column(col)
-        for r in data["running"]:
-            mark = "  [red]STALLED[/red]" if r["stalled"] else ""
-            running.add_row(r["trial_id"], r["node"] or "?", r["gpu"] or "-", str(r["attempt"]),
-                            f"{r['age_s']:.0f} s", f"{r['since_report_s']:.0f} s ago{mark}")
-        console.print(running)
+        console.print(FitTable("Running trials", ("trial", "node", "GPU", "attempt", "age", "last report"), [
+            [r["trial_id"], r["node"] or "?", r["gpu"] or "-", str(r["attempt"]), f"{r['age_s']:.0f} s",
+             Text(f"{r['since_report_s']:.0f} s ago" + ("  STALLED" if r["stalled"] else ""),
+                  style="red" if r["stalled"] else "")]
+            for r in data["running"]]))
     for f in data["failed"]:
         console.print(f"  [red]FAILED[/red] {f['trial_id']} after {f['attempts']} attempt(s): {escape(f['error'])}")
 
@@ -220,11 +234,20 @@ def _status_data(study: Study) -> dict:
     return {
         "name": info["name"], "study_id": info["study_id"], "path": str(study.path), "damaged": damaged,
         "driver": driver, "dashboard": info.get("dashboard") if driver else None,
-        "stages": info.get("stages", {}), "trials": dict(sorted(counts.items())),
+        "stages": info.get("stages", {}), "schedule": _schedule(study), "trials": dict(sorted(counts.items())),
         "running": _running(study, [tid for tid, t in sorted(trials.items()) if t[1] == "RUNNING"]),
         "failed": [{"trial_id": tid, "attempts": attempts, "error": error}
                    for tid, (_, state, attempts, _, error) in sorted(trials.items()) if state == "FAILED" and error],
     }
+
+
+def _schedule(study: Study) -> dict | None:
+    """A scheduled tuning stage: its time, state (scheduled, due, missed) and runner; else None."""
+    if study.info.get("stages", {}).get("tuning", {}).get("state") != "scheduled":
+        return None
+    from .tuning.schedule import describe
+
+    return describe(study)
 
 
 def _running(study: Study, running: list[str]) -> list[dict]:
@@ -281,21 +304,22 @@ def list_studies(
         info = study.info
         rows.append({"name": info.get("name"), "study_id": info.get("study_id"), "path": str(study.path),
                      "created": info.get("created"),
-                     "stages": {k: v.get("state") for k, v in info.get("stages", {}).items()}})
+                     "stages": {k: v.get("state") for k, v in info.get("stages", {}).items()},
+                     "schedule": _schedule(study)})
+        if rows[-1]["schedule"]:  # scheduled, due or missed
+            rows[-1]["stages"]["tuning"] = rows[-1]["schedule"]["state"]
     if as_json:
         sys.stdout.write("".join(json.dumps(r) + "\n" for r in rows))
         return
     if not rows:
         console.print(f"No studies under {root}")
         return
-    table = Table(title=f"Studies under {root}")
-    for col in ("name", "study id", "created", "ablation", "tuning", "path"):
-        table.add_column(col)
-    for r in rows:
-        created = datetime.fromtimestamp(r["created"]).strftime("%Y-%m-%d %H:%M") if r["created"] else "?"
-        table.add_row(r["name"], r["study_id"], created, r["stages"].get("ablation", "-"),
-                      r["stages"].get("tuning", "-"), escape(r["path"]))
-    console.print(table)
+    console.print(FitTable(f"Studies under {root}", ("name", "study id", "created", "ablation", "tuning", "path"), [
+        [r["name"], r["study_id"],
+         datetime.fromtimestamp(r["created"]).strftime("%Y-%m-%d %H:%M") if r["created"] else "?",
+         r["stages"].get("ablation", "-"),
+         r["stages"].get("tuning", "-") + (f" ({r['schedule']['at']})" if r["schedule"] else ""),
+         r["path"]] for r in rows]))
 
 
 @app.command()
@@ -322,24 +346,34 @@ def tune(
     study_dir: Path = typer.Argument(..., help="Study directory."),
     n_trials: int | None = typer.Option(None, "--n-trials",
                                         help="Trial budget (default: tuning.n_trials); more can be added later."),
-    at: datetime | None = typer.Option(None, "--at", help="Record the stage as scheduled for this time "
-                                       "(ISO 8601, UTC by default) and print the commands that start it then."),
+    at: datetime | None = typer.Option(None, "--at", help="Schedule the stage for this time (ISO 8601, UTC by "
+                                       "default; moves a schedule before). With a Ray cluster's Jobs API "
+                                       "(--address http://head:8265) a Ray job waits for it there."),
+    wait: bool = typer.Option(False, "--wait", help="Sleep until the scheduled time, then run the stage "
+                              "(Ctrl-C leaves it scheduled)."),
+    cancel: bool = typer.Option(False, "--cancel", help="Cancel the schedule (its Ray job is stopped); the "
+                                "stage becomes manual."),
     address: str | None = ADDRESS,
     ray_temp_dir: str | None = TEMP_DIR,
     dashboard: bool = DASHBOARD,
     upload: bool = UPLOAD,
 ):
-    """Run the TPE tuning stage over the surviving components (now, or again)."""
+    """Run the TPE tuning stage over the surviving components (now, or again), or schedule it."""
     from . import session
 
     study = _study(study_dir)
-    if jobs.is_job_address(address):
+    if cancel and (at or wait):
+        raise UserError("--cancel goes alone: cancel the schedule, or move it with --at")
+    if jobs.is_job_address(address) and not (at or cancel):
         args = ["tune", str(study.path.resolve())] + (["--n-trials", str(n_trials)] if n_trials else [])
-        args += ["--at", at.isoformat()] if at else []
+        args += ["--wait"] if wait else []
         jobs.submit(address, args, study.info["name"], console, upload=upload)
         return
-    _finish(session.tune(study.path, n_trials=n_trials, at=at, address=address, console=console,
-                         ray_temp_dir=ray_temp_dir, dashboard=dashboard, upload=upload))
+    if jobs.is_job_address(address) and wait:
+        raise UserError("--wait with --address http://…: the Ray job that --at submits waits on the cluster; "
+                        "leave out --wait")
+    _finish(session.tune(study.path, n_trials=n_trials, at=at, wait=wait, cancel=cancel, address=address,
+                         console=console, ray_temp_dir=ray_temp_dir, dashboard=dashboard, upload=upload))
 
 
 def _inside_cwd(path: Path) -> str:

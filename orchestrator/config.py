@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import math
 import re
 from datetime import datetime
 from pathlib import Path
@@ -13,14 +14,17 @@ import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
+    Tag,
     ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
+from typing_extensions import TypeAliasType
 
-from . import levels
+from . import levels, spaces
 from .errors import ConfigError
 from .overrides import Override
 from .overrides import apply as apply_overrides_args
@@ -70,37 +74,90 @@ def _accepts(annotation: Any, types: tuple) -> bool:
 
 
 class SearchSpace(Strict):
-    """ABLATOR's SearchSpace language: a numeric range or a list of categories."""
+    """ABLATOR's SearchSpace language: exactly one of value_range, categorical_values, subspaces,
+    sub_configuration (see orchestrator/spaces.py for what each means)."""
 
-    value_range: tuple[float, float] | None = Field(
-        default=None, description="Numeric range [low, high] (with value_type).", examples=[[0.001, 0.1]]
-    )
-    value_type: Literal["int", "float"] | None = Field(
-        default=None, description="Type of the values of a value_range: int or float."
+    value_type: Literal["int", "float"] = Field(
+        default="float", description="Type of the values of a value_range: int or float (ABLATOR's default: float)."
     )
     log: bool = Field(default=False, description="Sample (and bin) the range on a log scale.")
     n_bins: int | None = Field(
-        default=None, ge=2, description="Split the range into this many levels (factors, one_at_a_time sweeps)."
+        default=None, ge=2, description="Split the range into this many levels (grid, one_at_a_time sweeps)."
+    )
+    value_range: tuple[float, float] | None = Field(
+        default=None, description="Numeric range [low, high] (numbers or numeric strings, as ABLATOR writes them).",
+        examples=[[0.001, 0.1], ["1e-4", "1e-2"]],
     )
     categorical_values: list[Any] | None = Field(
         default=None, description="A list of values to choose from, instead of a range.", examples=[["relu", "gelu"]]
     )
+    subspaces: list[SearchSpace] | None = Field(
+        default=None, description="A union of SearchSpaces of any kind: a subspace is picked (uniformly), then a "
+        "value inside it.",
+    )
+    sub_configuration: dict[str, SubValue] | None = Field(
+        default=None, description="A branch: a mapping set leaf by leaf at the factor's path, whose leaves are "
+        "plain values or SearchSpaces (keys it does not name keep the baseline's value; null sets None).",
+        examples=[{"name": "sgd", "arguments": {"lr": {"value_range": ["1e-4", "1e-1"], "log": True}}}],
+    )
+
+    @field_validator("value_range", mode="before")
+    @classmethod
+    def _numbers(cls, v: Any) -> Any:
+        """ABLATOR writes ranges as strings (["1e-4", "1e-2"]): each must read as a number."""
+        if isinstance(v, list | tuple):
+            for x in v:
+                if isinstance(x, str):
+                    try:
+                        float(x)
+                    except ValueError:
+                        raise ValueError(f"{x!r} in value_range is not a number") from None
+        return v
+
+    @field_validator("value_range")
+    @classmethod
+    def _range(cls, v: tuple[float, float] | None, info: ValidationInfo) -> tuple[float, float] | None:
+        if v is None:
+            return v
+        lo, hi = v
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            raise ValueError(f"value_range must be finite, got {[lo, hi]}")
+        if lo >= hi:
+            raise ValueError(f"value_range low {lo:g} must be below high {hi:g}")
+        if info.data.get("log") and lo <= 0:
+            raise ValueError("log scale needs a positive value_range")
+        if info.data.get("value_type") == "int" and any(float(b) != int(b) for b in v):
+            raise ValueError(f"value_type int needs whole-number bounds, got {[lo, hi]}")
+        return v
+
+    @field_validator("categorical_values", "subspaces", "sub_configuration")
+    @classmethod
+    def _not_empty(cls, v: Any, info: ValidationInfo) -> Any:
+        if v is not None and not v:
+            more = " (give at least one SearchSpace)" if info.field_name == "subspaces" else ""
+            raise ValueError(f"{info.field_name} must not be empty{more}")
+        return v
 
     @model_validator(mode="after")
     def _one_kind(self) -> SearchSpace:
-        if (self.value_range is None) == (self.categorical_values is None):
-            raise ValueError("give either value_range (+ value_type) or categorical_values")
-        if self.value_range is not None:
-            if self.value_type is None:
-                raise ValueError("value_range needs value_type: int or float")
-            lo, hi = self.value_range
-            if lo >= hi:
-                raise ValueError(f"value_range low {lo} must be below high {hi}")
-            if self.log and lo <= 0:
-                raise ValueError("log scale needs a positive value_range")
-        elif not self.categorical_values:
-            raise ValueError("categorical_values must not be empty")
+        given = [k for k in spaces.KINDS if getattr(self, k) is not None]
+        if len(given) != 1:
+            got = f"got {' and '.join(given)}" if given else "got none"
+            raise ValueError(f"give exactly one of {', '.join(spaces.KINDS)} ({got})")
         return self
+
+
+def _sub_tag(value: Any) -> str:
+    if isinstance(value, SearchSpace) or spaces.looks_like_space(value):
+        return "Space"
+    return "Mapping" if isinstance(value, dict) else "Plain"
+
+
+#: a sub_configuration leaf: a SearchSpace (a mapping with any of its keys), a nested mapping, or a plain value
+SubValue = TypeAliasType("SubValue", Annotated[
+    Annotated[SearchSpace, Tag("Space")] | Annotated[dict[str, "SubValue"], Tag("Mapping")]
+    | Annotated[Any, Tag("Plain")], Discriminator(_sub_tag)])
+SearchSpace.model_rebuild()
 
 
 # ---------------------------------------------------------------- study parts
@@ -149,10 +206,11 @@ class Component(Strict):
 
 
 class Design(Strict):
-    type: Literal["one_at_a_time", "random", "full_factorial"] = Field(
+    type: Literal["one_at_a_time", "random", "full_factorial", "grid"] = Field(
         default="one_at_a_time",
-        description="one_at_a_time: each removal, alternative and factor level alone (plus pairs); random: "
-        "ABLATOR's random search over the joint space within total_trials; full_factorial: every combination.",
+        description="one_at_a_time: each removal, alternative and factor level (each branch) alone (plus pairs); "
+        "random: ABLATOR's random search over the joint space within total_trials; full_factorial (ABLATOR's "
+        "grid, also accepted as grid): every combination.",
     )
     pairs: list[tuple[str, str]] = Field(default=[], description="Interaction pairs to remove together.")
     total_trials: int | None = Field(
@@ -162,6 +220,11 @@ class Design(Strict):
     max_variants: int = Field(
         default=256, ge=2, description="full_factorial: refuse a design with more variants than this."
     )
+
+    @field_validator("type")
+    @classmethod
+    def _grid_is_full_factorial(cls, v: str) -> str:
+        return "full_factorial" if v == "grid" else v
 
 
 class AdaptiveSeeds(Strict):
@@ -329,18 +392,44 @@ class Sweep(Strict):
     values: list[Any] = Field(min_length=1, description="Values the whole ablation runs at.")
 
 
+class ScriptTrainable(Strict):
+    """A training script run as a subprocess per attempt; it calls ``TrialContext.from_env()``."""
+
+    script: str = Field(description="Python script, relative to the project directory.", examples=["train.py"])
+    args: list[str] = Field(default=[], description="Arguments passed to the script as they are.")
+    script_overrides: Literal["none", "hydra"] = Field(
+        default="none", description="hydra: also pass every leaf of the trial's config as `key.path=value` "
+                                    "(Hydra's override grammar), and hydra.run.dir inside the trial directory.")
+
+    @field_validator("script")
+    @classmethod
+    def _script(cls, v: str) -> str:
+        if Path(v).is_absolute() or not v.endswith(".py"):
+            raise ValueError("give a .py file relative to the project directory")
+        if not Path(v).is_file():
+            raise ValueError(f"no script '{v}' in the project directory {Path.cwd()}")
+        return v
+
+
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 class StudyConfig(Strict):
     name: str = Field(description="The study's name; its directory is <storage.root>/<name>.")
-    trainable: str = Field(description="module:function called with a TrialContext.")
+    trainable: Annotated[
+        Annotated[str, Tag("Function")] | Annotated[ScriptTrainable, Tag("ScriptTrainable")],
+        Discriminator(lambda v: "Function" if isinstance(v, str) else "ScriptTrainable"),
+    ] = Field(
+        description="module:function called with a TrialContext, or {script: train.py, args: [...]}.",
+        examples=["components.quickstart:run", {"script": "train.py", "args": ["--epochs", "5"]}])
     evaluate: str | None = Field(
         default=None, description="module:function for inference-only variants (reuses baseline checkpoints)."
     )
     metrics: Metrics = Field(description="The primary metric, secondary metrics and console groups.")
     baseline: dict[str, Any] = Field(description="Free-form config handed to the trainable as ctx.config.")
-    components: dict[str, Component] = Field(min_length=1, description="The parts that may be removed, by name.")
+    components: dict[str, Component] = Field(
+        default={}, description="The parts that may be removed, by name (optional when factors are given)."
+    )
     design: Design = Field(default=Design(), description="Which variants run.")
     seeds: list[int] | AdaptiveSeeds = Field(
         default=[0, 1, 2], description="Seeds every variant runs (paired), or {initial, max} adaptive seeds.",
@@ -368,8 +457,8 @@ class StudyConfig(Strict):
 
     @field_validator("trainable", "evaluate")
     @classmethod
-    def _callable(cls, v: str | None) -> str | None:
-        if v is not None:
+    def _callable(cls, v: str | ScriptTrainable | None) -> str | ScriptTrainable | None:
+        if isinstance(v, str):
             resolve_callable(v)
         return v
 
@@ -386,19 +475,26 @@ class StudyConfig(Strict):
     @model_validator(mode="after")
     def _cross_checks(self) -> StudyConfig:
         errors: list[tuple[tuple, str]] = []
+        if not self.components and not self.factors:
+            errors.append((("components",), "nothing to vary: give components (parts to remove) or factors "
+                                            "(config paths ablated over a SearchSpace), or both"))
         for name, comp in self.components.items():
             for dotted in comp.removal:
                 if not _has_path(self.baseline, dotted):
                     errors.append(
                         (("components", name, "removal", dotted), f"path '{dotted}' is not in baseline")
                     )
-            for dotted in comp.tune:
+            for dotted, space in comp.tune.items():
                 if not _has_path(self.baseline, dotted):
                     errors.append((("components", name, "tune", dotted), f"path '{dotted}' is not in baseline"))
+                else:
+                    errors += _space_checks(self.baseline, dotted, space, ("components", name, "tune", dotted))
         errors += factor_checks(self)
-        for dotted in self.tuning.search_space:
+        for dotted, space in self.tuning.search_space.items():
             if not _has_path(self.baseline, dotted):
                 errors.append((("tuning", "search_space", dotted), f"path '{dotted}' is not in baseline"))
+            else:
+                errors += _space_checks(self.baseline, dotted, space, ("tuning", "search_space", dotted))
         for i, pair in enumerate(self.design.pairs):
             for j, comp in enumerate(pair):
                 if comp not in self.components:
@@ -478,21 +574,14 @@ def factor_checks(config: StudyConfig) -> list[tuple[tuple, str]]:
             errors.append((loc, f"path '{dotted}' is not in baseline"))
             continue
         base = get_path(config.baseline, dotted)
-        if space.value_range is not None:
+        if spaces.numeric(space):
+            key = "value_range" if space.value_range is not None else "subspaces"
             if isinstance(base, bool) or not isinstance(base, int | float):
                 msg = f"a numeric range for a baseline value of type {type(base).__name__} ({base!r})"
-                errors.append((loc + ("value_range",), msg))
-            elif space.log and base <= 0:
+                errors.append((loc + (key,), msg))
+            elif spaces.bounds(space)[2] and base <= 0:
                 errors.append((loc + ("log",), f"log: true needs a positive baseline value, got {base!r}"))
-            if space.value_type == "int" and any(float(b) != int(b) for b in space.value_range):
-                msg = f"value_type int needs whole-number bounds, got {list(space.value_range)}"
-                errors.append((loc + ("value_range",), msg))
-        else:
-            bad = [v for v in space.categorical_values if not isinstance(v, SCALAR)]
-            if bad:
-                errors.append((loc + ("categorical_values",), f"levels must be plain values, got {bad[0]!r}"))
-            elif len({repr(v) for v in space.categorical_values}) != len(space.categorical_values):
-                errors.append((loc + ("categorical_values",), "levels must be distinct"))
+        errors += _space_checks(config.baseline, dotted, space, loc)
         if config.sweep is not None and config.sweep.path == dotted:
             errors.append((loc, f"'{dotted}' is also the sweep path; ablate it in one place"))
     if config.design.type == "full_factorial" and not errors:
@@ -501,6 +590,33 @@ def factor_checks(config: StudyConfig) -> list[tuple[tuple, str]]:
             msg = (f"full_factorial has {n} variants, over the cap of {config.design.max_variants} "
                    "(design.max_variants); use design.type: random with total_trials, or raise the cap")
             errors.append((("design", "type"), msg))
+    return errors
+
+
+def _space_checks(baseline: dict, dotted: str, space: SearchSpace, loc: tuple) -> list[tuple[tuple, str]]:
+    """A factor's space against the baseline: plain distinct categories, branch keys that exist there."""
+    errors: list[tuple[tuple, str]] = []
+    if space.categorical_values is not None:
+        bad = [v for v in space.categorical_values if not isinstance(v, SCALAR)]
+        if bad:
+            errors.append((loc + ("categorical_values",), f"levels must be plain values, got {bad[0]!r}"))
+        elif len({repr(v) for v in space.categorical_values}) != len(space.categorical_values):
+            errors.append((loc + ("categorical_values",), "levels must be distinct"))
+    for i, sub in enumerate(space.subspaces or []):
+        errors += _space_checks(baseline, dotted, sub, loc + ("subspaces", i))
+    if space.sub_configuration is not None:
+        where = loc + ("sub_configuration",)
+        if not isinstance(get_path(baseline, dotted), dict):
+            return errors + [(where, f"a sub_configuration sets keys under '{dotted}', but the baseline's value "
+                                     f"there is not a mapping ({get_path(baseline, dotted)!r})")]
+        for sub, leaf in spaces.leaves(space.sub_configuration):
+            full = f"{dotted}.{sub}"
+            if not _has_path(baseline, full):
+                errors.append((where + tuple(sub.split(".")),
+                               f"path '{full}' is not in baseline (a branch sets keys the baseline has; "
+                               "give it there, e.g. as null)"))
+            elif spaces.is_space(leaf):
+                errors += _space_checks(baseline, full, leaf, where + tuple(sub.split(".")))
     return errors
 
 

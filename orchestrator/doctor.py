@@ -117,22 +117,10 @@ def rebuild_plan(study: Study, config) -> list[dict]:
     tier = config.tiers.stages[0].name if config.tiers else None
     trials = {s.trial_id: s.to_dict() for s in planning.ablation_trials(config, tier=tier)}
     keys = set(planning.TrialSpec.__dataclass_fields__)
-    for rec in _readable_records(study):
+    for rec in study.records_on_disk(warn=False):
         if rec.stage == "ablation" and rec.trial_id not in trials:
             trials[rec.trial_id] = rec.model_dump(include=keys)
     return list(trials.values())
-
-
-def _readable_records(study: Study) -> list[TrialRecord]:
-    out = []
-    for path in study.trial_dirs():
-        try:
-            rec = TrialStore(path).read()
-        except LedgerDamaged:
-            continue
-        if rec is not None:
-            out.append(rec)
-    return out
 
 
 def _records(study: Study, fix: bool) -> list[Finding]:
@@ -166,7 +154,7 @@ def _metrics(study: Study, fix: bool) -> list[Finding]:
 
 def _index(study: Study, fix: bool) -> list[Finding]:
     path = study.path / INDEX
-    records = {r.trial_id: r for r in _readable_records(study)}
+    records = {r.trial_id: r for r in study.records_on_disk(warn=False)}
     if not path.exists():
         problem = "missing (an older layout): status and report open every trial directory"
     else:

@@ -12,7 +12,6 @@ CLI prints ``str(exc)`` without a traceback and exits with ``exc.exit_code``.
           NoRoom             a disk the study writes to is full: the study stops, resumable
         ResourceError        a trial asks for more than any node of the cluster has
         ClusterError         a Ray cluster that cannot be reached or used
-      TrialError             a trial's attempt failed (retry may help)
       Interrupted            SIGINT/SIGTERM/SIGHUP: stopped cleanly, resumable (exit 130/143)
 """
 
@@ -84,12 +83,6 @@ class ResourceError(UserError):
 
 class ClusterError(UserError):
     """A Ray cluster that cannot be reached, joined or submitted to."""
-
-    retryable = True
-
-
-class TrialError(AblatorError):
-    """An attempt of a trial failed (an exception in the trainable, a dead worker, a timeout)."""
 
     retryable = True
 

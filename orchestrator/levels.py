@@ -1,78 +1,89 @@
-"""Levels of alternatives and factors: the grid of a numeric range, a random draw, a label.
+"""Levels of alternatives and factors, and the factors the analysis estimates.
 
-A factor is a baseline path ablated over ABLATOR's SearchSpace (a numeric ``value_range``
-or ``categorical_values``); each value it takes is a level. A component with alternatives
-has the levels baseline / each alternative / removed.
+A factor is a baseline path ablated over ABLATOR's SearchSpace (orchestrator/spaces.py); each
+value it takes is a level. A component with alternatives has the levels baseline / each
+alternative / removed. A factor whose values are branches (``sub_configuration``s) is one
+categorical factor over its branches, and each numeric range inside a branch is a numeric
+factor of its own, estimated within that branch only (``path[branch].subpath``).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
+from . import spaces
 from .paths import get_path
+from .spaces import branch_of, branches, draw, fmt, grid, same  # noqa: F401  (the levels' vocabulary)
 
 if TYPE_CHECKING:
     from .config import SearchSpace, StudyConfig
 
-DEFAULT_BINS = 3  # numeric levels of a range without n_bins (one_at_a_time, full_factorial)
 BASE_LEVEL, REMOVED_LEVEL = "baseline", "removed"
 
 
-def cast(space: SearchSpace, value: float, digits: int = 6) -> Any:
-    """An int, or a float kept to `digits` significant digits (so its name in a variant is exact)."""
-    return round(value) if space.value_type == "int" else float(f"{value:.{digits}g}")
+def at_baseline(config: StudyConfig, path: str, value: Any) -> bool:
+    """Whether a factor's value leaves the baseline as it is (a branch: set leaf by leaf)."""
+    base = get_path(config.baseline, path)
+    return same(spaces.merge(base, value), base) if isinstance(value, dict) else same(value, base)
 
 
-def grid(space: SearchSpace) -> list:
-    """The levels of a factor: its categories, or n_bins values spread over its range (log-spaced if log)."""
-    if space.categorical_values is not None:
-        return list(space.categorical_values)
-    lo, hi = space.value_range
-    n = space.n_bins or DEFAULT_BINS
-    xs = np.geomspace(lo, hi, n) if space.log else np.linspace(lo, hi, n)
-    out: list = []
-    for x in xs:
-        v = cast(space, float(x))
-        if v not in out:
-            out.append(v)
-    return out
+def overrides(config: StudyConfig, path: str, value: Any) -> dict[str, Any]:
+    """Dotted overrides of a factor's value: a branch leaf by leaf, any other value at the path."""
+    return spaces.overrides(config.factors[path], path, value)
 
 
 def factor_levels(config: StudyConfig, path: str) -> list:
     """The grid of a factor with the baseline's own value first (the reference level)."""
     base = get_path(config.baseline, path)
-    return [base] + [v for v in grid(config.factors[path]) if not same(v, base)]
+    return [base] + [v for v in grid(config.factors[path]) if not at_baseline(config, path, v)]
 
 
-def draw(space: SearchSpace, rng: np.random.Generator) -> Any:
-    """One random level: a category, a grid value (n_bins given), or a (log-)uniform value of the range."""
-    if space.categorical_values is not None or space.n_bins is not None:
+def sweep_levels(config: StudyConfig, path: str) -> list:
+    """one_at_a_time: a factor's levels apart from the baseline's, one thing moved at a time.
+
+    A plain factor: its grid. A factor with branches: each branch at its reference values
+    (the baseline's where the branch holds them, else the middle of each range's grid), then
+    each range of the branch over its grid with the branch's other ranges at reference.
+    """
+    space = config.factors[path]
+    found = branches(space)
+    if not found:
+        return factor_levels(config, path)[1:]
+    out: list = []
+    for b in found:
+        ref = reference(config, path, b)
+        out.append(ref)
+        for sub, leaf in b.spaces().items():
+            for v in grid(leaf):
+                out.append(spaces.merge(ref, _nest(sub, v)))
+    keep, seen = [], set()
+    for v in out:
+        key = repr(sorted(spaces.leaves(v)))
+        if key not in seen and not at_baseline(config, path, v):
+            seen.add(key)
+            keep.append(v)
+    return keep
+
+
+def reference(config: StudyConfig, path: str, branch: spaces.Branch) -> dict:
+    """A branch at its reference values: the baseline's value of a range where it lies inside, else its middle."""
+    def pick(space: SearchSpace, sub: str) -> Any:
+        base = get_path(config.baseline, f"{path}.{sub}", None)
+        if spaces.contains(space, base):
+            return base
         options = grid(space)
-        return options[int(rng.integers(len(options)))]
-    lo, hi = space.value_range
-    if space.value_type == "int":
-        if space.log:
-            return round(math.exp(rng.uniform(math.log(lo), math.log(hi))))
-        return int(rng.integers(int(lo), int(hi) + 1))
-    x = math.exp(rng.uniform(math.log(lo), math.log(hi))) if space.log else rng.uniform(lo, hi)
-    return cast(space, float(x), digits=4)
+        return options[len(options) // 2]
+    return spaces.resolve(branch.mapping, pick)
 
 
-def same(a: Any, b: Any) -> bool:
-    """Level equality that treats 64 and 64.0 alike but not True and 1."""
-    if isinstance(a, bool) or isinstance(b, bool):
-        return a is b
-    return a == b
-
-
-def fmt(value: Any) -> str:
-    """A level as it appears in a variant name (``64``, ``0.001``, ``batch``)."""
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return str(value).replace("/", "_").replace(" ", "_")
+def _nest(dotted: str, value: Any) -> dict:
+    *parents, leaf = dotted.split(".")
+    out: dict = {leaf: value}
+    for key in reversed(parents):
+        out = {key: out}
+    return out
 
 
 def labels(config: StudyConfig) -> dict[str, str]:
@@ -93,3 +104,84 @@ def factorial_size(config: StudyConfig) -> int:
     for path in config.factors:
         n *= len(factor_levels(config, path))
     return n
+
+
+# ---------------------------------------------------------------- what the analysis estimates
+
+
+@dataclass(frozen=True)
+class Factor:
+    """One estimated factor: a factor path, or a range inside one branch of it.
+
+    ``level(value)`` maps the value a trial had at ``path`` to this factor's level: a number
+    (numeric), a level name (categorical: the value, or its branch's label), or None where
+    the factor does not exist (a trial of another branch).
+    """
+
+    name: str
+    path: str
+    numeric: bool
+    space: SearchSpace
+    branch: str | None = None  # the branch a nested range lives in
+    subpath: str | None = None  # the range's key path inside the branch
+    origin: float = 0.0  # numeric: x is measured from here (the baseline's value, else the range's low)
+    base_level: Any = None  # the level of the baseline's value (None: not in this factor)
+    found: tuple[spaces.Branch, ...] = ()
+
+    @property
+    def log(self) -> bool:
+        return spaces.bounds(self.space)[2] if self.numeric else False
+
+    @property
+    def unit(self) -> str:
+        return ("per doubling" if self.log else "per unit") if self.numeric else "vs the baseline's value"
+
+    def level(self, value: Any) -> Any:
+        if self.found:
+            b = branch_of(list(self.found), value)
+            if self.branch is None:
+                return b.label if b is not None else BASE_LEVEL
+            if b is None or b.label != self.branch:
+                return None
+            value = get_path(value, self.subpath, None)
+        if self.numeric:
+            return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+        return value
+
+    def x(self, level: float) -> float:
+        """A numeric level on the factor's scale: units from the origin, or doublings with log."""
+        return math.log2(level / self.origin) if self.log else level - self.origin
+
+    def span(self) -> str:
+        if self.numeric:
+            lo, hi, log = spaces.bounds(self.space)
+            return f"{lo:g}..{hi:g}" + (" (log)" if log else "")
+        if self.found:
+            return ", ".join(b.label for b in self.found)
+        return ", ".join(map(str, spaces.grid(self.space)))
+
+
+def factors(config: StudyConfig) -> dict[str, Factor]:
+    """Every factor the analysis estimates, by name: each path, then each range inside each of its branches."""
+    out: dict[str, Factor] = {}
+    for path, space in config.factors.items():
+        base = get_path(config.baseline, path)
+        found = tuple(branches(space))
+        if not found:
+            numeric = spaces.numeric(space)
+            origin = float(base) if numeric else 0.0
+            out[path] = Factor(path, path, numeric, space, origin=origin, base_level=base)
+            continue
+        top = Factor(path, path, False, space, found=found)
+        out[path] = Factor(path, path, False, space, found=found, base_level=top.level(base))
+        for b in found:
+            for sub, leaf in b.spaces().items():
+                if not spaces.numeric(leaf):
+                    continue
+                lo, _, log = spaces.bounds(leaf)
+                at = get_path(config.baseline, f"{path}.{sub}", None)
+                ok = isinstance(at, int | float) and not isinstance(at, bool) and (at > 0 or not log)
+                name = f"{path}[{b.label}].{sub}"
+                out[name] = Factor(name, path, True, leaf, branch=b.label, subpath=sub,
+                                   origin=float(at) if ok else float(lo), found=found)
+    return out

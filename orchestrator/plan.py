@@ -11,7 +11,6 @@ import numpy as np
 
 from . import levels as lv
 from .config import StudyConfig
-from .paths import get_path
 
 BASELINE = "baseline"
 
@@ -122,7 +121,7 @@ def _level_variants(config: StudyConfig) -> list[Variant]:
         if len(out) >= n_variants:
             break
         choice = [lvls[int(rng.integers(len(lvls)))] for lvls in comp_levels]
-        choice += [lv.draw(config.factors[p], rng) for p in paths]
+        choice += [lv.draw(config.factors[p], rng) for p in paths]  # a subspace picked uniformly, then a value
         v = _joint(config, comps, paths, choice)
         if v.key not in seen:
             seen.add(v.key)
@@ -134,23 +133,24 @@ def _joint(config: StudyConfig, comps: list[str], paths: list[str], choice: list
     """The variant of one joint choice (a level per component, then a level per factor)."""
     removed = tuple(c for c, level in zip(comps, choice) if level == lv.REMOVED_LEVEL)
     alts = tuple((c, level) for c, level in zip(comps, choice) if level not in (lv.BASE_LEVEL, lv.REMOVED_LEVEL))
-    levels = tuple((p, v) for p, v in zip(paths, choice[len(comps):])
-                   if not lv.same(v, get_path(config.baseline, p)))
+    levels = tuple((p, v) for p, v in zip(paths, choice[len(comps):]) if not lv.at_baseline(config, p, v))
     return Variant(removed, alts, levels)
 
 
 def one_factor_variants(config: StudyConfig) -> list[Variant]:
-    """one_at_a_time: each alternative alone, then each factor alone over its other levels."""
+    """one_at_a_time: each alternative alone, then each factor alone over its other levels (each branch)."""
     out = [Variant(alternatives=((c, a),)) for c, comp in config.components.items() for a in comp.alternatives]
     for p in config.factors:
-        out += [Variant(levels=((p, v),)) for v in lv.factor_levels(config, p)[1:]]
+        out += [Variant(levels=((p, v),)) for v in lv.sweep_levels(config, p)]
     return out
 
 
 def variant_overrides(config: StudyConfig, v: Variant) -> dict[str, Any]:
     """Overrides of a variant's factor levels and alternatives (a removal's own paths win)."""
     pinned = {p for c in v.removed for p in config.components[c].removal}
-    out = {p: val for p, val in v.levels if p not in pinned}
+    out = {}
+    for p, val in v.levels:
+        out.update({q: x for q, x in lv.overrides(config, p, val).items() if q not in pinned})
     for c, a in v.alternatives:
         out.update(config.components[c].alternatives[a])
     return out

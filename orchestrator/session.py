@@ -15,21 +15,21 @@ flushed, the resume command printed, and ``Interrupted`` carries exit code 128+s
 from __future__ import annotations
 
 import shlex
+import signal
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Self
 
 import ray
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from . import plan as planning
 from .config import AdaptiveSeeds, ScheduleAt, StudyConfig, load_config
-from .errors import Interrupted, NoRoom, StudyError, UserError
-from .execution import interrupt, runner
+from .errors import Interrupted, NoRoom, StudyError, StudyLocked, UserError
+from .execution import interrupt, jobs, runner
 from .execution.progress import StudyProgress
 from .execution.resources import check_feasible
 from .execution.telemetry import StudyMetrics
@@ -37,6 +37,9 @@ from .ledger import FAILED, PENDING, Study, TrialRecord, read_json
 from .overrides import Override, resolved_text
 from .plan import TrialSpec
 from .provenance import collect
+from .spaces import fmt
+from .terminal import FitTable
+from .tuning import schedule
 
 #: while trials run, how often the driver brings the study index's summary cache up to date
 SUMMARY_EVERY_S = 60.0
@@ -52,15 +55,14 @@ def print_plan(config: StudyConfig, console: Console) -> None:
     seeds = config.seed_list
     variants = planning.variants(config)
     groups = planning.groups(config, config.tiers.stages[0].name if config.tiers else None)
-    table = Table(title=f"Plan of study '{config.name}' ({config.design.type})")
-    for col in ("variant", "removed", "kind", *(["alternatives, levels"] if config.has_levels else []), "seeds"):
-        table.add_column(col)
+    rows = []
     for v in variants:
         kinds = sorted({config.components[c].kind for c in v.removed}) or ["-"]
-        levels = [", ".join([f"{c}={a}" for c, a in v.alternatives] + [f"{p}={x}" for p, x in v.levels]) or "-"]
-        table.add_row(v.name, ", ".join(v.removed) or "-", ", ".join(kinds), *(levels if config.has_levels else []),
-                      " ".join(map(str, seeds)))
-    console.print(table)
+        levels = [", ".join([f"{c}={a}" for c, a in v.alternatives] + [f"{p}={fmt(x)}" for p, x in v.levels]) or "-"]
+        rows.append([v.name, ", ".join(v.removed) or "-", ", ".join(kinds), *(levels if config.has_levels else []),
+                     " ".join(map(str, seeds))])
+    header = ("variant", "removed", "kind", *(["alternatives, levels"] if config.has_levels else []), "seeds")
+    console.print(FitTable(f"Plan of study '{config.name}' ({config.design.type})", header, rows))
     n = len(variants) * len(seeds) * len(groups)
     extra = ""
     if isinstance(config.seeds, AdaptiveSeeds):
@@ -92,6 +94,12 @@ class Cluster:
                               metadata=metadata)
 
 
+def _storage_in_cwd(config: StudyConfig) -> list[str]:
+    """The study storage's path inside the working dir (left out of what is uploaded), if it is inside."""
+    root, cwd = Path(config.storage.root).resolve(), Path.cwd().resolve()
+    return [str(root.relative_to(cwd))] if root.is_relative_to(cwd) else []
+
+
 class StudySession:
     """One driver's hold on one study: the lock, Ray, the tracker, signals; steps run inside."""
 
@@ -101,6 +109,7 @@ class StudySession:
         self.study, self.config, self.console, self.cluster = study, config, console, cluster
         self.on_open = on_open
         self.tracker = None
+        self.jobs_address: str | None = None  # the cluster's Jobs API (a scheduled stage's job goes there)
         self.telemetry: StudyMetrics | None = None
         self._lock = None
         self._handlers: dict = {}
@@ -113,13 +122,13 @@ class StudySession:
         try:
             if self.on_open is not None:
                 self.on_open()
-            root = Path(self.config.storage.root).resolve()
-            inside = [str(root.relative_to(Path.cwd().resolve()))] if root.is_relative_to(Path.cwd().resolve()) else []
-            url = self.cluster.connect(self.console, inside, metadata={
-                "ablator_study": self.config.name, "ablator_study_id": self.study.study_id,
-                "ablator_dir": str(self.study.path.resolve())})
+            url = self.cluster.connect(self.console, _storage_in_cwd(self.config), metadata={
+                "job_name": f"ablator {self.config.name}", "ablator_study": self.config.name,
+                "ablator_study_id": self.study.study_id, "ablator_dir": str(self.study.path.resolve())})
             if url:
                 self.study.set_info(dashboard=url)  # `ablator status` shows it while the study runs
+                if self.cluster.address is not None:  # a cluster's Jobs API outlives this driver
+                    self.jobs_address = url
             self.telemetry = StudyMetrics(self.config.name, self.study.study_id,
                                           self.config.metrics.primary.name, self.config.metrics.primary.mode)
             for record in self.study.records():
@@ -202,8 +211,8 @@ class StudySession:
                 self.study.set_stage("tuning", "manual")
                 self.console.print(f"Tuning stage is manual: run `ablator tune {self.study.path}` when you like.")
                 return False
-            if isinstance(tuning.schedule, ScheduleAt) and _in_future(tuning.schedule.at):
-                self.schedule(tuning.schedule.at)
+            if isinstance(tuning.schedule, ScheduleAt) and schedule.in_future(tuning.schedule.at):
+                self.schedule(tuning.schedule.at, jobs_address=self.jobs_address)
                 return False
         from .tuning import run_tuning
 
@@ -214,19 +223,39 @@ class StudySession:
             self.tracker.study_summary(self.study.path)  # the summary run, now with the best config
         return ran
 
-    def schedule(self, at: datetime) -> None:
-        """Record the tuning stage as scheduled and print the commands that run it then."""
-        at = _utc(at)
+    def schedule(self, at: datetime, jobs_address: str | None = None) -> None:
+        """Record the tuning stage as scheduled for `at` (a schedule before is replaced, its Ray job
+        stopped); with a Jobs API address, submit the Ray job that waits for the time and runs it."""
+        at = schedule.utc(at)
+        _stop_runner(self.study, self.console)
         self.study.set_stage("tuning", "scheduled", at=at.isoformat())
-        tune = shlex.join(["ablator", "tune", str(self.study.path)])
+        path = self.study.path
+        if jobs_address:
+            job_id = jobs.submit(jobs_address, ["tune", str(path), "--wait"], self.config.name, self.console,
+                                 upload=self.cluster.upload, name=schedule.job_name(self.config.name, at),
+                                 extra_excludes=_storage_in_cwd(self.config))
+            schedule.set_runner(self.study, job_id=job_id, address=jobs_address)
+            self.console.print(
+                f"Tuning stage scheduled for {at.isoformat()}: Ray job {job_id} waits for it on the cluster "
+                f"(holding no CPU or GPU), then runs it there.\n"
+                f"  see it: ablator status {path}\n"
+                f"  cancel: ablator tune {path} --cancel --address {jobs_address}\n"
+                f"  move:   ablator tune {path} --at NEW_TIME --address {jobs_address}",
+                markup=False, highlight=False, soft_wrap=True)
+            return
+        tune = shlex.join(["ablator", "tune", str(path)])
+        here = shlex.quote(str(Path.cwd()))
         self.console.print(
-            f"Tuning stage scheduled for {at.isoformat()}. Nothing waits for it; start it then with one of:\n"
-            f"  {tune}\n"
+            f"Tuning stage scheduled for {at.isoformat()}. Nothing waits for it yet; start one of:\n"
+            f"  {schedule.wait_command(path)}      (this machine: sleeps until then and runs it; "
+            f"Ctrl-C leaves it scheduled)\n"
+            f"  systemd-run --user --on-calendar='{at.strftime('%Y-%m-%d %H:%M:%S')} UTC' "
+            f"--working-directory={here} {tune}      (this machine, no terminal kept open)\n"
             f"  sbatch --begin={at.strftime('%Y-%m-%dT%H:%M:%S')} launch/slurm/ablate.sbatch "
-            f"tune {shlex.quote(str(self.study.path))}      (Slurm; --begin is in the cluster's local time)\n"
-            f"  echo '{tune}' | at {at.astimezone().strftime('%H:%M %Y-%m-%d')}      (a single machine)\n"
+            f"tune {shlex.quote(str(path))}      (Slurm; --begin is in the cluster's local time)\n"
             f"  Kubernetes: launch/kuberay/tune-cronjob.yaml with schedule "
-            f"\"{at.minute} {at.hour} {at.day} {at.month} *\" (UTC)",
+            f"\"{at.minute} {at.hour} {at.day} {at.month} *\" (UTC)\n"
+            f"  a Ray cluster: ablator tune {path} --at {at.isoformat()} --address http://HEAD:8265",
             markup=False, highlight=False, soft_wrap=True,
         )
 
@@ -304,12 +333,12 @@ def adaptive_seeds(study: Study, config: StudyConfig, console: Console, tier,
     ``execute(specs, label=...)`` runs trial specs (the session: on Ray; simulations: a formula).
     """
     from .analysis import next_seed
+    from .analysis.adaptive import takes_seed
 
     while (step := next_seed([r for r in study.records() if r.stage == "ablation"], config)) is not None:
         seed, open_components = step
         console.print(f"Adaptive seeds: {', '.join(open_components)} undecided; adding seed {seed}")
-        chosen = [planning.Variant()] + [v for v in planning.variants(config)
-                                         if v.removed and set(v.removed) & set(open_components)]
+        chosen = [planning.Variant()] + [v for v in planning.variants(config) if takes_seed(v, open_components)]
         execute(planning.ablation_trials(config, seeds=[seed], only=chosen, tier=tier), label=f"seed {seed}")
 
 
@@ -388,15 +417,19 @@ def resume(study_dir: str | Path, *, address: str | None = None, console: Consol
     return study
 
 
-def tune(study_dir: str | Path, *, n_trials: int | None = None, at: datetime | None = None,
-         address: str | None = None, console: Console | None = None, ray_temp_dir: str | None = None,
-         dashboard: bool = True, upload: bool = True) -> Study:
-    """`ablator tune DIR`: run (or continue, or extend) the tuning stage now, or schedule it `at`."""
+def tune(study_dir: str | Path, *, n_trials: int | None = None, at: datetime | None = None, wait: bool = False,
+         cancel: bool = False, address: str | None = None, console: Console | None = None,
+         ray_temp_dir: str | None = None, dashboard: bool = True, upload: bool = True) -> Study:
+    """`ablator tune DIR`: run (or continue, or extend) the tuning stage now; or schedule it `at`
+    (a schedule before is moved); `wait` for the scheduled time, then run it; or `cancel` the schedule."""
     from .tuning.space import tuning_plan
     from .tuning.stage import not_ready, nothing_to_tune
 
     console = console or Console()
     study = Study(Path(study_dir).resolve())
+    if cancel:
+        cancel_schedule(study, console, address)
+        return study
     if n_trials is not None and n_trials < 1:
         raise UserError("--n-trials must be at least 1")
     config = load_config(study.config_path)
@@ -409,13 +442,113 @@ def tune(study_dir: str | Path, *, n_trials: int | None = None, at: datetime | N
         raise StudyError(f"Cannot tune {study.path}: {why}")
     if not config.tuning.enabled:
         console.print("Note: tuning.enabled is false (launch skips tuning); running it as asked.")
-    if at is not None and _in_future(at):
+    cluster = Cluster(address, ray_temp_dir, dashboard, upload)
+    if at is not None and schedule.in_future(at):
+        jobs_address = None if wait else _jobs_address(study, address)
         with study.lock():
-            StudySession(study, config, console, Cluster()).schedule(at)
-        return study
-    with StudySession(study, config, console, Cluster(address, ray_temp_dir, dashboard, upload)) as session:
-        session.tuning(now=True, n_trials=n_trials)
+            StudySession(study, config, console, cluster).schedule(at, jobs_address)
+        if not wait:
+            return study
+    due = None
+    if wait:
+        due = schedule.scheduled_at(study)
+        if due is None:
+            raise StudyError(f"Nothing to wait for: the tuning stage of {study.path} is "
+                             f"{schedule.stage(study).get('state', 'not started')}, not scheduled. Schedule it with "
+                             f"`ablator tune {study.path} --at TIME`, or run it now without --wait.")
+        if not _wait(study, due, console):
+            return study
+    _tune_when_free(study, config, console, cluster, n_trials, due)
     return study
+
+
+def cancel_schedule(study: Study, console: Console, address: str | None = None) -> None:
+    """`ablator tune DIR --cancel`: stop the scheduled stage's Ray job; the stage becomes manual."""
+    at = schedule.scheduled_at(study)
+    if at is None:
+        raise StudyError(f"Nothing to cancel: the tuning stage of {study.path} is "
+                         f"{schedule.stage(study).get('state', 'not started')}, not scheduled.")
+    with study.lock():
+        _stop_runner(study, console, address)
+        study.set_stage("tuning", "manual", cancelled=at.isoformat())
+    console.print(f"The tuning stage scheduled for {at.isoformat()} is cancelled; it is manual now: run "
+                  f"`ablator tune {study.path}` when you like.", soft_wrap=True)
+
+
+class _NotScheduled(Exception):
+    """Under the study lock, a waiting runner finds its stage no longer scheduled (run, moved, cancelled)."""
+
+
+def _stop_runner(study: Study, console: Console, address: str | None = None) -> None:
+    """Stop the Ray job that waits for a scheduled stage, if one does (`address` overrides the recorded one).
+
+    A `tune --wait` process needs no stopping: it sees the schedule change and ends itself.
+    """
+    runner = schedule.stage(study).get("runner") or {} if schedule.scheduled_at(study) else {}
+    if "job_id" not in runner:
+        return
+    where = address if jobs.is_job_address(address) else runner["address"]
+    state = jobs.stop(where, runner["job_id"])
+    console.print(f"Stopped Ray job {runner['job_id']} on {where}, which waited for the old schedule"
+                  if state in jobs.ALIVE else f"Ray job {runner['job_id']} on {where} was {state.lower()} already",
+                  soft_wrap=True)
+
+
+def _jobs_address(study: Study, address: str | None) -> str | None:
+    """The Jobs API a scheduled stage's Ray job goes to: `--address http://…`, the dashboard of the
+    cluster at `--address` (auto, host:port, ray://), or the cluster of the schedule it replaces."""
+    if jobs.is_job_address(address):
+        return address
+    if address:
+        url = runner.connect(address)
+        ray.shutdown()
+        return url
+    return (schedule.stage(study).get("runner") or {}).get("address") if schedule.scheduled_at(study) else None
+
+
+def _wait(study: Study, at: datetime, console: Console) -> bool:
+    """Sleep until the scheduled time; False when the schedule changed meanwhile."""
+    if not schedule.in_ray_job():  # a Ray job's runner is recorded by whoever submitted it
+        schedule.set_runner(study, **schedule.this_process())
+    console.print(f"Waiting until {at.isoformat()} to run the tuning stage of {study.path} "
+                  "(Ctrl-C leaves it scheduled).", soft_wrap=True)
+    try:
+        due = schedule.wait_until(study, at)
+    except KeyboardInterrupt:
+        raise Interrupted(signal.SIGINT, f"Stopped waiting: the tuning stage of {study.path} stays scheduled "
+                                         f"for {at.isoformat()}.") from None
+    if not due:
+        console.print(f"The tuning stage of {study.path} is no longer scheduled for {at.isoformat()} "
+                      f"(now: {schedule.stage(study).get('state')}): this runner stops.", soft_wrap=True)
+    return due
+
+
+def _tune_when_free(study: Study, config: StudyConfig, console: Console, cluster: Cluster,
+                    n_trials: int | None, due: datetime | None) -> None:
+    """Run the tuning stage now. For a schedule (`due`), wait while another driver holds the study
+    (its ablation still running), and run only if the stage is still scheduled for `due` once the lock
+    is ours: of two runners for one schedule, one runs it."""
+    def still_due() -> None:
+        if due is not None and schedule.scheduled_at(study) != due:
+            raise _NotScheduled(f"The tuning stage of {study.path} is no longer scheduled for {due.isoformat()} "
+                                f"(now: {schedule.stage(study).get('state')}): nothing to do.")
+
+    said = False
+    while True:
+        try:
+            with StudySession(study, config, console, cluster, on_open=still_due) as session:
+                session.tuning(now=True, n_trials=n_trials)
+            return
+        except StudyLocked as exc:
+            if due is None:
+                raise
+            if not said:
+                console.print(f"{exc}; the scheduled tuning stage waits for it.", soft_wrap=True)
+                said = True
+            time.sleep(schedule.POLL_S)
+        except _NotScheduled as exc:
+            console.print(str(exc), soft_wrap=True)
+            return
 
 
 def mend_records(study: Study, console: Console) -> list[str]:
@@ -466,20 +599,13 @@ def _variant(config: StudyConfig, name: str) -> planning.Variant:
         raise UserError(str(exc.args[0])) from None
 
 
-def _utc(at: datetime) -> datetime:
-    return at.replace(tzinfo=timezone.utc) if at.tzinfo is None else at
-
-
-def _in_future(at: datetime) -> bool:
-    return _utc(at) > datetime.now(timezone.utc)
-
-
 def write_report(study_path: Path, console: Console) -> dict:
     """The study's report: the analysis of the ablation, with the tuning stage's section kept.
 
     Composed here, above both layers: the analysis knows nothing of tuning.
     """
     from .analysis import build_report
+    from .analysis.html import write_html
     from .tuning.report import keep_tuning_section
 
     path = Path(study_path) / "report.md"
@@ -487,4 +613,5 @@ def write_report(study_path: Path, console: Console) -> dict:
     verdicts = build_report(study_path, console=console)
     if old:
         path.write_text(keep_tuning_section(old, path.read_text()))
+        write_html(study_path)
     return verdicts

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import random
 import tempfile
 import time
@@ -63,6 +65,9 @@ def set_rng_state(state: dict) -> None:
 
 
 CHECKPOINT_FORMAT = "ablator-checkpoint/1"
+#: the environment variable that points a script trainable at its context file
+CONTEXT_ENV = "ABLATOR_TRIAL_CONTEXT"
+CONTEXT_FILE = "context.json"
 
 
 class TrialStopped(Exception):
@@ -149,6 +154,35 @@ class TrialContext:
         set_seeds(seed)
         return cls(config, seed, store, variant=variant, removed=removed)
 
+    @classmethod
+    def from_env(cls) -> TrialContext:
+        """The context of the trial this process runs for, inside a script trainable.
+
+        The Ray worker writes it (`write_env_file`) and points ``ABLATOR_TRIAL_CONTEXT`` at it;
+        the same config, seed, trial_dir, attempt, device and checkpoints as a ``run(ctx)``
+        gets, and the seeds set the same way.
+        """
+        path = os.environ.get(CONTEXT_ENV)
+        if not path:
+            raise UserError(f"TrialContext.from_env(): ${CONTEXT_ENV} is not set; this script runs as a "
+                            "study's trainable ({script: ...}); by hand, use TrialContext.local(config)")
+        data = json.loads(Path(path).read_text())
+        set_seeds(data["seed"], data["threads"], data["deterministic"])
+        source = TrialStore(Path(data["source"])) if data["source"] else None
+        return cls(data["config"], data["seed"], TrialStore(Path(data["trial_dir"])), trial_id=data["trial_id"],
+                   variant=data["variant"], removed=data["removed"], stage=data["stage"], attempt=data["attempt"],
+                   source=source, device=data["device"])
+
+    def write_env_file(self, threads: int, deterministic: bool) -> Path:
+        """Write what `from_env` rebuilds this context from (in the trial dir); return its path."""
+        path = self.trial_dir / CONTEXT_FILE
+        write_json(path, {
+            "config": self.config, "seed": self.seed, "trial_dir": str(self.trial_dir.resolve()),
+            "trial_id": self.trial_id, "variant": self.variant, "removed": self.removed, "stage": self.stage,
+            "attempt": self.attempt, "device": self._device, "threads": threads, "deterministic": deterministic,
+            "source": str(self._source.path.resolve()) if self._source is not None else None})
+        return path
+
     # ------------------------------------------------------------ the trainable's API
 
     def restore(self) -> Any | None:
@@ -180,6 +214,11 @@ class TrialContext:
         if checkpoint is not None and self._source is None:
             self._store.save_checkpoint({"format": CHECKPOINT_FORMAT, "state": checkpoint, "rng": rng_state(),
                                          "next_step": step + 1})
+        self.heard(step, row)
+
+    def heard(self, step: int, row: dict[str, float]) -> None:
+        """A step has been recorded (by `report`, or by this trial's script in its own process);
+        raises TrialStopped when the stage asks the trial to stop."""
         self._step = step + 1
         self.final = row
         if self._stop_hook is not None and self._stop_hook(step, row):

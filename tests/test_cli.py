@@ -6,9 +6,14 @@ import json
 import os
 import subprocess
 
+import pytest
+
 from orchestrator import __version__
 from orchestrator.ledger import Study
 from tests.conftest import REPO
+
+#: every test here starts Ray or a subprocess: not in the quick loop (`pytest -m "not slow"`)
+pytestmark = pytest.mark.slow
 
 
 def ablator(*args, cwd=REPO) -> subprocess.CompletedProcess:

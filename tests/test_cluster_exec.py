@@ -22,6 +22,9 @@ import yaml
 from orchestrator.ledger import Study, TrialRecord
 from tests.conftest import BIN, REPO, ray_head, short_tmp
 
+#: every test here starts Ray or a subprocess: not in the quick loop (`pytest -m "not slow"`)
+pytestmark = pytest.mark.slow
+
 ABLATOR = str(BIN / "ablator")  # a console script: its sys.path[0] is bin/, not the cwd
 
 TRAINABLE = '''

@@ -15,6 +15,9 @@ from orchestrator.ledger import COMPLETED, FAILED, Study
 from tests.conftest import short_tmp, tmpfs
 from tests.test_cluster_exec import ABLATOR, env
 
+#: every test here starts Ray or a subprocess: not in the quick loop (`pytest -m "not slow"`)
+pytestmark = pytest.mark.slow
+
 TRAINABLE = '''
 import time
 

@@ -9,9 +9,13 @@ import sys
 import time
 
 import psutil
+import pytest
 
 from orchestrator.ledger import Study
 from tests.conftest import REPO, short_tmp, write_study
+
+#: every test here starts Ray or a subprocess: not in the quick loop (`pytest -m "not slow"`)
+pytestmark = pytest.mark.slow
 
 ABLATOR = [sys.executable, "-c", "from orchestrator.cli import app; app()"]
 

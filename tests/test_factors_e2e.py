@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import yaml
 from rich.console import Console
 
@@ -11,6 +12,9 @@ from components.simulated_factors import TRUTH, study
 from orchestrator.session import launch
 from orchestrator.tracking.offline import read_runs
 from tests.conftest import write_study
+
+#: every test here starts Ray or a subprocess: not in the quick loop (`pytest -m "not slow"`)
+pytestmark = pytest.mark.slow
 
 
 def test_alternatives_and_factors_end_to_end(ray_cluster, tmp_path):
@@ -46,6 +50,7 @@ def test_alternatives_and_factors_end_to_end(ray_cluster, tmp_path):
     assert "model.width" in json.dumps(summary)
     best = yaml.safe_load((s.path / "best_config.yaml").read_text())
     assert best["baseline"]["model"]["norm"] == "rms"
+    assert "rms" not in best["components"]["norm"].get("alternatives", {})  # the tuned baseline is rms already
     tuned = [r for r in s.records() if r.variant == "tuned"]
     assert tuned and all(r.overrides["model.norm"] == "rms" for r in tuned)
 

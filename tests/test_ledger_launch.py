@@ -16,6 +16,9 @@ from orchestrator.ledger import COMPLETED, Study
 from orchestrator.session import launch, resume
 from tests.conftest import REPO, short_tmp, write_study
 
+#: every test here starts Ray or a subprocess: not in the quick loop (`pytest -m "not slow"`)
+pytestmark = pytest.mark.slow
+
 QUIET = Console(quiet=True)
 
 TORN = {

@@ -59,6 +59,7 @@ def test_schema_errors_point_at_the_argument_not_the_file_line():
     assert where["analysis.min_efect"] == "argument 'analysis.min_efect=0.1'"
 
 
+@pytest.mark.slow
 def test_cli_rejects_a_malformed_override_with_exit_2():
     proc = subprocess.run(["ablator", "validate", str(QUICKSTART), "seeds"], capture_output=True,
                           text=True, cwd=REPO)
@@ -70,6 +71,7 @@ def test_cli_rejects_a_malformed_override_with_exit_2():
     assert proc.returncode == 2 and "not valid YAML" in proc.stderr
 
 
+@pytest.mark.slow
 def test_launch_records_the_resolved_config_and_the_overrides(ray_cluster, tmp_path):
     path = write_study(tmp_path, REPO / "tests/faulty.yaml", name="overridden")
     args = ["seeds=[7]", "baseline.train.epochs=2", "+baseline.note=from the command line",

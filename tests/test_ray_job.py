@@ -12,6 +12,9 @@ import pytest
 from orchestrator.ledger import Study
 from tests.conftest import REPO, ray_head, write_study
 
+#: every test here starts Ray or a subprocess: not in the quick loop (`pytest -m "not slow"`)
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def ray_head_url():

@@ -16,6 +16,9 @@ from rich.console import Console
 from orchestrator.session import launch
 from tests.conftest import write_study
 
+#: every test here starts Ray or a subprocess: not in the quick loop (`pytest -m "not slow"`)
+pytestmark = pytest.mark.slow
+
 STUDY = {
     "name": "restart",
     "trainable": "tests.plain_trainable:run",

@@ -191,7 +191,7 @@ def test_t_interval_coverage_at_three_seeds():
 
 def test_fewer_than_two_seeds_cannot_conclude():
     one = compare_paired({0: 1.0}, {0: 0.0}, "max")
-    assert one["verdict"] == INCONCLUSIVE and not one["conclusive"] and "cannot conclude" in one["note"]
+    assert one["verdict"] == INCONCLUSIVE and not one["estimable"] and "cannot conclude" in one["note"]
     none = compare_paired({0: 1.0}, {1: 0.0}, "max")
     assert none["n"] == 0 and none["verdict"] == INCONCLUSIVE
     assert none["unpaired"] == {"only_baseline": [0], "only_other": [1], "nonfinite": []}

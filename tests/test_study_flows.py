@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from rich.console import Console
 
 from components.simulated import simulated_config
 from orchestrator.session import launch
 from tests.conftest import write_study
+
+#: every test here starts Ray or a subprocess: not in the quick loop (`pytest -m "not slow"`)
+pytestmark = pytest.mark.slow
 
 QUIET = Console(quiet=True)
 

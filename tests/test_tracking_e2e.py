@@ -11,6 +11,9 @@ from orchestrator.session import launch
 from orchestrator.tracking.offline import read_runs
 from tests.conftest import REPO, write_study
 
+#: every test here starts Ray or a subprocess: not in the quick loop (`pytest -m "not slow"`)
+pytestmark = pytest.mark.slow
+
 
 def test_offline_runs_match_the_ledger_and_a_restarted_trial_is_one_run(ray_cluster, tmp_path):
     config = write_study(tmp_path, REPO / "tests/faulty.yaml", name="tracked",

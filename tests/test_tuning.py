@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -162,6 +162,7 @@ def tuned(ray_cluster, tmp_path_factory):
     return study, config, summary
 
 
+@pytest.mark.slow
 def test_ray_path_tunes_only_survivors_and_finds_a_good_value(tuned):
     study, _config, summary = tuned
     records = tuning_records(study)
@@ -177,6 +178,7 @@ def test_ray_path_tunes_only_survivors_and_finds_a_good_value(tuned):
     assert len(ablation) == 10 and all(r.attempts == 1 for r in ablation)  # untouched
 
 
+@pytest.mark.slow
 def test_optuna_storage_opens_with_load_study(tuned):
     study, config, summary = tuned
     storage = optuna.storages.JournalStorage(
@@ -188,6 +190,7 @@ def test_optuna_storage_opens_with_load_study(tuned):
     assert open_optuna_study(study.path).best_value == summary["best"]["value"]
 
 
+@pytest.mark.slow
 def test_confirmation_reuses_ablation_baselines_and_reports(tuned):
     study, _config, summary = tuned
     conf = summary["confirmation"]
@@ -214,6 +217,7 @@ def test_confirmation_reuses_ablation_baselines_and_reports(tuned):
     assert "<!-- ablator:tuning:start -->" in (study.path / "report.md").read_text()
 
 
+@pytest.mark.slow
 def test_best_config_is_a_launchable_study(tuned):
     study, config, summary = tuned
     best = parse_config(yaml.safe_load((study.path / "best_config.yaml").read_text()))
@@ -225,6 +229,7 @@ def test_best_config_is_a_launchable_study(tuned):
     assert best.tuning.search_space.keys() == config.tuning.search_space.keys()
 
 
+@pytest.mark.slow
 def test_more_trials_are_added_later_and_the_report_section_is_replaced(tuned):
     study, config, _ = tuned
     section = (study.path / "report.md").read_text()
@@ -239,6 +244,7 @@ def test_more_trials_are_added_later_and_the_report_section_is_replaced(tuned):
     assert text.startswith("# Ablation report\n\nkept as is\n") and text.count("ablator:tuning:start") == 1
 
 
+@pytest.mark.slow
 def test_interrupted_trials_resume_from_their_checkpoint_and_finished_ones_are_told(ray_cluster, tmp_path):
     """A driver died after asking Optuna for three trials: one finished, one was mid-run, one never started."""
     study, config = finished_ablation(tmp_path, sim_config("resume", tuning={"n_trials": 4}, epochs=3))
@@ -276,6 +282,7 @@ def test_interrupted_trials_resume_from_their_checkpoint_and_finished_ones_are_t
     assert records["tune-0002"].tuning.params == plan.decode(asked[2].params)
 
 
+@pytest.mark.slow
 def test_failed_tuning_trials_are_told_fail(ray_cluster, tmp_path):
     # fail_at_epoch 0 fails every attempt (max_failures: 0); 9 is past the last epoch: no failure
     cfg = sim_config("faults", tuning={
@@ -296,6 +303,7 @@ def test_failed_tuning_trials_are_told_fail(ray_cluster, tmp_path):
     assert summary["counts"]["FAIL"] == len(failed)
 
 
+@pytest.mark.slow
 def test_pruning_stops_tuning_trials_only(ray_cluster, tmp_path):
     # one trial at a time: each is judged against the ones before it, whatever the machine's load
     cfg = sim_config("prune", tuning={"n_trials": 10, "pruner": "median", "confirm_seeds": [0, 1], "max_concurrent": 1},
@@ -319,6 +327,7 @@ def test_pruning_stops_tuning_trials_only(ray_cluster, tmp_path):
 # ---------------------------------------------------------------- killing the driver
 
 
+@pytest.mark.slow
 def test_killed_tuning_driver_resumes_without_duplicating_trials(tmp_path):
     study, _ = finished_ablation(tmp_path, sim_config("killed", tuning={"n_trials": 10}, sleep=0.4))
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
@@ -384,6 +393,7 @@ def test_torn_journal_line_and_stale_lock_of_a_killed_writer_are_cleared(tmp_pat
 # ---------------------------------------------------------------- schedules and refusals
 
 
+@pytest.mark.slow
 def test_manual_schedule_waits_for_ablator_tune(ray_cluster, tmp_path):
     study, config = finished_ablation(tmp_path, sim_config("manual", tuning={"schedule": "manual", "n_trials": 3}))
     with study_session.StudySession(study, config, QUIET, study_session.Cluster()) as session:
@@ -398,8 +408,9 @@ def test_manual_schedule_waits_for_ablator_tune(ray_cluster, tmp_path):
     assert study.info["stages"]["tuning"]["state"] == "completed"
 
 
+@pytest.mark.slow
 def test_at_schedule_in_the_future_is_recorded_with_the_scheduler_command(ray_cluster, tmp_path):
-    at = datetime.now(timezone.utc) + timedelta(hours=3)
+    at = datetime.now(UTC) + timedelta(hours=3)
     study, config = finished_ablation(tmp_path, sim_config("at", tuning={"schedule": {"at": at.isoformat()},
                                                                          "n_trials": 3}))
     console = Console(record=True, width=300)
@@ -447,12 +458,8 @@ def test_launcher_skips_tuning_with_a_reason_when_nothing_survived(tmp_path):
 # ---------------------------------------------------------------- the whole flow
 
 
+@pytest.mark.slow
 def test_launch_runs_ablation_then_tunes_the_survivors(ray_cluster, tmp_path):
-    pytest.importorskip("orchestrator.analysis", reason="the analysis package is not there yet")
-    from orchestrator import analysis
-
-    if not hasattr(analysis, "build_report"):
-        pytest.skip("orchestrator.analysis.build_report is not there yet")
     cfg = sim_config("flow", tuning={"n_trials": 4, "confirm_seeds": [0, 1, 2]})
     cfg["seeds"] = [0, 1, 2]
     cfg["baseline"]["sim"].update(noise=0.05, seed_noise=0.05)
@@ -477,3 +484,18 @@ def test_negligible_components_are_removed_and_inconclusive_ones_kept():
     assert plan.removed == ["b"] and plan.kept == ["a", "c", "d"]
     assert plan.fate("b") == "removed (negligible: shown not to matter)"
     assert plan.fate("c") == "kept as in the baseline, not tuned"
+
+
+def test_best_config_drops_alternatives_the_tuned_baseline_already_is():
+    from orchestrator.tuning.report import drop_redundant_alternatives
+
+    data = {"baseline": {"model": {"norm": "rms", "act": "relu", "eps": 1e-5}},
+            "components": {"norm": {"removal": {"model.norm": "none"},
+                                    "alternatives": {"rms": {"model.norm": "rms"}, "batch": {"model.norm": "batch"}}},
+                           "act": {"removal": {"model.act": "id"}, "alternatives": {"relu": {"model.act": "relu"}}},
+                           "eps": {"removal": {"model.eps": 0.0},
+                                   "alternatives": {"half": {"model.eps": 1e-5, "model.missing": 1}}}}}
+    drop_redundant_alternatives(data)
+    assert data["components"]["norm"]["alternatives"] == {"batch": {"model.norm": "batch"}}
+    assert "alternatives" not in data["components"]["act"]  # none left: the key goes
+    assert set(data["components"]["eps"]["alternatives"]) == {"half"}  # a path the baseline lacks differs

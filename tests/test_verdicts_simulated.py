@@ -287,3 +287,50 @@ def test_trainable_matches_simulated_records_and_resumes(tmp_path):
     run(ctx)
     assert ctx.final == pytest.approx(final_metrics(cfg, 0))
     assert [row["step"] for row in ctx.history] == [0, 1, 2]
+
+
+def test_row_that_clears_the_band_before_holm_only_says_so():
+    """'edge' (true effect 1.0, min_effect 0.3) clears the band before Holm in some noise draws, not after:
+    its row names the deciding test with its Holm-adjusted p, the note and the verdict say why in words,
+    the simultaneous interval touches the band, and no field of verdicts.json says conclusive."""
+    from orchestrator.analysis import tables, verdicts_payload
+
+    effects = {"edge": 1.0, "n1": 0.0, "n2": 0.0, "n3": 0.0}
+    config = parse_config(simulated_config(effects, 0.5, 6, min_effect=0.3, n_bootstrap=100))
+    for rep in range(40):
+        a = analyse(records_for(config, replicate=rep), config, contamination=False)
+        r = a["groups"]["default"]["components"]["edge"]
+        if r["p_essential"] < ALPHA <= r["p_essential_holm"]:
+            break
+    else:
+        pytest.fail("no noise draw where edge clears the band before Holm only")
+    assert r["verdict"] == "inconclusive" and r["ci"][0] > 0.3  # the plain 95% t interval clears the band
+    assert r["deciding"]["test"] == "essential" and r["deciding"]["p_holm"] == r["p_essential_holm"] >= ALPHA
+    assert r["ci_sim"][0] <= 0.3 < r["ci_sim"][1]  # the interval shown agrees with the verdict
+    assert "clears the band before Holm" in r["why"] and f"{r['p_essential_holm']:.3g}" in r["why"]
+    row = dict(zip(tables.SUMMARY_HEADER, tables.summary_rows(a["groups"]["default"])[0]))
+    assert row["verdict"].startswith("inconclusive") and row["verdict"].endswith("clears the band before Holm only")
+    assert row["deciding test: p (Holm)"].startswith(f"effect > +0.3 (essential): {r['p_essential_holm']:.4f}")
+    payload = verdicts_payload(a)
+    edge = payload["components"]["edge"]
+    assert "clears the band before Holm" in edge["note"] and edge["deciding"]["test"] == "essential"
+
+    def keys(x):
+        if isinstance(x, dict):
+            return set(x) | set().union(*(keys(v) for v in x.values()))
+        return set().union(*(keys(v) for v in x)) if isinstance(x, list) else set()
+
+    assert "conclusive" not in keys(payload)
+
+
+def test_simultaneous_intervals_cover_every_component_together():
+    """The plotted intervals (Bonferroni, 1 - alpha/m) cover all components' true effects at once >= 1 - alpha."""
+    effects = {"a": 1.0, "b": 0.0, "c": -0.5, "d": 0.2, "e": 0.0}
+    config = parse_config(simulated_config(effects, 0.5, 5, min_effect=0.3, n_bootstrap=100))
+    reps = 200
+    together = 0
+    for rep in range(reps):
+        comps = verdicts(records_for(config, replicate=rep), config)["components"]
+        assert all(math.isfinite(x) for r in comps.values() for x in r["ci_sim"])
+        together += all(r["ci_sim"][0] <= effects[c] <= r["ci_sim"][1] for c, r in comps.items())
+    assert together / reps >= 1 - ALPHA - tol(ALPHA, reps), together / reps

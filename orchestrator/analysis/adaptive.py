@@ -39,7 +39,7 @@ from scipy import stats as st
 
 from ..config import AdaptiveSeeds, StudyConfig
 from ..ledger import Study, TrialRecord
-from . import factors
+from . import alternatives, factors
 from .effects import paired_effects, regression_effects
 from .records import group_records
 from .stats import DECIDED, finite, t_quantile
@@ -118,8 +118,34 @@ def decisions(study_path_or_records: str | Path | Iterable[TrialRecord], config:
                 state = UNDECIDED
             states[c] = {"state": state, "verdict": r["verdict"], "n": n, "effect": r["effect"], "ci": [lo, hi],
                          "predictive_power": pp}
+        if config.has_levels:
+            states |= _level_states(group, config, sequential, maximum)
         out[label] = states
     return out
+
+
+def _level_states(group, config: StudyConfig, sequential, maximum: int) -> dict[str, dict]:
+    """Alternatives ("c=a": the components' rule) and factors (path: decided once significant, Holm, under
+    the same peeking adjustment; there is no equivalence test for a factor, so a null one runs to max)."""
+    a = config.analysis
+    levels = factors.analyse_levels(group, config, a.alpha, a.min_effect, 0)
+    alternatives.adjust_for_peeking(levels, sequential, a.alpha, a.min_effect, group)
+    states = {}
+    for c, by_alt in levels["alternatives"].items():
+        for alt, r in by_alt.items():
+            key = f"{c}={alt}"
+            n = r["n"] if r.get("method") == "paired" else alternatives.seeds_of(group, alternative=key)
+            pp = predictive_power(r, n, maximum, a.alpha, a.min_effect, sequential)
+            state = (r["verdict"] if r["verdict"] in DECIDED else AT_MAX if n >= maximum
+                     else FUTILE if finite(pp) and pp < FUTILITY else UNDECIDED)
+            states[key] = {"state": state, "verdict": r["verdict"], "n": n, "effect": r["effect"],
+                           "ci": list(r["ci_t"]), "predictive_power": pp}
+    for path, r in levels["factors"].items():
+        n = alternatives.seeds_of(group, factor=path)
+        state = "significant" if r.get("significant") else AT_MAX if n >= maximum else UNDECIDED
+        states[path] = {"state": state, "verdict": state, "n": n, "effect": r.get("effect"), "ci": list(r["ci"]),
+                        "predictive_power": float("nan")}
+    return states
 
 
 def _seeds_of(r: dict, group, c: str) -> int:
@@ -135,18 +161,29 @@ def _seeds_of(r: dict, group, c: str) -> int:
 
 def undecided(study_path_or_records: str | Path | Iterable[TrialRecord],
               config: StudyConfig | None = None) -> list[str]:
-    """Components still undecided in any group (config order): add seeds to these and the baseline."""
+    """Components, alternatives ("c=a") and factors still undecided in any group (config order): add seeds
+    to these and the baseline."""
     records, config = _load(study_path_or_records, config)
     states = decisions(records, config)
     open_ = {c for g in states.values() for c, s in g.items() if s["state"] == UNDECIDED}
-    return [c for c in config.components if c in open_]
+    subjects = list(config.components) + [f"{c}={a}" for c, comp in config.components.items()
+                                          for a in comp.alternatives] + list(config.factors)
+    return [c for c in subjects if c in open_]
+
+
+def takes_seed(variant, open_subjects: Iterable[str]) -> bool:
+    """Whether a plan variant gets the next adaptive seed: it touches an undecided subject (``undecided``)."""
+    open_ = set(open_subjects)
+    return bool(set(variant.removed) & open_ or {f"{c}={a}" for c, a in variant.alternatives} & open_
+                or {p for p, _ in variant.levels} & open_)
 
 
 def next_seed(records: Iterable[TrialRecord], config: StudyConfig) -> tuple[int, list[str]] | None:
     """The study session's next adaptive step: (seed to add, components still undecided), or None to stop.
 
     ``records`` are the ablation records of the tier being run. The seed goes to the baseline
-    and to every variant that removes one of the undecided components.
+    and to every variant that removes one of the undecided components, uses an undecided
+    alternative or moves an undecided factor (``takes_seed``).
     """
     from ..plan import BASELINE
 

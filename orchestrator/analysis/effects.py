@@ -39,6 +39,7 @@ from .stats import (
     decide_family,
     describe,
     finite,
+    fnum,
     holm,
     orient,
     pair_values,
@@ -288,7 +289,7 @@ def regression_effects(
             seed_std=base_std if finite(base_std) else fit["resid_std"],
         )
         partners = [b if a == c else a for a, b in found if c in (a, b)]
-        if partners and res["conclusive"]:
+        if partners and res["estimable"]:
             avg = _coef(base_fit, 1 + j, None, alpha, min_effect, tol, n_seeds_all)
             res["average_effect"] = {"effect": avg["effect"], "ci": avg["ci"]}
             res["note"] = (f"judged in the baseline's context ({', '.join(partners)} present): interaction with "
@@ -418,7 +419,7 @@ def finish_family(results: dict[str, dict], alpha: float, min_effect: float, seq
     if sequential is not None:
         def adjust(p, r):
             return sequential.adjust(p, r.get("n_seeds", r["n"]))
-    decide_family(results, alpha, adjust)
+    decide_family(results, alpha, adjust, min_effect)
 
 
 def finish_interactions(results: dict[str, dict], alpha: float) -> None:
@@ -426,6 +427,10 @@ def finish_interactions(results: dict[str, dict], alpha: float) -> None:
     decide_family(results, alpha)
     for r in results.values():
         r["verdict"] = INTERACTION if r["significant"] else INCONCLUSIVE
+        r["deciding"] = None if not finite(r["p_holm"]) else {
+            "test": INTERACTION, "claim": "interaction != 0 (two-sided)", "p_holm": r["p_holm"], "p": fnum(r["p"])}
+        r["why"] = (f"p < {alpha:g} before Holm only (p {r['p']:.3g}, Holm-adjusted {r['p_holm']:.3g})"
+                    if r["verdict"] == INCONCLUSIVE and finite(r["p"]) and r["p"] < alpha else "")
         if r["verdict"] == INTERACTION:
             r["reading"] = ("removing both hurts more than the two removals added up: each covers for the other"
                             if r["effect"] > 0 else
@@ -438,7 +443,7 @@ def _empty(kind, method: str, note: str) -> dict:
     return {"kind": kind, "method": method, "n": 0, "effect": nan, "std": nan, "se": nan,
             "ci": [nan, nan], "ci_t": [nan, nan], "ci_method": "t", "ci_bootstrap": [nan, nan], "t": nan,
             "p": nan, "p_essential": nan, "p_harmful": nan, "p_negligible": nan, "mde": nan, "seeds_needed": None,
-            "verdict": INCONCLUSIVE, "significant": False, "conclusive": False, "zero_variance": False,
+            "verdict": INCONCLUSIVE, "significant": False, "estimable": False, "zero_variance": False,
             "note": note, "seeds": [], "diffs": {}, "baseline": _short(describe([])), "ablated": _short(describe([])),
             "seed_std": nan}
 

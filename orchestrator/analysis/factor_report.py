@@ -1,8 +1,10 @@
 """Alternatives and factors in the report: tables (markdown, console, W&B) and one plot per factor.
 
 The plot follows ABLATOR's: the primary metric by the factor's value, a box and the trials'
-dots per level for a categorical factor, the per-value mean with a band (mean ± t CI) and
-the fitted line for a numeric one.
+dots per level for a categorical factor, the trials, per-value means and the fitted line for a
+numeric one. The interval drawn is the one the factor's Holm decision was made at (each level's
+effect for a categorical factor, a band from the slope's interval for a numeric one), and the
+caption says so: it excludes 0 exactly when the factor is significant.
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
+from .. import levels as lv
 from . import plots
-from .stats import finite, t_quantile
-from .tables import ci_text, mean_std, p_text, signed, verdict_text
+from .stats import finite
+from .tables import ci_text, deciding_text, delta_text, mean_std, p_text, signed, verdict_text
 
 ALTERNATIVE_HEADER = ["component", "alternative", "baseline's choice", "alternative (mean ± std)",
-                      "delta [CI]", "p (Holm)", "verdict"]
+                      "delta [simultaneous CI]", "deciding test: p (Holm)", "verdict"]
 FACTOR_HEADER = ["rank", "factor", "levels", "effect [CI]", "unit", "importance", "p (Holm)", "note"]
 
 
@@ -26,19 +29,17 @@ def alternative_rows(group: dict) -> list[list[str]]:
     for c, by_alt in group.get("alternatives", {}).items():
         for a, r in by_alt.items():
             rows.append([c, a, mean_std(r.get("baseline")), mean_std(r.get("alternative")),
-                         f"{signed(r.get('effect'))} {ci_text(r['ci'])}".strip(), p_text(r.get("p"), r.get("p_holm")),
-                         verdict_text(r)])
+                         delta_text(r), deciding_text(r), verdict_text(r)])
     return rows
 
 
 def factor_rows(group: dict, config) -> list[list[str]]:
     rows = []
     factors = group.get("factors", {})
+    known = lv.factors(config)
     for path in sorted(factors, key=lambda p: factors[p]["rank"]):
         r = factors[path]
-        space = config.factors[path]
-        span = (f"{space.value_range[0]:g}..{space.value_range[1]:g}" + (" (log)" if space.log else "")
-                if space.value_range is not None else ", ".join(map(str, space.categorical_values)))
+        span = known[path].span() if path in known else ""
         effect = f"{signed(r.get('effect'))} {ci_text(r['ci'])}".strip()
         unit = r["unit"]
         if r["kind"] == "categorical":
@@ -64,8 +65,18 @@ def markdown_lines(group: dict, config) -> list[str]:
         out += ["### Factors (ranked by importance)", "",
                 ("effect: the oriented metric's change (positive = better) per unit of a numeric factor, per doubling "
                  "with log: true, or per level against the baseline's value; importance: the metric's spread over "
-                 "the factor's range or levels; p tests the factor as a whole (Holm across factors)."),
+                 "the factor's range or levels; p tests the factor as a whole (Holm across factors). CI: BCa bootstrap "
+                 "of the per-seed estimates with 10 or more seeds, else t (95%, unadjusted); the plots draw the "
+                 "interval at each factor's Holm step. A range inside a branch (`path[branch].key`) is estimated on "
+                 "that branch's trials only."),
                 "", markdown(FACTOR_HEADER, factor_rows(group, config)), ""]
+    if group.get("factor_interactions"):
+        rows = [[pair, p_text(r["p"], r["p_holm"]), "interaction" if r["significant"] else "-"]
+                for pair, r in group["factor_interactions"].items()]
+        out += ["### Factor interactions", "",
+                ("Each pair's products of its own columns added to the main-effects fit and F-tested together, Holm "
+                 "across the pairs; an interaction means each factor's main effect is an average over the other's "
+                 "levels."), "", markdown(["pair", "p (Holm)", "result"], rows), ""]
     return out
 
 
@@ -93,11 +104,15 @@ def factor_plots(group: dict, analysis: dict, plot_dir: Path, label_suffix: str)
 
 
 def factor_plot(path: str, r: dict, analysis: dict, file: Path) -> Path:
+    """Trials by the factor's value, and the interval the factor's decision was made at (the caption says which)."""
     prim = analysis["primary"]["name"]
     alpha = analysis["alpha"]
     pts = [(v, y) for v, y in r["points"] if finite(y)]
-    fig = Figure(figsize=(6.0, 4.0))
+    sign = 1.0 if analysis["primary"]["mode"] == "max" else -1.0
+    fig = Figure(figsize=(6.0, 4.8))
     ax = fig.add_subplot()
+    base = float(np.mean([y for v, y in pts if str(v) == str(r["baseline_value"])] or [np.nan])) \
+        if r["kind"] == "categorical" else np.nan
     if r["kind"] == "categorical":
         names = [str(r["baseline_value"])] + [k for k in r["levels"] if k != str(r["baseline_value"])]
         data = [[y for v, y in pts if str(v) == n] for n in names]
@@ -106,6 +121,13 @@ def factor_plot(path: str, r: dict, analysis: dict, file: Path) -> Path:
         rng = np.random.default_rng(0)
         for i in keep:
             ax.scatter(i + rng.uniform(-0.1, 0.1, len(data[i])), data[i], s=10, alpha=0.5, color=plots.NEUTRAL)
+        for i, n in enumerate(names[1:], 1):  # the baseline's mean plus the level's effect, its decision interval
+            lv = r["levels"].get(n, {})
+            lo, hi = lv.get("ci_decision", [np.nan, np.nan])
+            if finite(base) and finite(lo) and finite(hi):
+                mid, ends = base + sign * lv["effect"], sorted([base + sign * lo, base + sign * hi])
+                ax.errorbar([i + 0.3], [mid], yerr=[[mid - ends[0]], [ends[1] - mid]], fmt="D", color="#1c7ed6",
+                            ms=4, capsize=3)
         ax.set_xticks(range(len(names)))
         ax.set_xticklabels([n + (" (baseline)" if i == 0 else "") for i, n in enumerate(names)], rotation=20)
     else:
@@ -113,29 +135,43 @@ def factor_plot(path: str, r: dict, analysis: dict, file: Path) -> Path:
         ys = np.array([y for _, y in pts])
         ax.scatter(xs, ys, s=10, alpha=0.4, color=plots.NEUTRAL, label="trials")
         uniq = np.unique(xs)
-        sign = 1.0 if analysis["primary"]["mode"] == "max" else -1.0
-        if len(uniq) <= 12:  # a grid of levels: mean with a t band per level
-            means = np.array([ys[xs == u].mean() for u in uniq])
-            half = np.array([t_quantile(1 - alpha / 2, max((xs == u).sum() - 1, 1)) * ys[xs == u].std(ddof=1)
-                             / np.sqrt((xs == u).sum()) if (xs == u).sum() > 1 else 0.0 for u in uniq])
-            label = "mean per value"
-        else:  # sampled values: the fitted line, its band from the slope's CI
-            scale = np.log2(xs) if r["unit"] == "per doubling" else xs
-            uniq = np.sort(xs)
-            grid = np.log2(uniq) if r["unit"] == "per doubling" else uniq
+        if 0 < len(uniq) <= 12:  # a grid of levels: the mean per value
+            ax.scatter(uniq, [ys[xs == u].mean() for u in uniq], marker="_", s=200, color="k", label="mean per value")
+        lo, hi = r.get("ci_decision", [np.nan, np.nan])
+        if len(uniq) and finite(r.get("effect")) and finite(lo) and finite(hi):
+            log = r["unit"] == "per doubling"
+            scale = np.log2(xs) if log else xs
+            grid = np.log2(uniq) if log else uniq
             centre = float(np.mean(scale))
-            means = float(np.mean(ys)) + sign * r["effect"] * (grid - centre)
-            half = np.abs(grid - centre) * (r["ci"][1] - r["ci"][0]) / 2
-            label = "fitted line"
-        ax.plot(uniq, means, color="#1c7ed6", lw=2, label=label)
-        ax.fill_between(uniq, means - half, means + half, color="#1c7ed6", alpha=0.2, label=f"{1 - alpha:.0%} CI")
-        ax.axvline(float(r["baseline_value"]), color="k", ls=":", lw=1, label="baseline")
+            line = float(np.mean(ys)) + sign * r["effect"] * (grid - centre)
+            ax.plot(uniq, line, color="#1c7ed6", lw=2, label="fitted slope")
+            ends = [float(np.mean(ys)) + sign * s_ * (grid - centre) for s_ in (lo, hi)]
+            ax.fill_between(uniq, np.minimum(*ends), np.maximum(*ends), color="#1c7ed6", alpha=0.2,
+                            label="slope's decision interval")
+        ax.axvline(float(r["baseline_value"]), color="k", ls=":", lw=1,
+                   label="reference" if r.get("branch") else "baseline")
         if r["unit"] == "per doubling":
             ax.set_xscale("log", base=2)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=7)
     what = (f"{r.get('effect_level')} vs {r['baseline_value']}" if r["kind"] == "categorical" else r["unit"])
     title = f"{path}: {what} {signed(r.get('effect'))} {ci_text(r['ci'])} (oriented: + is better)"
     ax.set_title(title, fontsize=9)
     ax.set_xlabel(path)
     ax.set_ylabel(f"{prim} (adjusted for seeds and other columns)" if r.get("adjusted") else prim, fontsize=8)
+    fig.text(0.01, 0.01, decision_caption(r, alpha), fontsize=6.5, wrap=True)
+    fig.subplots_adjust(bottom=0.3)
     return plots._save(fig, file)
+
+
+def decision_caption(r: dict, alpha: float) -> str:
+    """Which interval a factor plot draws: the one its Holm decision was made at."""
+    k, m = r.get("decision_k"), r.get("decision_m")
+    if not k:
+        return "No interval drawn: the factor could not be tested."
+    verdict = "significant" if r.get("significant") else "not significant"
+    where = ("blue bars: each level's effect (baseline's mean + effect) with its t interval at "
+             f"1 - {alpha:g}/({k} x {len(r.get('levels', {}))} levels)") if r["kind"] == "categorical" else \
+        f"blue band: the slope's t interval at 1 - {alpha:g}/{k}"
+    return (f"{where}, the level of this factor's Holm step ({k} of {m} factors left); Holm across the {m} factors "
+            f"says {verdict} (p_holm {r.get('p_holm', float('nan')):.3g}). Title interval: {r.get('ci_method', 't')} "
+            f"{1 - alpha:.0%} CI, unadjusted.")

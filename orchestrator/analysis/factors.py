@@ -21,18 +21,23 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 
 import numpy as np
 from statsmodels.regression.linear_model import OLS
+from statsmodels.tools.sm_exceptions import SingularMatrixWarning
 
+from .. import levels as lv
+from .. import spaces
 from ..config import StudyConfig
-from ..levels import same
 from ..paths import get_path
 from ..plan import variant_key
 from .flags import flag
 from .records import GroupData
 from .stats import (
+    MIN_BOOTSTRAP_N,
     TIE_RTOL,
+    bootstrap_ci,
     compare_paired,
     decide_family,
     describe,
@@ -40,6 +45,7 @@ from .stats import (
     fnum,
     holm,
     summarise_estimate,
+    t_quantile,
 )
 
 NAN = float("nan")
@@ -60,7 +66,7 @@ def estimate(effect: float, se: float, df: float, alpha: float, min_effect: floa
 class Fit:
     """OLS with seed fixed effects over (row features, seed, y); named columns of interest."""
 
-    def __init__(self, columns: list[str], rows: list[dict], seeds: list, y: list[float]):
+    def __init__(self, columns: list[str], rows: list[dict], seeds: list, y: list[float], ols: bool = True):
         uniq = sorted(set(seeds), key=str)
         fe = np.array([[float(s == u) for u in uniq[1:]] for s in seeds]).reshape(len(seeds), len(uniq) - 1)
         feats = np.array([[r.get(c, 0.0) for c in columns] for r in rows], dtype=float).reshape(len(rows), -1)
@@ -70,7 +76,9 @@ class Fit:
         self.n = len(y)
         rank = np.linalg.matrix_rank(self.X) if self.n else 0
         self.df = self.n - rank
-        self.res = OLS(self.y, self.X).fit() if self.n and self.df >= 1 else None
+        with warnings.catch_warnings():  # a rank-deficient design is expected: ``estimable`` says what is
+            warnings.simplefilter("ignore", SingularMatrixWarning)
+            self.res = OLS(self.y, self.X).fit() if ols and self.n and self.df >= 1 else None
         proj = np.linalg.pinv(self.X) @ self.X if self.n else np.zeros((1, 1))
         self.estimable = {c: bool(self.n and abs(proj[1 + i, 1 + i] - 1) < 1e-8) for i, c in enumerate(columns)}
 
@@ -104,18 +112,95 @@ class Fit:
 
 def analyse_levels(group: GroupData, config: StudyConfig, alpha: float, min_effect: float,
                    n_bootstrap: int = 0) -> dict:
-    """{'alternatives': {component: {alt: result}}, 'factors': {path: result}, 'flags': [...]}."""
+    """{'alternatives': {component: {alt: result}}, 'factors': {name: result}, 'factor_interactions': {...},
+    'factor_flags': [...]}."""
     metric, mode = config.metrics.primary.name, config.metrics.primary.mode
     if config.design.type == "one_at_a_time":
         alts = _paired_alternatives(group, config, metric, mode, alpha, min_effect, n_bootstrap)
-        factors = {p: _one_factor(group, config, p, metric, mode, alpha) for p in config.factors}
+        interactions: dict = {}
     else:
-        alts, factors = _joint(group, config, metric, mode, alpha, min_effect)
-    decide_family({f"{c}={a}": r for c, by_alt in alts.items() for a, r in by_alt.items()}, alpha)
+        alts = _joint_alternatives(group, config, metric, mode, alpha, min_effect)
+        interactions = factor_interactions(group, config, metric, mode, alpha)
+    factors = factor_effects(group, config, metric, mode, alpha, n_bootstrap)
+    decide_family({f"{c}={a}": r for c, by_alt in alts.items() for a, r in by_alt.items()}, alpha, None, min_effect)
     _rank(factors, alpha)
     flags = [flag("factor_fit", "warning", group.label, p, f"{p}: {r['fit_note']}")
              for p, r in factors.items() if r.get("fit_note")]
-    return {"alternatives": alts, "factors": factors, "factor_flags": flags}
+    for m in config.metrics.secondary:
+        for name, r in factor_effects(group, config, m.name, m.mode, alpha, 0).items():
+            level = factors[name].get("effect_level")
+            own = r["levels"].get(level, {}) if level is not None else r
+            factors[name].setdefault("secondary", {})[m.name] = {
+                "effect": own.get("effect", NAN), "ci": own.get("ci", [NAN, NAN]), "p": own.get("p", NAN),
+                "n": r["n"], **({"level": level} if level is not None else {})}
+    flags += _secondary_flags(group.label, factors, metric)
+    flags += [flag("interaction", "warning", group.label, pair,
+                   f"{pair}: the factors interact on {metric} (Holm p {r['p_holm']:.2g}): each one's main effect is "
+                   "averaged over the other's levels; read them together (the pair's plots, or a grid over both)")
+              for pair, r in interactions.items() if r["significant"]]
+    return {"alternatives": alts, "factors": factors, "factor_interactions": interactions, "factor_flags": flags}
+
+
+def factor_effects(group: GroupData, config: StudyConfig, metric: str, mode: str, alpha: float,
+                   n_bootstrap: int) -> dict[str, dict]:
+    """Every factor's effect on one metric (oriented by its mode): one_at_a_time alone, else one joint fit."""
+    sign = 1.0 if mode == "max" else -1.0
+    if config.design.type == "one_at_a_time":
+        return {name: _one_factor(group, config, f, metric, mode, alpha, n_bootstrap)
+                for name, f in lv.factors(config).items()}
+    rows, seeds, ys, values = _joint_rows(group, config, metric, mode)
+    columns = sorted({k for r in rows for k in r})
+    out = {}
+    for name, f in lv.factors(config).items():
+        own = (f"f:{name}", f"f:{name}=")
+        frows = [{**r, "__value": f.level(_value(config, v, f.path))} for r, (v, _) in zip(rows, values)]
+        others = [c for c in columns if not (c == own[0] or c.startswith(own[1]))]
+        out[name] = _factor_result(f, frows, seeds, ys, others, alpha, sign, n_bootstrap)
+    return out
+
+
+def factor_interactions(group: GroupData, config: StudyConfig, metric: str, mode: str, alpha: float) -> dict:
+    """random/full_factorial: each pair of factors' interaction columns (products of their own columns)
+    added to the main-effects fit, F-tested together; Holm across the pairs. A range inside a branch
+    is an interaction with its branch already, so a factor is not paired with its own nested ranges."""
+    rows, seeds, ys, _ = _joint_rows(group, config, metric, mode)
+    columns = sorted({k for r in rows for k in r})
+    known = lv.factors(config)
+    own = {name: [c for c in columns if c == f"f:{name}" or c.startswith(f"f:{name}=")] for name in known}
+    out: dict[str, dict] = {}
+    names = list(known)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            if known[a].path == known[b].path or not (own[a] and own[b]):
+                continue
+            cols = [f"{ca}*{cb}" for ca in own[a] for cb in own[b]]
+            extended = [{**r, **{f"{ca}*{cb}": r.get(ca, 0.0) * r.get(cb, 0.0) for ca in own[a] for cb in own[b]}}
+                        for r in rows]
+            fit = Fit(columns + cols, extended, seeds, ys)
+            out[f"{a} x {b}"] = {"p": fit.joint_p(cols), "columns": len(cols)}
+    adj = holm([r["p"] if finite(r["p"]) else np.nan for r in out.values()])
+    for r, pa in zip(out.values(), adj):
+        r["p_holm"] = float(pa)
+        r["significant"] = bool(finite(pa) and pa < alpha)
+    return out
+
+
+def _secondary_flags(label: str, factors: dict[str, dict], primary: str) -> list[dict]:
+    """A secondary metric whose interval excludes 0 on the side opposite to a factor's primary effect."""
+    out = []
+    for name, r in factors.items():
+        pe = r.get("effect")
+        for metric, s in (r.get("secondary") or {}).items():
+            lo, hi = s["ci"]
+            if not (finite(pe) and finite(lo) and finite(hi)) or pe == 0:
+                continue
+            if (pe > 0 and hi < 0) or (pe < 0 and lo > 0):
+                what = f"level {s['level']}" if "level" in s else r["unit"]
+                out.append(flag("secondary", "warning", label, name,
+                                f"{name}: {primary} says {what} {'helps' if pe > 0 else 'hurts'} (effect {pe:.4g}) "
+                                f"but {metric} moves the other way beyond noise (effect {s['effect']:.4g}, CI "
+                                f"[{lo:.4g}, {hi:.4g}]); check for an artifact before trusting the primary metric"))
+    return out
 
 
 def _paired_alternatives(group, config, metric, mode, alpha, min_effect, n_bootstrap) -> dict:
@@ -137,29 +222,32 @@ def _paired_alternatives(group, config, metric, mode, alpha, min_effect, n_boots
     return out
 
 
-def _x(config: StudyConfig, path: str, value) -> float:
-    """A numeric level on the factor's scale: units from the baseline, or doublings with log: true."""
-    base = float(get_path(config.baseline, path))
-    return math.log2(float(value) / base) if config.factors[path].log else float(value) - base
+def _value(config: StudyConfig, v, path: str):
+    """A variant's value at a factor's path (the baseline's where it does not set it)."""
+    return v.levels.get(path, get_path(config.baseline, path))
 
 
-def _one_factor(group, config, path, metric, mode, alpha) -> dict:
-    """one_at_a_time: the baseline and this factor's variants, seed fixed effects."""
-    base_value = get_path(config.baseline, path)
+def _one_factor(group, config, f: lv.Factor, metric, mode, alpha, n_bootstrap: int = 0) -> dict:
+    """one_at_a_time: the baseline and this factor's variants (of its branch), seed fixed effects."""
     pool = [v for v in group.variants.values()
-            if not v.removed and not v.alternatives and set(v.levels) <= {path}]
+            if not v.removed and not v.alternatives and set(v.levels) <= {f.path}]
+    nested = f"f:{f.path}[" if f.found and f.branch is None else None  # a branch at its ranges' origins
     rows, seeds, ys = [], [], []
     for v in pool:
-        value = v.levels.get(path, base_value)
+        level = f.level(_value(config, v, f.path))
+        if level is None:
+            continue
+        inner = {k: x for k, x in design_row(config, v).items() if nested and k.startswith(nested)}
         for s, y in v.values(metric).items():
-            rows.append({"__value": value})
+            rows.append({"__value": level, **inner})
             seeds.append(s)
             ys.append(y if mode == "max" else -y)
-    return _factor_result(config, path, rows, seeds, ys, [], alpha, 1.0 if mode == "max" else -1.0)
+    others = sorted({k for r in rows for k in r if nested and k.startswith(nested)})
+    return _factor_result(f, rows, seeds, ys, others, alpha, 1.0 if mode == "max" else -1.0, n_bootstrap)
 
 
-def _joint(group, config, metric, mode, alpha, min_effect) -> tuple[dict, dict]:
-    """random/full_factorial: one fit over every trial of the group."""
+def _joint_rows(group, config, metric, mode) -> tuple[list, list, list, list]:
+    """random/full_factorial: every trial of the group as (design row, seed, oriented y, (variant, y))."""
     rows, seeds, ys, values = [], [], [], []
     for v in group.variants.values():
         row = design_row(config, v)
@@ -168,14 +256,13 @@ def _joint(group, config, metric, mode, alpha, min_effect) -> tuple[dict, dict]:
             seeds.append(s)
             ys.append(y if mode == "max" else -y)
             values.append((v, y))
+    return rows, seeds, ys, values
+
+
+def _joint_alternatives(group, config, metric, mode, alpha, min_effect) -> dict:
+    """random/full_factorial: each alternative's column in one fit over every trial of the group."""
+    rows, seeds, ys, values = _joint_rows(group, config, metric, mode)
     columns = sorted({k for r in rows for k in r})
-    factors = {}
-    for path in config.factors:
-        own = (f"f:{path}", f"f:{path}=")
-        frows = [{**r, "__value": v.levels.get(path, get_path(config.baseline, path))}
-                 for r, (v, _) in zip(rows, values)]
-        others = [c for c in columns if not (c == own[0] or c.startswith(own[1]))]
-        factors[path] = _factor_result(config, path, frows, seeds, ys, others, alpha, 1.0 if mode == "max" else -1.0)
     alts: dict[str, dict] = {}
     fit = Fit(columns, rows, seeds, ys) if any(c.alternatives for c in config.components.values()) else None
     for c, comp in config.components.items():
@@ -191,19 +278,22 @@ def _joint(group, config, metric, mode, alpha, min_effect) -> tuple[dict, dict]:
                      note="" if finite(se)
                      else f"cannot conclude: '{c}={a}' is not estimable in this group ({n} trials)")
             alts.setdefault(c, {})[a] = r
-    return alts, factors
+    return alts
 
 
 def design_row(config: StudyConfig, v) -> dict:
-    """Regression columns of a variant: removals, alternatives, factor levels (numeric scale or level dummy)."""
+    """Regression columns of a variant: removals, alternatives, factor levels (numeric scale or level dummy).
+
+    A range inside a branch is a column that is 0 outside its branch: its slope is the branch's own.
+    """
     row = {f"removed:{c}": 1.0 for c in v.removed}
     row |= {f"alt:{c}={a}": 1.0 for c, a in v.alternatives.items()}
-    for p, space in config.factors.items():
-        value = v.levels.get(p, get_path(config.baseline, p))
-        if space.value_range is not None:
-            row[f"f:{p}"] = _x(config, p, value)
-        elif not same(value, get_path(config.baseline, p)):
-            row[f"f:{p}={json.dumps(value)}"] = 1.0
+    for name, f in lv.factors(config).items():
+        level = f.level(_value(config, v, f.path))
+        if f.numeric:
+            row[f"f:{name}"] = f.x(level) if level is not None else 0.0
+        elif level is not None and not lv.same(level, f.base_level):
+            row[f"f:{name}={json.dumps(level, default=str)}"] = 1.0
     return row
 
 
@@ -212,27 +302,31 @@ def covariates(config: StudyConfig):
     return lambda v: {k: x for k, x in design_row(config, v).items() if not k.startswith("removed:")}
 
 
-def _factor_result(config, path, rows, seeds, ys, others, alpha, sign) -> dict:
+def _factor_result(f: lv.Factor, rows, seeds, ys, others, alpha, sign, n_bootstrap: int = 0) -> dict:
     """Effect (numeric: slope; categorical: per level vs the baseline's value), joint p, fit check.
 
+    A row's ``__value`` is its level of this factor (None: a trial of another branch, where a
+    range inside a branch is 0 and takes no part in its estimate or plot).
     ``points`` are (value, metric) per trial for the plot: partial residuals (the metric with the
     seeds' and the other columns' fitted parts taken out, around its mean) when the fit exists.
     """
-    space = config.factors[path]
-    base_value = get_path(config.baseline, path)
-    res: dict = {"n": len(ys), "baseline_value": base_value, "fit_note": "", "note": ""}
-    if space.value_range is not None:
-        res.update(kind="numeric", unit="per doubling" if space.log else "per unit")
+    inside = [r["__value"] is not None for r in rows]
+    base_value = f.origin if f.branch else f.base_level
+    res: dict = {"n": sum(inside), "baseline_value": base_value, "fit_note": "", "note": "",
+                 "path": f.path, "branch": f.branch}
+    if f.numeric:
+        res.update(kind="numeric", unit=f.unit)
         for r in rows:
-            r["__x"] = _x(config, path, r["__value"])
+            r["__x"] = f.x(r["__value"]) if r["__value"] is not None else 0.0
         fit = Fit(["__x"] + others, rows, seeds, ys)
         est, se = fit.coef("__x")
         res.update(estimate(est, se, fit.df, alpha, 0.0, seeds, ys))
-        xs = [r["__x"] for r in rows]
+        _use_bootstrap(res, ["__x"] + others, rows, seeds, ys, "__x", alpha, n_bootstrap)
+        xs = [r["__x"] for r, ok in zip(rows, inside) if ok]
         if len({round(x, 12) for x in xs}) >= 3:
             centre = float(np.mean(xs))
-            for r in rows:
-                r["__x2"] = (r["__x"] - centre) ** 2
+            for r, ok in zip(rows, inside):
+                r["__x2"] = (r["__x"] - centre) ** 2 if ok else 0.0
             curved = Fit(["__x", "__x2"] + others, rows, seeds, ys)
             q, qse = curved.coef("__x2")
             qp = estimate(q, qse, curved.df, alpha, 0.0, seeds, ys)["p"]
@@ -240,15 +334,15 @@ def _factor_result(config, path, rows, seeds, ys, others, alpha, sign) -> dict:
             if finite(qp) and qp < alpha:
                 res["fit_note"] = (f"the straight-line fit is poor (squared term p = {qp:.3g}): the metric bends "
                                    f"over the range, read the plot rather than the slope")
-        lo, hi = space.value_range
-        span = (math.log2(hi / lo) if space.log else hi - lo)
+        lo, hi, log = spaces.bounds(f.space)
+        span = (math.log2(hi / lo) if log else hi - lo)
         res["importance"] = abs(est) * span if finite(est) else NAN
         own = ["__x"]
     else:
         res.update(kind="categorical", unit="vs the baseline's value")
         names = {}
         for r in rows:
-            if not same(r["__value"], base_value):
+            if r["__value"] is not None and not lv.same(r["__value"], base_value):
                 col = f"level:{json.dumps(r['__value'])}"
                 names[col] = r["__value"]
                 r[col] = 1.0
@@ -259,15 +353,17 @@ def _factor_result(config, path, rows, seeds, ys, others, alpha, sign) -> dict:
             est, se = fit.coef(col)
             levels[str(value)] = estimate(est, se, fit.df, alpha, 0.0, seeds, ys) | {
                 "n": sum(1 for r in rows if r.get(col))}
-        adj = holm([lv["p"] if finite(lv["p"]) else np.nan for lv in levels.values()])
-        for lv, pa in zip(levels.values(), adj):
-            lv["p_holm"] = float(pa)
-        effects = [lv["effect"] for lv in levels.values() if finite(lv["effect"])]
-        best = max(levels.values(), key=lambda lv: abs(lv["effect"]) if finite(lv["effect"]) else -1, default=None)
+            _use_bootstrap(levels[str(value)], cols + others, rows, seeds, ys, col, alpha, n_bootstrap)
+        adj = holm([lr["p"] if finite(lr["p"]) else np.nan for lr in levels.values()])
+        for lr, pa in zip(levels.values(), adj):
+            lr["p_holm"] = float(pa)
+        effects = [lr["effect"] for lr in levels.values() if finite(lr["effect"])]
+        best = max(levels.values(), key=lambda lr: abs(lr["effect"]) if finite(lr["effect"]) else -1, default=None)
         res.update(estimate(NAN, NAN, 0, alpha, 0.0, [], []))
         if best is not None:
-            res.update(effect=best["effect"], ci=best["ci"], se=best["se"], df=best["df"],
-                       effect_level=next(k for k, lv in levels.items() if lv is best))
+            res.update(effect=best["effect"], ci=best["ci"], ci_t=best["ci_t"], ci_method=best["ci_method"],
+                       ci_bootstrap=best["ci_bootstrap"], se=best["se"], df=best["df"],
+                       effect_level=next(k for k, lr in levels.items() if lr is best))
         res["p"] = fit.joint_p(cols)
         res["levels"] = levels
         res["importance"] = (max(effects + [0.0]) - min(effects + [0.0])) if effects else NAN
@@ -275,19 +371,54 @@ def _factor_result(config, path, rows, seeds, ys, others, alpha, sign) -> dict:
     part = fit.partial(own)
     res["adjusted"] = part is not None
     ys_plot = np.asarray(ys) if part is None else float(np.mean(ys)) + part - float(np.mean(part))
-    res["points"] = [[r["__value"], float(sign * y)] for r, y in zip(rows, ys_plot)]
+    res["points"] = [[r["__value"], float(sign * y)] for r, y, ok in zip(rows, ys_plot, inside) if ok]
     if not finite(res.get("p")):
         res["note"] = "cannot conclude: too few trials at other levels to estimate this factor"
     return res
 
 
+def _use_bootstrap(res: dict, columns, rows, seeds, ys, column, alpha, n_bootstrap) -> None:
+    """With >= MIN_BOOTSTRAP_N seeds: the BCa interval (the components' ``bootstrap_ci``) of the column's
+    per-seed coefficients becomes the CI (the t interval stays in ``ci_t``). Every variant runs every
+    seed, so each seed's fit has the same design and their mean is the pooled estimate."""
+    uniq = sorted(set(seeds), key=str)
+    if n_bootstrap <= 0 or len(uniq) < MIN_BOOTSTRAP_N or not finite(res.get("effect")):
+        return
+    coefs = []
+    for s in uniq:
+        idx = [i for i, x in enumerate(seeds) if x == s]
+        fit = Fit(columns, [rows[i] for i in idx], [s] * len(idx), [ys[i] for i in idx], ols=False)
+        if not fit.estimable.get(column):
+            return
+        coefs.append(float(np.linalg.lstsq(fit.X, fit.y, rcond=None)[0][1 + columns.index(column)]))
+    lo, hi = bootstrap_ci(coefs, alpha, n_bootstrap)
+    if finite(lo) and finite(hi):
+        res.update(ci=[float(lo), float(hi)], ci_bootstrap=[float(lo), float(hi)], ci_method="BCa")
+
+
 def _rank(factors: dict[str, dict], alpha: float) -> None:
-    """Holm across factors; rank by importance (the metric's spread over the factor's levels or range)."""
+    """Holm across factors; rank by importance (the metric's spread over the factor's levels or range).
+
+    Each factor also gets the interval its Holm decision was made at (``ci_decision``, t-based at
+    1 - alpha/k, ``decision_k`` the factors left at its step of the step-down; past the first
+    factor Holm keeps, the k of that step): it excludes 0 exactly when the factor is significant
+    (a categorical factor's levels: at alpha/k shared by its levels, Bonferroni within it).
+    """
     names = list(factors)
     adj = holm([factors[p]["p"] if finite(factors[p].get("p")) else np.nan for p in names])
     for p, pa in zip(names, adj):
         factors[p]["p_holm"] = float(pa)
         factors[p]["significant"] = bool(finite(pa) and pa < alpha)
+    tested = sorted((p for p in names if finite(factors[p].get("p"))), key=lambda p: factors[p]["p"])
+    stop = next((i for i, p in enumerate(tested) if not factors[p]["significant"]), len(tested))
+    for i, p in enumerate(tested):
+        r = factors[p]
+        k = len(tested) - min(i, stop)
+        r.update(decision_k=k, decision_m=len(tested))
+        targets = [r] if r["kind"] == "numeric" else list(r["levels"].values())
+        for t in targets:
+            half = t_quantile(1 - alpha / k / len(targets) / 2, t["df"]) * t["se"] if finite(t.get("se")) else NAN
+            t["ci_decision"] = [t["effect"] - half, t["effect"] + half]
     order = sorted(names, key=lambda p: -factors[p]["importance"] if finite(factors[p]["importance"]) else math.inf)
     for i, p in enumerate(order, 1):
         factors[p]["rank"] = i
@@ -310,11 +441,21 @@ def factor_payload(r: dict) -> dict:
     out = {"kind": r["kind"], "unit": r["unit"], "effect": fnum(r.get("effect")), "ci": [fnum(x) for x in r["ci"]],
            "p": fnum(r.get("p")), "p_holm": fnum(r.get("p_holm")), "significant": r.get("significant", False),
            "importance": fnum(r.get("importance")), "rank": r.get("rank"), "n": r["n"],
-           "baseline_value": r["baseline_value"], "fit_note": r.get("fit_note", ""), "note": r.get("note", "")}
+           "baseline_value": r["baseline_value"], "fit_note": r.get("fit_note", ""), "note": r.get("note", ""),
+           "path": r.get("path"), "branch": r.get("branch")}
+    out |= {"ci_method": r.get("ci_method"), "ci_t": [fnum(x) for x in r.get("ci_t", r["ci"])],
+            "decision_k": r.get("decision_k"), "decision_m": r.get("decision_m"),
+            "secondary": {m: {k: [fnum(x) for x in v] if k == "ci" else fnum(v) if k != "level" else v
+                              for k, v in sec.items()} for m, sec in (r.get("secondary") or {}).items()}}
+    if r.get("ci_decision"):
+        out["ci_decision"] = [fnum(x) for x in r["ci_decision"]]
     if r["kind"] == "categorical":
         out["effect_level"] = r.get("effect_level")
         out["levels"] = {k: {"effect": fnum(v["effect"]), "ci": [fnum(x) for x in v["ci"]], "p": fnum(v["p"]),
-                             "p_holm": fnum(v.get("p_holm")), "n": v["n"]} for k, v in r["levels"].items()}
+                             "p_holm": fnum(v.get("p_holm")), "n": v["n"], "ci_method": v.get("ci_method"),
+                             **({"ci_decision": [fnum(x) for x in v["ci_decision"]]} if v.get("ci_decision")
+                                else {})}
+                         for k, v in r["levels"].items()}
     return out
 
 
@@ -327,3 +468,7 @@ def add_to_payload(group_payload: dict, g: dict, component_payload) -> None:
                 a: component_payload(r) | {"overrides": r.get("overrides", {})} for a, r in by_alt.items()}
     if g.get("factors"):
         group_payload["factors"] = {p: factor_payload(r) for p, r in g["factors"].items()}
+    if g.get("factor_interactions"):
+        group_payload["factor_interactions"] = {
+            pair: {"p": fnum(r["p"]), "p_holm": fnum(r["p_holm"]), "significant": r["significant"],
+                   "columns": r["columns"]} for pair, r in g["factor_interactions"].items()}

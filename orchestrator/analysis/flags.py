@@ -48,7 +48,7 @@ def effect_flags(label: str, results: dict[str, dict], primary: str, is_interact
     out = []
     for name, r in results.items():
         what = f"pair {name}" if is_interaction else name
-        if not r.get("conclusive", False):
+        if not r.get("estimable", False):
             out.append(flag("cannot_conclude", "warning", label, name,
                             f"{what}: {r.get('note') or 'cannot conclude'} - verdict stays 'inconclusive'"))
             continue

@@ -1,5 +1,6 @@
-"""Plots (PNG, no display needed): effects with CIs and per-seed dots, metric distributions
-per variant, and for sweeps each variant's primary metric against the sweep value."""
+"""Plots (PNG or SVG, no display needed): effects and alternatives with simultaneous intervals and
+per-seed dots, metric distributions per variant, and for sweeps each variant's primary metric against
+the sweep value."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from .records import DEFAULT_GROUP
 from .stats import ESSENTIAL, HARMFUL, NEGLIGIBLE, finite
@@ -31,23 +33,29 @@ def _save(fig: Figure, path: Path) -> Path:
     return path
 
 
-def effects_plot(group: dict, analysis: dict, path: Path) -> Path:
-    """Effect per component (and pair interaction) with t CI error bars and per-seed dots."""
-    items = [(c, r, False) for c, r in group["components"].items()]
-    items += [(k, r, True) for k, r in group["interactions"].items()]
-    fig = Figure(figsize=(min(max(4.0, 0.45 * len(items) + 2), 16), 4.2))
+
+
+#: the caption of every interval plot: which interval is drawn (the one that matches the verdicts)
+INTERVAL_CAPTION = ("bars: simultaneous t intervals (Bonferroni: level 1 − alpha/m, m rows); colour: verdict; "
+                    "band: ±min_effect; dots: per-seed differences")
+
+
+def interval_plot(items: list[tuple[str, dict]], analysis: dict, title: str, ylabel: str, path: Path) -> Path:
+    """Effect per row with its simultaneous interval (``ci_sim``), coloured by verdict, the ±min_effect band
+    shaded and per-seed dots: an interval clear of the band is a decided row."""
+    fig = Figure(figsize=(min(max(4.0, 0.45 * len(items) + 2), 16), 4.4))
     ax = fig.add_subplot()
     rng = np.random.default_rng(0)
     dots: dict[str, tuple[list, list]] = {}  # colour -> per-seed dots (x, y)
     bars: dict[str, list] = {}
-    for i, (_name, r, inter) in enumerate(items):
-        color = COLORS.get("interaction" if (inter and r["verdict"] == "interaction") else r["verdict"], NEUTRAL)
+    for i, (_name, r) in enumerate(items):
+        color = COLORS.get(r["verdict"], NEUTRAL)
         diffs = [float(v) for v in (r.get("diffs") or {}).values() if finite(v)]
         xs, ys = dots.setdefault(color, ([], []))
         xs.append(i + rng.uniform(-0.12, 0.12, len(diffs)))
         ys.append(np.asarray(diffs))
         e = r.get("effect")
-        lo, hi = r.get("ci_t", [None, None])
+        lo, hi = r.get("ci_sim", [None, None])
         if finite(e):
             b = bars.setdefault(color, [[], [], [], []])
             b[0].append(i)
@@ -61,17 +69,38 @@ def effects_plot(group: dict, analysis: dict, path: Path) -> Path:
     ax.axhline(0, color="black", lw=0.8)
     me = analysis.get("min_effect") or 0
     if me:
+        ax.axhspan(-me, me, color=NEUTRAL, alpha=0.15, lw=0, zorder=1)
         for y in (me, -me):
             ax.axhline(y, color=NEUTRAL, lw=0.8, ls="--")
     ax.set_xticks(range(len(items)))
-    ax.set_xticklabels([("× " if inter else "") + n for n, _, inter in items], rotation=30 if len(items) < 15 else 90,
-                       ha="right" if len(items) < 15 else "center", fontsize=9 if len(items) < 15 else 7)
-    prim = analysis["primary"]
-    ax.set_ylabel(f"effect on {prim['name']} (+ = component helps)")
-    title = "Component effects" + ("" if group["label"] == DEFAULT_GROUP else f" — {group['label']}")
-    ax.set_title(title + f"\n{round((1 - analysis['alpha']) * 100)}% t CI; dots: per-seed differences",
-                 fontsize=10)
+    many = len(items) >= 15
+    ax.set_xticklabels([n for n, _ in items], rotation=90 if many else 30, ha="center" if many else "right",
+                       fontsize=7 if many else 9)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title + "\n" + INTERVAL_CAPTION, fontsize=9)
+    shown = [v for v in (ESSENTIAL, HARMFUL, NEGLIGIBLE, "interaction") if COLORS[v] in bars or COLORS[v] in dots]
+    handles = [Line2D([], [], color=COLORS[v], marker="o", ls="", label=v) for v in shown]
+    if NEUTRAL in bars or NEUTRAL in dots:
+        handles.append(Line2D([], [], color=NEUTRAL, marker="o", ls="", label="inconclusive"))
+    ax.legend(handles=handles, fontsize=7, loc="best")
     return _save(fig, path)
+
+
+def effects_plot(group: dict, analysis: dict, path: Path) -> Path:
+    """Effect per component (and pair interaction): ``interval_plot`` of the group's rows."""
+    items = [(c, r) for c, r in group["components"].items()]
+    items += [("× " + k, r) for k, r in group["interactions"].items()]
+    title = "Component effects" + ("" if group["label"] == DEFAULT_GROUP else f" — {group['label']}")
+    return interval_plot(items, analysis, title, f"effect on {analysis['primary']['name']} (+ = component helps)",
+                         path)
+
+
+def alternatives_plot(group: dict, analysis: dict, path: Path) -> Path:
+    """The baseline's choice against each alternative: ``interval_plot`` of the alternatives' rows."""
+    items = [(f"{c}={a}", r) for c, by_alt in group["alternatives"].items() for a, r in by_alt.items()]
+    title = "Alternatives" + ("" if group["label"] == DEFAULT_GROUP else f" — {group['label']}")
+    return interval_plot(items, analysis, title,
+                         f"effect on {analysis['primary']['name']} (+ = the baseline's choice is better)", path)
 
 
 def distributions_plot(group: dict, analysis: dict, path: Path) -> Path:

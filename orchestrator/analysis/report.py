@@ -17,10 +17,15 @@ from ..config import StudyConfig, load_config, load_yaml, parse_config
 from ..errors import ConfigError
 from ..ledger import Study, write_json
 from . import factor_report, tables
+from .html import write_html
+from .plots import INTERVAL_CAPTION
 from .records import DEFAULT_GROUP
 from .stats import MIN_BOOTSTRAP_N
-from .verdicts import analyse, verdicts_payload
+from .verdicts import analyse, row_note, verdicts_payload
 
+#: which interval the tables and plots show (stats.simultaneous_alpha)
+SIM_CI_TEXT = ("simultaneous t interval, Bonferroni-adjusted: each row at level 1 − alpha/m for the m rows of its "
+               "family (with adaptive seeds also adjusted for the look)")
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
 
 
@@ -80,6 +85,7 @@ def build_report(study_path: str | Path, console: Console | None = None) -> dict
     md = render_markdown(analysis, config, study, plot_files)
     (study.path / "report.md").write_text(md)
     files["report"] = str(study.path / "report.md")
+    files["html"] = str(write_html(study.path))
     print_console(analysis, config, console, files)
     payload["files"] = files
     return payload
@@ -98,6 +104,9 @@ def _plots(analysis: dict, config: StudyConfig, plot_dir: Path) -> dict[str, str
         try:
             if g["components"] or g["interactions"]:
                 out[f"effects{sfx}"] = str(plots.effects_plot(g, analysis, plot_dir / f"effects{sfx}.png"))
+            if g.get("alternatives"):
+                out[f"alternatives{sfx}"] = str(
+                    plots.alternatives_plot(g, analysis, plot_dir / f"alternatives{sfx}.png"))
             out[f"distributions{sfx}"] = str(
                 plots.distributions_plot(g, analysis, plot_dir / f"distributions{sfx}.png"))
             out.update(factor_report.factor_plots(g, analysis, plot_dir, sfx))
@@ -148,7 +157,8 @@ def render_markdown(analysis: dict, config: StudyConfig, study: Study, plot_file
         + (f"; secondary: {', '.join(m['name'] + ' (' + m['mode'] + ')' for m in analysis['secondary'])}"
            if analysis["secondary"] else ""),
         (f"- alpha {analysis['alpha']} (Holm across components), minimum practical effect {analysis['min_effect']}; "
-         f"intervals: t (BCa bootstrap beside it from {MIN_BOOTSTRAP_N} seeds, {analysis['n_bootstrap']} resamples)"),
+         f"intervals: {SIM_CI_TEXT} (a per-row BCa bootstrap interval beside it from {MIN_BOOTSTRAP_N} seeds, "
+         f"{analysis['n_bootstrap']} resamples)"),
         f"- reproducibility: {mode_text(analysis['reproducibility'])}",
         f"- status: {status}",
         "",
@@ -156,6 +166,9 @@ def render_markdown(analysis: dict, config: StudyConfig, study: Study, plot_file
     main_power = (analysis["groups"].get(analysis["main_group"]) or {}).get("power") or {}
     if main_power.get("line"):
         L += [f"> **Power:** {main_power['line']}.", ""]
+    elif main_power.get("mde") is not None:
+        L += [(f"**Power:** with {main_power['n']} seeds this study detects effects >= {main_power['mde']:.3g} "
+               f"(80% power), within min_effect {main_power['min_effect']:g}."), ""]
     if analysis["adaptive"]:
         ad = analysis["adaptive"]
         L += [(f"> Adaptive seeds: p-values are adjusted for looking after every seed (alpha split over the "
@@ -213,18 +226,25 @@ def render_markdown(analysis: dict, config: StudyConfig, study: Study, plot_file
         for name, path in plot_files.items():
             rel = Path(path).relative_to(study.path) if Path(path).is_relative_to(study.path) else path
             L.append(f"![{name}]({rel})")
+            if name.startswith(("effects", "alternatives")):
+                L += ["", f"*{name}: {INTERVAL_CAPTION}; the intervals are the tables' simultaneous CIs.*", ""]
         L.append("")
     L += [
         "## How to read this report", "",
         "- **delta** is the mean over seeds of the paired difference baseline vs ablated, oriented so that "
-        "**positive means the component helps**; [t CI] is the t interval at level 1 − alpha, `BCa` the "
-        "bias-corrected bootstrap interval beside it (only from 10 seeds: at 3-5 seeds bootstrap intervals "
-        "cover far less than they claim). Paired differences below 1e-12 × the metric are float noise: 0."
+        f"**positive means the component helps**; [simultaneous CI] is the {SIM_CI_TEXT}: all the rows' intervals "
+        "cover their effects together with probability at least 1 − alpha, and one clear of ±min_effect is "
+        "decided; `BCa per row` is the bias-corrected bootstrap interval at 1 − alpha for that row alone (only "
+        "from 10 seeds: at 3-5 seeds bootstrap intervals cover far less than they claim). Paired differences "
+        "below 1e-12 × the metric are float noise: 0."
         + (" In random/full-factorial designs delta is the regression main effect (seed fixed effects); "
            "'baseline'/'ablated' then average all trials with/without the component."
            if analysis["design"] != "one_at_a_time" else ""),
-        ("- **p (Holm)** is the paired t-test p-value against 0 after Holm's correction across the study's "
-         "components (raw p beside it); `significant` in verdicts.json is this test."),
+        ("- **deciding test** is the test whose Holm-adjusted p decides the verdict (for an inconclusive row, the "
+         "one closest to deciding), its claim in words and its raw p beside it; **p vs 0 (Holm)** is the plain "
+         "paired t-test against 0 after Holm's correction (`significant` in verdicts.json): an effect can differ "
+         "from 0 and still not be shown beyond min_effect. A row whose numbers look decided but is not (or the "
+         "reverse) says why in its verdict and note."),
         (f"- **essential**: the t interval lies above min_effect = {analysis['min_effect']} (a shifted one-sided "
          "test, Holm-adjusted); **harmful**: the mirror image; **negligible**: shown equivalent within "
          "± min_effect (TOST, Holm-adjusted; only when min_effect > 0); **inconclusive**: none of these shown, "
@@ -277,8 +297,10 @@ def _fit_md(analysis: dict) -> list[str]:
 def _component_notes(g: dict, analysis: dict) -> list[str]:
     out = []
     for name, r in g["components"].items():
-        if not r.get("conclusive"):
+        if not r.get("estimable"):
             out.append(f"- **{name}**: {r.get('note') or 'cannot conclude'}.")
+        elif r.get("why"):
+            out.append(f"- **{name}** ({r['verdict']}): {row_note(r)}.")
         elif r.get("note"):
             out.append(f"- {name}: {r['note']}.")
     return out + ([""] if out else [])
@@ -315,7 +337,7 @@ def print_console(analysis: dict, config: StudyConfig, console: Console, files: 
             console.print(tables.rich_table(f"{title}{suffix}", ["variant"] + ms, tables.metric_table_rows(g, ms)))
         if g["components"]:
             console.print(tables.rich_table(f"Verdicts{suffix}", tables.SUMMARY_HEADER, tables.summary_rows(g),
-                                            verdict_col=7))
+                                            verdict_col=tables.VERDICT_COL))
             for line in _component_notes(g, analysis):
                 if line:
                     console.print("  " + escape(line.replace("**", "")), highlight=False)
@@ -338,4 +360,4 @@ def print_console(analysis: dict, config: StudyConfig, console: Console, files: 
     console.print(f"Cost: {t['trials']} trials, {t['trial_hours']:.3g} trial-hours, {t['failed']} failed, "
                   f"{t['restarts']} restarts, {t['saved_hours']:.3g} trial-hours saved by inference-only reuse")
     if "report" in files:
-        console.print(f"Report: {files['report']}  (verdicts.json, results.csv, plots/ beside it)")
+        console.print(f"Report: {files['report']}  (report.html, verdicts.json, results.csv, plots/ beside it)")

@@ -19,7 +19,10 @@ Conventions used everywhere in the analysis:
   valid since at most one of them is below 1) and negligibility are each a Holm family
   across the components, so wrong claims of either kind stay <= alpha family-wise.
   Wilcoxon's signed-rank test is not used: its smallest two-sided p is ``2 / 2**n``.
-* **Intervals.** The t interval (``ci``, method ``t``) always; beside it, from
+* **Intervals.** ``ci_sim``: the simultaneous interval the report shows and plots, the t
+  interval at level 1 - alpha / m for a family of m (Bonferroni), so all of a family's
+  intervals cover together with probability >= 1 - alpha and one clear of +-min_effect is
+  decided by the Holm-adjusted test. The t interval (``ci``, method ``t``) always; beside it, from
   ``MIN_BOOTSTRAP_N`` seeds on, a BCa bootstrap interval (``ci_bootstrap``). Percentile
   bootstrap intervals at n = 3 cover about 74% of the time, not 95%
   (benchmarks/verdicts.py), so none is shown at small n.
@@ -302,7 +305,7 @@ def verdict(p_essential: float, p_harmful: float, p_negligible: float, alpha: fl
     return INCONCLUSIVE
 
 
-def decide_family(results: Mapping[str, dict], alpha: float, adjust=None) -> None:
+def decide_family(results: Mapping[str, dict], alpha: float, adjust=None, min_effect: float = 0.0) -> None:
     """Holm across a family (components of one analysis), then verdicts, in place.
 
     Three Holm families: ``p`` (two-sided against 0: ``significant``), the directional
@@ -311,7 +314,9 @@ def decide_family(results: Mapping[str, dict], alpha: float, adjust=None) -> Non
     so an effect is claimed exactly when it is significant) and ``p_negligible``.
     ``adjust(p, result)`` first makes a p-value valid under optional stopping (adaptive
     seeds). Sets ``p_holm``, ``p_essential_holm``, ``p_harmful_holm`` (1 for the direction
-    not taken), ``p_negligible_holm``, ``significant`` and ``verdict``.
+    not taken), ``p_negligible_holm``, ``significant``, ``verdict``, ``ci_sim`` (the
+    simultaneous interval, see ``simultaneous_alpha``), ``deciding`` (``deciding_test``) and
+    ``why`` (``disagreement``: why a row that looks decided is not, or the reverse; "" if none).
     """
     names = list(results)
 
@@ -328,6 +333,7 @@ def decide_family(results: Mapping[str, dict], alpha: float, adjust=None) -> Non
     two_sided = family([r.get("p", nan) for r in rs])
     directional = family([min(r.get("p_essential", nan), r.get("p_harmful", nan)) for r in rs])
     negligible = family([r.get("p_negligible", nan) for r in rs])
+    m = int(np.sum(np.isfinite(directional)))
     for r, p0, pd, pn in zip(rs, two_sided, directional, negligible):
         up = finite(r.get("p_essential")) and r["p_essential"] <= r.get("p_harmful", 1.0)
         r["p_holm"], r["p_negligible_holm"] = float(p0), float(pn)
@@ -335,6 +341,90 @@ def decide_family(results: Mapping[str, dict], alpha: float, adjust=None) -> Non
         r["p_harmful_holm"] = (1.0 if finite(pd) else nan) if up else float(pd)
         r["significant"] = bool(finite(r["p_holm"]) and r["p_holm"] < alpha)
         r["verdict"] = verdict(r["p_essential_holm"], r["p_harmful_holm"], r["p_negligible_holm"], alpha)
+        factor = adjust(1e-12, r) / 1e-12 if adjust is not None else 1.0
+        r["ci_sim_alpha"] = simultaneous_alpha(alpha, m, factor)
+        r["ci_sim"] = interval(r.get("effect", nan), r.get("se", nan), r.get("df", nan), r["ci_sim_alpha"])
+        r["deciding"] = deciding_test(r, min_effect)
+        r["why"] = disagreement(r, alpha, min_effect)
+
+
+def simultaneous_alpha(alpha: float, m: int, factor: float = 1.0) -> float:
+    """Per-row level of Bonferroni-adjusted simultaneous intervals: alpha / (m * factor).
+
+    All m intervals of a family at 1 - alpha / m cover their effects together with probability
+    at least 1 - alpha. ``factor`` is the adaptive-seeds adjustment (p * factor is the p-value
+    Holm sees), so the interval matches that p-value. An interval clear of +-min_effect means the
+    Holm-adjusted directional p is below alpha (Holm never rejects less than Bonferroni).
+    """
+    return alpha / (max(m, 1) * max(factor, 1.0))
+
+
+def interval(effect: float, se: float, df: float, alpha: float) -> list[float]:
+    """The two-sided (1 - alpha) t interval effect +- t_{1-alpha/2, df} * se (NaN if undefined)."""
+    if not (finite(effect) and finite(se) and finite(df) and df >= 1):
+        return [float("nan"), float("nan")]
+    half = t_quantile(1 - alpha / 2, df) * se
+    return [float(effect) - half, float(effect) + half]
+
+
+#: what each verdict's test shows, in words (``deciding_test``)
+CLAIMS = {ESSENTIAL: "effect > +min_effect", HARMFUL: "effect < -min_effect",
+          NEGLIGIBLE: "within +-min_effect (TOST)"}
+
+
+def deciding_test(r: dict, min_effect: float) -> dict | None:
+    """The test that decides the verdict: {test, claim, p_holm, p} (p raw, p_holm what is compared with alpha).
+
+    For an ``inconclusive`` row the test closest to deciding (smallest adjusted p) is named.
+    None when no test could run.
+    """
+    v = r.get("verdict")
+    if v not in DECIDED:
+        tests = [t for t in (ESSENTIAL, HARMFUL, NEGLIGIBLE) if finite(r.get(f"p_{t}_holm"))]
+        if not tests:
+            return None
+        v = min(tests, key=lambda t: r[f"p_{t}_holm"])
+    claim = CLAIMS[v].replace("min_effect", f"{min_effect:g}")
+    return {"test": v, "claim": claim, "p_holm": float(r[f"p_{v}_holm"]), "p": fnum(r.get(f"p_{v}"))}
+
+
+def disagreement(r: dict, alpha: float, min_effect: float) -> str:
+    """Why a row whose numbers look decided is not (or decided while its interval looks not); "" if none.
+
+    The words before the first " (" are the short reason the verdict cell shows; the rest gives the numbers.
+    """
+    d = r.get("deciding")
+    if d is None:
+        return ""
+    ph = f"{d['p_holm']:.3g}"
+    lo, hi = r.get("ci_sim", [float("nan")] * 2)
+    if r.get("verdict") == INCONCLUSIVE:
+        band = "clears the band" if d["test"] != NEGLIGIBLE else "lies inside the band"
+        if d["p"] is not None and d["p"] < alpha:
+            return (f"{band} before Holm only (p {d['p']:.3g} < {alpha:g}; Holm-adjusted p {ph} >= {alpha:g} "
+                    f"for {d['claim']})")
+        if r.get("significant"):
+            return (f"differs from 0 but is not shown {'beyond' if d['test'] != NEGLIGIBLE else 'within'} "
+                    f"+-{min_effect:g} (Holm-adjusted p {r['p_holm']:.3g} < {alpha:g} against 0; {ph} >= {alpha:g} "
+                    f"for {d['claim']})")
+        if finite(r.get("p")) and r["p"] < alpha:
+            return (f"p < {alpha:g} against 0 before Holm only (p {r['p']:.3g}, Holm-adjusted {r['p_holm']:.3g}; "
+                    f"{ph} >= {alpha:g} for {d['claim']})")
+        return ""
+    if not (finite(lo) and finite(hi)):
+        return ""
+    if d["test"] == ESSENTIAL and not lo > min_effect or d["test"] == HARMFUL and not hi < -min_effect:
+        return (f"decided by Holm's step-down test though the Bonferroni interval touches the band (Holm is less "
+                f"strict; adjusted p {ph} < {alpha:g})")
+    if d["test"] == NEGLIGIBLE and not (lo > -min_effect and hi < min_effect):
+        return (f"negligible by TOST though the simultaneous interval reaches past +-{min_effect:g} (TOST needs "
+                f"only the 1-2alpha interval; Holm-adjusted p {ph} < {alpha:g})")
+    return ""
+
+
+def short_reason(why: str) -> str:
+    """The words of a ``disagreement`` before its numbers."""
+    return why.split(" (", 1)[0]
 
 
 # ---------------------------------------------------------------- adaptive seeds
@@ -388,11 +478,11 @@ def compare_paired(
     ``seeds`` lists them and ``unpaired`` says which seeds were dropped and why. This is a
     family of one (``*_holm`` equal the raw p-values); a study's analysis re-adjusts
     across components with ``decide_family``. With fewer than two paired seeds the verdict
-    is ``inconclusive`` with ``conclusive: False`` and a note saying it cannot conclude.
+    is ``inconclusive`` with ``estimable: False`` and a note saying it cannot conclude.
 
     Returns a JSON-ready dict: n, seeds, diffs {seed: d}, effect, std, se, ci (t), ci_t,
     ci_method, ci_bootstrap, bootstrap_method, t, p, p_essential, p_harmful, p_negligible
-    (and their ``_holm``), significant, verdict, mde, seeds_needed, conclusive, note,
+    (and their ``_holm``), significant, verdict, ci_sim, deciding, why, mde, seeds_needed, estimable, note,
     unpaired, baseline {n,mean,std}, other {n,mean,std}.
     """
     seeds, diffs, b, o, unpaired = pair_values(dict(baseline_values_by_seed), dict(other_values_by_seed), mode)
@@ -404,7 +494,7 @@ def compare_paired(
         baseline=_short(describe(b)),
         other=_short(describe(o)),
     )
-    decide_family({"variant": result}, alpha)
+    decide_family({"variant": result}, alpha, min_effect=min_effect)
     result["note"] = pairing_note(result["n"], unpaired)
     return result
 
@@ -434,7 +524,7 @@ def summarise_diffs(diffs: np.ndarray, alpha: float, min_effect: float, n_bootst
         **judge(d["mean"], d["sem"], n - 1, alpha, min_effect),
         "mde": mde(d["sem"], n - 1, alpha),
         "seeds_needed": seeds_needed(d["std"], target, alpha) if n >= 2 else None,
-        "conclusive": n >= 2,
+        "estimable": n >= 2,
         "zero_variance": bool(n >= 2 and d["std"] == 0.0),
     }
 
@@ -446,13 +536,13 @@ def summarise_estimate(effect: float, se: float, df: int, alpha: float, min_effe
     The same tests as ``summarise_diffs``: t interval, ``judge``'s p-values, mde; ``seeds_needed``
     scales se by sqrt(n_seeds / n) with df growing in proportion. An se at or below ``tol`` is an
     exact fit (float noise): se 0, and an effect at or below ``tol`` is 0. A non-finite effect or
-    se, or df < 1, gives NaN tests and ``conclusive: False``.
+    se, or df < 1, gives NaN tests and ``estimable: False``.
     """
     nan = float("nan")
     if not (finite(effect) and finite(se) and df >= 1):
         return {"df": df, "effect": fnum(effect) if finite(effect) else nan, "std": nan, "se": nan,
                 "ci": [nan, nan], "ci_t": [nan, nan], "ci_method": CI_METHOD, "ci_bootstrap": [nan, nan], "t": nan,
-                **judge(nan, nan, 0, alpha, min_effect), "mde": nan, "seeds_needed": None, "conclusive": False,
+                **judge(nan, nan, 0, alpha, min_effect), "mde": nan, "seeds_needed": None, "estimable": False,
                 "zero_variance": False}
     effect, se = float(effect), float(se)
     if se <= tol:
@@ -466,7 +556,7 @@ def summarise_estimate(effect: float, se: float, df: int, alpha: float, min_effe
             "ci_bootstrap": [nan, nan], "t": float(tstat), **judge(effect, se, df, alpha, min_effect),
             "mde": mde(se, df, alpha),
             "seeds_needed": seeds_needed(se * math.sqrt(n_seeds), target, alpha, df / n_seeds, 0.0),
-            "conclusive": True, "zero_variance": bool(se == 0)}
+            "estimable": True, "zero_variance": bool(se == 0)}
 
 
 def _short(d: dict) -> dict:

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 
-from rich.markup import escape
-from rich.table import Table
+from rich.text import Text
 
-from .stats import ESSENTIAL, HARMFUL, NEGLIGIBLE, finite
+from ..terminal import FitTable
+from .stats import ESSENTIAL, HARMFUL, NEGLIGIBLE, finite, short_reason
 
-SUMMARY_HEADER = ["component", "kind", "baseline", "ablated (mean ± std)", "delta [t CI]", "p (Holm)", "MDE",
-                  "verdict"]
-INTERACTION_HEADER = ["pair", "delta a", "delta b", "delta a+b", "interaction [CI]", "p (Holm)", "n", "verdict"]
+SUMMARY_HEADER = ["component", "kind", "baseline", "ablated (mean ± std)", "delta [simultaneous CI]",
+                  "deciding test: p (Holm)", "p vs 0 (Holm)", "MDE", "verdict"]
+INTERACTION_HEADER = ["pair", "delta a", "delta b", "delta a+b", "interaction [simultaneous CI]", "p (Holm)", "n",
+                      "verdict"]
+VERDICT_COL = SUMMARY_HEADER.index("verdict")
 VERDICT_STYLE = {ESSENTIAL: "bold green", HARMFUL: "bold red", NEGLIGIBLE: "cyan", "interaction": "bold yellow"}
 
 
@@ -56,38 +59,49 @@ def _p(p) -> str:
     return "<0.0001" if p < 1e-4 else f"{p:.4f}"
 
 
+def deciding_text(r: dict) -> str:
+    """The test that decides the verdict (the closest one for an inconclusive row), its direction and Holm p."""
+    d = r.get("deciding")
+    if not d:
+        return "—"
+    return f"{d['claim']} ({d['test']}): {_p(d['p_holm'])} (raw {_p(d['p'])})"
+
+
 def verdict_text(r: dict) -> str:
     v = r["verdict"]
-    if not r.get("conclusive", True):
+    if not r.get("estimable", True):
         return f"{v} (cannot conclude: n={r.get('n', 0)})"
     need = r.get("seeds_needed")
     if v == "inconclusive" and need is not None:
-        return f"{v} (~{need} seeds would decide)" if need <= 1000 else f"{v} (>1000 seeds would decide)"
-    return v
+        v = f"{v} (~{need} seeds would decide)" if need <= 1000 else f"{v} (>1000 seeds would decide)"
+    return f"{v}: {short_reason(r['why'])}" if r.get("why") else v
+
+
+def delta_text(r: dict) -> str:
+    """Effect, its simultaneous interval, and the per-row BCa bootstrap interval when there is one."""
+    delta = signed(r.get("effect"))
+    ci = ci_text(r.get("ci_sim", [None, None]))
+    boot = ci_text(r.get("ci_bootstrap", [None, None]))
+    if ci:
+        delta += f" {ci}"
+    if boot:
+        delta += f" ({r.get('bootstrap_method', 'BCa')} per row {boot})"
+    return delta
 
 
 def summary_rows(group: dict) -> list[list[str]]:
     rows = []
     for name, r in group["components"].items():
-        delta = signed(r.get("effect"))
-        ci = ci_text(r.get("ci_t", [None, None]))
-        boot = ci_text(r.get("ci_bootstrap", [None, None]))
-        if ci:
-            delta += f" {ci}"
-        if boot:
-            delta += f" {r.get('bootstrap_method', 'BCa')} {boot}"
-        rows.append([name, r.get("kind") or "", mean_std(r.get("baseline")), mean_std(r.get("ablated")), delta,
-                     p_text(r.get("p"), r.get("p_holm")), num(r.get("mde"), 3), verdict_text(r)])
+        rows.append([name, r.get("kind") or "", mean_std(r.get("baseline")), mean_std(r.get("ablated")), delta_text(r),
+                     deciding_text(r), p_text(r.get("p"), r.get("p_holm")), num(r.get("mde"), 3), verdict_text(r)])
     return rows
 
 
 def interaction_rows(group: dict) -> list[list[str]]:
     rows = []
     for key, r in group["interactions"].items():
-        delta = signed(r.get("effect"))
-        ci = ci_text(r.get("ci_t", [None, None]))
         rows.append([key, signed(r.get("delta_a")), signed(r.get("delta_b")), signed(r.get("delta_ab")),
-                     f"{delta} {ci}".strip(), p_text(r.get("p"), r.get("p_holm")), str(r.get("n", 0)),
+                     delta_text(r), p_text(r.get("p"), r.get("p_holm")), str(r.get("n", 0)),
                      verdict_text(r)])
     return rows
 
@@ -122,19 +136,12 @@ def markdown(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def rich_table(title: str, header: list[str], rows: list[list[str]], verdict_col: int | None = None) -> Table:
-    table = Table(title=escape(title), title_justify="left", header_style="bold")
-    for h in header:
-        table.add_column(escape(h), overflow="fold")
-    for row in rows:
-        cells = [escape(str(c)) for c in row]
-        if verdict_col is not None:
-            v = cells[verdict_col].split(" (")[0]
-            style = VERDICT_STYLE.get(v)
-            if style:
-                cells[verdict_col] = f"[{style}]{cells[verdict_col]}[/{style}]"
-        table.add_row(*cells)
-    return table
+def rich_table(title: str, header: list[str], rows: list[list[str]], verdict_col: int | None = None) -> FitTable:
+    """A console table that fits the terminal's width (see `orchestrator.terminal`)."""
+    def style(i: int, cell: str) -> str:
+        return VERDICT_STYLE.get(re.split(r"[ :(]", cell)[0], "") if i == verdict_col else ""
+
+    return FitTable(title, header, [[Text(str(c), style=style(i, str(c))) for i, c in enumerate(row)] for row in rows])
 
 
 # ---------------------------------------------------------------- results.csv

@@ -14,7 +14,7 @@ from typing import Any
 from ..config import AdaptiveSeeds, StudyConfig
 from ..ledger import COMPLETED, FAILED, PENDING, RUNNING, TrialRecord
 from ..paths import get_path
-from . import factors, reproducibility
+from . import alternatives, factors, reproducibility
 from .effects import (
     Sequential,
     paired_effects,
@@ -195,7 +195,10 @@ def analyse_group(group: GroupData, config: StudyConfig, n_boot: int, sequential
                                   [primary.name] + [m.name for m in config.metrics.secondary], primary.name)
     flags = t_flags + flags
     levels = factors.analyse_levels(group, config, a.alpha, a.min_effect, n_boot) if config.has_levels else {}
+    alternatives.adjust_for_peeking(levels, sequential, a.alpha, a.min_effect, group)
     flags += levels.pop("factor_flags", [])
+    if levels.get("alternatives"):
+        flags += alternatives.add_secondary(group, config, levels["alternatives"], a.alpha)
     variants = {}
     for var in group.ordered():
         per_metric = {}
@@ -233,7 +236,7 @@ def power_summary(components: dict[str, dict], min_effect: float) -> dict | None
 
     ``line`` is set when that mde exceeds min_effect (the report prints it at the top).
     """
-    rows = [r for r in components.values() if r.get("conclusive") and finite(r.get("mde"))]
+    rows = [r for r in components.values() if r.get("estimable") and finite(r.get("mde"))]
     if not rows:
         return None
     worst = max(rows, key=lambda r: r["mde"])
@@ -256,7 +259,7 @@ def _adaptive_notes(components: dict[str, dict], initial: set) -> None:
     for r in components.values():
         un = r.get("unpaired") or {}
         extra = un.get("only_baseline") or []
-        if r.get("conclusive") and extra and not un.get("only_other") and not un.get("nonfinite") \
+        if r.get("estimable") and extra and not un.get("only_other") and not un.get("nonfinite") \
                 and not (set(extra) & initial):
             r["note"] = (f"adaptive seeds: decided on {r['n']} paired seeds; the baseline's later seeds "
                          f"({', '.join(map(str, extra))}) went to components still undecided")
@@ -312,12 +315,21 @@ def cost(records: Iterable[TrialRecord]) -> dict:
 # ---------------------------------------------------------------- verdicts.json
 
 
+def row_note(r: dict) -> str:
+    """The row's note and, when its numbers look decided but it is not (or the reverse), why."""
+    return "; ".join(x for x in (r.get("note", ""), r.get("why", "")) if x)
+
+
 def _component_payload(r: dict) -> dict:
+    d = r.get("deciding")
     out = {
         "kind": r.get("kind"),
         "verdict": r["verdict"],
+        "deciding": None if d is None else {**d, "p_holm": fnum(d["p_holm"])},
         "significant": bool(r.get("significant")),
         "effect": fnum(r.get("effect")),
+        "ci_sim": [fnum(x) for x in r.get("ci_sim", [None, None])],
+        "ci_sim_level": fnum(1 - r["ci_sim_alpha"]) if finite(r.get("ci_sim_alpha")) else None,
         "ci": [fnum(x) for x in r.get("ci", [None, None])],
         "ci_method": r.get("ci_method", "t"),
         "ci_bootstrap": [fnum(x) for x in r.get("ci_bootstrap", [None, None])],
@@ -325,8 +337,8 @@ def _component_payload(r: dict) -> dict:
         "mde": fnum(r.get("mde")),
         "seeds_needed": r.get("seeds_needed"),
         "method": r.get("method"),
-        "conclusive": bool(r.get("conclusive")),
-        "note": r.get("note", ""),
+        "estimable": bool(r.get("estimable")),
+        "note": row_note(r),
     }
     for key in ("p", "p_essential", "p_harmful", "p_negligible"):
         out[key] = fnum(r.get(key))
@@ -334,6 +346,9 @@ def _component_payload(r: dict) -> dict:
     if r.get("average_effect"):
         out["average_effect"] = {"effect": fnum(r["average_effect"]["effect"]),
                                  "ci": [fnum(x) for x in r["average_effect"]["ci"]]}
+    if r.get("secondary"):
+        out["secondary"] = {m: {"effect": fnum(s["effect"]), "ci": [fnum(x) for x in s["ci"]], "p": fnum(s["p"]),
+                                "n": s["n"]} for m, s in r["secondary"].items()}
     return out
 
 

@@ -82,4 +82,4 @@ class StudyProgress:
 
     def _line(self) -> None:
         self._printed = time.monotonic()
-        self.console.print(self.summary(), markup=False, highlight=False, soft_wrap=True)
+        self.console.print(self.summary(), markup=False, highlight=False)  # wraps at spaces to fit a log

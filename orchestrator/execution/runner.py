@@ -113,6 +113,8 @@ class TrialExecutor:
         self.study = study
         self.config = config
         self.entry = entry or config.trainable
+        if not isinstance(self.entry, str):  # a script trainable travels as a plain dict
+            self.entry = self.entry.model_dump()
         self.on_update = on_update or (lambda record: None)
         self.max_concurrent = max_concurrent or config.resources.max_concurrent
         self.stop_hook_factory = stop_hook_factory

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ..config import load_yaml, resolve_callable
 from ..errors import UserError
+from ..integrations.script import kill_running, script_trainable
 from ..ledger import COMPLETED, RUNNING, Study, TrialRecord, TrialStore, as_no_room
 from ..paths import get_path
 from ..provenance import hardware
@@ -63,6 +64,7 @@ class Watchdog:
                 why = f"stalled: no report for {self.stall:g} s"
             if why and self.lock.acquire(blocking=False):
                 _record_error(self.store, why, None)
+                kill_running()  # a script trainable's process group ends with this attempt
                 sys.stderr.flush()
                 os._exit(FAILED_EXIT)  # the hung trial cannot be stopped any other way
 
@@ -75,7 +77,7 @@ def _project_on_path(code_dir: str | None) -> str:
     return code_dir
 
 
-def run_attempt(study_path: str, spec: dict, config: dict, entry: str, code_dir: str | None, threads: int,
+def run_attempt(study_path: str, spec: dict, config: dict, entry: str | dict, code_dir: str | None, threads: int,
                 stop_hook=None, events=None, limits: tuple = (None, None), device: str | None = None,
                 world_size: int = 1, master: tuple | None = None) -> TrialRecord:
     """Run one attempt of a trial (rank 0 of a group when `world_size` > 1); record it durably.
@@ -124,7 +126,7 @@ def run_attempt(study_path: str, spec: dict, config: dict, entry: str, code_dir:
     try:
         if world_size > 1:
             _join(ctx, master, limits[0], store, events)
-        _trainable(entry)(ctx)
+        _trainable(entry, code_dir)(ctx)
     except TrialStopped:
         stopped = True
     except BaseException as exc:
@@ -185,7 +187,7 @@ def _join(ctx: TrialContext, master: tuple, timeout: float | None, store: TrialS
     dist.barrier()  # no rank reads the checkpoint after rank 0 saved a newer one
 
 
-def run_rank(study_path: str, spec: dict, config: dict, entry: str, code_dir: str | None, threads: int,
+def run_rank(study_path: str, spec: dict, config: dict, entry: str | dict, code_dir: str | None, threads: int,
              events, limits: tuple, device: str | None, rank: int, world_size: int, attempt: int,
              master: tuple) -> None:
     """Run rank `rank` > 0 of a trial's attempt: the trainable in the group, nothing recorded.
@@ -200,7 +202,7 @@ def run_rank(study_path: str, spec: dict, config: dict, entry: str, code_dir: st
                        world_size=world_size)
     try:
         _join(ctx, master, limits[0])
-        _trainable(entry)(ctx)
+        _trainable(entry, code_dir)(ctx)
     except TrialStopped:
         pass
     except BaseException as exc:
@@ -221,8 +223,15 @@ def _node_id() -> str | None:
     return ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
 
 
-def _trainable(entry: str):
-    """The trainable; one that cannot be imported on this node is a UserError (no retry helps)."""
+def _trainable(entry: str | dict, code_dir: str):
+    """The trainable; one that cannot be imported on this node is a UserError (no retry helps).
+
+    A dict is a script trainable ({script, args, script_overrides}) of the project at `code_dir`.
+    """
+    if isinstance(entry, dict):
+        if not os.path.isfile(os.path.join(code_dir, entry["script"])):
+            raise UserError(f"the script '{entry['script']}' is not in {code_dir} on {platform.node()}")
+        return script_trainable(entry, code_dir)
     try:
         return resolve_callable(entry)
     except ValueError as exc:

@@ -181,12 +181,18 @@ class Study:
                 log.warning(problem)
             self.index.problems.clear()
             return [recs[k] for k in sorted(recs)]
+        return self.records_on_disk()
+
+    def records_on_disk(self, warn: bool = True) -> list[TrialRecord]:
+        """The readable record.json of every trial dir, sorted by trial id (a damaged one is
+        skipped, with a warning when `warn`)."""
         out = []
         for path in self.trial_dirs():
             try:
                 rec = TrialStore(path).read()
             except LedgerDamaged as exc:
-                log.warning("%s (skipped)", exc)
+                if warn:
+                    log.warning("%s (skipped)", exc)
                 continue
             if rec is not None:
                 out.append(rec)

@@ -96,7 +96,10 @@ class OfflineRun:
     summary: dict = field(default_factory=dict)
     history: list[dict] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    artifacts: list[dict] = field(default_factory=list)  # {name, type, files}
     exit_code: int | None = None
+    #: when wandb opened this segment (epoch seconds): the order `wandb sync` uploads a run's segments in
+    start_time: float = 0.0
 
     @property
     def steps(self) -> list[int]:
@@ -120,6 +123,7 @@ def read_run(path: str | Path) -> OfflineRun:
             run.run_id, run.project, run.entity = r.run_id or run.run_id, r.project, r.entity
             run.group, run.job_type, run.name = r.run_group, r.job_type, r.display_name
             run.tags = list(r.tags)
+            run.start_time = r.start_time.ToMicroseconds() / 1e6
             for item in r.config.update:
                 _set_nested(run.config, list(item.nested_key) or [item.key], json.loads(item.value_json))
         elif kind == "config":
@@ -138,6 +142,9 @@ def read_run(path: str | Path) -> OfflineRun:
             run.history.append({_item_key(i): _item_value(i) for i in rec.history.item})
         elif kind == "files":
             run.files.extend(f.path for f in rec.files.files)
+        elif kind == "artifact":
+            a = rec.artifact
+            run.artifacts.append({"name": a.name, "type": a.type, "files": [e.path for e in a.manifest.contents]})
         elif kind == "exit":
             run.exit_code = rec.exit.exit_code
     run.config.pop("_wandb", None)
@@ -145,29 +152,46 @@ def read_run(path: str | Path) -> OfflineRun:
 
 
 _RUN_DIR = re.compile(r"^(?:offline-)?run-\d{8}_\d{6}-")
+#: a segment's number, the run directory's suffix (`<mode>-run-<wandb's second>-<id>-seg<n>`)
+_SEGMENT = re.compile(r"-seg(\d+)$")
+
+
+def segment_number(run_dir_name: str) -> int:
+    """The segment number the driver gave a run directory (0: an older layout without one)."""
+    m = _SEGMENT.search(run_dir_name)
+    return int(m.group(1)) if m else 0
+
+
+def _segment_order(path: Path) -> tuple[int, str]:
+    # by number; older-layout dirs (wandb's second, then a nanosecond suffix) come first
+    name = path.parent.name
+    return segment_number(name), name.split("run-", 1)[-1]
 
 
 def logged_runs(wandb_dir: str | Path) -> dict[str, list[Path]]:
-    """The `.wandb` files under a wandb directory by run id, oldest first (one listing)."""
+    """The `.wandb` files under a wandb directory by run id, each run's segments in the order
+    they were written (one listing)."""
     out: dict[str, list[Path]] = {}
     try:
-        entries = sorted(os.scandir(wandb_dir), key=lambda e: e.name.split("run-", 1)[-1])
+        entries = list(os.scandir(wandb_dir))
     except FileNotFoundError:
         return out
     for entry in entries:
         if _RUN_DIR.match(entry.name) and entry.is_dir(follow_symlinks=False):
             for path in Path(entry.path).glob("run-*.wandb"):
                 out.setdefault(path.stem[4:], []).append(path)
+    for paths in out.values():
+        paths.sort(key=_segment_order)
     return out
 
 
 def run_files(wandb_dir: str | Path, run_id: str | None = None) -> list[Path]:
-    """The `.wandb` files under a wandb directory (of one run id), oldest first."""
+    """The `.wandb` files under a wandb directory (of one run id, else by run id), each run's
+    segments in the order they were written."""
     runs = logged_runs(wandb_dir)
     if run_id is not None:
         return runs.get(run_id, [])
-    return sorted((p for paths in runs.values() for p in paths),
-                  key=lambda p: (p.parent.name.split("run-", 1)[1], p.parent.name))
+    return [p for rid in sorted(runs) for p in runs[rid]]
 
 
 def last_step_of(paths: list[Path]) -> int:

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..config import StudyConfig
 from ..ledger import TrialRecord
+from ..spaces import fmt
 
 # ---------------------------------------------------------------- secrets
 
@@ -114,7 +115,7 @@ def run_tags(config: StudyConfig, record: TrialRecord) -> list[str]:
     for kind in sorted({config.components[n].kind for n in removed if n in config.components}):
         tags.append(f"kind:{kind}")
     tags += [f"alt:{c}={a}" for c, a in record.alternatives.items()]
-    tags += [f"factor:{p}={v}" for p, v in record.levels.items()]
+    tags += [f"factor:{p}={fmt(v)}" for p, v in record.levels.items()]
     if not (removed or record.alternatives or record.levels):
         tags.append("baseline")
     if record.inference_only:

@@ -54,6 +54,7 @@ class Session:
         self._lock = threading.Lock()
         self._started = False
         self._earlier: dict[str, list[Path]] | None = None
+        self._segments: dict[str, int] = {}  # run id -> the last segment number this driver opened
 
     @property
     def runs_dir(self) -> Path:
@@ -100,9 +101,9 @@ class Session:
 
     def init(self, **kwargs):
         self.runs_dir.mkdir(parents=True, exist_ok=True)
-        # a run closed and resumed within one second would reuse (and truncate) its log
-        # directory, named to the second: each segment gets its own, in order
-        extra = {"x_sync_dir_suffix": f"{time.time_ns() % 10**9:09d}", **kwargs.pop("settings_extra", {})}
+        # wandb names a log directory to the second, so its time cannot order a run's segments
+        # (nor keep two apart): each segment gets its own directory with the next number
+        extra = {"x_sync_dir_suffix": f"seg{self.next_segment(kwargs['id'])}", **kwargs.pop("settings_extra", {})}
         settings = self.settings(**extra)
         args = dict(project=self.project, entity=self.entity, group=self.study_id, dir=str(self.dir),
                     resume="allow", reinit="create_new", settings=settings, **kwargs)
@@ -118,13 +119,27 @@ class Session:
         run.finish(exit_code=exit_code)
         fix_links(run_dir)
 
+    def _earlier_runs(self) -> dict[str, list[Path]]:
+        # under self._lock: the logs on this machine when the first run was opened or checked
+        if self._earlier is None:
+            self._earlier = offline.logged_runs(self.runs_dir)
+        return self._earlier
+
     def earlier_step(self, run_id: str) -> int:
         """The highest step earlier drivers' logs on this machine hold for a run (-1: none)."""
         with self._lock:
-            if self._earlier is None:
-                self._earlier = offline.logged_runs(self.runs_dir)
-            paths = self._earlier.get(run_id, [])
+            paths = self._earlier_runs().get(run_id, [])
         return offline.last_step_of(paths)
+
+    def next_segment(self, run_id: str) -> int:
+        """The number of a run's next log segment: one past the last on disk or opened here."""
+        with self._lock:
+            last = self._segments.get(run_id)
+            if last is None:
+                paths = self._earlier_runs().get(run_id, [])
+                last = max((offline.segment_number(p.parent.name) for p in paths), default=0)
+            self._segments[run_id] = last + 1
+            return last + 1
 
 
 def fix_links(root: Path) -> None:

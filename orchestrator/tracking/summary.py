@@ -73,10 +73,16 @@ def write_summary(session, study, study_dir: Path, counts: dict[str, int]) -> No
         run.summary.update({**states, **counts})
         if data:
             run.log(data)
-        for path in (results, verdicts_path, best, _find(study_dir, "report.md"),
+        html_report = _find(study_dir, "report.html")
+        for path in (results, verdicts_path, best, _find(study_dir, "report.md"), html_report,
                      tuning_summary, tuning_dir / "report.md"):
             if path is not None and path.is_file():
                 run.save(str(path), base_path=str(study_dir), policy="now")
+        if html_report is not None:  # the report a reviewer opens offline, as an HTML artifact
+            artifact = wandb.Artifact(f"{P.summary_run_id(session.study_id)}-report", type="report",
+                                      description="report.html: the study's whole report in one self-contained file")
+            artifact.add_file(str(html_report), name="report.html")
+            run.log_artifact(artifact)
     finally:
         session.finish(run)
 

@@ -90,6 +90,7 @@ class WandbTracker(Tracker):
         self._summary_dir: Path | None = None
         self._summary_written = True
         self.written = 0  # runs finished with their trial's final state by this tracker
+        self.peak_open = 0  # the most runs open at once (bounded by max_open_runs)
         self._work.put(_START)
         self._threads = [threading.Thread(target=self._writer, name=f"ablator-wandb-{i}", daemon=True)
                          for i in range(max(1, writers))]
@@ -280,6 +281,7 @@ class WandbTracker(Tracker):
             with self._open_lock:
                 if len(self._open) < self.max_open_runs or time.monotonic() - waited > 5.0:
                     self._open[t.trial_id] = t  # a slot, taken before the run opens
+                    self.peak_open = max(self.peak_open, len(self._open))
                     return
                 victim = next((v for k, v in self._open.items() if self._work.hold(k)), None)
                 if victim is not None:

@@ -15,10 +15,12 @@ import optuna
 import yaml
 from optuna.trial import TrialState
 
+from ..analysis.html import write_html
 from ..config import StudyConfig, parse_config
 from ..errors import ConfigError
 from ..ledger import Study, write_json
-from ..paths import apply_overrides
+from ..levels import same
+from ..paths import apply_overrides, get_path
 from .confirm import sentence
 from .search import TUNING_DIR, journal_path
 from .space import GLOBAL, TuningPlan
@@ -39,8 +41,11 @@ def best_config(study: Study, config: StudyConfig, plan: TuningPlan, values: dic
     """
     data = yaml.safe_load(study.config_path.read_text())
     data["name"] = f"{config.name}-tuned"
-    data["baseline"] = apply_overrides(config.baseline, {**plan.removal_overrides(config), **values})
-    data["components"] = {n: c for n, c in data["components"].items() if n not in plan.removed}
+    data["baseline"] = apply_overrides(config.baseline, {**plan.removal_overrides(config),
+                                                         **plan.value_overrides(values)})
+    if data.get("components"):
+        data["components"] = {n: c for n, c in data["components"].items() if n not in plan.removed}
+    drop_redundant_alternatives(data)
     pairs = (data.get("design") or {}).get("pairs")
     if pairs:
         data["design"]["pairs"] = [p for p in pairs if not set(p) & set(plan.removed)]
@@ -53,6 +58,22 @@ def best_config(study: Study, config: StudyConfig, plan: TuningPlan, values: dic
     if problems:
         text += "# NOTE: this config does not validate as it is:\n" + "".join(f"#   {p}\n" for p in problems)
     return text + yaml.safe_dump(data, sort_keys=False), problems
+
+
+def drop_redundant_alternatives(data: dict) -> None:
+    """Drop each alternative the tuned baseline already is (its overrides all hold there, e.g. the winning
+    alternative carried into it); a component left without alternatives loses the key."""
+    absent = object()
+    for comp in (data.get("components") or {}).values():
+        alts = comp.get("alternatives") if isinstance(comp, dict) else None
+        if not alts:
+            continue
+        kept = {a: ov for a, ov in alts.items()
+                if not all(same(get_path(data["baseline"], k, absent), v) for k, v in (ov or {}).items())}
+        if kept:
+            comp["alternatives"] = kept
+        else:
+            comp.pop("alternatives")
 
 
 # ---------------------------------------------------------------- plots
@@ -208,6 +229,7 @@ def write_reports(study: Study, config: StudyConfig, plan: TuningPlan, ostudy: o
             L.append(f"- does not validate as it is: {p}")
     (out / "report.md").write_text("\n".join(L) + "\n")
     _study_report_section(study, plan, summary)
+    write_html(study.path)
     return out / "report.md"
 
 

@@ -119,9 +119,10 @@ def n_startup(budget: int | None) -> int:
 
 
 def make_sampler(seed: int, budget: int | None = None) -> optuna.samplers.TPESampler:
-    """Seeded multivariate TPE; constant liar so parallel trials don't all sample the same point."""
+    """Seeded multivariate TPE (grouped, for conditional spaces); constant liar so parallel trials don't all
+    sample the same point."""
     quiet_optuna()
-    return optuna.samplers.TPESampler(seed=seed, multivariate=True, constant_liar=True,
+    return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constant_liar=True,
                                       n_startup_trials=n_startup(budget))
 
 
@@ -296,7 +297,6 @@ class Search:
 
         `again`: what `reconcile()` returned (it is called here when not given).
         """
-        distributions = self.plan.distributions()
         again = self.reconcile() if again is None else list(again)
         try:
             while True:
@@ -306,7 +306,8 @@ class Search:
                         ft = again.pop(0)
                         self._submit(ft.number, ft.params, ft._trial_id)
                     elif self.n_trials() < budget:
-                        trial = self.ostudy.ask(distributions)
+                        trial = self.ostudy.ask()
+                        self.plan.suggest(trial)  # define-by-run: a branch's ranges exist only in its trials
                         trial.set_user_attr("trial_id", trial_id_for(trial.number))
                         self._submit(trial.number, trial.params, trial._trial_id)
                     else:

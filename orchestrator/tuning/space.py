@@ -12,7 +12,8 @@ From the ablation verdicts (``verdicts.json``):
 - a kept component whose alternative beat the baseline's choice (its verdict ``harmful``)
   carries the best such alternative into every tuning trial and the tuned config;
 - a factor whose effect is significant seeds the search with its own space, unless a
-  survivor's ``tune`` or ``tuning.search_space`` already searches that path (they rule).
+  survivor's ``tune`` or ``tuning.search_space`` already searches that path (they rule);
+  a significant range inside a branch seeds its factor's whole space (its branches and ranges).
 
 A parameter that a removed component's removal contract pins (e.g. ``model.dropout: 0.0``)
 is not tuned: tuning it would undo the removal. It is listed as skipped, with the reason.
@@ -22,10 +23,11 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
+import optuna
 from optuna.distributions import (
     BaseDistribution,
     CategoricalDistribution,
@@ -33,6 +35,7 @@ from optuna.distributions import (
     IntDistribution,
 )
 
+from .. import spaces
 from ..config import SearchSpace, StudyConfig
 
 ESSENTIAL, HARMFUL, NEGLIGIBLE, INCONCLUSIVE = "essential", "harmful", "negligible", "inconclusive"
@@ -51,13 +54,14 @@ class TunedParam:
     verdicts: list[str]  # the verdict of each source component ("-" for the global space)
 
     def describe(self) -> str:
-        return describe_space(self.space)
+        return spaces.describe(self.space)
 
     def distribution(self) -> BaseDistribution:
+        """The Optuna distribution of a space without nested choices (see ``sample`` for the others)."""
         return to_distribution(self.space)
 
-    def decode(self, value: Any) -> Any:
-        return decode_value(self.space, value)
+    def sample(self, pick: Callable[[str, BaseDistribution], Any]) -> Any:
+        return sample(self.space, self.path, pick)
 
 
 @dataclass
@@ -81,11 +85,25 @@ class TuningPlan:
         return "maximize" if self.mode == "max" else "minimize"
 
     def distributions(self) -> dict[str, BaseDistribution]:
+        """Fixed distributions (spaces without subspaces or branches only; ``suggest`` takes any)."""
         return {path: p.distribution() for path, p in self.params.items()}
 
+    def suggest(self, trial: optuna.Trial) -> dict[str, Any]:
+        """Config values by dotted path, asked of an Optuna trial define-by-run (a branch's ranges only in it)."""
+        return {path: p.sample(lambda name, d: ask_value(trial, name, d)) for path, p in self.params.items()}
+
     def decode(self, raw: dict[str, Any]) -> dict[str, Any]:
-        """Optuna's sampled values -> config values, by dotted path."""
-        return {path: self.params[path].decode(v) for path, v in raw.items() if path in self.params}
+        """Optuna's sampled parameters (a trial's ``params``) -> config values, by dotted path."""
+        return {path: p.sample(lambda name, _: raw[name]) for path, p in self.params.items()
+                if _asked(raw, path)}
+
+    def value_overrides(self, values: dict[str, Any]) -> dict[str, Any]:
+        """Dotted overrides of tuned values: a branch's value leaf by leaf."""
+        out: dict[str, Any] = {}
+        for path, value in values.items():
+            out.update(spaces.overrides(self.params[path].space, path, value) if path in self.params
+                       else {path: value})
+        return out
 
     def removal_overrides(self, config: StudyConfig) -> dict[str, Any]:
         """The fixed overrides: removal contracts, then the winning alternatives."""
@@ -98,7 +116,7 @@ class TuningPlan:
 
     def overrides(self, config: StudyConfig, values: dict[str, Any]) -> dict[str, Any]:
         """Every override of a tuning trial: removals, the reference tier, the sampled values."""
-        return {**self.removal_overrides(config), **self.base_overrides, **values}
+        return {**self.removal_overrides(config), **self.base_overrides, **self.value_overrides(values)}
 
     def fate(self, name: str) -> str:
         verdict = self.verdicts.get(name, "not judged")
@@ -164,9 +182,12 @@ def tuning_plan(config: StudyConfig, verdicts: dict) -> TuningPlan:
                 p.space = space
             continue
         params[dotted] = TunedParam(dotted, space, [source], [verdict])
-    for dotted, fv in (verdicts.get("factors") or {}).items():
+    for name, fv in (verdicts.get("factors") or {}).items():
+        dotted = fv.get("path") or name  # a range inside a branch seeds its whole factor's space
         if dotted not in config.factors or not fv.get("significant"):
             continue
+        if dotted in params and FACTOR in params[dotted].sources:
+            continue  # already seeded by another of its ranges
         if dotted in params or dotted in pinned:
             skipped.append((dotted, FACTOR, "already searched or pinned: the tuning spaces rule"
                             if dotted in params else f"pinned by '{pinned[dotted]}'"))
@@ -209,21 +230,50 @@ def _baseline_value(config: StudyConfig, dotted: str) -> Any:
 # ---------------------------------------------------------------- SearchSpace -> Optuna
 
 
-def _grid(space: SearchSpace) -> list:
-    lo, hi = space.value_range
-    pts = np.geomspace(lo, hi, space.n_bins) if space.log else np.linspace(lo, hi, space.n_bins)
-    if space.value_type == "int":
-        return sorted({round(float(x)) for x in pts})
-    return [float(x) for x in pts]
+def sample(space: SearchSpace, name: str, pick: Callable[[str, BaseDistribution], Any]) -> Any:
+    """A value of a space, each choice made by ``pick(parameter name, distribution)`` (define-by-run).
+
+    A union first picks its subspace (uniformly at first, as the random design does): a branch
+    by its label (``train.opt#branch``), other subspaces by position (``x#subspace``); the
+    chosen subspace's parameters are named under it (``train.opt[sgd].arguments.lr``, ``x#1``).
+    """
+    found = spaces.branches(space)
+    if space.subspaces is not None:
+        if len(found) == len(space.subspaces):
+            label = pick(f"{name}#branch", CategoricalDistribution([b.label for b in found]))
+            chosen = space.subspaces[[b.label for b in found].index(label)]
+            return sample(chosen, f"{name}[{label}]", pick)
+        i = int(pick(f"{name}#subspace", CategoricalDistribution(list(range(len(space.subspaces))))))
+        return sample(space.subspaces[i], f"{name}#{i}", pick)
+    if space.sub_configuration is not None:
+        return spaces.resolve(space.sub_configuration, lambda s, sub: sample(s, f"{name}.{sub}", pick))
+    return decode_value(space, pick(name, to_distribution(space)))
+
+
+def ask_value(trial: optuna.Trial, name: str, d: BaseDistribution) -> Any:
+    """Ask an Optuna trial for one parameter of a distribution (define-by-run)."""
+    if isinstance(d, CategoricalDistribution):
+        return trial.suggest_categorical(name, d.choices)
+    if isinstance(d, IntDistribution):
+        return trial.suggest_int(name, d.low, d.high, step=d.step, log=d.log)
+    return trial.suggest_float(name, d.low, d.high, step=d.step, log=d.log)
+
+
+def _asked(raw: dict[str, Any], path: str) -> bool:
+    """Whether a trial's parameters hold a value of this path (itself or its nested choices)."""
+    return any(k == path or k.startswith((f"{path}#", f"{path}[", f"{path}.")) for k in raw)
 
 
 def to_distribution(space: SearchSpace) -> BaseDistribution:
-    """ABLATOR's SearchSpace as an Optuna distribution.
+    """A range or categories of ABLATOR's SearchSpace as an Optuna distribution.
 
-    ``n_bins`` (ABLATOR's grid) becomes a stepped range where the grid is evenly spaced
-    and fits a step exactly, else a categorical over the grid values (log grids).
-    Categories that are not plain scalars (lists, mappings) are searched as their JSON text.
+    ``n_bins`` (ABLATOR's grid, ``spaces.bins``: the same grid as the ablation levels) becomes a
+    stepped range where the grid is evenly spaced and fits a step exactly, else a categorical
+    over the grid values (log grids). Categories that are not plain scalars (lists, mappings)
+    are searched as their JSON text.
     """
+    if space.value_range is None and space.categorical_values is None:
+        raise ValueError(f"{spaces.describe(space)} has nested choices: sample it with `sample`")
     if space.categorical_values is not None:
         return CategoricalDistribution([_encode(v) for v in space.categorical_values])
     lo, hi = space.value_range
@@ -233,11 +283,11 @@ def to_distribution(space: SearchSpace) -> BaseDistribution:
             span = hi_i - lo_i
             if not space.log and span % (space.n_bins - 1) == 0 and span // (space.n_bins - 1) >= 1:
                 return IntDistribution(lo_i, hi_i, step=span // (space.n_bins - 1))
-            return CategoricalDistribution(_grid(space))
+            return CategoricalDistribution(spaces.bins(space))
         return IntDistribution(lo_i, hi_i, log=space.log)
     if space.n_bins:
         if space.log:
-            return CategoricalDistribution(_grid(space))
+            return CategoricalDistribution(spaces.bins(space))
         return FloatDistribution(float(lo), float(hi), step=(float(hi) - float(lo)) / (space.n_bins - 1))
     return FloatDistribution(float(lo), float(hi), log=space.log)
 
@@ -249,20 +299,8 @@ def _encode(value: Any) -> Any:
 def decode_value(space: SearchSpace, value: Any) -> Any:
     if isinstance(value, str) and value.startswith("json:") and space.categorical_values is not None:
         return json.loads(value[5:])
-    if space.value_type == "int" and value is not None:
-        return int(value)
-    if space.value_type == "float" and value is not None:
-        return float(value)
-    return value
-
-
-def describe_space(space: SearchSpace) -> str:
-    if space.categorical_values is not None:
-        return "one of " + ", ".join(json.dumps(v) for v in space.categorical_values)
-    lo, hi = space.value_range
-    text = f"{space.value_type} in [{lo:g}, {hi:g}]"
-    if space.log:
-        text += " (log)"
-    if space.n_bins:
-        text += f", {space.n_bins} bins"
-    return text
+    if space.value_range is None or value is None:
+        return value
+    if space.n_bins:  # a grid value exactly as the ablation levels have it (a stepped float may be off by an ulp)
+        return min(spaces.bins(space), key=lambda b: abs(b - float(value)))
+    return int(value) if space.value_type == "int" else float(value)
