@@ -12,6 +12,7 @@ from ..errors import Interrupted
 from ..execution import runner
 from ..execution.progress import StudyProgress
 from ..ledger import Study, TrialRecord, read_json
+from ..tracking.base import NullTracker
 from .confirm import HELPED, compare, prepare_confirmation, sentence
 from .report import best_config, write_reports
 from .search import STAGE, Search, create_optuna_study, journal_path, trial_id_for
@@ -57,7 +58,7 @@ def run_tuning(study: Study, config: StudyConfig, *, console: Console | None = N
     Re-running continues: finished trials are kept, `n_trials` is the total budget.
     """
     console = console or Console()
-    tracker = tracker or _NullTracker()
+    tracker = tracker or NullTracker()
     verdicts = read_json(study.path / "verdicts.json")
     plan = tuning_plan(config, verdicts or {})
     why = not_ready(study, verdicts) or nothing_to_tune(plan)
@@ -140,17 +141,6 @@ def run_tuning(study: Study, config: StudyConfig, *, console: Console | None = N
 
 
 # ---------------------------------------------------------------- helpers
-
-
-class _NullTracker:
-    def trial_update(self, record):
-        pass
-
-    def poll(self):
-        pass
-
-    def close(self, timeout=None):
-        pass
 
 
 class _Tick:
