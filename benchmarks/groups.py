@@ -18,36 +18,22 @@ group set-up and teardown included). The ratio of the two studies is printed.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import yaml
 
-from benchmarks.overhead import REPO, trivial_study
+from benchmarks.overhead import run_launch, trivial_study
 
 
 def launch(root: Path, name: str, trials: int, workers: int) -> tuple[float, float]:
     """(stage seconds per attempt, in-worker seconds per attempt) of a study of `workers`-worker trials."""
-    from orchestrator.ledger import Study
-
     path = trivial_study(root, name, trials)
     config = yaml.safe_load(path.read_text())
     config["resources"] = {"workers_per_trial": workers, "cpus_per_trial": 0.5, "max_concurrent": 1}
     path.write_text(yaml.safe_dump(config))
-    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "PYTHONPATH": str(REPO)}
-    ablator = str(Path(sys.executable).parent / "ablator")
-    result = subprocess.run([ablator, "launch", path.name, "--no-dashboard", "--ray-temp-dir",
-                             tempfile.mkdtemp(prefix="rt_", dir="/tmp")], cwd=root, env=env,
-                            capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        sys.exit(f"ablator launch failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
-    study = root / "studies" / name
-    stage = json.loads((study / "study.json").read_text())["stages"]["ablation"]
-    records = Study(study).records()
+    stage, records = run_launch(root, path)
     assert len(records) == trials and all(r.state == "COMPLETED" and r.attempts == 1 for r in records)
     return (stage["time"] - stage["started"]) / trials, sum(r.duration_s for r in records) / trials
 

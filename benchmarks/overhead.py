@@ -57,21 +57,24 @@ def trivial_study(root: Path, name: str, trials: int, fail_once: bool = False) -
     return path
 
 
-def launch(root: Path, name: str, trials: int, fail_once: bool) -> tuple[float, dict]:
-    """`ablator launch` of `trials` trivial trials; (ablation stage seconds, timings)."""
+def run_launch(root: Path, path: Path) -> tuple[dict, list]:
+    """`ablator launch` of the study at `path` from the project `root`; (its ablation stage, its records)."""
     from orchestrator.ledger import Study
 
-    trivial_study(root, name, trials, fail_once)
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "PYTHONPATH": str(REPO)}
     ablator = str(Path(sys.executable).parent / "ablator")
-    result = subprocess.run([ablator, "launch", f"{name}.yaml", "--no-dashboard", "--ray-temp-dir",
+    result = subprocess.run([ablator, "launch", path.name, "--no-dashboard", "--ray-temp-dir",
                              tempfile.mkdtemp(prefix="rt_", dir="/tmp")], cwd=root, env=env,
                             capture_output=True, text=True, check=False)
     if result.returncode != 0:
         sys.exit(f"ablator launch failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
-    study = root / "studies" / name
-    stage = json.loads((study / "study.json").read_text())["stages"]["ablation"]
-    records = Study(study).records()
+    study = root / "studies" / yaml.safe_load(path.read_text())["name"]
+    return json.loads((study / "study.json").read_text())["stages"]["ablation"], Study(study).records()
+
+
+def launch(root: Path, name: str, trials: int, fail_once: bool) -> tuple[float, dict]:
+    """`ablator launch` of `trials` trivial trials; (ablation stage seconds, timings)."""
+    stage, records = run_launch(root, trivial_study(root, name, trials, fail_once))
     first = min(r.started_at for r in records)
     timings = {"steady_s": max(r.ended_at for r in records) - first,  # first attempt start -> last end
                "startup_s": first - stage["started"],  # records written, first worker up
