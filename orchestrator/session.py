@@ -30,7 +30,7 @@ from . import plan as planning
 from .config import AdaptiveSeeds, ScheduleAt, StudyConfig, load_config
 from .errors import Interrupted, NoRoom, StudyError, StudyLocked, UserError
 from .execution import interrupt, jobs, runner
-from .execution.progress import StudyProgress
+from .execution.observers import TrialObservers
 from .execution.resources import check_feasible
 from .execution.telemetry import StudyMetrics
 from .ledger import FAILED, PENDING, Study, TrialRecord, read_json
@@ -111,6 +111,8 @@ class StudySession:
         self.tracker = None
         self.jobs_address: str | None = None  # the cluster's Jobs API (a scheduled stage's job goes there)
         self.telemetry: StudyMetrics | None = None
+        #: every stage reports its trials' updates here; progress, tracker and telemetry subscribe
+        self.observers = TrialObservers(console)
         self._lock = None
         self._handlers: dict = {}
 
@@ -133,6 +135,7 @@ class StudySession:
                                           self.config.metrics.primary.name, self.config.metrics.primary.mode)
             for record in self.study.records():
                 self.telemetry.update(record)
+            self.observers.subscribe(self.telemetry.update, tick=_summary_every(self.study, SUMMARY_EVERY_S))
             self.console.print(f"Study [bold]{self.config.name}[/bold] in {self.study.path}"
                                + (f"  (Ray dashboard: {url})" if url else ""), soft_wrap=True)
             res = self.config.resources
@@ -150,6 +153,7 @@ class StudySession:
 
             self.tracker = make_tracker(self.config, self.study, self.study.read_provenance(),
                                         echo=lambda line: self.console.print(line, markup=False, highlight=False))
+            self.observers.subscribe(self.tracker.trial_update, self.tracker.poll)
         except BaseException:
             self.__exit__(None, None, None)
             raise
@@ -216,8 +220,8 @@ class StudySession:
                 return False
         from .tuning import run_tuning
 
-        ran = run_tuning(self.study, self.config, console=self.console, tracker=self.tracker,
-                         n_trials=n_trials, on_record=self.telemetry.update) is not None
+        ran = run_tuning(self.study, self.config, console=self.console, observers=self.observers,
+                         n_trials=n_trials) is not None
         self.report()
         if ran:
             self.tracker.study_summary(self.study.path)  # the summary run, now with the best config
@@ -274,16 +278,10 @@ class StudySession:
             self.console.print(f"{finished} of {len(specs)} trials already finished: reused, not re-run")
         if not todo:
             return []
-        tracker = self.tracker
-        with StudyProgress(self.console, len(todo), label) as progress:
-            def seen(record: TrialRecord):
-                progress.seen(record)
-                tracker.trial_update(record)
-                self.telemetry.update(record)
-
-            executor = runner.TrialExecutor(study, self.config, on_update=seen)
+        with self.observers.progress(len(todo), label):
+            executor = runner.TrialExecutor(study, self.config, on_update=self.observers.update)
             try:
-                return runner.run_trials(executor, todo, progress=_Ticker(progress, tracker, study))
+                return runner.run_trials(executor, todo, tick=self.observers.tick)
             except (Interrupted, KeyboardInterrupt):
                 stopped = executor.cancel_all()
                 self.console.print(f"Stopped {len(stopped)} running trial(s); they stay PENDING.")
@@ -342,20 +340,16 @@ def adaptive_seeds(study: Study, config: StudyConfig, console: Console, tier,
         execute(planning.ablation_trials(config, seeds=[seed], only=chosen, tier=tier), label=f"seed {seed}")
 
 
-class _Ticker:
-    """Called each driver loop turn: refresh the progress, let the tracker tail new metrics, and
-    keep the study index's summary cache current (so `ablator status` parses only recent lines)."""
+def _summary_every(study: Study, every_s: float) -> Callable[[], None]:
+    """A tick that keeps the study index's summary cache current (so `ablator status` parses only
+    recent lines), at most once every `every_s` seconds."""
+    last = [time.monotonic()]
 
-    def __init__(self, progress, tracker, study: Study):
-        self.progress, self.tracker, self.study = progress, tracker, study
-        self._summarised = time.monotonic()
-
-    def update(self) -> None:
-        self.progress.update()
-        self.tracker.poll()
-        if time.monotonic() - self._summarised > SUMMARY_EVERY_S:
-            self._summarised = time.monotonic()
-            self.study.summary()
+    def tick() -> None:
+        if time.monotonic() - last[0] > every_s:
+            last[0] = time.monotonic()
+            study.summary()
+    return tick
 
 
 # ---------------------------------------------------------------- the three entry points
