@@ -594,18 +594,10 @@ def _variant(config: StudyConfig, name: str) -> planning.Variant:
 
 
 def write_report(study_path: Path, console: Console) -> dict:
-    """The study's report: the analysis of the ablation, with the tuning stage's section kept.
-
-    Composed here, above both layers: the analysis knows nothing of tuning.
-    """
+    """The study's report.md and report.html: the analysis's sections, then the tuning stage's when it
+    has results. Composed here, above both layers: the analysis knows nothing of tuning."""
     from .analysis import build_report
-    from .analysis.html import write_html
-    from .tuning.report import keep_tuning_section
+    from .tuning.report import study_section
 
-    path = Path(study_path) / "report.md"
-    old = path.read_text() if path.exists() else ""
-    verdicts = build_report(study_path, console=console)
-    if old:
-        path.write_text(keep_tuning_section(old, path.read_text()))
-        write_html(study_path)
-    return verdicts
+    tuning = study_section(study_path)
+    return build_report(study_path, console=console, sections=[tuning] if tuning else [])
