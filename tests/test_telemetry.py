@@ -127,7 +127,8 @@ def test_study_metrics_and_job_metadata_reach_the_cluster(metrics_head, tmp_path
     for component in ("flaky", "crash"):
         row = next(ln for ln in md.splitlines() if ln.startswith(f"| {component} |"))
         verdict = row.rstrip(" |").rsplit("|", 1)[1].strip()
-        assert re.search(rf"<td>{component}</td>(?:(?!</tr>).)*<td class=\"v-{verdict}\">{verdict}</td>", page, re.S), row
+        cells = rf"<td>{component}</td>(?:(?!</tr>).)*<td class=\"v-{verdict}\">{verdict}</td>"
+        assert re.search(cells, page, re.S), row
     from ray.job_submission import JobSubmissionClient
 
     jobs = JobSubmissionClient(metrics_head["dashboard"]).list_jobs()
