@@ -92,7 +92,10 @@ def test_study_metrics_and_job_metadata_reach_the_cluster(metrics_head, tmp_path
     assert driver.returncode == 0, output[-3000:]
     # the last scrape while the driver lived (it waits one export interval before it exits), with one
     # taken just after: gauges of a driver that is gone age out of Ray's metrics agent, counters stay
-    last = {**seen_while_running, **_scrape(metrics_head["metrics"])}
+    after = _scrape(metrics_head["metrics"])
+    last = {**seen_while_running, **after}
+    print("SEEN", sorted((k, v) for k, v in seen_while_running.items() if k[0] == "ray_ablator_trials"))
+    print("AFTER", sorted((k, v) for k, v in after.items() if k[0] == "ray_ablator_trials"))
     study = Study(tmp_path / "studies/telemetry")
     records = study.records()
     ablation = [r for r in records if r.stage == "ablation"]
