@@ -68,10 +68,15 @@ def metrics_head():
 
 @pytest.mark.slow
 def test_study_metrics_and_job_metadata_reach_the_cluster(metrics_head, tmp_path):
+    """Ablation, then tuning and its confirmation: every stage's trials reach progress, W&B (offline runs)
+    and telemetry through the session's one trial-update hook; report.md and report.html agree."""
     faulty = yaml.safe_load((REPO / "tests/faulty.yaml").read_text())
     path = write_study(tmp_path, faulty, name="telemetry",  # a trial that restarts, one whose worker dies
                        baseline={**faulty["baseline"], "train": {"epochs": 4, "sleep": 0.5}},
-                       components={k: v for k, v in faulty["components"].items() if k != "broken"})
+                       components={k: v for k, v in faulty["components"].items() if k != "broken"},
+                       tracking={"wandb": {"mode": "offline"}},
+                       tuning={"enabled": True, "n_trials": 2, "confirm_seeds": [0], "trial_seed": 0,
+                               "search_space": {"fault.epoch": {"value_range": [2, 3], "value_type": "int"}}})
     driver = subprocess.Popen(
         [sys.executable, "-c", "from orchestrator.cli import app; app()", "launch", str(path),
          "--address", metrics_head["address"]],
@@ -85,18 +90,39 @@ def test_study_metrics_and_job_metadata_reach_the_cluster(metrics_head, tmp_path
         time.sleep(1)
     output = driver.stdout.read()
     assert driver.returncode == 0, output[-3000:]
-    # the last scrape while the driver lived (it waits one export interval before it exits);
-    # gauges of a driver that is gone age out of Ray's metrics agent, counters stay
-    last = seen_while_running
-    records = Study(tmp_path / "studies/telemetry").records()
-    assert _value(last, "ray_ablator_trials", state="COMPLETED", stage="ablation") == 6
-    assert _value(last, "ray_ablator_trials", state="FAILED") == 0
-    assert _value(last, "ray_ablator_trial_restarts_total") == sum(r.attempts - 1 for r in records) == 4
-    assert _value(last, "ray_ablator_trial_failures_total", kind="exception") == 2
-    assert _value(last, "ray_ablator_trial_failures_total", kind="worker_died") == 2
-    for r in records:
-        assert _value(last, "ray_ablator_primary_metric", variant=r.variant, seed=str(r.seed)) == \
-            pytest.approx(r.final["score"])
+    # the last scrape while the driver lived (it waits one export interval before it exits), with one
+    # taken just after: gauges of a driver that is gone age out of Ray's metrics agent, counters stay
+    last = {**seen_while_running, **_scrape(metrics_head["metrics"])}
+    study = Study(tmp_path / "studies/telemetry")
+    records = study.records()
+    # the tuning stage's trials went through the same hook: telemetry, progress, W&B
+    tuned = sorted(r.trial_id for r in records if r.stage == "tuning")
+    confirmed = sorted(r.trial_id for r in records if r.stage == "confirmation")
+    assert tuned == ["tune-0000", "tune-0001"] and len(confirmed) == 1, (tuned, confirmed)
+    assert all(r.state == "COMPLETED" for r in records)
+    for stage, n in (("ablation", 6), ("tuning", 2), ("confirmation", 1)):  # finished trials, by stage
+        assert _value(last, "ray_ablator_trial_duration_seconds_count", stage=stage) == n, stage
+    best = json.loads((study.path / "tuning" / "summary.json").read_text())["best"]
+    assert "[tuning] done 2/2" in output and "[confirmation] done 1/1" in output, output[-3000:]
+    from orchestrator.tracking.offline import read_runs
+
+    run_trials = {run.config.get("trial_id") for runs in read_runs(study.path / "wandb").values() for run in runs}
+    assert {r.trial_id for r in records} <= run_trials, sorted(run_trials - {None})
+    # one writer: report.md has the tuning section once, after the verdicts; report.html renders that text
+    md, page = (study.path / "report.md").read_text(), (study.path / "report.html").read_text()
+    assert md.count("## Tuning") == 1 and md.index("## Verdicts") < md.index("## Tuning")
+    assert f"Best trial `{best['trial_id']}`" in md
+    assert page.count("<h2>Tuning</h2>") == 1 and f"Best trial <code>{best['trial_id']}</code>" in page
+    for component in ("flaky", "crash"):
+        row = next(ln for ln in md.splitlines() if ln.startswith(f"| {component} |"))
+        verdict = row.rstrip(" |").rsplit("|", 1)[1].strip()
+        cells = rf"<td>{component}</td>(?:(?!</tr>).)*<td class=\"v-{verdict}\">{verdict}</td>"
+        assert re.search(cells, page, re.S), row
+    ablation = [r for r in records if r.stage == "ablation"]
+    assert _value(last, "ray_ablator_trial_restarts_total", stage="ablation") == \
+        sum(r.attempts - 1 for r in ablation) == 4
+    assert _value(last, "ray_ablator_trial_failures_total", kind="exception", stage="ablation") == 2
+    assert _value(last, "ray_ablator_trial_failures_total", kind="worker_died", stage="ablation") == 2
     from ray.job_submission import JobSubmissionClient
 
     jobs = JobSubmissionClient(metrics_head["dashboard"]).list_jobs()
@@ -109,3 +135,9 @@ def test_study_metrics_and_job_metadata_reach_the_cluster(metrics_head, tmp_path
     names = {t.name for t in list_tasks(address=metrics_head["dashboard"], limit=10000, raise_on_missing_output=False)}
     assert {"telemetry/ablation/baseline/seed0/attempt1", "telemetry/ablation/no-flaky/seed1/attempt2",
             "telemetry/ablation/no-crash/seed0/attempt2"} <= names, sorted(names)
+    # gauges last (counters and histograms above): the trial counts and each ablation trial's metric
+    assert _value(last, "ray_ablator_trials", state="COMPLETED", stage="ablation") == 6
+    assert _value(last, "ray_ablator_trials", state="FAILED") == 0
+    for r in ablation:
+        assert _value(last, "ray_ablator_primary_metric", variant=r.variant, seed=str(r.seed)) == \
+            pytest.approx(r.final["score"])

@@ -673,21 +673,21 @@ def test_segments_keep_their_order_when_wandb_names_them_the_other_way(wandb_env
             return time.time() + 30.0
 
     cfg, study = new_study(tmp_path)
-    session, rid = runs.Session(cfg, study, PROVENANCE, "offline"), "segment-order"
+    wb, rid = runs.WandbStudy(cfg, study, PROVENANCE, "offline"), "segment-order"
     for steps, clock in (((0, 1), AheadClock()), ((2, 3), time)):
         monkeypatch.setattr(wandb_init, "time", clock)
-        run = session.init(id=rid, name="segments", job_type="ablation")
+        run = wb.init(id=rid, name="segments", job_type="ablation")
         for step in steps:
             run.log(metrics_at(step), step=step)
-        session.finish(run)
-    names = [p.parent.name for p in offline.run_files(session.runs_dir, rid)]
+        wb.finish(run)
+    names = [p.parent.name for p in offline.run_files(wb.runs_dir, rid)]
     assert [offline.segment_number(n) for n in names] == [1, 2]
     assert sorted(names, key=lambda n: n.split("run-", 1)[1]) == names[::-1]  # wandb's second: reversed
-    segments = read_runs(session.runs_dir)[rid]
+    segments = read_runs(wb.runs_dir)[rid]
     assert [s for seg in segments for s in seg.steps] == [0, 1, 2, 3]
     assert 0 < segments[0].start_time < segments[1].start_time
     # a later driver continues the numbering from the logs on disk
-    assert runs.Session(cfg, study, PROVENANCE, "offline").next_segment(rid) == 3
+    assert runs.WandbStudy(cfg, study, PROVENANCE, "offline").next_segment(rid) == 3
 
 
 @pytest.mark.slow

@@ -1,9 +1,9 @@
 """report.html: the study's report as one self-contained file a reviewer opens offline.
 
-Built from the study directory alone: report.md (which the analysis and the tuning stage
-write) rendered with markdown-it, every plot embedded as a data URI, the tuning stage's own
-report and best_config.yaml inlined, verdict cells coloured, every table sortable by a small
-inline script, and a print style. Nothing in it refers to the network; links to files of the
+Built from the study directory alone: report.md's text (report_files writes both) rendered
+with markdown-it, every plot embedded as a data URI, the tuning stage's own report and
+best_config.yaml inlined, verdict cells coloured, every table sortable by a small inline
+script, and a print style. Nothing in it refers to the network; links to files of the
 study are kept as their text.
 """
 
@@ -97,10 +97,9 @@ def _image(m: re.Match, base: Path) -> str:
     return f'<img src="data:{mime};base64,{data}" alt="{alt}"'
 
 
-def build_html(study_dir: Path) -> str:
-    """The whole report.html of a study directory (report.md must exist)."""
+def build_html(study_dir: Path, text: str) -> str:
+    """The whole report.html of a study directory whose report.md is `text`."""
     study_dir = Path(study_dir)
-    text = (study_dir / "report.md").read_text()
     title = next((ln[2:].strip() for ln in text.splitlines() if ln.startswith("# ")), "Ablation report")
     parts = [render(text, study_dir)]
     tuning = study_dir / "tuning" / "report.md"
@@ -120,10 +119,3 @@ def build_html(study_dir: Path) -> str:
 def _demote(text: str) -> str:
     """Headings one level down (the tuning report sits inside the study's)."""
     return re.sub(r"^(#{1,5}) ", r"#\1 ", text, flags=re.M)
-
-
-def write_html(study_dir: Path) -> Path:
-    """Write report.html beside report.md and return its path."""
-    path = Path(study_dir) / "report.html"
-    path.write_text(build_html(study_dir))
-    return path

@@ -7,6 +7,7 @@ config), so it runs the same after a launch, on another day, or on another machi
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from rich.console import Console
@@ -17,9 +18,9 @@ from ..config import StudyConfig, load_config, load_yaml, parse_config
 from ..errors import ConfigError
 from ..ledger import Study, write_json
 from . import factor_report, tables
-from .html import write_html
 from .plots import INTERVAL_CAPTION
 from .records import DEFAULT_GROUP
+from .report_files import write_report_files
 from .stats import MIN_BOOTSTRAP_N
 from .verdicts import analyse, row_note, verdicts_payload
 
@@ -57,8 +58,10 @@ def analyse_study(study_path: str | Path, *, n_bootstrap: int | None = None) -> 
     return analyse(study.records(), config, study.path, n_bootstrap=n_bootstrap)
 
 
-def build_report(study_path: str | Path, console: Console | None = None) -> dict:
-    """Analyse the study's ledger and write report.md, results.csv, verdicts.json and plots/.
+def build_report(study_path: str | Path, console: Console | None = None, sections: Sequence[str] = ()) -> dict:
+    """Analyse the study's ledger and write report.md, report.html, results.csv, verdicts.json and plots/.
+
+    `sections`: markdown after the analysis's own in report.md (the session passes the tuning stage's).
 
     Prints the tables to ``console`` (a new rich Console on stdout when None; pass
     ``Console(quiet=True)`` for silence). Returns the verdicts.json payload plus
@@ -83,9 +86,8 @@ def build_report(study_path: str | Path, console: Console | None = None) -> dict
     plot_files = _plots(analysis, config, study.path / "plots")
     files.update(plot_files)
     md = render_markdown(analysis, config, study, plot_files)
-    (study.path / "report.md").write_text(md)
-    files["report"] = str(study.path / "report.md")
-    files["html"] = str(write_html(study.path))
+    report_md, report_html = write_report_files(study.path, [md, *sections])
+    files["report"], files["html"] = str(report_md), str(report_html)
     print_console(analysis, config, console, files)
     payload["files"] = files
     return payload

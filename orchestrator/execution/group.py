@@ -17,7 +17,7 @@ from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 from ..config import Resources
 from .distributed import master_address
 from .resources import bundle, request
-from .worker import run_attempt, run_rank
+from .worker import Attempt, run_attempt, run_rank
 
 STRATEGY = {"pack": "STRICT_PACK", "spread": "SPREAD"}
 #: how long the driver waits for the other ranks to end after one failed, so it can tell
@@ -32,18 +32,15 @@ _rank = ray.remote(run_rank)
 class Group:
     """The ranks of one attempt and the placement group they run in."""
 
-    def __init__(self, res: Resources, name: str, args: tuple, attempt: int, trial_timeout: float | None):
+    def __init__(self, res: Resources, name: str, attempt: Attempt):
         n = res.workers_per_trial
         self.pg = placement_group([bundle(res)] * n, strategy=STRATEGY[res.placement], name=name)
         on = [PlacementGroupSchedulingStrategy(self.pg, placement_group_bundle_index=k) for k in range(n)]
         master = _master.options(scheduling_strategy=on[0], name=f"{name}/rendezvous").remote()
         opts = {**request(res), "max_retries": 0, "retry_exceptions": False}
-        study_path, spec, config, entry, code_dir, threads, _hook, events, limits, device = args
-        self.head = _rank0.options(**opts, scheduling_strategy=on[0], name=f"{name}/rank0").remote(
-            *args, world_size=n, master=master)
+        self.head = _rank0.options(**opts, scheduling_strategy=on[0], name=f"{name}/rank0").remote(attempt, master)
         self.others = [
-            _rank.options(**opts, scheduling_strategy=on[k], name=f"{name}/rank{k}").remote(
-                study_path, spec, config, entry, code_dir, threads, events, limits, device, k, n, attempt, master)
+            _rank.options(**opts, scheduling_strategy=on[k], name=f"{name}/rank{k}").remote(attempt, k, master)
             for k in range(1, n)]
         self.attempt = attempt
 

@@ -27,7 +27,7 @@ from ..plan import TrialSpec
 from . import interrupt, oom
 from .group import Group, cause
 from .resources import capacity, request
-from .worker import WORKER_DIED, run_attempt
+from .worker import WORKER_DIED, Attempt, run_attempt
 
 POLL_S = 1.0
 #: how long past trial_timeout the driver waits for a worker's own watchdog before killing it
@@ -166,18 +166,21 @@ class TrialExecutor:
         self._configs[spec.trial_id] = config
         config = config if config is not None else self.config.resolved(spec.removed, spec.overrides)
         hook = self.stop_hook_factory(spec) if self.stop_hook_factory else None
-        args = (str(self.study.path.resolve()), spec.to_dict(), config, entry, self._code_dir,
-                max(1, int(res.cpus_per_trial)), hook, self._events,
-                (ft.trial_timeout, ft.stall_timeout), "cuda" if res.gpus_per_trial else "cpu")
-        attempt = self._attempt(spec)
-        name = f"{self.config.name}/{spec.stage}/{spec.variant}/seed{spec.seed}/attempt{attempt}"
+        number = self._attempt(spec)
+        attempt = Attempt(study_path=str(self.study.path.resolve()), spec=spec.to_dict(), config=config,
+                          entry=entry, code_dir=self._code_dir, threads=max(1, int(res.cpus_per_trial)),
+                          number=number, events=self._events, trial_timeout=ft.trial_timeout,
+                          stall_timeout=ft.stall_timeout, device="cuda" if res.gpus_per_trial else "cpu",
+                          stop_hook=hook, world_size=res.workers_per_trial)
+        name = f"{self.config.name}/{spec.stage}/{spec.variant}/seed{spec.seed}/attempt{number}"
         if res.workers_per_trial > 1:
-            group = Group(res, name, args, attempt, ft.trial_timeout)
+            group = Group(res, name, attempt)
             ref = group.head
             self._groups[ref] = group
             self._ranks.update((other, ref) for other in group.others)
         else:
-            ref = self._remote.options(**request(res), max_retries=0, retry_exceptions=False, name=name).remote(*args)
+            ref = self._remote.options(**request(res), max_retries=0, retry_exceptions=False,
+                                       name=name).remote(attempt)
         self.inflight[ref] = spec
 
     def wait(self, timeout: float = POLL_S) -> list[TrialRecord]:
@@ -228,7 +231,7 @@ class TrialExecutor:
             self._ranks.pop(other, None)
         group.stop()
         self.refresh(force=True)  # the failed ranks' reports
-        reports = self._reports.pop((spec.trial_id, group.attempt), {})
+        reports = self._reports.pop((spec.trial_id, group.attempt.number), {})
         full = isinstance(getattr(outcomes.get(0), "cause", None), NoRoom)
         if outcomes.get(0, False) is None or spec.trial_id in self._overdue or full:
             return ray.get(group.head)  # rank 0 recorded the trial (or the driver cancelled it: see wait)
@@ -372,8 +375,12 @@ def code_dir() -> str | None:
     return None if shipped else os.getcwd()
 
 
-def run_trials(executor: TrialExecutor, specs: Iterable[TrialSpec], progress=None) -> list[TrialRecord]:
-    """Run every spec to COMPLETED or FAILED; inference-only specs wait for their source trial."""
+def run_trials(executor: TrialExecutor, specs: Iterable[TrialSpec],
+               tick: Callable[[], None] | None = None) -> list[TrialRecord]:
+    """Run every spec to COMPLETED or FAILED; inference-only specs wait for their source trial.
+
+    `tick` is called on each turn of the loop (TrialObservers.tick: progress, tracker).
+    """
     study = executor.study
     queue = deque(specs)
     results: list[TrialRecord] = []
@@ -406,8 +413,8 @@ def run_trials(executor: TrialExecutor, specs: Iterable[TrialSpec], progress=Non
                     queue.appendleft(spec)
                 else:
                     results.append(_not_run(executor, spec, f"its source trial {spec.source_trial} FAILED"))
-        if progress is not None:
-            progress.update()
+        if tick is not None:
+            tick()
     return results
 
 

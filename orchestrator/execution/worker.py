@@ -14,7 +14,10 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..config import load_yaml, resolve_callable
 from ..errors import UserError
@@ -77,19 +80,36 @@ def _project_on_path(code_dir: str | None) -> str:
     return code_dir
 
 
-def run_attempt(study_path: str, spec: dict, config: dict, entry: str | dict, code_dir: str | None, threads: int,
-                stop_hook=None, events=None, limits: tuple = (None, None), device: str | None = None,
-                world_size: int = 1, master: tuple | None = None) -> TrialRecord:
+@dataclass(frozen=True)
+class Attempt:
+    """Everything one Ray task needs to run one attempt of a trial (each rank of a group gets the same)."""
+
+    study_path: str
+    spec: dict
+    config: dict
+    entry: str | dict  # "module:function", or a script trainable as a plain dict
+    code_dir: str | None  # the user's project on this machine (None: the working dir Ray shipped)
+    threads: int
+    number: int  # the attempt's number (1 for a trial's first)
+    events: Any = None  # the actor an attempt tells that it started (runner.Events)
+    trial_timeout: float | None = None
+    stall_timeout: float | None = None
+    device: str | None = None
+    stop_hook: Callable[[int, dict], bool] | None = None
+    world_size: int = 1
+
+
+def run_attempt(attempt: Attempt, master: tuple | None = None) -> TrialRecord:
     """Run one attempt of a trial (rank 0 of a group when `world_size` > 1); record it durably.
 
-    `code_dir`: the user's project on this machine (None: the working dir Ray shipped).
-    `events`: an actor the attempt tells that it started. `limits`: (trial_timeout, stall_timeout).
-    `master`: rank 0's address and port for torch.distributed (a group only).
+    `master`: rank 0's address and port for torch.distributed (a group only; an argument of
+    its own, so Ray resolves it from the rendezvous task before the attempt starts).
     A previous attempt that left the record RUNNING without an end died with its worker:
     that is recorded as its error before this attempt starts from the last checkpoint.
     """
-    code_dir = _project_on_path(code_dir)
-    trials = Path(study_path) / "trials"
+    a, spec = attempt, attempt.spec
+    code_dir = _project_on_path(a.code_dir)
+    trials = Path(a.study_path) / "trials"
     store = TrialStore(trials / spec["trial_id"])
     record = store.read()
     now = time.time()
@@ -97,8 +117,8 @@ def run_attempt(study_path: str, spec: dict, config: dict, entry: str | dict, co
         last_seen = max([r["time"] for r in store.history()[-1:]] + [record.attempt_started])
         record.duration_s += last_seen - record.attempt_started
         record.add_error(WORKER_DIED)
-    gpus = os.environ.get("CUDA_VISIBLE_DEVICES") if device == "cuda" else None
-    deterministic = _deterministic(study_path)
+    gpus = os.environ.get("CUDA_VISIBLE_DEVICES") if a.device == "cuda" else None
+    deterministic = _deterministic(a.study_path)
     if deterministic:  # cuBLAS reads it when CUDA starts: before any CUDA call in this process
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE)
     record = record.model_copy(update={
@@ -108,25 +128,25 @@ def run_attempt(study_path: str, spec: dict, config: dict, entry: str | dict, co
         "reproducibility": {"deterministic": deterministic,
                             "cublas_workspace_config": os.environ.get("CUBLAS_WORKSPACE_CONFIG")}})
     store.write(record)
-    if events is not None:
-        events.put.remote(record)
+    if a.events is not None:
+        a.events.put.remote(record)
 
-    watchdog = Watchdog(store, *limits)
+    watchdog = Watchdog(store, a.trial_timeout, a.stall_timeout)
 
     def hook(step, row):
         watchdog.reported()
-        return bool(stop_hook and stop_hook(step, row))
+        return bool(a.stop_hook and a.stop_hook(step, row))
 
     source = TrialStore(trials / spec["source_trial"]) if spec.get("source_trial") else None
-    set_seeds(spec["seed"], threads, deterministic)
-    ctx = TrialContext(config, spec["seed"], store, trial_id=spec["trial_id"], variant=spec["variant"],
+    set_seeds(spec["seed"], a.threads, deterministic)
+    ctx = TrialContext(a.config, spec["seed"], store, trial_id=spec["trial_id"], variant=spec["variant"],
                        removed=spec["removed"], stage=spec["stage"], attempt=record.attempts,
-                       source=source, stop_hook=hook, device=device, world_size=world_size)
+                       source=source, stop_hook=hook, device=a.device, world_size=a.world_size)
     stopped = False
     try:
-        if world_size > 1:
-            _join(ctx, master, limits[0], store, events)
-        _trainable(entry, code_dir)(ctx)
+        if a.world_size > 1:
+            _join(ctx, master, a.trial_timeout, store, a.events)
+        _trainable(a.entry, code_dir)(ctx)
     except TrialStopped:
         stopped = True
     except BaseException as exc:
@@ -138,8 +158,8 @@ def run_attempt(study_path: str, spec: dict, config: dict, entry: str | dict, co
         room = as_no_room(exc)
         if room is not None:
             raise room from None  # a full disk is not the trial's failure: the driver stops the study
-        if world_size > 1:  # the driver records the group's failure (another rank's may have come first)
-            distributed.report_failure(events, spec["trial_id"], record.attempts, 0, f"{type(exc).__name__}: {exc}",
+        if a.world_size > 1:  # the driver records the group's failure (another rank's may have come first)
+            distributed.report_failure(a.events, spec["trial_id"], record.attempts, 0, f"{type(exc).__name__}: {exc}",
                                        traceback.format_exc(), getattr(exc, "retryable", True))
         else:
             _record_error(store, f"{type(exc).__name__}: {exc}", traceback.format_exc(),
@@ -187,30 +207,29 @@ def _join(ctx: TrialContext, master: tuple, timeout: float | None, store: TrialS
     dist.barrier()  # no rank reads the checkpoint after rank 0 saved a newer one
 
 
-def run_rank(study_path: str, spec: dict, config: dict, entry: str | dict, code_dir: str | None, threads: int,
-             events, limits: tuple, device: str | None, rank: int, world_size: int, attempt: int,
-             master: tuple) -> None:
+def run_rank(attempt: Attempt, rank: int, master: tuple) -> None:
     """Run rank `rank` > 0 of a trial's attempt: the trainable in the group, nothing recorded.
 
     A rank that fails tells the driver why and ends its worker process (worker isolation).
     """
-    code_dir = _project_on_path(code_dir)
-    store = TrialStore(Path(study_path) / "trials" / spec["trial_id"])
-    set_seeds(spec["seed"], threads, _deterministic(study_path))
-    ctx = TrialContext(config, spec["seed"], store, trial_id=spec["trial_id"], variant=spec["variant"],
-                       removed=spec["removed"], stage=spec["stage"], attempt=attempt, device=device, rank=rank,
-                       world_size=world_size)
+    a, spec = attempt, attempt.spec
+    code_dir = _project_on_path(a.code_dir)
+    store = TrialStore(Path(a.study_path) / "trials" / spec["trial_id"])
+    set_seeds(spec["seed"], a.threads, _deterministic(a.study_path))
+    ctx = TrialContext(a.config, spec["seed"], store, trial_id=spec["trial_id"], variant=spec["variant"],
+                       removed=spec["removed"], stage=spec["stage"], attempt=a.number, device=a.device, rank=rank,
+                       world_size=a.world_size)
     try:
-        _join(ctx, master, limits[0])
-        _trainable(entry, code_dir)(ctx)
+        _join(ctx, master, a.trial_timeout)
+        _trainable(a.entry, code_dir)(ctx)
     except TrialStopped:
         pass
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt) or (isinstance(exc, SystemExit) and "SIGTERM" in str(exc)):
             raise
-        distributed.report_failure(events, spec["trial_id"], attempt, rank, f"{type(exc).__name__}: {exc}",
+        distributed.report_failure(a.events, spec["trial_id"], a.number, rank, f"{type(exc).__name__}: {exc}",
                                    traceback.format_exc(), getattr(exc, "retryable", True))
-        sys.stderr.write(f"trial {spec['trial_id']} attempt {attempt} rank {rank} failed: "
+        sys.stderr.write(f"trial {spec['trial_id']} attempt {a.number} rank {rank} failed: "
                          f"{type(exc).__name__}: {exc}\n")
         sys.stderr.flush()
         os._exit(FAILED_EXIT)

@@ -17,9 +17,10 @@ writes RUNNING and COMPLETED, so the two never write the same record at once. A 
 that cannot be read raises LedgerDamaged, naming it and how to mend it.
 """
 
-from .files import as_no_room, read_json, write_json
+from .files import as_no_room, read_json, write_json, write_text
 from .records import COMPLETED, FAILED, PENDING, RUNNING, AttemptError, TrialRecord, TuningInfo
 from .study import LAYOUT_VERSION, Study, TrialStore
 
 __all__ = ["COMPLETED", "FAILED", "LAYOUT_VERSION", "PENDING", "RUNNING", "AttemptError", "Study", "TrialRecord",
-           "TrialStore", "TuningInfo", "as_no_room", "read_json", "write_json"]
+           "TrialStore", "TuningInfo", "as_no_room", "read_json", "write_json",
+           "write_text"]

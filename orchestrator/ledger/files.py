@@ -1,4 +1,4 @@
-"""Durable files: atomic JSON, appended lines, and the cut of a torn last line.
+"""Durable files: atomic JSON and text, appended lines, and the cut of a torn last line.
 
 A JSON file is written to a temporary file beside it and renamed, so a reader sees the
 old or the new content, never half; the temporary file is removed when the write fails.
@@ -42,12 +42,17 @@ def as_no_room(exc: BaseException) -> NoRoom | None:
 
 def write_json(path: Path, data: Any, compact: bool = False) -> None:
     """Write JSON atomically (temp file + rename); no temp file stays behind on failure."""
+    layout = {"separators": (",", ":")} if compact else {"indent": 1}
+    write_text(path, json.dumps(data, default=str, **layout))
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write a text file atomically (temp file + rename): a reader sees the old or the new text."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:6]}.tmp")
     try:
         with open(tmp, "w") as fh:
-            layout = {"separators": (",", ":")} if compact else {"indent": 1}
-            json.dump(data, fh, default=str, **layout)
+            fh.write(text)
             fh.flush()
             if FSYNC:
                 os.fsync(fh.fileno())

@@ -34,7 +34,7 @@ logger = logging.getLogger("orchestrator.tracking")
 STATE_FILE = "wandb.json"
 
 
-class Session:
+class WandbStudy:
     """What every run of one study shares: wandb, its settings, names, secrets, errors."""
 
     def __init__(self, config: StudyConfig, study: Study, provenance: dict, mode: str, *,
@@ -180,11 +180,11 @@ class TrialRun:
     closed_at: float = 0.0  # monotonic time its run was last closed
 
     @classmethod
-    def of(cls, study: Study, session: Session, record: TrialRecord) -> TrialRun:
+    def of(cls, study: Study, wb: WandbStudy, record: TrialRecord) -> TrialRun:
         tid = record.trial_id
         path = study.trial(tid).path
         started = record.started_at
-        t = cls(tid, path, record, P.run_id(session.study_id, tid, started), started_at=started)
+        t = cls(tid, path, record, P.run_id(wb.study_id, tid, started), started_at=started)
         saved = read_json(path / STATE_FILE)
         if saved and saved.get("run_id") == t.run_id and saved.get("finished"):
             t.done = (saved.get("state"), saved.get("attempts"))
@@ -201,56 +201,55 @@ class TrialRun:
         return {"run_id": self.run_id, "last_step": self.last_step, "finished": self.done is not None,
                 "state": done[0], "attempts": done[1]}
 
-    def save(self, session: Session) -> None:
+    def save(self, wb: WandbStudy) -> None:
         if self.path.exists():  # the trial dir was removed (re-run): nothing to keep
-            write_json(self.path / STATE_FILE, {**self.state(), "project": session.project,
-                                                "entity": session.entity, "mode": session.mode,
-                                                "started_at": self.started_at})
+            write_json(self.path / STATE_FILE, {**self.state(), "project": wb.project, "entity": wb.entity,
+                                                "mode": wb.mode, "started_at": self.started_at})
 
 
-def write(session: Session, t: TrialRun, generation: int, make_room: Callable[[TrialRun], None]) -> None:
+def write(wb: WandbStudy, t: TrialRun, generation: int, make_room: Callable[[TrialRun], None]) -> None:
     """Bring the trial's run up to its record: open it, update config and summary, log the
     new rows, finish it when the trial has ended."""
     if t.record.state == PENDING:
         if t.run is not None:  # waiting for a restart
-            t.run.summary.update(session.scrub(P.trial_summary(t.record)))
+            t.run.summary.update(wb.scrub(P.trial_summary(t.record)))
         return
     if t.up_to_date:
         return
     if t.run is None:
         make_room(t)
-        open_run(session, t, generation)
+        open_run(wb, t, generation)
     if t.record.finished:
-        finish(session, t)  # logs the rows and the summary itself
+        finish(wb, t)  # logs the rows and the summary itself
         return
-    refresh(session, t)
+    refresh(wb, t)
     tail(t)
 
 
-def open_run(session: Session, t: TrialRun, generation: int) -> None:
+def open_run(wb: WandbStudy, t: TrialRun, generation: int) -> None:
     rec = t.record
     if not t.checked:
-        t.last_step = max(t.last_step, session.earlier_step(t.run_id))
+        t.last_step = max(t.last_step, wb.earlier_step(t.run_id))
         t.checked = True
-    cfg = session.scrub(P.trial_config(session.config, rec, session.provenance, session.study_id))
-    t.run = session.init(
-        id=t.run_id, name=session.clean(P.run_name(rec), 128), job_type=rec.stage,
-        tags=[session.clean(tag, 64) for tag in P.run_tags(session.config, rec)], config=cfg,
+    cfg = wb.scrub(P.trial_config(wb.config, rec, wb.provenance, wb.study_id))
+    t.run = wb.init(
+        id=t.run_id, name=wb.clean(P.run_name(rec), 128), job_type=rec.stage,
+        tags=[wb.clean(tag, 64) for tag in P.run_tags(wb.config, rec)], config=cfg,
     )
     t.generation = generation
     starting = getattr(t.run, "starting_step", 0) or 0  # online resume: the server's next step
     t.last_step = max(t.last_step, starting - 1)
-    t.sent = P.changing_config(rec, session.provenance)
+    t.sent = P.changing_config(rec, wb.provenance)
     t.done = None
 
 
-def refresh(session: Session, t: TrialRun) -> None:
+def refresh(wb: WandbStudy, t: TrialRun) -> None:
     """Config keys the trial learned while it ran (data hash, host), and its summary."""
-    changing = P.changing_config(t.record, session.provenance)
+    changing = P.changing_config(t.record, wb.provenance)
     if changing != t.sent:
-        t.run.config.update(session.scrub(changing), allow_val_change=True)
+        t.run.config.update(wb.scrub(changing), allow_val_change=True)
         t.sent = changing
-    t.run.summary.update(session.scrub(P.trial_summary(t.record)))
+    t.run.summary.update(wb.scrub(P.trial_summary(t.record)))
 
 
 def has_new_rows(t: TrialRun) -> bool:
@@ -290,18 +289,18 @@ def tail(t: TrialRun) -> None:
         t.last_step = step
 
 
-def finish(session: Session, t: TrialRun, exit_code: int | None = None) -> None:
+def finish(wb: WandbStudy, t: TrialRun, exit_code: int | None = None) -> None:
     """Finish the run: with the trial's outcome when it has ended, else (closed while idle, or
     the driver stops) `exit_code`; a later write resumes it."""
     if t.run is None:
         return
     rec = t.record
     tail(t)
-    refresh(session, t)
+    refresh(wb, t)
     if exit_code is None:
         exit_code = 0 if rec.state == COMPLETED else 1
     run, t.run = t.run, None
     t.closed_at = time.monotonic()
-    session.finish(run, exit_code)
+    wb.finish(run, exit_code)
     t.done = (rec.state, rec.attempts) if rec.finished else None
-    t.save(session)
+    t.save(wb)

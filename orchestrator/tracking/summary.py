@@ -18,33 +18,33 @@ def has_report(study_dir: Path) -> bool:
     return any(_find(Path(study_dir), name) for name in ("results.csv", "verdicts.json"))
 
 
-def write_summary(session, study, study_dir: Path, counts: dict[str, int]) -> None:
+def write_summary(wb, study, study_dir: Path, counts: dict[str, int]) -> None:
     """Write (or resume) the study's `analysis` run from the report files in `study_dir`.
 
     `counts` go to its summary as they are (trial states, trials W&B has not got yet).
     Files are hard links or copies (wandb's `symlink` setting is off), never symlinks.
     """
-    wandb = session.lib()
+    wandb = wb.lib()
     study_dir = Path(study_dir)
-    run = session.init(
-        id=P.summary_run_id(session.study_id), name=f"{session.config.name}-analysis",
+    run = wb.init(
+        id=P.summary_run_id(wb.study_id), name=f"{wb.config.name}-analysis",
         job_type="analysis", tags=["analysis"],
-        config=session.scrub(P.study_config(session.config, session.provenance, session.study_id)),
+        config=wb.scrub(P.study_config(wb.config, wb.provenance, wb.study_id)),
         settings_extra={"x_save_requirements": True},
     )
     try:
         data: dict[str, Any] = {}
         results = _find(study_dir, "results.csv")
-        table = session.load(results, _read_csv)
+        table = wb.load(results, _read_csv)
         if table is not None:
             columns, rows = table
-            data["results"] = wandb.Table(columns=columns, data=session.scrub(rows), allow_mixed_types=True)
+            data["results"] = wandb.Table(columns=columns, data=wb.scrub(rows), allow_mixed_types=True)
         for png in _plots(study_dir):
             data[f"plots/{png.stem}"] = wandb.Image(str(png), caption=png.stem)
         verdicts_path = _find(study_dir, "verdicts.json")
-        verdicts = session.load(verdicts_path, read_json)
+        verdicts = wb.load(verdicts_path, read_json)
         if verdicts is not None:
-            verdicts = session.scrub(verdicts)
+            verdicts = wb.scrub(verdicts)
             run.summary["verdicts"] = verdicts
             components = verdicts.get("components") if isinstance(verdicts, dict) else None
             if isinstance(components, dict):  # one column per component in the runs table
@@ -56,14 +56,14 @@ def write_summary(session, study, study_dir: Path, counts: dict[str, int]) -> No
             if table is not None:
                 data["verdict_table"] = wandb.Table(columns=table[0], data=table[1], allow_mixed_types=True)
         best = _find(study_dir, "best_config.yaml")
-        best_config = session.load(best, _read_yaml)
+        best_config = wb.load(best, _read_yaml)
         if best_config is not None:
-            run.summary["best_config"] = session.scrub(best_config)
+            run.summary["best_config"] = wb.scrub(best_config)
         tuning_dir = study_dir / "tuning"  # the tuning stage's report, when it ran
         tuning_summary = tuning_dir / "summary.json"
-        tuning = session.load(tuning_summary if tuning_summary.is_file() else None, read_json)
+        tuning = wb.load(tuning_summary if tuning_summary.is_file() else None, read_json)
         if tuning is not None:
-            run.summary["tuning"] = session.scrub(tuning)
+            run.summary["tuning"] = wb.scrub(tuning)
         for png in sorted(tuning_dir.glob("*.png")):
             data[f"tuning/{png.stem}"] = wandb.Image(str(png), caption=f"tuning {png.stem}")
         states: dict[str, int] = {}
@@ -79,12 +79,12 @@ def write_summary(session, study, study_dir: Path, counts: dict[str, int]) -> No
             if path is not None and path.is_file():
                 run.save(str(path), base_path=str(study_dir), policy="now")
         if html_report is not None:  # the report a reviewer opens offline, as an HTML artifact
-            artifact = wandb.Artifact(f"{P.summary_run_id(session.study_id)}-report", type="report",
+            artifact = wandb.Artifact(f"{P.summary_run_id(wb.study_id)}-report", type="report",
                                       description="report.html: the study's whole report in one self-contained file")
             artifact.add_file(str(html_report), name="report.html")
             run.log_artifact(artifact)
     finally:
-        session.finish(run)
+        wb.finish(run)
 
 
 def _find(study_dir: Path, name: str) -> Path | None:

@@ -72,7 +72,7 @@ class WandbTracker(Tracker):
         if mode not in ("online", "offline"):
             raise ValueError(f"mode must be online or offline, not {mode!r}")
         self.study = study
-        self.session = runs.Session(config, study, provenance, mode, wandb_dir=wandb_dir,
+        self.wb = runs.WandbStudy(config, study, provenance, mode, wandb_dir=wandb_dir,
                                     init_timeout=init_timeout, finish_timeout=finish_timeout,
                                     secrets=secrets)
         self.stall_timeout, self.poll_interval = stall_timeout, poll_interval
@@ -99,15 +99,15 @@ class WandbTracker(Tracker):
 
     @property
     def mode(self) -> str:
-        return self.session.mode
+        return self.wb.mode
 
     @property
     def runs_dir(self) -> Path:
-        return self.session.runs_dir
+        return self.wb.runs_dir
 
     @property
     def errors(self) -> list[str]:
-        return self.session.errors
+        return self.wb.errors
 
     # ------------------------------------------------------------ driver API (any thread, O(µs))
 
@@ -245,14 +245,14 @@ class WandbTracker(Tracker):
         if t is None:
             if record is None or record.state == PENDING:
                 return  # nothing to show until it starts
-            t = self._trials[tid] = runs.TrialRun.of(self.study, self.session, record)
+            t = self._trials[tid] = runs.TrialRun.of(self.study, self.wb, record)
         if record is not None:
             t.record = record
         if t.run is not None and t.generation != generation:
             t.run = None  # opened before a fall back to offline: reopen in the new mode
         was_done = t.up_to_date
         try:
-            runs.write(self.session, t, generation, self._make_room)
+            runs.write(self.wb, t, generation, self._make_room)
             if t.run is not None and value is _STOP_RUN:
                 self._close_run(t, exit_code=1)  # the driver stops before the trial ends
         finally:
@@ -291,14 +291,14 @@ class WandbTracker(Tracker):
                 continue
             try:
                 if victim.run is not None:
-                    runs.finish(self.session, victim, exit_code=0)
+                    runs.finish(self.wb, victim, exit_code=0)
             finally:
                 self._work.release(victim.trial_id)
 
     def _close_run(self, t: runs.TrialRun, exit_code: int) -> None:
         with self._open_lock:
             self._open.pop(t.trial_id, None)
-        runs.finish(self.session, t, exit_code=exit_code)
+        runs.finish(self.wb, t, exit_code=exit_code)
 
     def _sweep(self) -> None:
         """Each driver loop turn: queue the running trials with new rows (a closed run
@@ -324,12 +324,12 @@ class WandbTracker(Tracker):
             self.study_summary(self.study.path)
 
     def _summary(self) -> None:
-        if self._summary_dir is None or self.session.mode == "disabled":
+        if self._summary_dir is None or self.wb.mode == "disabled":
             return  # W&B is off after a failure: the summary run stays listed for `ablator sync`
         known = {tid: t.state() for tid, t in list(self._trials.items())}
         left = [tid for tid in pending.unwritten(self.study, known)
                 if not (tid in self._trials and self._trials[tid].run is not None)]
-        write_summary(self.session, self.study, self._summary_dir,
+        write_summary(self.wb, self.study, self._summary_dir,
                       {"wandb/trials_not_written": len(left)})
         self._summary_written = True
 
@@ -340,8 +340,8 @@ class WandbTracker(Tracker):
         if not self._gate.pause(seen):
             return
         try:
-            old = self.session.mode
-            self.session.mode = "offline" if old == "online" else "disabled"
+            old = self.wb.mode
+            self.wb.mode = "offline" if old == "online" else "disabled"
             for t in list(self._trials.values()):  # offline reopens them (resume) from the ledger
                 if t.run is not None and old == "offline":
                     try:
@@ -351,16 +351,16 @@ class WandbTracker(Tracker):
                 t.run = None
             with self._open_lock:
                 self._open.clear()
-            if old == "online" and self.session._wandb is not None:
+            if old == "online" and self.wb._wandb is not None:
                 # wandb-core keeps the failed online streams' run ids in use: start afresh
                 try:
-                    self.session.lib().teardown()
+                    self.wb.lib().teardown()
                 except Exception:
                     logger.debug("wandb.teardown", exc_info=True)
-            reason = self.session.clean(f"{type(exc).__name__}: {exc}")
+            reason = self.wb.clean(f"{type(exc).__name__}: {exc}")
             self.errors.append(f"{old}: {reason}")
             logger.debug("W&B %s failed", old, exc_info=exc)
-            if self.session.mode == "offline":
+            if self.wb.mode == "offline":
                 where = f"logging offline to {self.runs_dir} (upload later: `wandb sync {self.runs_dir}`)"
                 for tid, t in list(self._trials.items()):
                     if not t.up_to_date:
@@ -374,7 +374,7 @@ class WandbTracker(Tracker):
             self._gate.resume()
 
     def _skipped(self, exc: BaseException) -> None:
-        reason = self.session.clean(f"{type(exc).__name__}: {exc}")
+        reason = self.wb.clean(f"{type(exc).__name__}: {exc}")
         self.errors.append(f"skipped: {reason}")
         logger.debug("W&B tracking skipped a step", exc_info=exc)
         self._tell(f"W&B tracking skipped an update ({reason}); every result stays in the ledger.")

@@ -12,6 +12,7 @@ from __future__ import annotations
 from ..analysis.stats import ESSENTIAL, HARMFUL, compare_paired
 from ..config import StudyConfig
 from ..execution import runner
+from ..execution.observers import TrialObservers
 from ..ledger import COMPLETED, Study
 from ..plan import BASELINE, TrialSpec
 from ..plan import trial_id as ablation_trial_id
@@ -54,11 +55,12 @@ def prepare_confirmation(study: Study, config: StudyConfig, plan: TuningPlan, be
 
 
 def run_confirmation(study: Study, config: StudyConfig, plan: TuningPlan, executor: runner.TrialExecutor,
-                     best_trial_id: str, values: dict, progress=None) -> dict:
+                     best_trial_id: str, values: dict, observers: TrialObservers) -> dict:
     """Run (or reuse) the confirmation trials; return the paired comparison."""
     todo, tuned_ids, base_ids = prepare_confirmation(study, config, plan, best_trial_id, values)
     if todo:
-        runner.run_trials(executor, todo, progress=progress)
+        with observers.progress(len(todo), STAGE):
+            runner.run_trials(executor, todo, tick=observers.tick)
     return compare(study, config, plan, tuned_ids, base_ids)
 
 

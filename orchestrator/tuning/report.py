@@ -1,8 +1,8 @@
 """What the tuning stage leaves behind: best_config.yaml, tuning/report.md, plots, summary.json.
 
-The study's own report.md belongs to the analysis; the tuning stage only keeps one
-section of it, between ``<!-- ablator:tuning:start -->`` and ``<!-- ablator:tuning:end -->``,
-which it replaces on each run (the rest of the file is left byte for byte).
+The study's own report.md has one tuning section, rendered from tuning/summary.json by
+``study_section``; the study session passes it to the one writer of report.md and report.html
+(``analysis.report_files``), after the analysis's sections.
 """
 
 from __future__ import annotations
@@ -15,18 +15,14 @@ import optuna
 import yaml
 from optuna.trial import TrialState
 
-from ..analysis.html import write_html
 from ..config import StudyConfig, parse_config
 from ..errors import ConfigError
-from ..ledger import Study, write_json
+from ..ledger import Study, read_json, write_json, write_text
 from ..levels import same
 from ..paths import apply_overrides, get_path
 from .confirm import sentence
 from .search import TUNING_DIR, journal_path
 from .space import GLOBAL, TuningPlan
-
-START, END = "<!-- ablator:tuning:start -->", "<!-- ablator:tuning:end -->"
-
 
 # ---------------------------------------------------------------- best_config.yaml
 
@@ -153,7 +149,7 @@ def _fmt(v: Any) -> str:
 
 def write_reports(study: Study, config: StudyConfig, plan: TuningPlan, ostudy: optuna.Study,
                   summary: dict) -> Path:
-    """tuning/report.md, the plots, tuning/summary.json and the study report's tuning section."""
+    """tuning/report.md, the plots and tuning/summary.json (whence the study report's tuning section)."""
     out = study.path / TUNING_DIR
     out.mkdir(parents=True, exist_ok=True)
     plot_history(ostudy, out / "history.png", plan.metric, plan.mode)
@@ -227,41 +223,24 @@ def write_reports(study: Study, config: StudyConfig, plan: TuningPlan, ostudy: o
               f"`ablator launch {study.path / 'best_config.yaml'}`.")]
         for p in summary.get("best_config_problems") or []:
             L.append(f"- does not validate as it is: {p}")
-    (out / "report.md").write_text("\n".join(L) + "\n")
-    _study_report_section(study, plan, summary)
-    write_html(study.path)
+    write_text(out / "report.md", "\n".join(L) + "\n")
     return out / "report.md"
 
 
-def keep_tuning_section(old_text: str, new_text: str) -> str:
-    """`new_text` plus the tuning section of `old_text` (an earlier report.md), if it has one.
-
-    The analysis rewrites report.md from scratch; the study session composes the report, so a
-    re-run of `ablator report` keeps the tuning stage's section (and its link to tuning/report.md).
-    """
-    if START not in old_text or END not in old_text or START in new_text:
-        return new_text
-    section = START + old_text.split(START, 1)[1].split(END, 1)[0] + END
-    return new_text.rstrip("\n") + "\n\n" + section + "\n"
-
-
-def _study_report_section(study: Study, plan: TuningPlan, summary: dict) -> None:
-    best, conf = summary.get("best"), summary.get("confirmation")
-    lines = [START, "## Tuning", "",
-             (f"Tuned {len(plan.params)} parameter(s) ({', '.join(f'`{p}`' for p in plan.params)}) over "
-             f"{summary['n_trials']} TPE trials; removed: {', '.join(plan.removed) or 'none'}.")]
+def study_section(study_path: str | Path) -> str | None:
+    """The tuning section of the study's report.md, from tuning/summary.json (None before the stage ran)."""
+    summary = read_json(Path(study_path) / TUNING_DIR / "summary.json")
+    if not summary:
+        return None
+    best, conf, metric = summary.get("best"), summary.get("confirmation"), summary["metric"]
+    tuned = [p["path"] for p in summary["tuned"]]
+    lines = ["## Tuning", "",
+             (f"Tuned {len(tuned)} parameter(s) ({', '.join(f'`{p}`' for p in tuned)}) over "
+              f"{summary['n_trials']} TPE trials; removed: {', '.join(summary['removed']) or 'none'}.")]
     if best:
-        lines.append(f"Best trial `{best['trial_id']}`: {plan.metric} = {_fmt(best['value'])}.")
+        lines.append(f"Best trial `{best['trial_id']}`: {metric} = {_fmt(best['value'])}.")
     if conf:
-        lines.append(sentence(conf, plan.metric))
+        lines.append(sentence(conf, metric))
     lines += ["", ("Details, plots and the Optuna storage: [tuning/report.md](tuning/report.md); "
-              "the launchable config: [best_config.yaml](best_config.yaml)."), END]
-    section = "\n".join(lines)
-    path = study.path / "report.md"
-    text = path.read_text() if path.exists() else ""
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        text = head + section + rest.split(END, 1)[1]
-    else:
-        text = (text.rstrip("\n") + "\n\n" if text else "") + section + "\n"
-    path.write_text(text)
+                   "the launchable config: [best_config.yaml](best_config.yaml).")]
+    return "\n".join(lines)

@@ -1,0 +1,97 @@
+"""The ablation stage in a study session: tiers in order, adaptive seeds, the determinism check, the tier gate."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+
+from .. import plan as planning
+from ..config import AdaptiveSeeds, StudyConfig
+from ..ledger import Study, read_json
+
+if TYPE_CHECKING:
+    from .study_session import StudySession
+
+
+def run_ablation(session: StudySession, rerun: list[planning.Variant] | None = None) -> bool:
+    """Run every tier of the ablation stage in `session`; False when a tier gate stopped the study.
+
+    Each tier: its trials (`rerun` variants run again), adaptive seeds while components are undecided,
+    the determinism check after the last tier, then the gate that lets the next tier run.
+    """
+    study, config = session.study, session.config
+    started = time.time()
+    study.set_stage("ablation", "running", started=started)
+    tiers = [t.name for t in config.tiers.stages] if config.tiers else [None]
+    for i, tier in enumerate(tiers):
+        specs = planning.ablation_trials(config, seeds=seeds_so_far(study, config, tier), tier=tier)
+        if rerun:
+            names = {v.name for v in rerun}
+            for spec in specs:
+                if spec.variant in names:
+                    study.remove_trial(spec.trial_id)
+        session.execute(specs, label=tier or "ablation")
+        if isinstance(config.seeds, AdaptiveSeeds):
+            adaptive_seeds(study, config, session.console, tier, session.execute)
+        if config.analysis.check_determinism and i == len(tiers) - 1:
+            from ..analysis.reproducibility import repeat_spec
+
+            # the baseline's first seed a second time (the report compares the two)
+            session.execute([repeat_spec(config, tier)], label="determinism check")
+        if tier is not None and i < len(tiers) - 1 and not tier_separates(session, tier):
+            study.set_stage("ablation", "stopped", started=started,
+                            reason=f"tier '{tier}' did not separate the variants")
+            return False
+    study.set_stage("ablation", "completed", started=started)
+    return True
+
+
+def seeds_so_far(study: Study, config: StudyConfig, tier: str | None) -> list[int]:
+    """The initial seeds, plus adaptive seeds a previous driver already added to the baseline."""
+    seeds = config.seed_list
+    if isinstance(config.seeds, AdaptiveSeeds):
+        for record in study.records():
+            if (record.variant == planning.BASELINE and record.stage == "ablation"
+                    and record.seed not in seeds
+                    and (record.group is None or tier is None or str(record.group).startswith(tier))):
+                seeds.append(record.seed)
+    return seeds
+
+
+def tier_separates(session: StudySession, tier: str) -> bool:
+    """Synthetic-first gate: the next tier runs only if this one decided enough verdicts."""
+    session.report()
+    from ..analysis.stats import DECIDED
+
+    groups = read_json(session.study.path / "verdicts.json", {}).get("groups", {})
+    decided = {name for label, group in groups.items() if label.split("/")[0] == tier
+               for name, v in group.get("components", {}).items() if v["verdict"] in DECIDED}
+    need = session.config.tiers.min_decided
+    if len(decided) >= need:
+        session.console.print(f"Tier '{tier}' separates the variants ({len(decided)} decided): next tier runs")
+        return True
+    session.console.print(
+        f"[bold yellow]Stopping after tier '{tier}':[/bold yellow] {len(decided)} component(s) decided, "
+        f"{need} needed (tiers.min_decided; decided = essential, harmful or negligible). A tier that "
+        "decides nothing cheaply is unlikely to decide on the expensive tier; see report.md."
+    )
+    return False
+
+
+def adaptive_seeds(study: Study, config: StudyConfig, console: Console, tier,
+                   execute: Callable[..., object]) -> None:
+    """Add seeds to undecided components (and the baseline, to stay paired) until decided or max.
+
+    ``execute(specs, label=...)`` runs trial specs (the session: on Ray; simulations: a formula).
+    """
+    from ..analysis import next_seed
+    from ..analysis.adaptive import takes_seed
+
+    while (step := next_seed([r for r in study.records() if r.stage == "ablation"], config)) is not None:
+        seed, open_components = step
+        console.print(f"Adaptive seeds: {', '.join(open_components)} undecided; adding seed {seed}")
+        chosen = [planning.Variant()] + [v for v in planning.variants(config) if takes_seed(v, open_components)]
+        execute(planning.ablation_trials(config, seeds=[seed], only=chosen, tier=tier), label=f"seed {seed}")
