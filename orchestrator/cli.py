@@ -260,7 +260,7 @@ def _running(study: Study, running: list[str]) -> list[dict]:
         return []
     import time
 
-    stall = load_config(study.config_path).fault_tolerance.stall_timeout
+    stall = load_config(study.config_path, import_trainable=False).fault_tolerance.stall_timeout
     now, out = time.time(), []
     for r in records:
         rows = study.trial(r.trial_id).history()

@@ -73,7 +73,7 @@ def _check(study: Study, fix: bool) -> list[Finding]:
 
 def _config(study: Study, out: list[Finding]):
     try:
-        return load_config(study.config_path)
+        return load_config(study.config_path, import_trainable=False)
     except AblatorError as exc:
         out.append(Finding(study.config_path, str(exc)))
         return None

@@ -441,7 +441,7 @@ def sync_study(study_dir: str | Path, echo: Callable[[str], None] | None = None)
     study = Study(study_dir)
     if not study.exists():
         raise StudyError(f"{study_dir} is not a study directory (no study.json)")
-    config = load_config(study.config_path)
+    config = load_config(study.config_path, import_trainable=False)  # sync never runs the trainable
     with study.lock():
         return _sync(study, config, echo)
 
