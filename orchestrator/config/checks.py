@@ -21,7 +21,7 @@ class CrossCheckError(ValueError):
         super().__init__("; ".join(msg for _, msg in errors))
 
 
-RESERVED_LEVELS = ("baseline", "removed", "removal")
+RESERVED_LEVELS = (levels.BASELINE, levels.REMOVED_LEVEL, "removal")
 SCALAR = (str, int, float, bool, type(None))
 
 
