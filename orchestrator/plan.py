@@ -164,7 +164,7 @@ def groups(config: StudyConfig, tier: str | None = None) -> list[tuple[str | Non
     base: dict[str, Any] = {}
     label = tier
     if config.tiers is not None:
-        tier_obj = next(t for t in config.tiers.stages if t.name == (tier or config.tiers.stages[0].name))
+        tier_obj = next(t for t in config.tiers.order if t.name == (tier or config.tiers.order[0].name))
         label, base = tier_obj.name, dict(tier_obj.overrides)
     if config.sweep is None:
         return [(label, base)]

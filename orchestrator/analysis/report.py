@@ -94,7 +94,7 @@ def _plots(analysis: dict, config: StudyConfig, plot_dir: Path) -> dict[str, str
             analysis["flags"].append({"kind": "plot", "severity": "info", "group": label, "subject": None,
                                       "message": f"plot for group {label} failed: {exc}"})
     if config.sweep is not None:
-        tiers = [t.name for t in config.tiers.stages] if config.tiers is not None else [None]
+        tiers = [t.name for t in config.tiers.order] if config.tiers is not None else [None]
         for tier in tiers:
             name = "sweep" + ("" if tier is None else "_" + plots.safe(tier))
             try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 
 from .space import SearchSpace
 from .strict import Strict
@@ -94,7 +94,9 @@ class Tier(Strict):
 class Tiers(Strict):
     """Synthetic-first: later tiers run only if the first separates the variants."""
 
-    stages: list[Tier] = Field(min_length=2, description="The tiers, cheapest first.")
+    order: list[Tier] = Field(
+        min_length=2, validation_alias=AliasChoices("order", "stages"),
+        description="The tiers, cheapest first (`stages`, its former name, is still read).")
     min_decided: int = Field(
         default=1, ge=1, description="A tier separates the variants when this many verdicts are decided."
     )

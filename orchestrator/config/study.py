@@ -112,11 +112,11 @@ class StudyConfig(Strict):
         if self.sweep is not None and not has_path(self.baseline, self.sweep.path):
             errors.append((("sweep", "path"), f"path '{self.sweep.path}' is not in baseline"))
         if self.tiers is not None:
-            for i, tier in enumerate(self.tiers.stages):
+            for i, tier in enumerate(self.tiers.order):
                 for dotted in tier.overrides:
                     if not has_path(self.baseline, dotted):
                         errors.append(
-                            (("tiers", "stages", i, "overrides", dotted), f"path '{dotted}' is not in baseline")
+                            (("tiers", "order", i, "overrides", dotted), f"path '{dotted}' is not in baseline")
                         )
         if errors:
             raise CrossCheckError(errors)
