@@ -293,7 +293,7 @@ class StudySession:
                 raise NoRoom(f"{exc}\n  The study stopped; its unfinished trials wait, none counted as failed. "
                              f"Once there is room: `ablator resume {study.path}`") from None
             finally:
-                study.summary()  # the first `ablator status` after the run reads the cache, not the whole index
+                study.keep_status_cache()  # the next `ablator status` reads the cache, not the whole index
 
     def _seeds_so_far(self, tier) -> list[int]:
         """The initial seeds, plus adaptive seeds a previous driver already added to the baseline."""
@@ -355,7 +355,7 @@ class _Ticker:
         self.tracker.poll()
         if time.monotonic() - self._summarised > SUMMARY_EVERY_S:
             self._summarised = time.monotonic()
-            self.study.summary()
+            self.study.keep_status_cache()
 
 
 # ---------------------------------------------------------------- the three entry points

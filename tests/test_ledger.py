@@ -252,19 +252,25 @@ def test_an_older_study_without_index_still_reads_and_doctor_adds_the_index(stud
     assert len(Study(study.path).index.records()) == 8
 
 
-def test_summary_cache_parses_only_new_lines_and_follows_a_rebuilt_index(study):
+def test_status_cache_parses_only_new_lines_and_follows_a_rebuilt_index(study):
     from orchestrator.doctor import rebuild_index
     from orchestrator.ledger import FAILED
 
-    assert Study(study.path).summary()["baseline-seed0"][1] == COMPLETED
-    cache = study.path / "index.jsonl.summary"
+    cache = study.path / "index.jsonl.status"
+    cache.unlink(missing_ok=True)
+    assert Study(study.path).statuses()["baseline-seed0"].state == COMPLETED
+    assert not cache.exists()  # reading writes nothing
+    study.keep_status_cache()
     assert json.loads(cache.read_text())["offset"] == study.index.path.stat().st_size
     study.trial("baseline-seed0").update(state=FAILED, errors=[AttemptError(attempt=1, error="boom")])
-    got = Study(study.path).summary()["baseline-seed0"]
-    assert got[1] == FAILED and got[4] == "boom"
+    got = Study(study.path).statuses()["baseline-seed0"]  # the cache plus the line appended since
+    assert got.state == FAILED and got.last_error == "boom" and got.attempts == 1
+    assert json.loads(cache.read_text())["offset"] < study.index.path.stat().st_size
+    Study(study.path).keep_status_cache()
     assert json.loads(cache.read_text())["offset"] == study.index.path.stat().st_size
+    assert Study(study.path).statuses() == {r.trial_id: r.status for r in study.records()}
     record = study.trial("baseline-seed0")
     write_json(record.record_path, {**record.read().to_json(), "state": PENDING})  # behind the index's back
-    assert Study(study.path).summary()["baseline-seed0"][1] == FAILED
+    assert Study(study.path).statuses()["baseline-seed0"].state == FAILED
     rebuild_index(study, [study.trial(d.name).read() for d in study.trial_dirs()])
-    assert Study(study.path).summary()["baseline-seed0"][1] == PENDING
+    assert Study(study.path).statuses()["baseline-seed0"].state == PENDING

@@ -8,7 +8,7 @@ newer) are kept as they are (``extra="allow"``), so nothing in a record is lost 
 from __future__ import annotations
 
 import time
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -39,6 +39,16 @@ class TuningInfo(BaseModel):
     params: dict[str, Any] = {}
     number: int | None = None
     confirms: str | None = None
+
+
+class TrialStatus(NamedTuple):
+    """What `ablator status` and resume planning need of a trial (the study index keeps it)."""
+
+    stage: str
+    state: str
+    attempts: int
+    duration_s: float
+    last_error: str | None
 
 
 class TrialRecord(BaseModel):
@@ -88,6 +98,10 @@ class TrialRecord(BaseModel):
     @property
     def last_error(self) -> str | None:
         return self.errors[-1].error if self.errors else None
+
+    @property
+    def status(self) -> TrialStatus:
+        return TrialStatus(self.stage, self.state, self.attempts, self.duration_s, self.last_error)
 
     def add_error(self, error: str, traceback: str | None = None, retryable: bool = True,
                   counted: bool = True) -> None:
