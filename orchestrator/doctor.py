@@ -18,7 +18,7 @@ from rich.markup import escape
 from . import plan as planning
 from .config import load_config
 from .errors import AblatorError, LedgerDamaged, StudyError
-from .ledger import LAYOUT_VERSION, Study, TrialRecord, TrialStore, read_json, write_json
+from .ledger import LAYOUT_VERSION, VARIANT, Study, TrialRecord, TrialStore, read_json, write_json
 from .ledger.files import cut_torn_tail, has_torn_tail
 from .ledger.index import INDEX, StudyIndex, change_line
 from .ledger.records import index_view
@@ -118,7 +118,7 @@ def rebuild_plan(study: Study, config) -> list[dict]:
     trials = {s.trial_id: s.to_dict() for s in planning.ablation_trials(config, tier=tier)}
     keys = set(planning.TrialSpec.__dataclass_fields__)
     for rec in study.records_on_disk(warn=False):
-        if rec.stage == "ablation" and rec.trial_id not in trials:
+        if rec.purpose == VARIANT and rec.trial_id not in trials:
             trials[rec.trial_id] = rec.model_dump(include=keys)
     return list(trials.values())
 

@@ -11,6 +11,7 @@ import numpy as np
 
 from . import levels as lv
 from .config import StudyConfig
+from .ledger import ABLATION, VARIANT
 from .levels import BASELINE
 
 
@@ -66,6 +67,7 @@ class TrialSpec:
     source_trial: str | None = None
     alternatives: dict[str, str] = field(default_factory=dict)
     levels: dict[str, Any] = field(default_factory=dict)
+    purpose: str = VARIANT
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -199,7 +201,7 @@ def ablation_trials(
                 specs.append(
                     TrialSpec(
                         trial_id=trial_id(v.name, seed, group),
-                        stage="ablation",
+                        stage=ABLATION,
                         variant=v.name,
                         removed=list(v.removed),
                         seed=seed,

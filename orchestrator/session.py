@@ -33,7 +33,7 @@ from .execution import interrupt, jobs, runner
 from .execution.progress import StudyProgress
 from .execution.resources import check_feasible
 from .execution.telemetry import StudyMetrics
-from .ledger import FAILED, PENDING, Study, TrialRecord, read_json
+from .ledger import FAILED, PENDING, VARIANT, Study, TrialRecord, read_json
 from .overrides import Override, resolved_text
 from .plan import TrialSpec
 from .provenance import collect
@@ -300,7 +300,7 @@ class StudySession:
         seeds = self.config.seed_list
         if isinstance(self.config.seeds, AdaptiveSeeds):
             for record in self.study.records():
-                if (record.variant == planning.BASELINE and record.stage == "ablation"
+                if (record.variant == planning.BASELINE and record.purpose == VARIANT
                         and record.seed not in seeds
                         and (record.group is None or tier is None or str(record.group).startswith(tier))):
                     seeds.append(record.seed)
@@ -335,7 +335,7 @@ def adaptive_seeds(study: Study, config: StudyConfig, console: Console, tier,
     from .analysis import next_seed
     from .analysis.adaptive import takes_seed
 
-    while (step := next_seed([r for r in study.records() if r.stage == "ablation"], config)) is not None:
+    while (step := next_seed([r for r in study.records() if r.purpose == VARIANT], config)) is not None:
         seed, open_components = step
         console.print(f"Adaptive seeds: {', '.join(open_components)} undecided; adding seed {seed}")
         chosen = [planning.Variant()] + [v for v in planning.variants(config) if takes_seed(v, open_components)]
@@ -408,7 +408,7 @@ def resume(study_dir: str | Path, *, address: str | None = None, console: Consol
         mend_records(study, console)
         if retry_failed:
             for record in study.records():
-                if record.state == FAILED and record.stage == "ablation":
+                if record.state == FAILED and record.purpose == VARIANT:
                     study.trial(record.trial_id).update(state=PENDING)
 
     cluster = Cluster(address, ray_temp_dir, dashboard, upload)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import AdaptiveSeeds, StudyConfig
-from ..ledger import COMPLETED, FAILED, PENDING, RUNNING, TrialRecord
+from ..ledger import COMPLETED, FAILED, PENDING, RUNNING, VARIANT, TrialRecord
 from ..paths import get_path
 from . import alternatives, factors, reproducibility
 from .effects import (
@@ -136,7 +136,7 @@ def analyse(records: Iterable[TrialRecord], config: StudyConfig, study_path: str
         c_flags, contamination_info = contamination_flags(records, study_path)
         flags.extend(c_flags)
 
-    ablation = [r for r in records if r.stage == "ablation"]
+    ablation = [r for r in records if r.purpose == VARIANT]
     complete = (bool(ablation) and all(r.finished for r in ablation)
                 and all(g["n_absent"] == 0 for g in groups_out.values()))
     return {
@@ -272,7 +272,7 @@ def _metric_names(records: list[TrialRecord], config: StudyConfig) -> list[str]:
         names += list(members)
     seen = set()
     for r in records:
-        if r.stage == "ablation":
+        if r.purpose == VARIANT:
             for k in (r.final or {}):
                 if k not in seen:
                     seen.add(k)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..errors import AblatorError, LedgerDamaged
 from .files import append_line, complete_lines, parse_lines, read_json, write_json
-from .records import DEFAULTS, TrialRecord, TrialStatus, index_view, parse
+from .records import DEFAULTS, FORMER_STAGES, TrialRecord, TrialStatus, index_view, parse
 
 INDEX = "index.jsonl"
 #: a line {"trial_id": ..., "removed_trial": true} forgets a trial whose directory was deleted
@@ -155,6 +155,8 @@ def _apply(trials: dict[str, list], row: dict) -> None:
     for i, key in enumerate(STATUS_FIELDS):
         if key in row:
             got[i] = row[key]
+    if got[0] in FORMER_STAGES:  # a line of an older layout, where the stage held the purpose
+        got[0] = FORMER_STAGES[got[0]][0]
     if "errors" in row:
         got[4] = row["errors"][-1].get("error") if row["errors"] else None
 

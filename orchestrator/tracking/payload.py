@@ -173,6 +173,7 @@ def trial_config(config: StudyConfig, record: TrialRecord, provenance: dict, stu
         "study_id": study_id,
         "trial_id": record.trial_id,
         "stage": record.stage,
+        "purpose": record.purpose,
         "variant": record.variant,
         "removed": removed,
         "removed_kinds": {n: config.components[n].kind for n in removed if n in config.components},

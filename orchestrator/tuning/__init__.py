@@ -17,7 +17,7 @@ Files in the study directory::
     tuning/summary.json     the same, for programs
     best_config.yaml        a launchable study config with the best values
     trials/tune-NNNN/       tuning trials (stage "tuning"), like any trial
-    trials/confirm-*/       confirmation trials (stage "confirmation")
+    trials/confirm-*/       confirmation trials (stage "tuning", purpose "confirmation")
 """
 
 from .confirm import run_confirmation
