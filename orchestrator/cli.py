@@ -334,7 +334,7 @@ def report(study_dir: Path = typer.Argument(..., help="Study directory.")):
 @app.command()
 @user_errors
 def sync(study_dir: Path = typer.Argument(..., help="Study directory.")):
-    """Write the trials (and summary run) W&B does not hold yet, e.g. after a W&B failure."""
+    """Write the trials (and the analysis run) W&B does not hold yet, e.g. after a W&B failure."""
     from .tracking import sync_study
 
     sync_study(_study(study_dir).path, echo=lambda line: console.print(line, markup=False, highlight=False))

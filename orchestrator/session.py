@@ -41,7 +41,7 @@ from .spaces import fmt
 from .terminal import FitTable
 from .tuning import schedule
 
-#: while trials run, how often the driver brings the study index's summary cache up to date
+#: while trials run, how often the driver brings the study index's status cache up to date
 SUMMARY_EVERY_S = 60.0
 
 
@@ -220,7 +220,7 @@ class StudySession:
                          n_trials=n_trials, on_record=self.telemetry.update) is not None
         self.report()
         if ran:
-            self.tracker.study_summary(self.study.path)  # the summary run, now with the best config
+            self.tracker.log_analysis(self.study.path)  # the analysis run, now with the best config
         return ran
 
     def schedule(self, at: datetime, jobs_address: str | None = None) -> None:
@@ -344,7 +344,7 @@ def adaptive_seeds(study: Study, config: StudyConfig, console: Console, tier,
 
 class _Ticker:
     """Called each driver loop turn: refresh the progress, let the tracker tail new metrics, and
-    keep the study index's summary cache current (so `ablator status` parses only recent lines)."""
+    keep the study index's status cache current (so `ablator status` parses only recent lines)."""
 
     def __init__(self, progress, tracker, study: Study):
         self.progress, self.tracker, self.study = progress, tracker, study
@@ -581,7 +581,7 @@ def _all_stages(session: StudySession, rerun=None) -> None:
     completed = session.ablation(rerun)
     interrupt.check()
     session.report()
-    session.tracker.study_summary(session.study.path)
+    session.tracker.log_analysis(session.study.path)
     if completed:
         interrupt.check()
         session.tuning()

@@ -46,7 +46,7 @@ def test_alternatives_and_factors_end_to_end(ray_cluster, tmp_path):
     assert plots == {"factor_model.width.png", "factor_model.act.png"}
 
     # tuning: the winning alternative is carried; the significant width factor seeds the search
-    summary = json.loads((s.path / "tuning" / "summary.json").read_text())
+    summary = json.loads((s.path / "tuning" / "results.json").read_text())
     assert "model.width" in json.dumps(summary)
     best = yaml.safe_load((s.path / "best_config.yaml").read_text())
     assert best["baseline"]["model"]["norm"] == "rms"

@@ -470,7 +470,7 @@ def test_launch_runs_ablation_then_tunes_the_survivors(ray_cluster, tmp_path):
     study = study_session.launch(path, console=QUIET)
     verdicts = read_json(study.path / "verdicts.json")
     assert {n: v["verdict"] for n, v in verdicts["components"].items()} == VERDICTS
-    summary = read_json(study.path / "tuning" / "summary.json")
+    summary = read_json(study.path / "tuning" / "results.json")
     assert [p["path"] for p in summary["tuned"]] == ["hp.x", "hp.y"]
     assert summary["removed"] == {"b": "harmful"}
     assert len(tuning_records(study)) == 4

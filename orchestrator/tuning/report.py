@@ -1,4 +1,4 @@
-"""What the tuning stage leaves behind: best_config.yaml, tuning/report.md, plots, summary.json.
+"""What the tuning stage leaves behind: best_config.yaml, tuning/report.md, plots, results.json.
 
 The study's own report.md belongs to the analysis; the tuning stage only keeps one
 section of it, between ``<!-- ablator:tuning:start -->`` and ``<!-- ablator:tuning:end -->``,
@@ -153,7 +153,7 @@ def _fmt(v: Any) -> str:
 
 def write_reports(study: Study, config: StudyConfig, plan: TuningPlan, ostudy: optuna.Study,
                   summary: dict) -> Path:
-    """tuning/report.md, the plots, tuning/summary.json and the study report's tuning section."""
+    """tuning/report.md, the plots, tuning/results.json and the study report's tuning section."""
     out = study.path / TUNING_DIR
     out.mkdir(parents=True, exist_ok=True)
     plot_history(ostudy, out / "history.png", plan.metric, plan.mode)
@@ -161,7 +161,7 @@ def write_reports(study: Study, config: StudyConfig, plan: TuningPlan, ostudy: o
     if imp:
         plot_importances(imp, out / "importances.png")
     summary["importances"] = imp
-    write_json(out / "summary.json", summary)
+    write_json(out / "results.json", summary)
 
     best = summary.get("best")
     conf = summary.get("confirmation")
