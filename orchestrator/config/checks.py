@@ -16,6 +16,8 @@ NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 class CrossCheckError(ValueError):
+    """Every cross-check problem of a config at once, each with its location."""
+
     def __init__(self, errors: list[tuple[tuple, str]]):
         self.errors = errors
         super().__init__("; ".join(msg for _, msg in errors))

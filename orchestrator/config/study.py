@@ -62,8 +62,10 @@ class StudyConfig(Strict):
     @field_validator("trainable", "evaluate")
     @classmethod
     def _callable(cls, v: str | ScriptTrainable | None, info: ValidationInfo) -> str | ScriptTrainable | None:
-        if isinstance(v, str):
-            resolve_callable(v) if importing(info) else split_callable(v)
+        if isinstance(v, str) and importing(info):
+            resolve_callable(v)  # where it runs: the module imports and has the function
+        elif isinstance(v, str):
+            split_callable(v)  # elsewhere: its form only
         return v
 
     @field_validator("seeds")
