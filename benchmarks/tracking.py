@@ -11,7 +11,7 @@ short/long: a driver-like loop replays a study against the tracker, tracking dis
 and offline in turn (disabled, offline, offline, disabled, ...). Worker processes
 write record.json and metrics.jsonl as the trial workers do (fixed CPU work per
 trial); the driver calls trial_update on every record change it sees, poll every
-loop turn, study_summary and close at the end. Prints the wall-time ratio offline /
+loop turn, log_analysis and close at the end. Prints the wall-time ratio offline /
 disabled (a reference measured in the same run), runs written per second, and the
 peak file descriptors and RSS of the driver plus its wandb-core service.
 crowd: 1000 trials RUNNING at once, each reporting a row per second, to show the
@@ -213,7 +213,7 @@ def replay_study(mode: str, root: Path, pool: cf.Executor, args, work: int, prov
                 tracker.poll()
         trials_s = time.perf_counter() - t0
         (study.path / "results.csv").write_text("component,delta\nctc_head,0.1\ndropout,0.0\nlayers,0.02\n")
-        tracker.study_summary(study.path)
+        tracker.log_analysis(study.path)
         t1 = time.perf_counter()
         tracker.close()
         close_s = time.perf_counter() - t1

@@ -70,7 +70,7 @@ def score(records, config) -> dict:
     null = [c for c, e in EFFECTS.items() if e == 0]
     found = sum(comps[c]["verdict"] == ("essential" if EFFECTS[c] > 0 else "harmful") for c in real)
     fps = sum(comps[c]["verdict"] in ("essential", "harmful") for c in null)
-    trials = sum(1 for r in records if r.stage == "ablation")
+    trials = sum(1 for r in records if r.purpose == "variant")
     return {"tp": found / len(real), "fp": fps / len(null), "any_fp": fps > 0, "trials": trials}
 
 

@@ -229,7 +229,7 @@ def records_for(
         return spec.trial_id in coll or (spec.variant, spec.seed) in coll
 
     failed, pending, nonfinite, missing = (set(map(_hashable, x)) for x in (failed, pending, nonfinite, missing))
-    tiers = [t.name for t in config.tiers.stages] if (config.tiers is not None and tier is None) else [tier]
+    tiers = [t.name for t in config.tiers.order] if (config.tiers is not None and tier is None) else [tier]
     out = []
     t0 = 1_700_000_000.0
     for tr in tiers:

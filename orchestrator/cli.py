@@ -222,22 +222,22 @@ def _status_data(study: Study) -> dict:
     if plan.exists() and not looks_whole(plan):  # status goes on without the plan; resume cannot
         damaged.append(f"{plan}: cut short (it does not end its JSON object); "
                        f"`ablator doctor {study.path} --fix` rebuilds it")
-    trials = study.summary()  # from the study index: no trial directory is opened
+    trials = study.statuses()  # from the study index: no trial directory is opened
     counts: dict[str, dict] = {}
-    for stage, state, attempts, duration, _ in trials.values():
-        c = counts.setdefault(stage, {"total": 0, **dict.fromkeys(STATES, 0), "restarts": 0, "trial_hours": 0.0})
+    for t in trials.values():
+        c = counts.setdefault(t.stage, {"total": 0, **dict.fromkeys(STATES, 0), "restarts": 0, "trial_hours": 0.0})
         c["total"] += 1
-        c[state] = c.get(state, 0) + 1
-        c["restarts"] += max(0, attempts - 1)
-        c["trial_hours"] += (duration or 0) / 3600
+        c[t.state] = c.get(t.state, 0) + 1
+        c["restarts"] += max(0, t.attempts - 1)
+        c["trial_hours"] += (t.duration_s or 0) / 3600
     driver = study.holder()
     return {
         "name": info["name"], "study_id": info["study_id"], "path": str(study.path), "damaged": damaged,
         "driver": driver, "dashboard": info.get("dashboard") if driver else None,
         "stages": info.get("stages", {}), "schedule": _schedule(study), "trials": dict(sorted(counts.items())),
-        "running": _running(study, [tid for tid, t in sorted(trials.items()) if t[1] == "RUNNING"]),
-        "failed": [{"trial_id": tid, "attempts": attempts, "error": error}
-                   for tid, (_, state, attempts, _, error) in sorted(trials.items()) if state == "FAILED" and error],
+        "running": _running(study, [tid for tid, t in sorted(trials.items()) if t.state == "RUNNING"]),
+        "failed": [{"trial_id": tid, "attempts": t.attempts, "error": t.last_error}
+                   for tid, t in sorted(trials.items()) if t.state == "FAILED" and t.last_error],
     }
 
 
@@ -260,7 +260,7 @@ def _running(study: Study, running: list[str]) -> list[dict]:
         return []
     import time
 
-    stall = load_config(study.config_path).fault_tolerance.stall_timeout
+    stall = load_config(study.config_path, import_trainable=False).fault_tolerance.stall_timeout
     now, out = time.time(), []
     for r in records:
         rows = study.trial(r.trial_id).history()
@@ -334,7 +334,7 @@ def report(study_dir: Path = typer.Argument(..., help="Study directory.")):
 @app.command()
 @user_errors
 def sync(study_dir: Path = typer.Argument(..., help="Study directory.")):
-    """Write the trials (and summary run) W&B does not hold yet, e.g. after a W&B failure."""
+    """Write the trials (and the analysis run) W&B does not hold yet, e.g. after a W&B failure."""
     from .tracking import sync_study
 
     sync_study(_study(study_dir).path, echo=lambda line: console.print(line, markup=False, highlight=False))

@@ -18,7 +18,7 @@ from rich.markup import escape
 from . import plan as planning
 from .config import load_config
 from .errors import AblatorError, LedgerDamaged, StudyError
-from .ledger import LAYOUT_VERSION, Study, TrialRecord, TrialStore, read_json, write_json
+from .ledger import LAYOUT_VERSION, VARIANT, Study, TrialRecord, TrialStore, read_json, write_json
 from .ledger.files import cut_torn_tail, has_torn_tail
 from .ledger.index import INDEX, StudyIndex, change_line
 from .ledger.records import index_view
@@ -73,7 +73,7 @@ def _check(study: Study, fix: bool) -> list[Finding]:
 
 def _config(study: Study, out: list[Finding]):
     try:
-        return load_config(study.config_path)
+        return load_config(study.config_path, import_trainable=False)
     except AblatorError as exc:
         out.append(Finding(study.config_path, str(exc)))
         return None
@@ -114,11 +114,11 @@ def _plan(study: Study, config, fix: bool) -> list[Finding]:
 
 def rebuild_plan(study: Study, config) -> list[dict]:
     """The ablation trials of the config's first tier, then every other ablation trial on disk."""
-    tier = config.tiers.stages[0].name if config.tiers else None
+    tier = config.tiers.order[0].name if config.tiers else None
     trials = {s.trial_id: s.to_dict() for s in planning.ablation_trials(config, tier=tier)}
     keys = set(planning.TrialSpec.__dataclass_fields__)
     for rec in study.records_on_disk(warn=False):
-        if rec.stage == "ablation" and rec.trial_id not in trials:
+        if rec.purpose == VARIANT and rec.trial_id not in trials:
             trials[rec.trial_id] = rec.model_dump(include=keys)
     return list(trials.values())
 

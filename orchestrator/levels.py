@@ -20,7 +20,8 @@ from .spaces import branch_of, branches, draw, fmt, grid, same  # noqa: F401  (t
 if TYPE_CHECKING:
     from .config import SearchSpace, StudyConfig
 
-BASE_LEVEL, REMOVED_LEVEL = "baseline", "removed"
+#: the baseline (a variant's name and a component's level), and a component's removed level
+BASELINE, REMOVED_LEVEL = "baseline", "removed"
 
 
 def at_baseline(config: StudyConfig, path: str, value: Any) -> bool:
@@ -86,14 +87,14 @@ def _nest(dotted: str, value: Any) -> dict:
     return out
 
 
-def labels(config: StudyConfig) -> dict[str, str]:
-    """Short label per factor path: the last key (`width`), or the whole path where two share it."""
-    leaves = [p.rsplit(".", 1)[-1] for p in config.factors]
-    return {p: (leaf if leaves.count(leaf) == 1 else p) for p, leaf in zip(config.factors, leaves)}
+def labels(paths: list[str]) -> dict[str, str]:
+    """Short label per factor path: the last key (`width`), or the whole path where two of `paths` share it."""
+    leaves = [p.rsplit(".", 1)[-1] for p in paths]
+    return {p: (leaf if leaves.count(leaf) == 1 else p) for p, leaf in zip(paths, leaves)}
 
 
 def component_levels(config: StudyConfig, name: str) -> list[str]:
-    return [BASE_LEVEL, *config.components[name].alternatives, REMOVED_LEVEL]
+    return [BASELINE, *config.components[name].alternatives, REMOVED_LEVEL]
 
 
 def factorial_size(config: StudyConfig) -> int:
@@ -140,7 +141,7 @@ class Factor:
         if self.found:
             b = branch_of(list(self.found), value)
             if self.branch is None:
-                return b.label if b is not None else BASE_LEVEL
+                return b.label if b is not None else BASELINE
             if b is None or b.label != self.branch:
                 return None
             value = get_path(value, self.subpath, None)

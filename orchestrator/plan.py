@@ -11,8 +11,8 @@ import numpy as np
 
 from . import levels as lv
 from .config import StudyConfig
-
-BASELINE = "baseline"
+from .ledger import ABLATION, VARIANT
+from .levels import BASELINE
 
 
 @dataclass(frozen=True)
@@ -36,8 +36,8 @@ class Variant:
 
     @property
     def labelled_levels(self) -> list[tuple[str, Any]]:
-        leaves = [p.rsplit(".", 1)[-1] for p, _ in self.levels]
-        return [(leaf if leaves.count(leaf) == 1 else p, v) for (p, v), leaf in zip(self.levels, leaves)]
+        label = lv.labels([p for p, _ in self.levels])
+        return [(label[p], v) for p, v in self.levels]
 
     @property
     def key(self) -> frozenset:
@@ -67,6 +67,7 @@ class TrialSpec:
     source_trial: str | None = None
     alternatives: dict[str, str] = field(default_factory=dict)
     levels: dict[str, Any] = field(default_factory=dict)
+    purpose: str = VARIANT
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -87,9 +88,8 @@ def variants(config: StudyConfig) -> list[Variant]:
             for bits in itertools.product([True, False], repeat=len(names))
         ]
     else:  # random: ABLATOR's random-search ablation over the on/off space
-        n_variants = max(2, design.total_trials // len(config.seed_list))
         space = 2 ** len(names)
-        n_variants = min(n_variants, space)
+        n_variants = min(random_variant_count(config), space)
         rng = np.random.default_rng(design.seed)
         codes = rng.choice(np.arange(1, space), size=n_variants - 1, replace=False)
         out = [Variant()] + [
@@ -105,6 +105,11 @@ def variants(config: StudyConfig) -> list[Variant]:
     return unique
 
 
+def random_variant_count(config: StudyConfig) -> int:
+    """random: the variants the trial budget buys (total_trials // seeds, at least 2), the baseline among them."""
+    return max(2, config.design.total_trials // len(config.seed_list))
+
+
 def _level_variants(config: StudyConfig) -> list[Variant]:
     """random and full_factorial over components (baseline / alternatives / removed) and factor levels."""
     comps = list(config.components)
@@ -114,7 +119,7 @@ def _level_variants(config: StudyConfig) -> list[Variant]:
         choices = itertools.product(*comp_levels, *(lv.factor_levels(config, p) for p in paths))
         return [_joint(config, comps, paths, list(choice)) for choice in choices]
     design = config.design
-    n_variants = max(2, design.total_trials // len(config.seed_list))
+    n_variants = random_variant_count(config)
     rng = np.random.default_rng(design.seed)
     out, seen = [Variant()], {Variant().key}
     for _ in range(100 * n_variants):  # a small finite space runs out of new draws
@@ -132,7 +137,7 @@ def _level_variants(config: StudyConfig) -> list[Variant]:
 def _joint(config: StudyConfig, comps: list[str], paths: list[str], choice: list) -> Variant:
     """The variant of one joint choice (a level per component, then a level per factor)."""
     removed = tuple(c for c, level in zip(comps, choice) if level == lv.REMOVED_LEVEL)
-    alts = tuple((c, level) for c, level in zip(comps, choice) if level not in (lv.BASE_LEVEL, lv.REMOVED_LEVEL))
+    alts = tuple((c, level) for c, level in zip(comps, choice) if level not in (BASELINE, lv.REMOVED_LEVEL))
     levels = tuple((p, v) for p, v in zip(paths, choice[len(comps):]) if not lv.at_baseline(config, p, v))
     return Variant(removed, alts, levels)
 
@@ -161,7 +166,7 @@ def groups(config: StudyConfig, tier: str | None = None) -> list[tuple[str | Non
     base: dict[str, Any] = {}
     label = tier
     if config.tiers is not None:
-        tier_obj = next(t for t in config.tiers.stages if t.name == (tier or config.tiers.stages[0].name))
+        tier_obj = next(t for t in config.tiers.order if t.name == (tier or config.tiers.order[0].name))
         label, base = tier_obj.name, dict(tier_obj.overrides)
     if config.sweep is None:
         return [(label, base)]
@@ -196,7 +201,7 @@ def ablation_trials(
                 specs.append(
                     TrialSpec(
                         trial_id=trial_id(v.name, seed, group),
-                        stage="ablation",
+                        stage=ABLATION,
                         variant=v.name,
                         removed=list(v.removed),
                         seed=seed,

@@ -289,7 +289,7 @@ def test_two_node_cluster_runs_user_code_ablation_and_tuning_in_one_command(tmp_
     assert driver.returncode == 0, out
     assert "Not uploaded (large files): data/big.bin" in out
     recs = Study(root / "studies" / "two").records()
-    ablation = [r for r in recs if r.stage == "ablation"]
+    ablation = [r for r in recs if r.purpose == "variant"]
     assert len(ablation) == 9 and all(r.state == "COMPLETED" for r in recs)
     assert len({r.node_id for r in ablation}) == 2, "the trials did not run on both nodes"
     info = Study(root / "studies" / "two").info

@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from orchestrator.cli import app
 from orchestrator.config import load_config
+from orchestrator.errors import ConfigError
 
 GOOD = """\
 name: demo
@@ -177,3 +178,30 @@ def test_a_few_aliases_still_work(tmp_path):
     text = GOOD.replace("  train: {epochs: 2}", "  train: &train {epochs: 2}\n  eval: *train")
     path.write_text(text)
     assert load_config(path).baseline["eval"] == {"epochs": 2}
+
+
+def test_tiers_order_and_its_former_name_stages_read_alike(tmp_path):
+    tiers = "tiers:\n  {key}:\n    - {{name: synthetic, overrides: {{train.epochs: 1}}}}\n    - {{name: real}}\n"
+    read = []
+    for key in ("order", "stages"):
+        path = tmp_path / f"{key}.yaml"
+        path.write_text(GOOD + tiers.format(key=key))
+        read.append(load_config(path).model_dump()["tiers"])
+    assert read[0] == read[1] and [t["name"] for t in read[0]["order"]] == ["synthetic", "real"]
+    path = tmp_path / "both.yaml"
+    path.write_text(GOOD + tiers.format(key="order") + tiers.format(key="stages").replace("tiers:\n", ""))
+    result = CliRunner().invoke(app, ["validate", str(path)])
+    assert result.exit_code == 2 and "tiers.stages: unknown key" in result.output, result.output
+
+
+def test_a_trainable_that_cannot_be_imported_is_refused_only_where_it_runs(tmp_path):
+    path = tmp_path / "study.yaml"
+    path.write_text(GOOD.replace("components.quickstart:run", "not_a_module_here:run"))
+    result = CliRunner().invoke(app, ["validate", str(path)])
+    assert result.exit_code == 2 and f"{path}:2" in result.output, result.output
+    assert "trainable: cannot import module 'not_a_module_here'" in result.output
+    assert load_config(path, import_trainable=False).trainable == "not_a_module_here:run"
+    bad_form = GOOD.replace("components.quickstart:run", "no_function_named")
+    path.write_text(bad_form)
+    with pytest.raises(ConfigError, match="must look like 'package.module:function'"):
+        load_config(path, import_trainable=False)

@@ -25,7 +25,7 @@ def test_alternatives_and_factors_end_to_end(ray_cluster, tmp_path):
     path = write_study(tmp_path, config)
     s = launch(path, console=Console(quiet=True))
 
-    records = [r for r in s.records() if r.stage == "ablation"]
+    records = [r for r in s.records() if r.purpose == "variant"]
     assert {r.variant for r in records} == {
         "baseline", "no-norm", "no-gate", "norm=batch", "norm=rms", "norm=group",
         "width=8", "width=16", "width=64", "width=128", "act=gelu", "act=tanh"}
@@ -46,7 +46,7 @@ def test_alternatives_and_factors_end_to_end(ray_cluster, tmp_path):
     assert plots == {"factor_model.width.png", "factor_model.act.png"}
 
     # tuning: the winning alternative is carried; the significant width factor seeds the search
-    summary = json.loads((s.path / "tuning" / "summary.json").read_text())
+    summary = json.loads((s.path / "tuning" / "results.json").read_text())
     assert "model.width" in json.dumps(summary)
     best = yaml.safe_load((s.path / "best_config.yaml").read_text())
     assert best["baseline"]["model"]["norm"] == "rms"

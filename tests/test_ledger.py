@@ -252,19 +252,56 @@ def test_an_older_study_without_index_still_reads_and_doctor_adds_the_index(stud
     assert len(Study(study.path).index.records()) == 8
 
 
-def test_summary_cache_parses_only_new_lines_and_follows_a_rebuilt_index(study):
+def test_status_cache_parses_only_new_lines_and_follows_a_rebuilt_index(study):
     from orchestrator.doctor import rebuild_index
     from orchestrator.ledger import FAILED
 
-    assert Study(study.path).summary()["baseline-seed0"][1] == COMPLETED
-    cache = study.path / "index.jsonl.summary"
+    cache = study.path / "index.jsonl.status"
+    cache.unlink(missing_ok=True)
+    assert Study(study.path).statuses()["baseline-seed0"].state == COMPLETED
+    assert not cache.exists()  # reading writes nothing
+    study.keep_status_cache()
     assert json.loads(cache.read_text())["offset"] == study.index.path.stat().st_size
     study.trial("baseline-seed0").update(state=FAILED, errors=[AttemptError(attempt=1, error="boom")])
-    got = Study(study.path).summary()["baseline-seed0"]
-    assert got[1] == FAILED and got[4] == "boom"
+    got = Study(study.path).statuses()["baseline-seed0"]  # the cache plus the line appended since
+    assert got.state == FAILED and got.last_error == "boom" and got.attempts == 1
+    assert json.loads(cache.read_text())["offset"] < study.index.path.stat().st_size
+    Study(study.path).keep_status_cache()
     assert json.loads(cache.read_text())["offset"] == study.index.path.stat().st_size
+    assert Study(study.path).statuses() == {r.trial_id: r.status for r in study.records()}
     record = study.trial("baseline-seed0")
     write_json(record.record_path, {**record.read().to_json(), "state": PENDING})  # behind the index's back
-    assert Study(study.path).summary()["baseline-seed0"][1] == FAILED
+    assert Study(study.path).statuses()["baseline-seed0"].state == FAILED
     rebuild_index(study, [study.trial(d.name).read() for d in study.trial_dirs()])
-    assert Study(study.path).summary()["baseline-seed0"][1] == PENDING
+    assert Study(study.path).statuses()["baseline-seed0"].state == PENDING
+
+
+def test_records_of_the_former_layout_read_with_their_stage_and_purpose(study):
+    """Before `purpose`, `stage` held confirmation/determinism: such records (on disk and in the index)
+    read with the stage they ran in and their purpose, under the same trial ids."""
+    from orchestrator.config import load_config
+    from orchestrator.plan import ablation_trials
+
+    ids_before = set(study.statuses())
+    old = {"confirm-baseline-seed7": "confirmation", "baseline-seed0-repeat": "determinism"}
+    for tid, stage in old.items():
+        study.trial(tid).path.mkdir(parents=True)
+        former = {"trial_id": tid, "stage": stage, "variant": "baseline", "seed": 0, "state": COMPLETED}
+        write_json(study.trial(tid).record_path, former)
+        with open(study.index.path, "a") as fh:
+            fh.write(json.dumps({**former, "fresh_record": True}) + "\n")
+    base = study.trial("baseline-seed1")
+    write_json(base.record_path, {k: v for k, v in base.read().to_json().items() if k != "purpose"})
+    expect = {"confirm-baseline-seed7": ("tuning", "confirmation"),
+              "baseline-seed0-repeat": ("ablation", "determinism")}
+    for records in (Study(study.path).records(), Study(study.path).records_on_disk(warn=False)):
+        got = {r.trial_id: (r.stage, r.purpose) for r in records}
+        assert {tid: got[tid] for tid in old} == expect
+        assert got["baseline-seed1"] == ("ablation", "variant")
+        assert {tid for tid, (_, p) in got.items() if p == "variant"} == ids_before
+    statuses = Study(study.path).statuses()
+    assert statuses["confirm-baseline-seed7"].stage == "tuning"
+    assert statuses["baseline-seed0-repeat"].stage == "ablation"
+    assert set(statuses) == ids_before | set(old)
+    config = load_config(study.config_path, import_trainable=False)
+    assert {s.trial_id for s in ablation_trials(config)} == ids_before  # resume finds every trial by its id

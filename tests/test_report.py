@@ -131,7 +131,7 @@ def test_sweep_tiers_and_metric_groups(tmp_path):
     cfgd = simulated_config(
         effects, 0.5, 3, n_bootstrap=500,
         sweep={"path": "sim.noise", "values": [0.1, 0.5, 2.0]},
-        tiers={"stages": [{"name": "synthetic", "overrides": {"sim.base": 5.0}}, {"name": "real"}]},
+        tiers={"order": [{"name": "synthetic", "overrides": {"sim.base": 5.0}}, {"name": "real"}]},
         metric_groups={"quality": ["score"], "training": ["loss"]})
     config = parse_config(cfgd)
     recs = records_for(config)  # every tier
@@ -175,7 +175,8 @@ def test_report_without_the_trainable(tmp_path):
     (study.path / "config.yaml").write_text(yaml.safe_dump(cfgd, sort_keys=False))
     out, md, _ = report(study)
     assert out["components"]["a"]["n"] == 3
-    assert "cannot be imported" in md
+    assert "cannot be imported" not in md  # the report never imports it: nothing to say
+    assert not [f for f in out["flags"] if f["kind"] == "config"]
 
 
 def test_secondary_metric_against_primary_and_seed_variance_are_flagged(tmp_path):

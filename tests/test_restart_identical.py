@@ -74,7 +74,8 @@ def test_deterministic_mode_and_determinism_check_are_reported(restarted):
     study, records = restarted
     assert all(r.reproducibility["deterministic"] for r in records.values())
     assert all(r.reproducibility["cublas_workspace_config"] == ":4096:8" for r in records.values())
-    assert records["baseline-seed0-repeat"].stage == "determinism"
+    repeat = records["baseline-seed0-repeat"]
+    assert (repeat.stage, repeat.purpose) == ("ablation", "determinism")
     assert study.read_provenance()["reproducibility"] == {"deterministic": True}
     verdicts = json.loads((study.path / "verdicts.json").read_text())
     assert verdicts["reproducibility"]["deterministic"] is True

@@ -153,7 +153,7 @@ def test_on_a_ray_cluster_a_job_waits_runs_the_stage_and_a_schedule_moves_and_ca
         data = status(soon, study)
         assert data["stages"]["tuning"]["state"] == "completed" and data["schedule"] is None
         assert (study / "best_config.yaml").exists() and "## Tuning" in (study / "report.md").read_text()
-        tuned = [r for r in Study(study).records() if r.stage == "tuning"]
+        tuned = [r for r in Study(study).records() if r.purpose == "search"]
         assert len(tuned) == 2 and all(r.state == "COMPLETED" for r in tuned)
         assert min(r.started_at for r in tuned) >= at.timestamp()  # not one trial before its time
         assert all(math.isfinite(r.final["score"]) for r in tuned)
@@ -200,7 +200,7 @@ def test_on_a_workstation_tune_wait_runs_at_its_time_once_and_a_killed_runner_le
     assert [r.returncode for r in runners] == [0, 0], outs
     assert all(f"Waiting until {at.isoformat()}" in out for out in outs)
     assert sum("no longer scheduled" in out and "nothing to do" in out for out in outs) == 1, outs
-    tuned = [r for r in Study(study).records() if r.stage == "tuning"]
+    tuned = [r for r in Study(study).records() if r.purpose == "search"]
     assert len(tuned) == 2 and min(r.started_at for r in tuned) >= at.timestamp()
     data = status(root, study)
     assert data["stages"]["tuning"]["state"] == "completed" and (study / "best_config.yaml").exists()

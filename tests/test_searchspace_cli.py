@@ -220,7 +220,7 @@ def test_factor_only_nested_study_end_to_end(tmp_path):
     assert rows and all(row["factors_table/nrows"] == 5 for row in rows)
 
     # the tuning stage searches the conditional space the momentum factor lives in, define-by-run
-    summary = json.loads((study / "tuning" / "summary.json").read_text())
+    summary = json.loads((study / "tuning" / "results.json").read_text())
     assert opt in [t["path"] for t in summary["tuned"]]
     ledger = Study(study)
     tuned = [ledger.trial(p.parent.name).read() for p in ledger.trials_dir.glob("tune-*/record.json")]

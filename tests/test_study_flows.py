@@ -19,7 +19,7 @@ QUIET = Console(quiet=True)
 
 def _tiers(real_effect: float) -> dict:
     """The synthetic tier sets every effect of `a` to `real_effect`; the real tier to 3.0."""
-    return {"stages": [{"name": "synthetic", "overrides": {"effects.a": real_effect, "sim.epochs": 1}},
+    return {"order": [{"name": "synthetic", "overrides": {"effects.a": real_effect, "sim.epochs": 1}},
                        {"name": "real", "overrides": {"effects.a": 3.0}}],
             "min_decided": 1}
 

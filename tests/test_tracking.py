@@ -1,7 +1,7 @@
 """W&B tracking against a study dir built by hand, as the workers would write it.
 
 Real wandb, offline (no network here). The tracker is driven exactly as the driver
-does: trial_update on record changes, poll each loop turn, study_summary, close.
+does: trial_update on record changes, poll each loop turn, log_analysis, close.
 What it wrote is read back from the `.wandb` transaction logs and checked
 against the ledger.
 """
@@ -207,7 +207,7 @@ def tracked(wandb_env, tmp_path_factory):
     trials["fast-seed0"] = drv.finish(fast)
 
     report_files(study.path)
-    tracker.study_summary(study.path)
+    tracker.log_analysis(study.path)
     tracker.close()
     trials["dropout-seed1"] = late
     yield {"cfg": cfg, "study": study, "tracker": tracker, "trials": trials, "notices": notices,
@@ -233,7 +233,7 @@ def report_files(study_dir: Path) -> None:
         "flags": [{"kind": "seed_noise", "message": "noise > effect"}]}))
     (study_dir / "best_config.yaml").write_text("model:\n  dropout: 0.2\n")
     (study_dir / "tuning").mkdir(exist_ok=True)
-    (study_dir / "tuning" / "summary.json").write_text(json.dumps({"best_value": 0.83, "n_trials": 20}))
+    (study_dir / "tuning" / "results.json").write_text(json.dumps({"best_value": 0.83, "n_trials": 20}))
     Image.new("RGB", (16, 16), (30, 200, 30)).save(study_dir / "tuning" / "history.png")
     (study_dir / "report.html").write_text("<!DOCTYPE html><html><body><h1>toy</h1></body></html>\n")
 
@@ -280,7 +280,7 @@ def test_disabled_is_a_noop_that_never_imports_wandb():
         from orchestrator.tracking import make_tracker, NullTracker
         cfg = parse_config(yaml.safe_load({yaml.safe_dump({**CONFIG, "tracking": {"wandb": {"mode": "disabled"}}})!r}))
         t = make_tracker(cfg, Study(sys.argv[1]), {{}})
-        t.trial_update(TrialRecord(trial_id="x", state="RUNNING")); t.poll(); t.study_summary(sys.argv[1]); t.close()
+        t.trial_update(TrialRecord(trial_id="x", state="RUNNING")); t.poll(); t.log_analysis(sys.argv[1]); t.close()
         assert isinstance(t, NullTracker) and t.mode == "disabled"
         assert "wandb" not in sys.modules, "disabled tracking imported wandb"
     """)
@@ -426,7 +426,7 @@ def test_analysis_run(tracked):
     assert s["tuning"] == {"best_value": 0.83, "n_trials": 20}
     assert s["trials/ablation/completed"] == 5 and s["trials/ablation/failed"] == 1
     files = run.path.parent / "files"
-    for name in ("results.csv", "verdicts.json", "best_config.yaml", "tuning/summary.json", "report.html"):
+    for name in ("results.csv", "verdicts.json", "best_config.yaml", "tuning/results.json", "report.html"):
         assert name in run.files and (files / name).exists()
     assert ("report", ["report.html"]) in [(a["type"], a["files"]) for a in run.artifacts]
     table = json.loads((files / row["results/path"]).read_text())
@@ -577,7 +577,7 @@ def test_wandb_failure_warns_once_and_the_study_completes(wandb_env, tmp_path, m
             drv.report(rec, step, **metrics_at(step))
         tracker.poll()
     recs = [drv.finish(rec) for rec in recs]
-    tracker.study_summary(study.path)
+    tracker.log_analysis(study.path)
     tracker.close(timeout=60)
     assert len(notices) == 1, notices
     assert "online failed" in notices[0] and "wandb sync" in notices[0]
@@ -603,12 +603,12 @@ def test_offline_failure_turns_tracking_off(wandb_env, tmp_path):
     drv.report(rec, 0, **metrics_at(0))
     tracker.poll()
     rec = drv.finish(rec)
-    tracker.study_summary(study.path)
+    tracker.log_analysis(study.path)
     tracker.close(timeout=30)
     assert tracker.mode == "disabled"
     # the hint, one warning, then how many trials W&B lacks and where they are listed
     assert len(notices) == 3 and "offline failed" in notices[1], notices
-    assert "1 trial(s) and the summary run not written" in notices[2] and "ablator sync" in notices[2]
+    assert "1 trial(s) and the analysis run not written" in notices[2] and "ablator sync" in notices[2]
     assert json.loads((study.path / "wandb_pending.json").read_text())["trials"] == ["baseline-seed0"]
     assert study.trial("baseline-seed0").read().state == COMPLETED
 
@@ -718,12 +718,12 @@ def test_a_wandb_failure_lists_the_unwritten_trials_and_sync_writes_them(wandb_e
         for step in range(3):
             drv.report(rec, step, **metrics_at(step))
         later.append(drv.finish(rec))
-    tracker.study_summary(study.path)
+    tracker.log_analysis(study.path)
     tracker.close()
     assert tracker.mode == "disabled"
     listed = json.loads((study.path / "wandb_pending.json").read_text())
-    assert listed["trials"] == ["baseline-seed1", "baseline-seed2"] and listed["summary"] is True
-    assert any("2 trial(s) and the summary run not written" in n and "ablator sync" in n for n in notices)
+    assert listed["trials"] == ["baseline-seed1", "baseline-seed2"] and listed["analysis_run"] is True
+    assert any("2 trial(s) and the analysis run not written" in n and "ablator sync" in n for n in notices)
 
     runs_dir.unlink()
     aside.rename(runs_dir)
@@ -740,7 +740,7 @@ def test_a_wandb_failure_lists_the_unwritten_trials_and_sync_writes_them(wandb_e
     for rec in [first, *later]:
         (run,) = by_trial[rec.trial_id]
         assert run.steps == [0, 1, 2] and run.summary["state"] == COMPLETED
-    assert "analysis" in by_trial, sync.stdout + sync.stderr  # the summary run too
+    assert "analysis" in by_trial, sync.stdout + sync.stderr  # the analysis run too
     (analysis,) = by_trial["analysis"]
     assert analysis.summary["wandb/trials_not_written"] == 0
     again = subprocess.run([sys.executable, "-c", "from orchestrator.cli import app; app()", "sync",

@@ -80,7 +80,7 @@ def test_driver_sigkill_then_resume_gives_one_run_per_trial_with_no_step_twice(t
     assert len(records) == 12 and all(r.state == "COMPLETED" for r in records.values())
     runs = read_runs(study.path / "wandb")
     expected = {P.run_id(study.study_id, tid, r.started_at): tid for tid, r in records.items()}
-    assert set(runs) == set(expected) | {P.summary_run_id(study.study_id)}  # one run per trial
+    assert set(runs) == set(expected) | {P.analysis_run_id(study.study_id)}  # one run per trial
     resumed_runs = 0
     for run_id, tid in expected.items():
         segments = runs[run_id]

@@ -82,7 +82,7 @@ def finished_ablation(tmp_path: Path, cfg: dict, verdicts: dict | None = None, c
 
 
 def tuning_records(study: Study) -> dict[str, TrialRecord]:
-    return {r.trial_id: r for r in study.records() if r.stage == "tuning"}
+    return {r.trial_id: r for r in study.records() if r.purpose == "search"}
 
 
 def regret(params: dict) -> float:
@@ -174,7 +174,7 @@ def test_ray_path_tunes_only_survivors_and_finds_a_good_value(tuned):
     best = summary["best"]
     assert regret(best["params"]) < 0.5  # 200 of 200 sampler seeds get there in 12 trials
     assert best["value"] == max(r.final["score"] for r in records.values())
-    ablation = [r for r in study.records() if r.stage == "ablation"]
+    ablation = [r for r in study.records() if r.purpose == "variant"]
     assert len(ablation) == 10 and all(r.attempts == 1 for r in ablation)  # untouched
 
 
@@ -197,7 +197,7 @@ def test_confirmation_reuses_ablation_baselines_and_reports(tuned):
     best = summary["best"]["trial_id"]
     assert conf["baseline_trials"] == {"0": "baseline-seed0", "1": "baseline-seed1", "7": "confirm-baseline-seed7"}
     assert conf["tuned_trials"] == {s: f"confirm-{best}-seed{s}" for s in ("0", "1", "7")}
-    confirm = {r.trial_id: r for r in study.records() if r.stage == "confirmation"}
+    confirm = {r.trial_id: r for r in study.records() if r.purpose == "confirmation"}
     assert set(confirm) == {f"confirm-{best}-seed{s}" for s in (0, 1, 7)} | {"confirm-baseline-seed7"}
     assert confirm[f"confirm-{best}-seed7"].removed == ["b"]
     # removing b (+1) and tuning hp toward the optimum (+~1) beat the baseline beyond noise
@@ -319,7 +319,7 @@ def test_pruning_stops_tuning_trials_only(ray_cluster, tmp_path):
         assert len(study.history(rec.trial_id)) == (len(t.intermediate_values) if t.number in pruned else 4)
     assert any(len(study.history(f"tune-{n:04d}")) < 4 for n in pruned)
     # confirmation trials are never pruned
-    confirm = [r for r in study.records() if r.stage == "confirmation"]
+    confirm = [r for r in study.records() if r.purpose == "confirmation"]
     assert confirm and all(not r.stopped_early and len(study.history(r.trial_id)) == 4 for r in confirm)
 
 
@@ -469,7 +469,7 @@ def test_launch_runs_ablation_then_tunes_the_survivors(ray_cluster, tmp_path):
     study = study_session.launch(path, console=QUIET)
     verdicts = read_json(study.path / "verdicts.json")
     assert {n: v["verdict"] for n, v in verdicts["components"].items()} == VERDICTS
-    summary = read_json(study.path / "tuning" / "summary.json")
+    summary = read_json(study.path / "tuning" / "results.json")
     assert [p["path"] for p in summary["tuned"]] == ["hp.x", "hp.y"]
     assert summary["removed"] == {"b": "harmful"}
     assert len(tuning_records(study)) == 4

@@ -75,7 +75,7 @@ def _load(study_path_or_records, config: StudyConfig | None) -> tuple[list[Trial
 
         study = Study(study_path_or_records)
         if config is None:
-            config, _ = load_study_config(study)
+            config = load_study_config(study)
         return study.records(), config
     if config is None:
         raise ValueError("undecided(records, config): give the config with a list of records")

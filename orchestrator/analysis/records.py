@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..ledger import COMPLETED, TrialRecord
+from ..ledger import COMPLETED, VARIANT, TrialRecord
 from ..plan import Variant, variant_key
 from .stats import _seed_key, finite
 
@@ -102,7 +102,7 @@ class GroupData:
 
 
 def ablation_records(records: Iterable[TrialRecord]) -> list[TrialRecord]:
-    return [r for r in records if r.stage == "ablation"]
+    return [r for r in records if r.purpose == VARIANT]
 
 
 def group_records(records: Iterable[TrialRecord]) -> dict[str, GroupData]:

@@ -14,8 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.rule import Rule
 
-from ..config import StudyConfig, load_config, load_yaml, parse_config
-from ..errors import ConfigError
+from ..config import StudyConfig, load_config
 from ..ledger import Study, write_json
 from . import factor_report, tables
 from .plots import INTERVAL_CAPTION
@@ -30,31 +29,15 @@ SIM_CI_TEXT = ("simultaneous t interval, Bonferroni-adjusted: each row at level 
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
 
 
-def _unavailable(ctx):  # stands in for a trainable that cannot be imported where the report runs
-    raise RuntimeError("this config was loaded for analysis only")
-
-
-def load_study_config(study: Study) -> tuple[StudyConfig, str | None]:
-    """The study's config; if only its trainable cannot be imported here, analyse without it."""
-    try:
-        return load_config(study.config_path), None
-    except ConfigError as exc:
-        data, lines = load_yaml(study.config_path)
-        patched = dict(data)
-        patched["trainable"] = f"{__name__}:_unavailable"
-        if patched.get("evaluate"):
-            patched["evaluate"] = f"{__name__}:_unavailable"
-        try:
-            config = parse_config(patched, study.config_path, lines)
-        except ConfigError:
-            raise exc from None
-        return config, "the trainable cannot be imported on this machine; the report only needs the ledger"
+def load_study_config(study: Study) -> StudyConfig:
+    """The study's config, for analysis: its trainable need not import here (the report reads the ledger)."""
+    return load_config(study.config_path, import_trainable=False)
 
 
 def analyse_study(study_path: str | Path, *, n_bootstrap: int | None = None) -> dict:
     """Read a study dir and analyse its ablation stage (no files written)."""
     study = Study(study_path)
-    config, _ = load_study_config(study)
+    config = load_study_config(study)
     return analyse(study.records(), config, study.path, n_bootstrap=n_bootstrap)
 
 
@@ -69,12 +52,9 @@ def build_report(study_path: str | Path, console: Console | None = None, section
     """
     console = console or Console()
     study = Study(study_path)
-    config, config_note = load_study_config(study)
+    config = load_study_config(study)
     records = study.records()
     analysis = analyse(records, config, study.path)
-    if config_note:
-        analysis["flags"].insert(0, {"kind": "config", "severity": "info", "group": None, "subject": None,
-                                     "message": config_note})
     files: dict[str, str] = {}
 
     payload = verdicts_payload(analysis)
@@ -116,7 +96,7 @@ def _plots(analysis: dict, config: StudyConfig, plot_dir: Path) -> dict[str, str
             analysis["flags"].append({"kind": "plot", "severity": "info", "group": label, "subject": None,
                                       "message": f"plot for group {label} failed: {exc}"})
     if config.sweep is not None:
-        tiers = [t.name for t in config.tiers.stages] if config.tiers is not None else [None]
+        tiers = [t.name for t in config.tiers.order] if config.tiers is not None else [None]
         for tier in tiers:
             name = "sweep" + ("" if tier is None else "_" + plots.safe(tier))
             try:

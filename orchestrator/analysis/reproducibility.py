@@ -12,10 +12,8 @@ import math
 from collections.abc import Iterable
 
 from ..config import StudyConfig
-from ..ledger import COMPLETED, TrialRecord
+from ..ledger import COMPLETED, DETERMINISM, TrialRecord
 from .flags import flag
-
-STAGE = "determinism"
 
 
 def repeat_spec(config: StudyConfig, tier: str | None = None):
@@ -23,7 +21,7 @@ def repeat_spec(config: StudyConfig, tier: str | None = None):
     from .. import plan as planning
 
     first = planning.ablation_trials(config, seeds=config.seed_list[:1], only=[planning.Variant()], tier=tier)[0]
-    first.trial_id, first.stage = f"{first.trial_id}-repeat", STAGE
+    first.trial_id, first.purpose = f"{first.trial_id}-repeat", DETERMINISM
     return first
 
 
@@ -50,7 +48,7 @@ def check(records: Iterable[TrialRecord], history) -> tuple[dict | None, list[di
     by_id = {r.trial_id: r for r in records}
     result, flags = None, []
     for rep in records:
-        if rep.stage != STAGE:
+        if rep.purpose != DETERMINISM:
             continue
         orig = by_id.get(rep.trial_id.removesuffix("-repeat"))
         if orig is None or rep.state != COMPLETED or orig.state != COMPLETED:

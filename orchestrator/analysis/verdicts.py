@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import AdaptiveSeeds, StudyConfig
-from ..ledger import COMPLETED, FAILED, PENDING, RUNNING, TrialRecord
+from ..ledger import COMPLETED, FAILED, PENDING, RUNNING, VARIANT, TrialRecord
 from ..paths import get_path
 from . import alternatives, factors, reproducibility
 from .effects import (
@@ -50,7 +50,7 @@ def group_meta(config: StudyConfig) -> dict[str, dict]:
     """label -> {tier, sweep_value, order} for every group the plan can produce."""
     from .. import plan as planning
 
-    tiers = [t.name for t in config.tiers.stages] if config.tiers is not None else [None]
+    tiers = [t.name for t in config.tiers.order] if config.tiers is not None else [None]
     meta: dict[str, dict] = {}
     for tier in tiers:
         try:
@@ -68,7 +68,7 @@ def main_group(labels: list[str], meta: dict[str, dict], config: StudyConfig) ->
     """The last tier's group; for sweeps the one at the baseline's own sweep value, else the first."""
     if not labels:
         return None
-    tiers = [t.name for t in config.tiers.stages] if config.tiers is not None else [None]
+    tiers = [t.name for t in config.tiers.order] if config.tiers is not None else [None]
     for tier in reversed(tiers):
         in_tier = [lb for lb in labels if meta.get(lb, {}).get("tier") == tier]
         if not in_tier:
@@ -136,7 +136,7 @@ def analyse(records: Iterable[TrialRecord], config: StudyConfig, study_path: str
         c_flags, contamination_info = contamination_flags(records, study_path)
         flags.extend(c_flags)
 
-    ablation = [r for r in records if r.stage == "ablation"]
+    ablation = [r for r in records if r.purpose == VARIANT]
     complete = (bool(ablation) and all(r.finished for r in ablation)
                 and all(g["n_absent"] == 0 for g in groups_out.values()))
     return {
@@ -272,7 +272,7 @@ def _metric_names(records: list[TrialRecord], config: StudyConfig) -> list[str]:
         names += list(members)
     seen = set()
     for r in records:
-        if r.stage == "ablation":
+        if r.purpose == VARIANT:
             for k in (r.final or {}):
                 if k not in seen:
                     seen.add(k)

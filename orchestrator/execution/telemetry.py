@@ -12,7 +12,7 @@ import threading
 import time
 from collections import Counter as Tally
 
-from ..ledger import COMPLETED, FAILED, PENDING, RUNNING, TrialRecord
+from ..ledger import COMPLETED, FAILED, PENDING, RUNNING, SEARCH, VARIANT, TrialRecord
 
 STATES = (PENDING, RUNNING, COMPLETED, FAILED)
 FAILURE_KINDS = ("exception", "worker_died", "timeout", "oom")
@@ -102,9 +102,9 @@ class StudyMetrics:
         if state != COMPLETED or self._primary not in final:
             return
         value = float(final[self._primary])
-        if stage == "ablation":
+        if record.purpose == VARIANT:
             self._set(self._metric, {**self._tags, "variant": record.variant, "seed": str(record.seed)}, value)
-        elif (stage == "tuning" and not record.stopped_early  # a pruned trial is no candidate
+        elif (record.purpose == SEARCH and not record.stopped_early  # a pruned trial is no candidate
               and (self._best_value is None or self._sign * value > self._sign * self._best_value)):
             self._best_value = value
             self._set(self._best, self._tags, value)

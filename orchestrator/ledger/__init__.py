@@ -18,9 +18,23 @@ that cannot be read raises LedgerDamaged, naming it and how to mend it.
 """
 
 from .files import as_no_room, read_json, write_json, write_text
-from .records import COMPLETED, FAILED, PENDING, RUNNING, AttemptError, TrialRecord, TuningInfo
+from .records import (
+    ABLATION,
+    COMPLETED,
+    CONFIRMATION,
+    DETERMINISM,
+    FAILED,
+    PENDING,
+    RUNNING,
+    SEARCH,
+    TUNING,
+    VARIANT,
+    AttemptError,
+    TrialRecord,
+    TuningInfo,
+)
 from .study import LAYOUT_VERSION, Study, TrialStore
 
-__all__ = ["COMPLETED", "FAILED", "LAYOUT_VERSION", "PENDING", "RUNNING", "AttemptError", "Study", "TrialRecord",
-           "TrialStore", "TuningInfo", "as_no_room", "read_json", "write_json",
-           "write_text"]
+__all__ = ["ABLATION", "COMPLETED", "CONFIRMATION", "DETERMINISM", "FAILED", "LAYOUT_VERSION", "PENDING", "RUNNING",
+           "SEARCH", "TUNING", "VARIANT", "AttemptError", "Study", "TrialRecord", "TrialStore", "TuningInfo",
+           "as_no_room", "read_json", "write_json", "write_text"]

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..errors import AblatorError, LedgerDamaged
 from .files import append_line, complete_lines, parse_lines, read_json, write_json
-from .records import DEFAULTS, TrialRecord, index_view, parse
+from .records import DEFAULTS, FORMER_STAGES, TrialRecord, TrialStatus, index_view, parse
 
 INDEX = "index.jsonl"
 #: a line {"trial_id": ..., "removed_trial": true} forgets a trial whose directory was deleted
@@ -81,23 +81,48 @@ class StudyIndex:
         self._offset = end
         return self._records
 
-    def summary(self) -> dict[str, list]:
-        """{trial_id: [stage, state, attempts, duration_s, last error]}: what status and resume
-        planning need, from a cache of it (index.jsonl.summary) that readers keep up to date.
+    def statuses(self) -> dict[str, TrialStatus]:
+        """Each trial's status (what status and resume planning need), read: from the status cache
+        (index.jsonl.status) plus the lines appended since; the cache is not written here
+        (``keep_status_cache`` does).
 
         The cache names the index file (inode) and the byte offset it has read up to, so a
         reader parses only the lines appended since; a rebuilt index starts it afresh.
         """
+        return {tid: TrialStatus(*t) for tid, t in self._read_statuses()[0].items()}
+
+    def keep_status_cache(self) -> None:
+        """Bring the status cache up to the index's end (best effort: a read-only study is left as it is)."""
+        trials, (file_id, end, lines) = self._read_statuses()
+        stages = sorted({str(t[0]) for t in trials.values()})
+        states = sorted({str(t[1]) for t in trials.values()})
+        s_code = {s: i for i, s in enumerate(stages)}
+        t_code = {s: i for i, s in enumerate(states)}
+        vals = list(trials.values())
+        cache = {"inode": file_id[0], "head": file_id[1], "offset": end, "lines": lines, "stages": stages,
+                 "states": states, "ids": list(trials),
+                 "columns": [[s_code[str(v[0])] for v in vals], [t_code[str(v[1])] for v in vals],
+                             [v[2] for v in vals], [v[3] for v in vals], [v[4] for v in vals]]}
+        try:
+            write_json(self._cache_path, cache, compact=True)
+        except (OSError, AblatorError):
+            pass  # a read-only study directory: the next reader replays the index again
+
+    @property
+    def _cache_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".status")
+
+    def _read_statuses(self) -> tuple[dict[str, list], tuple[tuple[int, str], int, int]]:
+        """{trial_id: [stage, state, attempts, duration_s, last error]}, and where the index was read to."""
         st = os.stat(self.path)
         with open(self.path, "rb") as fh:
             head = fh.read(256).decode(errors="replace")  # with the inode: the same index file
-        cache_path = self.path.with_name(self.path.name + ".summary")
         trials: dict[str, list] = {}
         offset = lines = 0
         try:
-            cache = read_json(cache_path)
+            cache = read_json(self._cache_path)
         except LedgerDamaged:
-            cache = None  # a cache: rebuilt below
+            cache = None  # a cache: rebuilt by the next keep_status_cache
         if (isinstance(cache, dict) and cache.get("inode") == st.st_ino and cache.get("head") == head
                 and cache.get("offset", 1 << 62) <= st.st_size):
             offset, lines = cache["offset"], cache["lines"]
@@ -106,21 +131,18 @@ class StudyIndex:
             trials = {tid: [stages[a], states[b], c, d, e] for tid, a, b, c, d, e in
                       zip(cache["ids"], cols[0], cols[1], cols[2], cols[3], cols[4])}
         data, end = complete_lines(self.path, offset)
-        if not data and cache is not None:
-            return trials
         self.problems = []
         for chunk in _chunks(data):
             rows, problems = parse_lines(chunk, self.path, lines + 1)
             self.problems += problems
             lines += chunk.count(b"\n")
             for row in rows:
-                _summarize(trials, row)
-        _keep_summary(cache_path, (st.st_ino, head), end, lines, trials)
-        return trials
+                _apply(trials, row)
+        return trials, ((st.st_ino, head), end, lines)
 
 
-def _summarize(trials: dict[str, list], row: dict) -> None:
-    """Apply one index line to the summary."""
+def _apply(trials: dict[str, list], row: dict) -> None:
+    """Apply one index line to the trials' statuses."""
     tid = row.get("trial_id")
     if not isinstance(tid, str):
         return
@@ -130,9 +152,11 @@ def _summarize(trials: dict[str, list], row: dict) -> None:
     got = trials.get(tid)
     if got is None or row.get(FRESH):
         got = trials[tid] = [DEFAULTS["stage"], DEFAULTS["state"], 0, 0.0, None]
-    for i, key in enumerate(SUMMARY):
+    for i, key in enumerate(STATUS_FIELDS):
         if key in row:
             got[i] = row[key]
+    if got[0] in FORMER_STAGES:  # a line of an older layout, where the stage held the purpose
+        got[0] = FORMER_STAGES[got[0]][0]
     if "errors" in row:
         got[4] = row["errors"][-1].get("error") if row["errors"] else None
 
@@ -147,26 +171,8 @@ def _chunks(data: bytes, size: int = 4 << 20):
         start = end
 
 
-#: the record fields in a summary, in order (then the last error's message)
-SUMMARY = ("stage", "state", "attempts", "duration_s")
-
-
-def _keep_summary(path: Path, file_id: tuple[int, str], offset: int, lines: int, trials: dict[str, list]) -> None:
-    """Write the summary cache, compactly (columns; stage and state as codes); best effort."""
-    stages = sorted({str(t[0]) for t in trials.values()})
-    states = sorted({str(t[1]) for t in trials.values()})
-    s_code = {s: i for i, s in enumerate(stages)}
-    t_code = {s: i for i, s in enumerate(states)}
-    ids = list(trials)
-    vals = list(trials.values())
-    cache = {"inode": file_id[0], "head": file_id[1], "offset": offset, "lines": lines, "stages": stages,
-             "states": states, "ids": ids,
-             "columns": [[s_code[str(v[0])] for v in vals], [t_code[str(v[1])] for v in vals],
-                         [v[2] for v in vals], [v[3] for v in vals], [v[4] for v in vals]]}
-    try:
-        write_json(path, cache, compact=True)
-    except (OSError, AblatorError):
-        pass  # a read-only study directory: the next reader replays the index again
+#: the record fields of a trial's status, in order (then the last error's message)
+STATUS_FIELDS = ("stage", "state", "attempts", "duration_s")
 
 
 def change_line(before: dict | None, after: dict) -> str:

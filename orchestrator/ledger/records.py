@@ -8,13 +8,20 @@ newer) are kept as they are (``extra="allow"``), so nothing in a record is lost 
 from __future__ import annotations
 
 import time
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 PENDING, RUNNING, COMPLETED, FAILED = "PENDING", "RUNNING", "COMPLETED", "FAILED"
 STATES = (PENDING, RUNNING, COMPLETED, FAILED)
 State = Literal["PENDING", "RUNNING", "COMPLETED", "FAILED"]
+
+#: a trial's stage (ablation, tuning), and its purpose there: a variant of the design (ablation), a TPE
+#: search trial (tuning), a confirmation of the best config (tuning), the determinism repeat (ablation)
+ABLATION, TUNING = "ablation", "tuning"
+VARIANT, SEARCH, CONFIRMATION, DETERMINISM = "variant", "search", "confirmation", "determinism"
+#: records written before `purpose` existed held the purpose in `stage`: its (stage, purpose) now
+FORMER_STAGES = {CONFIRMATION: (TUNING, CONFIRMATION), DETERMINISM: (ABLATION, DETERMINISM)}
 
 
 class AttemptError(BaseModel):
@@ -41,13 +48,24 @@ class TuningInfo(BaseModel):
     confirms: str | None = None
 
 
+class TrialStatus(NamedTuple):
+    """What `ablator status` and resume planning need of a trial (the study index keeps it)."""
+
+    stage: str
+    state: str
+    attempts: int
+    duration_s: float
+    last_error: str | None
+
+
 class TrialRecord(BaseModel):
     """State, attempts, timestamps, node, errors and final metrics of one trial."""
 
     model_config = ConfigDict(extra="allow", validate_assignment=True)
     # what the plan asked for (the trial spec)
     trial_id: str
-    stage: str = "ablation"
+    stage: str = ABLATION
+    purpose: str = VARIANT
     variant: str | None = None
     removed: list[str] = []
     seed: int | str | None = None
@@ -81,6 +99,16 @@ class TrialRecord(BaseModel):
     # the tuning stage's trials
     tuning: TuningInfo | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _former_stage(cls, data: Any) -> Any:
+        """A record without `purpose` (an older layout): its purpose from its stage, which may have held it."""
+        if isinstance(data, dict) and "purpose" not in data:
+            stage = data.get("stage", ABLATION)
+            stage, purpose = FORMER_STAGES.get(stage, (stage, SEARCH if stage == TUNING else VARIANT))
+            data = {**data, "stage": stage, "purpose": purpose}
+        return data
+
     @property
     def finished(self) -> bool:
         return self.state in (COMPLETED, FAILED)
@@ -88,6 +116,10 @@ class TrialRecord(BaseModel):
     @property
     def last_error(self) -> str | None:
         return self.errors[-1].error if self.errors else None
+
+    @property
+    def status(self) -> TrialStatus:
+        return TrialStatus(self.stage, self.state, self.attempts, self.duration_s, self.last_error)
 
     def add_error(self, error: str, traceback: str | None = None, retryable: bool = True,
                   counted: bool = True) -> None:

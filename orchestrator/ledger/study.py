@@ -27,7 +27,7 @@ from .files import (
     write_json,
 )
 from .index import INDEX, StudyIndex, append_index_line, change_line, removal_line
-from .records import STATES, TrialRecord, index_view, parse
+from .records import STATES, TrialRecord, TrialStatus, index_view, parse
 
 log = logging.getLogger("ablator.ledger")
 
@@ -198,22 +198,24 @@ class Study:
                 out.append(rec)
         return out
 
-    def summary(self) -> dict[str, list]:
-        """{trial_id: [stage, state, attempts, duration_s, last error]} of every trial.
-
-        From the study index's summary cache (only new index lines are parsed), else from
-        every trial dir.
-        """
+    def statuses(self) -> dict[str, TrialStatus]:
+        """Each trial's status, read: from the study index and its status cache (only index lines
+        newer than the cache are parsed), else from every trial dir. Writes nothing."""
         if self.index.exists():
-            got = self.index.summary()
+            got = self.index.statuses()
             for problem in self.index.problems:
                 log.warning(problem)
             return got
-        return {r.trial_id: [r.stage, r.state, r.attempts, r.duration_s, r.last_error] for r in self.records()}
+        return {r.trial_id: r.status for r in self.records()}
+
+    def keep_status_cache(self) -> None:
+        """Bring the index's status cache up to date, so the next `statuses()` parses only newer lines."""
+        if self.index.exists():
+            self.index.keep_status_cache()
 
     def states(self) -> dict[str, str]:
         """{trial_id: state} of every trial."""
-        return {tid: t[1] for tid, t in self.summary().items()}
+        return {tid: t.state for tid, t in self.statuses().items()}
 
     def remove_trial(self, trial_id: str) -> None:
         """Delete a trial's directory (to run it afresh) and tell the study index."""

@@ -10,7 +10,7 @@ from rich.console import Console
 
 from .. import plan as planning
 from ..config import AdaptiveSeeds, StudyConfig
-from ..ledger import Study, read_json
+from ..ledger import VARIANT, Study, read_json
 
 if TYPE_CHECKING:
     from .study_session import StudySession
@@ -25,7 +25,7 @@ def run_ablation(session: StudySession, rerun: list[planning.Variant] | None = N
     study, config = session.study, session.config
     started = time.time()
     study.set_stage("ablation", "running", started=started)
-    tiers = [t.name for t in config.tiers.stages] if config.tiers else [None]
+    tiers = [t.name for t in config.tiers.order] if config.tiers else [None]
     for i, tier in enumerate(tiers):
         specs = planning.ablation_trials(config, seeds=seeds_so_far(study, config, tier), tier=tier)
         if rerun:
@@ -54,7 +54,7 @@ def seeds_so_far(study: Study, config: StudyConfig, tier: str | None) -> list[in
     seeds = config.seed_list
     if isinstance(config.seeds, AdaptiveSeeds):
         for record in study.records():
-            if (record.variant == planning.BASELINE and record.stage == "ablation"
+            if (record.variant == planning.BASELINE and record.purpose == VARIANT
                     and record.seed not in seeds
                     and (record.group is None or tier is None or str(record.group).startswith(tier))):
                 seeds.append(record.seed)
@@ -90,7 +90,7 @@ def adaptive_seeds(study: Study, config: StudyConfig, console: Console, tier,
     from ..analysis import next_seed
     from ..analysis.adaptive import takes_seed
 
-    while (step := next_seed([r for r in study.records() if r.stage == "ablation"], config)) is not None:
+    while (step := next_seed([r for r in study.records() if r.purpose == VARIANT], config)) is not None:
         seed, open_components = step
         console.print(f"Adaptive seeds: {', '.join(open_components)} undecided; adding seed {seed}")
         chosen = [planning.Variant()] + [v for v in planning.variants(config) if takes_seed(v, open_components)]

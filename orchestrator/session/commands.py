@@ -12,7 +12,7 @@ from .. import plan as planning
 from ..config import StudyConfig, load_config
 from ..errors import StudyError, StudyLocked, UserError
 from ..execution import interrupt
-from ..ledger import FAILED, PENDING, Study, TrialRecord, read_json
+from ..ledger import FAILED, PENDING, VARIANT, Study, TrialRecord, read_json
 from ..overrides import Override, resolved_text
 from ..provenance import collect
 from ..tuning import schedule
@@ -69,7 +69,7 @@ def resume(study_dir: str | Path, *, address: str | None = None, console: Consol
         mend_records(study, console)
         if retry_failed:
             for record in study.records():
-                if record.state == FAILED and record.stage == "ablation":
+                if record.state == FAILED and record.purpose == VARIANT:
                     study.trial(record.trial_id).update(state=PENDING)
 
     cluster = Cluster(address, ray_temp_dir, dashboard, upload)
@@ -155,7 +155,7 @@ def _all_stages(session: StudySession, rerun=None) -> None:
     completed = session.ablation(rerun)
     interrupt.check()
     session.report()
-    session.tracker.study_summary(session.study.path)
+    session.tracker.log_analysis(session.study.path)
     if completed:
         interrupt.check()
         session.tuning()

@@ -14,7 +14,7 @@ def print_plan(config: StudyConfig, console: Console) -> None:
     """The plan as a table: variants x seeds, and the trial count."""
     seeds = config.seed_list
     variants = planning.variants(config)
-    groups = planning.groups(config, config.tiers.stages[0].name if config.tiers else None)
+    groups = planning.groups(config, config.tiers.order[0].name if config.tiers else None)
     rows = []
     for v in variants:
         kinds = sorted({config.components[c].kind for c in v.removed}) or ["-"]
@@ -30,5 +30,5 @@ def print_plan(config: StudyConfig, console: Console) -> None:
     if len(groups) > 1:
         extra += f" over {len(groups)} groups: {', '.join(g for g, _ in groups)}"
     if config.tiers:
-        extra += f"; tiers run in order: {', '.join(t.name for t in config.tiers.stages)}"
+        extra += f"; tiers run in order: {', '.join(t.name for t in config.tiers.order)}"
     console.print(f"{len(variants)} variants x {len(seeds)} seeds = [bold]{n} trials[/bold]{extra}")

@@ -24,8 +24,8 @@ from .ablation import run_ablation
 from .report import write_report
 from .scheduling import schedule_tuning
 
-#: while trials run, how often the driver brings the study index's summary cache up to date
-SUMMARY_EVERY_S = 60.0
+#: while trials run, how often the driver brings the study index's status cache up to date
+STATUS_CACHE_EVERY_S = 60.0
 
 
 def study_dir_for(config: StudyConfig) -> Path:
@@ -94,7 +94,7 @@ class StudySession:
                                           self.config.metrics.primary.name, self.config.metrics.primary.mode)
             for record in self.study.records():
                 self.telemetry.update(record)
-            self.observers.subscribe(self.telemetry.update, tick=_summary_every(self.study, SUMMARY_EVERY_S))
+            self.observers.subscribe(self.telemetry.update, tick=_status_cache_every(self.study, STATUS_CACHE_EVERY_S))
             self.console.print(f"Study [bold]{self.config.name}[/bold] in {self.study.path}"
                                + (f"  (Ray dashboard: {url})" if url else ""), soft_wrap=True)
             res = self.config.resources
@@ -159,7 +159,7 @@ class StudySession:
                          n_trials=n_trials) is not None
         self.report()
         if ran:
-            self.tracker.study_summary(self.study.path)  # the summary run, now with the best config
+            self.tracker.log_analysis(self.study.path)  # the analysis run, now with the best config
         return ran
 
     def schedule(self, at: datetime, jobs_address: str | None = None) -> None:
@@ -196,16 +196,16 @@ class StudySession:
                 raise NoRoom(f"{exc}\n  The study stopped; its unfinished trials wait, none counted as failed. "
                              f"Once there is room: `ablator resume {study.path}`") from None
             finally:
-                study.summary()  # the first `ablator status` after the run reads the cache, not the whole index
+                study.keep_status_cache()  # the next `ablator status` reads the cache, not the whole index
 
 
-def _summary_every(study: Study, every_s: float) -> Callable[[], None]:
-    """A tick that keeps the study index's summary cache current (so `ablator status` parses only
+def _status_cache_every(study: Study, every_s: float) -> Callable[[], None]:
+    """A tick that keeps the study index's status cache current (so `ablator status` parses only
     recent lines), at most once every `every_s` seconds."""
     last = [time.monotonic()]
 
     def tick() -> None:
         if time.monotonic() - last[0] > every_s:
             last[0] = time.monotonic()
-            study.summary()
+            study.keep_status_cache()
     return tick

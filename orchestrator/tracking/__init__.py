@@ -5,12 +5,12 @@ The driver makes one tracker per study run::
     tracker = make_tracker(config, study, provenance)   # disabled -> NullTracker
     tracker.trial_update(record)     # a trial's record changed; returns at once
     tracker.poll()                   # each driver loop turn: new metrics rows
-    tracker.study_summary(study_dir) # after the report: the `analysis` run
+    tracker.log_analysis(study_dir) # after the report: the `analysis` run
     tracker.close()                  # write the backlog, finish every run
 
 Modules: `mode` (which mode, importing wandb), `payload` (what a run holds, from the
 ledger), `runs` (one trial's run), `writers` (the writers' queue), `tracker` (the
-driver's side), `summary` (the analysis run), `pending` (what W&B does not hold yet),
+driver's side), `analysis_run` (the analysis run), `pending` (what W&B does not hold yet),
 `offline` (reading offline runs back). wandb itself is imported only when a mode other
 than disabled is in effect. `sync_study(DIR)` is `ablator sync DIR`.
 """

@@ -27,7 +27,7 @@ class Tracker:
     def poll(self) -> None:
         """Driver loop tick (~1 s): tail metrics.jsonl of the trials being tracked."""
 
-    def study_summary(self, study_dir: str | Path) -> None:
+    def log_analysis(self, study_dir: str | Path) -> None:
         """After the report: one `analysis` run with results, plots, verdicts, best config."""
 
     def close(self, timeout: float | None = None) -> None:

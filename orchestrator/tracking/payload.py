@@ -85,7 +85,7 @@ def run_id(study_id: str, trial_id: str, started_at: Any = None) -> str:
     return base + suffix
 
 
-def summary_run_id(study_id: str) -> str:
+def analysis_run_id(study_id: str) -> str:
     base = f"{_slug(study_id)}-analysis"
     return base if len(base) <= MAX_ID else f"{base[: MAX_ID - 9]}-{_short_hash(study_id)}"
 
@@ -173,6 +173,7 @@ def trial_config(config: StudyConfig, record: TrialRecord, provenance: dict, stu
         "study_id": study_id,
         "trial_id": record.trial_id,
         "stage": record.stage,
+        "purpose": record.purpose,
         "variant": record.variant,
         "removed": removed,
         "removed_kinds": {n: config.components[n].kind for n in removed if n in config.components},
@@ -242,7 +243,7 @@ def study_config(config: StudyConfig, provenance: dict, study_id: str) -> dict:
 
 
 def level_tables(verdicts: dict) -> dict[str, tuple[list[str], list[list[Any]]]]:
-    """The report's alternatives and factors tables from verdicts.json, for the summary run."""
+    """The report's alternatives and factors tables from verdicts.json, for the analysis run."""
     alt_cols = ["component", "alternative", "verdict", "effect", "ci_low", "ci_high", "p", "p_holm", "n"]
     alt_rows = [[c, a, r.get("verdict"), r.get("effect"), *(r.get("ci") or [None, None]), r.get("p"),
                  r.get("p_holm"), r.get("n")]

@@ -70,14 +70,17 @@ def unwritten(study: Study, known: dict[str, dict] | None = None) -> list[str]:
 
 
 def read(study_path: Path) -> dict:
-    """The list an earlier driver left: {"trials": [...], "summary": bool, "reason": str}."""
-    return read_json(Path(study_path) / PENDING_FILE) or {}
+    """The list an earlier driver left: {"trials": [...], "analysis_run": bool, "reason": str}."""
+    listed = read_json(Path(study_path) / PENDING_FILE) or {}
+    if "summary" in listed:  # its former name
+        listed["analysis_run"] = listed.pop("summary")
+    return listed
 
 
-def record(study_path: Path, trials: list[str], summary: bool, reason: str) -> None:
-    """List the trials (and the summary run) W&B does not hold; remove the list when none."""
+def record(study_path: Path, trials: list[str], analysis_run: bool, reason: str) -> None:
+    """List the trials (and the analysis run) W&B does not hold; remove the list when none."""
     path = Path(study_path) / PENDING_FILE
-    if trials or summary:
-        write_json(path, {"trials": trials, "summary": summary, "reason": reason, "time": time.time()})
+    if trials or analysis_run:
+        write_json(path, {"trials": trials, "analysis_run": analysis_run, "reason": reason, "time": time.time()})
     else:
         path.unlink(missing_ok=True)

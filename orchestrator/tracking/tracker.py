@@ -1,6 +1,6 @@
 """W&B tracking from the driver: every trial a run, the study one `analysis` run.
 
-The driver calls `trial_update`, `poll`, `study_summary` and `close`; each only
+The driver calls `trial_update`, `poll`, `log_analysis` and `close`; each only
 puts a key on the writers' queue (`writers.py`) and returns. A few writer threads
 own every wandb object: they open a trial's run when it starts, log the new rows
 of its `metrics.jsonl`, and finish the run with `final/<metric>` in its summary
@@ -35,14 +35,14 @@ from ..config import StudyConfig, load_config
 from ..errors import AblatorError, Interrupted, StudyError
 from ..ledger import PENDING, RUNNING, Study, TrialRecord
 from . import pending, runs
+from .analysis_run import has_report, write_analysis_run
 from .base import NullTracker, Tracker
 from .mode import api_key, import_wandb, is_wandb_failure, resolve_mode, stderr
-from .summary import has_report, write_summary
 from .writers import Gate, WorkQueue
 
 logger = logging.getLogger("orchestrator.tracking")
 
-_POLL, _START, _SUMMARY, _CLOSE = "@poll", "@start", "@summary", "@close"
+_POLL, _START, _ANALYSIS, _CLOSE = "@poll", "@start", "@analysis", "@close"
 INTERRUPT_GRACE = 10.0  # seconds W&B gets when the driver is interrupted
 _STOP_RUN = object()  # queued value: finish this trial's run, the driver is stopping
 
@@ -87,8 +87,8 @@ class WandbTracker(Tracker):
         self._closed = False
         self._closing = threading.Event()
         self._stop = threading.Event()
-        self._summary_dir: Path | None = None
-        self._summary_written = True
+        self._analysis_dir: Path | None = None
+        self._analysis_written = True
         self.written = 0  # runs finished with their trial's final state by this tracker
         self.peak_open = 0  # the most runs open at once (bounded by max_open_runs)
         self._work.put(_START)
@@ -119,10 +119,10 @@ class WandbTracker(Tracker):
         if not self._closed:
             self._work.put(_POLL, keep=True)
 
-    def study_summary(self, study_dir: str | Path) -> None:
+    def log_analysis(self, study_dir: str | Path) -> None:
         if not self._closed:
-            self._summary_dir, self._summary_written = Path(study_dir), False
-            self._work.put(_SUMMARY, last=True)
+            self._analysis_dir, self._analysis_written = Path(study_dir), False
+            self._work.put(_ANALYSIS, last=True)
 
     def close(self, timeout: float | None = None) -> None:
         """Write the backlog (a progress line every few seconds), then finish every run.
@@ -177,10 +177,10 @@ class WandbTracker(Tracker):
     def _list_unwritten(self, reason: str) -> None:
         left = pending.unwritten(self.study, {tid: t.state() for tid, t in list(self._trials.items())
                                               if t.run is None})
-        summary = not self._summary_written
-        pending.record(self.study.path, left, summary, reason)
-        what = f"{len(left)} trial(s)" + (" and the summary run" if summary else "")
-        if left or summary:
+        analysis = not self._analysis_written
+        pending.record(self.study.path, left, analysis, reason)
+        what = f"{len(left)} trial(s)" + (" and the analysis run" if analysis else "")
+        if left or analysis:
             self._echo(f"W&B: {reason}; {what} not written yet, listed in "
                        f"{self.study.path / pending.PENDING_FILE}. `ablator sync {self.study.path}` "
                        "(or `ablator resume`) writes them; every result stays in the ledger.")
@@ -224,8 +224,8 @@ class WandbTracker(Tracker):
             self._sweep()
         elif key == _START:
             self._start()
-        elif key == _SUMMARY:
-            self._summary()
+        elif key == _ANALYSIS:
+            self._analysis()
         elif key == _CLOSE:
             self._queue_last_writes()
         else:
@@ -320,18 +320,18 @@ class WandbTracker(Tracker):
         earlier = pending.read(self.study.path)
         for tid in pending.unwritten(self.study):
             self._work.put(tid, keep=True)
-        if earlier.get("summary") and has_report(self.study.path):
-            self.study_summary(self.study.path)
+        if earlier.get("analysis_run") and has_report(self.study.path):
+            self.log_analysis(self.study.path)
 
-    def _summary(self) -> None:
-        if self._summary_dir is None or self.wb.mode == "disabled":
-            return  # W&B is off after a failure: the summary run stays listed for `ablator sync`
+    def _analysis(self) -> None:
+        if self._analysis_dir is None or self.wb.mode == "disabled":
+            return  # W&B is off after a failure: the analysis run stays listed for `ablator sync`
         known = {tid: t.state() for tid, t in list(self._trials.items())}
         left = [tid for tid in pending.unwritten(self.study, known)
                 if not (tid in self._trials and self._trials[tid].run is not None)]
-        write_summary(self.wb, self.study, self._summary_dir,
+        write_analysis_run(self.wb, self.study, self._analysis_dir,
                       {"wandb/trials_not_written": len(left)})
-        self._summary_written = True
+        self._analysis_written = True
 
     # ------------------------------------------------------------ failures
 
@@ -433,7 +433,7 @@ def make_tracker(
 
 
 def sync_study(study_dir: str | Path, echo: Callable[[str], None] | None = None) -> int:
-    """`ablator sync DIR`: write every trial (and the summary run) W&B does not hold yet.
+    """`ablator sync DIR`: write every trial (and the analysis run) W&B does not hold yet.
 
     Returns how many trials were written; raises when W&B could not take them all.
     """
@@ -441,7 +441,7 @@ def sync_study(study_dir: str | Path, echo: Callable[[str], None] | None = None)
     study = Study(study_dir)
     if not study.exists():
         raise StudyError(f"{study_dir} is not a study directory (no study.json)")
-    config = load_config(study.config_path)
+    config = load_config(study.config_path, import_trainable=False)  # sync never runs the trainable
     with study.lock():
         return _sync(study, config, echo)
 
@@ -449,7 +449,7 @@ def sync_study(study_dir: str | Path, echo: Callable[[str], None] | None = None)
 def _sync(study: Study, config: StudyConfig, echo: Callable[[str], None]) -> int:
     todo = pending.unwritten(study)
     listed = pending.read(study.path)
-    if not todo and not listed.get("summary"):
+    if not todo and not listed.get("analysis_run"):
         pending.record(study.path, [], False, "")
         echo(f"W&B holds every trial of {study.path}: nothing to write")
         return 0
@@ -457,7 +457,7 @@ def _sync(study: Study, config: StudyConfig, echo: Callable[[str], None]) -> int
     if isinstance(tracker, NullTracker):
         raise StudyError(f"tracking.wandb.mode is '{config.tracking.wandb.mode}' for {study.path}: "
                          f"{len(todo)} trial(s) stay unwritten")
-    echo(f"W&B: writing {len(todo)} trial(s)" + (" and the summary run" if listed.get("summary") else ""))
+    echo(f"W&B: writing {len(todo)} trial(s)" + (" and the analysis run" if listed.get("analysis_run") else ""))
     tracker.close()
     left = pending.read(study.path)
     if left:

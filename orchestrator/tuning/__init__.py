@@ -14,10 +14,10 @@ Files in the study directory::
     tuning/optuna.log       the Optuna study (JournalStorage, JournalFileBackend)
     tuning/report.md        what was tuned and why, history, importances, confirmation
     tuning/history.png, tuning/importances.png
-    tuning/summary.json     the same, for programs
+    tuning/results.json     the same, for programs
     best_config.yaml        a launchable study config with the best values
-    trials/tune-NNNN/       tuning trials (stage "tuning"), like any trial
-    trials/confirm-*/       confirmation trials (stage "confirmation")
+    trials/tune-NNNN/       tuning trials (stage "tuning", purpose "search"), like any trial
+    trials/confirm-*/       confirmation trials (stage "tuning", purpose "confirmation")
 """
 
 from .confirm import run_confirmation

@@ -13,12 +13,11 @@ from ..analysis.stats import ESSENTIAL, HARMFUL, compare_paired
 from ..config import StudyConfig
 from ..execution import runner
 from ..execution.observers import TrialObservers
-from ..ledger import COMPLETED, Study
+from ..ledger import COMPLETED, CONFIRMATION, TUNING, VARIANT, Study
 from ..plan import BASELINE, TrialSpec
 from ..plan import trial_id as ablation_trial_id
 from .space import TuningPlan
 
-STAGE = "confirmation"
 HELPED, HURT, INCONCLUSIVE = "helped", "hurt", "inconclusive"
 
 
@@ -30,17 +29,18 @@ def confirmation_specs(study: Study, config: StudyConfig, plan: TuningPlan, best
     base_ids: dict[int, str] = {}
     for seed in config.tuning.confirm_seeds:
         tid = f"confirm-{best_trial_id}-seed{seed}"
-        specs.append(TrialSpec(trial_id=tid, stage=STAGE, variant="tuned", removed=list(plan.removed),
-                               seed=seed, group=plan.group, overrides=plan.overrides(config, values)))
+        specs.append(TrialSpec(trial_id=tid, stage=TUNING, purpose=CONFIRMATION, variant="tuned",
+                               removed=list(plan.removed), seed=seed, group=plan.group,
+                               overrides=plan.overrides(config, values)))
         tuned_ids[seed] = tid
         reuse = study.trial(ablation_trial_id(BASELINE, seed, plan.group)).read()
-        if (config.sweep is None and reuse is not None and reuse.stage == "ablation"
+        if (config.sweep is None and reuse is not None and reuse.purpose == VARIANT
                 and reuse.state == COMPLETED and not reuse.removed):
             base_ids[seed] = reuse.trial_id
             continue
         tid = f"confirm-baseline-seed{seed}"
-        specs.append(TrialSpec(trial_id=tid, stage=STAGE, variant=BASELINE, removed=[], seed=seed,
-                               group=plan.group, overrides=dict(plan.base_overrides)))
+        specs.append(TrialSpec(trial_id=tid, stage=TUNING, purpose=CONFIRMATION, variant=BASELINE, removed=[],
+                               seed=seed, group=plan.group, overrides=dict(plan.base_overrides)))
         base_ids[seed] = tid
     return specs, tuned_ids, base_ids
 

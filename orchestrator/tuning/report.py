@@ -1,6 +1,6 @@
-"""What the tuning stage leaves behind: best_config.yaml, tuning/report.md, plots, summary.json.
+"""What the tuning stage leaves behind: best_config.yaml, tuning/report.md, plots, results.json.
 
-The study's own report.md has one tuning section, rendered from tuning/summary.json by
+The study's own report.md has one tuning section, rendered from tuning/results.json by
 ``study_section``; the study session passes it to the one writer of report.md and report.html
 (``analysis.report_files``), after the analysis's sections.
 """
@@ -149,7 +149,7 @@ def _fmt(v: Any) -> str:
 
 def write_reports(study: Study, config: StudyConfig, plan: TuningPlan, ostudy: optuna.Study,
                   summary: dict) -> Path:
-    """tuning/report.md, the plots and tuning/summary.json (whence the study report's tuning section)."""
+    """tuning/report.md, the plots and tuning/results.json (whence the study report's tuning section)."""
     out = study.path / TUNING_DIR
     out.mkdir(parents=True, exist_ok=True)
     plot_history(ostudy, out / "history.png", plan.metric, plan.mode)
@@ -157,7 +157,7 @@ def write_reports(study: Study, config: StudyConfig, plan: TuningPlan, ostudy: o
     if imp:
         plot_importances(imp, out / "importances.png")
     summary["importances"] = imp
-    write_json(out / "summary.json", summary)
+    write_json(out / "results.json", summary)
 
     best = summary.get("best")
     conf = summary.get("confirmation")
@@ -228,8 +228,8 @@ def write_reports(study: Study, config: StudyConfig, plan: TuningPlan, ostudy: o
 
 
 def study_section(study_path: str | Path) -> str | None:
-    """The tuning section of the study's report.md, from tuning/summary.json (None before the stage ran)."""
-    summary = read_json(Path(study_path) / TUNING_DIR / "summary.json")
+    """The tuning section of the study's report.md, from tuning/results.json (None before the stage ran)."""
+    summary = read_json(Path(study_path) / TUNING_DIR / "results.json")
     if not summary:
         return None
     best, conf, metric = summary.get("best"), summary.get("confirmation"), summary["metric"]

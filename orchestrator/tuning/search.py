@@ -31,13 +31,13 @@ from optuna.trial import TrialState
 from ..config import StudyConfig
 from ..errors import Interrupted
 from ..execution import runner
-from ..ledger import COMPLETED, Study, TrialRecord, TuningInfo
+from ..ledger import COMPLETED, SEARCH, TUNING, Study, TrialRecord, TuningInfo
 from ..plan import TrialSpec
 from .space import TuningPlan
 
 TUNING_DIR = "tuning"
 JOURNAL = "optuna.log"
-STAGE = "tuning"
+STAGE = TUNING
 
 
 def trial_id_for(number: int) -> str:
@@ -227,7 +227,7 @@ class Search:
 
             def factory(spec: TrialSpec):
                 oid = self._optuna_ids.get(spec.trial_id)
-                if spec.stage != STAGE or oid is None:
+                if spec.purpose != SEARCH or oid is None:
                     return None
                 return PruneHook(path, name, oid, metric, pruner)
 
@@ -262,7 +262,7 @@ class Search:
         return again
 
     def _matches(self, record: TrialRecord, number: int) -> bool:
-        return record.stage == STAGE and record.tuning is not None and record.tuning.number == number
+        return record.purpose == SEARCH and record.tuning is not None and record.tuning.number == number
 
     def _tell(self, number: int, record: TrialRecord) -> None:
         state = tell(self.ostudy, number, record, self.plan.metric)
@@ -273,7 +273,7 @@ class Search:
     def _submit(self, number: int, raw: dict[str, Any], optuna_trial_id: int) -> None:
         tid = trial_id_for(number)
         values = self.plan.decode(raw)
-        spec = TrialSpec(trial_id=tid, stage=STAGE, variant="tuned", removed=list(self.plan.removed),
+        spec = TrialSpec(trial_id=tid, stage=STAGE, purpose=SEARCH, variant="tuned", removed=list(self.plan.removed),
                          seed=self.config.tuning.trial_seed, group=self.plan.group,
                          overrides=self.plan.overrides(self.config, values))
         store = self.study.trial(tid)

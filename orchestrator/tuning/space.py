@@ -197,7 +197,7 @@ def tuning_plan(config: StudyConfig, verdicts: dict) -> TuningPlan:
     base_overrides: dict[str, Any] = {}
     group = None
     if config.tiers is not None:
-        last = config.tiers.stages[-1]
+        last = config.tiers.order[-1]
         base_overrides, group = dict(last.overrides), last.name
         notes.append(f"tuning trials use the last tier '{last.name}' (its overrides apply)")
     if config.sweep is not None:

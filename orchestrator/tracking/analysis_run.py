@@ -14,11 +14,11 @@ _REPORT_DIRS = ("", "report", "analysis")
 
 
 def has_report(study_dir: Path) -> bool:
-    """Whether the study has anything for the summary run yet."""
+    """Whether the study has anything for the analysis run yet."""
     return any(_find(Path(study_dir), name) for name in ("results.csv", "verdicts.json"))
 
 
-def write_summary(wb, study, study_dir: Path, counts: dict[str, int]) -> None:
+def write_analysis_run(wb, study, study_dir: Path, counts: dict[str, int]) -> None:
     """Write (or resume) the study's `analysis` run from the report files in `study_dir`.
 
     `counts` go to its summary as they are (trial states, trials W&B has not got yet).
@@ -27,7 +27,7 @@ def write_summary(wb, study, study_dir: Path, counts: dict[str, int]) -> None:
     wandb = wb.lib()
     study_dir = Path(study_dir)
     run = wb.init(
-        id=P.summary_run_id(wb.study_id), name=f"{wb.config.name}-analysis",
+        id=P.analysis_run_id(wb.study_id), name=f"{wb.config.name}-analysis",
         job_type="analysis", tags=["analysis"],
         config=wb.scrub(P.study_config(wb.config, wb.provenance, wb.study_id)),
         settings_extra={"x_save_requirements": True},
@@ -60,8 +60,8 @@ def write_summary(wb, study, study_dir: Path, counts: dict[str, int]) -> None:
         if best_config is not None:
             run.summary["best_config"] = wb.scrub(best_config)
         tuning_dir = study_dir / "tuning"  # the tuning stage's report, when it ran
-        tuning_summary = tuning_dir / "summary.json"
-        tuning = wb.load(tuning_summary if tuning_summary.is_file() else None, read_json)
+        tuning_results = tuning_dir / "results.json"
+        tuning = wb.load(tuning_results if tuning_results.is_file() else None, read_json)
         if tuning is not None:
             run.summary["tuning"] = wb.scrub(tuning)
         for png in sorted(tuning_dir.glob("*.png")):
@@ -75,11 +75,11 @@ def write_summary(wb, study, study_dir: Path, counts: dict[str, int]) -> None:
             run.log(data)
         html_report = _find(study_dir, "report.html")
         for path in (results, verdicts_path, best, _find(study_dir, "report.md"), html_report,
-                     tuning_summary, tuning_dir / "report.md"):
+                     tuning_results, tuning_dir / "report.md"):
             if path is not None and path.is_file():
                 run.save(str(path), base_path=str(study_dir), policy="now")
         if html_report is not None:  # the report a reviewer opens offline, as an HTML artifact
-            artifact = wandb.Artifact(f"{P.summary_run_id(wb.study_id)}-report", type="report",
+            artifact = wandb.Artifact(f"{P.analysis_run_id(wb.study_id)}-report", type="report",
                                       description="report.html: the study's whole report in one self-contained file")
             artifact.add_file(str(html_report), name="report.html")
             run.log_artifact(artifact)
