@@ -59,7 +59,7 @@ def run_confirmation(study: Study, config: StudyConfig, plan: TuningPlan, execut
     """Run (or reuse) the confirmation trials; return the paired comparison."""
     todo, tuned_ids, base_ids = prepare_confirmation(study, config, plan, best_trial_id, values)
     if todo:
-        with observers.progress(len(todo), STAGE):
+        with observers.progress(len(todo), CONFIRMATION):
             runner.run_trials(executor, todo, tick=observers.tick)
     return compare(study, config, plan, tuned_ids, base_ids)
 
