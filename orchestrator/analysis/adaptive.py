@@ -106,7 +106,7 @@ def decisions(study_path_or_records: str | Path | Iterable[TrialRecord], config:
         states = {}
         for c, r in res.items():
             n = _seeds_of(r, group, c)
-            lo, hi = r["ci_t"]
+            lo, hi = r["ci"]
             pp = predictive_power(r, n, maximum, a.alpha, a.min_effect, sequential)
             if r["verdict"] in DECIDED:
                 state = r["verdict"]
@@ -139,7 +139,7 @@ def _level_states(group, config: StudyConfig, sequential, maximum: int) -> dict[
             state = (r["verdict"] if r["verdict"] in DECIDED else AT_MAX if n >= maximum
                      else FUTILE if finite(pp) and pp < FUTILITY else UNDECIDED)
             states[key] = {"state": state, "verdict": r["verdict"], "n": n, "effect": r["effect"],
-                           "ci": list(r["ci_t"]), "predictive_power": pp}
+                           "ci": list(r["ci"]), "predictive_power": pp}
     for path, r in levels["factors"].items():
         n = alternatives.seeds_of(group, factor=path)
         state = "significant" if r.get("significant") else AT_MAX if n >= maximum else UNDECIDED

@@ -135,7 +135,7 @@ def paired_effects(
             unpaired=unpaired,
             note=pairing_note(res["n"], unpaired),
             baseline=_short(describe(b)),
-            ablated=_short(describe(o)),
+            variant=_short(describe(o)),
             seed_std=_nanmax(describe(base_vals.values())["std"], describe(var.values(metric).values())["std"]),
         )
         results[name] = res
@@ -285,7 +285,7 @@ def regression_effects(
             n_removed=len(without_c),
             n_seeds=len({s for r, s in zip(rows, seeds) if c in r}),
             baseline=_short(describe([sign * v for v in with_c])),
-            ablated=_short(describe([sign * v for v in without_c])),
+            variant=_short(describe([sign * v for v in without_c])),
             seed_std=base_std if finite(base_std) else fit["resid_std"],
         )
         partners = [b if a == c else a for a, b in found if c in (a, b)]
@@ -441,10 +441,10 @@ def finish_interactions(results: dict[str, dict], alpha: float) -> None:
 def _empty(kind, method: str, note: str) -> dict:
     nan = float("nan")
     return {"kind": kind, "method": method, "n": 0, "effect": nan, "std": nan, "se": nan,
-            "ci": [nan, nan], "ci_t": [nan, nan], "ci_method": "t", "ci_bootstrap": [nan, nan], "t": nan,
+            "ci": [nan, nan], "ci_method": "t", "ci_bootstrap": [nan, nan], "t": nan,
             "p": nan, "p_essential": nan, "p_harmful": nan, "p_negligible": nan, "mde": nan, "seeds_needed": None,
             "verdict": INCONCLUSIVE, "significant": False, "estimable": False, "zero_variance": False,
-            "note": note, "seeds": [], "diffs": {}, "baseline": _short(describe([])), "ablated": _short(describe([])),
+            "note": note, "seeds": [], "diffs": {}, "baseline": _short(describe([])), "variant": _short(describe([])),
             "seed_std": nan}
 
 
@@ -475,4 +475,4 @@ def secondary_effects(
         res = paired_effects(group, components, metric, mode, alpha, 0.0, 0)
     else:
         res, _, _ = regression_effects(group, components, pairs, metric, mode, alpha, 0.0, None, extra, scan=False)
-    return {c: {"effect": r["effect"], "ci": r["ci_t"], "p": r["p"], "n": r["n"]} for c, r in res.items()}
+    return {c: {"effect": r["effect"], "ci": r["ci"], "p": r["p"], "n": r["n"]} for c, r in res.items()}

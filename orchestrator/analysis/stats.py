@@ -342,8 +342,9 @@ def decide_family(results: Mapping[str, dict], alpha: float, adjust=None, min_ef
         r["significant"] = bool(finite(r["p_holm"]) and r["p_holm"] < alpha)
         r["verdict"] = verdict(r["p_essential_holm"], r["p_harmful_holm"], r["p_negligible_holm"], alpha)
         factor = adjust(1e-12, r) / 1e-12 if adjust is not None else 1.0
-        r["ci_sim_alpha"] = simultaneous_alpha(alpha, m, factor)
-        r["ci_sim"] = interval(r.get("effect", nan), r.get("se", nan), r.get("df", nan), r["ci_sim_alpha"])
+        sim_alpha = simultaneous_alpha(alpha, m, factor)
+        r["ci_sim_level"] = 1 - sim_alpha
+        r["ci_sim"] = interval(r.get("effect", nan), r.get("se", nan), r.get("df", nan), sim_alpha)
         r["deciding"] = deciding_test(r, min_effect)
         r["why"] = disagreement(r, alpha, min_effect)
 
@@ -480,10 +481,10 @@ def compare_paired(
     across components with ``decide_family``. With fewer than two paired seeds the verdict
     is ``inconclusive`` with ``estimable: False`` and a note saying it cannot conclude.
 
-    Returns a JSON-ready dict: n, seeds, diffs {seed: d}, effect, std, se, ci (t), ci_t,
+    Returns a JSON-ready dict: n, seeds, diffs {seed: d}, effect, std, se, ci (t),
     ci_method, ci_bootstrap, bootstrap_method, t, p, p_essential, p_harmful, p_negligible
     (and their ``_holm``), significant, verdict, ci_sim, deciding, why, mde, seeds_needed, estimable, note,
-    unpaired, baseline {n,mean,std}, other {n,mean,std}.
+    unpaired, baseline {n,mean,std}, variant {n,mean,std}.
     """
     seeds, diffs, b, o, unpaired = pair_values(dict(baseline_values_by_seed), dict(other_values_by_seed), mode)
     result = summarise_diffs(diffs, alpha, min_effect, n_bootstrap if bootstrap else 0, random_state)
@@ -492,7 +493,7 @@ def compare_paired(
         diffs={str(s): float(d) for s, d in zip(seeds, diffs)},
         unpaired=unpaired,
         baseline=_short(describe(b)),
-        other=_short(describe(o)),
+        variant=_short(describe(o)),
     )
     decide_family({"variant": result}, alpha, min_effect=min_effect)
     result["note"] = pairing_note(result["n"], unpaired)
@@ -516,7 +517,6 @@ def summarise_diffs(diffs: np.ndarray, alpha: float, min_effect: float, n_bootst
         "se": d["sem"],
         "df": n - 1,
         "ci": [ci[0], ci[1]],
-        "ci_t": [ci[0], ci[1]],
         "ci_method": CI_METHOD,
         "ci_bootstrap": [float(boot_ci[0]), float(boot_ci[1])],
         "bootstrap_method": BOOTSTRAP_METHOD,
@@ -541,7 +541,7 @@ def summarise_estimate(effect: float, se: float, df: int, alpha: float, min_effe
     nan = float("nan")
     if not (finite(effect) and finite(se) and df >= 1):
         return {"df": df, "effect": fnum(effect) if finite(effect) else nan, "std": nan, "se": nan,
-                "ci": [nan, nan], "ci_t": [nan, nan], "ci_method": CI_METHOD, "ci_bootstrap": [nan, nan], "t": nan,
+                "ci": [nan, nan], "ci_method": CI_METHOD, "ci_bootstrap": [nan, nan], "t": nan,
                 **judge(nan, nan, 0, alpha, min_effect), "mde": nan, "seeds_needed": None, "estimable": False,
                 "zero_variance": False}
     effect, se = float(effect), float(se)
@@ -552,7 +552,7 @@ def summarise_estimate(effect: float, se: float, df: int, alpha: float, min_effe
     half = t_quantile(1 - alpha / 2, df) * se
     ci = [effect - half, effect + half]
     target = min_effect if min_effect > 0 else abs(effect)
-    return {"df": df, "effect": effect, "std": nan, "se": se, "ci": ci, "ci_t": list(ci), "ci_method": CI_METHOD,
+    return {"df": df, "effect": effect, "std": nan, "se": se, "ci": ci, "ci_method": CI_METHOD,
             "ci_bootstrap": [nan, nan], "t": float(tstat), **judge(effect, se, df, alpha, min_effect),
             "mde": mde(se, df, alpha),
             "seeds_needed": seeds_needed(se * math.sqrt(n_seeds), target, alpha, df / n_seeds, 0.0),

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..config import AdaptiveSeeds, StudyConfig
 from ..ledger import COMPLETED, FAILED, PENDING, RUNNING, TrialRecord
+from ..ledger.verdicts import Comparison, Factor, FactorInteraction, Group, Power, Verdicts
 from ..paths import get_path
 from . import alternatives, factors, reproducibility
 from .effects import (
@@ -31,7 +32,7 @@ from .flags import (
     trial_flags,
 )
 from .records import DEFAULT_GROUP, GroupData, group_records
-from .stats import DECIDED, MAX_SEEDS, describe, finite, fnum, sort_seeds
+from .stats import DECIDED, MAX_SEEDS, describe, finite, sort_seeds
 
 # Share of alpha spent on interim looks when seeds are adaptive (see adaptive.py).
 INTERIM_SHARE = 0.15
@@ -181,15 +182,13 @@ def analyse_group(group: GroupData, config: StudyConfig, n_boot: int, sequential
             group, comps, pairs, primary.name, primary.mode, a.alpha, a.min_effect, sequential, covariates)
     if sequential is not None:
         _adaptive_notes(components, set(config.seed_list))
-    secondary: dict[str, dict] = {}
     for m in config.metrics.secondary:
-        secondary[m.name] = secondary_effects(group, comps, pairs, m.name, m.mode, a.alpha, design, covariates)
-        for c, s in secondary[m.name].items():
+        for c, s in secondary_effects(group, comps, pairs, m.name, m.mode, a.alpha, design, covariates).items():
             components[c].setdefault("secondary", {})[m.name] = s
     flags = effect_flags(label, components, primary.name)
     flags += effect_flags(label, interactions, primary.name, is_interaction=True)
     flags += fit_flags(label, check, primary.name)
-    flags += secondary_flags(label, components, secondary, primary.name)
+    flags += secondary_flags(label, components, primary.name)
     expected_seeds = list(config.seed_list)
     t_flags, status = trial_flags(label, group, expected_seeds, exp_variants,
                                   [primary.name] + [m.name for m in config.metrics.secondary], primary.name)
@@ -199,6 +198,7 @@ def analyse_group(group: GroupData, config: StudyConfig, n_boot: int, sequential
     flags += levels.pop("factor_flags", [])
     if levels.get("alternatives"):
         flags += alternatives.add_secondary(group, config, levels["alternatives"], a.alpha)
+    components, interactions, levels = typed(components, interactions, levels)
     variants = {}
     for var in group.ordered():
         per_metric = {}
@@ -224,34 +224,50 @@ def analyse_group(group: GroupData, config: StudyConfig, n_boot: int, sequential
         "power": power_summary(components, a.min_effect),
         "flags": flags,
         "complete": all(s in (COMPLETED, FAILED) for s in states),
-        "n_decided": sum(1 for r in components.values() if r["verdict"] in DECIDED),
+        "n_decided": sum(1 for r in components.values() if r.verdict in DECIDED),
         "n_trials": len(states),
         "n_absent": n_absent,
         **levels,
     }
 
 
-def power_summary(components: dict[str, dict], min_effect: float) -> dict | None:
+def typed(components: dict[str, dict], interactions: dict[str, dict], levels: dict
+          ) -> tuple[dict[str, Comparison], dict[str, Comparison], dict]:
+    """A group's rows as the models the report, verdicts.json and tuning read (validated here): each
+    component carries its alternatives."""
+    comps = {c: Comparison.model_validate(r) for c, r in components.items()}
+    out = dict(levels)
+    if "alternatives" in levels:
+        out["alternatives"] = {c: {a: Comparison.model_validate(r) for a, r in by_alt.items()}
+                               for c, by_alt in levels["alternatives"].items()}
+        for c, by_alt in out["alternatives"].items():
+            comps[c].alternatives = by_alt
+    if "factors" in levels:
+        out["factors"] = {p: Factor.model_validate(r) for p, r in levels["factors"].items()}
+        out["factor_interactions"] = {k: FactorInteraction.model_validate(r)
+                                      for k, r in levels["factor_interactions"].items()}
+    return comps, {k: Comparison.model_validate(r) for k, r in interactions.items()}, out
+
+
+def power_summary(components: dict[str, Comparison], min_effect: float) -> Power | None:
     """What the study could detect: the noisiest decided-or-not component's mde and seeds needed.
 
     ``line`` is set when that mde exceeds min_effect (the report prints it at the top).
     """
-    rows = [r for r in components.values() if r.get("estimable") and finite(r.get("mde"))]
+    rows = [r for r in components.values() if r.estimable and finite(r.mde)]
     if not rows:
         return None
-    worst = max(rows, key=lambda r: r["mde"])
-    n = worst.get("n_seeds", worst["n"])
-    out = {"mde": worst["mde"], "n": n, "min_effect": min_effect, "seeds_needed": worst.get("seeds_needed"),
-           "line": None}
-    if worst["mde"] > min_effect:
-        line = (f"with {n} seeds this study detects effects >= {worst['mde']:.3g} (80% power); "
+    worst = max(rows, key=lambda r: r.mde)
+    n = worst.n if worst.n_seeds is None else worst.n_seeds
+    line = None
+    if worst.mde > min_effect:
+        line = (f"with {n} seeds this study detects effects >= {worst.mde:.3g} (80% power); "
                 f"min_effect is {min_effect:g}")
-        need = worst.get("seeds_needed")
+        need = worst.seeds_needed
         if min_effect > 0 and need is not None:
             line += (f"; about {need} seeds would resolve it" if need <= MAX_SEEDS
                      else f"; more than {MAX_SEEDS} seeds would be needed to resolve it")
-        out["line"] = line
-    return out
+    return Power(mde=worst.mde, n=n, min_effect=min_effect, seeds_needed=worst.seeds_needed, line=line)
 
 
 def _adaptive_notes(components: dict[str, dict], initial: set) -> None:
@@ -315,75 +331,17 @@ def cost(records: Iterable[TrialRecord]) -> dict:
 # ---------------------------------------------------------------- verdicts.json
 
 
-def row_note(r: dict) -> str:
-    """The row's note and, when its numbers look decided but it is not (or the reverse), why."""
-    return "; ".join(x for x in (r.get("note", ""), r.get("why", "")) if x)
-
-
-def _component_payload(r: dict) -> dict:
-    d = r.get("deciding")
-    out = {
-        "kind": r.get("kind"),
-        "verdict": r["verdict"],
-        "deciding": None if d is None else {**d, "p_holm": fnum(d["p_holm"])},
-        "significant": bool(r.get("significant")),
-        "effect": fnum(r.get("effect")),
-        "ci_sim": [fnum(x) for x in r.get("ci_sim", [None, None])],
-        "ci_sim_level": fnum(1 - r["ci_sim_alpha"]) if finite(r.get("ci_sim_alpha")) else None,
-        "ci": [fnum(x) for x in r.get("ci", [None, None])],
-        "ci_method": r.get("ci_method", "t"),
-        "ci_bootstrap": [fnum(x) for x in r.get("ci_bootstrap", [None, None])],
-        "n": int(r.get("n") or 0),
-        "mde": fnum(r.get("mde")),
-        "seeds_needed": r.get("seeds_needed"),
-        "method": r.get("method"),
-        "estimable": bool(r.get("estimable")),
-        "note": row_note(r),
-    }
-    for key in ("p", "p_essential", "p_harmful", "p_negligible"):
-        out[key] = fnum(r.get(key))
-        out[f"{key}_holm"] = fnum(r.get(f"{key}_holm"))
-    if r.get("average_effect"):
-        out["average_effect"] = {"effect": fnum(r["average_effect"]["effect"]),
-                                 "ci": [fnum(x) for x in r["average_effect"]["ci"]]}
-    if r.get("secondary"):
-        out["secondary"] = {m: {"effect": fnum(s["effect"]), "ci": [fnum(x) for x in s["ci"]], "p": fnum(s["p"]),
-                                "n": s["n"]} for m, s in r["secondary"].items()}
-    return out
-
-
-def verdicts_payload(analysis: dict) -> dict:
-    """The machine-readable verdicts (verdicts.json)."""
-    groups = {}
-    for label, g in analysis["groups"].items():
-        groups[label] = {
-            "tier": g.get("tier"),
-            "sweep_value": g.get("sweep_value"),
-            "components": {c: _component_payload(r) for c, r in g["components"].items()},
-            "interactions": {k: _component_payload(r) for k, r in g["interactions"].items()},
-            "power": g["power"],
-            "complete": g["complete"],
-            "n_decided": g["n_decided"],
-        }
-        factors.add_to_payload(groups[label], g, _component_payload)
-    main = analysis["main_group"]
-    top = (groups.get(main, {"components": {}, "interactions": {}}) if main is not None
-           else {"components": {}, "interactions": {}})
-    top.setdefault("factors", {})
-    return {
-        "study": analysis["study"],
-        "primary": analysis["primary"],
-        "alpha": analysis["alpha"],
-        "min_effect": analysis["min_effect"],
-        "design": analysis["design"],
-        "adaptive": analysis["adaptive"],
-        "reproducibility": analysis["reproducibility"],
-        "main_group": main,
-        "power": top.get("power"),
-        "components": top["components"],
-        "interactions": top["interactions"],
-        "factors": top["factors"],
-        "groups": groups,
-        "complete": analysis["complete"],
-        "flags": [{k: f[k] for k in ("kind", "severity", "group", "subject", "message")} for f in analysis["flags"]],
-    }
+def verdicts_payload(analysis: dict) -> Verdicts:
+    """The verdicts document (verdicts.json): every group's rows, the main group's at the top, the flags."""
+    groups = {label: Group(tier=g.get("tier"), sweep_value=g.get("sweep_value"), components=g["components"],
+                           interactions=g["interactions"], factors=g.get("factors", {}),
+                           factor_interactions=g.get("factor_interactions", {}), power=g["power"],
+                           complete=g["complete"], n_decided=g["n_decided"])
+              for label, g in analysis["groups"].items()}
+    top = groups.get(analysis["main_group"]) or Group()
+    return Verdicts(
+        study=analysis["study"], primary=analysis["primary"], alpha=analysis["alpha"],
+        min_effect=analysis["min_effect"], design=analysis["design"], adaptive=analysis["adaptive"],
+        reproducibility=analysis["reproducibility"], main_group=analysis["main_group"], power=top.power,
+        components=top.components, interactions=top.interactions, factors=top.factors, groups=groups,
+        complete=analysis["complete"], flags=analysis["flags"])

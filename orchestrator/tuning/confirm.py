@@ -95,7 +95,7 @@ def _values(study: Study, ids: dict[int, str], metric: str) -> dict[int, float]:
 def sentence(result: dict, metric: str) -> str:
     """One line: did tuning help beyond noise?"""
     n, effect = result["n"], result["effect"]
-    lo, hi = result["ci_t"]
+    lo, hi = result["ci"]
     if result["outcome"] == HELPED:
         head = "Tuning helped beyond noise"
     elif result["outcome"] == HURT:
