@@ -33,7 +33,8 @@ from .execution import interrupt, jobs, runner
 from .execution.progress import StudyProgress
 from .execution.resources import check_feasible
 from .execution.telemetry import StudyMetrics
-from .ledger import FAILED, PENDING, Study, TrialRecord, read_json
+from .ledger import FAILED, PENDING, Study, TrialRecord
+from .ledger.verdicts import Verdicts, read_verdicts
 from .overrides import Override, resolved_text
 from .plan import TrialSpec
 from .provenance import collect
@@ -198,7 +199,7 @@ class StudySession:
         study.set_stage("ablation", "completed", started=started)
         return True
 
-    def report(self) -> dict:
+    def report(self) -> Verdicts:
         return write_report(self.study.path, self.console)
 
     def tuning(self, *, now: bool = False, n_trials: int | None = None) -> bool:
@@ -308,12 +309,11 @@ class StudySession:
 
     def _tier_separates(self, tier: str) -> bool:
         """Synthetic-first gate: the next tier runs only if this one decided enough verdicts."""
-        self.report()
         from .analysis.stats import DECIDED
 
-        groups = read_json(self.study.path / "verdicts.json", {}).get("groups", {})
+        groups = self.report().groups
         decided = {name for label, group in groups.items() if label.split("/")[0] == tier
-                   for name, v in group.get("components", {}).items() if v["verdict"] in DECIDED}
+                   for name, v in group.components.items() if v.verdict in DECIDED}
         need = self.config.tiers.min_decided
         if len(decided) >= need:
             self.console.print(f"Tier '{tier}' separates the variants ({len(decided)} decided): next tier runs")
@@ -433,7 +433,7 @@ def tune(study_dir: str | Path, *, n_trials: int | None = None, at: datetime | N
     if n_trials is not None and n_trials < 1:
         raise UserError("--n-trials must be at least 1")
     config = load_config(study.config_path)
-    verdicts = read_json(study.path / "verdicts.json")
+    verdicts = read_verdicts(study.path / "verdicts.json")
     why = not_ready(study, verdicts)
     if why:
         raise StudyError(f"Cannot tune yet: {why}")
@@ -599,7 +599,7 @@ def _variant(config: StudyConfig, name: str) -> planning.Variant:
         raise UserError(str(exc.args[0])) from None
 
 
-def write_report(study_path: Path, console: Console) -> dict:
+def write_report(study_path: Path, console: Console) -> Verdicts:
     """The study's report: the analysis of the ablation, with the tuning stage's section kept.
 
     Composed here, above both layers: the analysis knows nothing of tuning.

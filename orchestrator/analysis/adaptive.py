@@ -40,10 +40,9 @@ from scipy import stats as st
 from ..config import AdaptiveSeeds, StudyConfig
 from ..ledger import Study, TrialRecord
 from . import alternatives, factors
-from .effects import paired_effects, regression_effects
 from .records import group_records
 from .stats import DECIDED, finite, t_quantile
-from .verdicts import INTERIM_SHARE, sequential_for  # noqa: F401  (INTERIM_SHARE re-exported)
+from .verdicts import INTERIM_SHARE, design_effects, sequential_for  # noqa: F401  (INTERIM_SHARE re-exported)
 
 UNDECIDED, FUTILE, AT_MAX = "undecided", "futile", "at max"
 FUTILITY = 0.20
@@ -91,18 +90,11 @@ def decisions(study_path_or_records: str | Path | Iterable[TrialRecord], config:
     """
     records, config = _load(study_path_or_records, config)
     a = config.analysis
-    primary = config.metrics.primary
     maximum = config.seeds.max if isinstance(config.seeds, AdaptiveSeeds) else len(config.seed_list)
     sequential = sequential_for(config)
     out: dict[str, dict[str, dict]] = {}
     for label, group in group_records(records).items():
-        if config.design.type == "one_at_a_time":
-            res = paired_effects(group, config.components, primary.name, primary.mode, a.alpha, a.min_effect, 0,
-                                 sequential)
-        else:
-            res, _, _ = regression_effects(group, config.components, config.design.pairs, primary.name,
-                                           primary.mode, a.alpha, a.min_effect, sequential,
-                                           factors.covariates(config) if config.has_levels else None)
+        res, _, _ = design_effects(group, config, 0, sequential, interactions=False)
         states = {}
         for c, r in res.items():
             n = _seeds_of(r, group, c)

@@ -49,13 +49,13 @@ def interval_plot(items: list[tuple[str, dict]], analysis: dict, title: str, yla
     dots: dict[str, tuple[list, list]] = {}  # colour -> per-seed dots (x, y)
     bars: dict[str, list] = {}
     for i, (_name, r) in enumerate(items):
-        color = COLORS.get(r["verdict"], NEUTRAL)
-        diffs = [float(v) for v in (r.get("diffs") or {}).values() if finite(v)]
+        color = COLORS.get(r.verdict, NEUTRAL)
+        diffs = [float(v) for v in r.diffs.values() if finite(v)]
         xs, ys = dots.setdefault(color, ([], []))
         xs.append(i + rng.uniform(-0.12, 0.12, len(diffs)))
         ys.append(np.asarray(diffs))
-        e = r.get("effect")
-        lo, hi = r.get("ci_sim", [None, None])
+        e = r.effect
+        lo, hi = r.ci_sim
         if finite(e):
             b = bars.setdefault(color, [[], [], [], []])
             b[0].append(i)

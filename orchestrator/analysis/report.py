@@ -15,13 +15,14 @@ from rich.rule import Rule
 
 from ..config import StudyConfig, load_config, load_yaml, parse_config
 from ..errors import ConfigError
-from ..ledger import Study, write_json
+from ..ledger import Study
+from ..ledger.verdicts import Verdicts, write_verdicts
 from . import factor_report, tables
 from .html import write_html
 from .plots import INTERVAL_CAPTION
 from .records import DEFAULT_GROUP
 from .stats import MIN_BOOTSTRAP_N
-from .verdicts import analyse, row_note, verdicts_payload
+from .verdicts import analyse, verdicts_payload
 
 #: which interval the tables and plots show (stats.simultaneous_alpha)
 SIM_CI_TEXT = ("simultaneous t interval, Bonferroni-adjusted: each row at level 1 − alpha/m for the m rows of its "
@@ -57,12 +58,11 @@ def analyse_study(study_path: str | Path, *, n_bootstrap: int | None = None) -> 
     return analyse(study.records(), config, study.path, n_bootstrap=n_bootstrap)
 
 
-def build_report(study_path: str | Path, console: Console | None = None) -> dict:
+def build_report(study_path: str | Path, console: Console | None = None) -> Verdicts:
     """Analyse the study's ledger and write report.md, results.csv, verdicts.json and plots/.
 
     Prints the tables to ``console`` (a new rich Console on stdout when None; pass
-    ``Console(quiet=True)`` for silence). Returns the verdicts.json payload plus
-    ``files``: {name: path}.
+    ``Console(quiet=True)`` for silence). Returns the verdicts (what verdicts.json holds).
     """
     console = console or Console()
     study = Study(study_path)
@@ -75,8 +75,8 @@ def build_report(study_path: str | Path, console: Console | None = None) -> dict
     files: dict[str, str] = {}
 
     payload = verdicts_payload(analysis)
-    payload["generated"] = time.time()
-    write_json(study.path / "verdicts.json", payload)
+    payload.generated = time.time()
+    write_verdicts(study.path / "verdicts.json", payload)
     files["verdicts"] = str(study.path / "verdicts.json")
     tables.write_results_csv(analysis, study.path / "results.csv")
     files["results"] = str(study.path / "results.csv")
@@ -87,7 +87,6 @@ def build_report(study_path: str | Path, console: Console | None = None) -> dict
     files["report"] = str(study.path / "report.md")
     files["html"] = str(write_html(study.path))
     print_console(analysis, config, console, files)
-    payload["files"] = files
     return payload
 
 
@@ -163,12 +162,12 @@ def render_markdown(analysis: dict, config: StudyConfig, study: Study, plot_file
         f"- status: {status}",
         "",
     ]
-    main_power = (analysis["groups"].get(analysis["main_group"]) or {}).get("power") or {}
-    if main_power.get("line"):
-        L += [f"> **Power:** {main_power['line']}.", ""]
-    elif main_power.get("mde") is not None:
-        L += [(f"**Power:** with {main_power['n']} seeds this study detects effects >= {main_power['mde']:.3g} "
-               f"(80% power), within min_effect {main_power['min_effect']:g}."), ""]
+    main_power = (analysis["groups"].get(analysis["main_group"]) or {}).get("power")
+    if main_power is not None and main_power.line:
+        L += [f"> **Power:** {main_power.line}.", ""]
+    elif main_power is not None:
+        L += [(f"**Power:** with {main_power.n} seeds this study detects effects >= {main_power.mde:.3g} "
+               f"(80% power), within min_effect {main_power.min_effect:g}."), ""]
     if analysis["adaptive"]:
         ad = analysis["adaptive"]
         L += [(f"> Adaptive seeds: p-values are adjusted for looking after every seed (alpha split over the "
@@ -192,10 +191,10 @@ def render_markdown(analysis: dict, config: StudyConfig, study: Study, plot_file
                   "than the two single removals added up."), "",
                   tables.markdown(tables.INTERACTION_HEADER, tables.interaction_rows(g)), ""]
             for key, r in g["interactions"].items():
-                if r.get("reading"):
-                    L.append(f"- **{key}**: {r['reading']}.")
-                elif r.get("note"):
-                    L.append(f"- {key}: {r['note']}.")
+                if r.reading:
+                    L.append(f"- **{key}**: {r.reading}.")
+                elif r.note:
+                    L.append(f"- {key}: {r.note}.")
             L.append("")
         L += ["### Metrics per variant (mean ± std over seeds)", ""]
         for title, ms in tables.metric_tables(g, config):
@@ -297,12 +296,12 @@ def _fit_md(analysis: dict) -> list[str]:
 def _component_notes(g: dict, analysis: dict) -> list[str]:
     out = []
     for name, r in g["components"].items():
-        if not r.get("estimable"):
-            out.append(f"- **{name}**: {r.get('note') or 'cannot conclude'}.")
-        elif r.get("why"):
-            out.append(f"- **{name}** ({r['verdict']}): {row_note(r)}.")
-        elif r.get("note"):
-            out.append(f"- {name}: {r['note']}.")
+        if not r.estimable:
+            out.append(f"- **{name}**: {r.note or 'cannot conclude'}.")
+        elif r.why:
+            out.append(f"- **{name}** ({r.verdict}): {r.full_note}.")
+        elif r.note:
+            out.append(f"- {name}: {r.note}.")
     return out + ([""] if out else [])
 
 
@@ -326,9 +325,9 @@ def print_console(analysis: dict, config: StudyConfig, console: Console, files: 
     console.print(f"primary metric [bold]{prim['name']}[/bold] ({prim['mode']}), alpha {analysis['alpha']}, "
                   f"min effect {analysis['min_effect']}, {_seed_text(config)}, design {analysis['design']}")
     console.print(f"reproducibility: {mode_text(analysis['reproducibility'])}", highlight=False)
-    main_power = (analysis["groups"].get(analysis["main_group"]) or {}).get("power") or {}
-    if main_power.get("line"):
-        console.print(f"[bold yellow]Power:[/bold yellow] {escape(main_power['line'])}", highlight=False)
+    main_power = (analysis["groups"].get(analysis["main_group"]) or {}).get("power")
+    if main_power is not None and main_power.line:
+        console.print(f"[bold yellow]Power:[/bold yellow] {escape(main_power.line)}", highlight=False)
     multi = len(analysis["groups"]) > 1
     for label in _groups_in_order(analysis):
         g = analysis["groups"][label]

@@ -163,6 +163,22 @@ def analyse(records: Iterable[TrialRecord], config: StudyConfig, study_path: str
     }
 
 
+def design_effects(group: GroupData, config: StudyConfig, n_boot: int, sequential: Sequential | None,
+                   interactions: bool = True) -> tuple[dict[str, dict], dict[str, dict], dict]:
+    """The components' effects on the primary metric by the design's method: (components, pair interactions,
+    fit check). one_at_a_time pairs each variant with the baseline on seeds (its interactions only when asked);
+    random/full_factorial fit one regression over the group."""
+    a, primary = config.analysis, config.metrics.primary
+    pairs = [tuple(p) for p in config.design.pairs]
+    if config.design.type == "one_at_a_time":
+        comps = paired_effects(group, config.components, primary.name, primary.mode, a.alpha, a.min_effect, n_boot,
+                               sequential)
+        inter = paired_interactions(group, pairs, primary.name, primary.mode, a.alpha, n_boot) if interactions else {}
+        return comps, inter, {}
+    return regression_effects(group, config.components, pairs, primary.name, primary.mode, a.alpha, a.min_effect,
+                              sequential, factors.covariates(config) if config.has_levels else None)
+
+
 def analyse_group(group: GroupData, config: StudyConfig, n_boot: int, sequential: Sequential | None,
                   exp_variants: list, all_metrics: list[str]) -> dict:
     a = config.analysis
@@ -172,14 +188,7 @@ def analyse_group(group: GroupData, config: StudyConfig, n_boot: int, sequential
     design = config.design.type
     label = group.label
     covariates = factors.covariates(config) if config.has_levels else None
-    if design == "one_at_a_time":
-        components = paired_effects(group, comps, primary.name, primary.mode, a.alpha, a.min_effect, n_boot,
-                                    sequential)
-        interactions = paired_interactions(group, pairs, primary.name, primary.mode, a.alpha, n_boot)
-        check: dict = {}
-    else:
-        components, interactions, check = regression_effects(
-            group, comps, pairs, primary.name, primary.mode, a.alpha, a.min_effect, sequential, covariates)
+    components, interactions, check = design_effects(group, config, n_boot, sequential)
     if sequential is not None:
         _adaptive_notes(components, set(config.seed_list))
     for m in config.metrics.secondary:

@@ -9,7 +9,7 @@ coincides), and compares them paired with the ablation report's statistics
 
 from __future__ import annotations
 
-from ..analysis.stats import ESSENTIAL, HARMFUL, compare_paired
+from ..analysis.stats import ESSENTIAL, HARMFUL, INCONCLUSIVE, compare_paired
 from ..config import StudyConfig
 from ..execution import runner
 from ..ledger import COMPLETED, Study
@@ -18,7 +18,7 @@ from ..plan import trial_id as ablation_trial_id
 from .space import TuningPlan
 
 STAGE = "confirmation"
-HELPED, HURT, INCONCLUSIVE = "helped", "hurt", "inconclusive"
+HELPED, HURT = "helped", "hurt"  # a confirmation's outcome (else INCONCLUSIVE)
 
 
 def confirmation_specs(study: Study, config: StudyConfig, plan: TuningPlan, best_trial_id: str,
