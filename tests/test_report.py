@@ -244,7 +244,8 @@ def test_verdicts_json_round_trips_and_a_wrong_one_is_named(tmp_path):
     an unknown or a missing field is named with the file and how to rewrite it."""
     effects = {"a": 2.0, "b": 0.0}
     kw = {"pairs": [("a", "b")], "interaction": {"a+b": 1.0}, "n_bootstrap": 100}
-    study = make_study(tmp_path / "rt", simulated_config(effects, 0.5, 4, **kw), simulate_records(effects, 0.5, 4, **kw))
+    study = make_study(tmp_path / "rt", simulated_config(effects, 0.5, 4, **kw),
+                       simulate_records(effects, 0.5, 4, **kw))
     out, _, _ = report(study)
     path = study.path / "verdicts.json"
     text = path.read_text()
