@@ -38,11 +38,11 @@ from .stats import (
     MIN_BOOTSTRAP_N,
     TIE_RTOL,
     bootstrap_ci,
-    compare_paired,
     decide_family,
     describe,
     finite,
     holm,
+    paired_comparison,
     summarise_estimate,
     t_quantile,
 )
@@ -195,9 +195,8 @@ def _paired_alternatives(group, config, metric, mode, alpha, min_effect, n_boots
             if base is None or var is None:
                 r = _empty(f"cannot conclude: no {'baseline' if base is None else c + '=' + a} trials in this group")
             else:
-                r = compare_paired(base.values(metric), var.values(metric), mode, alpha, min_effect, n_bootstrap,
-                                   bootstrap=n_bootstrap > 0)
-                r["method"] = "paired"
+                r = paired_comparison(base.values(metric), var.values(metric), mode, alpha, min_effect,
+                                      n_bootstrap, bootstrap=n_bootstrap > 0)
             r.update(kind=getattr(comp, "kind", None), overrides=comp.alternatives[a])
             out.setdefault(c, {})[a] = r
     return out

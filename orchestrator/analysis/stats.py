@@ -41,6 +41,8 @@ import numpy as np
 from scipy import optimize
 from scipy import stats as st
 
+from ..ledger.verdicts import Comparison
+
 ESSENTIAL, HARMFUL, NEGLIGIBLE, INCONCLUSIVE = "essential", "harmful", "negligible", "inconclusive"
 DECIDED = (ESSENTIAL, HARMFUL, NEGLIGIBLE)
 MIN_BOOTSTRAP_N = 10
@@ -471,7 +473,7 @@ def compare_paired(
     *,
     random_state: int | None = 0,
     bootstrap: bool = True,
-) -> dict:
+) -> Comparison:
     """Compare one variant with the baseline over paired seeds: effect, CI, p-values, verdict.
 
     Positive ``effect`` means the baseline is better, i.e. the thing the other variant lacks
@@ -480,12 +482,25 @@ def compare_paired(
     family of one (``*_holm`` equal the raw p-values); a study's analysis re-adjusts
     across components with ``decide_family``. With fewer than two paired seeds the verdict
     is ``inconclusive`` with ``estimable: False`` and a note saying it cannot conclude.
-
-    Returns a JSON-ready dict: n, seeds, diffs {seed: d}, effect, std, se, ci (t),
-    ci_method, ci_bootstrap, bootstrap_method, t, p, p_essential, p_harmful, p_negligible
-    (and their ``_holm``), significant, verdict, ci_sim, deciding, why, mde, seeds_needed, estimable, note,
-    unpaired, baseline {n,mean,std}, variant {n,mean,std}.
+    ``baseline`` and ``variant`` summarise the two sides' values.
     """
+    return Comparison.model_validate(paired_comparison(
+        baseline_values_by_seed, other_values_by_seed, mode, alpha, min_effect, n_bootstrap,
+        random_state=random_state, bootstrap=bootstrap))
+
+
+def paired_comparison(
+    baseline_values_by_seed: Mapping[int, float],
+    other_values_by_seed: Mapping[int, float],
+    mode: str,
+    alpha: float = 0.05,
+    min_effect: float = 0.0,
+    n_bootstrap: int = 10000,
+    *,
+    random_state: int | None = 0,
+    bootstrap: bool = True,
+) -> dict:
+    """``compare_paired``'s row as the statistics build it: a dict the analysis adds to before typing it."""
     seeds, diffs, b, o, unpaired = pair_values(dict(baseline_values_by_seed), dict(other_values_by_seed), mode)
     result = summarise_diffs(diffs, alpha, min_effect, n_bootstrap if bootstrap else 0, random_state)
     result.update(
@@ -494,6 +509,7 @@ def compare_paired(
         unpaired=unpaired,
         baseline=_short(describe(b)),
         variant=_short(describe(o)),
+        method="paired",
     )
     decide_family({"variant": result}, alpha, min_effect=min_effect)
     result["note"] = pairing_note(result["n"], unpaired)

@@ -69,9 +69,10 @@ def compare(study: Study, config: StudyConfig, plan: TuningPlan, tuned_ids: dict
     a = config.analysis
     # compare_paired's effect is "first minus second, oriented": the tuned config goes first,
     # so a positive effect means tuning (with the harmful removals) beat the baseline
-    result = compare_paired(tuned, base, plan.mode, alpha=a.alpha, min_effect=a.min_effect,
-                            n_bootstrap=a.n_bootstrap)
-    result["outcome"] = {ESSENTIAL: HELPED, HARMFUL: HURT}.get(result["verdict"], INCONCLUSIVE)
+    comparison = compare_paired(tuned, base, plan.mode, alpha=a.alpha, min_effect=a.min_effect,
+                                n_bootstrap=a.n_bootstrap)
+    result = comparison.model_dump()  # the tuning summary's (summary.json) confirmation
+    result["outcome"] = {ESSENTIAL: HELPED, HARMFUL: HURT}.get(comparison.verdict, INCONCLUSIVE)
     result["tuned_values"] = {str(s): v for s, v in tuned.items()}
     result["baseline_values"] = {str(s): v for s, v in base.items()}
     result["tuned_trials"] = {str(s): t for s, t in tuned_ids.items()}
