@@ -35,7 +35,7 @@ def test_secondary_effects_bootstrap_and_decision_intervals():
     assert math.isclose(sec["effect"], -width["effect"], rel_tol=1e-9) and sec["ci"][1] < 0
     act = out["factors"]["model.act"]
     assert act["secondary"]["score"]["level"] == act["effect_level"]
-    flagged = {f["subject"] for f in out["factor_flags"] if f["kind"] == "secondary"}
+    flagged = {f.subject for f in out["factor_flags"] if f.kind == "secondary"}
     assert {"model.width", "model.act"} <= flagged and "model.depth" not in flagged
     typed = Factor.model_validate(width)  # the row verdicts.json and the report read
     assert typed.ci_method == "BCa" and typed.secondary["score"].effect < 0
@@ -78,7 +78,7 @@ def test_pair_interactions_found_when_planted_and_rare_when_absent():
     planted = _analyse(cfg({"train.optimizer.name": "sgd"}), 0, 0)
     pair = "train.optimizer x model.width"
     assert planted["factor_interactions"][pair]["significant"]
-    assert any(f["kind"] == "interaction" and f["subject"] == pair for f in planted["factor_flags"])
+    assert any(f.kind == "interaction" and f.subject == pair for f in planted["factor_flags"])
     reps = 10
     false = sum(r["significant"] for rep in range(reps)
                 for r in _analyse(cfg(None), rep, 0)["factor_interactions"].values())

@@ -201,7 +201,7 @@ def test_random_design_warns_about_an_unlisted_interaction():
         averaged.append(mains["ffn"]["effect"])  # the statistics engine's own row, before typing
         a = analyse(recs, config, contamination=False)
         g = a["groups"]["default"]
-        msgs = [f["message"] for f in a["flags"] if f["kind"] == "interaction"]
+        msgs = [f.message for f in a["flags"] if f.kind == "interaction"]
         warned += any(m.startswith("attention x ffn") for m in msgs)
         ffn = g["components"]["ffn"]
         ffn_kept += ffn.verdict == "essential" and abs(ffn.effect - 0.03) < 0.015
@@ -218,7 +218,7 @@ def test_no_interaction_no_warning():
     reps, warned = 60, 0
     for rep in range(reps):
         a = analyse(records_for(config, replicate=rep), config, contamination=False)
-        warned += any(f["kind"] == "interaction" for f in a["flags"])
+        warned += any(f.kind == "interaction" for f in a["flags"])
     assert warned / reps <= 2 * ALPHA + tol(2 * ALPHA, reps)  # pair scan and lack of fit, each at alpha
 
 

@@ -1,6 +1,6 @@
 """Flags: everything a reader must know before trusting a verdict.
 
-Each flag is a dict ``{kind, severity, group, subject, message}``; ``severity`` is
+Each flag is a ``Flag`` (kind, severity, group, subject, message); ``severity`` is
 ``error`` (a result is void or missing), ``warning`` (a result needs care) or ``info``.
 
 Kinds: ``seed_variance`` (seed std larger than the effect), ``secondary``
@@ -25,12 +25,13 @@ from typing import Any
 import numpy as np
 
 from ..ledger import FAILED, PENDING, RUNNING, TrialRecord
+from ..ledger.verdicts import Flag
 from .records import GroupData
 from .stats import INCONCLUSIVE, describe, finite, prediction_interval, sort_seeds
 
 
-def flag(kind: str, severity: str, group: str | None, subject: str | None, message: str) -> dict:
-    return {"kind": kind, "severity": severity, "group": group, "subject": subject, "message": message}
+def flag(kind: str, severity: str, group: str | None, subject: str | None, message: str) -> Flag:
+    return Flag(kind=kind, severity=severity, group=group, subject=subject, message=message)
 
 
 def _fmt(x: float, digits: int = 4) -> str:

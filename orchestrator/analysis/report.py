@@ -18,6 +18,7 @@ from ..errors import ConfigError
 from ..ledger import Study
 from ..ledger.verdicts import Verdicts, write_verdicts
 from . import factor_report, tables
+from .flags import flag
 from .html import write_html
 from .plots import INTERVAL_CAPTION
 from .records import DEFAULT_GROUP
@@ -70,8 +71,7 @@ def build_report(study_path: str | Path, console: Console | None = None) -> Verd
     records = study.records()
     analysis = analyse(records, config, study.path)
     if config_note:
-        analysis["flags"].insert(0, {"kind": "config", "severity": "info", "group": None, "subject": None,
-                                     "message": config_note})
+        analysis["flags"].insert(0, flag("config", "info", None, None, config_note))
     files: dict[str, str] = {}
 
     payload = verdicts_payload(analysis)
@@ -110,8 +110,7 @@ def _plots(analysis: dict, config: StudyConfig, plot_dir: Path) -> dict[str, str
                 plots.distributions_plot(g, analysis, plot_dir / f"distributions{sfx}.png"))
             out.update(factor_report.factor_plots(g, analysis, plot_dir, sfx))
         except Exception as exc:  # a plot must never cost the report
-            analysis["flags"].append({"kind": "plot", "severity": "info", "group": label, "subject": None,
-                                      "message": f"plot for group {label} failed: {exc}"})
+            analysis["flags"].append(flag("plot", "info", label, None, f"plot for group {label} failed: {exc}"))
     if config.sweep is not None:
         tiers = [t.name for t in config.tiers.stages] if config.tiers is not None else [None]
         for tier in tiers:
@@ -119,8 +118,7 @@ def _plots(analysis: dict, config: StudyConfig, plot_dir: Path) -> dict[str, str
             try:
                 p = plots.sweep_plot(analysis, config.sweep.path, tier, plot_dir / f"{name}.png")
             except Exception as exc:
-                analysis["flags"].append({"kind": "plot", "severity": "info", "group": None, "subject": None,
-                                          "message": f"sweep plot failed: {exc}"})
+                analysis["flags"].append(flag("plot", "info", None, None, f"sweep plot failed: {exc}"))
                 p = None
             if p is not None:
                 out[name] = str(p)
@@ -206,9 +204,9 @@ def render_markdown(analysis: dict, config: StudyConfig, study: Study, plot_file
     flags = analysis["flags"]
     if not flags:
         L += ["No flags: no missing or failed seeds, no non-finite metrics, no contamination, no warnings.", ""]
-    for f in sorted(flags, key=lambda f: {"error": 0, "warning": 1, "info": 2}.get(f["severity"], 3)):
-        where = f" (group `{f['group']}`)" if (multi and f.get("group")) else ""
-        L.append(f"- **{f['severity']}** `{f['kind']}`{where}: {f['message']}")
+    for f in sorted(flags, key=lambda f: {"error": 0, "warning": 1, "info": 2}[f.severity]):
+        where = f" (group `{f.group}`)" if (multi and f.group) else ""
+        L.append(f"- **{f.severity}** `{f.kind}`{where}: {f.message}")
     L.append("")
     if analysis.get("reference"):
         ref = analysis["reference"]
@@ -345,13 +343,13 @@ def print_console(analysis: dict, config: StudyConfig, console: Console, files: 
         if g["interactions"]:
             console.print(tables.rich_table(f"Interaction pairs{suffix}", tables.INTERACTION_HEADER,
                                             tables.interaction_rows(g), verdict_col=7))
-    flags = [f for f in analysis["flags"] if f["severity"] != "info"]
+    flags = [f for f in analysis["flags"] if f.severity != "info"]
     if flags:
         console.print(f"[bold]Flags[/bold] ({len(flags)}; info-level ones are in report.md):")
         for f in flags:
-            style = SEVERITY_STYLE.get(f["severity"], "")
-            where = f" ({f['group']})" if (multi and f.get("group")) else ""
-            console.print(f"  [{style}]{f['severity']}[/{style}] {escape(f['kind'] + where)}: {escape(f['message'])}",
+            style = SEVERITY_STYLE[f.severity]
+            where = f" ({f.group})" if (multi and f.group) else ""
+            console.print(f"  [{style}]{f.severity}[/{style}] {escape(f.kind + where)}: {escape(f.message)}",
                           highlight=False)
     else:
         console.print("No warnings.")
