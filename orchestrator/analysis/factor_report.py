@@ -41,10 +41,10 @@ def factor_rows(group: dict, config) -> list[list[str]]:
     for path in sorted(factors, key=lambda p: factors[p].rank):
         r = factors[path]
         span = known[path].span() if path in known else ""
-        effect = f"{signed(r.effect)} {ci_text(r.ci)}".strip()
+        effect = f"{signed(r.effect)} {ci_text(r.shown_ci)}".strip()
         unit = r.unit
         if r.kind == "categorical":
-            parts = [f"{k}: {signed(v.effect)} {ci_text(v.ci)}".strip() for k, v in r.levels.items()]
+            parts = [f"{k}: {signed(v.effect)} {ci_text(v.shown_ci)}".strip() for k, v in r.levels.items()]
             effect = "; ".join(parts) or effect
         rows.append([str(r.rank), path, span, effect, unit, signed(r.importance).lstrip("+"),
                      p_text(r.p, r.p_holm), r.fit_note or r.note])
@@ -155,7 +155,7 @@ def factor_plot(path: str, r: Factor, analysis: dict, file: Path) -> Path:
             ax.set_xscale("log", base=2)
         ax.legend(fontsize=7)
     what = (f"{r.effect_level} vs {r.baseline_value}" if r.kind == "categorical" else r.unit)
-    title = f"{path}: {what} {signed(r.effect)} {ci_text(r.ci)} (oriented: + is better)"
+    title = f"{path}: {what} {signed(r.effect)} {ci_text(r.shown_ci)} (oriented: + is better)"
     ax.set_title(title, fontsize=9)
     ax.set_xlabel(path)
     ax.set_ylabel(f"{prim} (adjusted for seeds and other columns)" if r.adjusted else prim, fontsize=8)

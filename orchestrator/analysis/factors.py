@@ -359,8 +359,9 @@ def _factor_result(f: lv.Factor, rows, seeds, ys, others, alpha, sign, n_bootstr
 
 def _use_bootstrap(res: dict, columns, rows, seeds, ys, column, alpha, n_bootstrap) -> None:
     """With >= MIN_BOOTSTRAP_N seeds: the BCa interval (the components' ``bootstrap_ci``) of the column's
-    per-seed coefficients becomes the CI (``ci_decision`` stays t-based). Every variant runs every
-    seed, so each seed's fit has the same design and their mean is the pooled estimate."""
+    per-seed coefficients (``ci_bootstrap``) becomes the interval shown (``ci_method`` says which; ``ci``
+    stays t). Every variant runs every seed, so each seed's fit has the same design and their mean is the
+    pooled estimate."""
     uniq = sorted(set(seeds), key=str)
     if n_bootstrap <= 0 or len(uniq) < MIN_BOOTSTRAP_N or not finite(res.get("effect")):
         return
@@ -373,7 +374,7 @@ def _use_bootstrap(res: dict, columns, rows, seeds, ys, column, alpha, n_bootstr
         coefs.append(float(np.linalg.lstsq(fit.X, fit.y, rcond=None)[0][1 + columns.index(column)]))
     lo, hi = bootstrap_ci(coefs, alpha, n_bootstrap)
     if finite(lo) and finite(hi):
-        res.update(ci=[float(lo), float(hi)], ci_bootstrap=[float(lo), float(hi)], ci_method="BCa")
+        res.update(ci_bootstrap=[float(lo), float(hi)], ci_method="BCa")
 
 
 def _rank(factors: dict[str, dict], alpha: float) -> None:

@@ -72,7 +72,8 @@ class AverageEffect(_Model):
 
 
 class Estimate(_Model):
-    """An effect with its t interval, tests (raw p-values), mde and seeds needed."""
+    """An effect with its t interval (``ci``), the BCa one from 10 seeds (``ci_bootstrap``), tests (raw
+    p-values), mde and seeds needed."""
 
     effect: Num = None
     std: Num = None
@@ -91,6 +92,11 @@ class Estimate(_Model):
     seeds_needed: int | None = None
     estimable: bool = False
     zero_variance: bool = False
+
+    @property
+    def shown_ci(self) -> list[Num]:
+        """The interval a factor's table shows: the BCa bootstrap when ``ci_method`` says so, else ``ci`` (t)."""
+        return self.ci_bootstrap if self.ci_method == "BCa" else self.ci
 
 
 class Comparison(Estimate):

@@ -248,7 +248,7 @@ def level_tables(verdicts: Verdicts) -> dict[str, tuple[list[str], list[list[Any
     alt_rows = [[c, a, r.verdict, r.effect, *r.ci, r.p, r.p_holm, r.n]
                 for c, comp in verdicts.components.items() for a, r in comp.alternatives.items()]
     f_cols = ["rank", "factor", "kind", "unit", "effect", "ci_low", "ci_high", "p", "p_holm", "importance", "levels"]
-    f_rows = [[r.rank, p, r.kind, r.unit, r.effect, *r.ci, r.p, r.p_holm, r.importance,
+    f_rows = [[r.rank, p, r.kind, r.unit, r.effect, *r.shown_ci, r.p, r.p_holm, r.importance,
                ", ".join(f"{k}: {v.effect}" for k, v in r.levels.items())]
               for p, r in sorted(verdicts.factors.items(), key=lambda kv: kv[1].rank or 0)]
     out = {}
