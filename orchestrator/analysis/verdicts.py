@@ -1,8 +1,11 @@
 """The whole ablation analysis of a study: per group stats, effects, verdicts, flags, cost.
 
-``analyse(records, config, study_path=None)`` is pure (records in, a JSON-ready dict out);
-``verdicts_payload(analysis)`` is the machine-readable ``verdicts.json`` the tuning stage
-and the tier gate read.
+``analyse(records, config, study_path=None)`` is pure: records in; out a dict of the settings,
+and per group the variants' metrics and the typed rows (``Comparison`` per component, pair and
+alternative, ``Factor``, ``FactorInteraction``: ``orchestrator.ledger.verdicts``), the flags and
+the cost. The statistics (effects.py, factors.py) build each row as a dict and ``typed`` validates
+it once it is complete. ``verdicts_payload(analysis)`` is the ``Verdicts`` document (verdicts.json)
+the tuning stage, the tier gate and W&B read.
 """
 
 from __future__ import annotations
