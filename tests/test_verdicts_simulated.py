@@ -205,7 +205,7 @@ def test_random_design_warns_about_an_unlisted_interaction():
         warned += any(m.startswith("attention x ffn") for m in msgs)
         ffn = g["components"]["ffn"]
         ffn_kept += ffn.verdict == "essential" and abs(ffn.effect - 0.03) < 0.015
-        if "attention x ffn" in g["fit_check"]["found"]:
+        if "attention x ffn" in g["fit_check"].found:
             assert "baseline's context" in ffn.note and ffn.average_effect is not None
     assert warned / reps >= 0.8 and ffn_kept / reps >= 0.8, (warned, ffn_kept)
     # main effects only: ffn's effect is averaged with variants where attention is gone

@@ -275,19 +275,19 @@ def _fit_md(analysis: dict) -> list[str]:
     """Random/factorial designs: the unlisted pairs tested and the lack-of-fit test."""
     out = []
     for label, g in analysis["groups"].items():
-        chk = g.get("fit_check") or {}
-        if not chk.get("pairs") and not chk.get("lack_of_fit"):
+        chk = g["fit_check"]
+        if chk is None or not chk.pairs and chk.lack_of_fit is None:
             continue
         out += [f"### Is the main-effects model enough?{' (' + label + ')' if len(analysis['groups']) > 1 else ''}",
                 ""]
-        rows = [[k, tables.signed(r["effect"]), tables.ci_text(r["ci"]), tables._p(r["p"]), tables._p(r["p_holm"]),
-                 "interaction" if k in chk.get("found", []) else ""] for k, r in chk.get("pairs", {}).items()]
+        rows = [[k, tables.signed(r.effect), tables.ci_text(r.ci), tables._p(r.p), tables._p(r.p_holm),
+                 "interaction" if k in chk.found else ""] for k, r in chk.pairs.items()]
         if rows:
             out += [tables.markdown(["unlisted pair", "interaction", "[t CI]", "p", "p (Holm)", ""], rows), ""]
-        lof = chk.get("lack_of_fit")
-        if lof:
-            out += [(f"Lack of fit of the main-effects model: F({lof['df'][0]}, {lof['df'][1]}) = "
-                     f"{tables.num(lof['F'])}, p = {tables._p(lof['p'])}."), ""]
+        lof = chk.lack_of_fit
+        if lof is not None:
+            out += [(f"Lack of fit of the main-effects model: F({lof.df[0]}, {lof.df[1]}) = "
+                     f"{tables.num(lof.F)}, p = {tables._p(lof.p)}."), ""]
     return out
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..config import AdaptiveSeeds, StudyConfig
 from ..ledger import COMPLETED, FAILED, PENDING, RUNNING, TrialRecord
-from ..ledger.verdicts import Comparison, Factor, FactorInteraction, Group, Power, Verdicts
+from ..ledger.verdicts import Comparison, Factor, FactorInteraction, FitCheck, Group, Power, Verdicts
 from ..paths import get_path
 from . import alternatives, factors, reproducibility
 from .effects import (
@@ -232,7 +232,7 @@ def analyse_group(group: GroupData, config: StudyConfig, n_boot: int, sequential
         "variants": variants,
         "components": components,
         "interactions": interactions,
-        "fit_check": {k: v for k, v in check.items() if k != "fits"},
+        "fit_check": FitCheck.model_validate({k: v for k, v in check.items() if k != "fits"}) if check else None,
         "power": power_summary(components, a.min_effect),
         "flags": flags,
         "complete": all(s in (COMPLETED, FAILED) for s in states),
@@ -347,8 +347,8 @@ def verdicts_payload(analysis: dict) -> Verdicts:
     """The verdicts document (verdicts.json): every group's rows, the main group's at the top, the flags."""
     groups = {label: Group(tier=g.get("tier"), sweep_value=g.get("sweep_value"), components=g["components"],
                            interactions=g["interactions"], factors=g.get("factors", {}),
-                           factor_interactions=g.get("factor_interactions", {}), power=g["power"],
-                           complete=g["complete"], n_decided=g["n_decided"])
+                           factor_interactions=g.get("factor_interactions", {}), fit_check=g["fit_check"],
+                           power=g["power"], complete=g["complete"], n_decided=g["n_decided"])
               for label, g in analysis["groups"].items()}
     top = groups.get(analysis["main_group"]) or Group()
     return Verdicts(

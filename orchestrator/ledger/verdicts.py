@@ -200,6 +200,34 @@ class FactorInteraction(_Model):
     columns: int = 0
 
 
+class PairTest(_Model):
+    """An unlisted pair of components tested on its own (its interaction contrast), Holm across the pairs."""
+
+    effect: Num = None
+    ci: list[Num] = [None, None]
+    p: Num = None
+    p_holm: Num = None
+
+
+class LackOfFit(_Model):
+    """The main-effects model against one mean per variant: F(df[0], df[1]) and its p."""
+
+    F: Num = None
+    df: list[int]
+    p: Num = None
+
+
+class FitCheck(_Model):
+    """Random and full-factorial designs: is the main-effects model enough? ``pairs`` tested in the first
+    round, ``found`` the pairs added to the model ("a x b"), ``aliases`` the pairs the design cannot tell
+    apart from one found."""
+
+    pairs: dict[str, PairTest] = {}
+    found: list[str] = []
+    aliases: dict[str, list[str]] = {}
+    lack_of_fit: LackOfFit | None = None
+
+
 class Flag(_Model):
     """A warning (or an error, or a note) the report shows."""
 
@@ -230,6 +258,7 @@ class Group(_Model):
     interactions: dict[str, Comparison] = {}
     factors: dict[str, Factor] = {}
     factor_interactions: dict[str, FactorInteraction] = {}
+    fit_check: FitCheck | None = None
     power: Power | None = None
     complete: bool = False
     n_decided: int = 0
