@@ -52,9 +52,9 @@ from rich.table import Table
 from components.simulated import records_for, run_adaptive, simulated_config
 from orchestrator.analysis import analyse, build_report
 from orchestrator.analysis.effects import regression_effects
+from orchestrator.analysis.intervals import t_ci
 from orchestrator.analysis.records import group_records
 from orchestrator.analysis.report import analyse_study
-from orchestrator.analysis.stats import t_ci
 from orchestrator.config import parse_config
 from orchestrator.ledger import Study, files
 
@@ -95,14 +95,14 @@ def _coverage(sample, n: int, reps: int, truth: float, rng, boot: str | None = N
     if boot is None:
         lo, hi = t_ci_rows(x)
     else:
-        from orchestrator.analysis import stats
+        from orchestrator.analysis import intervals
 
-        lo, hi = stats.bootstrap_ci(x, 0.05, 1000, 0, method=boot, min_n=2)
+        lo, hi = intervals.bootstrap_ci(x, 0.05, 1000, 0, method=boot, min_n=2)
     return float(np.mean((lo <= truth) & (truth <= hi)))
 
 
 def t_ci_rows(x: np.ndarray):
-    """The t interval of every row (equals stats.t_ci row by row)."""
+    """The t interval of every row (equals intervals.t_ci row by row)."""
     n = x.shape[1]
     lo, _ = t_ci(x[0], 0.05)  # the quantile, checked on row 0 below
     from scipy import stats as st

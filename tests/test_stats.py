@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats as st
 
-from orchestrator.analysis import stats
+from orchestrator.analysis import intervals, numbers, power, sequential, stats
 from orchestrator.analysis.effects import batch_bootstrap, regression_effects
 from orchestrator.analysis.records import group_records
 from orchestrator.analysis.stats import (
@@ -26,10 +26,10 @@ ABL = {0: 0.830, 1: 0.829, 2: 0.845, 3: 0.839, 4: 0.826}
 
 
 def test_orientation_max_and_min():
-    assert stats.orient([2.0], [1.0], "max")[0] == 1.0  # removal lowered a score: the component helps
-    assert stats.orient([1.0], [2.0], "min")[0] == 1.0  # removal raised a loss: the component helps
+    assert numbers.orient([2.0], [1.0], "max")[0] == 1.0  # removal lowered a score: the component helps
+    assert numbers.orient([1.0], [2.0], "min")[0] == 1.0  # removal raised a loss: the component helps
     with pytest.raises(ValueError):
-        stats.orient([1.0], [1.0], "maximise")
+        numbers.orient([1.0], [1.0], "maximise")
     up = compare_paired(BASE, ABL, "max", n_bootstrap=0)
     assert up.effect > 0
     # the same numbers read as a loss: removing the component lowered it, so it hurts
@@ -52,20 +52,20 @@ def test_t_ci_equals_hand_formula():
     d = np.array([BASE[s] - ABL[s] for s in sorted(BASE)])
     n = len(d)
     half = st.t.ppf(0.975, n - 1) * d.std(ddof=1) / math.sqrt(n)
-    lo, hi = stats.t_ci(d, 0.05)
+    lo, hi = intervals.t_ci(d, 0.05)
     assert lo == pytest.approx(d.mean() - half, rel=1e-12)
     assert hi == pytest.approx(d.mean() + half, rel=1e-12)
     res = compare_paired(BASE, ABL, "max", alpha=0.05, n_bootstrap=0)
     assert res.ci == pytest.approx([d.mean() - half, d.mean() + half], rel=1e-12)
     # alpha 0.1 gives the 90% interval
-    lo90, _ = stats.t_ci(d, 0.10)
+    lo90, _ = intervals.t_ci(d, 0.10)
     assert lo90 == pytest.approx(d.mean() - st.t.ppf(0.95, n - 1) * d.std(ddof=1) / math.sqrt(n))
 
 
 def test_bootstrap_ci_equals_scipy_own_call():
     rng = np.random.default_rng(1)
     d = rng.normal(0.5, 1.0, 12)
-    ours = stats.bootstrap_ci(d, alpha=0.05, n_resamples=2000, random_state=7)
+    ours = intervals.bootstrap_ci(d, alpha=0.05, n_resamples=2000, random_state=7)
     ref = st.bootstrap((d,), np.mean, n_resamples=2000, confidence_level=0.95, method="bca", rng=7)
     assert ours[0] == pytest.approx(ref.confidence_interval.low, rel=1e-12)
     assert ours[1] == pytest.approx(ref.confidence_interval.high, rel=1e-12)
@@ -165,17 +165,17 @@ def test_mde_and_seeds_needed_match_statsmodels_power():
 
     for n in (3, 5, 10):
         sd = 2.0
-        ours = stats.mde(sd / math.sqrt(n), n - 1, 0.05)
+        ours = power.mde(sd / math.sqrt(n), n - 1, 0.05)
         d = TTestPower().solve_power(effect_size=None, nobs=n, alpha=0.05, power=0.8, alternative="two-sided")
         # statsmodels adds the far tail (tiny here): agree to 1%
         assert ours == pytest.approx(d * sd, rel=0.01), n
-    need = stats.seeds_needed(2.0, 1.0, 0.05)
-    assert (stats.mde(2.0 / math.sqrt(need), need - 1, 0.05) <= 1.0
-            < stats.mde(2.0 / math.sqrt(need - 1), need - 2, 0.05))
+    need = power.seeds_needed(2.0, 1.0, 0.05)
+    assert (power.mde(2.0 / math.sqrt(need), need - 1, 0.05) <= 1.0
+            < power.mde(2.0 / math.sqrt(need - 1), need - 2, 0.05))
     res = compare_paired(BASE, ABL, "max", min_effect=0.01, n_bootstrap=0)
-    assert res.mde == pytest.approx(stats.mde(res.se, res.n - 1, 0.05))
-    assert res.seeds_needed == stats.seeds_needed(res.std, 0.01, 0.05)
-    assert stats.seeds_needed(1.0, 0.0, 0.05) is None
+    assert res.mde == pytest.approx(power.mde(res.se, res.n - 1, 0.05))
+    assert res.seeds_needed == power.seeds_needed(res.std, 0.01, 0.05)
+    assert power.seeds_needed(1.0, 0.0, 0.05) is None
 
 
 def test_t_interval_coverage_at_three_seeds():
@@ -184,7 +184,7 @@ def test_t_interval_coverage_at_three_seeds():
     reps, cover = 4000, 0
     x = rng.normal(0, 1, (reps, 3))
     for row in x:
-        lo, hi = stats.t_ci(row, 0.05)
+        lo, hi = intervals.t_ci(row, 0.05)
         cover += lo <= 0 <= hi
     assert cover / reps >= 0.95 - 3 * math.sqrt(0.05 * 0.95 / reps)
 
@@ -213,18 +213,18 @@ def test_zero_variance_is_handled():
 
 def test_prediction_interval_hand_formula():
     x = np.array([10.0, 10.5, 9.8, 10.2])
-    lo, hi = stats.prediction_interval(x, 0.05)
+    lo, hi = intervals.prediction_interval(x, 0.05)
     half = st.t.ppf(0.975, 3) * x.std(ddof=1) * math.sqrt(1 + 1 / 4)
     assert (lo, hi) == pytest.approx((x.mean() - half, x.mean() + half))
 
 
 def test_sequential_levels_spend_exactly_alpha():
     alpha, initial, maximum, share = 0.05, 3, 10, 0.3
-    levels = [stats.sequential_level(n, initial, maximum, alpha, share) for n in range(initial, maximum + 1)]
+    levels = [sequential.sequential_level(n, initial, maximum, alpha, share) for n in range(initial, maximum + 1)]
     assert sum(levels) == pytest.approx(alpha)
-    assert stats.sequential_level(10, 3, 10, alpha, share) == pytest.approx(alpha * 0.7)
-    assert stats.sequential_p(0.001, 10, 3, 10, alpha, share) == pytest.approx(0.001 / 0.7)
-    assert stats.sequential_level(5, 5, 5, alpha, share) == alpha  # no adaptivity: plain alpha
+    assert sequential.sequential_level(10, 3, 10, alpha, share) == pytest.approx(alpha * 0.7)
+    assert sequential.sequential_p(0.001, 10, 3, 10, alpha, share) == pytest.approx(0.001 / 0.7)
+    assert sequential.sequential_level(5, 5, 5, alpha, share) == alpha  # no adaptivity: plain alpha
 
 
 def test_regression_recovers_exact_coefficients():

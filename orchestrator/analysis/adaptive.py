@@ -8,7 +8,7 @@ undecided or ``max`` seeds are reached.
 The rule, per component and group, on the seeds paired so far (n of them):
 
 * **decided** - the verdict is ``essential``, ``harmful`` or ``negligible`` (stats.py).
-  The p-values behind it are made valid under optional stopping (``stats.sequential_p``):
+  The p-values behind it are made valid under optional stopping (``sequential.sequential_p``):
   before any data, alpha is split over every sample size a component could stop at -
   ``INTERIM_SHARE * alpha`` spread evenly over n = initial .. max-1, the rest at n = max -
   and a look at n compares p with its own slice. By the union bound the probability that
@@ -40,8 +40,9 @@ from scipy import stats as st
 from ..config import AdaptiveSeeds, StudyConfig
 from ..ledger import Study, TrialRecord
 from . import alternatives, factors
+from .numbers import finite, t_quantile
 from .records import group_records
-from .stats import DECIDED, finite, t_quantile
+from .stats import DECIDED
 from .verdicts import INTERIM_SHARE, design_effects, sequential_for  # noqa: F401  (INTERIM_SHARE re-exported)
 
 UNDECIDED, FUTILE, AT_MAX = "undecided", "futile", "at max"

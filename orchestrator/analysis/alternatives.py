@@ -11,8 +11,9 @@ from ..config import StudyConfig
 from . import factors
 from .effects import Sequential, finish_family
 from .flags import secondary_flags
+from .numbers import finite
 from .records import GroupData
-from .stats import finite, holm
+from .stats import holm
 
 
 def add_secondary(group: GroupData, config: StudyConfig, alternatives: dict[str, dict], alpha: float) -> list[dict]:

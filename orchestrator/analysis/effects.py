@@ -30,28 +30,11 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 from scipy import stats as st
 
+from .intervals import MIN_BOOTSTRAP_N, bootstrap_ci
+from .numbers import TIE_RTOL, describe, finite, fnum, orient, snap_ties, sort_seeds, t_quantile
 from .records import GroupData
-from .stats import (
-    INCONCLUSIVE,
-    MIN_BOOTSTRAP_N,
-    TIE_RTOL,
-    bootstrap_ci,
-    decide_family,
-    describe,
-    finite,
-    fnum,
-    holm,
-    orient,
-    pair_values,
-    pairing_note,
-    sequential_level,
-    sequential_p,
-    snap_ties,
-    sort_seeds,
-    summarise_diffs,
-    summarise_estimate,
-    t_quantile,
-)
+from .sequential import sequential_level, sequential_p
+from .stats import INCONCLUSIVE, decide_family, holm, pair_values, pairing_note, summarise_diffs, summarise_estimate
 
 INTERACTION = "interaction"
 
@@ -76,7 +59,7 @@ def batch_bootstrap(diff_sets: Sequence[np.ndarray], alpha: float, n_bootstrap: 
     """Bootstrap CIs for many difference vectors: one scipy call per distinct length.
 
     Rows of equal length share resampling indices, so each row's interval equals
-    ``stats.bootstrap_ci(row, alpha, n_bootstrap, random_state)`` on its own.
+    ``intervals.bootstrap_ci(row, alpha, n_bootstrap, random_state)`` on its own.
     """
     out = [(float("nan"), float("nan"))] * len(diff_sets)
     if not n_bootstrap:

@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from .. import levels as lv
 from ..ledger.verdicts import Factor
 from . import plots
-from .stats import finite
+from .numbers import finite
 from .tables import ci_text, deciding_text, delta_text, mean_std, p_text, signed, verdict_text
 
 ALTERNATIVE_HEADER = ["component", "alternative", "baseline's choice", "alternative (mean ± std)",

@@ -33,19 +33,10 @@ from ..config import StudyConfig
 from ..paths import get_path
 from ..plan import variant_key
 from .flags import flag, secondary_flags
+from .intervals import MIN_BOOTSTRAP_N, bootstrap_ci
+from .numbers import TIE_RTOL, describe, finite, t_quantile
 from .records import GroupData
-from .stats import (
-    MIN_BOOTSTRAP_N,
-    TIE_RTOL,
-    bootstrap_ci,
-    decide_family,
-    describe,
-    finite,
-    holm,
-    paired_comparison,
-    summarise_estimate,
-    t_quantile,
-)
+from .stats import decide_family, holm, paired_comparison, summarise_estimate
 
 NAN = float("nan")
 

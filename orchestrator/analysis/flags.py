@@ -26,8 +26,10 @@ import numpy as np
 
 from ..ledger import FAILED, PENDING, RUNNING, TrialRecord
 from ..ledger.verdicts import Flag
+from .intervals import prediction_interval
+from .numbers import describe, finite, sort_seeds
 from .records import GroupData
-from .stats import INCONCLUSIVE, describe, finite, prediction_interval, sort_seeds
+from .stats import INCONCLUSIVE
 
 
 def flag(kind: str, severity: str, group: str | None, subject: str | None, message: str) -> Flag:

@@ -12,8 +12,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from .numbers import finite
 from .records import DEFAULT_GROUP
-from .stats import ESSENTIAL, HARMFUL, NEGLIGIBLE, finite
+from .stats import ESSENTIAL, HARMFUL, NEGLIGIBLE
 
 COLORS = {ESSENTIAL: "#2b8a3e", HARMFUL: "#c92a2a", NEGLIGIBLE: "#1971c2", "interaction": "#e67700"}
 NEUTRAL = "#868e96"

@@ -20,12 +20,12 @@ from ..ledger.verdicts import Verdicts, write_verdicts
 from . import factor_report, tables
 from .flags import flag
 from .html import write_html
+from .intervals import MIN_BOOTSTRAP_N
 from .plots import INTERVAL_CAPTION
 from .records import DEFAULT_GROUP
-from .stats import MIN_BOOTSTRAP_N
 from .verdicts import analyse, verdicts_payload
 
-#: which interval the tables and plots show (stats.simultaneous_alpha)
+#: which interval the tables and plots show (intervals.simultaneous_alpha)
 SIM_CI_TEXT = ("simultaneous t interval, Bonferroni-adjusted: each row at level 1 − alpha/m for the m rows of its "
                "family (with adaptive seeds also adjusted for the look)")
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}

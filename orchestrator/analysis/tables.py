@@ -10,7 +10,8 @@ from rich.text import Text
 
 from ..ledger.verdicts import Comparison, Summary
 from ..terminal import FitTable
-from .stats import ESSENTIAL, HARMFUL, NEGLIGIBLE, finite, short_reason
+from .numbers import finite
+from .stats import ESSENTIAL, HARMFUL, NEGLIGIBLE, short_reason
 
 SUMMARY_HEADER = ["component", "kind", "baseline", "ablated (mean ± std)", "delta [simultaneous CI]",
                   "deciding test: p (Holm)", "p vs 0 (Holm)", "MDE", "verdict"]

@@ -34,8 +34,10 @@ from .flags import (
     secondary_flags,
     trial_flags,
 )
+from .numbers import describe, finite, sort_seeds
+from .power import MAX_SEEDS
 from .records import DEFAULT_GROUP, GroupData, group_records
-from .stats import DECIDED, MAX_SEEDS, describe, finite, sort_seeds
+from .stats import DECIDED
 
 # Share of alpha spent on interim looks when seeds are adaptive (see adaptive.py).
 INTERIM_SHARE = 0.15
