@@ -29,7 +29,7 @@ from components.simulated import clean_metrics, records_for, simulated_config
 from orchestrator import session as study_session
 from orchestrator.cli import app
 from orchestrator.config import SearchSpace, parse_config
-from orchestrator.ledger import COMPLETED, Study, TrialRecord, TuningInfo, read_json
+from orchestrator.ledger import COMPLETED, Study, TrialRecord, TuningInfo, read_json, write_json
 from orchestrator.ledger.verdicts import Comparison, Verdicts, read_verdicts, write_verdicts
 from orchestrator.tuning import (
     journal_path,
@@ -438,6 +438,7 @@ def test_at_schedule_in_the_future_is_recorded_with_the_scheduler_command(ray_cl
     ("incomplete", "provisional"),
     ("no_verdicts", "verdicts.json is missing"),
     ("nothing_survived", "no component survived"),
+    ("old_layout", "layout 1, this ablator reads layout 2"),
 ])
 def test_tune_refuses_with_a_clear_message(tmp_path, case, message):
     verdicts = {"a": "inconclusive", "b": "harmful", "c": "inconclusive", "d": "inconclusive"} \
@@ -448,6 +449,8 @@ def test_tune_refuses_with_a_clear_message(tmp_path, case, message):
                                  state="running" if case == "unfinished" else "completed")
     if case == "no_verdicts":
         (study.path / "verdicts.json").unlink()
+    if case == "old_layout":  # an older ablator's verdicts.json: named, with how to rewrite it
+        write_json(study.path / "verdicts.json", {"components": {n: {"verdict": v} for n, v in VERDICTS.items()}})
     result = CliRunner().invoke(app, ["tune", str(study.path)])
     assert result.exit_code == 2
     assert message in result.output and "Traceback" not in result.output
