@@ -102,12 +102,12 @@ def _study(root: Path, name: str, n_trials: int, max_concurrent: int | None):
 
 def ray_path(root: Path, n: int, max_concurrent: int | None, label: str) -> float:
     """Seconds per trial of the stage's search loop (no confirmation) on Ray."""
-    from orchestrator.ledger import read_json
+    from orchestrator.ledger.verdicts import read_verdicts
     from orchestrator.tuning.search import Search, create_optuna_study
     from orchestrator.tuning.space import tuning_plan
 
     study, config = _study(root, label, n, max_concurrent)
-    plan = tuning_plan(config, read_json(study.path / "verdicts.json"))
+    plan = tuning_plan(config, read_verdicts(study.path / "verdicts.json"))
     ostudy = create_optuna_study(study, config, plan, n)
     search = Search(study, config, plan, ostudy, on_update=lambda r: None)
     t0 = time.perf_counter()

@@ -52,9 +52,9 @@ from rich.table import Table
 from components.simulated import records_for, run_adaptive, simulated_config
 from orchestrator.analysis import analyse, build_report
 from orchestrator.analysis.effects import regression_effects
+from orchestrator.analysis.intervals import t_ci
 from orchestrator.analysis.records import group_records
 from orchestrator.analysis.report import analyse_study
-from orchestrator.analysis.stats import t_ci
 from orchestrator.config import parse_config
 from orchestrator.ledger import Study, files
 
@@ -68,8 +68,8 @@ def score(records, config) -> dict:
     comps = a["groups"]["default"]["components"]
     real = [c for c, e in EFFECTS.items() if abs(e) >= MIN_EFFECT]
     null = [c for c, e in EFFECTS.items() if e == 0]
-    found = sum(comps[c]["verdict"] == ("essential" if EFFECTS[c] > 0 else "harmful") for c in real)
-    fps = sum(comps[c]["verdict"] in ("essential", "harmful") for c in null)
+    found = sum(comps[c].verdict == ("essential" if EFFECTS[c] > 0 else "harmful") for c in real)
+    fps = sum(comps[c].verdict in ("essential", "harmful") for c in null)
     trials = sum(1 for r in records if r.purpose == "variant")
     return {"tp": found / len(real), "fp": fps / len(null), "any_fp": fps > 0, "trials": trials}
 
@@ -86,7 +86,7 @@ def _study_rates(effects: dict, n: int, min_effect: float, reps: int, noise: flo
     for rep in range(reps):
         for c, r in analyse(records_for(cfg, replicate=rep), cfg, contamination=False)["groups"]["default"][
                 "components"].items():
-            counts[c][r["verdict"]] = counts[c].get(r["verdict"], 0) + 1
+            counts[c][r.verdict] = counts[c].get(r.verdict, 0) + 1
     return {c: {v: k / reps for v, k in cs.items()} for c, cs in counts.items()}
 
 
@@ -95,14 +95,14 @@ def _coverage(sample, n: int, reps: int, truth: float, rng, boot: str | None = N
     if boot is None:
         lo, hi = t_ci_rows(x)
     else:
-        from orchestrator.analysis import stats
+        from orchestrator.analysis import intervals
 
-        lo, hi = stats.bootstrap_ci(x, 0.05, 1000, 0, method=boot, min_n=2)
+        lo, hi = intervals.bootstrap_ci(x, 0.05, 1000, 0, method=boot, min_n=2)
     return float(np.mean((lo <= truth) & (truth <= hi)))
 
 
 def t_ci_rows(x: np.ndarray):
-    """The t interval of every row (equals stats.t_ci row by row)."""
+    """The t interval of every row (equals intervals.t_ci row by row)."""
     n = x.shape[1]
     lo, _ = t_ci(x[0], 0.05)  # the quantile, checked on row 0 below
     from scipy import stats as st
@@ -134,7 +134,7 @@ def part0(reps: int, console: Console) -> None:
     # false positives against 0: three null components, min_effect 0, 5 seeds (family-wise)
     cfg = parse_config(simulated_config({"n1": 0.0, "n2": 0.0, "n3": 0.0}, 0.5, 5, n_bootstrap=200,
                                         secondary=False))
-    fw = _rate([any(r["verdict"] in ("essential", "harmful") for r in analyse(
+    fw = _rate([any(r.verdict in ("essential", "harmful") for r in analyse(
         records_for(cfg, replicate=rep), cfg, contamination=False)["groups"]["default"]["components"].values())
         for rep in range(reps)])
     row("FWER vs 0: 3 null components, 5 seeds, min_effect 0", f"{fw:.3f}", "<= 0.05", fw <= 0.05 + 0.03)
@@ -153,7 +153,7 @@ def part0(reps: int, console: Console) -> None:
             if r.removed:
                 r.final["score"] *= 1 + 2e-16 * (1 + (r.seed + rep) % 3)
         comps = analyse(recs, cfg, contamination=False)["groups"]["default"]["components"]
-        ess.append(sum(v["verdict"] == "essential" for v in comps.values()))
+        ess.append(sum(v.verdict == "essential" for v in comps.values()))
     row("essential among 10 float-noise components, 5 seeds (per study)", f"{np.mean(ess):.2f}", "0",
         max(ess) == 0)
     # TOST power: a null effect, 6 seeds, min_effect = 2 SD of the paired differences
@@ -356,8 +356,8 @@ def interval_coverage(reps: int, console: Console) -> None:
                     "alternatives"]["norm"]
                 want = truth
             m = len(rows)
-            both += all(r["ci_sim"][0] <= want[k] <= r["ci_sim"][1] for k, r in rows.items())
-            plain += all(r["ci_t"][0] <= want[k] <= r["ci_t"][1] for k, r in rows.items())
+            both += all(r.ci_sim[0] <= want[k] <= r.ci_sim[1] for k, r in rows.items())
+            plain += all(r.ci[0] <= want[k] <= r.ci[1] for k, r in rows.items())
         table.add_row(family, design, str(n), str(m), f"{both / reps:.3f}", f"{plain / reps:.3f}",
                       f"{both / max(plain, 1):.2f}")
     console.print(table)

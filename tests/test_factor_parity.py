@@ -11,9 +11,10 @@ import math
 
 from components.simulated_factors import NESTED_TRUTH, TRUTH, nested_study, records, study
 from orchestrator.analysis.factor_report import decision_caption
-from orchestrator.analysis.factors import analyse_levels, factor_payload
+from orchestrator.analysis.factors import analyse_levels
 from orchestrator.analysis.records import group_records
 from orchestrator.config import parse_config
+from orchestrator.ledger.verdicts import Factor
 
 ALPHA = 0.05
 
@@ -28,17 +29,17 @@ def test_secondary_effects_bootstrap_and_decision_intervals():
     cfg["metrics"]["secondary"] = [{"name": "score", "mode": "min"}]  # the same score, read the other way
     out = _analyse(cfg)
     width = out["factors"]["model.width"]
-    assert width["ci_method"] == "BCa" and width["ci_t"] != width["ci"]
-    assert width["ci"][0] <= 0.5 <= width["ci"][1]
+    assert width["ci_method"] == "BCa" and width["ci_bootstrap"] != width["ci"]  # ci stays the t interval
+    assert width["ci_bootstrap"][0] <= 0.5 <= width["ci_bootstrap"][1]
     sec = width["secondary"]["score"]
     assert math.isclose(sec["effect"], -width["effect"], rel_tol=1e-9) and sec["ci"][1] < 0
     act = out["factors"]["model.act"]
     assert act["secondary"]["score"]["level"] == act["effect_level"]
-    flagged = {f["subject"] for f in out["factor_flags"] if f["kind"] == "secondary"}
+    flagged = {f.subject for f in out["factor_flags"] if f.kind == "secondary"}
     assert {"model.width", "model.act"} <= flagged and "model.depth" not in flagged
-    payload = factor_payload(width)
-    assert payload["ci_method"] == "BCa" and payload["secondary"]["score"]["effect"] < 0
-    assert payload["decision_k"] and len(payload["ci_decision"]) == 2
+    typed = Factor.model_validate(width)  # the row verdicts.json and the report read
+    assert typed.ci_method == "BCa" and typed.secondary["score"].effect < 0
+    assert typed.decision_k and len(typed.ci_decision) == 2
 
     few = study({"type": "random", "total_trials": 40, "seed": 1}, [0, 1, 2, 3], TRUTH, 0.3)
     assert _analyse(few)["factors"]["model.width"]["ci_method"] == "t"  # under 10 seeds: t
@@ -60,7 +61,7 @@ def test_the_decision_interval_excludes_zero_exactly_when_holm_says_significant(
                 assert r["decision_k"] <= r["decision_m"]
     assert mismatches == 0 and decided > 0
     r = _analyse(study({"type": "one_at_a_time"}, [0, 1, 2], TRUTH, 0.3), 0, 0)["factors"]["model.width"]
-    caption = decision_caption(r, ALPHA)
+    caption = decision_caption(Factor.model_validate(r), ALPHA)
     assert f"1 - 0.05/{r['decision_k']}" in caption and "Holm step" in caption and "significant" in caption
 
 
@@ -77,7 +78,7 @@ def test_pair_interactions_found_when_planted_and_rare_when_absent():
     planted = _analyse(cfg({"train.optimizer.name": "sgd"}), 0, 0)
     pair = "train.optimizer x model.width"
     assert planted["factor_interactions"][pair]["significant"]
-    assert any(f["kind"] == "interaction" and f["subject"] == pair for f in planted["factor_flags"])
+    assert any(f.kind == "interaction" and f.subject == pair for f in planted["factor_flags"])
     reps = 10
     false = sum(r["significant"] for rep in range(reps)
                 for r in _analyse(cfg(None), rep, 0)["factor_interactions"].values())

@@ -12,11 +12,14 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import ValidationError
 from rich.console import Console
 
 from components.simulated import records_for, simulate_records, simulated_config
 from orchestrator.config import parse_config
+from orchestrator.errors import LedgerDamaged
 from orchestrator.ledger import Study, TrialRecord
+from orchestrator.ledger.verdicts import Comparison, Verdicts, read_verdicts, write_verdicts
 from orchestrator.session import write_report
 
 HEADER = ("| component | kind | baseline | ablated (mean ± std) | delta [simultaneous CI] | deciding test: p (Holm) "
@@ -69,7 +72,7 @@ def test_report_with_failed_missing_and_nonfinite_trials(tmp_path):
     assert v["components"]["a"]["n"] == 4
     assert v["complete"] is False
     assert v["groups"]["default"]["components"] == v["components"]
-    assert out["components"] == v["components"] and "files" in out
+    assert json.loads(out.model_dump_json()) == v  # verdicts.json is the returned model's dump
 
     with open(study.path / "results.csv") as fh:
         rows = list(csv.DictReader(fh))
@@ -84,8 +87,8 @@ def test_single_seed_says_it_cannot_conclude(tmp_path):
     out, md, _ = report(study)
     assert HEADER in md
     assert "cannot conclude" in md
-    assert all(c["verdict"] == "inconclusive" for c in out["components"].values())
-    assert all(c["n"] == 1 for c in out["components"].values())
+    assert all(c.verdict == "inconclusive" for c in out.components.values())
+    assert all(c.n == 1 for c in out.components.values())
 
 
 def test_empty_study_renders(tmp_path):
@@ -93,7 +96,7 @@ def test_empty_study_renders(tmp_path):
     study = make_study(tmp_path / "empty", cfgd, [])
     out, md, _ = report(study)
     assert "# Ablation report" in md
-    assert out["components"] == {} and out["complete"] is False
+    assert out.components == {} and out.complete is False
 
 
 def test_contamination_is_flagged(tmp_path):
@@ -113,8 +116,8 @@ def test_contamination_is_flagged(tmp_path):
     out, md, _ = report(study)
     assert "contamination" in md and "no-a-seed1" in md
     assert "1 of 2 'test' items also appear in 'train'" in md
-    flagged = [f for f in out["flags"] if f["kind"] == "contamination"]
-    assert len(flagged) == 1 and "1 trial(s)" in flagged[0]["message"]
+    flagged = [f for f in out.flags if f.kind == "contamination"]
+    assert len(flagged) == 1 and "1 trial(s)" in flagged[0].message
 
 
 def test_reference_result_in_the_tail_is_flagged(tmp_path):
@@ -137,11 +140,11 @@ def test_sweep_tiers_and_metric_groups(tmp_path):
     recs = records_for(config)  # every tier
     study = make_study(tmp_path / "sweep", cfgd, recs)
     out, md, console = report(study)
-    assert set(out["groups"]) == {f"{t}/noise={v}" for t in ("synthetic", "real") for v in (0.1, 0.5, 2.0)}
-    assert out["main_group"] == "real/noise=0.5"  # last tier, at the baseline's own sweep value
-    assert out["components"] == out["groups"]["real/noise=0.5"]["components"]
-    assert out["groups"]["synthetic/noise=0.1"]["tier"] == "synthetic"
-    assert out["groups"]["real/noise=2.0"]["sweep_value"] == 2.0
+    assert set(out.groups) == {f"{t}/noise={v}" for t in ("synthetic", "real") for v in (0.1, 0.5, 2.0)}
+    assert out.main_group == "real/noise=0.5"  # last tier, at the baseline's own sweep value
+    assert out.components == out.groups["real/noise=0.5"].components
+    assert out.groups["synthetic/noise=0.1"].tier == "synthetic"
+    assert out.groups["real/noise=2.0"].sweep_value == 2.0
     for name in ("sweep_synthetic.png", "sweep_real.png", "effects_real_noise=0.5.png"):
         assert (study.path / "plots" / name).exists(), name
     assert "## Group `real/noise=0.5` (main: the top-level verdicts)" in md
@@ -159,7 +162,7 @@ def test_random_design_and_cost(tmp_path):
     study = make_study(tmp_path / "random", cfgd, recs)
     out, md, _ = report(study)
     assert HEADER in md
-    assert all(c["method"] == "regression" for c in out["components"].values())
+    assert all(c.method == "regression" for c in out.components.values())
     total = [c.strip() for c in next(line for line in md.splitlines() if line.startswith("| total |")).split("|")]
     assert total[2] == str(len(recs)) and total[5] == "2"  # trials, restarts (two of the first trial)
     saved = sum(r.saved_s for r in recs) / 3600
@@ -174,9 +177,9 @@ def test_report_without_the_trainable(tmp_path):
     cfgd["trainable"] = "not_installed_here.model:run"
     (study.path / "config.yaml").write_text(yaml.safe_dump(cfgd, sort_keys=False))
     out, md, _ = report(study)
-    assert out["components"]["a"]["n"] == 3
+    assert out.components["a"].n == 3
     assert "cannot be imported" not in md  # the report never imports it: nothing to say
-    assert not [f for f in out["flags"] if f["kind"] == "config"]
+    assert not [f for f in out.flags if f.kind == "config"]
 
 
 def test_secondary_metric_against_primary_and_seed_variance_are_flagged(tmp_path):
@@ -186,10 +189,10 @@ def test_secondary_metric_against_primary_and_seed_variance_are_flagged(tmp_path
     cfgd = simulated_config(effects, 0.5, 5, **kw)
     study = make_study(tmp_path / "sec", cfgd, simulate_records(effects, 0.5, 5, **kw))
     out, md, _ = report(study)
-    sec = [f for f in out["flags"] if f["kind"] == "secondary"]
-    assert [f["subject"] for f in sec] == ["a"]
-    assert "loss moves the other way beyond noise" in sec[0]["message"]
-    assert any(f["kind"] == "seed_variance" and f["subject"] == "b" for f in out["flags"])
+    sec = [f for f in out.flags if f.kind == "secondary"]
+    assert [f.subject for f in sec] == ["a"]
+    assert "loss moves the other way beyond noise" in sec[0].message
+    assert any(f.kind == "seed_variance" and f.subject == "b" for f in out.flags)
     assert "`secondary`" in md and "`seed_variance`" in md
 
 
@@ -250,18 +253,18 @@ def test_power_line_mde_column_and_reproducibility_mode(tmp_path):
     cfgd = simulated_config(effects, 0.5, 3, min_effect=0.3, n_bootstrap=200)
     study = make_study(tmp_path / "power", cfgd, simulate_records(effects, 0.5, 3, min_effect=0.3))
     out, md, console = report(study)
-    power = out["power"]
-    assert power["mde"] > 0.3 and power["seeds_needed"] > 3
-    line = f"> **Power:** with 3 seeds this study detects effects >= {power['mde']:.3g} (80% power); " \
-           f"min_effect is 0.3; about {power['seeds_needed']} seeds would resolve it."
+    power = out.power
+    assert power.mde > 0.3 and power.seeds_needed > 3
+    line = f"> **Power:** with 3 seeds this study detects effects >= {power.mde:.3g} (80% power); " \
+           f"min_effect is 0.3; about {power.seeds_needed} seeds would resolve it."
     assert line in md and "Power:" in console
-    for c in out["components"].values():
-        assert c["mde"] > 0 and isinstance(c["seeds_needed"], int) and isinstance(c["significant"], bool)
-        assert c["ci_method"] == "t" and 0 <= c["p_essential_holm"] <= 1
-        assert f"| {c['mde']:.3g} |" in md
+    for c in out.components.values():
+        assert c.mde > 0 and isinstance(c.seeds_needed, int) and isinstance(c.significant, bool)
+        assert c.ci_method == "t" and 0 <= c.p_essential_holm <= 1
+        assert f"| {c.mde:.3g} |" in md
     assert "inconclusive (~" in md  # b: how many seeds would decide it
     assert "reproducibility: mode not recorded" in md  # these records were not written by a worker
-    assert out["reproducibility"]["deterministic"] is None
+    assert out.reproducibility["deterministic"] is None
 
 
 def test_unlisted_interaction_is_warned_by_name(tmp_path):
@@ -273,6 +276,48 @@ def test_unlisted_interaction_is_warned_by_name(tmp_path):
     out, md, console = report(study)
     assert "### Is the main-effects model enough?" in md and "Lack of fit of the main-effects model" in md
     assert "attention x ffn: interaction on score" in md and "attention x ffn" in console
-    ffn = out["components"]["ffn"]
-    assert "average_effect" in ffn and ffn["verdict"] == "essential"
-    assert "judged in the baseline's context (attention present)" in ffn["note"]
+    ffn = out.components["ffn"]
+    assert ffn.average_effect is not None and ffn.verdict == "essential"
+    assert "judged in the baseline's context (attention present)" in ffn.note
+
+
+def test_verdicts_json_round_trips_and_a_wrong_one_is_named(tmp_path):
+    """verdicts.json is the model's dump: read back it is the same model; a damaged file, another layout,
+    an unknown or a missing field is named with the file and how to rewrite it."""
+    effects = {"a": 2.0, "b": 0.0}
+    kw = {"pairs": [("a", "b")], "interaction": {"a+b": 1.0}, "n_bootstrap": 100}
+    study = make_study(tmp_path / "rt", simulated_config(effects, 0.5, 4, **kw),
+                       simulate_records(effects, 0.5, 4, **kw))
+    out, _, _ = report(study)
+    path = study.path / "verdicts.json"
+    text = path.read_text()
+    back = read_verdicts(path)
+    assert back == Verdicts.model_validate_json(out.model_dump_json()) and back.layout == 2
+    assert back.components["a"].verdict == out.components["a"].verdict == "essential"
+    assert back.interactions["a+b"].deciding.test == "interaction"
+    write_verdicts(path, back)
+    assert json.loads(path.read_text()) == json.loads(text) and read_verdicts(path) == back
+
+    data = json.loads(text)
+    old = {k: v for k, v in data.items() if k != "layout"}
+    typo = {**data, "components": {**data["components"], "a": {**data["components"]["a"], "p_hlom": 0.1}}}
+    missing = {**data, "components": {**data["components"], "a": {k: v for k, v in data["components"]["a"].items()
+                                                                  if k != "verdict"}}}
+    for bad, words in ((old, "layout 1"), (typo, "components.a.p_hlom"), (missing, "components.a.verdict")):
+        path.write_text(json.dumps(bad))
+        with pytest.raises(LedgerDamaged) as err:
+            read_verdicts(path)
+        assert str(path) in str(err.value) and words in str(err.value) and "ablator report" in str(err.value)
+    path.write_text(text[: len(text) // 2])
+    with pytest.raises(LedgerDamaged, match="not valid JSON"):
+        read_verdicts(path)
+    assert read_verdicts(tmp_path / "none.json") is None
+
+
+def test_a_misspelt_field_in_a_produced_row_fails():
+    row = {"method": "paired", "verdict": "essential", "effect": 1.0}
+    assert Comparison.model_validate(row).effect == 1.0
+    with pytest.raises(ValidationError, match="p_hlom"):
+        Comparison.model_validate({**row, "p_hlom": 0.01})
+    with pytest.raises(ValidationError, match="method"):
+        Comparison.model_validate({**row, "method": "pairwise"})

@@ -149,5 +149,5 @@ def test_adaptive_seeds_reach_alternatives_and_level_variants():
     assert len(seeds["no-norm"]) < len(seeds["baseline"])  # removing norm (-2.0) was decided early
     g = analyse(ledger.rows, config, contamination=False)["groups"]["default"]
     group = g["alternatives"]["norm"]["group"]
-    assert group["ci_sim_alpha"] < 0.05 / 3  # the simultaneous interval is adjusted for the looks as well
-    assert g["alternatives"]["norm"]["rms"]["verdict"] == "harmful"
+    assert 1 - group.ci_sim_level < 0.05 / 3  # the simultaneous interval is adjusted for the looks as well
+    assert g["alternatives"]["norm"]["rms"].verdict == "harmful"

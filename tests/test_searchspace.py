@@ -20,6 +20,7 @@ from orchestrator.analysis.records import group_records
 from orchestrator.config import SearchSpace, parse_config
 from orchestrator.convert import convert
 from orchestrator.errors import ConfigError
+from orchestrator.ledger.verdicts import Factor, Verdicts
 from orchestrator.tuning.search import make_sampler
 from orchestrator.tuning.space import ask_value, sample, tuning_plan
 
@@ -130,8 +131,9 @@ def test_one_at_a_time_branch_effect_is_measured_at_its_ranges_origins():
 
 def test_tuning_samples_a_branch_and_only_its_own_ranges_define_by_run():
     config = _config({"type": "random", "total_trials": 30})
-    verdicts = {"factors": {f"{OPT}[sgd].arguments.momentum": {"significant": True, "p_holm": 0.001,
-                                                                "path": OPT}}}
+    momentum = Factor(kind="numeric", unit="per unit", path=OPT, significant=True, p_holm=0.001)
+    verdicts = Verdicts(study="x", primary={"name": "score", "mode": "max"}, alpha=0.05, min_effect=0.0,
+                        design="random", factors={f"{OPT}[sgd].arguments.momentum": momentum})
     tplan = tuning_plan(config, verdicts)
     assert list(tplan.params) == [OPT] and tplan.params[OPT].sources == ["factors"]
     ostudy = optuna.create_study(direction="maximize", sampler=make_sampler(0, 30))

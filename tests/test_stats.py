@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats as st
 
-from orchestrator.analysis import stats
+from orchestrator.analysis import intervals, numbers, power, sequential, stats
 from orchestrator.analysis.effects import batch_bootstrap, regression_effects
 from orchestrator.analysis.records import group_records
 from orchestrator.analysis.stats import (
@@ -26,53 +26,53 @@ ABL = {0: 0.830, 1: 0.829, 2: 0.845, 3: 0.839, 4: 0.826}
 
 
 def test_orientation_max_and_min():
-    assert stats.orient([2.0], [1.0], "max")[0] == 1.0  # removal lowered a score: the component helps
-    assert stats.orient([1.0], [2.0], "min")[0] == 1.0  # removal raised a loss: the component helps
+    assert numbers.orient([2.0], [1.0], "max")[0] == 1.0  # removal lowered a score: the component helps
+    assert numbers.orient([1.0], [2.0], "min")[0] == 1.0  # removal raised a loss: the component helps
     with pytest.raises(ValueError):
-        stats.orient([1.0], [1.0], "maximise")
+        numbers.orient([1.0], [1.0], "maximise")
     up = compare_paired(BASE, ABL, "max", n_bootstrap=0)
-    assert up["effect"] > 0
+    assert up.effect > 0
     # the same numbers read as a loss: removing the component lowered it, so it hurts
     down = compare_paired(BASE, ABL, "min", n_bootstrap=0)
-    assert down["effect"] == pytest.approx(-up["effect"])
-    assert down["p"] == pytest.approx(up["p"])
+    assert down.effect == pytest.approx(-up.effect)
+    assert down.p == pytest.approx(up.p)
 
 
 def test_p_value_equals_scipy_ttest_rel():
     res = compare_paired(BASE, ABL, "max", n_bootstrap=0)
     seeds = sorted(BASE)
     ref = st.ttest_rel([BASE[s] for s in seeds], [ABL[s] for s in seeds])
-    assert res["p"] == pytest.approx(ref.pvalue, rel=1e-12)
-    assert res["t"] == pytest.approx(ref.statistic, rel=1e-12)
+    assert res.p == pytest.approx(ref.pvalue, rel=1e-12)
+    assert res.t == pytest.approx(ref.statistic, rel=1e-12)
     one = st.ttest_1samp(np.array([BASE[s] - ABL[s] for s in seeds]), 0.0)
-    assert res["p"] == pytest.approx(one.pvalue, rel=1e-12)
+    assert res.p == pytest.approx(one.pvalue, rel=1e-12)
 
 
 def test_t_ci_equals_hand_formula():
     d = np.array([BASE[s] - ABL[s] for s in sorted(BASE)])
     n = len(d)
     half = st.t.ppf(0.975, n - 1) * d.std(ddof=1) / math.sqrt(n)
-    lo, hi = stats.t_ci(d, 0.05)
+    lo, hi = intervals.t_ci(d, 0.05)
     assert lo == pytest.approx(d.mean() - half, rel=1e-12)
     assert hi == pytest.approx(d.mean() + half, rel=1e-12)
     res = compare_paired(BASE, ABL, "max", alpha=0.05, n_bootstrap=0)
-    assert res["ci"] == pytest.approx([d.mean() - half, d.mean() + half], rel=1e-12)
+    assert res.ci == pytest.approx([d.mean() - half, d.mean() + half], rel=1e-12)
     # alpha 0.1 gives the 90% interval
-    lo90, _ = stats.t_ci(d, 0.10)
+    lo90, _ = intervals.t_ci(d, 0.10)
     assert lo90 == pytest.approx(d.mean() - st.t.ppf(0.95, n - 1) * d.std(ddof=1) / math.sqrt(n))
 
 
 def test_bootstrap_ci_equals_scipy_own_call():
     rng = np.random.default_rng(1)
     d = rng.normal(0.5, 1.0, 12)
-    ours = stats.bootstrap_ci(d, alpha=0.05, n_resamples=2000, random_state=7)
+    ours = intervals.bootstrap_ci(d, alpha=0.05, n_resamples=2000, random_state=7)
     ref = st.bootstrap((d,), np.mean, n_resamples=2000, confidence_level=0.95, method="bca", rng=7)
     assert ours[0] == pytest.approx(ref.confidence_interval.low, rel=1e-12)
     assert ours[1] == pytest.approx(ref.confidence_interval.high, rel=1e-12)
     base = {i: 10.0 + x for i, x in enumerate(d)}
     res = compare_paired(base, {i: 10.0 for i in base}, "max", n_bootstrap=2000, random_state=7)
-    assert res["ci_bootstrap"] == pytest.approx([ref.confidence_interval.low, ref.confidence_interval.high])
-    assert res["bootstrap_method"] == "BCa" and res["ci_method"] == "t"
+    assert res.ci_bootstrap == pytest.approx([ref.confidence_interval.low, ref.confidence_interval.high])
+    assert res.bootstrap_method == "BCa" and res.ci_method == "t"
     # batched: every row equals its own scipy call with the same random_state
     rows = [d, d[::-1] * 2, d + 1]
     batched = batch_bootstrap(rows, 0.05, 2000, random_state=0)
@@ -81,7 +81,7 @@ def test_bootstrap_ci_equals_scipy_own_call():
         assert (lo, hi) == pytest.approx((r.low, r.high), rel=1e-12)
     # at small n no bootstrap interval is shown: only the t interval
     small = compare_paired(BASE, ABL, "max", n_bootstrap=2000)
-    assert all(math.isnan(x) for x in small["ci_bootstrap"]) and all(math.isfinite(x) for x in small["ci"])
+    assert all(math.isnan(x) for x in small.ci_bootstrap) and all(math.isfinite(x) for x in small.ci)
 
 
 def test_holm_known_table():
@@ -110,20 +110,20 @@ def test_shifted_tests_and_tost_equal_scipy():
     res = compare_paired(BASE, ABL, "max", min_effect=m, n_bootstrap=0)
     # essential: one-sided test of 'effect <= m', doubled (the two-sided interval's tail)
     greater = st.ttest_1samp(d, m, alternative="greater").pvalue
-    assert res["p_essential"] == pytest.approx(min(1, 2 * greater), rel=1e-10)
-    assert res["p_harmful"] == pytest.approx(min(1, 2 * st.ttest_1samp(d, -m, alternative="less").pvalue), rel=1e-10)
+    assert res.p_essential == pytest.approx(min(1, 2 * greater), rel=1e-10)
+    assert res.p_harmful == pytest.approx(min(1, 2 * st.ttest_1samp(d, -m, alternative="less").pvalue), rel=1e-10)
     tost = max(st.ttest_1samp(d, -m, alternative="greater").pvalue, st.ttest_1samp(d, m, alternative="less").pvalue)
-    assert res["p_negligible"] == pytest.approx(tost, rel=1e-10)
+    assert res.p_negligible == pytest.approx(tost, rel=1e-10)
     # essential exactly when the (1 - alpha) t interval lies above min_effect
     for me in (0.0, 0.002, 0.004, 0.008, 0.02):
         r = compare_paired(BASE, ABL, "max", min_effect=me, n_bootstrap=0)
-        assert (r["verdict"] == ESSENTIAL) == (r["ci"][0] > me), me
+        assert (r.verdict == ESSENTIAL) == (r.ci[0] > me), me
     # statsmodels' TOST gives the same p
     from statsmodels.stats.weightstats import ttost_paired
 
     b = np.array([BASE[s] for s in sorted(BASE)])
     a = np.array([ABL[s] for s in sorted(BASE)])
-    assert res["p_negligible"] == pytest.approx(ttost_paired(b, a, -m, m)[0], rel=1e-8)
+    assert res.p_negligible == pytest.approx(ttost_paired(b, a, -m, m)[0], rel=1e-8)
 
 
 def test_min_effect_is_judged_on_the_interval_not_the_point():
@@ -133,7 +133,7 @@ def test_min_effect_is_judged_on_the_interval_not_the_point():
     for _ in range(reps):
         d = rng.normal(0.9 * m, 1.0, 8)
         hits += compare_paired(dict(enumerate(d)), dict.fromkeys(range(8), 0.0), "max", min_effect=m,
-                               n_bootstrap=0)["verdict"] == ESSENTIAL
+                               n_bootstrap=0).verdict == ESSENTIAL
     assert hits / reps <= 0.05 + 3 * math.sqrt(0.05 * 0.95 / reps)
 
 
@@ -147,17 +147,17 @@ def test_float_ties_are_zero_and_never_significant():
         other = {s: float(sum(parts[s][::-1])) for s in range(5)}  # the same numbers, summed in another order
         differs += any(base[s] != other[s] for s in range(5))
         res = compare_paired(base, other, "max", n_bootstrap=0)
-        assert res["verdict"] == INCONCLUSIVE and not res["significant"]
-        assert res["p"] == 1.0 and res["effect"] == 0.0
+        assert res.verdict == INCONCLUSIVE and not res.significant
+        assert res.p == 1.0 and res.effect == 0.0
     assert differs >= 5  # the float noise is really there
     # exact float noise near 1e-16 on a metric of magnitude 1: zeroed; a real 1e-6 effect is not
     base = {0: 0.3, 1: 0.7, 2: 0.5}
     noise = {0: 0.3 + 5.551115123125783e-17, 1: 0.7 - 1.1102230246251565e-16, 2: 0.5 + 1.1e-16}
-    assert compare_paired(base, noise, "max", n_bootstrap=0)["p"] == 1.0
+    assert compare_paired(base, noise, "max", n_bootstrap=0).p == 1.0
     real = compare_paired(base, {s: v - 1e-6 * (1 + s / 10) for s, v in base.items()}, "max", n_bootstrap=0)
-    assert real["effect"] > 0 and real["p"] < 0.05
+    assert real.effect > 0 and real.p < 0.05
     # with min_effect > 0, identical results are shown negligible
-    assert compare_paired(base, noise, "max", min_effect=0.01, n_bootstrap=0)["verdict"] == NEGLIGIBLE
+    assert compare_paired(base, noise, "max", min_effect=0.01, n_bootstrap=0).verdict == NEGLIGIBLE
 
 
 def test_mde_and_seeds_needed_match_statsmodels_power():
@@ -165,17 +165,17 @@ def test_mde_and_seeds_needed_match_statsmodels_power():
 
     for n in (3, 5, 10):
         sd = 2.0
-        ours = stats.mde(sd / math.sqrt(n), n - 1, 0.05)
+        ours = power.mde(sd / math.sqrt(n), n - 1, 0.05)
         d = TTestPower().solve_power(effect_size=None, nobs=n, alpha=0.05, power=0.8, alternative="two-sided")
         # statsmodels adds the far tail (tiny here): agree to 1%
         assert ours == pytest.approx(d * sd, rel=0.01), n
-    need = stats.seeds_needed(2.0, 1.0, 0.05)
-    assert (stats.mde(2.0 / math.sqrt(need), need - 1, 0.05) <= 1.0
-            < stats.mde(2.0 / math.sqrt(need - 1), need - 2, 0.05))
+    need = power.seeds_needed(2.0, 1.0, 0.05)
+    assert (power.mde(2.0 / math.sqrt(need), need - 1, 0.05) <= 1.0
+            < power.mde(2.0 / math.sqrt(need - 1), need - 2, 0.05))
     res = compare_paired(BASE, ABL, "max", min_effect=0.01, n_bootstrap=0)
-    assert res["mde"] == pytest.approx(stats.mde(res["se"], res["n"] - 1, 0.05))
-    assert res["seeds_needed"] == stats.seeds_needed(res["std"], 0.01, 0.05)
-    assert stats.seeds_needed(1.0, 0.0, 0.05) is None
+    assert res.mde == pytest.approx(power.mde(res.se, res.n - 1, 0.05))
+    assert res.seeds_needed == power.seeds_needed(res.std, 0.01, 0.05)
+    assert power.seeds_needed(1.0, 0.0, 0.05) is None
 
 
 def test_t_interval_coverage_at_three_seeds():
@@ -184,47 +184,47 @@ def test_t_interval_coverage_at_three_seeds():
     reps, cover = 4000, 0
     x = rng.normal(0, 1, (reps, 3))
     for row in x:
-        lo, hi = stats.t_ci(row, 0.05)
+        lo, hi = intervals.t_ci(row, 0.05)
         cover += lo <= 0 <= hi
     assert cover / reps >= 0.95 - 3 * math.sqrt(0.05 * 0.95 / reps)
 
 
 def test_fewer_than_two_seeds_cannot_conclude():
     one = compare_paired({0: 1.0}, {0: 0.0}, "max")
-    assert one["verdict"] == INCONCLUSIVE and not one["estimable"] and "cannot conclude" in one["note"]
+    assert one.verdict == INCONCLUSIVE and not one.estimable and "cannot conclude" in one.note
     none = compare_paired({0: 1.0}, {1: 0.0}, "max")
-    assert none["n"] == 0 and none["verdict"] == INCONCLUSIVE
-    assert none["unpaired"] == {"only_baseline": [0], "only_other": [1], "nonfinite": []}
+    assert none.n == 0 and none.verdict == INCONCLUSIVE
+    assert none.unpaired == {"only_baseline": [0], "only_other": [1], "nonfinite": []}
 
 
 def test_pairing_uses_common_finite_seeds_and_says_so():
     res = compare_paired({0: 1.0, 1: 1.1, 2: 1.2, 3: 1.3}, {0: 0.5, 1: float("nan"), 2: 0.7}, "max", n_bootstrap=0)
-    assert res["seeds"] == [0, 2] and res["n"] == 2
-    assert res["unpaired"]["only_baseline"] == [3] and res["unpaired"]["nonfinite"] == [1]
-    assert "paired on 2 seed(s) only" in res["note"]
+    assert res.seeds == [0, 2] and res.n == 2
+    assert res.unpaired["only_baseline"] == [3] and res.unpaired["nonfinite"] == [1]
+    assert "paired on 2 seed(s) only" in res.note
 
 
 def test_zero_variance_is_handled():
     assert stats.one_sample_t([0.5, 0.5, 0.5]) == (math.inf, 0.0)
     assert stats.one_sample_t([0.0, 0.0]) == (0.0, 1.0)
     res = compare_paired({0: 2.0, 1: 3.0, 2: 4.0}, {0: 1.0, 1: 2.0, 2: 3.0}, "max")
-    assert res["zero_variance"] and res["verdict"] == ESSENTIAL
+    assert res.zero_variance and res.verdict == ESSENTIAL
 
 
 def test_prediction_interval_hand_formula():
     x = np.array([10.0, 10.5, 9.8, 10.2])
-    lo, hi = stats.prediction_interval(x, 0.05)
+    lo, hi = intervals.prediction_interval(x, 0.05)
     half = st.t.ppf(0.975, 3) * x.std(ddof=1) * math.sqrt(1 + 1 / 4)
     assert (lo, hi) == pytest.approx((x.mean() - half, x.mean() + half))
 
 
 def test_sequential_levels_spend_exactly_alpha():
     alpha, initial, maximum, share = 0.05, 3, 10, 0.3
-    levels = [stats.sequential_level(n, initial, maximum, alpha, share) for n in range(initial, maximum + 1)]
+    levels = [sequential.sequential_level(n, initial, maximum, alpha, share) for n in range(initial, maximum + 1)]
     assert sum(levels) == pytest.approx(alpha)
-    assert stats.sequential_level(10, 3, 10, alpha, share) == pytest.approx(alpha * 0.7)
-    assert stats.sequential_p(0.001, 10, 3, 10, alpha, share) == pytest.approx(0.001 / 0.7)
-    assert stats.sequential_level(5, 5, 5, alpha, share) == alpha  # no adaptivity: plain alpha
+    assert sequential.sequential_level(10, 3, 10, alpha, share) == pytest.approx(alpha * 0.7)
+    assert sequential.sequential_p(0.001, 10, 3, 10, alpha, share) == pytest.approx(0.001 / 0.7)
+    assert sequential.sequential_level(5, 5, 5, alpha, share) == alpha  # no adaptivity: plain alpha
 
 
 def test_regression_recovers_exact_coefficients():

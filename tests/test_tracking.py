@@ -22,6 +22,7 @@ import yaml
 
 from orchestrator.config import parse_config
 from orchestrator.ledger import COMPLETED, FAILED, PENDING, RUNNING, Study, TrialRecord
+from orchestrator.ledger.verdicts import Comparison, Flag, Verdicts, write_verdicts
 from orchestrator.tracking import NullTracker, make_tracker, resolve_mode
 from orchestrator.tracking import payload as P
 from orchestrator.tracking.offline import read_runs
@@ -226,11 +227,11 @@ def report_files(study_dir: Path) -> None:
     (study_dir / "plots").mkdir(exist_ok=True)
     Image.new("RGB", (32, 16), (200, 30, 30)).save(study_dir / "plots" / "effects.png")
     Image.new("RGB", (16, 16), (30, 30, 200)).save(study_dir / "plots" / "distributions.png")
-    (study_dir / "verdicts.json").write_text(json.dumps({
-        "study": "toy", "primary": "acc",
-        "components": {"ctc_head": {"verdict": "essential", "mean": 0.1, "ci": [0.05, 0.15]},
-                       "dropout": {"verdict": "inconclusive", "mean": 0.01, "ci": [-0.02, 0.04]}},
-        "flags": [{"kind": "seed_noise", "message": "noise > effect"}]}))
+    write_verdicts(study_dir / "verdicts.json", Verdicts(
+        study="toy", primary={"name": "acc", "mode": "max"}, alpha=0.05, min_effect=0.0, design="one_at_a_time",
+        components={"ctc_head": Comparison(method="paired", verdict="essential", effect=0.1, ci=[0.05, 0.15]),
+                    "dropout": Comparison(method="paired", verdict="inconclusive", effect=0.01, ci=[-0.02, 0.04])},
+        flags=[Flag(kind="seed_variance", severity="warning", message="noise > effect")]))
     (study_dir / "best_config.yaml").write_text("model:\n  dropout: 0.2\n")
     (study_dir / "tuning").mkdir(exist_ok=True)
     (study_dir / "tuning" / "results.json").write_text(json.dumps({"best_value": 0.83, "n_trials": 20}))

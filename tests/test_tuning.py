@@ -30,6 +30,7 @@ from orchestrator import session as study_session
 from orchestrator.cli import app
 from orchestrator.config import SearchSpace, parse_config
 from orchestrator.ledger import COMPLETED, Study, TrialRecord, TuningInfo, read_json, write_json
+from orchestrator.ledger.verdicts import Comparison, Verdicts, read_verdicts, write_verdicts
 from orchestrator.tuning import (
     journal_path,
     open_optuna_study,
@@ -73,10 +74,9 @@ def finished_ablation(tmp_path: Path, cfg: dict, verdicts: dict | None = None, c
     study = Study.create(tmp_path / "studies" / cfg["name"], yaml.safe_dump(cfg, sort_keys=False), cfg["name"])
     for rec in records_for(config):
         study.trial(rec.trial_id).write(rec)
-    verdicts = VERDICTS if verdicts is None else verdicts
-    write_json(study.path / "verdicts.json", {
-        "primary": {"name": "score", "mode": "max"}, "alpha": 0.05, "min_effect": 0.0, "complete": complete,
-        "components": {n: {"kind": "structural", "verdict": v} for n, v in verdicts.items()}, "groups": {}})
+    doc = judged(VERDICTS if verdicts is None else verdicts)
+    doc.complete = complete
+    write_verdicts(study.path / "verdicts.json", doc)
     study.set_stage("ablation", state)
     return study, config
 
@@ -94,9 +94,16 @@ def regret(params: dict) -> float:
 # ---------------------------------------------------------------- the search space
 
 
+def judged(verdicts: dict[str, str]) -> Verdicts:
+    """Ablation verdicts with only the components' verdicts set (what the tuning plan reads)."""
+    return Verdicts(study="sim", primary={"name": "score", "mode": "max"}, alpha=0.05, min_effect=0.0,
+                    design="one_at_a_time", components={n: Comparison(method="paired", verdict=v)
+                                                        for n, v in verdicts.items()})
+
+
 def test_space_is_survivors_plus_global_and_removals_follow_verdicts():
     config = parse_config(sim_config("space"))
-    plan = tuning_plan(config, {"components": {n: {"verdict": v} for n, v in VERDICTS.items()}})
+    plan = tuning_plan(config, judged(VERDICTS))
     assert set(plan.params) == {"hp.x", "hp.y"}  # a's tune space + the global one; d has none
     assert plan.params["hp.x"].sources == ["a"] and plan.params["hp.x"].verdicts == ["essential"]
     assert plan.params["hp.y"].sources == ["tuning.search_space"]
@@ -107,7 +114,7 @@ def test_space_is_survivors_plus_global_and_removals_follow_verdicts():
 
     cfg = sim_config("space2", tuning={"inconclusive": "remove",
                                        "search_space": {"parts.b": {"value_range": [0, 1], "value_type": "float"}}})
-    plan = tuning_plan(parse_config(cfg), {"components": {n: {"verdict": v} for n, v in VERDICTS.items()}})
+    plan = tuning_plan(parse_config(cfg), judged(VERDICTS))
     assert plan.removed == ["b", "c"]
     assert set(plan.params) == {"hp.x"}  # parts.b is pinned by b's removal contract: not tuned
     assert ("parts.b", "tuning.search_space", "pinned by the removal contract of 'b'") in plan.skipped
@@ -251,7 +258,7 @@ def test_interrupted_trials_resume_from_their_checkpoint_and_finished_ones_are_t
     from orchestrator.plan import TrialSpec
     from orchestrator.tuning.search import create_optuna_study
 
-    plan = tuning_plan(config, read_json(study.path / "verdicts.json"))
+    plan = tuning_plan(config, read_verdicts(study.path / "verdicts.json"))
     ostudy = create_optuna_study(study, config, plan)
     asked = [ostudy.ask(plan.distributions()) for _ in range(3)]
     for trial in asked[:2]:  # their records, as a dead driver left them
@@ -430,6 +437,7 @@ def test_at_schedule_in_the_future_is_recorded_with_the_scheduler_command(ray_cl
     ("incomplete", "provisional"),
     ("no_verdicts", "verdicts.json is missing"),
     ("nothing_survived", "no component survived"),
+    ("old_layout", "layout 1, this ablator reads layout 2"),
 ])
 def test_tune_refuses_with_a_clear_message(tmp_path, case, message):
     verdicts = {"a": "inconclusive", "b": "harmful", "c": "inconclusive", "d": "inconclusive"} \
@@ -440,6 +448,8 @@ def test_tune_refuses_with_a_clear_message(tmp_path, case, message):
                                  state="running" if case == "unfinished" else "completed")
     if case == "no_verdicts":
         (study.path / "verdicts.json").unlink()
+    if case == "old_layout":  # an older ablator's verdicts.json: named, with how to rewrite it
+        write_json(study.path / "verdicts.json", {"components": {n: {"verdict": v} for n, v in VERDICTS.items()}})
     result = CliRunner().invoke(app, ["tune", str(study.path)])
     assert result.exit_code == 2
     assert message in result.output and "Traceback" not in result.output
@@ -478,8 +488,7 @@ def test_launch_runs_ablation_then_tunes_the_survivors(ray_cluster, tmp_path):
 
 def test_negligible_components_are_removed_and_inconclusive_ones_kept():
     verdicts = {"a": "essential", "b": "negligible", "c": "inconclusive", "d": "essential"}
-    judged = {"components": {n: {"verdict": v} for n, v in verdicts.items()}}
-    plan = tuning_plan(parse_config(sim_config("space3")), judged)
+    plan = tuning_plan(parse_config(sim_config("space3")), judged(verdicts))
     assert plan.removed == ["b"] and plan.kept == ["a", "c", "d"]
     assert plan.fate("b") == "removed (negligible: shown not to matter)"
     assert plan.fate("c") == "kept as in the baseline, not tuned"

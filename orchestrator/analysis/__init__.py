@@ -2,14 +2,16 @@
 
 Public entry points:
 
-* ``build_report(study_path, console=None) -> dict`` - write report.md, results.csv,
-  verdicts.json and plots/ for a study dir; returns the verdicts payload (+ ``files``).
+* ``build_report(study_path, console=None) -> Verdicts`` - write report.md, results.csv,
+  verdicts.json and plots/ for a study dir; returns the verdicts (``orchestrator.ledger.verdicts``).
 * ``analyse(records, config, study_path=None) -> dict`` / ``analyse_study(path)`` - the
-  analysis as a JSON-ready dict, without writing files.
+  analysis without writing files: per group its variants' metrics and its typed rows
+  (``Comparison``, ``Factor``, ``FactorInteraction``), the flags (``Flag``) and the cost;
+  ``verdicts_payload(analysis)`` is the ``Verdicts`` document written to verdicts.json.
 * ``compare_paired(baseline_by_seed, other_by_seed, mode, alpha, min_effect, n_bootstrap)``
-  - one variant against the baseline over paired seeds: effect, CI, p-values, verdict, mde,
-  seeds_needed (the tuning stage's confirmation uses it); ``stats.decide_family`` then
-  Holm-adjusts a family of such comparisons.
+  - one variant against the baseline over paired seeds, a ``Comparison``: effect, CI,
+  p-values, verdict, mde, seeds_needed (the tuning stage's confirmation uses it);
+  ``stats.decide_family`` then Holm-adjusts a family of such comparisons.
 * ``undecided(study_path_or_records, config=None) -> list[str]`` - components that still
   need seeds under the adaptive-seeds rule; ``next_seed`` - the study session's next step.
 """

@@ -8,7 +8,7 @@ undecided or ``max`` seeds are reached.
 The rule, per component and group, on the seeds paired so far (n of them):
 
 * **decided** - the verdict is ``essential``, ``harmful`` or ``negligible`` (stats.py).
-  The p-values behind it are made valid under optional stopping (``stats.sequential_p``):
+  The p-values behind it are made valid under optional stopping (``sequential.sequential_p``):
   before any data, alpha is split over every sample size a component could stop at -
   ``INTERIM_SHARE * alpha`` spread evenly over n = initial .. max-1, the rest at n = max -
   and a look at n compares p with its own slice. By the union bound the probability that
@@ -40,10 +40,10 @@ from scipy import stats as st
 from ..config import AdaptiveSeeds, StudyConfig
 from ..ledger import Study, TrialRecord
 from . import alternatives, factors
-from .effects import paired_effects, regression_effects
+from .numbers import finite, t_quantile
 from .records import group_records
-from .stats import DECIDED, finite, t_quantile
-from .verdicts import INTERIM_SHARE, sequential_for  # noqa: F401  (INTERIM_SHARE re-exported)
+from .stats import DECIDED
+from .verdicts import INTERIM_SHARE, design_effects, sequential_for  # noqa: F401  (INTERIM_SHARE re-exported)
 
 UNDECIDED, FUTILE, AT_MAX = "undecided", "futile", "at max"
 FUTILITY = 0.20
@@ -91,22 +91,15 @@ def decisions(study_path_or_records: str | Path | Iterable[TrialRecord], config:
     """
     records, config = _load(study_path_or_records, config)
     a = config.analysis
-    primary = config.metrics.primary
     maximum = config.seeds.max if isinstance(config.seeds, AdaptiveSeeds) else len(config.seed_list)
     sequential = sequential_for(config)
     out: dict[str, dict[str, dict]] = {}
     for label, group in group_records(records).items():
-        if config.design.type == "one_at_a_time":
-            res = paired_effects(group, config.components, primary.name, primary.mode, a.alpha, a.min_effect, 0,
-                                 sequential)
-        else:
-            res, _, _ = regression_effects(group, config.components, config.design.pairs, primary.name,
-                                           primary.mode, a.alpha, a.min_effect, sequential,
-                                           factors.covariates(config) if config.has_levels else None)
+        res, _, _ = design_effects(group, config, 0, sequential, interactions=False)
         states = {}
         for c, r in res.items():
             n = _seeds_of(r, group, c)
-            lo, hi = r["ci_t"]
+            lo, hi = r["ci"]
             pp = predictive_power(r, n, maximum, a.alpha, a.min_effect, sequential)
             if r["verdict"] in DECIDED:
                 state = r["verdict"]
@@ -139,7 +132,7 @@ def _level_states(group, config: StudyConfig, sequential, maximum: int) -> dict[
             state = (r["verdict"] if r["verdict"] in DECIDED else AT_MAX if n >= maximum
                      else FUTILE if finite(pp) and pp < FUTILITY else UNDECIDED)
             states[key] = {"state": state, "verdict": r["verdict"], "n": n, "effect": r["effect"],
-                           "ci": list(r["ci_t"]), "predictive_power": pp}
+                           "ci": list(r["ci"]), "predictive_power": pp}
     for path, r in levels["factors"].items():
         n = alternatives.seeds_of(group, factor=path)
         state = "significant" if r.get("significant") else AT_MAX if n >= maximum else UNDECIDED

@@ -11,8 +11,9 @@ from ..config import StudyConfig
 from . import factors
 from .effects import Sequential, finish_family
 from .flags import secondary_flags
+from .numbers import finite
 from .records import GroupData
-from .stats import finite, holm
+from .stats import holm
 
 
 def add_secondary(group: GroupData, config: StudyConfig, alternatives: dict[str, dict], alpha: float) -> list[dict]:
@@ -20,7 +21,6 @@ def add_secondary(group: GroupData, config: StudyConfig, alternatives: dict[str,
     stored as ``secondary`` in its result as for components; returns the flags of those moving against
     the primary metric."""
     flat = {f"{c}={a}": r for c, by_alt in alternatives.items() for a, r in by_alt.items()}
-    per_metric: dict[str, dict[str, dict]] = {}
     for m in config.metrics.secondary:
         if config.design.type == "one_at_a_time":
             res = factors._paired_alternatives(group, config, m.name, m.mode, alpha, 0.0, 0)
@@ -28,10 +28,9 @@ def add_secondary(group: GroupData, config: StudyConfig, alternatives: dict[str,
             res = factors._joint_alternatives(group, config, m.name, m.mode, alpha, 0.0)
         for c, by_alt in res.items():
             for a, r in by_alt.items():
-                s = {"effect": r["effect"], "ci": r["ci_t"], "p": r["p"], "n": r["n"]}
+                s = {"effect": r["effect"], "ci": r["ci"], "p": r["p"], "n": r["n"]}
                 flat[f"{c}={a}"].setdefault("secondary", {})[m.name] = s
-                per_metric.setdefault(m.name, {})[f"{c}={a}"] = s
-    return secondary_flags(group.label, flat, per_metric, config.metrics.primary.name)
+    return secondary_flags(group.label, flat, config.metrics.primary.name)
 
 
 def adjust_for_peeking(levels: dict, sequential: Sequential | None, alpha: float, min_effect: float,

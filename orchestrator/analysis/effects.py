@@ -30,28 +30,11 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 from scipy import stats as st
 
+from .intervals import MIN_BOOTSTRAP_N, bootstrap_ci
+from .numbers import TIE_RTOL, describe, finite, fnum, orient, snap_ties, sort_seeds, t_quantile
 from .records import GroupData
-from .stats import (
-    INCONCLUSIVE,
-    MIN_BOOTSTRAP_N,
-    TIE_RTOL,
-    bootstrap_ci,
-    decide_family,
-    describe,
-    finite,
-    fnum,
-    holm,
-    orient,
-    pair_values,
-    pairing_note,
-    sequential_level,
-    sequential_p,
-    snap_ties,
-    sort_seeds,
-    summarise_diffs,
-    summarise_estimate,
-    t_quantile,
-)
+from .sequential import sequential_level, sequential_p
+from .stats import INCONCLUSIVE, decide_family, holm, pair_values, pairing_note, summarise_diffs, summarise_estimate
 
 INTERACTION = "interaction"
 
@@ -76,7 +59,7 @@ def batch_bootstrap(diff_sets: Sequence[np.ndarray], alpha: float, n_bootstrap: 
     """Bootstrap CIs for many difference vectors: one scipy call per distinct length.
 
     Rows of equal length share resampling indices, so each row's interval equals
-    ``stats.bootstrap_ci(row, alpha, n_bootstrap, random_state)`` on its own.
+    ``intervals.bootstrap_ci(row, alpha, n_bootstrap, random_state)`` on its own.
     """
     out = [(float("nan"), float("nan"))] * len(diff_sets)
     if not n_bootstrap:
@@ -135,7 +118,7 @@ def paired_effects(
             unpaired=unpaired,
             note=pairing_note(res["n"], unpaired),
             baseline=_short(describe(b)),
-            ablated=_short(describe(o)),
+            variant=_short(describe(o)),
             seed_std=_nanmax(describe(base_vals.values())["std"], describe(var.values(metric).values())["std"]),
         )
         results[name] = res
@@ -285,7 +268,7 @@ def regression_effects(
             n_removed=len(without_c),
             n_seeds=len({s for r, s in zip(rows, seeds) if c in r}),
             baseline=_short(describe([sign * v for v in with_c])),
-            ablated=_short(describe([sign * v for v in without_c])),
+            variant=_short(describe([sign * v for v in without_c])),
             seed_std=base_std if finite(base_std) else fit["resid_std"],
         )
         partners = [b if a == c else a for a, b in found if c in (a, b)]
@@ -441,10 +424,10 @@ def finish_interactions(results: dict[str, dict], alpha: float) -> None:
 def _empty(kind, method: str, note: str) -> dict:
     nan = float("nan")
     return {"kind": kind, "method": method, "n": 0, "effect": nan, "std": nan, "se": nan,
-            "ci": [nan, nan], "ci_t": [nan, nan], "ci_method": "t", "ci_bootstrap": [nan, nan], "t": nan,
+            "ci": [nan, nan], "ci_method": "t", "ci_bootstrap": [nan, nan], "t": nan,
             "p": nan, "p_essential": nan, "p_harmful": nan, "p_negligible": nan, "mde": nan, "seeds_needed": None,
             "verdict": INCONCLUSIVE, "significant": False, "estimable": False, "zero_variance": False,
-            "note": note, "seeds": [], "diffs": {}, "baseline": _short(describe([])), "ablated": _short(describe([])),
+            "note": note, "seeds": [], "diffs": {}, "baseline": _short(describe([])), "variant": _short(describe([])),
             "seed_std": nan}
 
 
@@ -475,4 +458,4 @@ def secondary_effects(
         res = paired_effects(group, components, metric, mode, alpha, 0.0, 0)
     else:
         res, _, _ = regression_effects(group, components, pairs, metric, mode, alpha, 0.0, None, extra, scan=False)
-    return {c: {"effect": r["effect"], "ci": r["ci_t"], "p": r["p"], "n": r["n"]} for c, r in res.items()}
+    return {c: {"effect": r["effect"], "ci": r["ci"], "p": r["p"], "n": r["n"]} for c, r in res.items()}

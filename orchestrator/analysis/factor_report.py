@@ -15,8 +15,9 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from .. import levels as lv
+from ..ledger.verdicts import Factor
 from . import plots
-from .stats import finite
+from .numbers import finite
 from .tables import ci_text, deciding_text, delta_text, mean_std, p_text, signed, verdict_text
 
 ALTERNATIVE_HEADER = ["component", "alternative", "baseline's choice", "alternative (mean ± std)",
@@ -28,7 +29,7 @@ def alternative_rows(group: dict) -> list[list[str]]:
     rows = []
     for c, by_alt in group.get("alternatives", {}).items():
         for a, r in by_alt.items():
-            rows.append([c, a, mean_std(r.get("baseline")), mean_std(r.get("alternative")),
+            rows.append([c, a, mean_std(r.baseline), mean_std(r.variant),
                          delta_text(r), deciding_text(r), verdict_text(r)])
     return rows
 
@@ -37,16 +38,16 @@ def factor_rows(group: dict, config) -> list[list[str]]:
     rows = []
     factors = group.get("factors", {})
     known = lv.factors(config)
-    for path in sorted(factors, key=lambda p: factors[p]["rank"]):
+    for path in sorted(factors, key=lambda p: factors[p].rank):
         r = factors[path]
         span = known[path].span() if path in known else ""
-        effect = f"{signed(r.get('effect'))} {ci_text(r['ci'])}".strip()
-        unit = r["unit"]
-        if r["kind"] == "categorical":
-            parts = [f"{k}: {signed(v['effect'])} {ci_text(v['ci'])}".strip() for k, v in r["levels"].items()]
+        effect = f"{signed(r.effect)} {ci_text(r.shown_ci)}".strip()
+        unit = r.unit
+        if r.kind == "categorical":
+            parts = [f"{k}: {signed(v.effect)} {ci_text(v.shown_ci)}".strip() for k, v in r.levels.items()]
             effect = "; ".join(parts) or effect
-        rows.append([str(r["rank"]), path, span, effect, unit, signed(r.get("importance")).lstrip("+"),
-                     p_text(r.get("p"), r.get("p_holm")), r.get("fit_note") or r.get("note") or ""])
+        rows.append([str(r.rank), path, span, effect, unit, signed(r.importance).lstrip("+"),
+                     p_text(r.p, r.p_holm), r.fit_note or r.note])
     return rows
 
 
@@ -71,7 +72,7 @@ def markdown_lines(group: dict, config) -> list[str]:
                  "that branch's trials only."),
                 "", markdown(FACTOR_HEADER, factor_rows(group, config)), ""]
     if group.get("factor_interactions"):
-        rows = [[pair, p_text(r["p"], r["p_holm"]), "interaction" if r["significant"] else "-"]
+        rows = [[pair, p_text(r.p, r.p_holm), "interaction" if r.significant else "-"]
                 for pair, r in group["factor_interactions"].items()]
         out += ["### Factor interactions", "",
                 ("Each pair's products of its own columns added to the main-effects fit and F-tested together, Holm "
@@ -103,18 +104,18 @@ def factor_plots(group: dict, analysis: dict, plot_dir: Path, label_suffix: str)
     return out
 
 
-def factor_plot(path: str, r: dict, analysis: dict, file: Path) -> Path:
+def factor_plot(path: str, r: Factor, analysis: dict, file: Path) -> Path:
     """Trials by the factor's value, and the interval the factor's decision was made at (the caption says which)."""
     prim = analysis["primary"]["name"]
     alpha = analysis["alpha"]
-    pts = [(v, y) for v, y in r["points"] if finite(y)]
+    pts = [(v, y) for v, y in r.points if finite(y)]
     sign = 1.0 if analysis["primary"]["mode"] == "max" else -1.0
     fig = Figure(figsize=(6.0, 4.8))
     ax = fig.add_subplot()
-    base = float(np.mean([y for v, y in pts if str(v) == str(r["baseline_value"])] or [np.nan])) \
-        if r["kind"] == "categorical" else np.nan
-    if r["kind"] == "categorical":
-        names = [str(r["baseline_value"])] + [k for k in r["levels"] if k != str(r["baseline_value"])]
+    base = float(np.mean([y for v, y in pts if str(v) == str(r.baseline_value)] or [np.nan])) \
+        if r.kind == "categorical" else np.nan
+    if r.kind == "categorical":
+        names = [str(r.baseline_value)] + [k for k in r.levels if k != str(r.baseline_value)]
         data = [[y for v, y in pts if str(v) == n] for n in names]
         keep = [i for i, d in enumerate(data) if d]
         ax.boxplot([data[i] for i in keep], positions=keep, widths=0.5, showfliers=False)
@@ -122,10 +123,10 @@ def factor_plot(path: str, r: dict, analysis: dict, file: Path) -> Path:
         for i in keep:
             ax.scatter(i + rng.uniform(-0.1, 0.1, len(data[i])), data[i], s=10, alpha=0.5, color=plots.NEUTRAL)
         for i, n in enumerate(names[1:], 1):  # the baseline's mean plus the level's effect, its decision interval
-            lv = r["levels"].get(n, {})
-            lo, hi = lv.get("ci_decision", [np.nan, np.nan])
+            lv = r.levels.get(n)
+            lo, hi = (lv and lv.ci_decision) or [np.nan, np.nan]
             if finite(base) and finite(lo) and finite(hi):
-                mid, ends = base + sign * lv["effect"], sorted([base + sign * lo, base + sign * hi])
+                mid, ends = base + sign * lv.effect, sorted([base + sign * lo, base + sign * hi])
                 ax.errorbar([i + 0.3], [mid], yerr=[[mid - ends[0]], [ends[1] - mid]], fmt="D", color="#1c7ed6",
                             ms=4, capsize=3)
         ax.set_xticks(range(len(names)))
@@ -137,41 +138,41 @@ def factor_plot(path: str, r: dict, analysis: dict, file: Path) -> Path:
         uniq = np.unique(xs)
         if 0 < len(uniq) <= 12:  # a grid of levels: the mean per value
             ax.scatter(uniq, [ys[xs == u].mean() for u in uniq], marker="_", s=200, color="k", label="mean per value")
-        lo, hi = r.get("ci_decision", [np.nan, np.nan])
-        if len(uniq) and finite(r.get("effect")) and finite(lo) and finite(hi):
-            log = r["unit"] == "per doubling"
+        lo, hi = r.ci_decision or [np.nan, np.nan]
+        if len(uniq) and finite(r.effect) and finite(lo) and finite(hi):
+            log = r.unit == "per doubling"
             scale = np.log2(xs) if log else xs
             grid = np.log2(uniq) if log else uniq
             centre = float(np.mean(scale))
-            line = float(np.mean(ys)) + sign * r["effect"] * (grid - centre)
+            line = float(np.mean(ys)) + sign * r.effect * (grid - centre)
             ax.plot(uniq, line, color="#1c7ed6", lw=2, label="fitted slope")
             ends = [float(np.mean(ys)) + sign * s_ * (grid - centre) for s_ in (lo, hi)]
             ax.fill_between(uniq, np.minimum(*ends), np.maximum(*ends), color="#1c7ed6", alpha=0.2,
                             label="slope's decision interval")
-        ax.axvline(float(r["baseline_value"]), color="k", ls=":", lw=1,
-                   label="reference" if r.get("branch") else "baseline")
-        if r["unit"] == "per doubling":
+        ax.axvline(float(r.baseline_value), color="k", ls=":", lw=1,
+                   label="reference" if r.branch else "baseline")
+        if r.unit == "per doubling":
             ax.set_xscale("log", base=2)
         ax.legend(fontsize=7)
-    what = (f"{r.get('effect_level')} vs {r['baseline_value']}" if r["kind"] == "categorical" else r["unit"])
-    title = f"{path}: {what} {signed(r.get('effect'))} {ci_text(r['ci'])} (oriented: + is better)"
+    what = (f"{r.effect_level} vs {r.baseline_value}" if r.kind == "categorical" else r.unit)
+    title = f"{path}: {what} {signed(r.effect)} {ci_text(r.shown_ci)} (oriented: + is better)"
     ax.set_title(title, fontsize=9)
     ax.set_xlabel(path)
-    ax.set_ylabel(f"{prim} (adjusted for seeds and other columns)" if r.get("adjusted") else prim, fontsize=8)
+    ax.set_ylabel(f"{prim} (adjusted for seeds and other columns)" if r.adjusted else prim, fontsize=8)
     fig.text(0.01, 0.01, decision_caption(r, alpha), fontsize=6.5, wrap=True)
     fig.subplots_adjust(bottom=0.3)
     return plots._save(fig, file)
 
 
-def decision_caption(r: dict, alpha: float) -> str:
+def decision_caption(r: Factor, alpha: float) -> str:
     """Which interval a factor plot draws: the one its Holm decision was made at."""
-    k, m = r.get("decision_k"), r.get("decision_m")
+    k, m = r.decision_k, r.decision_m
     if not k:
         return "No interval drawn: the factor could not be tested."
-    verdict = "significant" if r.get("significant") else "not significant"
+    verdict = "significant" if r.significant else "not significant"
     where = ("blue bars: each level's effect (baseline's mean + effect) with its t interval at "
-             f"1 - {alpha:g}/({k} x {len(r.get('levels', {}))} levels)") if r["kind"] == "categorical" else \
+             f"1 - {alpha:g}/({k} x {len(r.levels)} levels)") if r.kind == "categorical" else \
         f"blue band: the slope's t interval at 1 - {alpha:g}/{k}"
     return (f"{where}, the level of this factor's Holm step ({k} of {m} factors left); Holm across the {m} factors "
-            f"says {verdict} (p_holm {r.get('p_holm', float('nan')):.3g}). Title interval: {r.get('ci_method', 't')} "
+            f"says {verdict} (p_holm {r.p_holm:.3g}). Title interval: {r.ci_method} "
             f"{1 - alpha:.0%} CI, unadjusted.")

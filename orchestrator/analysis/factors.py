@@ -32,21 +32,11 @@ from .. import spaces
 from ..config import StudyConfig
 from ..paths import get_path
 from ..plan import variant_key
-from .flags import flag
+from .flags import flag, secondary_flags
+from .intervals import MIN_BOOTSTRAP_N, bootstrap_ci
+from .numbers import TIE_RTOL, describe, finite, t_quantile
 from .records import GroupData
-from .stats import (
-    MIN_BOOTSTRAP_N,
-    TIE_RTOL,
-    bootstrap_ci,
-    compare_paired,
-    decide_family,
-    describe,
-    finite,
-    fnum,
-    holm,
-    summarise_estimate,
-    t_quantile,
-)
+from .stats import decide_family, holm, paired_comparison, summarise_estimate
 
 NAN = float("nan")
 
@@ -133,7 +123,8 @@ def analyse_levels(group: GroupData, config: StudyConfig, alpha: float, min_effe
             factors[name].setdefault("secondary", {})[m.name] = {
                 "effect": own.get("effect", NAN), "ci": own.get("ci", [NAN, NAN]), "p": own.get("p", NAN),
                 "n": r["n"], **({"level": level} if level is not None else {})}
-    flags += _secondary_flags(group.label, factors, metric)
+    flags += secondary_flags(group.label, factors, metric,
+                             lambda r, s: f"level {s['level']}" if "level" in s else r["unit"])
     flags += [flag("interaction", "warning", group.label, pair,
                    f"{pair}: the factors interact on {metric} (Holm p {r['p_holm']:.2g}): each one's main effect is "
                    "averaged over the other's levels; read them together (the pair's plots, or a grid over both)")
@@ -185,24 +176,6 @@ def factor_interactions(group: GroupData, config: StudyConfig, metric: str, mode
     return out
 
 
-def _secondary_flags(label: str, factors: dict[str, dict], primary: str) -> list[dict]:
-    """A secondary metric whose interval excludes 0 on the side opposite to a factor's primary effect."""
-    out = []
-    for name, r in factors.items():
-        pe = r.get("effect")
-        for metric, s in (r.get("secondary") or {}).items():
-            lo, hi = s["ci"]
-            if not (finite(pe) and finite(lo) and finite(hi)) or pe == 0:
-                continue
-            if (pe > 0 and hi < 0) or (pe < 0 and lo > 0):
-                what = f"level {s['level']}" if "level" in s else r["unit"]
-                out.append(flag("secondary", "warning", label, name,
-                                f"{name}: {primary} says {what} {'helps' if pe > 0 else 'hurts'} (effect {pe:.4g}) "
-                                f"but {metric} moves the other way beyond noise (effect {s['effect']:.4g}, CI "
-                                f"[{lo:.4g}, {hi:.4g}]); check for an artifact before trusting the primary metric"))
-    return out
-
-
 def _paired_alternatives(group, config, metric, mode, alpha, min_effect, n_bootstrap) -> dict:
     """one_at_a_time: the baseline against each alternative, paired on seeds (``compare_paired``)."""
     base = group.baseline
@@ -213,10 +186,8 @@ def _paired_alternatives(group, config, metric, mode, alpha, min_effect, n_boots
             if base is None or var is None:
                 r = _empty(f"cannot conclude: no {'baseline' if base is None else c + '=' + a} trials in this group")
             else:
-                r = compare_paired(base.values(metric), var.values(metric), mode, alpha, min_effect, n_bootstrap,
-                                   bootstrap=n_bootstrap > 0)
-                r["alternative"] = r.pop("other")
-                r["method"] = "paired"
+                r = paired_comparison(base.values(metric), var.values(metric), mode, alpha, min_effect,
+                                      n_bootstrap, bootstrap=n_bootstrap > 0)
             r.update(kind=getattr(comp, "kind", None), overrides=comp.alternatives[a])
             out.setdefault(c, {})[a] = r
     return out
@@ -274,7 +245,7 @@ def _joint_alternatives(group, config, metric, mode, alpha, min_effect) -> dict:
             at_base = [y for v, y in values if c not in v.removed and c not in v.alternatives]
             r.update(n=n, method="regression", kind=getattr(comp, "kind", None), overrides=comp.alternatives[a],
                      baseline=_short(at_base), seeds=[], diffs={},
-                     alternative=_short([y for r_, (_, y) in zip(rows, values) if r_.get(col)]),
+                     variant=_short([y for r_, (_, y) in zip(rows, values) if r_.get(col)]),
                      note="" if finite(se)
                      else f"cannot conclude: '{c}={a}' is not estimable in this group ({n} trials)")
             alts.setdefault(c, {})[a] = r
@@ -361,7 +332,7 @@ def _factor_result(f: lv.Factor, rows, seeds, ys, others, alpha, sign, n_bootstr
         best = max(levels.values(), key=lambda lr: abs(lr["effect"]) if finite(lr["effect"]) else -1, default=None)
         res.update(estimate(NAN, NAN, 0, alpha, 0.0, [], []))
         if best is not None:
-            res.update(effect=best["effect"], ci=best["ci"], ci_t=best["ci_t"], ci_method=best["ci_method"],
+            res.update(effect=best["effect"], ci=best["ci"], ci_method=best["ci_method"],
                        ci_bootstrap=best["ci_bootstrap"], se=best["se"], df=best["df"],
                        effect_level=next(k for k, lr in levels.items() if lr is best))
         res["p"] = fit.joint_p(cols)
@@ -379,8 +350,9 @@ def _factor_result(f: lv.Factor, rows, seeds, ys, others, alpha, sign, n_bootstr
 
 def _use_bootstrap(res: dict, columns, rows, seeds, ys, column, alpha, n_bootstrap) -> None:
     """With >= MIN_BOOTSTRAP_N seeds: the BCa interval (the components' ``bootstrap_ci``) of the column's
-    per-seed coefficients becomes the CI (the t interval stays in ``ci_t``). Every variant runs every
-    seed, so each seed's fit has the same design and their mean is the pooled estimate."""
+    per-seed coefficients (``ci_bootstrap``) becomes the interval shown (``ci_method`` says which; ``ci``
+    stays t). Every variant runs every seed, so each seed's fit has the same design and their mean is the
+    pooled estimate."""
     uniq = sorted(set(seeds), key=str)
     if n_bootstrap <= 0 or len(uniq) < MIN_BOOTSTRAP_N or not finite(res.get("effect")):
         return
@@ -393,7 +365,7 @@ def _use_bootstrap(res: dict, columns, rows, seeds, ys, column, alpha, n_bootstr
         coefs.append(float(np.linalg.lstsq(fit.X, fit.y, rcond=None)[0][1 + columns.index(column)]))
     lo, hi = bootstrap_ci(coefs, alpha, n_bootstrap)
     if finite(lo) and finite(hi):
-        res.update(ci=[float(lo), float(hi)], ci_bootstrap=[float(lo), float(hi)], ci_method="BCa")
+        res.update(ci_bootstrap=[float(lo), float(hi)], ci_method="BCa")
 
 
 def _rank(factors: dict[str, dict], alpha: float) -> None:
@@ -426,49 +398,9 @@ def _rank(factors: dict[str, dict], alpha: float) -> None:
 
 def _empty(note: str) -> dict:
     return estimate(NAN, NAN, 0, 0.05, 0.0, [], []) | {"n": 0, "method": "paired", "note": note, "seeds": [],
-                                                  "diffs": {}, "baseline": _short([]), "alternative": _short([])}
+                                                  "diffs": {}, "baseline": _short([]), "variant": _short([])}
 
 
 def _short(values) -> dict:
     d = describe(values)
     return {"n": d["n"], "mean": d["mean"], "std": d["std"]}
-
-
-# ---------------------------------------------------------------- verdicts.json
-
-
-def factor_payload(r: dict) -> dict:
-    out = {"kind": r["kind"], "unit": r["unit"], "effect": fnum(r.get("effect")), "ci": [fnum(x) for x in r["ci"]],
-           "p": fnum(r.get("p")), "p_holm": fnum(r.get("p_holm")), "significant": r.get("significant", False),
-           "importance": fnum(r.get("importance")), "rank": r.get("rank"), "n": r["n"],
-           "baseline_value": r["baseline_value"], "fit_note": r.get("fit_note", ""), "note": r.get("note", ""),
-           "path": r.get("path"), "branch": r.get("branch")}
-    out |= {"ci_method": r.get("ci_method"), "ci_t": [fnum(x) for x in r.get("ci_t", r["ci"])],
-            "decision_k": r.get("decision_k"), "decision_m": r.get("decision_m"),
-            "secondary": {m: {k: [fnum(x) for x in v] if k == "ci" else fnum(v) if k != "level" else v
-                              for k, v in sec.items()} for m, sec in (r.get("secondary") or {}).items()}}
-    if r.get("ci_decision"):
-        out["ci_decision"] = [fnum(x) for x in r["ci_decision"]]
-    if r["kind"] == "categorical":
-        out["effect_level"] = r.get("effect_level")
-        out["levels"] = {k: {"effect": fnum(v["effect"]), "ci": [fnum(x) for x in v["ci"]], "p": fnum(v["p"]),
-                             "p_holm": fnum(v.get("p_holm")), "n": v["n"], "ci_method": v.get("ci_method"),
-                             **({"ci_decision": [fnum(x) for x in v["ci_decision"]]} if v.get("ci_decision")
-                                else {})}
-                         for k, v in r["levels"].items()}
-    return out
-
-
-def add_to_payload(group_payload: dict, g: dict, component_payload) -> None:
-    """verdicts.json: components.<name>.alternatives.<alt> (``component_payload``'s fields, and the
-    alternative's overrides) and factors.<path> of one group."""
-    for c, by_alt in g.get("alternatives", {}).items():
-        if c in group_payload["components"]:
-            group_payload["components"][c]["alternatives"] = {
-                a: component_payload(r) | {"overrides": r.get("overrides", {})} for a, r in by_alt.items()}
-    if g.get("factors"):
-        group_payload["factors"] = {p: factor_payload(r) for p, r in g["factors"].items()}
-    if g.get("factor_interactions"):
-        group_payload["factor_interactions"] = {
-            pair: {"p": fnum(r["p"]), "p_holm": fnum(r["p_holm"]), "significant": r["significant"],
-                   "columns": r["columns"]} for pair, r in g["factor_interactions"].items()}

@@ -1,6 +1,6 @@
 """Flags: everything a reader must know before trusting a verdict.
 
-Each flag is a dict ``{kind, severity, group, subject, message}``; ``severity`` is
+Each flag is a ``Flag`` (kind, severity, group, subject, message); ``severity`` is
 ``error`` (a result is void or missing), ``warning`` (a result needs care) or ``info``.
 
 Kinds: ``seed_variance`` (seed std larger than the effect), ``secondary``
@@ -18,19 +18,22 @@ main-effects model does not fit), ``power`` (the study cannot detect min_effect)
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..ledger import FAILED, PENDING, RUNNING, TrialRecord
+from ..ledger.verdicts import Flag
+from .intervals import prediction_interval
+from .numbers import describe, finite, sort_seeds
 from .records import GroupData
-from .stats import INCONCLUSIVE, describe, finite, prediction_interval, sort_seeds
+from .stats import INCONCLUSIVE
 
 
-def flag(kind: str, severity: str, group: str | None, subject: str | None, message: str) -> dict:
-    return {"kind": kind, "severity": severity, "group": group, "subject": subject, "message": message}
+def flag(kind: str, severity: str, group: str | None, subject: str | None, message: str) -> Flag:
+    return Flag(kind=kind, severity=severity, group=group, subject=subject, message=message)
 
 
 def _fmt(x: float, digits: int = 4) -> str:
@@ -89,24 +92,26 @@ def fit_flags(label: str, check: dict, primary: str) -> list[dict]:
     return out
 
 
-def secondary_flags(label: str, primary_results: dict[str, dict], secondary: dict[str, dict[str, dict]],
-                    primary: str) -> list[dict]:
-    """A secondary metric whose CI excludes 0 on the side opposite to the primary effect."""
+def secondary_flags(label: str, rows: dict[str, dict], primary: str,
+                    what: Callable[[dict, dict], str] = lambda r, s: "the component") -> list[dict]:
+    """A secondary metric whose CI excludes 0 on the side opposite to a row's primary effect.
+
+    Each row (a component, an alternative, a factor) carries its secondary metrics' effects under
+    ``secondary``; ``what(row, effect)`` names what the primary metric judges ("the component", a factor's
+    unit or level)."""
     out = []
-    for metric, per_comp in secondary.items():
-        for name, s in per_comp.items():
-            p = primary_results.get(name, {})
-            pe, se_ = p.get("effect"), s.get("effect")
+    for name, r in rows.items():
+        pe = r.get("effect")
+        for metric, s in (r.get("secondary") or {}).items():
+            se_ = s.get("effect")
             lo, hi = s.get("ci", [np.nan, np.nan])
             if not (finite(pe) and finite(se_) and finite(lo) and finite(hi)) or pe == 0:
                 continue
-            against = (pe > 0 and hi < 0) or (pe < 0 and lo > 0)
-            if against:
-                side = "helps" if pe > 0 else "hurts"
+            if (pe > 0 and hi < 0) or (pe < 0 and lo > 0):
                 out.append(flag(
                     "secondary", "warning", label, name,
-                    f"{name}: {primary} says the component {side} (effect {_fmt(pe)}) but {metric} moves the "
-                    f"other way beyond noise (effect {_fmt(se_)}, CI [{_fmt(lo)}, {_fmt(hi)}]); "
+                    f"{name}: {primary} says {what(r, s)} {'helps' if pe > 0 else 'hurts'} (effect {_fmt(pe)}) but "
+                    f"{metric} moves the other way beyond noise (effect {_fmt(se_)}, CI [{_fmt(lo)}, {_fmt(hi)}]); "
                     "check for an artifact before trusting the primary metric"))
     return out
 

@@ -12,8 +12,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from .numbers import finite
 from .records import DEFAULT_GROUP
-from .stats import ESSENTIAL, HARMFUL, NEGLIGIBLE, finite
+from .stats import ESSENTIAL, HARMFUL, NEGLIGIBLE
 
 COLORS = {ESSENTIAL: "#2b8a3e", HARMFUL: "#c92a2a", NEGLIGIBLE: "#1971c2", "interaction": "#e67700"}
 NEUTRAL = "#868e96"
@@ -49,13 +50,13 @@ def interval_plot(items: list[tuple[str, dict]], analysis: dict, title: str, yla
     dots: dict[str, tuple[list, list]] = {}  # colour -> per-seed dots (x, y)
     bars: dict[str, list] = {}
     for i, (_name, r) in enumerate(items):
-        color = COLORS.get(r["verdict"], NEUTRAL)
-        diffs = [float(v) for v in (r.get("diffs") or {}).values() if finite(v)]
+        color = COLORS.get(r.verdict, NEUTRAL)
+        diffs = [float(v) for v in r.diffs.values() if finite(v)]
         xs, ys = dots.setdefault(color, ([], []))
         xs.append(i + rng.uniform(-0.12, 0.12, len(diffs)))
         ys.append(np.asarray(diffs))
-        e = r.get("effect")
-        lo, hi = r.get("ci_sim", [None, None])
+        e = r.effect
+        lo, hi = r.ci_sim
         if finite(e):
             b = bars.setdefault(color, [[], [], [], []])
             b[0].append(i)

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..ledger import COMPLETED, VARIANT, TrialRecord
 from ..plan import Variant, variant_key
-from .stats import _seed_key, finite
+from .numbers import _seed_key, finite
 
 DEFAULT_GROUP = "default"
 

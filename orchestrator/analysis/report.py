@@ -15,15 +15,17 @@ from rich.markup import escape
 from rich.rule import Rule
 
 from ..config import StudyConfig, load_config
-from ..ledger import Study, write_json
+from ..ledger import Study
+from ..ledger.verdicts import Verdicts, write_verdicts
 from . import factor_report, tables
+from .flags import flag
+from .intervals import MIN_BOOTSTRAP_N
 from .plots import INTERVAL_CAPTION
 from .records import DEFAULT_GROUP
 from .report_files import write_report_files
-from .stats import MIN_BOOTSTRAP_N
-from .verdicts import analyse, row_note, verdicts_payload
+from .verdicts import analyse, verdicts_payload
 
-#: which interval the tables and plots show (stats.simultaneous_alpha)
+#: which interval the tables and plots show (intervals.simultaneous_alpha)
 SIM_CI_TEXT = ("simultaneous t interval, Bonferroni-adjusted: each row at level 1 − alpha/m for the m rows of its "
                "family (with adaptive seeds also adjusted for the look)")
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
@@ -41,14 +43,13 @@ def analyse_study(study_path: str | Path, *, n_bootstrap: int | None = None) -> 
     return analyse(study.records(), config, study.path, n_bootstrap=n_bootstrap)
 
 
-def build_report(study_path: str | Path, console: Console | None = None, sections: Sequence[str] = ()) -> dict:
+def build_report(study_path: str | Path, console: Console | None = None, sections: Sequence[str] = ()) -> Verdicts:
     """Analyse the study's ledger and write report.md, report.html, results.csv, verdicts.json and plots/.
 
     `sections`: markdown after the analysis's own in report.md (the session passes the tuning stage's).
 
     Prints the tables to ``console`` (a new rich Console on stdout when None; pass
-    ``Console(quiet=True)`` for silence). Returns the verdicts.json payload plus
-    ``files``: {name: path}.
+    ``Console(quiet=True)`` for silence). Returns the verdicts (what verdicts.json holds).
     """
     console = console or Console()
     study = Study(study_path)
@@ -58,8 +59,8 @@ def build_report(study_path: str | Path, console: Console | None = None, section
     files: dict[str, str] = {}
 
     payload = verdicts_payload(analysis)
-    payload["generated"] = time.time()
-    write_json(study.path / "verdicts.json", payload)
+    payload.generated = time.time()
+    write_verdicts(study.path / "verdicts.json", payload)
     files["verdicts"] = str(study.path / "verdicts.json")
     tables.write_results_csv(analysis, study.path / "results.csv")
     files["results"] = str(study.path / "results.csv")
@@ -69,7 +70,6 @@ def build_report(study_path: str | Path, console: Console | None = None, section
     report_md, report_html = write_report_files(study.path, [md, *sections])
     files["report"], files["html"] = str(report_md), str(report_html)
     print_console(analysis, config, console, files)
-    payload["files"] = files
     return payload
 
 
@@ -93,8 +93,7 @@ def _plots(analysis: dict, config: StudyConfig, plot_dir: Path) -> dict[str, str
                 plots.distributions_plot(g, analysis, plot_dir / f"distributions{sfx}.png"))
             out.update(factor_report.factor_plots(g, analysis, plot_dir, sfx))
         except Exception as exc:  # a plot must never cost the report
-            analysis["flags"].append({"kind": "plot", "severity": "info", "group": label, "subject": None,
-                                      "message": f"plot for group {label} failed: {exc}"})
+            analysis["flags"].append(flag("plot", "info", label, None, f"plot for group {label} failed: {exc}"))
     if config.sweep is not None:
         tiers = [t.name for t in config.tiers.order] if config.tiers is not None else [None]
         for tier in tiers:
@@ -102,8 +101,7 @@ def _plots(analysis: dict, config: StudyConfig, plot_dir: Path) -> dict[str, str
             try:
                 p = plots.sweep_plot(analysis, config.sweep.path, tier, plot_dir / f"{name}.png")
             except Exception as exc:
-                analysis["flags"].append({"kind": "plot", "severity": "info", "group": None, "subject": None,
-                                          "message": f"sweep plot failed: {exc}"})
+                analysis["flags"].append(flag("plot", "info", None, None, f"sweep plot failed: {exc}"))
                 p = None
             if p is not None:
                 out[name] = str(p)
@@ -145,12 +143,12 @@ def render_markdown(analysis: dict, config: StudyConfig, study: Study, plot_file
         f"- status: {status}",
         "",
     ]
-    main_power = (analysis["groups"].get(analysis["main_group"]) or {}).get("power") or {}
-    if main_power.get("line"):
-        L += [f"> **Power:** {main_power['line']}.", ""]
-    elif main_power.get("mde") is not None:
-        L += [(f"**Power:** with {main_power['n']} seeds this study detects effects >= {main_power['mde']:.3g} "
-               f"(80% power), within min_effect {main_power['min_effect']:g}."), ""]
+    main_power = (analysis["groups"].get(analysis["main_group"]) or {}).get("power")
+    if main_power is not None and main_power.line:
+        L += [f"> **Power:** {main_power.line}.", ""]
+    elif main_power is not None:
+        L += [(f"**Power:** with {main_power.n} seeds this study detects effects >= {main_power.mde:.3g} "
+               f"(80% power), within min_effect {main_power.min_effect:g}."), ""]
     if analysis["adaptive"]:
         ad = analysis["adaptive"]
         L += [(f"> Adaptive seeds: p-values are adjusted for looking after every seed (alpha split over the "
@@ -174,10 +172,10 @@ def render_markdown(analysis: dict, config: StudyConfig, study: Study, plot_file
                   "than the two single removals added up."), "",
                   tables.markdown(tables.INTERACTION_HEADER, tables.interaction_rows(g)), ""]
             for key, r in g["interactions"].items():
-                if r.get("reading"):
-                    L.append(f"- **{key}**: {r['reading']}.")
-                elif r.get("note"):
-                    L.append(f"- {key}: {r['note']}.")
+                if r.reading:
+                    L.append(f"- **{key}**: {r.reading}.")
+                elif r.note:
+                    L.append(f"- {key}: {r.note}.")
             L.append("")
         L += ["### Metrics per variant (mean ± std over seeds)", ""]
         for title, ms in tables.metric_tables(g, config):
@@ -189,9 +187,9 @@ def render_markdown(analysis: dict, config: StudyConfig, study: Study, plot_file
     flags = analysis["flags"]
     if not flags:
         L += ["No flags: no missing or failed seeds, no non-finite metrics, no contamination, no warnings.", ""]
-    for f in sorted(flags, key=lambda f: {"error": 0, "warning": 1, "info": 2}.get(f["severity"], 3)):
-        where = f" (group `{f['group']}`)" if (multi and f.get("group")) else ""
-        L.append(f"- **{f['severity']}** `{f['kind']}`{where}: {f['message']}")
+    for f in sorted(flags, key=lambda f: {"error": 0, "warning": 1, "info": 2}[f.severity]):
+        where = f" (group `{f.group}`)" if (multi and f.group) else ""
+        L.append(f"- **{f.severity}** `{f.kind}`{where}: {f.message}")
     L.append("")
     if analysis.get("reference"):
         ref = analysis["reference"]
@@ -260,31 +258,31 @@ def _fit_md(analysis: dict) -> list[str]:
     """Random/factorial designs: the unlisted pairs tested and the lack-of-fit test."""
     out = []
     for label, g in analysis["groups"].items():
-        chk = g.get("fit_check") or {}
-        if not chk.get("pairs") and not chk.get("lack_of_fit"):
+        chk = g["fit_check"]
+        if chk is None or not chk.pairs and chk.lack_of_fit is None:
             continue
         out += [f"### Is the main-effects model enough?{' (' + label + ')' if len(analysis['groups']) > 1 else ''}",
                 ""]
-        rows = [[k, tables.signed(r["effect"]), tables.ci_text(r["ci"]), tables._p(r["p"]), tables._p(r["p_holm"]),
-                 "interaction" if k in chk.get("found", []) else ""] for k, r in chk.get("pairs", {}).items()]
+        rows = [[k, tables.signed(r.effect), tables.ci_text(r.ci), tables._p(r.p), tables._p(r.p_holm),
+                 "interaction" if k in chk.found else ""] for k, r in chk.pairs.items()]
         if rows:
             out += [tables.markdown(["unlisted pair", "interaction", "[t CI]", "p", "p (Holm)", ""], rows), ""]
-        lof = chk.get("lack_of_fit")
-        if lof:
-            out += [(f"Lack of fit of the main-effects model: F({lof['df'][0]}, {lof['df'][1]}) = "
-                     f"{tables.num(lof['F'])}, p = {tables._p(lof['p'])}."), ""]
+        lof = chk.lack_of_fit
+        if lof is not None:
+            out += [(f"Lack of fit of the main-effects model: F({lof.df[0]}, {lof.df[1]}) = "
+                     f"{tables.num(lof.F)}, p = {tables._p(lof.p)}."), ""]
     return out
 
 
 def _component_notes(g: dict, analysis: dict) -> list[str]:
     out = []
     for name, r in g["components"].items():
-        if not r.get("estimable"):
-            out.append(f"- **{name}**: {r.get('note') or 'cannot conclude'}.")
-        elif r.get("why"):
-            out.append(f"- **{name}** ({r['verdict']}): {row_note(r)}.")
-        elif r.get("note"):
-            out.append(f"- {name}: {r['note']}.")
+        if not r.estimable:
+            out.append(f"- **{name}**: {r.note or 'cannot conclude'}.")
+        elif r.why:
+            out.append(f"- **{name}** ({r.verdict}): {r.full_note}.")
+        elif r.note:
+            out.append(f"- {name}: {r.note}.")
     return out + ([""] if out else [])
 
 
@@ -308,9 +306,9 @@ def print_console(analysis: dict, config: StudyConfig, console: Console, files: 
     console.print(f"primary metric [bold]{prim['name']}[/bold] ({prim['mode']}), alpha {analysis['alpha']}, "
                   f"min effect {analysis['min_effect']}, {_seed_text(config)}, design {analysis['design']}")
     console.print(f"reproducibility: {mode_text(analysis['reproducibility'])}", highlight=False)
-    main_power = (analysis["groups"].get(analysis["main_group"]) or {}).get("power") or {}
-    if main_power.get("line"):
-        console.print(f"[bold yellow]Power:[/bold yellow] {escape(main_power['line'])}", highlight=False)
+    main_power = (analysis["groups"].get(analysis["main_group"]) or {}).get("power")
+    if main_power is not None and main_power.line:
+        console.print(f"[bold yellow]Power:[/bold yellow] {escape(main_power.line)}", highlight=False)
     multi = len(analysis["groups"]) > 1
     for label in _groups_in_order(analysis):
         g = analysis["groups"][label]
@@ -328,13 +326,13 @@ def print_console(analysis: dict, config: StudyConfig, console: Console, files: 
         if g["interactions"]:
             console.print(tables.rich_table(f"Interaction pairs{suffix}", tables.INTERACTION_HEADER,
                                             tables.interaction_rows(g), verdict_col=7))
-    flags = [f for f in analysis["flags"] if f["severity"] != "info"]
+    flags = [f for f in analysis["flags"] if f.severity != "info"]
     if flags:
         console.print(f"[bold]Flags[/bold] ({len(flags)}; info-level ones are in report.md):")
         for f in flags:
-            style = SEVERITY_STYLE.get(f["severity"], "")
-            where = f" ({f['group']})" if (multi and f.get("group")) else ""
-            console.print(f"  [{style}]{f['severity']}[/{style}] {escape(f['kind'] + where)}: {escape(f['message'])}",
+            style = SEVERITY_STYLE[f.severity]
+            where = f" ({f.group})" if (multi and f.group) else ""
+            console.print(f"  [{style}]{f.severity}[/{style}] {escape(f.kind + where)}: {escape(f.message)}",
                           highlight=False)
     else:
         console.print("No warnings.")

@@ -1,5 +1,7 @@
-"""Statistics for paired ablation comparisons: orientation, ties, intervals, tests, verdicts.
+"""Statistics for paired ablation comparisons: tests, Holm families, verdicts and the paired comparison.
 
+Its helpers live beside it: numbers.py (orientation, float ties, summaries), intervals.py (t, BCa,
+prediction and simultaneous intervals), power.py (mde, seeds needed), sequential.py (adaptive seeds).
 Conventions used everywhere in the analysis:
 
 * **Orientation.** A paired difference is oriented so that *positive means "the component
@@ -34,125 +36,21 @@ Conventions used everywhere in the analysis:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
-from functools import lru_cache
+from collections.abc import Mapping, Sequence
 
 import numpy as np
-from scipy import optimize
 from scipy import stats as st
+
+from ..ledger.verdicts import Comparison
+from .intervals import BOOTSTRAP_METHOD, CI_METHOD, bootstrap_ci, interval, simultaneous_alpha, t_ci
+from .numbers import describe, finite, fnum, orient, snap_ties, sort_seeds, t_quantile
+from .power import mde, seeds_needed
 
 ESSENTIAL, HARMFUL, NEGLIGIBLE, INCONCLUSIVE = "essential", "harmful", "negligible", "inconclusive"
 DECIDED = (ESSENTIAL, HARMFUL, NEGLIGIBLE)
-MIN_BOOTSTRAP_N = 10
-BOOTSTRAP_METHOD = "BCa"
-CI_METHOD = "t"
-TIE_RTOL = 1e-12
-POWER = 0.80
-MAX_SEEDS = 1000
 
 
-# ---------------------------------------------------------------- small helpers
-
-
-def finite(x) -> bool:
-    """True for a real, finite number (bools and None are not)."""
-    try:
-        return x is not None and not isinstance(x, bool) and math.isfinite(float(x))
-    except (TypeError, ValueError):
-        return False
-
-
-def fnum(x) -> float | None:
-    """A float for JSON (None for NaN/inf/None)."""
-    return float(x) if finite(x) else None
-
-
-def orient(baseline, ablated, mode: str):
-    """Paired differences oriented so that positive means 'the component helps'."""
-    if mode not in ("max", "min"):
-        raise ValueError(f"mode must be 'max' or 'min', not {mode!r}")
-    b = np.asarray(baseline, dtype=float)
-    a = np.asarray(ablated, dtype=float)
-    return b - a if mode == "max" else a - b
-
-
-def describe(values: Iterable[float]) -> dict:
-    """n, mean, std (ddof=1), sem, min, max of the values (NaN where undefined)."""
-    x = [float(v) for v in values]  # plain Python: faster than numpy for a few seeds
-    n = len(x)
-    nan = float("nan")
-    if n == 0:
-        return {"n": 0, "mean": nan, "std": nan, "sem": nan, "min": nan, "max": nan}
-    mean = math.fsum(x) / n
-    std = math.sqrt(math.fsum((v - mean) ** 2 for v in x) / (n - 1)) if n >= 2 else nan
-    return {
-        "n": n,
-        "mean": mean,
-        "std": std,
-        "sem": std / math.sqrt(n) if n >= 2 else nan,
-        "min": min(x),
-        "max": max(x),
-    }
-
-
-@lru_cache(maxsize=4096)
-def t_quantile(q: float, df: float) -> float:
-    """scipy.stats.t.ppf(q, df), cached (the same few quantiles are asked for again and again)."""
-    return float(st.t.ppf(q, df))
-
-
-# ---------------------------------------------------------------- intervals and tests
-
-
-def t_ci(values: Sequence[float], alpha: float = 0.05) -> tuple[float, float]:
-    """Two-sided t interval for the mean: mean +- t_{1-alpha/2, n-1} * s / sqrt(n)."""
-    x = np.asarray(values, dtype=float)
-    n = x.size
-    if n < 2:
-        return (float("nan"), float("nan"))
-    m = float(np.mean(x))
-    half = t_quantile(1 - alpha / 2, n - 1) * float(np.std(x, ddof=1)) / math.sqrt(n)
-    return (m - half, m + half)
-
-
-#: memory for one batch of resamples (and of BCa's jackknife): 2,000 seeds x 49 rows at once took 2.3 GB
-BOOTSTRAP_BATCH_BYTES = 16 << 20
-
-
-def bootstrap_ci(
-    values,
-    alpha: float = 0.05,
-    n_resamples: int = 10000,
-    random_state: int | None = 0,
-    method: str = BOOTSTRAP_METHOD,
-    min_n: int = MIN_BOOTSTRAP_N,
-) -> tuple[float, float] | tuple[np.ndarray, np.ndarray]:
-    """Bootstrap CI of the mean via ``scipy.stats.bootstrap``.
-
-    ``values`` may be 1-D (one interval) or 2-D (one interval per row, all rows resampled
-    with the same indices: row i's interval equals scipy's call on row i alone with the
-    same ``random_state``). Fewer than ``min_n`` values, or all equal, give NaN.
-    """
-    x = np.asarray(values, dtype=float)
-    n = x.shape[-1]
-    if n < min_n or np.all(np.ptp(x, axis=-1) == 0):
-        nan = np.full(x.shape[:-1], np.nan) if x.ndim > 1 else float("nan")
-        return (nan, nan)
-    res = st.bootstrap(
-        (x,),
-        np.mean,
-        n_resamples=n_resamples,
-        confidence_level=1 - alpha,
-        method=method.lower(),
-        rng=random_state,
-        axis=-1,
-        vectorized=True,
-        batch=max(1, BOOTSTRAP_BATCH_BYTES // (8 * x.size)),  # resamples at a time: bounded memory
-    )
-    lo, hi = res.confidence_interval.low, res.confidence_interval.high
-    if x.ndim == 1:
-        return (float(lo), float(hi))
-    return (np.asarray(lo, dtype=float), np.asarray(hi, dtype=float))
+# ---------------------------------------------------------------- tests
 
 
 def one_sample_t(diffs: Sequence[float]) -> tuple[float, float]:
@@ -196,25 +94,7 @@ def holm(pvalues: Sequence[float]) -> np.ndarray:
     return out
 
 
-def prediction_interval(values: Sequence[float], alpha: float = 0.05) -> tuple[float, float]:
-    """t prediction interval for one new run: mean +- t_{1-alpha/2,n-1} * s * sqrt(1 + 1/n)."""
-    x = np.asarray(values, dtype=float)
-    n = x.size
-    if n < 2:
-        return (float("nan"), float("nan"))
-    m = float(np.mean(x))
-    half = t_quantile(1 - alpha / 2, n - 1) * float(np.std(x, ddof=1)) * math.sqrt(1 + 1 / n)
-    return (m - half, m + half)
-
-
-# ---------------------------------------------------------------- ties, shifted tests, power
-
-
-def snap_ties(diffs, scale) -> np.ndarray:
-    """Differences with every |d| <= TIE_RTOL * scale (a number or one per d) set to 0 (float noise)."""
-    d = np.asarray(diffs, dtype=float).copy()
-    d[np.abs(d) <= TIE_RTOL * np.abs(np.asarray(scale, dtype=float))] = 0.0
-    return d
+# ---------------------------------------------------------------- shifted tests
 
 
 def tail_p(effect: float, se: float, df: float, shift: float, side: str) -> float:
@@ -228,46 +108,6 @@ def tail_p(effect: float, se: float, df: float, shift: float, side: str) -> floa
     if se == 0:
         return 0.0 if z > 0 else 1.0
     return float(st.t.sf(z / se, df))
-
-
-@lru_cache(maxsize=4096)
-def power_multiplier(df: int, alpha: float, power: float = POWER) -> float:
-    """c such that a two-sided t-test at alpha with df detects an effect of c * se with this power."""
-    crit = t_quantile(1 - alpha / 2, df)
-    return float(optimize.brentq(lambda ncp: st.nct.sf(crit, df, ncp) - power, 0.0, 100.0))
-
-
-def mde(se: float, df: int, alpha: float) -> float:
-    """Minimum detectable effect (80% power, two-sided alpha) at this standard error."""
-    if not (finite(se) and df >= 1) or se <= 0:
-        return float("nan")
-    return power_multiplier(int(df), alpha) * se
-
-
-def seeds_needed(sd_per_seed: float, target: float, alpha: float, df_per_seed: float = 1.0,
-                 df_offset: float = -1.0) -> int | None:
-    """Smallest n whose mde (se = sd_per_seed / sqrt(n), df = df_per_seed * n + df_offset) <= target.
-
-    None when the target is 0 or the spread unknown; MAX_SEEDS + 1 when even MAX_SEEDS do not suffice.
-    """
-    if not (finite(sd_per_seed) and finite(target)) or target <= 0 or sd_per_seed < 0:
-        return None
-    if sd_per_seed == 0:
-        return 2
-
-    def ok(n: int) -> bool:
-        df = max(1, round(df_per_seed * n + df_offset))
-        return power_multiplier(df, alpha) * sd_per_seed / math.sqrt(n) <= target
-
-    if not ok(MAX_SEEDS):
-        return MAX_SEEDS + 1
-    lo, hi = 2, MAX_SEEDS
-    if ok(lo):
-        return lo
-    while hi - lo > 1:  # ok() is monotone in n
-        mid = (lo + hi) // 2
-        lo, hi = (lo, mid) if ok(mid) else (mid, hi)
-    return hi
 
 
 def judge(effect: float, se: float, df: float, alpha: float, min_effect: float) -> dict:
@@ -342,29 +182,11 @@ def decide_family(results: Mapping[str, dict], alpha: float, adjust=None, min_ef
         r["significant"] = bool(finite(r["p_holm"]) and r["p_holm"] < alpha)
         r["verdict"] = verdict(r["p_essential_holm"], r["p_harmful_holm"], r["p_negligible_holm"], alpha)
         factor = adjust(1e-12, r) / 1e-12 if adjust is not None else 1.0
-        r["ci_sim_alpha"] = simultaneous_alpha(alpha, m, factor)
-        r["ci_sim"] = interval(r.get("effect", nan), r.get("se", nan), r.get("df", nan), r["ci_sim_alpha"])
+        sim_alpha = simultaneous_alpha(alpha, m, factor)
+        r["ci_sim_level"] = 1 - sim_alpha
+        r["ci_sim"] = interval(r.get("effect", nan), r.get("se", nan), r.get("df", nan), sim_alpha)
         r["deciding"] = deciding_test(r, min_effect)
         r["why"] = disagreement(r, alpha, min_effect)
-
-
-def simultaneous_alpha(alpha: float, m: int, factor: float = 1.0) -> float:
-    """Per-row level of Bonferroni-adjusted simultaneous intervals: alpha / (m * factor).
-
-    All m intervals of a family at 1 - alpha / m cover their effects together with probability
-    at least 1 - alpha. ``factor`` is the adaptive-seeds adjustment (p * factor is the p-value
-    Holm sees), so the interval matches that p-value. An interval clear of +-min_effect means the
-    Holm-adjusted directional p is below alpha (Holm never rejects less than Bonferroni).
-    """
-    return alpha / (max(m, 1) * max(factor, 1.0))
-
-
-def interval(effect: float, se: float, df: float, alpha: float) -> list[float]:
-    """The two-sided (1 - alpha) t interval effect +- t_{1-alpha/2, df} * se (NaN if undefined)."""
-    if not (finite(effect) and finite(se) and finite(df) and df >= 1):
-        return [float("nan"), float("nan")]
-    half = t_quantile(1 - alpha / 2, df) * se
-    return [float(effect) - half, float(effect) + half]
 
 
 #: what each verdict's test shows, in words (``deciding_test``)
@@ -427,36 +249,6 @@ def short_reason(why: str) -> str:
     return why.split(" (", 1)[0]
 
 
-# ---------------------------------------------------------------- adaptive seeds
-
-
-def sequential_level(n: int, initial: int, maximum: int, alpha: float, interim_share: float) -> float:
-    """The share of alpha spent by a look at n paired seeds (adaptive seeds; see adaptive.py).
-
-    Every sample size a component can stop at (initial .. max) gets its own slice of alpha,
-    chosen before any data: ``interim_share * alpha`` is split evenly over the interim sizes
-    initial .. max-1, the rest goes to n = max. The slices sum to alpha, so by the union
-    bound the test stays at level alpha whatever rule decides when to stop adding seeds.
-    """
-    if maximum <= initial:
-        return alpha
-    if n >= maximum:
-        return alpha * (1 - interim_share)
-    return alpha * interim_share / (maximum - initial)
-
-
-def sequential_p(p: float, n: int, initial: int, maximum: int, alpha: float, interim_share: float) -> float:
-    """A p-value valid under optional stopping: p * alpha / level(n), capped at 1.
-
-    P(sequential_p <= u) <= sum_n level(n) * u / alpha = u for every u <= alpha, so Holm may
-    be applied to these as to ordinary p-values.
-    """
-    if not finite(p):
-        return float("nan")
-    level = sequential_level(n, initial, maximum, alpha, interim_share)
-    return min(1.0, p * alpha / level)
-
-
 # ---------------------------------------------------------------- the paired comparison
 
 
@@ -470,7 +262,7 @@ def compare_paired(
     *,
     random_state: int | None = 0,
     bootstrap: bool = True,
-) -> dict:
+) -> Comparison:
     """Compare one variant with the baseline over paired seeds: effect, CI, p-values, verdict.
 
     Positive ``effect`` means the baseline is better, i.e. the thing the other variant lacks
@@ -479,12 +271,25 @@ def compare_paired(
     family of one (``*_holm`` equal the raw p-values); a study's analysis re-adjusts
     across components with ``decide_family``. With fewer than two paired seeds the verdict
     is ``inconclusive`` with ``estimable: False`` and a note saying it cannot conclude.
-
-    Returns a JSON-ready dict: n, seeds, diffs {seed: d}, effect, std, se, ci (t), ci_t,
-    ci_method, ci_bootstrap, bootstrap_method, t, p, p_essential, p_harmful, p_negligible
-    (and their ``_holm``), significant, verdict, ci_sim, deciding, why, mde, seeds_needed, estimable, note,
-    unpaired, baseline {n,mean,std}, other {n,mean,std}.
+    ``baseline`` and ``variant`` summarise the two sides' values.
     """
+    return Comparison.model_validate(paired_comparison(
+        baseline_values_by_seed, other_values_by_seed, mode, alpha, min_effect, n_bootstrap,
+        random_state=random_state, bootstrap=bootstrap))
+
+
+def paired_comparison(
+    baseline_values_by_seed: Mapping[int, float],
+    other_values_by_seed: Mapping[int, float],
+    mode: str,
+    alpha: float = 0.05,
+    min_effect: float = 0.0,
+    n_bootstrap: int = 10000,
+    *,
+    random_state: int | None = 0,
+    bootstrap: bool = True,
+) -> dict:
+    """``compare_paired``'s row as the statistics build it: a dict the analysis adds to before typing it."""
     seeds, diffs, b, o, unpaired = pair_values(dict(baseline_values_by_seed), dict(other_values_by_seed), mode)
     result = summarise_diffs(diffs, alpha, min_effect, n_bootstrap if bootstrap else 0, random_state)
     result.update(
@@ -492,7 +297,8 @@ def compare_paired(
         diffs={str(s): float(d) for s, d in zip(seeds, diffs)},
         unpaired=unpaired,
         baseline=_short(describe(b)),
-        other=_short(describe(o)),
+        variant=_short(describe(o)),
+        method="paired",
     )
     decide_family({"variant": result}, alpha, min_effect=min_effect)
     result["note"] = pairing_note(result["n"], unpaired)
@@ -516,7 +322,6 @@ def summarise_diffs(diffs: np.ndarray, alpha: float, min_effect: float, n_bootst
         "se": d["sem"],
         "df": n - 1,
         "ci": [ci[0], ci[1]],
-        "ci_t": [ci[0], ci[1]],
         "ci_method": CI_METHOD,
         "ci_bootstrap": [float(boot_ci[0]), float(boot_ci[1])],
         "bootstrap_method": BOOTSTRAP_METHOD,
@@ -541,7 +346,7 @@ def summarise_estimate(effect: float, se: float, df: int, alpha: float, min_effe
     nan = float("nan")
     if not (finite(effect) and finite(se) and df >= 1):
         return {"df": df, "effect": fnum(effect) if finite(effect) else nan, "std": nan, "se": nan,
-                "ci": [nan, nan], "ci_t": [nan, nan], "ci_method": CI_METHOD, "ci_bootstrap": [nan, nan], "t": nan,
+                "ci": [nan, nan], "ci_method": CI_METHOD, "ci_bootstrap": [nan, nan], "t": nan,
                 **judge(nan, nan, 0, alpha, min_effect), "mde": nan, "seeds_needed": None, "estimable": False,
                 "zero_variance": False}
     effect, se = float(effect), float(se)
@@ -552,7 +357,7 @@ def summarise_estimate(effect: float, se: float, df: int, alpha: float, min_effe
     half = t_quantile(1 - alpha / 2, df) * se
     ci = [effect - half, effect + half]
     target = min_effect if min_effect > 0 else abs(effect)
-    return {"df": df, "effect": effect, "std": nan, "se": se, "ci": ci, "ci_t": list(ci), "ci_method": CI_METHOD,
+    return {"df": df, "effect": effect, "std": nan, "se": se, "ci": ci, "ci_method": CI_METHOD,
             "ci_bootstrap": [nan, nan], "t": float(tstat), **judge(effect, se, df, alpha, min_effect),
             "mde": mde(se, df, alpha),
             "seeds_needed": seeds_needed(se * math.sqrt(n_seeds), target, alpha, df / n_seeds, 0.0),
@@ -561,14 +366,6 @@ def summarise_estimate(effect: float, se: float, df: int, alpha: float, min_effe
 
 def _short(d: dict) -> dict:
     return {"n": d["n"], "mean": d["mean"], "std": d["std"]}
-
-
-def _seed_key(s):
-    return (0, s) if isinstance(s, (int, float)) else (1, str(s))
-
-
-def sort_seeds(seeds: Iterable) -> list:
-    return sorted(seeds, key=_seed_key)
 
 
 def pair_values(base: dict, other: dict, mode: str):

@@ -8,8 +8,10 @@ from pathlib import Path
 
 from rich.text import Text
 
+from ..ledger.verdicts import Comparison, Summary
 from ..terminal import FitTable
-from .stats import ESSENTIAL, HARMFUL, NEGLIGIBLE, finite, short_reason
+from .numbers import finite
+from .stats import ESSENTIAL, HARMFUL, NEGLIGIBLE, short_reason
 
 SUMMARY_HEADER = ["component", "kind", "baseline", "ablated (mean ± std)", "delta [simultaneous CI]",
                   "deciding test: p (Holm)", "p vs 0 (Holm)", "MDE", "verdict"]
@@ -34,12 +36,12 @@ def signed(x) -> str:
     return s if (not finite(x) or s.startswith("-")) else "+" + s
 
 
-def mean_std(d: dict) -> str:
-    if not d or not d.get("n"):
+def mean_std(s: Summary | None) -> str:
+    if s is None or not s.n:
         return "—"
-    if d["n"] < 2:
-        return f"{num(d['mean'])} (n=1)"
-    return f"{num(d['mean'])} ± {num(d['std'])} (n={d['n']})"
+    if s.n < 2:
+        return f"{num(s.mean)} (n=1)"
+    return f"{num(s.mean)} ± {num(s.std)} (n={s.n})"
 
 
 def ci_text(ci) -> str:
@@ -59,50 +61,49 @@ def _p(p) -> str:
     return "<0.0001" if p < 1e-4 else f"{p:.4f}"
 
 
-def deciding_text(r: dict) -> str:
+def deciding_text(r: Comparison) -> str:
     """The test that decides the verdict (the closest one for an inconclusive row), its direction and Holm p."""
-    d = r.get("deciding")
-    if not d:
+    d = r.deciding
+    if d is None:
         return "—"
-    return f"{d['claim']} ({d['test']}): {_p(d['p_holm'])} (raw {_p(d['p'])})"
+    return f"{d.claim} ({d.test}): {_p(d.p_holm)} (raw {_p(d.p)})"
 
 
-def verdict_text(r: dict) -> str:
-    v = r["verdict"]
-    if not r.get("estimable", True):
-        return f"{v} (cannot conclude: n={r.get('n', 0)})"
-    need = r.get("seeds_needed")
+def verdict_text(r: Comparison) -> str:
+    v = r.verdict
+    if not r.estimable:
+        return f"{v} (cannot conclude: n={r.n})"
+    need = r.seeds_needed
     if v == "inconclusive" and need is not None:
         v = f"{v} (~{need} seeds would decide)" if need <= 1000 else f"{v} (>1000 seeds would decide)"
-    return f"{v}: {short_reason(r['why'])}" if r.get("why") else v
+    return f"{v}: {short_reason(r.why)}" if r.why else v
 
 
-def delta_text(r: dict) -> str:
+def delta_text(r: Comparison) -> str:
     """Effect, its simultaneous interval, and the per-row BCa bootstrap interval when there is one."""
-    delta = signed(r.get("effect"))
-    ci = ci_text(r.get("ci_sim", [None, None]))
-    boot = ci_text(r.get("ci_bootstrap", [None, None]))
+    delta = signed(r.effect)
+    ci = ci_text(r.ci_sim)
+    boot = ci_text(r.ci_bootstrap)
     if ci:
         delta += f" {ci}"
     if boot:
-        delta += f" ({r.get('bootstrap_method', 'BCa')} per row {boot})"
+        delta += f" ({r.bootstrap_method or 'BCa'} per row {boot})"
     return delta
 
 
 def summary_rows(group: dict) -> list[list[str]]:
     rows = []
     for name, r in group["components"].items():
-        rows.append([name, r.get("kind") or "", mean_std(r.get("baseline")), mean_std(r.get("ablated")), delta_text(r),
-                     deciding_text(r), p_text(r.get("p"), r.get("p_holm")), num(r.get("mde"), 3), verdict_text(r)])
+        rows.append([name, r.kind or "", mean_std(r.baseline), mean_std(r.variant), delta_text(r),
+                     deciding_text(r), p_text(r.p, r.p_holm), num(r.mde, 3), verdict_text(r)])
     return rows
 
 
 def interaction_rows(group: dict) -> list[list[str]]:
     rows = []
     for key, r in group["interactions"].items():
-        rows.append([key, signed(r.get("delta_a")), signed(r.get("delta_b")), signed(r.get("delta_ab")),
-                     delta_text(r), p_text(r.get("p"), r.get("p_holm")), str(r.get("n", 0)),
-                     verdict_text(r)])
+        rows.append([key, signed(r.delta_a), signed(r.delta_b), signed(r.delta_ab),
+                     delta_text(r), p_text(r.p, r.p_holm), str(r.n), verdict_text(r)])
     return rows
 
 
@@ -111,7 +112,8 @@ def metric_table_rows(group: dict, metrics: list[str]) -> list[list[str]]:
     for name, v in group["variants"].items():
         row = [name]
         for m in metrics:
-            row.append(mean_std(v["metrics"].get(m)))
+            d = v["metrics"].get(m)
+            row.append(mean_std(Summary(n=d["n"], mean=d["mean"], std=d["std"]) if d else None))
         rows.append(row)
     return rows
 

@@ -1,8 +1,11 @@
 """The whole ablation analysis of a study: per group stats, effects, verdicts, flags, cost.
 
-``analyse(records, config, study_path=None)`` is pure (records in, a JSON-ready dict out);
-``verdicts_payload(analysis)`` is the machine-readable ``verdicts.json`` the tuning stage
-and the tier gate read.
+``analyse(records, config, study_path=None)`` is pure: records in; out a dict of the settings,
+and per group the variants' metrics and the typed rows (``Comparison`` per component, pair and
+alternative, ``Factor``, ``FactorInteraction``: ``orchestrator.ledger.verdicts``), the flags and
+the cost. The statistics (effects.py, factors.py) build each row as a dict and ``typed`` validates
+it once it is complete. ``verdicts_payload(analysis)`` is the ``Verdicts`` document (verdicts.json)
+the tuning stage, the tier gate and W&B read.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from typing import Any
 
 from ..config import AdaptiveSeeds, StudyConfig
 from ..ledger import COMPLETED, FAILED, PENDING, RUNNING, VARIANT, TrialRecord
+from ..ledger.verdicts import Comparison, Factor, FactorInteraction, FitCheck, Group, Power, Verdicts
 from ..paths import get_path
 from . import alternatives, factors, reproducibility
 from .effects import (
@@ -30,8 +34,10 @@ from .flags import (
     secondary_flags,
     trial_flags,
 )
+from .numbers import describe, finite, sort_seeds
+from .power import MAX_SEEDS
 from .records import DEFAULT_GROUP, GroupData, group_records
-from .stats import DECIDED, MAX_SEEDS, describe, finite, fnum, sort_seeds
+from .stats import DECIDED
 
 # Share of alpha spent on interim looks when seeds are adaptive (see adaptive.py).
 INTERIM_SHARE = 0.15
@@ -162,6 +168,22 @@ def analyse(records: Iterable[TrialRecord], config: StudyConfig, study_path: str
     }
 
 
+def design_effects(group: GroupData, config: StudyConfig, n_boot: int, sequential: Sequential | None,
+                   interactions: bool = True) -> tuple[dict[str, dict], dict[str, dict], dict]:
+    """The components' effects on the primary metric by the design's method: (components, pair interactions,
+    fit check). one_at_a_time pairs each variant with the baseline on seeds (its interactions only when asked);
+    random/full_factorial fit one regression over the group."""
+    a, primary = config.analysis, config.metrics.primary
+    pairs = [tuple(p) for p in config.design.pairs]
+    if config.design.type == "one_at_a_time":
+        comps = paired_effects(group, config.components, primary.name, primary.mode, a.alpha, a.min_effect, n_boot,
+                               sequential)
+        inter = paired_interactions(group, pairs, primary.name, primary.mode, a.alpha, n_boot) if interactions else {}
+        return comps, inter, {}
+    return regression_effects(group, config.components, pairs, primary.name, primary.mode, a.alpha, a.min_effect,
+                              sequential, factors.covariates(config) if config.has_levels else None)
+
+
 def analyse_group(group: GroupData, config: StudyConfig, n_boot: int, sequential: Sequential | None,
                   exp_variants: list, all_metrics: list[str]) -> dict:
     a = config.analysis
@@ -171,25 +193,16 @@ def analyse_group(group: GroupData, config: StudyConfig, n_boot: int, sequential
     design = config.design.type
     label = group.label
     covariates = factors.covariates(config) if config.has_levels else None
-    if design == "one_at_a_time":
-        components = paired_effects(group, comps, primary.name, primary.mode, a.alpha, a.min_effect, n_boot,
-                                    sequential)
-        interactions = paired_interactions(group, pairs, primary.name, primary.mode, a.alpha, n_boot)
-        check: dict = {}
-    else:
-        components, interactions, check = regression_effects(
-            group, comps, pairs, primary.name, primary.mode, a.alpha, a.min_effect, sequential, covariates)
+    components, interactions, check = design_effects(group, config, n_boot, sequential)
     if sequential is not None:
         _adaptive_notes(components, set(config.seed_list))
-    secondary: dict[str, dict] = {}
     for m in config.metrics.secondary:
-        secondary[m.name] = secondary_effects(group, comps, pairs, m.name, m.mode, a.alpha, design, covariates)
-        for c, s in secondary[m.name].items():
+        for c, s in secondary_effects(group, comps, pairs, m.name, m.mode, a.alpha, design, covariates).items():
             components[c].setdefault("secondary", {})[m.name] = s
     flags = effect_flags(label, components, primary.name)
     flags += effect_flags(label, interactions, primary.name, is_interaction=True)
     flags += fit_flags(label, check, primary.name)
-    flags += secondary_flags(label, components, secondary, primary.name)
+    flags += secondary_flags(label, components, primary.name)
     expected_seeds = list(config.seed_list)
     t_flags, status = trial_flags(label, group, expected_seeds, exp_variants,
                                   [primary.name] + [m.name for m in config.metrics.secondary], primary.name)
@@ -199,6 +212,7 @@ def analyse_group(group: GroupData, config: StudyConfig, n_boot: int, sequential
     flags += levels.pop("factor_flags", [])
     if levels.get("alternatives"):
         flags += alternatives.add_secondary(group, config, levels["alternatives"], a.alpha)
+    components, interactions, levels = typed(components, interactions, levels)
     variants = {}
     for var in group.ordered():
         per_metric = {}
@@ -220,38 +234,54 @@ def analyse_group(group: GroupData, config: StudyConfig, n_boot: int, sequential
         "variants": variants,
         "components": components,
         "interactions": interactions,
-        "fit_check": {k: v for k, v in check.items() if k != "fits"},
+        "fit_check": FitCheck.model_validate({k: v for k, v in check.items() if k != "fits"}) if check else None,
         "power": power_summary(components, a.min_effect),
         "flags": flags,
         "complete": all(s in (COMPLETED, FAILED) for s in states),
-        "n_decided": sum(1 for r in components.values() if r["verdict"] in DECIDED),
+        "n_decided": sum(1 for r in components.values() if r.verdict in DECIDED),
         "n_trials": len(states),
         "n_absent": n_absent,
         **levels,
     }
 
 
-def power_summary(components: dict[str, dict], min_effect: float) -> dict | None:
+def typed(components: dict[str, dict], interactions: dict[str, dict], levels: dict
+          ) -> tuple[dict[str, Comparison], dict[str, Comparison], dict]:
+    """A group's rows as the models the report, verdicts.json and tuning read (validated here): each
+    component carries its alternatives."""
+    comps = {c: Comparison.model_validate(r) for c, r in components.items()}
+    out = dict(levels)
+    if "alternatives" in levels:
+        out["alternatives"] = {c: {a: Comparison.model_validate(r) for a, r in by_alt.items()}
+                               for c, by_alt in levels["alternatives"].items()}
+        for c, by_alt in out["alternatives"].items():
+            comps[c].alternatives = by_alt
+    if "factors" in levels:
+        out["factors"] = {p: Factor.model_validate(r) for p, r in levels["factors"].items()}
+        out["factor_interactions"] = {k: FactorInteraction.model_validate(r)
+                                      for k, r in levels["factor_interactions"].items()}
+    return comps, {k: Comparison.model_validate(r) for k, r in interactions.items()}, out
+
+
+def power_summary(components: dict[str, Comparison], min_effect: float) -> Power | None:
     """What the study could detect: the noisiest decided-or-not component's mde and seeds needed.
 
     ``line`` is set when that mde exceeds min_effect (the report prints it at the top).
     """
-    rows = [r for r in components.values() if r.get("estimable") and finite(r.get("mde"))]
+    rows = [r for r in components.values() if r.estimable and finite(r.mde)]
     if not rows:
         return None
-    worst = max(rows, key=lambda r: r["mde"])
-    n = worst.get("n_seeds", worst["n"])
-    out = {"mde": worst["mde"], "n": n, "min_effect": min_effect, "seeds_needed": worst.get("seeds_needed"),
-           "line": None}
-    if worst["mde"] > min_effect:
-        line = (f"with {n} seeds this study detects effects >= {worst['mde']:.3g} (80% power); "
+    worst = max(rows, key=lambda r: r.mde)
+    n = worst.n if worst.n_seeds is None else worst.n_seeds
+    line = None
+    if worst.mde > min_effect:
+        line = (f"with {n} seeds this study detects effects >= {worst.mde:.3g} (80% power); "
                 f"min_effect is {min_effect:g}")
-        need = worst.get("seeds_needed")
+        need = worst.seeds_needed
         if min_effect > 0 and need is not None:
             line += (f"; about {need} seeds would resolve it" if need <= MAX_SEEDS
                      else f"; more than {MAX_SEEDS} seeds would be needed to resolve it")
-        out["line"] = line
-    return out
+    return Power(mde=worst.mde, n=n, min_effect=min_effect, seeds_needed=worst.seeds_needed, line=line)
 
 
 def _adaptive_notes(components: dict[str, dict], initial: set) -> None:
@@ -315,75 +345,17 @@ def cost(records: Iterable[TrialRecord]) -> dict:
 # ---------------------------------------------------------------- verdicts.json
 
 
-def row_note(r: dict) -> str:
-    """The row's note and, when its numbers look decided but it is not (or the reverse), why."""
-    return "; ".join(x for x in (r.get("note", ""), r.get("why", "")) if x)
-
-
-def _component_payload(r: dict) -> dict:
-    d = r.get("deciding")
-    out = {
-        "kind": r.get("kind"),
-        "verdict": r["verdict"],
-        "deciding": None if d is None else {**d, "p_holm": fnum(d["p_holm"])},
-        "significant": bool(r.get("significant")),
-        "effect": fnum(r.get("effect")),
-        "ci_sim": [fnum(x) for x in r.get("ci_sim", [None, None])],
-        "ci_sim_level": fnum(1 - r["ci_sim_alpha"]) if finite(r.get("ci_sim_alpha")) else None,
-        "ci": [fnum(x) for x in r.get("ci", [None, None])],
-        "ci_method": r.get("ci_method", "t"),
-        "ci_bootstrap": [fnum(x) for x in r.get("ci_bootstrap", [None, None])],
-        "n": int(r.get("n") or 0),
-        "mde": fnum(r.get("mde")),
-        "seeds_needed": r.get("seeds_needed"),
-        "method": r.get("method"),
-        "estimable": bool(r.get("estimable")),
-        "note": row_note(r),
-    }
-    for key in ("p", "p_essential", "p_harmful", "p_negligible"):
-        out[key] = fnum(r.get(key))
-        out[f"{key}_holm"] = fnum(r.get(f"{key}_holm"))
-    if r.get("average_effect"):
-        out["average_effect"] = {"effect": fnum(r["average_effect"]["effect"]),
-                                 "ci": [fnum(x) for x in r["average_effect"]["ci"]]}
-    if r.get("secondary"):
-        out["secondary"] = {m: {"effect": fnum(s["effect"]), "ci": [fnum(x) for x in s["ci"]], "p": fnum(s["p"]),
-                                "n": s["n"]} for m, s in r["secondary"].items()}
-    return out
-
-
-def verdicts_payload(analysis: dict) -> dict:
-    """The machine-readable verdicts (verdicts.json)."""
-    groups = {}
-    for label, g in analysis["groups"].items():
-        groups[label] = {
-            "tier": g.get("tier"),
-            "sweep_value": g.get("sweep_value"),
-            "components": {c: _component_payload(r) for c, r in g["components"].items()},
-            "interactions": {k: _component_payload(r) for k, r in g["interactions"].items()},
-            "power": g["power"],
-            "complete": g["complete"],
-            "n_decided": g["n_decided"],
-        }
-        factors.add_to_payload(groups[label], g, _component_payload)
-    main = analysis["main_group"]
-    top = (groups.get(main, {"components": {}, "interactions": {}}) if main is not None
-           else {"components": {}, "interactions": {}})
-    top.setdefault("factors", {})
-    return {
-        "study": analysis["study"],
-        "primary": analysis["primary"],
-        "alpha": analysis["alpha"],
-        "min_effect": analysis["min_effect"],
-        "design": analysis["design"],
-        "adaptive": analysis["adaptive"],
-        "reproducibility": analysis["reproducibility"],
-        "main_group": main,
-        "power": top.get("power"),
-        "components": top["components"],
-        "interactions": top["interactions"],
-        "factors": top["factors"],
-        "groups": groups,
-        "complete": analysis["complete"],
-        "flags": [{k: f[k] for k in ("kind", "severity", "group", "subject", "message")} for f in analysis["flags"]],
-    }
+def verdicts_payload(analysis: dict) -> Verdicts:
+    """The verdicts document (verdicts.json): every group's rows, the main group's at the top, the flags."""
+    groups = {label: Group(tier=g.get("tier"), sweep_value=g.get("sweep_value"), components=g["components"],
+                           interactions=g["interactions"], factors=g.get("factors", {}),
+                           factor_interactions=g.get("factor_interactions", {}), fit_check=g["fit_check"],
+                           power=g["power"], complete=g["complete"], n_decided=g["n_decided"])
+              for label, g in analysis["groups"].items()}
+    top = groups.get(analysis["main_group"]) or Group()
+    return Verdicts(
+        study=analysis["study"], primary=analysis["primary"], alpha=analysis["alpha"],
+        min_effect=analysis["min_effect"], design=analysis["design"], adaptive=analysis["adaptive"],
+        reproducibility=analysis["reproducibility"], main_group=analysis["main_group"], power=top.power,
+        components=top.components, interactions=top.interactions, factors=top.factors, groups=groups,
+        complete=analysis["complete"], flags=analysis["flags"])

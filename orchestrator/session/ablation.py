@@ -10,7 +10,7 @@ from rich.console import Console
 
 from .. import plan as planning
 from ..config import AdaptiveSeeds, StudyConfig
-from ..ledger import VARIANT, Study, read_json
+from ..ledger import VARIANT, Study
 
 if TYPE_CHECKING:
     from .study_session import StudySession
@@ -63,12 +63,11 @@ def seeds_so_far(study: Study, config: StudyConfig, tier: str | None) -> list[in
 
 def tier_separates(session: StudySession, tier: str) -> bool:
     """Synthetic-first gate: the next tier runs only if this one decided enough verdicts."""
-    session.report()
     from ..analysis.stats import DECIDED
 
-    groups = read_json(session.study.path / "verdicts.json", {}).get("groups", {})
+    groups = session.report().groups
     decided = {name for label, group in groups.items() if label.split("/")[0] == tier
-               for name, v in group.get("components", {}).items() if v["verdict"] in DECIDED}
+               for name, v in group.components.items() if v.verdict in DECIDED}
     need = session.config.tiers.min_decided
     if len(decided) >= need:
         session.console.print(f"Tier '{tier}' separates the variants ({len(decided)} decided): next tier runs")

@@ -12,7 +12,8 @@ from .. import plan as planning
 from ..config import StudyConfig, load_config
 from ..errors import StudyError, StudyLocked, UserError
 from ..execution import interrupt
-from ..ledger import FAILED, PENDING, VARIANT, Study, TrialRecord, read_json
+from ..ledger import FAILED, PENDING, VARIANT, Study, TrialRecord
+from ..ledger.verdicts import read_verdicts
 from ..overrides import Override, resolved_text
 from ..provenance import collect
 from ..tuning import schedule
@@ -94,7 +95,7 @@ def tune(study_dir: str | Path, *, n_trials: int | None = None, at: datetime | N
     if n_trials is not None and n_trials < 1:
         raise UserError("--n-trials must be at least 1")
     config = load_config(study.config_path)
-    verdicts = read_json(study.path / "verdicts.json")
+    verdicts = read_verdicts(study.path / "verdicts.json")
     why = not_ready(study, verdicts)
     if why:
         raise StudyError(f"Cannot tune yet: {why}")

@@ -6,8 +6,10 @@ from pathlib import Path
 
 from rich.console import Console
 
+from ..ledger.verdicts import Verdicts
 
-def write_report(study_path: Path, console: Console) -> dict:
+
+def write_report(study_path: Path, console: Console) -> Verdicts:
     """The study's report.md and report.html: the analysis's sections, then the tuning stage's when it
     has results. Composed here, above both layers: the analysis knows nothing of tuning."""
     from ..analysis import build_report

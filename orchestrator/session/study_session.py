@@ -19,6 +19,7 @@ from ..execution.observers import TrialObservers
 from ..execution.resources import check_feasible
 from ..execution.telemetry import StudyMetrics
 from ..ledger import Study, TrialRecord
+from ..ledger.verdicts import Verdicts
 from ..tuning import schedule
 from .ablation import run_ablation
 from .report import write_report
@@ -137,7 +138,7 @@ class StudySession:
         """Run every tier of the ablation stage; False when a tier gate stopped the study."""
         return run_ablation(self, rerun)
 
-    def report(self) -> dict:
+    def report(self) -> Verdicts:
         return write_report(self.study.path, self.console)
 
     def tuning(self, *, now: bool = False, n_trials: int | None = None) -> bool:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..ledger import read_json
+from ..ledger.verdicts import read_verdicts
 from . import payload as P
 
 _REPORT_DIRS = ("", "report", "analysis")
@@ -42,17 +43,15 @@ def write_analysis_run(wb, study, study_dir: Path, counts: dict[str, int]) -> No
         for png in _plots(study_dir):
             data[f"plots/{png.stem}"] = wandb.Image(str(png), caption=png.stem)
         verdicts_path = _find(study_dir, "verdicts.json")
-        verdicts = wb.load(verdicts_path, read_json)
+        verdicts = wb.load(verdicts_path, read_verdicts)
         if verdicts is not None:
-            verdicts = wb.scrub(verdicts)
-            run.summary["verdicts"] = verdicts
-            components = verdicts.get("components") if isinstance(verdicts, dict) else None
-            if isinstance(components, dict):  # one column per component in the runs table
-                run.summary.update({f"verdict/{c}": v["verdict"] for c, v in components.items()
-                                    if isinstance(v, dict) and "verdict" in v})
+            dump = wb.scrub(json.loads(verdicts.model_dump_json()))
+            run.summary["verdicts"] = dump
+            # one column per component in the runs table
+            run.summary.update({f"verdict/{c}": v.verdict for c, v in verdicts.components.items()})
             for key, (columns, rows) in P.level_tables(verdicts).items():
-                data[key] = wandb.Table(columns=columns, data=rows, allow_mixed_types=True)
-            table = _as_table(verdicts)
+                data[key] = wandb.Table(columns=columns, data=wb.scrub(rows), allow_mixed_types=True)
+            table = _as_table(dump)
             if table is not None:
                 data["verdict_table"] = wandb.Table(columns=table[0], data=table[1], allow_mixed_types=True)
         best = _find(study_dir, "best_config.yaml")

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..config import StudyConfig
 from ..ledger import TrialRecord
+from ..ledger.verdicts import Verdicts
 from ..spaces import fmt
 
 # ---------------------------------------------------------------- secrets
@@ -242,18 +243,15 @@ def study_config(config: StudyConfig, provenance: dict, study_id: str) -> dict:
     }
 
 
-def level_tables(verdicts: dict) -> dict[str, tuple[list[str], list[list[Any]]]]:
+def level_tables(verdicts: Verdicts) -> dict[str, tuple[list[str], list[list[Any]]]]:
     """The report's alternatives and factors tables from verdicts.json, for the analysis run."""
     alt_cols = ["component", "alternative", "verdict", "effect", "ci_low", "ci_high", "p", "p_holm", "n"]
-    alt_rows = [[c, a, r.get("verdict"), r.get("effect"), *(r.get("ci") or [None, None]), r.get("p"),
-                 r.get("p_holm"), r.get("n")]
-                for c, comp in (verdicts.get("components") or {}).items()
-                for a, r in (comp.get("alternatives") or {}).items()]
+    alt_rows = [[c, a, r.verdict, r.effect, *r.ci, r.p, r.p_holm, r.n]
+                for c, comp in verdicts.components.items() for a, r in comp.alternatives.items()]
     f_cols = ["rank", "factor", "kind", "unit", "effect", "ci_low", "ci_high", "p", "p_holm", "importance", "levels"]
-    f_rows = [[r.get("rank"), p, r.get("kind"), r.get("unit"), r.get("effect"), *(r.get("ci") or [None, None]),
-               r.get("p"), r.get("p_holm"), r.get("importance"),
-               ", ".join(f"{k}: {v.get('effect')}" for k, v in (r.get("levels") or {}).items())]
-              for p, r in sorted((verdicts.get("factors") or {}).items(), key=lambda kv: kv[1].get("rank") or 0)]
+    f_rows = [[r.rank, p, r.kind, r.unit, r.effect, *r.shown_ci, r.p, r.p_holm, r.importance,
+               ", ".join(f"{k}: {v.effect}" for k, v in r.levels.items())]
+              for p, r in sorted(verdicts.factors.items(), key=lambda kv: kv[1].rank or 0)]
     out = {}
     if alt_rows:
         out["alternatives_table"] = (alt_cols, alt_rows)

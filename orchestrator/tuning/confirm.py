@@ -9,7 +9,7 @@ coincides), and compares them paired with the ablation report's statistics
 
 from __future__ import annotations
 
-from ..analysis.stats import ESSENTIAL, HARMFUL, compare_paired
+from ..analysis.stats import ESSENTIAL, HARMFUL, INCONCLUSIVE, compare_paired
 from ..config import StudyConfig
 from ..execution import runner
 from ..execution.observers import TrialObservers
@@ -18,7 +18,7 @@ from ..plan import BASELINE, TrialSpec
 from ..plan import trial_id as ablation_trial_id
 from .space import TuningPlan
 
-HELPED, HURT, INCONCLUSIVE = "helped", "hurt", "inconclusive"
+HELPED, HURT = "helped", "hurt"  # a confirmation's outcome (else INCONCLUSIVE)
 
 
 def confirmation_specs(study: Study, config: StudyConfig, plan: TuningPlan, best_trial_id: str,
@@ -71,9 +71,10 @@ def compare(study: Study, config: StudyConfig, plan: TuningPlan, tuned_ids: dict
     a = config.analysis
     # compare_paired's effect is "first minus second, oriented": the tuned config goes first,
     # so a positive effect means tuning (with the harmful removals) beat the baseline
-    result = compare_paired(tuned, base, plan.mode, alpha=a.alpha, min_effect=a.min_effect,
-                            n_bootstrap=a.n_bootstrap)
-    result["outcome"] = {ESSENTIAL: HELPED, HARMFUL: HURT}.get(result["verdict"], INCONCLUSIVE)
+    comparison = compare_paired(tuned, base, plan.mode, alpha=a.alpha, min_effect=a.min_effect,
+                                n_bootstrap=a.n_bootstrap)
+    result = comparison.model_dump()  # the confirmation in tuning/results.json
+    result["outcome"] = {ESSENTIAL: HELPED, HARMFUL: HURT}.get(comparison.verdict, INCONCLUSIVE)
     result["tuned_values"] = {str(s): v for s, v in tuned.items()}
     result["baseline_values"] = {str(s): v for s, v in base.items()}
     result["tuned_trials"] = {str(s): t for s, t in tuned_ids.items()}
@@ -97,7 +98,7 @@ def _values(study: Study, ids: dict[int, str], metric: str) -> dict[int, float]:
 def sentence(result: dict, metric: str) -> str:
     """One line: did tuning help beyond noise?"""
     n, effect = result["n"], result["effect"]
-    lo, hi = result["ci_t"]
+    lo, hi = result["ci"]
     if result["outcome"] == HELPED:
         head = "Tuning helped beyond noise"
     elif result["outcome"] == HURT:

@@ -36,9 +36,10 @@ from optuna.distributions import (
 )
 
 from .. import spaces
+from ..analysis.stats import ESSENTIAL, HARMFUL, NEGLIGIBLE
 from ..config import SearchSpace, StudyConfig
+from ..ledger.verdicts import Verdicts
 
-ESSENTIAL, HARMFUL, NEGLIGIBLE, INCONCLUSIVE = "essential", "harmful", "negligible", "inconclusive"
 GLOBAL = "tuning.search_space"
 FACTOR = "factors"
 _PRIMITIVE = (type(None), bool, int, float, str)
@@ -132,12 +133,11 @@ class TuningPlan:
         return "kept as in the baseline, not tuned"
 
 
-def tuning_plan(config: StudyConfig, verdicts: dict) -> TuningPlan:
-    """The tuning plan of a study from its config and its ablation verdicts."""
-    primary = verdicts.get("primary") or {}
-    metric = primary.get("name") or config.metrics.primary.name
-    mode = primary.get("mode") or config.metrics.primary.mode
-    judged = {name: v.get("verdict", INCONCLUSIVE) for name, v in (verdicts.get("components") or {}).items()}
+def tuning_plan(config: StudyConfig, verdicts: Verdicts | None) -> TuningPlan:
+    """The tuning plan of a study from its config and its ablation verdicts (None: none yet)."""
+    metric = verdicts.primary.name if verdicts else config.metrics.primary.name
+    mode = verdicts.primary.mode if verdicts else config.metrics.primary.mode
+    judged = {name: v.verdict for name, v in verdicts.components.items()} if verdicts else {}
     notes = []
     fates: dict[str, str] = {}
     for name in config.components:
@@ -182,9 +182,9 @@ def tuning_plan(config: StudyConfig, verdicts: dict) -> TuningPlan:
                 p.space = space
             continue
         params[dotted] = TunedParam(dotted, space, [source], [verdict])
-    for name, fv in (verdicts.get("factors") or {}).items():
-        dotted = fv.get("path") or name  # a range inside a branch seeds its whole factor's space
-        if dotted not in config.factors or not fv.get("significant"):
+    for fv in (verdicts.factors if verdicts else {}).values():
+        dotted = fv.path  # a range inside a branch seeds its whole factor's space
+        if dotted not in config.factors or not fv.significant:
             continue
         if dotted in params and FACTOR in params[dotted].sources:
             continue  # already seeded by another of its ranges
@@ -192,7 +192,7 @@ def tuning_plan(config: StudyConfig, verdicts: dict) -> TuningPlan:
             skipped.append((dotted, FACTOR, "already searched or pinned: the tuning spaces rule"
                             if dotted in params else f"pinned by '{pinned[dotted]}'"))
             continue
-        params[dotted] = TunedParam(dotted, config.factors[dotted], [FACTOR], [f"p_holm {fv.get('p_holm'):.3g}"])
+        params[dotted] = TunedParam(dotted, config.factors[dotted], [FACTOR], [f"p_holm {fv.p_holm:.3g}"])
 
     base_overrides: dict[str, Any] = {}
     group = None
@@ -209,13 +209,13 @@ def tuning_plan(config: StudyConfig, verdicts: dict) -> TuningPlan:
                       alternatives=alternatives)
 
 
-def winning_alternatives(verdicts: dict, names: list[str]) -> dict[str, str]:
+def winning_alternatives(verdicts: Verdicts | None, names: list[str]) -> dict[str, str]:
     """Per component, the alternative that beat the baseline's choice by the most (verdict harmful)."""
     out = {}
     for name in names:
-        alts = ((verdicts.get("components") or {}).get(name) or {}).get("alternatives") or {}
-        better = [(r["effect"], a) for a, r in alts.items()
-                  if r.get("verdict") == HARMFUL and r.get("effect") is not None]
+        row = verdicts.components.get(name) if verdicts else None
+        better = [(r.effect, a) for a, r in (row.alternatives if row else {}).items()
+                  if r.verdict == HARMFUL and r.effect is not None]
         if better:
             out[name] = min(better)[1]
     return out

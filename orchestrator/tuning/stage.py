@@ -10,14 +10,15 @@ from ..config import StudyConfig
 from ..errors import Interrupted
 from ..execution import runner
 from ..execution.observers import TrialObservers
-from ..ledger import Study, read_json, write_text
+from ..ledger import Study, write_text
+from ..ledger.verdicts import Verdicts, read_verdicts
 from .confirm import HELPED, run_confirmation, sentence
 from .report import best_config, write_reports
 from .search import STAGE, Search, create_optuna_study, journal_path, trial_id_for
 from .space import GLOBAL, TuningPlan, tuning_plan
 
 
-def not_ready(study: Study, verdicts: dict | None) -> str | None:
+def not_ready(study: Study, verdicts: Verdicts | None) -> str | None:
     """Why the ablation is not finished enough to tune after it (None when it is)."""
     stage = study.info.get("stages", {}).get("ablation") or {}
     state = stage.get("state")
@@ -29,7 +30,7 @@ def not_ready(study: Study, verdicts: dict | None) -> str | None:
                 f"complete it first with `ablator resume {study.path}`: tuning reads its verdicts")
     if verdicts is None:
         return (f"{study.path / 'verdicts.json'} is missing; write it with `ablator report {study.path}`")
-    if not verdicts.get("complete", False):
+    if not verdicts.complete:
         return (f"the verdicts in {study.path / 'verdicts.json'} are provisional (some ablation trials are "
                 f"still pending or running); finish them with `ablator resume {study.path}`, "
                 f"then `ablator report {study.path}`")
@@ -57,8 +58,8 @@ def run_tuning(study: Study, config: StudyConfig, *, console: Console | None = N
     """
     console = console or Console()
     observers = observers or TrialObservers(console)
-    verdicts = read_json(study.path / "verdicts.json")
-    plan = tuning_plan(config, verdicts or {})
+    verdicts = read_verdicts(study.path / "verdicts.json")
+    plan = tuning_plan(config, verdicts)
     why = not_ready(study, verdicts) or nothing_to_tune(plan)
     if why:
         study.set_stage("tuning", "skipped", reason=why)
