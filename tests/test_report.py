@@ -196,7 +196,7 @@ def test_secondary_metric_against_primary_and_seed_variance_are_flagged(tmp_path
     assert "`secondary`" in md and "`seed_variance`" in md
 
 
-TUNING_SUMMARY = {"metric": "score", "n_trials": 6, "tuned": [{"path": "hp.x"}], "removed": {},
+TUNING_RESULTS = {"metric": "score", "n_trials": 6, "tuned": [{"path": "hp.x"}], "removed": {},
                   "best": {"trial_id": "tune-0004", "value": 12.5}, "confirmation": None}
 
 
@@ -207,7 +207,7 @@ def test_report_has_the_tuning_section_once_and_html_agrees(tmp_path):
     _, md, _ = report(study)
     assert "## Tuning" not in md  # no tuning results yet: no section
     (study.path / "tuning").mkdir()
-    (study.path / "tuning" / "summary.json").write_text(json.dumps(TUNING_SUMMARY))
+    (study.path / "tuning" / "results.json").write_text(json.dumps(TUNING_RESULTS))
     report(study)
     _, md, _ = report(study)  # rebuilt: still one tuning section, after the analysis's
     assert md.count("## Tuning") == 1 and "Best trial `tune-0004`: score = 12.5." in md
