@@ -21,6 +21,9 @@ os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+# Ray exports metrics every 10 s by default, and a driver on a cluster waits one interval at its end
+# so that the last counts are exported (telemetry.close): 1 s keeps that wait real but short.
+os.environ.setdefault("RAY_metrics_report_interval_ms", "1000")
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent  # this environment's `ray` and `ablator` scripts

@@ -53,7 +53,7 @@ def launch_then_kill(config, study: Study, ready) -> None:
 
 def test_driver_sigkill_then_resume_completes_without_rerunning(tmp_path):
     config = write_study(tmp_path, REPO / "tests/faulty.yaml",
-                         baseline={"train": {"epochs": 6, "sleep": 0.4}, "fault": {"mode": "none", "epoch": 99}},
+                         baseline={"train": {"epochs": 6, "sleep": 0.2}, "fault": {"mode": "none", "epoch": 99}},
                          seeds=[0, 1, 2], resources={"max_concurrent": 2})  # the same on any core count
     study = Study(tmp_path / "studies" / "faulty")
     launch_then_kill(config, study, lambda records: sum(r.state == "COMPLETED" for r in records) >= 3

@@ -250,11 +250,11 @@ def test_script_study_verdicts_restart_exit_code_and_hang(tmp_path):
         tmp_path, "spirals_script.yaml", {"train.py": SCRIPT}, name="script-e2e",
         trainable={"script": "train.py"},
         baseline={"mode": "ok", "epochs": 5, "useful": 1.0, "verbose": True},
-        components={
-            "useful": {"kind": "structural", "description": "u", "removal": {"useful": 0.0}},
-            "verbose": {"kind": "training", "description": "v", "removal": {"verbose": False}},
+        components={  # the faults first: the hang waits out trial_timeout while the other trials run beside it
             "faults": {"kind": "training", "description": "seed 0 exits 3, seed 1 hangs once",
-                       "removal": {"mode": "fault"}}},
+                       "removal": {"mode": "fault"}},
+            "useful": {"kind": "structural", "description": "u", "removal": {"useful": 0.0}},
+            "verbose": {"kind": "training", "description": "v", "removal": {"verbose": False}}},
         metrics={"primary": {"name": "score", "mode": "max"}}, analysis={"min_effect": 0.1},
         fault_tolerance={"max_failures": 1, "trial_timeout": 60})
     result = ablator(root, "launch", "study.yaml")

@@ -103,11 +103,10 @@ def test_on_a_ray_cluster_a_job_waits_runs_the_stage_and_a_schedule_moves_and_ca
     with ray_head("--num-cpus=2") as head:
         url, env = head["dashboard"], head["env"]
         client = JobSubmissionClient(url)
-        at = in_utc(150)  # after the ablation (a few trials), so a job must wait for it
-        soon, far = project(tmp_path, "soon", at), project(tmp_path, "far", in_utc(2 * 86400))
-        for root in (soon, far):
-            result = ablator(root, "launch", "study.yaml", "--address", url, env=env)
-            assert result.returncode == 0, result.stdout + result.stderr
+        at = in_utc(90)  # after the ablation (a few trials: 20-60 s), so a job must wait for it
+        soon = project(tmp_path, "soon", at)
+        result = ablator(soon, "launch", "study.yaml", "--address", url, env=env)
+        assert result.returncode == 0, result.stdout + result.stderr
         launched = ablator_jobs(client, "soon")
         assert [j.metadata["job_name"] for j in launched] == ["ablator soon"]  # the dashboard's Name column
 
@@ -123,8 +122,10 @@ def test_on_a_ray_cluster_a_job_waits_runs_the_stage_and_a_schedule_moves_and_ca
         assert data["stages"]["ablation"]["state"] == "completed"
         assert data["schedule"]["state"] == "scheduled" and waiting.submission_id in data["schedule"]["runner"]
 
-        # moving the far study's schedule replaces its job; cancelling stops the new one
-        far_study = tmp_path / "studies" / "far"
+        # meanwhile, a far study: moving its schedule replaces its job; cancelling stops the new one
+        far, far_study = project(tmp_path, "far", in_utc(2 * 86400)), tmp_path / "studies" / "far"
+        result = ablator(far, "launch", "study.yaml", "--address", url, env=env)
+        assert result.returncode == 0, result.stdout + result.stderr
         launch_far = next(j for j in ablator_jobs(client, "far") if j.metadata["ablator_command"] == "launch")
         until("the far study's launch", lambda: client.get_job_status(launch_far.submission_id)
               in (JobStatus.SUCCEEDED, JobStatus.FAILED), 200)  # its driver holds the study until it ends
@@ -147,7 +148,7 @@ def test_on_a_ray_cluster_a_job_waits_runs_the_stage_and_a_schedule_moves_and_ca
 
         # the waiting job runs the stage after its time, with no further command
         until("the scheduled tuning stage", lambda: client.get_job_status(waiting.submission_id)
-              in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.STOPPED), 420, every=5)
+              in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.STOPPED), 420)
         logs = client.get_job_logs(waiting.submission_id)
         assert client.get_job_status(waiting.submission_id) == JobStatus.SUCCEEDED, logs[-3000:]
         data = status(soon, study)
@@ -173,11 +174,13 @@ def test_on_a_workstation_tune_wait_runs_at_its_time_once_and_a_killed_runner_le
     # a runner killed while it waits: after the time, the stage is missed
     at = in_utc(12)
     assert ablator(root, "tune", str(study), "--at", at.isoformat()).returncode == 0
+    began = time.monotonic()
     runner = subprocess.Popen([ABLATOR, "tune", str(study), "--wait", *local], cwd=root, env=_env(),
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         until("the runner recorded", lambda: "pid" in (Study(study).info["stages"]["tuning"].get("runner") or {}), 30,
               every=0.5)
+        starts = time.monotonic() - began  # how long a runner takes to start here and now
         assert status(root, study)["schedule"]["alive"] is True
     finally:
         runner.send_signal(signal.SIGKILL)
@@ -191,7 +194,7 @@ def test_on_a_workstation_tune_wait_runs_at_its_time_once_and_a_killed_runner_le
     assert "stage tuning: missed" in ablator(root, "status", str(study)).stdout
 
     # two `tune --wait` runners for one schedule sleep until it; the study lock decides which runs it
-    at = in_utc(20)
+    at = in_utc(max(8.0, 4 * starts))  # both runners (started at once) wait before it comes
     assert ablator(root, "tune", str(study), "--at", at.isoformat()).returncode == 0
     runners = [subprocess.Popen([ABLATOR, "tune", str(study), "--wait", "--no-dashboard", "--ray-temp-dir",
                                  short_tmp("rt_")], cwd=root, env=_env(), stdout=subprocess.PIPE,
@@ -211,7 +214,7 @@ def test_on_a_workstation_tune_wait_runs_at_its_time_once_and_a_killed_runner_le
 def test_submission_waits_a_bounded_time_for_a_head_whose_job_agent_is_not_ready(monkeypatch, tmp_path):
     # a real fault: the head's job agent cannot take its port, so the Jobs API answers
     # HTTP 500 "No available agent to submit job, please try again later" (as right after `ray start`)
-    monkeypatch.setattr(jobs, "AGENT_WAIT_S", 25)
+    monkeypatch.setattr(jobs, "AGENT_WAIT_S", 15)  # > one refused call (the head waits 10 s for its agent)
     monkeypatch.setattr(jobs, "CONNECT_WAIT_S", 3)
     console = Console(record=True, width=200)
     with pytest.raises(ClusterError, match="retried for 3 s.*Failed to connect"):  # nobody listens there
@@ -220,11 +223,11 @@ def test_submission_waits_a_bounded_time_for_a_head_whose_job_agent_is_not_ready
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         with (ray_head("--num-cpus=1", f"--dashboard-agent-listen-port={taken.getsockname()[1]}") as head,
-              pytest.raises(ClusterError, match="retried for 25 s.*No available agent")):
+              pytest.raises(ClusterError, match="retried for 15 s.*No available agent")):
             jobs.submit(head["dashboard"], ["launch", "x.yaml"], "x", console, upload=False)
     out = console.export_text()
     assert "its dashboard does not answer); retrying for up to 3 s" in out
-    assert "its job agent is starting); retrying for up to 25 s" in out
+    assert "its job agent is starting); retrying for up to 15 s" in out
 
 
 def test_schedule_states_and_refusals_without_a_runner(tmp_path):
