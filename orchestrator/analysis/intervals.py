@@ -23,12 +23,17 @@ CI_METHOD = "t"
 
 def t_ci(values: Sequence[float], alpha: float = 0.05) -> tuple[float, float]:
     """Two-sided t interval for the mean: mean +- t_{1-alpha/2, n-1} * s / sqrt(n)."""
+    return _t_interval(values, alpha, lambda n: 1 / math.sqrt(n))
+
+
+def _t_interval(values: Sequence[float], alpha: float, scale) -> tuple[float, float]:
+    """mean +- t_{1-alpha/2, n-1} * s * scale(n); NaNs below two values."""
     x = np.asarray(values, dtype=float)
     n = x.size
     if n < 2:
         return (float("nan"), float("nan"))
     m = float(np.mean(x))
-    half = t_quantile(1 - alpha / 2, n - 1) * float(np.std(x, ddof=1)) / math.sqrt(n)
+    half = t_quantile(1 - alpha / 2, n - 1) * float(np.std(x, ddof=1)) * scale(n)
     return (m - half, m + half)
 
 
@@ -74,13 +79,7 @@ def bootstrap_ci(
 
 def prediction_interval(values: Sequence[float], alpha: float = 0.05) -> tuple[float, float]:
     """t prediction interval for one new run: mean +- t_{1-alpha/2,n-1} * s * sqrt(1 + 1/n)."""
-    x = np.asarray(values, dtype=float)
-    n = x.size
-    if n < 2:
-        return (float("nan"), float("nan"))
-    m = float(np.mean(x))
-    half = t_quantile(1 - alpha / 2, n - 1) * float(np.std(x, ddof=1)) * math.sqrt(1 + 1 / n)
-    return (m - half, m + half)
+    return _t_interval(values, alpha, lambda n: math.sqrt(1 + 1 / n))
 
 
 def simultaneous_alpha(alpha: float, m: int, factor: float = 1.0) -> float:
