@@ -42,7 +42,7 @@ def project(root, disk) -> None:
         "name": "full",
         "trainable": "mytrain:run",
         "metrics": {"primary": {"name": "score", "mode": "max"}},
-        "baseline": {"epochs": EPOCHS, "sleep": 0.15, "floats": 50_000, "extra": 1},
+        "baseline": {"epochs": EPOCHS, "sleep": 0.3, "floats": 50_000, "extra": 1},
         "components": {"extra": {"kind": "training", "description": "x", "removal": {"extra": 0}}},
         "seeds": [0, 1, 2, 3],
         "resources": {"max_concurrent": 1},
