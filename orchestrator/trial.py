@@ -103,6 +103,7 @@ class TrialContext:
         variant: str = "baseline",
         removed: Iterable[str] = (),
         stage: str = "ablation",
+        purpose: str = "variant",
         attempt: int = 1,
         source: TrialStore | None = None,
         stop_hook: Callable[[int, dict], bool] | None = None,
@@ -117,6 +118,7 @@ class TrialContext:
         self.variant = variant
         self.removed = list(removed)
         self.stage = stage
+        self.purpose = purpose
         self.attempt = attempt
         self.trial_dir = store.path
         self._store = store
@@ -170,7 +172,8 @@ class TrialContext:
         set_seeds(data["seed"], data["threads"], data["deterministic"])
         source = TrialStore(Path(data["source"])) if data["source"] else None
         return cls(data["config"], data["seed"], TrialStore(Path(data["trial_dir"])), trial_id=data["trial_id"],
-                   variant=data["variant"], removed=data["removed"], stage=data["stage"], attempt=data["attempt"],
+                   variant=data["variant"], removed=data["removed"], stage=data["stage"],
+                   purpose=data.get("purpose", "variant"), attempt=data["attempt"],
                    source=source, device=data["device"])
 
     def write_env_file(self, threads: int, deterministic: bool) -> Path:
@@ -179,6 +182,7 @@ class TrialContext:
         write_json(path, {
             "config": self.config, "seed": self.seed, "trial_dir": str(self.trial_dir.resolve()),
             "trial_id": self.trial_id, "variant": self.variant, "removed": self.removed, "stage": self.stage,
+            "purpose": self.purpose,
             "attempt": self.attempt, "device": self._device, "threads": threads, "deterministic": deterministic,
             "source": str(self._source.path.resolve()) if self._source is not None else None})
         return path

@@ -305,3 +305,14 @@ def test_records_of_the_former_layout_read_with_their_stage_and_purpose(study):
     assert set(statuses) == ids_before | set(old)
     config = load_config(study.config_path, import_trainable=False)
     assert {s.trial_id for s in ablation_trials(config)} == ids_before  # resume finds every trial by its id
+    # a torn record mended from a plan entry of the former layout keeps its purpose
+    from rich.console import Console
+
+    from orchestrator.session.mending import mend_records
+
+    study.write_plan({"trials": [{"trial_id": "baseline-seed0-repeat", "stage": "determinism",
+                                  "variant": "baseline", "removed": [], "seed": 0}]})
+    study.trial("baseline-seed0-repeat").record_path.write_text('{"trial_id": "baseline-seed0-re')
+    assert mend_records(Study(study.path), Console(quiet=True)) == ["baseline-seed0-repeat"]
+    mended = Study(study.path).trial("baseline-seed0-repeat").read()
+    assert (mended.stage, mended.purpose, mended.state) == ("ablation", "determinism", PENDING)

@@ -220,6 +220,20 @@ def test_report_has_the_tuning_section_once_and_html_agrees(tmp_path):
     assert md_rows and all(row in html_rows for row in md_rows), (md_rows, html_rows)
 
 
+def test_tuning_results_of_an_earlier_version_read_and_damaged_ones_are_said_plainly(tmp_path):
+    effects = {"a": 2.0}
+    study = make_study(tmp_path / "old", simulated_config(effects, 0.5, 3), simulate_records(effects, 0.5, 3))
+    (study.path / "tuning").mkdir()
+    conf = {"n": 3, "effect": 0.5, "ci_t": [0.1, 0.9], "p": 0.01, "outcome": "helped", "alpha": 0.05,
+            "min_effect": 0.0, "removed": [], "note": ""}  # an earlier version's tuning/summary.json
+    (study.path / "tuning" / "summary.json").write_text(json.dumps({**TUNING_RESULTS, "confirmation": conf}))
+    _, md, _ = report(study)
+    assert "Best trial `tune-0004`" in md and "Tuning helped beyond noise" in md and "[0.1, 0.9]" in md
+    (study.path / "tuning" / "results.json").write_text('{"metric": "sc')  # torn: said, the rest written
+    _, md, _ = report(study)
+    assert "## Verdicts" in md and "The tuning stage's results cannot be read" in md and "results.json" in md
+
+
 def test_a_write_killed_halfway_leaves_the_previous_report_whole(tmp_path, monkeypatch):
     """A fake for a fault we cannot cause with certainty: the rename after the temp file is written
     raises, as a kill between the two would leave it."""

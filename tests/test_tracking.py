@@ -259,6 +259,9 @@ def test_names_tags_project():
     assert P.run_name(rec) == "synthetic-ctc_head-seed2"
     assert P.run_tags(cfg, rec) == ["removed:ctc_head", "removed:dropout", "kind:structural", "kind:training"]
     assert P.run_tags(cfg, record("b", "baseline", [])) == ["baseline"]
+    repeat = record("baseline-seed0-repeat", "baseline", []).model_copy(update={"purpose": "determinism"})
+    assert P.run_name(repeat) == "baseline-seed0-determinism"  # not the ablation's own baseline-seed0
+    assert P.run_tags(cfg, repeat) == ["baseline", "purpose:determinism"]
     custom = parse_config({**CONFIG, "tracking": {"wandb": {"mode": "offline", "project": "p", "entity": "e"}}})
     assert P.project_name(custom) == "p"
 

@@ -1,6 +1,6 @@
 """Reproducibility: which mode the trials ran in, and the determinism check.
 
-``analysis.check_determinism: true`` runs the baseline's first seed a second time (stage
+``analysis.check_determinism: true`` runs the baseline's first seed a second time (purpose
 ``determinism``); ``check`` compares the two runs' final metrics and per-step history bit
 for bit and flags any difference. Each trial record says whether it ran with
 ``reproducibility.deterministic`` (``record.reproducibility``, written by the worker).

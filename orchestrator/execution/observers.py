@@ -1,8 +1,9 @@
 """Who hears of trial updates: one list the study session fills once, every stage reports to.
 
-Progress, the tracker (W&B) and telemetry subscribe; each stage (ablation, tiers, adaptive
-seeds, determinism, tuning, confirmation) passes ``observers.update`` to its executor and
-``observers.tick`` to its loop, so a trial of any stage reaches all of them the same way.
+Progress, the tracker (W&B) and telemetry subscribe; every run of trials (the ablation's
+tiers, adaptive seeds and determinism repeat; the tuning's search and confirmation) passes
+``observers.update`` to its executor and ``observers.tick`` to its loop, so a trial of any
+stage reaches all of them the same way.
 """
 
 from __future__ import annotations

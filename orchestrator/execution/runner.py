@@ -22,7 +22,7 @@ import ray
 
 from ..config import StudyConfig
 from ..errors import ClusterError, NoRoom
-from ..ledger import COMPLETED, FAILED, PENDING, RUNNING, Study, TrialRecord
+from ..ledger import COMPLETED, FAILED, PENDING, RUNNING, SEARCH, VARIANT, Study, TrialRecord
 from ..plan import TrialSpec
 from . import interrupt, oom
 from .group import Group, cause
@@ -159,6 +159,11 @@ class TrialExecutor:
 
     # ------------------------------------------------------------ submit / wait
 
+    def _task_prefix(self, spec: TrialSpec) -> str:
+        """A trial's Ray task name before its attempt number: study/stage[/purpose]/variant/seed/attempt."""
+        purpose = "" if spec.purpose in (VARIANT, SEARCH) else f"{spec.purpose}/"
+        return f"{self.config.name}/{spec.stage}/{purpose}{spec.variant}/seed{spec.seed}/attempt"
+
     def submit(self, spec: TrialSpec, config: dict | None = None) -> None:
         """Start a trial (its PENDING record must exist)."""
         res, ft = self.config.resources, self.config.fault_tolerance
@@ -172,7 +177,7 @@ class TrialExecutor:
                           number=number, events=self._events, trial_timeout=ft.trial_timeout,
                           stall_timeout=ft.stall_timeout, device="cuda" if res.gpus_per_trial else "cpu",
                           stop_hook=hook, world_size=res.workers_per_trial)
-        name = f"{self.config.name}/{spec.stage}/{spec.variant}/seed{spec.seed}/attempt{number}"
+        name = f"{self._task_prefix(spec)}{number}"
         if res.workers_per_trial > 1:
             group = Group(res, name, attempt)
             ref = group.head
@@ -332,7 +337,7 @@ class TrialExecutor:
                 pids |= {pid for pid, trial in self._pids.items() if trial == spec.trial_id}  # earlier attempts too
                 now_m, host = time.monotonic(), record.host or "its node"
                 recent = {pid: gb for pid, (when, node, gb) in self._hogs.items() if node == host and now_m - when < 30}
-                task = f"{self.config.name}/{spec.stage}/{spec.variant}/seed{spec.seed}/attempt"
+                task = self._task_prefix(spec)
                 error, counted = oom.charge(str(exc), pids, host, self._pids, self.config.name, recent, task)
                 if counted:  # a trial charged its kill: others killed beside it may be spared
                     use = oom.memory_use(str(exc))

@@ -140,7 +140,7 @@ def run_attempt(attempt: Attempt, master: tuple | None = None) -> TrialRecord:
     source = TrialStore(trials / spec["source_trial"]) if spec.get("source_trial") else None
     set_seeds(spec["seed"], a.threads, deterministic)
     ctx = TrialContext(a.config, spec["seed"], store, trial_id=spec["trial_id"], variant=spec["variant"],
-                       removed=spec["removed"], stage=spec["stage"], attempt=record.attempts,
+                       removed=spec["removed"], stage=spec["stage"], purpose=spec["purpose"], attempt=record.attempts,
                        source=source, stop_hook=hook, device=a.device, world_size=a.world_size)
     stopped = False
     try:
@@ -217,7 +217,8 @@ def run_rank(attempt: Attempt, rank: int, master: tuple) -> None:
     store = TrialStore(Path(a.study_path) / "trials" / spec["trial_id"])
     set_seeds(spec["seed"], a.threads, _deterministic(a.study_path))
     ctx = TrialContext(a.config, spec["seed"], store, trial_id=spec["trial_id"], variant=spec["variant"],
-                       removed=spec["removed"], stage=spec["stage"], attempt=a.number, device=a.device, rank=rank,
+                       removed=spec["removed"], stage=spec["stage"], purpose=spec["purpose"], attempt=a.number,
+                       device=a.device, rank=rank,
                        world_size=a.world_size)
     try:
         _join(ctx, master, a.trial_timeout)

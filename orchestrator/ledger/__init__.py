@@ -32,9 +32,10 @@ from .records import (
     AttemptError,
     TrialRecord,
     TuningInfo,
+    with_purpose,
 )
 from .study import LAYOUT_VERSION, Study, TrialStore
 
 __all__ = ["ABLATION", "COMPLETED", "CONFIRMATION", "DETERMINISM", "FAILED", "LAYOUT_VERSION", "PENDING", "RUNNING",
            "SEARCH", "TUNING", "VARIANT", "AttemptError", "Study", "TrialRecord", "TrialStore", "TuningInfo",
-           "as_no_room", "read_json", "write_json", "write_text"]
+           "as_no_room", "read_json", "with_purpose", "write_json", "write_text"]

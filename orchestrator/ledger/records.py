@@ -24,6 +24,15 @@ VARIANT, SEARCH, CONFIRMATION, DETERMINISM = "variant", "search", "confirmation"
 FORMER_STAGES = {CONFIRMATION: (TUNING, CONFIRMATION), DETERMINISM: (ABLATION, DETERMINISM)}
 
 
+def with_purpose(fields: dict) -> dict:
+    """A record's or plan entry's fields with `purpose`: an older layout's from its stage, which may have held it."""
+    if "purpose" in fields:
+        return fields
+    stage = fields.get("stage", ABLATION)
+    stage, purpose = FORMER_STAGES.get(stage, (stage, SEARCH if stage == TUNING else VARIANT))
+    return {**fields, "stage": stage, "purpose": purpose}
+
+
 class AttemptError(BaseModel):
     """Why one attempt of a trial failed."""
 
@@ -102,12 +111,7 @@ class TrialRecord(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _former_stage(cls, data: Any) -> Any:
-        """A record without `purpose` (an older layout): its purpose from its stage, which may have held it."""
-        if isinstance(data, dict) and "purpose" not in data:
-            stage = data.get("stage", ABLATION)
-            stage, purpose = FORMER_STAGES.get(stage, (stage, SEARCH if stage == TUNING else VARIANT))
-            data = {**data, "stage": stage, "purpose": purpose}
-        return data
+        return with_purpose(data) if isinstance(data, dict) else data
 
     @property
     def finished(self) -> bool:

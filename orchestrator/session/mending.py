@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from ..execution import runner
-from ..ledger import Study
+from ..ledger import Study, with_purpose
 from ..plan import TrialSpec
 
 
@@ -19,7 +19,7 @@ def mend_records(study: Study, console: Console) -> list[str]:
     damaged = study.damaged_records()
     if not damaged:
         return []
-    specs = {t["trial_id"]: t for t in study.read_plan().get("trials", [])}
+    specs = {t["trial_id"]: with_purpose(t) for t in study.read_plan().get("trials", [])}  # older plans: no purpose
     indexed = {r.trial_id: r for r in study.records()}
     mended = []
     for path, problem in damaged:

@@ -59,8 +59,9 @@ def write_analysis_run(wb, study, study_dir: Path, counts: dict[str, int]) -> No
         if best_config is not None:
             run.summary["best_config"] = wb.scrub(best_config)
         tuning_dir = study_dir / "tuning"  # the tuning stage's report, when it ran
-        tuning_results = tuning_dir / "results.json"
-        tuning = wb.load(tuning_results if tuning_results.is_file() else None, read_json)
+        tuning_results = next((p for p in (tuning_dir / "results.json", tuning_dir / "summary.json")  # or its
+                               if p.is_file()), None)  # former name, in a study tuned by an earlier version
+        tuning = wb.load(tuning_results, read_json)
         if tuning is not None:
             run.summary["tuning"] = wb.scrub(tuning)
         for png in sorted(tuning_dir.glob("*.png")):

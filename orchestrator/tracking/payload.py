@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 from ..config import StudyConfig
-from ..ledger import TrialRecord
+from ..ledger import CONFIRMATION, DETERMINISM, TrialRecord
 from ..ledger.verdicts import Verdicts
 from ..spaces import fmt
 
@@ -102,6 +102,8 @@ def run_name(record: TrialRecord) -> str:
     number = record.tuning.number if record.tuning is not None else None
     if record.stage == "tuning" and number is not None and str(number) not in name:
         name = f"{name}-t{number}"
+    if record.purpose in (CONFIRMATION, DETERMINISM):  # not the ablation's or the search's own trial of it
+        name = f"{name}-{record.purpose}"
     if record.group:
         name = f"{record.group}-{name}"
     return name
@@ -121,6 +123,8 @@ def run_tags(config: StudyConfig, record: TrialRecord) -> list[str]:
         tags.append("baseline")
     if record.inference_only:
         tags.append("inference-only")
+    if record.purpose in (CONFIRMATION, DETERMINISM):
+        tags.append(f"purpose:{record.purpose}")
     return [t[:64] for t in dict.fromkeys(tags)]
 
 

@@ -16,7 +16,7 @@ import yaml
 from optuna.trial import TrialState
 
 from ..config import StudyConfig, parse_config
-from ..errors import ConfigError
+from ..errors import ConfigError, LedgerDamaged
 from ..ledger import Study, read_json, write_json, write_text
 from ..levels import same
 from ..paths import apply_overrides, get_path
@@ -227,9 +227,25 @@ def write_reports(study: Study, config: StudyConfig, plan: TuningPlan, ostudy: o
     return out / "report.md"
 
 
+def read_results(study_path: str | Path) -> dict | None:
+    """tuning/results.json (None before the stage ran); a study tuned by an earlier version has
+    tuning/summary.json, whose confirmation names its interval `ci_t`."""
+    out = Path(study_path) / TUNING_DIR
+    path = next((p for p in (out / "results.json", out / "summary.json") if p.is_file()), None)
+    results = read_json(path) if path is not None else None
+    conf = (results or {}).get("confirmation")
+    if conf and "ci" not in conf and "ci_t" in conf:
+        conf["ci"] = conf["ci_t"]
+    return results
+
+
 def study_section(study_path: str | Path) -> str | None:
-    """The tuning section of the study's report.md, from tuning/results.json (None before the stage ran)."""
-    summary = read_json(Path(study_path) / TUNING_DIR / "results.json")
+    """The tuning section of the study's report.md, from the tuning results (None before the stage ran)."""
+    try:
+        summary = read_results(study_path)
+    except LedgerDamaged as exc:  # the analysis's sections do not depend on it: say so, write them
+        return (f"## Tuning\n\nThe tuning stage's results cannot be read: {exc}\n`ablator tune {study_path}` "
+                "writes them again (its finished trials are kept).")
     if not summary:
         return None
     best, conf, metric = summary.get("best"), summary.get("confirmation"), summary["metric"]
