@@ -103,7 +103,7 @@ def test_on_a_ray_cluster_a_job_waits_runs_the_stage_and_a_schedule_moves_and_ca
     with ray_head("--num-cpus=2") as head:
         url, env = head["dashboard"], head["env"]
         client = JobSubmissionClient(url)
-        at = in_utc(90)  # after the ablation (a few trials: 20-60 s), so a job must wait for it
+        at = in_utc(120)  # after the ablation (a few trials: 20-60 s, twice that on a loaded machine): a job waits
         soon = project(tmp_path, "soon", at)
         result = ablator(soon, "launch", "study.yaml", "--address", url, env=env)
         assert result.returncode == 0, result.stdout + result.stderr

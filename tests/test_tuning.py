@@ -264,7 +264,7 @@ def test_interrupted_trials_resume_from_their_checkpoint_and_finished_ones_are_t
     for trial in asked[:2]:  # their records, as a dead driver left them
         values = plan.decode(trial.params)
         spec = TrialSpec(f"tune-{trial.number:04d}", "tuning", "tuned", ["b"], 0,
-                         overrides=plan.overrides(config, values))
+                         overrides=plan.overrides(config, values), purpose="search")
         rec = new_record(spec)
         rec.tuning = TuningInfo(number=trial.number, params=values)
         store = study.trial(spec.trial_id)
