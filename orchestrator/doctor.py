@@ -114,7 +114,7 @@ def _plan(study: Study, config, fix: bool) -> list[Finding]:
 
 def rebuild_plan(study: Study, config) -> list[dict]:
     """The ablation trials of the config's first tier, then every other ablation trial on disk."""
-    tier = config.tiers.order[0].name if config.tiers else None
+    tier = config.tier_names[0]
     trials = {s.trial_id: s.to_dict() for s in planning.ablation_trials(config, tier=tier)}
     keys = set(planning.TrialSpec.__dataclass_fields__)
     for rec in study.records_on_disk(warn=False):

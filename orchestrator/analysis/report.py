@@ -95,7 +95,7 @@ def _plots(analysis: dict, config: StudyConfig, plot_dir: Path) -> dict[str, str
         except Exception as exc:  # a plot must never cost the report
             analysis["flags"].append(flag("plot", "info", label, None, f"plot for group {label} failed: {exc}"))
     if config.sweep is not None:
-        tiers = [t.name for t in config.tiers.order] if config.tiers is not None else [None]
+        tiers = config.tier_names
         for tier in tiers:
             name = "sweep" + ("" if tier is None else "_" + plots.safe(tier))
             try:

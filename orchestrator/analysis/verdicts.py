@@ -56,7 +56,7 @@ def group_meta(config: StudyConfig) -> dict[str, dict]:
     """label -> {tier, sweep_value, order} for every group the plan can produce."""
     from .. import plan as planning
 
-    tiers = [t.name for t in config.tiers.order] if config.tiers is not None else [None]
+    tiers = config.tier_names
     meta: dict[str, dict] = {}
     for tier in tiers:
         try:
@@ -74,7 +74,7 @@ def main_group(labels: list[str], meta: dict[str, dict], config: StudyConfig) ->
     """The last tier's group; for sweeps the one at the baseline's own sweep value, else the first."""
     if not labels:
         return None
-    tiers = [t.name for t in config.tiers.order] if config.tiers is not None else [None]
+    tiers = config.tier_names
     for tier in reversed(tiers):
         in_tier = [lb for lb in labels if meta.get(lb, {}).get("tier") == tier]
         if not in_tier:

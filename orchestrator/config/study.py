@@ -134,6 +134,11 @@ class StudyConfig(Strict):
         return list(self.seeds)
 
     @property
+    def tier_names(self) -> list[str | None]:
+        """The tiers' names in the order they run; [None] for a study without tiers."""
+        return [t.name for t in self.tiers.order] if self.tiers is not None else [None]
+
+    @property
     def has_levels(self) -> bool:
         """True when the study has alternatives or factors besides plain removals."""
         return bool(self.factors) or any(c.alternatives for c in self.components.values())

@@ -25,7 +25,7 @@ def run_ablation(session: StudySession, rerun: list[planning.Variant] | None = N
     study, config = session.study, session.config
     started = time.time()
     study.set_stage("ablation", "running", started=started)
-    tiers = [t.name for t in config.tiers.order] if config.tiers else [None]
+    tiers = config.tier_names
     for i, tier in enumerate(tiers):
         specs = planning.ablation_trials(config, seeds=seeds_so_far(study, config, tier), tier=tier)
         if rerun:

@@ -14,7 +14,7 @@ def print_plan(config: StudyConfig, console: Console) -> None:
     """The plan as a table: variants x seeds, and the trial count."""
     seeds = config.seed_list
     variants = planning.variants(config)
-    groups = planning.groups(config, config.tiers.order[0].name if config.tiers else None)
+    groups = planning.groups(config, config.tier_names[0])
     rows = []
     for v in variants:
         kinds = sorted({config.components[c].kind for c in v.removed}) or ["-"]

@@ -78,13 +78,13 @@ def stop_runner(study: Study, console: Console, address: str | None = None) -> N
 
     A `tune --wait` process needs no stopping: it sees the schedule change and ends itself.
     """
-    runner = schedule.stage(study).get("runner") or {} if schedule.scheduled_at(study) else {}
-    if "job_id" not in runner:
+    waiting = schedule.stage(study).get("runner") or {} if schedule.scheduled_at(study) else {}
+    if "job_id" not in waiting:
         return
-    where = address if jobs.is_job_address(address) else runner["address"]
-    state = jobs.stop(where, runner["job_id"])
-    console.print(f"Stopped Ray job {runner['job_id']} on {where}, which waited for the old schedule"
-                  if state in jobs.ALIVE else f"Ray job {runner['job_id']} on {where} was {state.lower()} already",
+    where = address if jobs.is_job_address(address) else waiting["address"]
+    state = jobs.stop(where, waiting["job_id"])
+    console.print(f"Stopped Ray job {waiting['job_id']} on {where}, which waited for the old schedule"
+                  if state in jobs.ALIVE else f"Ray job {waiting['job_id']} on {where} was {state.lower()} already",
                   soft_wrap=True)
 
 
