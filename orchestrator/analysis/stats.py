@@ -252,30 +252,9 @@ def short_reason(why: str) -> str:
 # ---------------------------------------------------------------- the paired comparison
 
 
-def compare_paired(
-    baseline_values_by_seed: Mapping[int, float],
-    other_values_by_seed: Mapping[int, float],
-    mode: str,
-    alpha: float = 0.05,
-    min_effect: float = 0.0,
-    n_bootstrap: int = 10000,
-    *,
-    random_state: int | None = 0,
-    bootstrap: bool = True,
-) -> Comparison:
-    """Compare one variant with the baseline over paired seeds: effect, CI, p-values, verdict.
-
-    Positive ``effect`` means the baseline is better, i.e. the thing the other variant lacks
-    (or changes) helps. Only seeds where *both* values exist and are finite are paired;
-    ``seeds`` lists them and ``unpaired`` says which seeds were dropped and why. This is a
-    family of one (``*_holm`` equal the raw p-values); a study's analysis re-adjusts
-    across components with ``decide_family``. With fewer than two paired seeds the verdict
-    is ``inconclusive`` with ``estimable: False`` and a note saying it cannot conclude.
-    ``baseline`` and ``variant`` summarise the two sides' values.
-    """
-    return Comparison.model_validate(paired_comparison(
-        baseline_values_by_seed, other_values_by_seed, mode, alpha, min_effect, n_bootstrap,
-        random_state=random_state, bootstrap=bootstrap))
+def compare_paired(*args, **kwargs) -> Comparison:
+    """``paired_comparison``, typed: one variant against the baseline as a finished row."""
+    return Comparison.model_validate(paired_comparison(*args, **kwargs))
 
 
 def paired_comparison(
@@ -289,7 +268,17 @@ def paired_comparison(
     random_state: int | None = 0,
     bootstrap: bool = True,
 ) -> dict:
-    """``compare_paired``'s row as the statistics build it: a dict the analysis adds to before typing it."""
+    """Compare one variant with the baseline over paired seeds: effect, CI, p-values, verdict.
+
+    Positive ``effect`` means the baseline is better, i.e. the thing the other variant lacks
+    (or changes) helps. Only seeds where *both* values exist and are finite are paired;
+    ``seeds`` lists them and ``unpaired`` says which seeds were dropped and why. This is a
+    family of one (``*_holm`` equal the raw p-values); a study's analysis re-adjusts
+    across components with ``decide_family``. With fewer than two paired seeds the verdict
+    is ``inconclusive`` with ``estimable: False`` and a note saying it cannot conclude.
+    ``baseline`` and ``variant`` summarise the two sides' values. Returns the row as a dict the
+    analysis adds to before typing it (``compare_paired`` types it at once).
+    """
     seeds, diffs, b, o, unpaired = pair_values(dict(baseline_values_by_seed), dict(other_values_by_seed), mode)
     result = summarise_diffs(diffs, alpha, min_effect, n_bootstrap if bootstrap else 0, random_state)
     result.update(
