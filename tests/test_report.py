@@ -33,7 +33,7 @@ def make_study(path, cfgd: dict, records: list[TrialRecord]) -> Study:
     return study
 
 
-def report(study: Study, width: int = 200) -> tuple[dict, str, str]:
+def report(study: Study, width: int = 200) -> tuple[Verdicts, str, str]:
     """`ablator report` as the session composes it: the analysis, with the tuning section kept."""
     buf = io.StringIO()
     out = write_report(study.path, Console(file=buf, width=width))
