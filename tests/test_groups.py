@@ -242,14 +242,17 @@ def run(ctx):
     cfg = ctx.config
     held = [bytearray(32 * 2**20)]  # every trial holds a little
     met = Path(cfg["rendezvous"])
-    if cfg["grow"] and ctx.seed == 0:  # the grower: the oldest task, it grows once the healthy ones run
+    grower = met / "grower"
+    if cfg["grow"] and ctx.seed == 0:  # the grower: it grows once three trials younger than it run
+        grower.write_text(str(time.time()))
         deadline = time.time() + 180
-        while len(list(met.glob("*"))) < 3 and time.time() < deadline:
+        while len(list(met.glob("*-seed*"))) < 3 and time.time() < deadline:
             time.sleep(0.2)
         while len(held) * 256 < cfg["cap_mb"]:  # fast, in big steps, until Ray's memory monitor kills it
             held.append(bytearray(256 * 2**20))  # zero-filled: the pages are really used
         time.sleep(120)
-    (met / ctx.trial_id).touch()
+    elif grower.exists() and time.time() - float(grower.read_text() or "inf") >= 1.0:
+        (met / ctx.trial_id).touch()  # started well after the grower, so Ray granted it a younger lease
     for epoch in range(cfg["epochs"]):
         time.sleep(1.0)
         ctx.report({"score": 1.0 + 0.1 * ctx.seed}, checkpoint={"epoch": epoch})
@@ -260,12 +263,15 @@ def run(ctx):
 def test_a_growing_trial_is_charged_its_oom_kill_and_healthy_trials_beside_it_complete(tmp_path):
     """Ray's real memory monitor, its threshold MARGIN above what the machine uses when the test starts.
 
-    One trial (baseline, seed 0) grows to MARGIN + 3 GiB in 256 MiB steps once the three healthy
-    trials run; they hold 32 MiB each. Ray kills the tasks that started last first (several at
-    once), so the healthy trials, started after the grower, are killed beside it: each must be
-    re-run without counting (max_failures: 0) and name the grower's memory; the grower alone is
-    charged. Memory that other processes take during the test eats into MARGIN: on a busy
-    machine keep it free of other large jobs.
+    Ray kills the workers whose leases it granted last first, several at once, until enough memory
+    would be freed. So that the order is certain (not a race between leases granted at the same
+    moment), four trials run at a time in plan order: the grower (baseline, seed 0) and the other
+    baseline seeds first, which simply complete; the no-growth trials start only as those end,
+    well after the grower. Once three of them run, the grower grows to MARGIN + 3 GiB in 256 MiB
+    steps; they hold 32 MiB each. Ray kills them first, beside the grower: each must be re-run
+    without counting (max_failures: 0) and name the grower's memory; the grower alone is charged.
+    Memory that other processes take during the test eats into MARGIN: on a busy machine keep it
+    free of other large jobs.
     """
     import re
 
@@ -279,10 +285,10 @@ def test_a_growing_trial_is_charged_its_oom_kill_and_healthy_trials_beside_it_co
     met.mkdir()
     root = project(tmp_path, "oom", components={"growth": {"kind": "training", "description": "grows",
                                                            "removal": {"grow": False}}},
-                   trainable="grower:run", seeds=[0, 1], metrics={"primary": {"name": "score", "mode": "max"}},
+                   trainable="grower:run", seeds=[0, 1, 2, 3], metrics={"primary": {"name": "score", "mode": "max"}},
                    baseline={"grow": True, "epochs": 8, "cap_mb": int((margin + 3 * 2**30) / 2**20),
                              "rendezvous": str(met)},
-                   resources={"cpus_per_trial": 0.5}, fault_tolerance={"max_failures": 0})
+                   resources={"cpus_per_trial": 0.5, "max_concurrent": 4}, fault_tolerance={"max_failures": 0})
     (root / "grower.py").write_text(GROWER)
     result = ablator(root, "launch", "study.yaml", timeout=400, RAY_memory_usage_threshold=f"{threshold:.3f}",
                      RAY_memory_monitor_refresh_ms="100")
@@ -295,12 +301,13 @@ def test_a_growing_trial_is_charged_its_oom_kill_and_healthy_trials_beside_it_co
     used = re.search(r"this trial used ([\d.]+) GB, the most of the study's workers on the node", error.error)
     assert used and float(used[1]) > 0.5 and error.counted, error  # it grew; its own memory, counted
     spared = []
-    for tid in ("baseline-seed1", "no-growth-seed0", "no-growth-seed1"):
+    for tid in sorted(set(recs) - {"baseline-seed0"}):
         healthy = recs[tid]
         assert healthy.state == "COMPLETED" and healthy.final["score"] >= 1.0, (tid, healthy.errors)
         for e in healthy.errors:  # killed beside the grower: re-run, not counted, and says whose memory
             assert not e.counted and "while trial baseline-seed0 used" in e.error, e
             spared.append(f"{tid}: {e.error}")
     print(f"grower: {error.error}", f"healthy attempts killed for its memory: {len(spared)}", *spared, sep="\n")
-    # Ray kills the newest tasks first, so it cannot have killed the grower without a healthy trial
+    assert len(recs) == 8 and len(list(met.glob("no-growth-seed*"))) >= 3  # the grower grew with three younger trials
+    # Ray kills the youngest leases first, so it cannot have killed the grower without a healthy trial
     assert spared, "Ray killed only the grower: no healthy trial was killed beside it, attribution untested"

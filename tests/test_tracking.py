@@ -754,6 +754,36 @@ def test_a_wandb_failure_lists_the_unwritten_trials_and_sync_writes_them(wandb_e
 
 
 @pytest.mark.slow
+def test_a_tracker_closed_at_once_still_writes_the_listed_analysis_run(wandb_env, tmp_path, monkeypatch):
+    """`ablator sync` closes its tracker right after making it, sometimes before a writer has read
+    what an earlier driver listed: the listed analysis run is backlog all the same, written, never
+    dropped from the list unwritten. The race is made certain by holding the writer until close()
+    has begun (a fake of timing only: which thread wins cannot be caused for real on demand)."""
+    from orchestrator.tracking import pending
+    from orchestrator.tracking import tracker as tracker_module
+
+    cfg, study = new_study(tmp_path)
+    (study.path / "report.md").write_text("# report\n")
+    (study.path / "results.csv").write_text("variant,metric,mean\nbaseline,acc,0.8\n")
+    pending.record(study.path, [], True, "W&B failed")
+    made = []
+    real = tracker_module.has_report
+
+    def after_close(path):
+        deadline = time.time() + 30
+        while not (made and made[0]._closing.is_set()) and time.time() < deadline:
+            time.sleep(0.01)
+        return real(path)
+
+    monkeypatch.setattr(tracker_module, "has_report", after_close)
+    made.append(make_tracker(cfg, study, PROVENANCE, echo=lambda line: None))
+    made[0].close()
+    assert not (study.path / "wandb_pending.json").exists()
+    (analysis,) = runs_by_trial(study.path / "wandb")["analysis"]
+    assert analysis.summary["wandb/trials_not_written"] == 0
+
+
+@pytest.mark.slow
 def test_a_driver_that_stops_early_lists_the_backlog_and_the_next_one_writes_it(wandb_env, tmp_path):
     """close() cut short (here: a zero timeout, as when the driver must stop) lists every trial
     W&B lacks; the next driver's tracker (`ablator resume`) writes them and drops the list."""

@@ -121,8 +121,11 @@ class WandbTracker(Tracker):
 
     def log_analysis(self, study_dir: str | Path) -> None:
         if not self._closed:
-            self._analysis_dir, self._analysis_written = Path(study_dir), False
-            self._work.put(_ANALYSIS, last=True)
+            self._queue_analysis(study_dir)
+
+    def _queue_analysis(self, study_dir: str | Path) -> None:
+        self._analysis_dir, self._analysis_written = Path(study_dir), False
+        self._work.put(_ANALYSIS, last=True)
 
     def close(self, timeout: float | None = None) -> None:
         """Write the backlog (a progress line every few seconds), then finish every run.
@@ -321,7 +324,7 @@ class WandbTracker(Tracker):
         for tid in pending.unwritten(self.study):
             self._work.put(tid, keep=True)
         if earlier.get("analysis_run") and has_report(self.study.path):
-            self.log_analysis(self.study.path)
+            self._queue_analysis(self.study.path)  # even once close() was called: it is backlog
 
     def _analysis(self) -> None:
         if self._analysis_dir is None or self.wb.mode == "disabled":
