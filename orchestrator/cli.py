@@ -190,6 +190,7 @@ def status(study_dir: Path = typer.Argument(..., help="Study directory."),
             sched = data["schedule"]
             console.print(f"  stage tuning: [bold]{sched['state']}[/bold]  "
                           f"{escape(('was due at ' if sched['state'] == 'missed' else 'for ') + sched['at'])}; "
+                          + (f"{sched['n_trials']} trials; " if sched.get("n_trials") else "") +
                           f"runner: {escape(sched['runner'])}", soft_wrap=True)
             continue
         extra = [f"{k}={v}" for k, v in state.items() if k not in ("state", "time") and not isinstance(v, dict)]

@@ -173,7 +173,7 @@ def test_on_a_workstation_tune_wait_runs_at_its_time_once_and_a_killed_runner_le
 
     # a runner killed while it waits: after the time, the stage is missed
     at = in_utc(12)
-    assert ablator(root, "tune", str(study), "--at", at.isoformat()).returncode == 0
+    assert ablator(root, "tune", str(study), "--at", at.isoformat(), "--n-trials", "3").returncode == 0
     began = time.monotonic()
     runner = subprocess.Popen([ABLATOR, "tune", str(study), "--wait", *local], cwd=root, env=_env(),
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -188,12 +188,15 @@ def test_on_a_workstation_tune_wait_runs_at_its_time_once_and_a_killed_runner_le
     until("the time", lambda: datetime.now(UTC) > at, 30, every=1)
     data = status(root, study)
     assert data["schedule"]["state"] == "missed" and data["schedule"]["alive"] is False
+    assert data["schedule"]["n_trials"] == 3
     assert data["stages"]["tuning"]["state"] == "scheduled"
     listed = json.loads(ablator(root, "list", str(tmp_path / "studies"), "--json").stdout)
     assert listed["stages"]["tuning"] == "missed"
-    assert "stage tuning: missed" in ablator(root, "status", str(study)).stdout
+    shown = ablator(root, "status", str(study)).stdout
+    assert "stage tuning: missed" in shown and "3 trials;" in shown
 
-    # two `tune --wait` runners for one schedule sleep until it; the study lock decides which runs it
+    # two `tune --wait` runners for one schedule sleep until it; the study lock decides which runs it,
+    # with the budget the schedule was given before it moved (3 trials; the config says 2)
     at = in_utc(max(8.0, 4 * starts))  # both runners (started at once) wait before it comes
     assert ablator(root, "tune", str(study), "--at", at.isoformat()).returncode == 0
     runners = [subprocess.Popen([ABLATOR, "tune", str(study), "--wait", "--no-dashboard", "--ray-temp-dir",
@@ -204,7 +207,7 @@ def test_on_a_workstation_tune_wait_runs_at_its_time_once_and_a_killed_runner_le
     assert all(f"Waiting until {at.isoformat()}" in out for out in outs)
     assert sum("no longer scheduled" in out and "nothing to do" in out for out in outs) == 1, outs
     tuned = [r for r in Study(study).records() if r.purpose == "search"]
-    assert len(tuned) == 2 and min(r.started_at for r in tuned) >= at.timestamp()
+    assert len(tuned) == 3 and min(r.started_at for r in tuned) >= at.timestamp()
     data = status(root, study)
     assert data["stages"]["tuning"]["state"] == "completed" and (study / "best_config.yaml").exists()
     assert ablator(root, "tune", str(study), "--cancel").returncode == 2  # nothing scheduled now
@@ -245,6 +248,12 @@ def test_schedule_states_and_refusals_without_a_runner(tmp_path):
     assert result.exit_code == 2 and "Nothing to cancel" in result.output
     result = cli.invoke(app, ["tune", str(study.path), "--cancel", "--at", "2030-01-01T00:00:00"])
     assert result.exit_code == 2 and "--cancel goes alone" in result.output
+
+    # a budget given with --at is the scheduled stage's (whatever runs it reads it); a move keeps it
+    result = cli.invoke(app, ["tune", str(study.path), "--at", in_utc(3600).isoformat(), "--n-trials", "5"])
+    assert result.exit_code == 0 and study.info["stages"]["tuning"]["n_trials"] == 5, result.output
+    result = cli.invoke(app, ["tune", str(study.path), "--at", in_utc(7200).isoformat()])
+    assert result.exit_code == 0 and schedule.scheduled_trials(study) == 5 == schedule.describe(study)["n_trials"]
 
     study.set_stage("tuning", "scheduled", at=in_utc(3600).isoformat())
     assert schedule.describe(study)["state"] == "scheduled"

@@ -108,7 +108,7 @@ def tune(study_dir: str | Path, *, n_trials: int | None = None, at: datetime | N
     if at is not None and schedule.in_future(at):
         jobs_address = None if wait else jobs_api_address(study, address)
         with study.lock():
-            StudySession(study, config, console, cluster).schedule(at, jobs_address)
+            StudySession(study, config, console, cluster).schedule(at, jobs_address, n_trials)
         if not wait:
             return study
     due = None
@@ -120,6 +120,8 @@ def tune(study_dir: str | Path, *, n_trials: int | None = None, at: datetime | N
                              f"`ablator tune {study.path} --at TIME`, or run it now without --wait.")
         if not wait_for_schedule(study, due, console):
             return study
+    if n_trials is None:  # whatever runs a scheduled stage (--wait, a Ray job, cron, sbatch) keeps its budget
+        n_trials = schedule.scheduled_trials(study)
     _tune_when_free(study, config, console, cluster, n_trials, due)
     return study
 

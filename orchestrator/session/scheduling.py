@@ -18,13 +18,15 @@ from ..tuning import schedule
 
 
 def schedule_tuning(study: Study, config: StudyConfig, console: Console, at: datetime,
-                    jobs_address: str | None = None, *, upload: bool = True,
+                    jobs_address: str | None = None, *, n_trials: int | None = None, upload: bool = True,
                     extra_excludes: list[str] = ()) -> None:
     """Record the tuning stage as scheduled for `at` (a schedule before is replaced, its Ray job
-    stopped); with a Jobs API address, submit the Ray job that waits for the time and runs it."""
+    stopped; a moved one keeps its budget), with its trial budget when one was asked for (whatever
+    runs the stage then uses it); with a Jobs API address, submit the Ray job that waits for the time and runs it."""
     at = schedule.utc(at)
+    n_trials = n_trials or schedule.scheduled_trials(study)  # a moved schedule keeps its budget
     stop_runner(study, console)
-    study.set_stage("tuning", "scheduled", at=at.isoformat())
+    study.set_stage("tuning", "scheduled", at=at.isoformat(), **({"n_trials": n_trials} if n_trials else {}))
     path = study.path
     if jobs_address:
         job_id = jobs.submit(jobs_address, ["tune", str(path), "--wait"], config.name, console,

@@ -163,11 +163,12 @@ class StudySession:
             self.tracker.log_analysis(self.study.path)  # the analysis run, now with the best config
         return ran
 
-    def schedule(self, at: datetime, jobs_address: str | None = None) -> None:
-        """Record the tuning stage as scheduled for `at` (a schedule before is replaced, its Ray job
-        stopped); with a Jobs API address, submit the Ray job that waits for the time and runs it."""
-        schedule_tuning(self.study, self.config, self.console, at, jobs_address, upload=self.cluster.upload,
-                        extra_excludes=storage_in_cwd(self.config))
+    def schedule(self, at: datetime, jobs_address: str | None = None, n_trials: int | None = None) -> None:
+        """Record the tuning stage as scheduled for `at` with its trial budget (a schedule before is
+        replaced, its Ray job stopped); with a Jobs API address, submit the Ray job that waits for the
+        time and runs it."""
+        schedule_tuning(self.study, self.config, self.console, at, jobs_address, n_trials=n_trials,
+                        upload=self.cluster.upload, extra_excludes=storage_in_cwd(self.config))
 
     # ------------------------------------------------------------ running trials
 

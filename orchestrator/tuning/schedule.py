@@ -45,6 +45,11 @@ def scheduled_at(study: Study) -> datetime | None:
     return datetime.fromisoformat(record["at"]) if record.get("state") == "scheduled" else None
 
 
+def scheduled_trials(study: Study) -> int | None:
+    """The trial budget the scheduled stage was given (`--n-trials` with `--at`), or None."""
+    return stage(study).get("n_trials") if scheduled_at(study) is not None else None
+
+
 def job_name(study_name: str, at: datetime) -> str:
     return f"ablator tune {study_name} at {utc(at).isoformat()}"
 
@@ -91,7 +96,8 @@ def describe(study: Study) -> dict | None:
     state = "scheduled" if in_future(at) else "missed" if alive is False else "due"
     if state == "missed":
         where += f", or run it now with `ablator tune {study.path}`"
-    return {"at": utc(at).isoformat(), "state": state, "runner": where, "alive": alive}
+    return {"at": utc(at).isoformat(), "state": state, "runner": where, "alive": alive,
+            "n_trials": scheduled_trials(study)}
 
 
 def wait_until(study: Study, at: datetime) -> bool:
