@@ -78,9 +78,11 @@ def search_quality(seeds: int, budgets: list[int], noise: float) -> None:
 # ---------------------------------------------------------------- 2. orchestration overhead
 
 
-def _study(root: Path, name: str, n_trials: int, max_concurrent: int | None):
+def ablated_study(root: Path, name: str, n_trials: int, max_concurrent: int | None):
+    """A study whose ablation is over (simulated records, component a essential), ready to tune."""
     from orchestrator.config import parse_config
-    from orchestrator.ledger import Study, write_json
+    from orchestrator.ledger import Study
+    from orchestrator.ledger.verdicts import Comparison, Verdicts, write_verdicts
 
     cfg = simulated_config({"a": 1.0}, noise=0.1, seeds=[0], name=name, epochs=1)
     cfg["baseline"]["hp"] = {"x": 0.3, "y": 2.0}
@@ -94,8 +96,10 @@ def _study(root: Path, name: str, n_trials: int, max_concurrent: int | None):
     study = Study.create(root / name, yaml.safe_dump(cfg, sort_keys=False), name)
     for rec in records_for(config):
         study.trial(rec.trial_id).write(rec)
-    write_json(study.path / "verdicts.json", {"primary": {"name": "score", "mode": "max"}, "complete": True,
-                                              "components": {"a": {"verdict": "essential"}}})
+    write_verdicts(study.path / "verdicts.json",  # only what the tuning plan reads: a survived
+                   Verdicts(study=name, primary={"name": "score", "mode": "max"}, alpha=0.05, min_effect=0.0,
+                            design="one_at_a_time", complete=True,
+                            components={"a": Comparison(method="paired", verdict="essential")}))
     study.set_stage("ablation", "completed")
     return study, config
 
@@ -106,7 +110,7 @@ def ray_path(root: Path, n: int, max_concurrent: int | None, label: str) -> floa
     from orchestrator.tuning.search import Search, create_optuna_study
     from orchestrator.tuning.space import tuning_plan
 
-    study, config = _study(root, label, n, max_concurrent)
+    study, config = ablated_study(root, label, n, max_concurrent)
     plan = tuning_plan(config, read_verdicts(study.path / "verdicts.json"))
     ostudy = create_optuna_study(study, config, plan, n)
     search = Search(study, config, plan, ostudy, on_update=lambda r: None)

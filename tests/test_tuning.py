@@ -91,6 +91,15 @@ def regret(params: dict) -> float:
     return -clean_metrics(cfg)[0] + 10.0
 
 
+def test_the_tuning_benchmarks_study_is_one_the_stage_reads(tmp_path):
+    """benchmarks/tuning.py builds its study by hand: it must stay one the tuning stage can read."""
+    from benchmarks.tuning import ablated_study
+
+    study, config = ablated_study(tmp_path, "bench", 4, None)
+    plan = tuning_plan(config, read_verdicts(study.path / "verdicts.json"))
+    assert set(plan.params) == {"hp.x", "hp.y"} and plan.params["hp.x"].verdicts == ["essential"]
+
+
 # ---------------------------------------------------------------- the search space
 
 
