@@ -112,6 +112,25 @@ def convert(config: Path = typer.Argument(..., help="ABLATOR ParallelConfig or R
 
 
 @app.command()
+@user_errors
+def init(trainable: str | None = typer.Option(None, "--from", help="module:function of your own trainable "
+                                              "(without it: train.py, a tiny example to start from)."),
+         launch: list[str] | None = typer.Option(None, "--launch", help="Write these deployment templates instead: "
+                                                 "slurm, kuberay, ray, docker, monitoring (repeatable)."),
+         name: str | None = typer.Option(None, "--name", help="The study's name (default: this directory's)."),
+         force: bool = typer.Option(False, "--force", help="Overwrite files that exist.")):
+    """Start a study in the current directory: study.yaml, its schema and train.py."""
+    from .scaffold import init as scaffold
+
+    for path in scaffold(Path.cwd(), trainable, launch, name, force):
+        console.print(f"wrote {path.relative_to(Path.cwd())}", markup=False, highlight=False)
+    if not launch:
+        console.print("next: ablator validate study.yaml, then ablator launch study.yaml"
+                      + ("; first point baseline and the components' removals at the config your trainable reads"
+                         if trainable else ""), markup=False, highlight=False)
+
+
+@app.command()
 def schema():
     """Print the JSON Schema of study configs (for editors)."""
     sys.stdout.write(json.dumps(json_schema(), indent=2) + "\n")

@@ -234,7 +234,7 @@ def _stub_dir(tmp_path: Path) -> Path:
     return bin_dir
 
 
-def _run_sbatch(tmp_path: Path, *args: str, **env_extra: str) -> subprocess.CompletedProcess:
+def _run_sbatch(tmp_path: Path, *args: str, script: Path = SBATCH, **env_extra: str) -> subprocess.CompletedProcess:
     bin_dir = _stub_dir(tmp_path)
     env = {
         "PATH": f"{bin_dir}:/usr/bin:/bin",
@@ -248,7 +248,7 @@ def _run_sbatch(tmp_path: Path, *args: str, **env_extra: str) -> subprocess.Comp
         **env_extra,
     }
     return subprocess.run(
-        ["bash", str(SBATCH), *args],
+        ["bash", str(script), *args],
         env=env,
         cwd=tmp_path,
         capture_output=True,
@@ -555,11 +555,17 @@ def test_ablator_entry_point_exists():
 PROJECT_DOCKERFILE = REPO / "docker" / "Dockerfile.project"
 
 
-def test_project_image_builds_from_ours_with_the_project_as_working_dir():
+def test_project_image_installs_the_released_wheel_with_the_project_as_working_dir():
     text = PROJECT_DOCKERFILE.read_text()
-    assert re.search(r"^ARG ABLATOR_IMAGE=", text, re.MULTILINE)
-    assert re.search(r"^FROM \$\{ABLATOR_IMAGE\}$", text, re.MULTILINE)
-    assert "WORKDIR /home/ray/project" in text and "COPY --chown=1000:100 . ./" in text
+    with open(REPO / "pyproject.toml", "rb") as f:
+        version = tomllib.load(f)["project"]["version"]
+    assert re.search(r"^FROM \$\{BASE_IMAGE\}$", text, re.MULTILINE) and "ARG BASE_IMAGE=rayproject/ray:" in text
+    assert f"ARG ABLATOR_REQUIREMENT=ablator-orchestrator=={version}\n" in text
+    assert "pip install -e" not in text, "a user's image installs the release, not a source checkout"
+    install = text.index('pip install "${ABLATOR_REQUIREMENT}"')
+    assert text.index("COPY --chown=1000:100 . ./") > install, "code edits must not reinstall the packages"
+    assert "WORKDIR /home/ray/project" in text and 'ENTRYPOINT ["ablator-entrypoint"]' in text
+    assert "COPY --chmod=755 docker/entrypoint.sh /usr/local/bin/ablator-entrypoint" in text
     ignored = (REPO / "docker" / "Dockerfile.project.dockerignore").read_text().split()
     assert {"studies", "wandb", ".git", "data"} <= set(ignored)
 

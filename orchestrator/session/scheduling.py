@@ -14,6 +14,7 @@ from ..config import StudyConfig
 from ..errors import Interrupted, StudyError
 from ..execution import jobs, runner
 from ..ledger import Study
+from ..scaffold import init_hint
 from ..tuning import schedule
 
 
@@ -50,9 +51,10 @@ def schedule_tuning(study: Study, config: StudyConfig, console: Console, at: dat
         f"  systemd-run --user --on-calendar='{at.strftime('%Y-%m-%d %H:%M:%S')} UTC' "
         f"--working-directory={here} {tune}      (this machine, no terminal kept open)\n"
         f"  sbatch --begin={at.strftime('%Y-%m-%dT%H:%M:%S')} launch/slurm/ablate.sbatch "
-        f"tune {shlex.quote(str(path))}      (Slurm; --begin is in the cluster's local time)\n"
+        f"tune {shlex.quote(str(path))}      (Slurm; --begin is in the cluster's local time"
+        f"{init_hint('launch/slurm/ablate.sbatch')})\n"
         f"  Kubernetes: launch/kuberay/tune-cronjob.yaml with schedule "
-        f"\"{at.minute} {at.hour} {at.day} {at.month} *\" (UTC)\n"
+        f"\"{at.minute} {at.hour} {at.day} {at.month} *\" (UTC{init_hint('launch/kuberay/tune-cronjob.yaml')})\n"
         f"  a Ray cluster: ablator tune {path} --at {at.isoformat()} --address http://HEAD:8265",
         markup=False, highlight=False, soft_wrap=True,
     )
