@@ -105,7 +105,7 @@ def convert(config: Path = typer.Argument(..., help="ABLATOR ParallelConfig or R
                                           "(without it: a placeholder that `ablator validate` names)."),
             gpu_memory_mb: float = typer.Option(24576, "--gpu-memory-mb", min=1, help="GPU memory that "
                                                 "gpu_mb_per_experiment is a share of (gpus_per_trial).")):
-    """Write a study config converted from an ABLATOR config to stdout (see README: Coming from ABLATOR)."""
+    """Write a study config converted from an ABLATOR config to stdout (see the docs: Coming from ABLATOR)."""
     from .convert import convert as to_study
 
     sys.stdout.write(to_study(config, trainable, gpu_memory_mb))
@@ -411,3 +411,4 @@ def _study(path: Path) -> Study:
         raise UserError(f"{path} is not a study directory (no study.json); launch one with `ablator launch FILE`")
     study.info  # noqa: B018 - a damaged study.json is refused here, naming it and its mend
     return study
+

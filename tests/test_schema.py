@@ -27,8 +27,8 @@ def test_the_schema_file_in_the_repository_is_current():
     assert json.loads(SCHEMA_FILE.read_text()) == json_schema()
 
 
-def test_example_configs_and_readme_turn_the_schema_on():
+def test_example_configs_and_the_docs_turn_the_schema_on():
     for config in sorted((REPO / "configs").glob("*.yaml")):
         assert config.read_text().startswith("# yaml-language-server: $schema=study.schema.json"), config
-    readme = (REPO / "README.md").read_text()
-    assert "# yaml-language-server: $schema=" in readme
+    page = (REPO / "docs/concepts/study-config.md").read_text()
+    assert "# yaml-language-server: $schema=" in page
