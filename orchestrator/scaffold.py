@@ -13,7 +13,7 @@ import json
 import re
 from pathlib import Path
 
-from .config import json_schema
+from .config import NAME_RE, json_schema
 from .config.trainable import resolve_callable
 from .errors import UserError
 
@@ -75,6 +75,9 @@ def init(project: Path, trainable: str | None = None, launch: list[str] | None =
         except ValueError as exc:
             raise UserError(f"--from {trainable}: {exc} (`ablator init` runs in the directory it imports from)") \
                 from None
+    if name is not None and not NAME_RE.match(name):
+        raise UserError(f"--name {name!r}: a study name is letters, digits, '_', '.' and '-', starting with a "
+                        "letter or digit")
     wanted = launch_files(launch) if launch else study_files(project, trainable, name)
     existing = [p for p in wanted if (project / p).exists()]
     if existing and not force:

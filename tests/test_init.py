@@ -65,6 +65,9 @@ def test_init_from_the_users_own_trainable_writes_no_train_py(project):
     cfg = load_config(project / "study.yaml")
     assert (cfg.name, cfg.trainable) == ("mine", "mytrain:fit")
 
+    result = init("--name", "my study", "--force")
+    assert result.exit_code == 2 and "--name 'my study': a study name is letters" in result.output
+
     result = init("--from", "nowhere:fit", "--force")
     assert result.exit_code == 2 and "--from nowhere:fit: cannot import module 'nowhere'" in result.output
 
