@@ -86,9 +86,10 @@ def compare_rows(old: Verdicts, new: Verdicts, *, alpha: float, min_effect: floa
         ro, rn = a[key], b[key]
         so, sn = _side(ro, old, 1.0), _side(rn, new, sign)
         notes = _notes(key[1], ro, rn)
-        use_pair = pair and bool(so.diffs) and bool(sn.diffs)
+        use_pair = pair and len(set(so.diffs) & set(sn.diffs)) >= 2
         if pair and not use_pair:
-            notes.append("no per-seed differences (a regression or factor estimate): compared unpaired")
+            notes.append("compared unpaired: fewer than 2 shared seeds with a per-seed difference in both "
+                         "studies (other seeds, or a regression or factor estimate)")
         d = difference(so, sn, pair=use_pair, alpha=alpha, min_effect=min_effect)
         d["weight"] = so.weight * sn.weight
         raw.append((key, ro, rn, d, notes))

@@ -74,11 +74,9 @@ def unpaired(old: Side, new: Side) -> tuple[float, float, float]:
     return diff, math.sqrt(var), df
 
 
-def paired(old: Side, new: Side) -> tuple[float, float, float, int] | None:
-    """(diff, se, df, n) on the seeds both rows have a paired difference for; None under 2 shared seeds."""
+def paired(old: Side, new: Side) -> tuple[float, float, float, int]:
+    """(diff, se, df, n) on the seeds both rows have a paired difference for (at least 2)."""
     shared = [s for s in old.diffs if s in new.diffs]
-    if len(shared) < 2:
-        return None
     d = np.array([new.diffs[s] - old.diffs[s] for s in shared], dtype=float)
     scale = np.maximum(np.abs([old.diffs[s] for s in shared]), np.abs([new.diffs[s] for s in shared]))
     d[np.abs(d) <= TIE_RTOL * scale] = 0.0
@@ -127,7 +125,8 @@ def decide(rows: list[dict], alpha: float) -> None:
 def difference(old: Side, new: Side, *, pair: bool, alpha: float, min_effect: float) -> dict:
     """One row's difference, its (1 - alpha) interval (at the look-weighted level) and raw p-values.
 
-    ``pairing`` says how it was computed; ``reason`` why it could not be (then the p-values are NaN)."""
+    ``pair``: by seed (the caller checks that at least 2 seeds are shared). ``pairing`` says how it was
+    computed; ``reason`` why it could not be (then the p-values are NaN)."""
     nan = float("nan")
     out = {"diff": nan, "se": nan, "df": nan, "ci": [nan, nan], "pairing": "unpaired", "n_shared": 0,
            "p_changed": nan, "p_beyond": nan, "p_same": nan, "reason": ""}
@@ -137,11 +136,7 @@ def difference(old: Side, new: Side, *, pair: bool, alpha: float, min_effect: fl
         return out
     weight = old.weight * new.weight
     if pair:
-        got = paired(old, new)
-        if got is None:
-            out["reason"] = "paired: fewer than 2 seeds with a paired difference in both studies"
-            return out
-        diff, se, df, out["n_shared"] = got
+        diff, se, df, out["n_shared"] = paired(old, new)
         out["pairing"] = "paired"
     else:
         diff, se, df = unpaired(old, new)
