@@ -69,12 +69,10 @@ def test_identical_rows_are_the_same_and_float_noise_is_no_difference():
     assert rows[0]["diff"] == 0.0 and rows[0]["call"] == "same"
 
 
-def test_adaptive_rows_are_tested_at_the_share_of_alpha_of_their_look():
+def test_adaptive_rows_are_tested_at_a_share_of_alpha_per_look():
     adaptive = {"initial": 3, "max": 10, "interim_share": 0.15}
-    assert look_weight(None, 5) == 1.0
-    assert look_weight(adaptive, 10) == pytest.approx(0.85)
-    assert look_weight(adaptive, 4) == pytest.approx(0.15 / 7)
-    assert look_weight(adaptive, None) == pytest.approx(0.15 / 7)  # unknown look: the smallest share
+    assert look_weight(None) == 1.0
+    assert look_weight(adaptive) == pytest.approx(1 / 8)  # 8 looks: 3..10 seeds
     weighted = Side(**{**side(Y).__dict__, "weight": 0.5})
     plain = difference(side(X), side(Y), pair=False, alpha=0.05, min_effect=0.01)
     adjusted = difference(side(X), weighted, pair=False, alpha=0.05, min_effect=0.01)

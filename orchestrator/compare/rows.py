@@ -33,11 +33,8 @@ def rows_of(v: Verdicts) -> dict[Key, Estimate]:
 
 
 def _side(r: Estimate, v: Verdicts, sign: float) -> Side:
-    look = None
-    if isinstance(r, Comparison):
-        look = r.n_seeds if r.n_seeds is not None else r.n
     diffs = {s: sign * d for s, d in r.diffs.items()} if isinstance(r, Comparison) else {}
-    return Side(sign * _num(r.effect), _num(r.se), _num(r.df), r.n, diffs, look_weight(v.adaptive, look))
+    return Side(sign * _num(r.effect), _num(r.se), _num(r.df), r.n, diffs, look_weight(v.adaptive))
 
 
 def _num(x) -> float:
@@ -113,7 +110,8 @@ def _row(key: Key, ro: Estimate, rn: Estimate, d: dict, notes: list[str], sign: 
     elif d["call"] == "unclear" and min_effect == 0:
         why = "`same` needs min_effect > 0 (TOST within ±min_effect)"
     if d["weight"] < 1:
-        notes.append(f"adaptive seeds: tested at {d['weight']:.3g} of alpha (the share of the looks it stopped at)")
+        notes.append(f"adaptive seeds: tested at {d['weight']:.3g} of alpha (1 / the looks each study could "
+                     "have stopped it at)")
     return RowComparison(
         group=key[0], kind=key[1], name=key[2], old=old, new=new, diff=d["diff"], se=d["se"], df=d["df"],
         ci=d["ci"], pairing=d["pairing"], n_shared=d["n_shared"], weight=d["weight"], p_changed=d["p_changed"],

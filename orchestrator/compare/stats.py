@@ -14,11 +14,12 @@ Three tests per row, each a Holm family across the rows compared: ``changed`` (t
 (TOST: diff within ±min_effect). A row is ``changed`` when its Holm-adjusted p < alpha, else ``same`` when
 TOST's is, else ``unclear``.
 
-**Adaptive studies** stop a row once decided, so its estimate at the stopping look is not a fixed-n one.
-Before any data the study split alpha over the looks a row could stop at (``sequential_level``); the share
-``w(n) = level(n) / alpha`` of the look a row stopped at is its weight, and a p-value divided by
-``w_old(n_old) · w_new(n_new)`` is valid whatever the stopping: the weights of all (n_old, n_new) sum to 1, so
-by the union bound P(p / w <= u) <= u. A fixed-seed study has weight 1.
+**Adaptive studies** stop a row once decided (or futile), so its estimate at the stopping look is not a
+fixed-n one. A study with adaptive seeds initial..max has L = max - initial + 1 looks a row can stop at; each
+gets the weight 1/L, fixed by the design before any data, and a p-value divided by ``w_old · w_new`` is valid
+whatever the stopping: the weights of all (n_old, n_new) sum to 1, so by the union bound P(p / w <= u) <= u.
+A fixed-seed study has weight 1. (Uniform weights, not the study's own alpha spending, which puts most of
+alpha on the last look: rows compared mostly stopped before it.)
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ import numpy as np
 
 from ..analysis.intervals import interval
 from ..analysis.numbers import TIE_RTOL, finite
-from ..analysis.sequential import sequential_level
 from ..analysis.stats import holm, judge
 
 CHANGED, SAME, UNCLEAR, NOT_COMPARED = "changed", "same", "unclear", "not compared"
@@ -52,16 +52,12 @@ class Side:
         return finite(self.effect) and finite(self.se) and finite(self.df) and self.df >= 1
 
 
-def look_weight(adaptive: dict | None, n: int | None) -> float:
-    """The share of alpha an adaptive study spent at the look a row stopped at (1 for fixed seeds).
-
-    ``n`` None (a row whose look is not recorded, e.g. a factor's): the smallest share of any look, which is
-    valid whatever the look was."""
+def look_weight(adaptive: dict | None) -> float:
+    """The share of alpha a row of this study is tested at: 1 for fixed seeds; with adaptive seeds 1 / L for
+    the L looks (initial .. max) a row could have stopped at, whichever it stopped at."""
     if not adaptive:
         return 1.0
-    initial, maximum, share = adaptive["initial"], adaptive["max"], adaptive["interim_share"]
-    looks = range(initial, maximum + 1) if n is None else [n]
-    return min(sequential_level(k, initial, maximum, 1.0, share) for k in looks)
+    return 1.0 / (adaptive["max"] - adaptive["initial"] + 1)
 
 
 def unpaired(old: Side, new: Side) -> tuple[float, float, float]:

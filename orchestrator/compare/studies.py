@@ -120,8 +120,10 @@ def settings_notes(old: StudySide, new: StudySide, alpha: float, min_effect: flo
         notes.append(f"seeds differ: old {_seeds(old.seeds)}, new {_seeds(new.seeds)} ({len(shared)} shared)")
     for which, s in (("old", old), ("new", new)):
         if s.adaptive:
-            notes.append(f"{which} study has adaptive seeds ({s.adaptive['initial']}..{s.adaptive['max']}): each row "
-                         "is tested at the share of alpha its study spent at the look it stopped at")
+            looks = s.adaptive["max"] - s.adaptive["initial"] + 1
+            notes.append(f"{which} study has adaptive seeds ({s.adaptive['initial']}..{s.adaptive['max']}): its rows "
+                         f"stopped at data-dependent looks, so each is tested at 1/{looks} of alpha (valid whatever "
+                         "the stopping; rows stopped at few seeds can rarely be shown changed or same)")
         if s.failed:
             notes.append(f"{which} study: {len(s.failed)} trial(s) FAILED ({', '.join(s.failed[:5])}"
                          f"{', …' if len(s.failed) > 5 else ''}): their seeds are left out of those rows")
