@@ -100,7 +100,7 @@ def test_a_label_flip_without_a_change_is_said_to_be_no_change_and_essential_los
     assert by["b"].call == "changed" and by["b"].essential_lost and by["b"].label_flip
     assert by["a"].label_flip and by["a"].call != "changed" and not by["a"].essential_lost
     assert by["a"].why.startswith("not a change: the label moved essential -> inconclusive")
-    assert only_old == ["default: component gone"] and only_new == ["default: component extra"]
+    assert only_old == ["component gone"] and only_new == ["component extra"]
 
 
 def test_another_metric_direction_is_reoriented_to_the_old_studys():
@@ -129,3 +129,23 @@ def test_the_gate_fails_on_what_is_asked():
 def test_config_differences_key_by_key():
     got = changes({"a": {"b": 1, "c": [1, 2]}, "d": 1}, {"a": {"b": 2, "c": [1, 2]}, "e": {}})
     assert [(c.key, c.old, c.new) for c in got] == [("a.b", 1, 2), ("d", 1, None), ("e", None, {})]
+
+
+def test_the_page_is_self_contained_with_one_plot_per_row_kind_changed_rows_first(tmp_path):
+    from orchestrator.compare.html import write_html
+
+    old = verdicts(a=row(0.05, 0.01, "essential"), b=row(0.10, 0.005, "essential"))
+    new = verdicts(a=row(0.05, 0.01, "essential"), b=row(0.0, 0.005, "negligible"))
+    old.groups["default"].interactions = {"a+b": row(0.01, 0.01, "inconclusive")}
+    new.groups["default"].interactions = {"a+b": row(0.0, 0.01, "inconclusive")}
+    rows, _, _ = compare_rows(old, new, alpha=0.05, min_effect=0.02, pair=False)
+    side_ = dict(path="p", name="s", design="one_at_a_time", primary=Metric(name="score", mode="max"), alpha=0.05,
+                 min_effect=0.02, complete=True)
+    c = StudyComparison(old=side_, new=side_, alpha=0.05, min_effect=0.02, pairing="unpaired", pairing_why="why",
+                        rows=rows, notes=["seeds differ"])
+    text = write_html(c, tmp_path / "c.html").read_text()
+    assert text.count("data:image/png;base64,") == 2  # components, interactions
+    body = text.split("<body>", 1)[1].split("<script>")[0]
+    assert "http" not in body and "seeds differ" in body
+    assert body.index("component b") < body.index("component a")
+    assert '<td class="v-harmful">changed' in body

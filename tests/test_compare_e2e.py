@@ -105,5 +105,15 @@ def test_compare_gates_a_removed_effect_and_passes_other_noise(tmp_path):
     (other_metric / "verdicts.json").unlink()
     metric = ablator(project, "compare", str(old), str(other_metric))
     assert metric.returncode == 2 and "primary metric" in metric.stderr
-    for run in (nothing, broken, metric):
+    unfinished = tmp_path / "unfinished"
+    shutil.copytree(old, unfinished)
+    cfg = unfinished / "config.yaml"
+    cfg.write_text(cfg.read_text().replace("seeds: [0, 1, 2, 3]", "seeds: [0, 1, 2, 3, 4]"))  # seed 4 never ran
+    refused = ablator(project, "compare", str(old), str(unfinished))
+    assert refused.returncode == 2 and "not finished" in refused.stderr and "--partial" in refused.stderr
+    interim = ablator(project, "compare", str(old), str(unfinished), "--partial")
+    assert interim.returncode == 0 and "new study is not finished" in interim.stdout
+    wrong = ablator(project, "compare", str(old), str(edited), "--fail-on", "everything")
+    assert wrong.returncode == 2 and "--fail-on everything" in wrong.stderr
+    for run in (nothing, broken, metric, refused, wrong):
         assert "Traceback" not in run.stderr

@@ -6,12 +6,18 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from ..analysis.records import DEFAULT_GROUP
 from ..ledger.verdicts import Metric, Num
 from .stats import CHANGED, UNCLEAR
 
 #: what ``--fail-on`` can name (see ``StudyComparison.failing``)
 FAIL_ON = ("changed", "changed-beyond-min-effect", "essential-lost", "unclear")
 RowKind = Literal["component", "alternative", "interaction", "factor", "level"]
+
+
+def row_title(group: str, kind: str, name: str) -> str:
+    """A row as the output names it: "component attn", "[tier2] level act=gelu"."""
+    return ("" if group == DEFAULT_GROUP else f"[{group}] ") + f"{kind} {name}"
 
 
 class _Model(BaseModel):
@@ -61,8 +67,7 @@ class RowComparison(_Model):
 
     @property
     def title(self) -> str:
-        where = "" if self.group == "default" else f"[{self.group}] "
-        return f"{where}{self.kind} {self.name}"
+        return row_title(self.group, self.kind, self.name)
 
 
 class StudySide(_Model):

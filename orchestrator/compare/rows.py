@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ..analysis.stats import ESSENTIAL
 from ..ledger.verdicts import Comparison, Estimate, Factor, Verdicts
-from .model import RowComparison, RowSide
+from .model import RowComparison, RowSide, row_title
 from .stats import CHANGED, Side, decide, difference, look_weight
 
 Key = tuple[str, str, str]  # group, kind, name
@@ -94,8 +94,7 @@ def compare_rows(old: Verdicts, new: Verdicts, *, alpha: float, min_effect: floa
     rows = [_row(key, ro, rn, d, notes, sign, alpha, min_effect) for key, ro, rn, d, notes in raw]
     order = {CHANGED: 0, "unclear": 1, "not compared": 2, "same": 3}
     rows.sort(key=lambda r: (order[r.call], not r.beyond_min_effect, -abs(r.diff or 0.0)))
-    title = "{0}: {1} {2}".format
-    return rows, [title(*k) for k in a if k not in b], [title(*k) for k in b if k not in a]
+    return rows, [row_title(*k) for k in a if k not in b], [row_title(*k) for k in b if k not in a]
 
 
 def _row(key: Key, ro: Estimate, rn: Estimate, d: dict, notes: list[str], sign: float, alpha: float,
