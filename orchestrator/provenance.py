@@ -30,7 +30,7 @@ def git_state(where: str | Path = ".") -> dict:
     if commit is None:
         return {"commit": None, "dirty": None, "dirty_files": None}
     status = git("status", "--porcelain", "--untracked-files=no")
-    files = [line[3:] for line in (status or "").splitlines()]
+    files = (git("diff", "--name-only", "HEAD") or "").splitlines()
     return {"commit": commit, "dirty": bool(status), "dirty_files": files}
 
 

@@ -149,3 +149,49 @@ def test_the_page_is_self_contained_with_one_plot_per_row_kind_changed_rows_firs
     assert "http" not in body and "seeds differ" in body
     assert body.index("component b") < body.index("component a")
     assert '<td class="v-harmful">changed' in body
+
+
+def test_regression_rows_are_compared_unpaired_even_when_paired_is_asked_and_say_so():
+    old = verdicts(a=row(0.05, 0.01, "essential", method="regression"))
+    new = verdicts(a=row(0.05, 0.01, "essential"))
+    new.groups["default"].components["a"].diffs = {"0": 0.05, "1": 0.04, "2": 0.06}
+    rows, _, _ = compare_rows(old, new, alpha=0.05, min_effect=0.02, pair=True)
+    assert rows[0].pairing == "unpaired"
+    assert any("compared unpaired" in n for n in rows[0].notes)
+    assert any("regression in the new" in n or "by regression in the old" in n for n in rows[0].notes)
+
+
+def test_settings_that_differ_are_said():
+    from orchestrator.compare.model import StudySide
+    from orchestrator.compare.studies import code_note, settings_notes
+
+    base = dict(path="p", name="s", design="one_at_a_time", primary=Metric(name="score", mode="max"), alpha=0.05,
+                min_effect=0.02, complete=True, seeds=[0, 1, 2], commit="a" * 40, dirty=False)
+    old = StudySide(**base)
+    new = StudySide(**{**base, "alpha": 0.01, "design": "random", "seeds": [1, 2, 3],
+                       "primary": Metric(name="score", mode="min"), "adaptive": {"initial": 3, "max": 6},
+                       "failed": ["t1"], "commit": "b" * 40, "dirty": True, "dirty_files": ["model.py"]})
+    text = "\n".join(settings_notes(old, new, 0.05, 0.02))
+    for said in ("re-oriented", "alpha: 0.05 in the old study, 0.01 in the new", "design: one_at_a_time",
+                 "seeds differ: old [0, 1, 2], new [1, 2, 3] (2 shared)", "1/4 of alpha", "1 trial(s) FAILED (t1)"):
+        assert said in text
+    assert code_note(old, new) == f"code: old {'a' * 12}; new {'b' * 12} with uncommitted changes (model.py)"
+    assert code_note(old, old).startswith("code: the same commit")
+
+
+def test_provenance_records_which_tracked_files_are_uncommitted(tmp_path):
+    import subprocess
+
+    from orchestrator.provenance import git_state
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "model.py").write_text("x = 1\n")
+    git("add", "model.py")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "one")
+    assert git_state(tmp_path)["dirty_files"] == []
+    (tmp_path / "model.py").write_text("x = 2\n")
+    state = git_state(tmp_path)
+    assert state["dirty"] and state["dirty_files"] == ["model.py"]

@@ -20,7 +20,7 @@ def effects_plot(rows: list[RowComparison], min_effect: float, path: Path) -> Pa
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8, 0.5 + 0.45 * len(rows)))
+    fig, ax = plt.subplots(figsize=(9, 1.2 + 0.45 * len(rows)))
     for i, r in enumerate(rows):
         y = len(rows) - 1 - i
         for side, dy, color, mark in ((r.old, 0.12, "#1971c2", "o"), (r.new, -0.12, "#e8590c", "s")):
@@ -38,7 +38,7 @@ def effects_plot(rows: list[RowComparison], min_effect: float, path: Path) -> Pa
         if min_effect > 0:
             ax.axvline(x, color="#adb5bd", ls="--", lw=0.8)
     ax.set_xlabel("effect (positive = the part helps), (1 - alpha) intervals")
-    ax.legend(loc="best", fontsize=8)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
