@@ -59,6 +59,9 @@ def test_compare_gates_a_removed_effect_and_passes_other_noise(tmp_path):
     project = tmp_path / "project"
     project.mkdir()
     (project / "simtrain.py").write_text(TRAINABLE)
+    commit = ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "1"]
+    for args in (["init", "-q"], ["add", "simtrain.py"], commit):
+        subprocess.run(["git", *args], cwd=project, check=True, capture_output=True)
     old = launch(project, "main", "[0, 1, 2, 3]")
     rerun = launch(project, "rerun", "[10, 11, 12, 13]")
     (project / "simtrain.py").write_text(TRAINABLE.replace(" + 0.05 * cfg[\"norm\"]", ""))
@@ -68,6 +71,7 @@ def test_compare_gates_a_removed_effect_and_passes_other_noise(tmp_path):
     gate = ablator(project, "compare", str(old), str(edited))
     assert gate.returncode == 1, gate.stdout + gate.stderr
     assert "FAIL" in gate.stdout and "component norm" in gate.stdout.split("FAIL", 1)[1]
+    assert "with uncommitted changes (simtrain.py)" in gate.stdout  # the edit, not committed
     data = json.loads(ablator(project, "compare", str(old), str(edited), "--json").stdout)
     rows = {r["name"]: r for r in data["rows"]}
     assert rows["norm"]["call"] == "changed" and rows["norm"]["essential_lost"]
