@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
+from rich.text import Text
 
 from ..analysis.numbers import finite
+from ..terminal import FitTable
 from .model import RowComparison, StudyComparison
 
 CALL_STYLE = {"changed": "bold red", "same": "green", "unclear": "yellow", "not compared": "dim"}
@@ -69,12 +70,12 @@ def print_comparison(c: StudyComparison, console: Console) -> None:
                   f"{escape(c.pairing_why)}", highlight=False)
     for note in c.notes:
         console.print(f"  - {escape(note)}", highlight=False)
-    table = Table(*HEADERS, title="rows both studies have (effect: positive = the part helps)")
+    rows = []
     for r in c.rows:
-        row = [escape(x) for x in cells(r)]
-        row[6] = f"[{CALL_STYLE.get(r.call, '')}]{row[6]}[/]"
-        table.add_row(*row)
-    console.print(table)
+        row: list[str | Text] = list(cells(r))
+        row[6] = Text(row[6], style=CALL_STYLE.get(r.call, ""))
+        rows.append(row)
+    console.print(FitTable("Rows both studies have (effect: positive = the part helps)", HEADERS, rows))
     for which, names in (("old", c.only_old), ("new", c.only_new)):
         if names:
             console.print(f"only in the {which} study: {escape(', '.join(names))}", highlight=False)
