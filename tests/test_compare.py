@@ -195,3 +195,50 @@ def test_provenance_records_which_tracked_files_are_uncommitted(tmp_path):
     (tmp_path / "model.py").write_text("x = 2\n")
     state = git_state(tmp_path)
     assert state["dirty"] and state["dirty_files"] == ["model.py"]
+
+
+def make_study(path, cfgd: dict, records) -> None:
+    import yaml
+
+    from orchestrator.ledger import Study
+
+    study = Study.create(path, yaml.safe_dump(cfgd, sort_keys=False), cfgd["name"])
+    for r in records:
+        study.trial(r.trial_id).write(r)
+
+
+def test_compare_studies_on_study_directories(tmp_path):
+    """Real study directories (records written by the ledger, no Ray): a removed effect, a component only in
+    one study, a failed seed, other seeds, an adaptive study and a random design, each said."""
+    from components.simulated import records_for, run_adaptive, simulated_config
+    from orchestrator import compare_studies
+    from orchestrator.config import parse_config
+
+    def study(name, effects, seeds, failed=(), **kw):
+        cfgd = simulated_config(effects, 0.2, seeds, min_effect=0.5, n_bootstrap=100, name=name, **kw)
+        cfg = parse_config(cfgd)
+        recs = run_adaptive(cfg) if "adaptive" in kw else records_for(cfg, cfg.seed_list, failed=failed)
+        make_study(tmp_path / name, cfgd, recs)
+        return tmp_path / name
+
+    old = study("old", {"a": 2.0, "b": 1.0, "c": 0.0}, 6)
+    new = study("new", {"a": 2.0, "b": 0.0, "d": 1.0}, [0, 1, 2, 3, 4, 5, 6], failed=[("no-a", 2)])
+    c = compare_studies(old, new)
+    assert any("1 trial(s) FAILED" in n for n in c.notes)
+    assert any("seed(s) 2 lack one side" in n for n in {r.name: r for r in c.rows}["a"].notes)
+    by = {r.name: r for r in c.rows}
+    assert [r.name for r in c.changed] == ["b"] and by["b"].essential_lost and by["b"].beyond_min_effect
+    assert by["a"].call == "same" and c.only_old == ["component c"] and c.only_new == ["component d"]
+    assert {ch.key for ch in c.config} >= {"name", "seeds", "baseline.effects.b"}
+    assert any("seeds differ" in n for n in c.notes)
+    assert [r.name for r in c.failing("essential-lost")] == ["b"]
+
+    adaptive = study("adaptive", {"a": 2.0, "b": 1.0, "c": 0.0}, 6, adaptive=(3, 6))
+    c = compare_studies(old, adaptive)
+    assert all(r.weight == pytest.approx(1 / 4) for r in c.rows)
+    assert any("adaptive seeds (3..6)" in n for n in c.notes)
+
+    regression = study("regression", {"a": 2.0, "b": 1.0, "c": 0.0}, 4, design="random", total_trials=48)
+    c = compare_studies(old, regression, paired=True)
+    assert any("design: one_at_a_time in the old study, random in the new" in n for n in c.notes)
+    assert all(r.pairing == "unpaired" and any("by regression in the new" in n for n in r.notes) for r in c.rows)
