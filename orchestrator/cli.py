@@ -353,6 +353,27 @@ def report(study_dir: Path = typer.Argument(..., help="Study directory.")):
 
 @app.command()
 @user_errors
+def compare(old: Path = typer.Argument(..., help="The reference study directory (e.g. the one from main)."),
+            new: Path = typer.Argument(..., help="The study directory to check against it."),
+            fail_on: list[str] = typer.Option(["changed"], "--fail-on", help="What fails (exit 1): changed, "
+                                              "changed-beyond-min-effect, essential-lost, unclear; repeatable."),
+            paired: bool = typer.Option(False, "--paired", help="Pair rows by the seeds both studies share "
+                                        "(default: unpaired, Welch)."),
+            partial: bool = typer.Option(False, "--partial", help="Compare a study whose ablation stage is "
+                                         "not finished (its rows are interim)."),
+            alpha: float | None = typer.Option(None, "--alpha", min=0, max=1, help="Default: the old study's."),
+            min_effect: float | None = typer.Option(None, "--min-effect", min=0, help="Default: the old study's."),
+            as_json: bool = typer.Option(False, "--json", help="Print the comparison as JSON."),
+            html: Path | None = typer.Option(None, "--html", help="Also write this self-contained HTML page.")):
+    """Compare two studies row by row: exit 0 when nothing fails the gate, 1 when a row does, 2 on bad input."""
+    from .compare.gate import run
+
+    raise typer.Exit(run(old, new, fail_on=fail_on, paired=paired, partial=partial, alpha=alpha,
+                         min_effect=min_effect, as_json=as_json, html=html, console=console))
+
+
+@app.command()
+@user_errors
 def sync(study_dir: Path = typer.Argument(..., help="Study directory.")):
     """Write the trials (and the analysis run) W&B does not hold yet, e.g. after a W&B failure."""
     from .tracking import sync_study

@@ -14,7 +14,8 @@ KEY_PACKAGES = ("torch", "ray", "optuna", "pydantic", "numpy", "scipy", "wandb",
 
 
 def git_state(where: str | Path = ".") -> dict:
-    """Commit and dirty flag of the git work tree containing `where` (None outside git)."""
+    """Commit, dirty flag and uncommitted tracked files of the git work tree containing `where` (None outside
+    git)."""
 
     def git(*args: str) -> str | None:
         try:
@@ -27,9 +28,10 @@ def git_state(where: str | Path = ".") -> dict:
 
     commit = git("rev-parse", "HEAD")
     if commit is None:
-        return {"commit": None, "dirty": None}
+        return {"commit": None, "dirty": None, "dirty_files": None}
     status = git("status", "--porcelain", "--untracked-files=no")
-    return {"commit": commit, "dirty": bool(status)}
+    files = (git("diff", "--name-only", "HEAD") or "").splitlines()
+    return {"commit": commit, "dirty": bool(status), "dirty_files": files}
 
 
 def packages() -> dict[str, str]:
