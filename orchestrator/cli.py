@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.text import Text
 
 from .config import json_schema, load_config
-from .errors import AblatorError, UserError
+from .errors import AblatorError, Interrupted, UserError
 from .execution import jobs
 from .ledger import Study
 from .ledger.files import looks_whole
@@ -63,6 +63,10 @@ def user_errors(fn):
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
+        except Interrupted as exc:
+            told = "" if exc.told else ": finished trials are kept; `ablator resume DIR` continues a study"
+            sys.stderr.write(f"{exc}{told}\n")
+            raise typer.Exit(exc.exit_code) from None
         except AblatorError as exc:
             sys.stderr.write(f"{exc}\n")
             raise typer.Exit(exc.exit_code) from None

@@ -90,6 +90,9 @@ class ClusterError(UserError):
 class Interrupted(AblatorError):
     """The driver was asked to stop (SIGINT, SIGTERM, SIGHUP); the study can be resumed."""
 
+    #: whether the driver has told the user how to continue (the study's resume command)
+    told: bool = False
+
     def __init__(self, signum: int, message: str = ""):
         import signal
 

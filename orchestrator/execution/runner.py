@@ -62,7 +62,8 @@ def connect(address: str | None = None, temp_dir: str | None = None, dashboard: 
         if temp_dir:
             kwargs["_temp_dir"] = temp_dir
     try:
-        ctx = ray.init(**kwargs)
+        with interrupt.around_ray_init():
+            ctx = ray.init(**kwargs)
     except (ConnectionError, RuntimeError, ValueError, OSError) as exc:
         raise ClusterError(f"could not {'join the Ray cluster at ' + address if address else 'start a local Ray'}: "
                            f"{exc}") from None

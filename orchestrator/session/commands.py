@@ -50,6 +50,7 @@ def launch(config_path: str | Path, *, address: str | None = None, variants: lis
                                     "reproducibility": config.reproducibility.model_dump()})
 
     cluster = Cluster(address, ray_temp_dir, dashboard, upload)
+    interrupt.defer()  # from here a stop signal waits for the driver's next safe point, then names the resume
     with StudySession(study, config, console, cluster, on_open=open_study) as session:
         _all_stages(session, rerun=chosen)
     return study
@@ -74,6 +75,7 @@ def resume(study_dir: str | Path, *, address: str | None = None, console: Consol
                     study.trial(record.trial_id).update(state=PENDING)
 
     cluster = Cluster(address, ray_temp_dir, dashboard, upload)
+    interrupt.defer()
     with StudySession(study, config, console, cluster, on_open=open_study) as session:
         _all_stages(session)
     return study

@@ -84,6 +84,7 @@ class StudySession:
         try:
             if self.on_open is not None:
                 self.on_open()
+            interrupt.check()  # a stop signal while the driver started (deferred): the study exists now
             url = self.cluster.connect(self.console, storage_in_cwd(self.config), metadata={
                 "job_name": f"ablator {self.config.name}", "ablator_study": self.config.name,
                 "ablator_study_id": self.study.study_id, "ablator_dir": str(self.study.path.resolve())})
@@ -114,8 +115,9 @@ class StudySession:
             self.tracker = make_tracker(self.config, self.study, self.study.read_provenance(),
                                         echo=lambda line: self.console.print(line, markup=False, highlight=False))
             self.observers.subscribe(self.tracker.trial_update, self.tracker.poll)
-        except BaseException:
-            self.__exit__(None, None, None)
+            interrupt.check()
+        except BaseException as exc:
+            self.__exit__(type(exc), exc, exc.__traceback__)
             raise
         return self
 
@@ -128,6 +130,8 @@ class StudySession:
             if isinstance(exc, (Interrupted, KeyboardInterrupt)):
                 self.console.print(f"[yellow]Interrupted.[/yellow] Finished trials are kept; continue with "
                                    f"`ablator resume {self.study.path}`", soft_wrap=True)
+                if isinstance(exc, Interrupted):
+                    exc.told = True
         finally:
             interrupt.restore(self._handlers)
             self._lock.__exit__(None, None, None)
