@@ -4,7 +4,10 @@ commands from anywhere, and a change of its code refused by file name (or accept
 from __future__ import annotations
 
 import shutil
+import subprocess
 import sys
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -83,3 +86,67 @@ def test_a_project_directory_that_is_gone_is_named(launched, tmp_path):
     shutil.rmtree(project)
     with pytest.raises(StudyError, match=f"{project} \\(where it was launched\\), is gone"):
         enter_project(Study(moved / "proj"), config, "resume")
+
+
+# ---------------------------------------------------------------- from another directory, over --address
+
+
+def _run(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    from tests.test_cluster_exec import ABLATOR, env
+
+    return subprocess.run([ABLATOR, *args], cwd=cwd, env=env(), capture_output=True, text=True, timeout=600,
+                          check=False)
+
+
+@pytest.mark.slow
+def test_tune_a_scheduled_stage_and_resume_from_elsewhere_ship_the_launchs_code(tmp_path):
+    from ray.job_submission import JobSubmissionClient
+
+    from tests.conftest import ray_head
+    from tests.test_cluster_exec import TRAINABLE, env
+
+    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    project.mkdir()
+    elsewhere.mkdir()
+    (project / "mytrain.py").write_text(TRAINABLE)
+    (elsewhere / "mytrain.py").write_text("raise ImportError('the wrong project was shipped')\n")
+    (project / "study.yaml").write_text(yaml.safe_dump({
+        "name": "shipped", "trainable": "mytrain:run", "metrics": {"primary": {"name": "score", "mode": "max"}},
+        "baseline": {"mode": "ok", "epochs": 1, "sleep": 0.0, "hp": 1.0},
+        "components": {"a": {"kind": "training", "description": "a", "removal": {"hp": 2.0}}},
+        "seeds": [0], "tracking": {"wandb": {"mode": "disabled"}},
+        "tuning": {"schedule": "manual", "n_trials": 1, "confirm_seeds": [0],
+                   "search_space": {"hp": {"value_range": [0.5, 2.0]}}}}))
+    study = Study(project / "studies" / "shipped")
+    with ray_head("--num-cpus=2", env=env()) as head:
+        launched = _run(project, "launch", "study.yaml", "--address", head["address"])
+        assert launched.returncode == 0, launched.stdout + launched.stderr
+        tuned = _run(elsewhere, "tune", str(study.path), "--address", head["address"])
+        assert tuned.returncode == 0, tuned.stdout + tuned.stderr
+        assert [r.state for r in study.records() if r.stage == "tuning"] and \
+            all(r.state == "COMPLETED" for r in study.records())
+
+        # a scheduled stage's Ray job, scheduled from elsewhere: the launch's project is its working_dir
+        at = (datetime.now(UTC) + timedelta(seconds=5)).strftime("%Y-%m-%dT%H:%M:%S")
+        scheduled = _run(elsewhere, "tune", str(study.path), "--at", at, "--n-trials", "2",
+                         "--address", head["dashboard"])
+        assert scheduled.returncode == 0, scheduled.stdout + scheduled.stderr
+        job = study.info["stages"]["tuning"]["runner"]["job_id"]
+        client = JobSubmissionClient(head["dashboard"])
+        deadline = time.time() + 300  # a liveness bound, not a speed claim
+        while str(client.get_job_status(job).value) in ("PENDING", "RUNNING") and time.time() < deadline:
+            time.sleep(1)
+        assert str(client.get_job_status(job).value) == "SUCCEEDED", client.get_job_logs(job)
+        assert len([r for r in study.records() if r.purpose == "search"]) == 2
+        assert all(r.state == "COMPLETED" for r in study.records())
+
+        with (project / "mytrain.py").open("a") as fh:
+            fh.write("# edited after the launch\n")
+        refused = _run(elsewhere, "resume", str(study.path), "--address", head["address"])
+        assert refused.returncode == 2, refused.stdout + refused.stderr
+        assert "mytrain.py (changed)" in refused.stderr and "Traceback" not in refused.stderr
+        said = " ".join(refused.stderr.split())
+        assert str(project) in said and str(elsewhere) in said
+        accepted = _run(elsewhere, "resume", str(study.path), "--address", head["address"], "--code-changed", "ok")
+        assert accepted.returncode == 0, accepted.stdout + accepted.stderr
+        assert study.read_provenance()["code_changes"][0]["files"] == ["mytrain.py (changed)"]

@@ -63,15 +63,18 @@ def enter_project(study: Study, config: StudyConfig, command: str, code_changed:
     recorded = read_json(study.path / PROJECT_FILE, None)
     if not isinstance(recorded, dict) or "dir" not in recorded:
         return Path.cwd()  # a study from before the project was recorded: here, as it was
-    here = Path.cwd().resolve()
-    project = here if shipped_job() else Path(recorded["dir"])
+    here, shipped = Path.cwd().resolve(), shipped_job()
+    project = here if shipped else Path(recorded["dir"])
     if not project.is_dir():
         raise StudyError(f"The project directory of {study.path}, {project} (where it was launched), is gone: "
                          f"`ablator {command}` runs and ships the launch's code from there. Put the project back "
                          "there, or launch the study anew from where the project is now.")
     files = code_files(project, excludes(config, project))
-    if recorded.get("code_hash") is not None and code_hash(files) != recorded["code_hash"]:
-        changed = changes(recorded.get("files") or {}, files or {})
+    before = recorded.get("files") or {}
+    if shipped and files is not None:  # Ray leaves out what .gitignore lists: a file missing from the copy is no change
+        before = {rel: h for rel, h in before.items() if rel in files}
+    changed = changes(before, files) if recorded.get("code_hash") and files is not None else []
+    if changed:
         listed = ", ".join(changed[:10]) + (f" and {len(changed) - 10} more" if len(changed) > 10 else "")
         if code_changed != "ok":
             raise StudyError(
