@@ -127,7 +127,7 @@ def test_tune_a_scheduled_stage_and_resume_from_elsewhere_ship_the_launchs_code(
             all(r.state == "COMPLETED" for r in study.records())
 
         # a scheduled stage's Ray job, scheduled from elsewhere: the launch's project is its working_dir
-        at = (datetime.now(UTC) + timedelta(seconds=5)).strftime("%Y-%m-%dT%H:%M:%S")
+        at = (datetime.now(UTC) + timedelta(seconds=30)).strftime("%Y-%m-%dT%H:%M:%S")  # still ahead once it runs
         scheduled = _run(elsewhere, "tune", str(study.path), "--at", at, "--n-trials", "2",
                          "--address", head["dashboard"])
         assert scheduled.returncode == 0, scheduled.stdout + scheduled.stderr

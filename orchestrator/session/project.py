@@ -60,7 +60,8 @@ def enter_project(study: Study, config: StudyConfig, command: str, code_changed:
     """
     if code_changed is not None and code_changed not in CODE_CHANGED:
         raise UserError(f"--code-changed takes {' or '.join(CODE_CHANGED)}, not '{code_changed}'")
-    recorded = read_json(study.path / PROJECT_FILE, None)
+    recorded = read_json(study.path / PROJECT_FILE, None, mend=f"remove it to take the directory a command runs in "
+                         f"as the project of {study.path}, as before the launch recorded it")
     if not isinstance(recorded, dict) or "dir" not in recorded:
         return Path.cwd()  # a study from before the project was recorded: here, as it was
     here, shipped = Path.cwd().resolve(), shipped_job()
