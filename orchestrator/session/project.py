@@ -45,9 +45,10 @@ def record_project(study: Study, config: StudyConfig) -> dict:
     """Record the launch's project directory (this one) and its code; return what provenance lists."""
     here = Path.cwd().resolve()
     files = code_files(here, excludes(config, here))
-    where = os.environ.get(PROJECT_ENV) if shipped_job() else None  # the submitter's, not the job's copy
+    shipped = shipped_job()
+    where = os.environ.get(PROJECT_ENV) if shipped else None  # the submitter's, not the job's copy
     recorded = {"dir": where or str(here), "code_hash": code_hash(files)}
-    write_json(study.path / PROJECT_FILE, {**recorded, "files": files})
+    write_json(study.path / PROJECT_FILE, {**recorded, "files": files, "shipped": shipped})
     return recorded
 
 
@@ -71,10 +72,13 @@ def enter_project(study: Study, config: StudyConfig, command: str, code_changed:
                          f"`ablator {command}` runs and ships the launch's code from there. Put the project back "
                          "there, or launch the study anew from where the project is now.")
     files = code_files(project, excludes(config, project))
-    before = recorded.get("files") or {}
-    if shipped and files is not None:  # Ray leaves out what .gitignore lists: a file missing from the copy is no change
-        before = {rel: h for rel, h in before.items() if rel in files}
-    changed = changes(before, files) if recorded.get("code_hash") and files is not None else []
+    before, now = recorded.get("files") or {}, files or {}
+    # Ray's copy leaves out what .gitignore lists: a file only one side of a shipped copy has is no change
+    if shipped:
+        before = {rel: h for rel, h in before.items() if rel in now}
+    if recorded.get("shipped"):
+        now = {rel: h for rel, h in now.items() if rel in before}
+    changed = changes(before, now) if recorded.get("code_hash") and files is not None else []
     if changed:
         listed = ", ".join(changed[:10]) + (f" and {len(changed) - 10} more" if len(changed) > 10 else "")
         if code_changed != "ok":
@@ -88,7 +92,8 @@ def enter_project(study: Study, config: StudyConfig, command: str, code_changed:
             "time": time.time(), "command": command, "run_in": str(here), "project": str(project),
             "code_hash_before": recorded.get("code_hash"), "code_hash": code_hash(files), "files": changed})
         study.write_provenance(provenance)
-        write_json(study.path / PROJECT_FILE, {**recorded, "code_hash": code_hash(files), "files": files})
+        write_json(study.path / PROJECT_FILE, {**recorded, "code_hash": code_hash(files), "files": files,
+                                               "shipped": shipped})
     os.chdir(project)
     if sys.path[:1] != [str(project)]:
         sys.path.insert(0, str(project))
