@@ -13,8 +13,8 @@ from rich.console import Console
 
 from .. import plan as planning
 from ..config import ScheduleAt, StudyConfig
-from ..errors import Interrupted, NoRoom
-from ..execution import interrupt, runner
+from ..errors import Interrupted, NodeLost, NoRoom
+from ..execution import interrupt, nodes, runner
 from ..execution.observers import TrialObservers
 from ..execution.resources import check_feasible
 from ..execution.telemetry import StudyMetrics
@@ -122,6 +122,7 @@ class StudySession:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
+        lost = _node_lost(exc, self.study)
         try:
             if self.tracker is not None:
                 self.tracker.close()
@@ -135,6 +136,8 @@ class StudySession:
         finally:
             interrupt.restore(self._handlers)
             self._lock.__exit__(None, None, None)
+        if lost is not None:
+            raise lost from None
 
     # ------------------------------------------------------------ steps
 
@@ -203,6 +206,15 @@ class StudySession:
                              f"Once there is room: `ablator resume {study.path}`") from None
             finally:
                 study.keep_status_cache()  # the next `ablator status` reads the cache, not the whole index
+
+
+def _node_lost(exc: BaseException | None, study: Study) -> NodeLost | None:
+    """A Ray failure outside the trial loops (the trial loops turn their own) that comes from the
+    driver's node dying, as NodeLost; else None."""
+    if not isinstance(exc, ray.exceptions.RayError):
+        return None
+    node = nodes.lost_node()
+    return nodes.node_lost(nodes.describe(node), study.path) if node else None
 
 
 def _status_cache_every(study: Study, every_s: float) -> Callable[[], None]:
