@@ -2,7 +2,8 @@
 processes this test started, by their own Ray temp dir).
 
 The driver's own node (embedded Ray): no traceback, the node named, exit 75, running trials left
-PENDING, then a resume completes without re-running a finished trial. A worker node of a two-node
+PENDING, then a resume completes without re-running a finished trial; lost while Ray starts: exit 75
+too, naming Ray's "timed out during startup". A worker node of a two-node
 `ray start` cluster: its trials restart on the other node (the error names the lost node, not
 counted toward max_failures) and the study completes; a resume then finds nothing to run.
 """
@@ -89,6 +90,26 @@ def test_the_drivers_own_node_lost_exits_75_naming_it_then_resume_completes(tmp_
     assert all(r.state == "COMPLETED" for r in after.values())
     for tid, rec in finished.items():  # finished trials were not re-run
         assert after[tid].ended_at == rec.ended_at and after[tid].attempts == rec.attempts
+
+
+def test_the_node_lost_while_ray_starts_exits_75_naming_it(tmp_path):
+    """The raylet killed the moment it exists, before it registers: Ray's "timed out during startup"."""
+    root, study = _project(tmp_path)
+    temp = short_tmp("rt_")
+    driver = subprocess.Popen([str(BIN / "ablator"), "launch", "study.yaml", "--no-dashboard", "--ray-temp-dir", temp],
+                              cwd=root, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 180  # a liveness bound, not a speed claim
+    while not (raylets := [p for p in psutil.Process(driver.pid).children(recursive=True)
+                           if p.name() == "raylet" and temp in " ".join(p.cmdline())]):
+        assert driver.poll() is None and time.time() < deadline, driver.communicate()
+        time.sleep(0.001)
+    children = psutil.Process(driver.pid).children(recursive=True)
+    raylets[0].kill()
+    out, err = _ended(driver, children)
+    assert driver.returncode == 75, out + err
+    assert "Traceback" not in out + err
+    assert "Lost the Ray node of the embedded local Ray while it started: The current node timed out" in err, err
+    assert "ablator resume DIR" in err and not any(r.attempts for r in study.records())
 
 
 def test_a_lost_worker_node_restarts_its_trials_elsewhere_uncounted(tmp_path):
