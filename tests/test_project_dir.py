@@ -147,6 +147,8 @@ def test_tune_a_scheduled_stage_and_resume_from_elsewhere_ship_the_launchs_code(
         assert "mytrain.py (changed)" in refused.stderr and "Traceback" not in refused.stderr
         said = " ".join(refused.stderr.split())
         assert str(project) in said and str(elsewhere) in said
+        again = _run(project, "launch", "study.yaml", "--address", head["address"])  # continuing it: the same
+        assert again.returncode == 2 and "mytrain.py (changed)" in again.stderr, again.stdout + again.stderr
         accepted = _run(elsewhere, "resume", str(study.path), "--address", head["address"], "--code-changed", "ok")
         assert accepted.returncode == 0, accepted.stdout + accepted.stderr
         assert study.read_provenance()["code_changes"][0]["files"] == ["mytrain.py (changed)"]

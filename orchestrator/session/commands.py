@@ -45,6 +45,7 @@ def launch(config_path: str | Path, *, address: str | None = None, variants: lis
                     f"{study.path} holds a study with a different config. Give the new study another "
                     f"`name`, move the old directory away, or continue it with `ablator resume {study.path}`."
                 )
+            enter_project(study, config, "resume")  # continuing it: the launch's project and code, as resume
         else:
             Study.create(study.path, resolved_text(config_path, overrides), config.name)
             study.write_provenance({**collect(), "overrides": [ov.arg for ov in overrides],
