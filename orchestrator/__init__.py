@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .trial import TrialContext
-
 if TYPE_CHECKING:
     from .compare import StudyComparison
+    from .trial import TrialContext
 
 __all__ = ["TrialContext", "compare_studies"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    """`orchestrator.TrialContext`, imported when first asked for (the `ablator` script starts lighter)."""
+    if name == "TrialContext":
+        from .trial import TrialContext
+
+        return TrialContext
+    raise AttributeError(f"module 'orchestrator' has no attribute {name!r}")
 
 
 def compare_studies(old, new, *, paired: bool = False, partial: bool = False, alpha: float | None = None,

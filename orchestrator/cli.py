@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.text import Text
 
 from .config import json_schema, load_config
-from .errors import AblatorError, UserError
+from .errors import AblatorError, Interrupted, UserError
 from .execution import jobs
 from .ledger import Study
 from .ledger.files import looks_whole
@@ -52,6 +52,8 @@ OVERRIDES = typer.Argument(None, help="Overrides of the config: key.path=value, 
                            "~key (delete); values in YAML: 3, 0.1, true, null, [0,1], {a: 1}.",
                            show_default=False)
 DASHBOARD = typer.Option(True, "--dashboard/--no-dashboard", help="Start the Ray dashboard (embedded Ray).")
+CODE_CHANGED = typer.Option(None, "--code-changed", help="'ok': run on although the code in the study's project "
+                            "directory changed since the launch (recorded in provenance.json).")
 UPLOAD = typer.Option(True, "--upload/--no-upload", help="With --address: ship the current directory to the "
                       "cluster (Ray runtime_env working_dir); --no-upload when the cluster's image holds the code.")
 
@@ -63,6 +65,10 @@ def user_errors(fn):
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
+        except Interrupted as exc:
+            told = "" if exc.told else ": finished trials are kept; `ablator resume DIR` continues a study"
+            sys.stderr.write(f"{exc}{told}\n")
+            raise typer.Exit(exc.exit_code) from None
         except AblatorError as exc:
             sys.stderr.write(f"{exc}\n")
             raise typer.Exit(exc.exit_code) from None
@@ -175,17 +181,19 @@ def resume(
     ray_temp_dir: str | None = TEMP_DIR,
     dashboard: bool = DASHBOARD,
     upload: bool = UPLOAD,
+    code_changed: str | None = CODE_CHANGED,
 ):
-    """Complete an interrupted study; finished trials are never re-run."""
+    """Complete an interrupted study; finished trials are never re-run. Runs the launch's project directory."""
     from . import session
 
     if jobs.is_job_address(address):
         study = _study(study_dir)
+        session.in_project(study, "resume", code_changed)  # the job ships the launch's project
         args = ["resume", str(study.path.resolve())] + (["--retry-failed"] if retry_failed else [])
-        jobs.submit(address, args, study.info["name"], console, upload=upload)
+        jobs.submit(address, args + _code_changed(code_changed), study.info["name"], console, upload=upload)
         return
     _finish(session.resume(study_dir, address=address, console=console, ray_temp_dir=ray_temp_dir,
-                           dashboard=dashboard, retry_failed=retry_failed, upload=upload))
+                           dashboard=dashboard, retry_failed=retry_failed, upload=upload, code_changed=code_changed))
 
 
 @app.command()
@@ -398,6 +406,7 @@ def tune(
     ray_temp_dir: str | None = TEMP_DIR,
     dashboard: bool = DASHBOARD,
     upload: bool = UPLOAD,
+    code_changed: str | None = CODE_CHANGED,
 ):
     """Run the TPE tuning stage over the surviving components (now, or again), or schedule it."""
     from . import session
@@ -406,15 +415,22 @@ def tune(
     if cancel and (at or wait):
         raise UserError("--cancel goes alone: cancel the schedule, or move it with --at")
     if jobs.is_job_address(address) and not (at or cancel):
+        session.in_project(study, "tune", code_changed)
         args = ["tune", str(study.path.resolve())] + (["--n-trials", str(n_trials)] if n_trials else [])
         args += ["--wait"] if wait else []
-        jobs.submit(address, args, study.info["name"], console, upload=upload)
+        jobs.submit(address, args + _code_changed(code_changed), study.info["name"], console, upload=upload)
         return
     if jobs.is_job_address(address) and wait:
         raise UserError("--wait with --address http://…: the Ray job that --at submits waits on the cluster; "
                         "leave out --wait")
     _finish(session.tune(study.path, n_trials=n_trials, at=at, wait=wait, cancel=cancel, address=address,
-                         console=console, ray_temp_dir=ray_temp_dir, dashboard=dashboard, upload=upload))
+                         console=console, ray_temp_dir=ray_temp_dir, dashboard=dashboard, upload=upload,
+                         code_changed=code_changed))
+
+
+def _code_changed(code_changed: str | None) -> list[str]:
+    """The --code-changed a job's command carries on (its copy of the project is the changed code)."""
+    return ["--code-changed", code_changed] if code_changed else []
 
 
 def _inside_cwd(path: Path) -> str:

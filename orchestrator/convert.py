@@ -19,6 +19,7 @@ import yaml
 
 from .config import NAME_RE, load_yaml, parse_config
 from .errors import ConfigError
+from .spaces import drop_nulls
 
 PLACEHOLDER = "your_module:your_trainable"
 DEFAULT_GPU_MB = 24576  # the GPU memory gpu_mb_per_experiment is a share of, unless --gpu-memory-mb says
@@ -91,7 +92,7 @@ def convert(path: str | Path, trainable: str | None = None, gpu_memory_mb: float
         "metrics": {"primary": {"name": first, "mode": str(metrics[first])},
                     "secondary": [{"name": str(n), "mode": str(m)} for n, m in metrics.items() if n != first]},
         "baseline": {k: v for k, v in data.items() if k not in RUN_FIELDS},
-        "factors": space,
+        "factors": {path: drop_nulls(s) if isinstance(s, dict) else s for path, s in space.items()},
     }
     if not out["metrics"]["secondary"]:
         del out["metrics"]["secondary"]

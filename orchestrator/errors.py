@@ -13,6 +13,7 @@ CLI prints ``str(exc)`` without a traceback and exits with ``exc.exit_code``.
         ResourceError        a trial asks for more than any node of the cluster has
         ClusterError         a Ray cluster that cannot be reached or used
       Interrupted            SIGINT/SIGTERM/SIGHUP: stopped cleanly, resumable (exit 130/143)
+      NodeLost               the Ray node the driver runs on died under it: stopped, resumable (exit 75)
 """
 
 from __future__ import annotations
@@ -90,6 +91,9 @@ class ClusterError(UserError):
 class Interrupted(AblatorError):
     """The driver was asked to stop (SIGINT, SIGTERM, SIGHUP); the study can be resumed."""
 
+    #: whether the driver has told the user how to continue (the study's resume command)
+    told: bool = False
+
     def __init__(self, signum: int, message: str = ""):
         import signal
 
@@ -97,3 +101,13 @@ class Interrupted(AblatorError):
         self.exit_code = 128 + int(signum)
         name = signal.Signals(signum).name
         super().__init__(message or f"interrupted by {name}")
+
+
+class NodeLost(AblatorError):
+    """The Ray node this driver runs on died under it (its raylet ended: killed, out of memory, the
+    machine lost). Not a trial failure: running trials are left PENDING, finished ones kept, and
+    `ablator resume DIR` continues. Exit 75 (EX_TEMPFAIL): a job script can tell it from exit 1
+    (a trial FAILED) and run the resume."""
+
+    exit_code = 75
+    retryable = True

@@ -41,8 +41,27 @@ def is_space(value: Any) -> bool:
 
 
 def looks_like_space(value: Any) -> bool:
-    """A YAML mapping that is a SearchSpace, as ABLATOR tells one: it has any of its keys."""
-    return isinstance(value, dict) and bool(SPACE_KEYS & value.keys())
+    """A YAML mapping that is a SearchSpace, as ABLATOR tells one: it has any of its keys (set, not null)."""
+    return isinstance(value, dict) and any(value[k] is not None for k in SPACE_KEYS & value.keys())
+
+
+def drop_nulls(space: dict) -> dict:
+    """A space mapping without the null fields ABLATOR's dumps write for every unset one (null means absent).
+
+    Spaces inside it (subspaces, a sub_configuration's space leaves) lose theirs too; a null plain
+    leaf of a sub_configuration stays (it sets None).
+    """
+    out = {k: v for k, v in space.items() if not (k in SPACE_KEYS and v is None)}
+    if isinstance(out.get("subspaces"), list):
+        out["subspaces"] = [drop_nulls(s) if isinstance(s, dict) else s for s in out["subspaces"]]
+    if isinstance(out.get("sub_configuration"), dict):
+        out["sub_configuration"] = _branch_nulls(out["sub_configuration"])
+    return out
+
+
+def _branch_nulls(mapping: dict) -> dict:
+    return {k: drop_nulls(v) if looks_like_space(v) else _branch_nulls(v) if isinstance(v, dict) else v
+            for k, v in mapping.items()}
 
 
 def kind(space: SearchSpace) -> str:

@@ -2,14 +2,14 @@
 
 A tiny study is launched from a temporary project directory (its trainable module lives there), then
 status, report, sync (W&B offline), doctor and list are run on it from another directory: none of them
-imports the trainable. `tune`, which runs it, still refuses from there, naming file:line and field.
+imports the trainable. `tune`, which runs it, runs the launch's project from there: its code removed,
+it refuses, naming the file.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 from pathlib import Path
 
@@ -82,7 +82,7 @@ def test_reading_commands_work_from_another_directory_and_tune_still_needs_the_t
     assert listed.returncode == 0, listed.stderr
     assert [json.loads(line)["name"] for line in listed.stdout.splitlines()] == ["anywhere"]
 
+    (project / "mytrain.py").unlink()  # tune runs the launch's project, from anywhere: its code is gone
     tune = ablator(elsewhere, "tune", str(study))
     assert tune.returncode == 2 and "Traceback" not in tune.stderr
-    line = 1 + STUDY.splitlines().index("trainable: mytrain:run")
-    assert re.search(rf"config\.yaml:{line}\s+trainable: cannot import module 'mytrain'", tune.stderr), tune.stderr
+    assert "mytrain.py (removed)" in tune.stderr and f"this command runs in: {elsewhere}" in tune.stderr

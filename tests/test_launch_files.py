@@ -532,7 +532,7 @@ def _entry_point() -> tuple[str, str]:
 
 def test_ablator_entry_point_exists():
     module, attr = _entry_point()
-    assert (module, attr) == ("orchestrator.cli", "app")
+    assert (module, attr) == ("orchestrator.entry", "main")  # its stop handler is in place first
     path = REPO / (module.replace(".", "/") + ".py")
     assert path.is_file(), f"{path.relative_to(REPO)} (the `ablator` entry point) is missing"
     tree = ast.parse(path.read_text())

@@ -245,6 +245,56 @@ def test_convert_maps_every_field_and_plans_total_trials(tmp_path):
     assert len(plan.variants(parse_config(data))) == levels.factorial_size(parse_config(data))
 
 
+def _ablator_dump(space: dict) -> dict:
+    """A space as ABLATOR's own config dumps write it: every SearchSpace field, null where unset."""
+    out = {"value_range": None, "categorical_values": None, "subspaces": None, "sub_configuration": None,
+           "value_type": None, "n_bins": None, "log": False, **space}
+    if out["subspaces"]:
+        out["subspaces"] = [_ablator_dump(s) for s in out["subspaces"]]
+    if out["sub_configuration"]:
+        out["sub_configuration"] = _dump_branch(out["sub_configuration"])
+    return out
+
+
+def _dump_branch(mapping: dict) -> dict:
+    return {k: _ablator_dump(v) if spaces.looks_like_space(v) else _dump_branch(v) if isinstance(v, dict) else v
+            for k, v in mapping.items()}
+
+
+def _without_false_log(value):
+    if isinstance(value, dict):
+        return {k: _without_false_log(v) for k, v in value.items() if not (k == "log" and v is False)}
+    return [_without_false_log(v) for v in value] if isinstance(value, list) else value
+
+
+def test_ablators_own_dumps_with_null_fields_convert_validate_and_plan(tmp_path):
+    data = yaml.safe_load(ABLATOR)
+    written = {path: _ablator_dump(s) for path, s in data["search_space"].items()}
+    adam = written["train_config.optimizer_config"]["subspaces"][1]["sub_configuration"]
+    adam["arguments"]["momentum"] = None  # a null leaf of a branch: it sets None
+    assert written["model_config.act"]["value_type"] is None and adam["arguments"]["lr"]["n_bins"] is None
+    src = tmp_path / "dumped.yaml"
+    src.write_text(yaml.safe_dump({**data, "search_space": written}, sort_keys=False))
+    out = yaml.safe_load(convert(src, "components.simulated_factors:run"))
+    # null means absent: the converted factors are the spaces as written by hand (ABLATOR's log: false
+    # aside), the branch's null leaf kept
+    expected = data["search_space"]
+    expected["train_config.optimizer_config"]["subspaces"][1]["sub_configuration"]["arguments"]["momentum"] = None
+    assert _without_false_log(out["factors"]) == expected
+    config = parse_config(out)
+    assert len(plan.ablation_trials(config)) == 12
+    assert config.factors["model_config.act"].categorical_values == ["relu", "gelu"]
+    assert config.factors["model_config.width"].value_type == "int"
+    # a study config holding the dump's nulls validates as it is, and plans the same variants
+    raw = parse_config({**out, "factors": written})
+    assert [v.name for v in plan.variants(raw)] == [v.name for v in plan.variants(config)]
+    branches = [v for v in plan.variants(raw) if "adam" in v.name]
+    assert branches and all(plan.variant_overrides(raw, v)["train_config.optimizer_config.arguments.momentum"]
+                            is None for v in branches)
+    assert SearchSpace.model_validate({"categorical_values": [1, 2], "value_type": None, "n_bins": None,
+                                       "log": None, "subspaces": None}).log is False
+
+
 def test_sub_configuration_draws_are_plain_values_whatever_their_keys():
     space = SearchSpace.model_validate({"sub_configuration": {"log": {"value_range": [1, 2]}, "n_bins": 3}})
     value = spaces.draw(space, np.random.default_rng(0))

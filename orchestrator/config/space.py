@@ -40,6 +40,13 @@ class SearchSpace(Strict):
         examples=[{"name": "sgd", "arguments": {"lr": {"value_range": ["1e-4", "1e-1"], "log": True}}}],
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _nulls_absent(cls, data: Any) -> Any:
+        """ABLATOR's own dumps write every unset field as null: a null field is an absent one."""
+        return {k: v for k, v in data.items() if v is not None or k not in spaces.SPACE_KEYS} \
+            if isinstance(data, dict) else data
+
     @field_validator("value_range", mode="before")
     @classmethod
     def _numbers(cls, v: Any) -> Any:

@@ -15,7 +15,7 @@ from pathlib import Path
 from rich.console import Console
 
 from ..errors import ClusterError
-from .code import working_dir_env
+from .code import PROJECT_ENV, working_dir_env
 
 #: how long a submission waits for a head that is not ready yet (its dashboard not listening,
 #: or "No available agent to submit job, please try again later": the head's job agent starting)
@@ -41,6 +41,8 @@ def submit(address: str, args: list[str], study: str, console: Console, upload: 
     """
     entrypoint = shlex.join(["ablator", *args, "--address", "auto"])
     runtime_env = working_dir_env(Path.cwd(), extra_excludes)[0] if upload else None
+    if runtime_env:  # a launch in the job records this directory as the study's project, not its copy
+        runtime_env["env_vars"] = {PROJECT_ENV: str(Path.cwd().resolve())}
     metadata = {"job_name": name or f"ablator {study}", "ablator_command": args[0], "ablator_study": study}
     job_id = _when_ready(address, f"submit `ablator {args[0]}`", console, lambda client: client.submit_job(
         entrypoint=entrypoint, runtime_env=runtime_env, metadata=metadata, entrypoint_num_cpus=0))

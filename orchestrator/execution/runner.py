@@ -21,11 +21,12 @@ from collections.abc import Callable, Iterable
 import ray
 
 from ..config import StudyConfig
-from ..errors import ClusterError, NoRoom
+from ..errors import ClusterError, NodeLost, NoRoom
 from ..ledger import COMPLETED, FAILED, PENDING, RUNNING, SEARCH, VARIANT, Study, TrialRecord
 from ..plan import TrialSpec
 from . import interrupt, oom
 from .group import Group, cause
+from .nodes import died_under, stop_on_node_loss
 from .resources import capacity, request
 from .worker import WORKER_DIED, Attempt, run_attempt
 
@@ -62,10 +63,17 @@ def connect(address: str | None = None, temp_dir: str | None = None, dashboard: 
         if temp_dir:
             kwargs["_temp_dir"] = temp_dir
     try:
-        ctx = ray.init(**kwargs)
+        with interrupt.around_ray_init():
+            ctx = ray.init(**kwargs)
     except (ConnectionError, RuntimeError, ValueError, OSError) as exc:
         raise ClusterError(f"could not {'join the Ray cluster at ' + address if address else 'start a local Ray'}: "
                            f"{exc}") from None
+    except Exception as exc:  # e.g. "The current node timed out during startup": its raylet ended
+        if "node timed out during startup" not in str(exc):
+            raise
+        raise NodeLost(f"Lost the Ray node {'joining ' + address if address else 'of the embedded local Ray'} "
+                       f"while it started: {exc}\n  Nothing ran; run the same command again (a study that ran "
+                       "before continues with `ablator resume DIR`).") from None
     url = getattr(ctx, "dashboard_url", None)
     return f"http://{url}" if url else None
 
@@ -294,6 +302,14 @@ class TrialExecutor:
         self.inflight.clear()
         return stopped
 
+    def pause_all(self) -> list[str]:
+        """Leave every in-flight trial PENDING without asking Ray (its node is gone); return their ids."""
+        stopped = [spec.trial_id for spec in self.inflight.values() if self._pause(spec)]
+        self.inflight.clear()
+        self._groups.clear()
+        self._ranks.clear()
+        return stopped
+
     def _pause(self, spec: TrialSpec) -> bool:
         """Leave a stopped attempt PENDING (not failed); False if the trial had finished.
 
@@ -345,6 +361,8 @@ class TrialExecutor:
                 error = where + error
                 spared = sum(not e.counted for e in record.errors)
                 counted = counted or spared >= oom.INNOCENT_RERUNS
+            elif error is None and isinstance(exc, ray.exceptions.NodeDiedError):  # not the trial's doing
+                error, counted = where + died_under(str(exc)), False
             elif error is None and isinstance(exc, ray.exceptions.RayTaskError):
                 error = f"{where}{type(exc.cause or exc).__name__}: {exc.cause or exc}"
             elif error is None:
@@ -386,6 +404,12 @@ def run_trials(executor: TrialExecutor, specs: Iterable[TrialSpec],
 
     `tick` is called on each turn of the loop (TrialObservers.tick: progress, tracker).
     """
+    with stop_on_node_loss(executor):
+        return _run_trials(executor, specs, tick)
+
+
+def _run_trials(executor: TrialExecutor, specs: Iterable[TrialSpec],
+                tick: Callable[[], None] | None) -> list[TrialRecord]:
     study = executor.study
     queue = deque(specs)
     results: list[TrialRecord] = []

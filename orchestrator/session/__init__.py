@@ -14,16 +14,17 @@ flushed, the resume command printed, and ``Interrupted`` carries exit code 128+s
 Modules: study_session (the session: open, close, the steps, running trials), ablation (tiers,
 adaptive seeds, the tier gate), scheduling (the tuning stage at a set time), report (report.md
 and report.html as the session composes them), commands (launch, resume, tune), mending
-(damaged records), plan_table (the plan before a launch).
+(damaged records), plan_table (the plan before a launch), project (the launch's project directory and
+code, which later commands run, ship and check).
 """
 
 from .ablation import adaptive_seeds
-from .commands import failed_trials, launch, resume, tune
+from .commands import failed_trials, in_project, launch, resume, tune
 from .mending import mend_records
 from .plan_table import print_plan
 from .report import write_report
 from .scheduling import cancel_schedule
 from .study_session import Cluster, StudySession, study_dir_for
 
-__all__ = ["Cluster", "StudySession", "adaptive_seeds", "cancel_schedule", "failed_trials", "launch",
+__all__ = ["Cluster", "StudySession", "adaptive_seeds", "cancel_schedule", "failed_trials", "in_project", "launch",
            "mend_records", "print_plan", "resume", "study_dir_for", "tune", "write_report"]

@@ -19,6 +19,7 @@ from ..provenance import collect
 from ..tuning import schedule
 from .mending import mend_records
 from .plan_table import print_plan
+from .project import enter_project, record_project
 from .scheduling import NotScheduled, cancel_schedule, jobs_api_address, wait_for_schedule
 from .study_session import Cluster, StudySession, study_dir_for
 
@@ -44,12 +45,15 @@ def launch(config_path: str | Path, *, address: str | None = None, variants: lis
                     f"{study.path} holds a study with a different config. Give the new study another "
                     f"`name`, move the old directory away, or continue it with `ablator resume {study.path}`."
                 )
+            enter_project(study, config, "resume")  # continuing it: the launch's project and code, as resume
         else:
             Study.create(study.path, resolved_text(config_path, overrides), config.name)
             study.write_provenance({**collect(), "overrides": [ov.arg for ov in overrides],
-                                    "reproducibility": config.reproducibility.model_dump()})
+                                    "reproducibility": config.reproducibility.model_dump(),
+                                    "project": record_project(study, config)})
 
     cluster = Cluster(address, ray_temp_dir, dashboard, upload)
+    interrupt.defer()  # from here a stop signal waits for the driver's next safe point, then names the resume
     with StudySession(study, config, console, cluster, on_open=open_study) as session:
         _all_stages(session, rerun=chosen)
     return study
@@ -57,12 +61,14 @@ def launch(config_path: str | Path, *, address: str | None = None, variants: lis
 
 def resume(study_dir: str | Path, *, address: str | None = None, console: Console | None = None,
            ray_temp_dir: str | None = None, dashboard: bool = True, retry_failed: bool = False,
-           upload: bool = True) -> Study:
-    """`ablator resume`: complete a study; finished trials are never re-run."""
+           upload: bool = True, code_changed: str | None = None) -> Study:
+    """`ablator resume`: complete a study; finished trials are never re-run. It runs in (and ships)
+    the launch's project directory, refused if the code there changed (unless `code_changed` is 'ok')."""
     console = console or Console()
     study = Study(Path(study_dir).resolve())
     if not study.exists():
         raise StudyError(f"{study_dir} is not a study directory (no study.json)")
+    in_project(study, "resume", code_changed)
     config = load_config(study.config_path)
 
     def open_study() -> None:
@@ -74,6 +80,7 @@ def resume(study_dir: str | Path, *, address: str | None = None, console: Consol
                     study.trial(record.trial_id).update(state=PENDING)
 
     cluster = Cluster(address, ray_temp_dir, dashboard, upload)
+    interrupt.defer()
     with StudySession(study, config, console, cluster, on_open=open_study) as session:
         _all_stages(session)
     return study
@@ -81,9 +88,11 @@ def resume(study_dir: str | Path, *, address: str | None = None, console: Consol
 
 def tune(study_dir: str | Path, *, n_trials: int | None = None, at: datetime | None = None, wait: bool = False,
          cancel: bool = False, address: str | None = None, console: Console | None = None,
-         ray_temp_dir: str | None = None, dashboard: bool = True, upload: bool = True) -> Study:
+         ray_temp_dir: str | None = None, dashboard: bool = True, upload: bool = True,
+         code_changed: str | None = None) -> Study:
     """`ablator tune DIR`: run (or continue, or extend) the tuning stage now; or schedule it `at`
-    (a schedule before is moved); `wait` for the scheduled time, then run it; or `cancel` the schedule."""
+    (a schedule before is moved); `wait` for the scheduled time, then run it; or `cancel` the schedule.
+    Like resume, it runs in (and ships) the launch's project directory."""
     from ..tuning.space import tuning_plan
     from ..tuning.stage import not_ready, nothing_to_tune
 
@@ -94,6 +103,7 @@ def tune(study_dir: str | Path, *, n_trials: int | None = None, at: datetime | N
         return study
     if n_trials is not None and n_trials < 1:
         raise UserError("--n-trials must be at least 1")
+    in_project(study, "tune", code_changed)
     config = load_config(study.config_path)
     verdicts = read_verdicts(study.path / "verdicts.json")
     why = not_ready(study, verdicts)
@@ -152,6 +162,11 @@ def _tune_when_free(study: Study, config: StudyConfig, console: Console, cluster
         except NotScheduled as exc:
             console.print(str(exc), soft_wrap=True)
             return
+
+
+def in_project(study: Study, command: str, code_changed: str | None = None) -> Path:
+    """Run in the study's project directory (the launch's), refused if its code changed; return it."""
+    return enter_project(study, load_config(study.config_path, import_trainable=False), command, code_changed)
 
 
 def _all_stages(session: StudySession, rerun=None) -> None:

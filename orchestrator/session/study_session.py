@@ -13,8 +13,8 @@ from rich.console import Console
 
 from .. import plan as planning
 from ..config import ScheduleAt, StudyConfig
-from ..errors import Interrupted, NoRoom
-from ..execution import interrupt, runner
+from ..errors import Interrupted, NodeLost, NoRoom
+from ..execution import interrupt, nodes, runner
 from ..execution.observers import TrialObservers
 from ..execution.resources import check_feasible
 from ..execution.telemetry import StudyMetrics
@@ -84,6 +84,7 @@ class StudySession:
         try:
             if self.on_open is not None:
                 self.on_open()
+            interrupt.check()  # a stop signal while the driver started (deferred): the study exists now
             url = self.cluster.connect(self.console, storage_in_cwd(self.config), metadata={
                 "job_name": f"ablator {self.config.name}", "ablator_study": self.config.name,
                 "ablator_study_id": self.study.study_id, "ablator_dir": str(self.study.path.resolve())})
@@ -114,12 +115,14 @@ class StudySession:
             self.tracker = make_tracker(self.config, self.study, self.study.read_provenance(),
                                         echo=lambda line: self.console.print(line, markup=False, highlight=False))
             self.observers.subscribe(self.tracker.trial_update, self.tracker.poll)
-        except BaseException:
-            self.__exit__(None, None, None)
+            interrupt.check()
+        except BaseException as exc:
+            self.__exit__(type(exc), exc, exc.__traceback__)
             raise
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
+        lost = _node_lost(exc, self.study)
         try:
             if self.tracker is not None:
                 self.tracker.close()
@@ -128,9 +131,13 @@ class StudySession:
             if isinstance(exc, (Interrupted, KeyboardInterrupt)):
                 self.console.print(f"[yellow]Interrupted.[/yellow] Finished trials are kept; continue with "
                                    f"`ablator resume {self.study.path}`", soft_wrap=True)
+                if isinstance(exc, Interrupted):
+                    exc.told = True
         finally:
             interrupt.restore(self._handlers)
             self._lock.__exit__(None, None, None)
+        if lost is not None:
+            raise lost from None
 
     # ------------------------------------------------------------ steps
 
@@ -199,6 +206,15 @@ class StudySession:
                              f"Once there is room: `ablator resume {study.path}`") from None
             finally:
                 study.keep_status_cache()  # the next `ablator status` reads the cache, not the whole index
+
+
+def _node_lost(exc: BaseException | None, study: Study) -> NodeLost | None:
+    """A Ray failure outside the trial loops (the trial loops turn their own) that comes from the
+    driver's node dying, as NodeLost; else None."""
+    if not isinstance(exc, ray.exceptions.RayError):
+        return None
+    node = nodes.lost_node()
+    return nodes.node_lost(nodes.describe(node), study.path) if node else None
 
 
 def _status_cache_every(study: Study, every_s: float) -> Callable[[], None]:

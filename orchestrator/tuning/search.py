@@ -31,6 +31,7 @@ from optuna.trial import TrialState
 from ..config import StudyConfig
 from ..errors import Interrupted
 from ..execution import runner
+from ..execution.nodes import stop_on_node_loss
 from ..ledger import COMPLETED, SEARCH, TUNING, Study, TrialRecord, TuningInfo
 from ..plan import TrialSpec
 from .space import TuningPlan
@@ -298,6 +299,10 @@ class Search:
         `again`: what `reconcile()` returned (it is called here when not given).
         """
         again = self.reconcile() if again is None else list(again)
+        with stop_on_node_loss(self.executor):
+            self._run(budget, again)
+
+    def _run(self, budget: int, again: list[optuna.trial.FrozenTrial]) -> None:
         try:
             while True:
                 slots = self.executor.slots()
