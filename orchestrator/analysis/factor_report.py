@@ -12,7 +12,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from matplotlib.figure import Figure
 
 from .. import levels as lv
 from ..ledger.verdicts import Factor
@@ -110,7 +109,7 @@ def factor_plot(path: str, r: Factor, analysis: dict, file: Path) -> Path:
     alpha = analysis["alpha"]
     pts = [(v, y) for v, y in r.points if finite(y)]
     sign = 1.0 if analysis["primary"]["mode"] == "max" else -1.0
-    fig = Figure(figsize=(6.0, 4.8))
+    fig = plots.figure((6.0, 4.8))
     ax = fig.add_subplot()
     base = float(np.mean([y for v, y in pts if str(v) == str(r.baseline_value)] or [np.nan])) \
         if r.kind == "categorical" else np.nan

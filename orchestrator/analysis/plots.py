@@ -6,15 +6,16 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
 
 from .numbers import finite
 from .records import DEFAULT_GROUP
 from .stats import ESSENTIAL, HARMFUL, NEGLIGIBLE
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 COLORS = {ESSENTIAL: "#2b8a3e", HARMFUL: "#c92a2a", NEGLIGIBLE: "#1971c2", "interaction": "#e67700"}
 NEUTRAL = "#868e96"
@@ -28,7 +29,16 @@ def suffix(label: str) -> str:
     return "" if label == DEFAULT_GROUP else "_" + safe(label)
 
 
+def figure(figsize: tuple[float, float]) -> Figure:
+    """A new figure (matplotlib is imported here: reading results never loads it)."""
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=figsize)
+
+
 def _save(fig: Figure, path: Path) -> Path:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     FigureCanvasAgg(fig)
     fig.savefig(path, dpi=100, bbox_inches="tight")
     return path
@@ -44,7 +54,7 @@ INTERVAL_CAPTION = ("bars: simultaneous t intervals (Bonferroni: level 1 − alp
 def interval_plot(items: list[tuple[str, dict]], analysis: dict, title: str, ylabel: str, path: Path) -> Path:
     """Effect per row with its simultaneous interval (``ci_sim``), coloured by verdict, the ±min_effect band
     shaded and per-seed dots: an interval clear of the band is a decided row."""
-    fig = Figure(figsize=(min(max(4.0, 0.45 * len(items) + 2), 16), 4.4))
+    fig = figure((min(max(4.0, 0.45 * len(items) + 2), 16), 4.4))
     ax = fig.add_subplot()
     rng = np.random.default_rng(0)
     dots: dict[str, tuple[list, list]] = {}  # colour -> per-seed dots (x, y)
@@ -79,6 +89,8 @@ def interval_plot(items: list[tuple[str, dict]], analysis: dict, title: str, yla
                        fontsize=7 if many else 9)
     ax.set_ylabel(ylabel)
     ax.set_title(title + "\n" + INTERVAL_CAPTION, fontsize=9)
+    from matplotlib.lines import Line2D
+
     shown = [v for v in (ESSENTIAL, HARMFUL, NEGLIGIBLE, "interaction") if COLORS[v] in bars or COLORS[v] in dots]
     handles = [Line2D([], [], color=COLORS[v], marker="o", ls="", label=v) for v in shown]
     if NEUTRAL in bars or NEUTRAL in dots:
@@ -108,7 +120,7 @@ def distributions_plot(group: dict, analysis: dict, path: Path) -> Path:
     """Per variant: every seed's value (dots) and mean ± std, one panel per primary/secondary metric."""
     metrics = [analysis["primary"]["name"]] + [m["name"] for m in analysis.get("secondary", [])]
     variants = list(group["variants"])
-    fig = Figure(figsize=(min(max(4.0, 0.45 * len(variants) + 2), 16), 3.4 * len(metrics)))
+    fig = figure((min(max(4.0, 0.45 * len(variants) + 2), 16), 3.4 * len(metrics)))
     rng = np.random.default_rng(1)
     for k, m in enumerate(metrics):
         ax = fig.add_subplot(len(metrics), 1, k + 1)
@@ -156,7 +168,7 @@ def sweep_plot(analysis: dict, sweep_path: str, tier: str | None, path: Path) ->
         for v in g["variants"]:
             if v not in variants:
                 variants.append(v)
-    fig = Figure(figsize=(6.5, 4.2))
+    fig = figure((6.5, 4.2))
     ax = fig.add_subplot()
     for v in variants:
         m, s, xv = [], [], []

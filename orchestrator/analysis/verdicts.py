@@ -43,9 +43,13 @@ from .stats import DECIDED
 INTERIM_SHARE = 0.15
 
 
-def sequential_for(config: StudyConfig) -> Sequential | None:
+def sequential_for(config: StudyConfig, interim: bool = False) -> Sequential | None:
+    """The look's adjustment: adaptive seeds always; fixed seeds on an interim look (some ablation trials
+    still pending or running), as if the look had been planned among sizes 2 .. the planned seeds."""
     if isinstance(config.seeds, AdaptiveSeeds):
         return Sequential(config.seeds.initial, config.seeds.max, config.analysis.alpha, INTERIM_SHARE)
+    if interim:
+        return Sequential(2, len(config.seed_list), config.analysis.alpha, INTERIM_SHARE)
     return None
 
 
@@ -101,8 +105,11 @@ def expected_variants(config: StudyConfig) -> list[tuple[str, tuple]]:
 
 
 def analyse(records: Iterable[TrialRecord], config: StudyConfig, study_path: str | Path | None = None,
-            *, n_bootstrap: int | None = None, contamination: bool = True) -> dict:
-    """Analyse the ablation stage of a study's records. Never raises on odd data."""
+            *, n_bootstrap: int | None = None, contamination: bool = True, interim: bool = False) -> dict:
+    """Analyse the ablation stage of a study's records. Never raises on odd data.
+
+    ``interim``: a look at a study still running: with fixed seeds its p-values carry the peeking
+    adjustment (``sequential_for``) while any ablation trial is pending or running."""
     records = list(records)
     a = config.analysis
     n_boot = a.n_bootstrap if n_bootstrap is None else n_bootstrap
@@ -110,7 +117,8 @@ def analyse(records: Iterable[TrialRecord], config: StudyConfig, study_path: str
     secondaries = list(config.metrics.secondary)
     design = config.design.type
     pairs = [tuple(p) for p in config.design.pairs]
-    sequential = sequential_for(config)
+    sequential = sequential_for(config, interim and any(
+        r.state in (PENDING, RUNNING) for r in records if r.purpose == VARIANT))
     grouped = group_records(records)
     meta = group_meta(config)
     labels = sorted(grouped, key=lambda lb: (meta.get(lb, {}).get("order", 10**6), lb))
@@ -194,7 +202,7 @@ def analyse_group(group: GroupData, config: StudyConfig, n_boot: int, sequential
     label = group.label
     covariates = factors.covariates(config) if config.has_levels else None
     components, interactions, check = design_effects(group, config, n_boot, sequential)
-    if sequential is not None:
+    if isinstance(config.seeds, AdaptiveSeeds):
         _adaptive_notes(components, set(config.seed_list))
     for m in config.metrics.secondary:
         for c, s in secondary_effects(group, comps, pairs, m.name, m.mode, a.alpha, design, covariates).items():
