@@ -38,7 +38,9 @@ def make_study(path, pending=(), report: bool = True) -> Study:
 
 def same(a, b) -> bool:
     """Equal, NaN/None (a number that could not be computed) equal to NaN/None."""
-    missing = (lambda x: x is None or (isinstance(x, float) and math.isnan(x)))
+    def missing(x) -> bool:
+        return x is None or (isinstance(x, float) and math.isnan(x))
+
     return (missing(a) and missing(b)) or a == b or (
         isinstance(a, float) and isinstance(b, float) and math.isclose(a, b, rel_tol=1e-12))
 
@@ -185,3 +187,17 @@ def test_reading_results_imports_no_heavy_library(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_a_failed_plot_is_flagged_in_verdicts_json_as_in_the_report(tmp_path):
+    """One list of flags, one write: a plot that cannot be saved (its file name taken by a directory) is in
+    verdicts.json, report.md and what load_study reads."""
+    study = make_study(tmp_path / "study", report=False)
+    (study.path / "plots" / "effects.png").mkdir(parents=True)
+    out = write_report(study.path, Console(quiet=True))
+    plot_flags = [f for f in out.flags if f.kind == "plot"]
+    assert len(plot_flags) == 1 and "plot for group default failed" in plot_flags[0].message
+    doc = json.loads((study.path / "verdicts.json").read_text())
+    assert [f["message"] for f in doc["flags"] if f["kind"] == "plot"] == [plot_flags[0].message]
+    assert plot_flags[0].message in (study.path / "report.md").read_text()
+    assert [f for f in load_study(study.path).verdicts.flags if f.kind == "plot"] == plot_flags

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..ledger.verdicts import INCONCLUSIVE, INTERACTION
 from .numbers import finite
 from .records import DEFAULT_GROUP
 from .stats import ESSENTIAL, HARMFUL, NEGLIGIBLE
@@ -17,7 +18,7 @@ from .stats import ESSENTIAL, HARMFUL, NEGLIGIBLE
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-COLORS = {ESSENTIAL: "#2b8a3e", HARMFUL: "#c92a2a", NEGLIGIBLE: "#1971c2", "interaction": "#e67700"}
+COLORS = {ESSENTIAL: "#2b8a3e", HARMFUL: "#c92a2a", NEGLIGIBLE: "#1971c2", INTERACTION: "#e67700"}
 NEUTRAL = "#868e96"
 
 
@@ -91,10 +92,10 @@ def interval_plot(items: list[tuple[str, dict]], analysis: dict, title: str, yla
     ax.set_title(title + "\n" + INTERVAL_CAPTION, fontsize=9)
     from matplotlib.lines import Line2D
 
-    shown = [v for v in (ESSENTIAL, HARMFUL, NEGLIGIBLE, "interaction") if COLORS[v] in bars or COLORS[v] in dots]
+    shown = [v for v in (ESSENTIAL, HARMFUL, NEGLIGIBLE, INTERACTION) if COLORS[v] in bars or COLORS[v] in dots]
     handles = [Line2D([], [], color=COLORS[v], marker="o", ls="", label=v) for v in shown]
     if NEUTRAL in bars or NEUTRAL in dots:
-        handles.append(Line2D([], [], color=NEUTRAL, marker="o", ls="", label="inconclusive"))
+        handles.append(Line2D([], [], color=NEUTRAL, marker="o", ls="", label=INCONCLUSIVE))
     ax.legend(handles=handles, fontsize=7, loc="best")
     return _save(fig, path)
 

@@ -58,13 +58,13 @@ def build_report(study_path: str | Path, console: Console | None = None, section
     analysis = analyse(records, config, study.path)
     files: dict[str, str] = {}
 
+    plot_files = _plots(analysis, config, study.path / "plots")  # first: a failed plot's flag is in verdicts.json
     payload = verdicts_payload(analysis)
     payload.generated = time.time()
     write_verdicts(study.path / "verdicts.json", payload)
     files["verdicts"] = str(study.path / "verdicts.json")
     tables.write_results_csv(analysis, study.path / "results.csv")
     files["results"] = str(study.path / "results.csv")
-    plot_files = _plots(analysis, config, study.path / "plots")
     files.update(plot_files)
     md = render_markdown(analysis, config, study, plot_files)
     report_md, report_html = write_report_files(study.path, [md, *sections])

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rich.text import Text
 
-from ..ledger.verdicts import Comparison, Summary
+from ..ledger.verdicts import INCONCLUSIVE, INTERACTION, Comparison, Summary
 from ..terminal import FitTable
 from .numbers import finite
 from .stats import ESSENTIAL, HARMFUL, NEGLIGIBLE, short_reason
@@ -18,7 +18,7 @@ SUMMARY_HEADER = ["component", "kind", "baseline", "ablated (mean ± std)", "del
 INTERACTION_HEADER = ["pair", "delta a", "delta b", "delta a+b", "interaction [simultaneous CI]", "p (Holm)", "n",
                       "verdict"]
 VERDICT_COL = SUMMARY_HEADER.index("verdict")
-VERDICT_STYLE = {ESSENTIAL: "bold green", HARMFUL: "bold red", NEGLIGIBLE: "cyan", "interaction": "bold yellow"}
+VERDICT_STYLE = {ESSENTIAL: "bold green", HARMFUL: "bold red", NEGLIGIBLE: "cyan", INTERACTION: "bold yellow"}
 
 
 def num(x, digits: int = 4) -> str:
@@ -74,7 +74,7 @@ def verdict_text(r: Comparison) -> str:
     if not r.estimable:
         return f"{v} (cannot conclude: n={r.n})"
     need = r.seeds_needed
-    if v == "inconclusive" and need is not None:
+    if v == INCONCLUSIVE and need is not None:
         v = f"{v} (~{need} seeds would decide)" if need <= 1000 else f"{v} (>1000 seeds would decide)"
     return f"{v}: {short_reason(r.why)}" if r.why else v
 
