@@ -65,7 +65,7 @@ NOISES = (0.25, 0.5, 0.75, 1.0)
 
 def score(records, config) -> dict:
     a = analyse(records, config, contamination=False)
-    comps = a["groups"]["default"]["components"]
+    comps = a.groups["default"].components
     real = [c for c, e in EFFECTS.items() if abs(e) >= MIN_EFFECT]
     null = [c for c, e in EFFECTS.items() if e == 0]
     found = sum(comps[c].verdict == ("essential" if EFFECTS[c] > 0 else "harmful") for c in real)
@@ -84,8 +84,8 @@ def _study_rates(effects: dict, n: int, min_effect: float, reps: int, noise: flo
                                         n_bootstrap=200, secondary=False))
     counts = {c: {} for c in effects}
     for rep in range(reps):
-        for c, r in analyse(records_for(cfg, replicate=rep), cfg, contamination=False)["groups"]["default"][
-                "components"].items():
+        comps = analyse(records_for(cfg, replicate=rep), cfg, contamination=False).groups["default"].components
+        for c, r in comps.items():
             counts[c][r.verdict] = counts[c].get(r.verdict, 0) + 1
     return {c: {v: k / reps for v, k in cs.items()} for c, cs in counts.items()}
 
@@ -135,7 +135,7 @@ def part0(reps: int, console: Console) -> None:
     cfg = parse_config(simulated_config({"n1": 0.0, "n2": 0.0, "n3": 0.0}, 0.5, 5, n_bootstrap=200,
                                         secondary=False))
     fw = _rate([any(r.verdict in ("essential", "harmful") for r in analyse(
-        records_for(cfg, replicate=rep), cfg, contamination=False)["groups"]["default"]["components"].values())
+        records_for(cfg, replicate=rep), cfg, contamination=False).groups["default"].components.values())
         for rep in range(reps)])
     row("FWER vs 0: 3 null components, 5 seeds, min_effect 0", f"{fw:.3f}", "<= 0.05", fw <= 0.05 + 0.03)
     # false positives against min_effect (true effect at the boundary and just below it)
@@ -152,7 +152,7 @@ def part0(reps: int, console: Console) -> None:
         for r in recs:
             if r.removed:
                 r.final["score"] *= 1 + 2e-16 * (1 + (r.seed + rep) % 3)
-        comps = analyse(recs, cfg, contamination=False)["groups"]["default"]["components"]
+        comps = analyse(recs, cfg, contamination=False).groups["default"].components
         ess.append(sum(v.verdict == "essential" for v in comps.values()))
     row("essential among 10 float-noise components, 5 seeds (per study)", f"{np.mean(ess):.2f}", "0",
         max(ess) == 0)
@@ -348,12 +348,12 @@ def interval_coverage(reps: int, console: Console) -> None:
         m = 0
         for rep in range(reps):
             if truth is None:
-                rows = analyse(records_for(config, replicate=rep), config, contamination=False)["groups"][
-                    "default"]["components"]
+                rows = analyse(records_for(config, replicate=rep), config, contamination=False).groups[
+                    "default"].components
                 want = EFFECTS
             else:
-                rows = analyse(records(config, rep), config, contamination=False)["groups"]["default"][
-                    "alternatives"]["norm"]
+                rows = analyse(records(config, rep), config, contamination=False).groups[
+                    "default"].alternatives["norm"]
                 want = truth
             m = len(rows)
             both += all(r.ci_sim[0] <= want[k] <= r.ci_sim[1] for k, r in rows.items())

@@ -113,8 +113,8 @@ def test_a_bending_trend_gets_a_poor_fit_warning():
     d, seeds = DESIGNS["one_at_a_time"]
     config = parse_config(study(d, seeds, bent, MIN_EFFECT))
     a = analyse(records(config, 0), config, contamination=False, n_bootstrap=0)
-    warned = [f for f in a["flags"] if f.kind == "factor_fit"]
-    assert [f.subject for f in warned] == ["model.width"], a["flags"]
+    warned = [f for f in a.flags if f.kind == "factor_fit"]
+    assert [f.subject for f in warned] == ["model.width"], a.flags
     assert "straight-line fit is poor" in warned[0].message
 
 
@@ -125,8 +125,8 @@ def test_random_design_component_effects_account_for_alternatives_and_factors():
     covered = 0
     reps = 60
     for rep in range(reps):
-        g = analyse(records(config, rep), config, contamination=False, n_bootstrap=0)["groups"]["default"]
-        lo, hi = g["components"]["gate"].ci
+        g = analyse(records(config, rep), config, contamination=False, n_bootstrap=0).groups["default"]
+        lo, hi = g.components["gate"].ci
         covered += lo <= 1.0 <= hi
     assert covered / reps >= 1 - ALPHA - tol(ALPHA, reps)
 

@@ -147,7 +147,7 @@ def test_adaptive_seeds_reach_alternatives_and_level_variants():
     assert len(seeds["depth=3"]) == len(seeds["baseline"])  # a null factor's level variants get seeds too
     assert len(seeds["width=64"]) < len(seeds["baseline"])  # width (+0.5 per doubling) was decided early
     assert len(seeds["no-norm"]) < len(seeds["baseline"])  # removing norm (-2.0) was decided early
-    g = analyse(ledger.rows, config, contamination=False)["groups"]["default"]
-    group = g["alternatives"]["norm"]["group"]
+    g = analyse(ledger.rows, config, contamination=False).groups["default"]
+    group = g.alternatives["norm"]["group"]
     assert 1 - group.ci_sim_level < 0.05 / 3  # the simultaneous interval is adjusted for the looks as well
-    assert g["alternatives"]["norm"]["rms"].verdict == "harmful"
+    assert g.alternatives["norm"]["rms"].verdict == "harmful"

@@ -3,8 +3,10 @@ directly from the simulated formula; no Ray). The DataFrames are checked against
 
 from __future__ import annotations
 
+import html as html_lib
 import json
 import math
+import re
 import subprocess
 import sys
 import textwrap
@@ -132,7 +134,7 @@ def test_a_running_study_reads_interim_rows_with_the_peeking_adjustment(tmp_path
     effects = res.effects()
     assert effects.interim.all()
     plain = analyse(study.records(), parse_config(simulated_config(EFFECTS, 0.5, 4, **KW)), study.path)
-    plain_comps = plain["groups"][plain["main_group"]]["components"]
+    plain_comps = plain.groups[plain.main_group].components
     comps = effects[(effects.row == "component") & effects.primary].set_index("name")
     for name, row in comps.iterrows():
         assert row.n == plain_comps[name].n
@@ -201,3 +203,40 @@ def test_a_failed_plot_is_flagged_in_verdicts_json_as_in_the_report(tmp_path):
     assert [f["message"] for f in doc["flags"] if f["kind"] == "plot"] == [plot_flags[0].message]
     assert plot_flags[0].message in (study.path / "report.md").read_text()
     assert [f for f in load_study(study.path).verdicts.flags if f.kind == "plot"] == plot_flags
+
+
+def test_report_md_html_and_the_wandb_summary_render_one_model(tmp_path):
+    """Every number of the verdicts table comes from one Analysis: report.md, report.html, the W&B summary and
+    load_study agree on each component's effect, interval, Holm p and verdict."""
+    from orchestrator.analysis import tables
+    from orchestrator.analysis.html import build_html
+    from orchestrator.analysis.report import analyse_study, render_markdown
+    from orchestrator.analysis.verdicts import verdicts_payload
+    from orchestrator.tracking.payload import verdict_table, verdicts_summary
+
+    study = make_study(tmp_path / "study", report=False)
+    analysis = analyse_study(study.path)
+    config = parse_config(simulated_config(EFFECTS, 0.5, 4, **KW))
+    md = render_markdown(analysis, config, study, {})
+    page = build_html(study.path, md)
+    wandb_summary = verdicts_summary(verdicts_payload(analysis))
+    columns, rows = verdict_table(verdicts_payload(analysis))
+
+    md_rows = {cells[0]: cells for cells in ([c.strip() for c in ln.strip("|").split("|")] for ln in md.splitlines())
+               if cells[0] in EFFECTS}
+    html_rows = {cells[0]: cells for cells in (
+        [html_lib.unescape(re.sub(r"<[^>]+>", "", c)).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", r, re.S)]
+        for r in re.findall(r"<tr>(.*?)</tr>", page, re.S)) if cells and cells[0] in EFFECTS}
+    table = {row[0]: dict(zip(columns, row)) for row in rows}
+    assert set(md_rows) == set(html_rows) == set(table) == set(EFFECTS)
+    for c, r in analysis.groups["default"].components.items():
+        cells = dict(zip(tables.SUMMARY_HEADER, md_rows[c]))
+        assert html_rows[c] == md_rows[c]  # report.html shows report.md's table
+        assert wandb_summary[f"effect/{c}"] == r.effect == table[c]["effect"]
+        assert wandb_summary[f"verdict/{c}"] == r.verdict == table[c]["verdict"]
+        assert wandb_summary["verdicts"]["components"][c]["ci_sim"] == r.ci_sim
+        assert cells["delta [simultaneous CI]"].startswith(f"{tables.signed(r.effect)} {tables.ci_text(r.ci_sim)}")
+        d = r.deciding
+        assert cells["deciding test: p (Holm)"] == f"{d.claim} ({d.test}): {tables._p(d.p_holm)} (raw {tables._p(d.p)})"
+        assert cells["verdict"].startswith(r.verdict)
+        assert cells["delta [simultaneous CI]"].startswith(tables.signed(wandb_summary[f"effect/{c}"]))

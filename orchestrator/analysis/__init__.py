@@ -4,7 +4,7 @@ Public entry points:
 
 * ``build_report(study_path, console=None) -> Verdicts`` - write report.md, results.csv,
   verdicts.json and plots/ for a study dir; returns the verdicts (``orchestrator.ledger.verdicts``).
-* ``analyse(records, config, study_path=None) -> dict`` / ``analyse_study(path)`` - the
+* ``analyse(records, config, study_path=None) -> Analysis`` / ``analyse_study(path)`` - the
   analysis without writing files: per group its variants' metrics and its typed rows
   (``Comparison``, ``Factor``, ``FactorInteraction``), the flags (``Flag``) and the cost;
   ``verdicts_payload(analysis)`` is the ``Verdicts`` document written to verdicts.json.

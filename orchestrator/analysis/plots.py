@@ -18,6 +18,9 @@ from .stats import ESSENTIAL, HARMFUL, NEGLIGIBLE
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+    from ..ledger.verdicts import Comparison
+    from .model import Analysis, GroupAnalysis
+
 COLORS = {ESSENTIAL: "#2b8a3e", HARMFUL: "#c92a2a", NEGLIGIBLE: "#1971c2", INTERACTION: "#e67700"}
 NEUTRAL = "#868e96"
 
@@ -52,7 +55,7 @@ INTERVAL_CAPTION = ("bars: simultaneous t intervals (Bonferroni: level 1 − alp
                     "band: ±min_effect; dots: per-seed differences")
 
 
-def interval_plot(items: list[tuple[str, dict]], analysis: dict, title: str, ylabel: str, path: Path) -> Path:
+def interval_plot(items: list[tuple[str, Comparison]], analysis: Analysis, title: str, ylabel: str, path: Path) -> Path:
     """Effect per row with its simultaneous interval (``ci_sim``), coloured by verdict, the ±min_effect band
     shaded and per-seed dots: an interval clear of the band is a decided row."""
     fig = figure((min(max(4.0, 0.45 * len(items) + 2), 16), 4.4))
@@ -79,7 +82,7 @@ def interval_plot(items: list[tuple[str, dict]], analysis: dict, title: str, yla
     for color, (x, y, lo, hi) in bars.items():  # one call per colour: fast for many components
         ax.errorbar(x, y, yerr=[lo, hi], fmt="o", color=color, capsize=4, lw=2, zorder=3)
     ax.axhline(0, color="black", lw=0.8)
-    me = analysis.get("min_effect") or 0
+    me = analysis.min_effect
     if me:
         ax.axhspan(-me, me, color=NEUTRAL, alpha=0.15, lw=0, zorder=1)
         for y in (me, -me):
@@ -100,42 +103,42 @@ def interval_plot(items: list[tuple[str, dict]], analysis: dict, title: str, yla
     return _save(fig, path)
 
 
-def effects_plot(group: dict, analysis: dict, path: Path) -> Path:
+def effects_plot(group: GroupAnalysis, analysis: Analysis, path: Path) -> Path:
     """Effect per component (and pair interaction): ``interval_plot`` of the group's rows."""
-    items = [(c, r) for c, r in group["components"].items()]
-    items += [("× " + k, r) for k, r in group["interactions"].items()]
-    title = "Component effects" + ("" if group["label"] == DEFAULT_GROUP else f" — {group['label']}")
-    return interval_plot(items, analysis, title, f"effect on {analysis['primary']['name']} (+ = component helps)",
+    items = [(c, r) for c, r in group.components.items()]
+    items += [("× " + k, r) for k, r in group.interactions.items()]
+    title = "Component effects" + ("" if group.label == DEFAULT_GROUP else f" — {group.label}")
+    return interval_plot(items, analysis, title, f"effect on {analysis.primary.name} (+ = component helps)",
                          path)
 
 
-def alternatives_plot(group: dict, analysis: dict, path: Path) -> Path:
+def alternatives_plot(group: GroupAnalysis, analysis: Analysis, path: Path) -> Path:
     """The baseline's choice against each alternative: ``interval_plot`` of the alternatives' rows."""
-    items = [(f"{c}={a}", r) for c, by_alt in group["alternatives"].items() for a, r in by_alt.items()]
-    title = "Alternatives" + ("" if group["label"] == DEFAULT_GROUP else f" — {group['label']}")
+    items = [(f"{c}={a}", r) for c, by_alt in group.alternatives.items() for a, r in by_alt.items()]
+    title = "Alternatives" + ("" if group.label == DEFAULT_GROUP else f" — {group.label}")
     return interval_plot(items, analysis, title,
-                         f"effect on {analysis['primary']['name']} (+ = the baseline's choice is better)", path)
+                         f"effect on {analysis.primary.name} (+ = the baseline's choice is better)", path)
 
 
-def distributions_plot(group: dict, analysis: dict, path: Path) -> Path:
+def distributions_plot(group: GroupAnalysis, analysis: Analysis, path: Path) -> Path:
     """Per variant: every seed's value (dots) and mean ± std, one panel per primary/secondary metric."""
-    metrics = [analysis["primary"]["name"]] + [m["name"] for m in analysis.get("secondary", [])]
-    variants = list(group["variants"])
+    metrics = [analysis.primary.name] + [m.name for m in analysis.secondary]
+    variants = list(group.variants)
     fig = figure((min(max(4.0, 0.45 * len(variants) + 2), 16), 3.4 * len(metrics)))
     rng = np.random.default_rng(1)
     for k, m in enumerate(metrics):
         ax = fig.add_subplot(len(metrics), 1, k + 1)
         xs, ys, mx, my, ms = [], [], [], [], []
         for i, v in enumerate(variants):
-            d = group["variants"][v]["metrics"].get(m)
-            if not d or not d["n"]:
+            d = group.variants[v].metrics.get(m)
+            if not d or not d.n:
                 continue
             vals = _values(group, v, m)
             xs += list(i + rng.uniform(-0.1, 0.1, len(vals)))
             ys += vals
             mx.append(i)
-            my.append(d["mean"])
-            ms.append(d["std"] if finite(d["std"]) else 0.0)
+            my.append(d.mean)
+            ms.append(d.std if finite(d.std) else 0.0)
         if xs:
             ax.scatter(xs, ys, s=12, color=NEUTRAL, alpha=0.6)
             ax.errorbar(mx, my, yerr=ms, fmt="s", color="black", capsize=4)
@@ -146,27 +149,28 @@ def distributions_plot(group: dict, analysis: dict, path: Path) -> Path:
         ax.set_ylabel(m)
         if k == 0:
             ax.set_title("Per-variant distribution over seeds (mean ± std)"
-                         + ("" if group["label"] == DEFAULT_GROUP else f" — {group['label']}"), fontsize=10)
+                         + ("" if group.label == DEFAULT_GROUP else f" — {group.label}"), fontsize=10)
     fig.subplots_adjust(hspace=0.6 if len(variants) < 15 else 0.9)
     return _save(fig, path)
 
 
-def _values(group: dict, variant: str, metric: str) -> list[float]:
-    return list(group["variants"][variant]["metrics"].get(metric, {}).get("values", []))
+def _values(group: GroupAnalysis, variant: str, metric: str) -> list[float]:
+    stats = group.variants[variant].metrics.get(metric)
+    return list(stats.values) if stats else []
 
 
-def sweep_plot(analysis: dict, sweep_path: str, tier: str | None, path: Path) -> Path | None:
+def sweep_plot(analysis: Analysis, sweep_path: str, tier: str | None, path: Path) -> Path | None:
     """Primary metric per variant against the sweep value: where each variant breaks."""
-    groups = [g for g in analysis["groups"].values() if g.get("tier") == tier and g.get("sweep_value") is not None]
+    groups = [g for g in analysis.groups.values() if g.tier == tier and g.sweep_value is not None]
     if len(groups) < 1:
         return None
-    prim = analysis["primary"]["name"]
-    xs_raw = [g["sweep_value"] for g in groups]
+    prim = analysis.primary.name
+    xs_raw = [g.sweep_value for g in groups]
     numeric = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in xs_raw)
     xs = [float(x) for x in xs_raw] if numeric else list(range(len(xs_raw)))
     variants: list[str] = []
     for g in groups:
-        for v in g["variants"]:
+        for v in g.variants:
             if v not in variants:
                 variants.append(v)
     fig = figure((6.5, 4.2))
@@ -174,11 +178,11 @@ def sweep_plot(analysis: dict, sweep_path: str, tier: str | None, path: Path) ->
     for v in variants:
         m, s, xv = [], [], []
         for x, g in zip(xs, groups):
-            d = g["variants"].get(v, {}).get("metrics", {}).get(prim)
-            if d and d["n"]:
+            d = g.variants[v].metrics.get(prim) if v in g.variants else None
+            if d and d.n:
                 xv.append(x)
-                m.append(d["mean"])
-                s.append(d["std"] if finite(d["std"]) else 0.0)
+                m.append(d.mean)
+                s.append(d.std if finite(d.std) else 0.0)
         if xv:
             order = np.argsort(xv)
             xv, m, s = np.asarray(xv)[order], np.asarray(m)[order], np.asarray(s)[order]
