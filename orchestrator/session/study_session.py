@@ -136,7 +136,7 @@ class StudySession:
 
     def ablation(self, rerun: list[planning.Variant] | None = None) -> bool:
         """Run every tier of the ablation stage; False when a tier gate stopped the study."""
-        return run_ablation(self, rerun)
+        return run_ablation(self.study, self.config, self.console, self.execute, self.report, rerun)
 
     def report(self) -> Verdicts:
         return write_report(self.study.path, self.console)
