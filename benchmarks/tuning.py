@@ -31,8 +31,8 @@ os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 # These imports need the repository on sys.path (inserted above), so they cannot come first.
-from components.simulated import clean_metrics, final_metrics, records_for, simulated_config  # noqa: E402
 from orchestrator.tuning.search import make_sampler, quiet_optuna  # noqa: E402
+from tests.support.simulated import clean_metrics, final_metrics, records_for, simulated_config  # noqa: E402
 
 OPT = {"x": 0.7, "y": 1.0, "u": 2.2, "v": 0.4}
 DIST = {k: optuna.distributions.FloatDistribution(0.0, 3.0) for k in OPT}

@@ -49,7 +49,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from rich.console import Console
 from rich.table import Table
 
-from components.simulated import records_for, run_adaptive, simulated_config
 from orchestrator.analysis import analyse, build_report
 from orchestrator.analysis.effects import regression_effects
 from orchestrator.analysis.intervals import t_ci
@@ -57,6 +56,7 @@ from orchestrator.analysis.records import group_records
 from orchestrator.analysis.report import analyse_study
 from orchestrator.config import parse_config
 from orchestrator.ledger import Study, files
+from tests.support.simulated import records_for, run_adaptive, simulated_config
 
 EFFECTS = {"null1": 0.0, "null2": 0.0, "null3": 0.0, "medium": 1.0, "large": 2.0, "harmful": -1.5}
 MIN_EFFECT = 0.5
@@ -289,9 +289,9 @@ def part2(console: Console) -> None:
 
 def factor_coverage(reps: int, console: Console) -> None:
     """Factor-effect coverage: CIs of known level effects and trend, null-factor rate, alternative verdicts."""
-    from components.simulated_factors import TRUTH, records, study
     from orchestrator.analysis.factors import analyse_levels
     from orchestrator.analysis.records import group_records
+    from tests.support.simulated_factors import TRUTH, records, study
 
     t0 = time.time()
     table = Table(title=f"Factor effects and alternatives ({reps} simulated studies per row; nominal coverage 0.95)")
@@ -321,12 +321,12 @@ def factor_coverage(reps: int, console: Console) -> None:
         table.add_row(name, str(n_trials), f"{slope / reps:.3f}", f"{levels / (2 * reps):.3f}", f"{null / reps:.3f}",
                       f"{right / (3 * reps):.3f}", f"{wrong / (3 * reps):.3f}")
     console.print(table)
-    console.print(f"(factor coverage took {time.time() - t0:.0f} s; truth in components/simulated_factors.py)")
+    console.print(f"(factor coverage took {time.time() - t0:.0f} s; truth in tests/support/simulated_factors.py)")
 
 
 def interval_coverage(reps: int, console: Console) -> None:
     """Simultaneous coverage of ci_sim (goal >= 0.95) against the per-row 95% t intervals, per family."""
-    from components.simulated_factors import TRUTH, records, study
+    from tests.support.simulated_factors import TRUTH, records, study
 
     t0 = time.time()
     table = Table(title=f"Simultaneous coverage: all of a family's intervals cover at once ({reps} studies per row)")

@@ -1,4 +1,4 @@
-"""Alternatives and factors on simulated studies with known truth (components/simulated_factors.py).
+"""Alternatives and factors on simulated studies with known truth (tests/support/simulated_factors.py).
 
 Truth: norm=batch is worse than the baseline's layer norm by 1.0 (essential), norm=rms better by
 1.0 (harmful), norm=group equal (negligible); width +0.5 per doubling; act: gelu +0.8, tanh -0.8;
@@ -14,11 +14,11 @@ import math
 import pytest
 from scipy import stats as st
 
-from components.simulated_factors import TRUTH, records, study
 from orchestrator.analysis import analyse
 from orchestrator.analysis.factors import analyse_levels
 from orchestrator.analysis.records import group_records
 from orchestrator.config import parse_config
+from tests.support.simulated_factors import TRUTH, records, study
 
 ALPHA = 0.05
 MIN_EFFECT = 0.5

@@ -15,13 +15,13 @@ import pytest
 import yaml
 from rich.console import Console
 
-from components.simulated import simulate_records, simulated_config
 from orchestrator import StudyResults, load_study
 from orchestrator.analysis.verdicts import analyse
 from orchestrator.config import parse_config
 from orchestrator.errors import ConfigError, LedgerDamaged, StudyError
 from orchestrator.ledger import Study
 from orchestrator.session import write_report
+from tests.support.simulated import simulate_records, simulated_config
 
 EFFECTS = {"a": 2.0, "b": 0.0, "c": 0.5}
 KW = {"pairs": [("a", "b")], "interaction": {"a+b": 1.0}, "n_bootstrap": 100, "min_effect": 0.3}

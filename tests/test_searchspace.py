@@ -1,6 +1,6 @@
 """ABLATOR's whole SearchSpace language: sampling, grid, one_at_a_time, tuning, nested analysis, convert.
 
-Nested truth (components/simulated_factors.py NESTED_TRUTH): sgd beats adam by 1.0 at momentum 0,
+Nested truth (tests/support/simulated_factors.py NESTED_TRUTH): sgd beats adam by 1.0 at momentum 0,
 momentum adds 2.0 per unit under sgd only, lr has no effect in either branch.
 """
 
@@ -13,7 +13,6 @@ import optuna
 import pytest
 import yaml
 
-from components.simulated_factors import NESTED_TRUTH, nested_study, records
 from orchestrator import levels, plan, spaces
 from orchestrator.analysis.factors import analyse_levels
 from orchestrator.analysis.records import group_records
@@ -23,6 +22,7 @@ from orchestrator.errors import ConfigError
 from orchestrator.ledger.verdicts import Factor, Verdicts
 from orchestrator.tuning.search import make_sampler
 from orchestrator.tuning.space import ask_value, sample, tuning_plan
+from tests.support.simulated_factors import NESTED_TRUTH, nested_study, records
 
 OPT = "train.optimizer"
 SGD = {"name": "sgd", "arguments": {"lr": (1e-3, 1e-1), "momentum": (0.0, 0.9)}}
@@ -210,7 +210,7 @@ search_space:
 def test_convert_maps_every_field_and_plans_total_trials(tmp_path):
     src = tmp_path / "ablator.yaml"
     src.write_text(ABLATOR)
-    text = convert(src, "components.simulated_factors:run", gpu_memory_mb=1000)
+    text = convert(src, "tests.support.simulated_factors:run", gpu_memory_mb=1000)
     data = yaml.safe_load(text)
     header = text.split("\nname:")[0]
     assert "keep_n_checkpoints (2)" in header and "amp (False)" in header and "device ('cpu')" in header
@@ -228,11 +228,11 @@ def test_convert_maps_every_field_and_plans_total_trials(tmp_path):
     src.write_text(ABLATOR.replace("device: cpu", "device: cuda").replace("gpu_mb_per_experiment: 0",
                                                                           "gpu_mb_per_experiment: 250")
                    .replace("search_algo: random", "search_algo: tpe"))
-    data = yaml.safe_load(convert(src, "components.simulated_factors:run", gpu_memory_mb=1000))
+    data = yaml.safe_load(convert(src, "tests.support.simulated_factors:run", gpu_memory_mb=1000))
     assert data["resources"]["gpus_per_trial"] == 0.25 and data["tuning"]["n_trials"] == 12
     src.write_text(ABLATOR.replace("search_algo: random", "search_algo: grid"))
     with pytest.raises(ConfigError) as refused:  # over design.max_variants: said at search_algo's line
-        convert(src, "components.simulated_factors:run")
+        convert(src, "tests.support.simulated_factors:run")
     line = src.read_text().splitlines().index("search_algo: grid") + 1
     assert refused.value.problems == [("design.type", line, refused.value.problems[0][2])]
     assert "full_factorial has 312 variants, over the cap of 256" in str(refused.value)
@@ -240,7 +240,7 @@ def test_convert_maps_every_field_and_plans_total_trials(tmp_path):
   model_config.act:
     categorical_values: [relu, gelu]
   unused.act:""").split("  train_config.optimizer_config.arguments.weight_decay:")[0])
-    data = yaml.safe_load(convert(src, "components.simulated_factors:run"))
+    data = yaml.safe_load(convert(src, "tests.support.simulated_factors:run"))
     assert data["design"]["type"] == "full_factorial"
     assert len(plan.variants(parse_config(data))) == levels.factorial_size(parse_config(data))
 

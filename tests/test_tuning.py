@@ -25,7 +25,6 @@ from optuna.trial import TrialState
 from rich.console import Console
 from typer.testing import CliRunner
 
-from components.simulated import clean_metrics, records_for, simulated_config
 from orchestrator import session as study_session
 from orchestrator.cli import app
 from orchestrator.config import SearchSpace, parse_config
@@ -42,6 +41,7 @@ from orchestrator.tuning import (
 from orchestrator.tuning.report import read_results
 from orchestrator.tuning.search import clear_stale_lock, make_sampler, repair_journal
 from tests.conftest import REPO, short_tmp
+from tests.support.simulated import clean_metrics, records_for, simulated_config
 
 QUIET = Console(quiet=True)
 ABLATOR = str(Path(sys.executable).parent / "ablator")  # the console script beside this Python

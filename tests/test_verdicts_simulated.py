@@ -11,10 +11,10 @@ import math
 import numpy as np
 import pytest
 
-from components.simulated import final_metrics, records_for, run, run_adaptive, simulated_config
 from orchestrator.analysis import adaptive, analyse
 from orchestrator.analysis.model import GroupAnalysis
 from orchestrator.config import parse_config
+from tests.support.simulated import final_metrics, records_for, run, run_adaptive, simulated_config
 
 ALPHA = 0.05
 DECIDED_EFFECT = ("essential", "harmful")
