@@ -12,12 +12,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .analysis.verdicts import analyse, verdicts_payload
+from .analysis.study_analysis import analyse, verdicts_payload
 from .config import StudyConfig, load_config
 from .errors import LedgerDamaged, StudyError
 from .ledger import PENDING, RUNNING, VARIANT, Study, TrialRecord, read_json
 from .ledger.study import doctor_hint
-from .ledger.verdicts import LAYOUT, Comparison, Factor, Verdicts, read_verdicts
+from .ledger.verdicts_json import LAYOUT, Comparison, Factor, Verdicts, read_verdicts
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -134,7 +134,7 @@ def test_random_design_component_effects_account_for_alternatives_and_factors():
 @pytest.mark.parametrize("design", list(DESIGNS))
 def test_alternatives_carry_every_component_field(design):
     """verdicts.json: components.<c>.alternatives.<alt> has a component's fields (seeds_needed too)."""
-    from orchestrator.analysis.verdicts import verdicts_payload
+    from orchestrator.analysis.study_analysis import verdicts_payload
 
     d, seeds = DESIGNS[design]
     config = parse_config(study(d, seeds, TRUTH, MIN_EFFECT))

@@ -18,7 +18,7 @@ from rich.console import Console
 from orchestrator.config import parse_config
 from orchestrator.errors import LedgerDamaged
 from orchestrator.ledger import Study, TrialRecord
-from orchestrator.ledger.verdicts import Comparison, Verdicts, read_verdicts, write_verdicts
+from orchestrator.ledger.verdicts_json import Comparison, Verdicts, read_verdicts, write_verdicts
 from orchestrator.session import write_report
 from tests.support.simulated import records_for, simulate_records, simulated_config
 

@@ -16,7 +16,7 @@ import yaml
 from rich.console import Console
 
 from orchestrator import StudyResults, load_study
-from orchestrator.analysis.verdicts import analyse
+from orchestrator.analysis.study_analysis import analyse
 from orchestrator.config import parse_config
 from orchestrator.errors import ConfigError, LedgerDamaged, StudyError
 from orchestrator.ledger import Study
@@ -211,7 +211,7 @@ def test_report_md_html_and_the_wandb_summary_render_one_model(tmp_path):
     from orchestrator.analysis import tables
     from orchestrator.analysis.html import build_html
     from orchestrator.analysis.report import analyse_study, render_markdown
-    from orchestrator.analysis.verdicts import verdicts_payload
+    from orchestrator.analysis.study_analysis import verdicts_payload
     from orchestrator.tracking.payload import verdict_table, verdicts_summary
 
     study = make_study(tmp_path / "study", report=False)

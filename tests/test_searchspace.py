@@ -13,15 +13,15 @@ import optuna
 import pytest
 import yaml
 
-from orchestrator import levels, plan, spaces
+from orchestrator import levels, plan, space_sampling
 from orchestrator.analysis.factors import analyse_levels
 from orchestrator.analysis.records import group_records
 from orchestrator.config import SearchSpace, parse_config
 from orchestrator.convert import convert
 from orchestrator.errors import ConfigError
-from orchestrator.ledger.verdicts import Factor, Verdicts
+from orchestrator.ledger.verdicts_json import Factor, Verdicts
 from orchestrator.tuning.search import make_sampler
-from orchestrator.tuning.space import ask_value, sample, tuning_plan
+from orchestrator.tuning.tuning_plan import ask_value, sample, tuning_plan
 from tests.support.simulated_factors import NESTED_TRUTH, nested_study, records
 
 OPT = "train.optimizer"
@@ -68,7 +68,7 @@ def test_grid_expands_as_ablators_grid_sampler_does():
         {"categorical_values": [7, 8]},
         {"sub_configuration": {"name": "sgd", "arguments": {"lr": {"value_range": [0.1, 0.3], "n_bins": 3},
                                                             "m": {"categorical_values": [0, 1]}}}}]})
-    got = spaces.grid(space)
+    got = space_sampling.grid(space)
     assert got[:6] == [1, 2, 3, 4, 7, 8]
     assert got[6:] == [{"name": "sgd", "arguments": {"lr": lr, "m": m}} for lr in (0.1, 0.2, 0.3) for m in (0, 1)]
     # full_factorial (also named grid): the baseline plus every branch combination, 3 bins per range without n_bins
@@ -159,7 +159,7 @@ def test_tuning_samples_a_branch_and_only_its_own_ranges_define_by_run():
         space = SearchSpace.model_validate(raw)
         st = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
         got = {sample(space, "x", lambda name, d, t=st.ask(): ask_value(t, name, d)) for _ in range(40)}
-        assert got == set(spaces.bins(space)), (raw, got)
+        assert got == set(space_sampling.bins(space)), (raw, got)
 
 
 ABLATOR = """
@@ -247,10 +247,10 @@ def test_convert_maps_every_field_and_plans_total_trials(tmp_path):
 
 def test_sub_configuration_draws_are_plain_values_whatever_their_keys():
     space = SearchSpace.model_validate({"sub_configuration": {"log": {"value_range": [1, 2]}, "n_bins": 3}})
-    value = spaces.draw(space, np.random.default_rng(0))
+    value = space_sampling.draw(space, np.random.default_rng(0))
     assert set(value) == {"log", "n_bins"} and value["n_bins"] == 3 and 1 <= value["log"] <= 2
-    assert spaces.flatten("a", value) == {"a.log": value["log"], "a.n_bins": 3}
-    assert spaces.contains(space, value) and not spaces.contains(space, {"log": 5, "n_bins": 3})
+    assert space_sampling.flatten("a", value) == {"a.log": value["log"], "a.n_bins": 3}
+    assert space_sampling.contains(space, value) and not space_sampling.contains(space, {"log": 5, "n_bins": 3})
 
 
 @pytest.mark.parametrize("bad,message", [

@@ -29,7 +29,7 @@ from orchestrator import session as study_session
 from orchestrator.cli import app
 from orchestrator.config import SearchSpace, parse_config
 from orchestrator.ledger import COMPLETED, Study, TrialRecord, TuningInfo, read_json, write_json
-from orchestrator.ledger.verdicts import Comparison, Verdicts, read_verdicts, write_verdicts
+from orchestrator.ledger.verdicts_json import Comparison, Verdicts, read_verdicts, write_verdicts
 from orchestrator.tuning import (
     journal_path,
     open_optuna_study,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..config import StudyConfig
-from ..ledger.verdicts import Flag
+from ..ledger.verdicts_json import Flag
 from . import factors
 from .effects import Sequential, finish_family
 from .flags import secondary_flags

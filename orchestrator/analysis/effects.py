@@ -30,7 +30,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 from scipy import stats as st
 
-from ..ledger.verdicts import INTERACTION
+from ..ledger.verdicts_json import INTERACTION
 from .intervals import MIN_BOOTSTRAP_N, bootstrap_ci
 from .numbers import TIE_RTOL, describe, finite, fnum, orient, snap_ties, sort_seeds, t_quantile
 from .records import GroupData

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import levels as lv
-from ..ledger.verdicts import Factor
+from ..ledger.verdicts_json import Factor
 from . import plots
 from .model import Analysis, GroupAnalysis
 from .numbers import finite

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..ledger import FAILED, PENDING, RUNNING, TrialRecord
-from ..ledger.verdicts import Flag
+from ..ledger.verdicts_json import Flag
 from .intervals import prediction_interval
 from .numbers import describe, finite, sort_seeds
 from .records import GroupData

@@ -1,7 +1,7 @@
 """The analysis of a study as one typed model: what ``analyse()`` returns and everything renders from.
 
 ``Analysis`` holds the settings, per group (``GroupAnalysis``) the variants' metrics and seed status and
-the typed rows (``Comparison``, ``Factor``, ``FactorInteraction`` of ``orchestrator.ledger.verdicts``),
+the typed rows (``Comparison``, ``Factor``, ``FactorInteraction`` of ``orchestrator.ledger.verdicts_json``),
 the flags and the cost. The report, results.csv, the plots and verdicts.json (``verdicts_payload``) read
 its attributes; verdicts.json and W&B hold the ``Verdicts`` document made from it.
 """
@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from ..ledger.verdicts import Comparison, Factor, FactorInteraction, FitCheck, Flag, Metric, Num, Power, Seed
+from ..ledger.verdicts_json import Comparison, Factor, FactorInteraction, FitCheck, Flag, Metric, Num, Power, Seed
 
 
 class _Model(BaseModel):

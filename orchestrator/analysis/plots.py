@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..ledger.verdicts import INCONCLUSIVE, INTERACTION
+from ..ledger.verdicts_json import INCONCLUSIVE, INTERACTION
 from .numbers import finite
 from .records import DEFAULT_GROUP
 from .stats import ESSENTIAL, HARMFUL, NEGLIGIBLE
@@ -18,7 +18,7 @@ from .stats import ESSENTIAL, HARMFUL, NEGLIGIBLE
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from ..ledger.verdicts import Comparison
+    from ..ledger.verdicts_json import Comparison
     from .model import Analysis, GroupAnalysis
 
 COLORS = {ESSENTIAL: "#2b8a3e", HARMFUL: "#c92a2a", NEGLIGIBLE: "#1971c2", INTERACTION: "#e67700"}

@@ -16,7 +16,7 @@ from rich.rule import Rule
 
 from ..config import StudyConfig, load_config
 from ..ledger import Study
-from ..ledger.verdicts import Power, Verdicts, write_verdicts
+from ..ledger.verdicts_json import Power, Verdicts, write_verdicts
 from . import factor_report, tables
 from .flags import flag
 from .intervals import MIN_BOOTSTRAP_N
@@ -24,7 +24,7 @@ from .model import Analysis, GroupAnalysis
 from .plots import INTERVAL_CAPTION
 from .records import DEFAULT_GROUP
 from .report_files import write_report_files
-from .verdicts import analyse, verdicts_payload
+from .study_analysis import analyse, verdicts_payload
 
 #: which interval the tables and plots show (intervals.simultaneous_alpha)
 SIM_CI_TEXT = ("simultaneous t interval, Bonferroni-adjusted: each row at level 1 − alpha/m for the m rows of its "

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rich.text import Text
 
-from ..ledger.verdicts import INCONCLUSIVE, INTERACTION, Comparison, Summary
+from ..ledger.verdicts_json import INCONCLUSIVE, INTERACTION, Comparison, Summary
 from ..terminal import FitTable
 from .model import Analysis, GroupAnalysis
 from .numbers import finite

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from .verdicts import INCONCLUSIVE, Comparison, Verdict
+from .verdicts_json import INCONCLUSIVE, Comparison, Verdict
 
 #: a confirmation's outcome: tuning helped beyond noise, hurt, or neither was shown
 Outcome = Literal["helped", "hurt", "inconclusive"]

@@ -15,7 +15,7 @@ from rich.console import Console
 from .. import plan as planning
 from ..config import AdaptiveSeeds, StudyConfig
 from ..ledger import VARIANT, Study
-from ..ledger.verdicts import Verdicts
+from ..ledger.verdicts_json import Verdicts
 
 Execute = Callable[..., object]
 

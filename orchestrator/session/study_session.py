@@ -19,7 +19,7 @@ from ..execution.observers import TrialObservers
 from ..execution.resources import check_feasible
 from ..execution.telemetry import StudyMetrics
 from ..ledger import Study, TrialRecord
-from ..ledger.verdicts import Verdicts
+from ..ledger.verdicts_json import Verdicts
 from ..tuning import schedule
 from .ablation import run_ablation
 from .report import write_report

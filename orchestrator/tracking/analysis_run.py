@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..ledger import read_json
-from ..ledger.verdicts import read_verdicts
+from ..ledger.verdicts_json import read_verdicts
 from . import payload as P
 
 

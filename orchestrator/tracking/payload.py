@@ -14,8 +14,8 @@ from typing import Any
 
 from ..config import StudyConfig
 from ..ledger import CONFIRMATION, DETERMINISM, TrialRecord
-from ..ledger.verdicts import Verdicts
-from ..spaces import fmt
+from ..ledger.verdicts_json import Verdicts
+from ..space_sampling import fmt
 
 # ---------------------------------------------------------------- secrets
 

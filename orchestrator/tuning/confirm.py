@@ -17,7 +17,7 @@ from ..ledger import COMPLETED, CONFIRMATION, TUNING, VARIANT, Study
 from ..ledger.tuning_results import HELPED, HURT, Confirmation
 from ..plan import BASELINE, TrialSpec
 from ..plan import trial_id as ablation_trial_id
-from .space import TuningPlan
+from .tuning_plan import TuningPlan
 
 
 def confirmation_specs(study: Study, config: StudyConfig, plan: TuningPlan, best_trial_id: str,

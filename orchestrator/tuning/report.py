@@ -22,7 +22,7 @@ from ..levels import same
 from ..paths import apply_overrides, get_path
 from .confirm import sentence
 from .search import TUNING_DIR, journal_path
-from .space import GLOBAL, TuningPlan
+from .tuning_plan import GLOBAL, TuningPlan
 
 # ---------------------------------------------------------------- best_config.yaml
 

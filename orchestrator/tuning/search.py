@@ -33,7 +33,7 @@ from ..errors import Interrupted
 from ..execution import runner
 from ..ledger import COMPLETED, SEARCH, TUNING, Study, TrialRecord, TuningInfo
 from ..plan import TrialSpec
-from .space import TuningPlan
+from .tuning_plan import TuningPlan
 
 TUNING_DIR = "tuning"
 JOURNAL = "optuna.log"

@@ -13,11 +13,11 @@ from ..execution import runner
 from ..execution.observers import TrialObservers
 from ..ledger import Study, write_text
 from ..ledger.tuning_results import HELPED, BestTrial
-from ..ledger.verdicts import ESSENTIAL, Verdicts, read_verdicts
+from ..ledger.verdicts_json import ESSENTIAL, Verdicts, read_verdicts
 from .confirm import run_confirmation, sentence
 from .report import best_config, write_reports
 from .search import STAGE, Search, create_optuna_study, journal_path, trial_id_for
-from .space import GLOBAL, TuningPlan, tuning_plan
+from .tuning_plan import GLOBAL, TuningPlan, tuning_plan
 
 
 def not_ready(study: Study, verdicts: Verdicts | None) -> str | None:

@@ -2,7 +2,7 @@
 
 ``analyse(records, config, study_path=None)`` is pure: records in; out the typed ``Analysis`` (model.py):
 the settings, and per group the variants' metrics and the typed rows (``Comparison`` per component, pair and
-alternative, ``Factor``, ``FactorInteraction``: ``orchestrator.ledger.verdicts``), the flags and
+alternative, ``Factor``, ``FactorInteraction``: ``orchestrator.ledger.verdicts_json``), the flags and
 the cost. The statistics (effects.py, factors.py) build each row as a dict and ``typed`` validates
 it once it is complete. ``verdicts_payload(analysis)`` is the ``Verdicts`` document (verdicts.json)
 the tuning stage, the tier gate and W&B read.
@@ -16,7 +16,7 @@ from typing import Any
 
 from ..config import AdaptiveSeeds, StudyConfig
 from ..ledger import COMPLETED, FAILED, PENDING, RUNNING, VARIANT, TrialRecord
-from ..ledger.verdicts import Comparison, Factor, FactorInteraction, FitCheck, Flag, Group, Metric, Power, Verdicts
+from ..ledger.verdicts_json import Comparison, Factor, FactorInteraction, FitCheck, Flag, Group, Metric, Power, Verdicts
 from ..paths import get_path
 from . import alternatives, factors, reproducibility
 from .effects import (
