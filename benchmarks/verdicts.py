@@ -56,6 +56,7 @@ from orchestrator.analysis.records import group_records
 from orchestrator.analysis.report import analyse_study
 from orchestrator.config import parse_config
 from orchestrator.ledger import Study, files
+from orchestrator.results import load_study
 from tests.support.simulated import records_for, run_adaptive, simulated_config
 
 EFFECTS = {"null1": 0.0, "null2": 0.0, "null3": 0.0, "medium": 1.0, "large": 2.0, "harmful": -1.5}
@@ -279,6 +280,8 @@ def part2(console: Console) -> None:
         timed("Study.records() alone", lambda: Study(study.path).records(), goal=0)
         timed("build_report (+ tables, csv, json, 21 plots)",
               lambda: build_report(study.path, console=Console(file=io.StringIO())), goal=0, repeat=1)
+        timed("load_study(path) + trials() + effects() (verdicts.json current)",
+              lambda: (lambda r: (r.trials(), r.effects()))(load_study(study.path)))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     console.print(table)
