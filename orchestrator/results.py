@@ -17,6 +17,7 @@ from .config import StudyConfig, load_config
 from .errors import LedgerDamaged, StudyError
 from .ledger import PENDING, RUNNING, VARIANT, Study, TrialRecord, read_json
 from .ledger.study import doctor_hint
+from .ledger.tuning_results import read_results
 from .ledger.verdicts_json import LAYOUT, Comparison, Factor, Verdicts, read_verdicts
 
 if TYPE_CHECKING:
@@ -36,7 +37,8 @@ def load_study(path: str | Path) -> StudyResults:
 
 
 class StudyResults:
-    """One study's results, read-only: ``config``, ``verdicts``, ``trials()``, ``effects()``, ``history()``.
+    """One study's results, read-only: ``config``, ``verdicts``, ``trials()``, ``effects()``, ``history()``,
+    ``tuning()``.
 
     ``interim`` is True while some ablation trial is pending or running: the verdicts are then an
     in-memory analysis of the records so far, with the peeking adjustment (p-values valid for a look
@@ -160,6 +162,12 @@ class StudyResults:
                           ci_low=s.ci[0], ci_high=s.ci[1], test="t", p=s.p, n=s.n)
                 for m, s in f.secondary.items()]
         return out
+
+    def tuning(self) -> dict[str, Any] | None:
+        """The tuning stage's results (tuning/results.json; None before it ran): its ``best`` trial
+        (``BestTrial``: trial_id, value, params), the ``confirmation`` (``Confirmation``: the best config
+        against the baseline, ``outcome`` helped / hurt / inconclusive), what was tuned, removed and kept."""
+        return read_results(self.path)
 
     def history(self, trial_id: str) -> pd.DataFrame:
         """A trial's reported rows, one per step (the latest attempt's): step, attempt, time and its metrics."""

@@ -183,7 +183,7 @@ def test_reading_results_imports_no_heavy_library(tmp_path):
         import sys
         import orchestrator
         res = orchestrator.load_study("study")
-        res.trials(), res.effects(), res.verdicts.components["a"].verdict
+        res.trials(), res.effects(), res.verdicts.components["a"].verdict, res.tuning()
         print(sorted(m for m in {FORBIDDEN!r} if m in sys.modules))
     """)
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300)
@@ -240,3 +240,24 @@ def test_report_md_html_and_the_wandb_summary_render_one_model(tmp_path):
         assert cells["deciding test: p (Holm)"] == f"{d.claim} ({d.test}): {tables._p(d.p_holm)} (raw {tables._p(d.p)})"
         assert cells["verdict"].startswith(r.verdict)
         assert cells["delta [simultaneous CI]"].startswith(tables.signed(wandb_summary[f"effect/{c}"]))
+
+
+def test_the_tuning_results_read_typed(tmp_path):
+    study = make_study(tmp_path / "study")
+    res = load_study(study.path)
+    assert res.tuning() is None  # before the tuning stage ran
+    conf = {"method": "paired", "verdict": "essential", "n": 3, "effect": 0.5, "ci": [0.1, 0.9], "p": 0.01,
+            "outcome": "helped", "alpha": 0.05, "min_effect": 0.0, "removed": ["b"],
+            "tuned_values": {"0": 12.0, "1": 12.5, "7": 12.1}}
+    (study.path / "tuning").mkdir()
+    results = study.path / "tuning" / "results.json"
+    results.write_text(json.dumps({"metric": "score", "n_trials": 12, "confirmation": conf,
+                                   "best": {"trial_id": "tune-0004", "number": 4, "value": 12.5, "params": {"x": 1}}}))
+    tuning = res.tuning()
+    assert tuning["best"].line() == "Best trial `tune-0004`: score = 12.5" and tuning["best"].params == {"x": 1}
+    assert tuning["confirmation"].outcome == "helped" and tuning["confirmation"].tuned_values["7"] == 12.1
+    assert tuning["confirmation"].ci == [0.1, 0.9] and tuning["n_trials"] == 12
+    results.write_text(json.dumps({"metric": "score", "best": {"value": 1.0}}))  # no trial id
+    with pytest.raises(LedgerDamaged) as err:
+        res.tuning()
+    assert err.value.path == str(results) and "not the tuning stage's results" in str(err.value)

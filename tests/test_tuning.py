@@ -29,6 +29,7 @@ from orchestrator import session as study_session
 from orchestrator.cli import app
 from orchestrator.config import SearchSpace, parse_config
 from orchestrator.ledger import COMPLETED, Study, TrialRecord, TuningInfo, read_json, write_json
+from orchestrator.ledger.tuning_results import read_results
 from orchestrator.ledger.verdicts_json import Comparison, Verdicts, read_verdicts, write_verdicts
 from orchestrator.tuning import (
     journal_path,
@@ -38,7 +39,6 @@ from orchestrator.tuning import (
     to_distribution,
     tuning_plan,
 )
-from orchestrator.tuning.report import read_results
 from orchestrator.tuning.search import clear_stale_lock, make_sampler, repair_journal
 from tests.conftest import REPO, short_tmp
 from tests.support.simulated import clean_metrics, records_for, simulated_config

@@ -9,11 +9,17 @@ what earlier versions wrote: a confirmation's interval once named ``ci_t``, and 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
+from ..errors import LedgerDamaged
+from .files import read_json
 from .verdicts_json import INCONCLUSIVE, Comparison, Verdict
+
+#: the tuning stage's folder in the study directory
+TUNING_DIR = "tuning"
 
 #: a confirmation's outcome: tuning helped beyond noise, hurt, or neither was shown
 Outcome = Literal["helped", "hurt", "inconclusive"]
@@ -65,3 +71,26 @@ class Confirmation(Comparison):
         if isinstance(data, dict) and "ci" not in data and "ci_t" in data:
             return {**data, "ci": data["ci_t"]}
         return data
+
+
+def results_json(summary: dict) -> dict:
+    """The tuning summary as tuning/results.json holds it: its best trial and confirmation dumped."""
+    return {k: v.model_dump() if isinstance(v, BaseModel) else v for k, v in summary.items()}
+
+
+def read_results(study_path: str | Path) -> dict | None:
+    """tuning/results.json (None before the stage ran), its best trial and confirmation typed; a study tuned
+    by an earlier version has tuning/summary.json. LedgerDamaged names a file that cannot be read."""
+    out = Path(study_path) / TUNING_DIR
+    path = next((p for p in (out / "results.json", out / "summary.json") if p.is_file()), None)
+    results = read_json(path) if path is not None else None
+    if not results:
+        return results
+    try:
+        best, conf = results.get("best"), results.get("confirmation")
+        results["best"] = best and BestTrial.model_validate({"metric": results.get("metric"), **best})
+        results["confirmation"] = conf and Confirmation.model_validate(conf)
+    except (ValidationError, AttributeError) as exc:
+        raise LedgerDamaged(path, f"not the tuning stage's results ({str(exc).splitlines()[0]})",
+                            f"`ablator tune {study_path}` writes them again") from None
+    return results

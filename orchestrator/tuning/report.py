@@ -12,16 +12,15 @@ from pathlib import Path
 import optuna
 import yaml
 from optuna.trial import TrialState
-from pydantic import BaseModel, ValidationError
 
 from ..config import StudyConfig, parse_config
 from ..errors import ConfigError, LedgerDamaged
-from ..ledger import Study, read_json, write_json, write_text
-from ..ledger.tuning_results import BestTrial, Confirmation, number_text
+from ..ledger import Study, write_json, write_text
+from ..ledger.tuning_results import TUNING_DIR, number_text, read_results, results_json
 from ..levels import same
 from ..paths import apply_overrides, get_path
 from .confirm import sentence
-from .search import TUNING_DIR, journal_path
+from .search import journal_path
 from .tuning_plan import GLOBAL, TuningPlan
 
 # ---------------------------------------------------------------- best_config.yaml
@@ -216,29 +215,6 @@ def write_reports(study: Study, config: StudyConfig, plan: TuningPlan, ostudy: o
             L.append(f"- does not validate as it is: {p}")
     write_text(out / "report.md", "\n".join(L) + "\n")
     return out / "report.md"
-
-
-def results_json(summary: dict) -> dict:
-    """The tuning summary as tuning/results.json holds it: its best trial and confirmation dumped."""
-    return {k: v.model_dump() if isinstance(v, BaseModel) else v for k, v in summary.items()}
-
-
-def read_results(study_path: str | Path) -> dict | None:
-    """tuning/results.json (None before the stage ran), its best trial and confirmation typed; a study tuned
-    by an earlier version has tuning/summary.json. LedgerDamaged names a file that cannot be read."""
-    out = Path(study_path) / TUNING_DIR
-    path = next((p for p in (out / "results.json", out / "summary.json") if p.is_file()), None)
-    results = read_json(path) if path is not None else None
-    if not results:
-        return results
-    try:
-        best, conf = results.get("best"), results.get("confirmation")
-        results["best"] = best and BestTrial.model_validate({"metric": results.get("metric"), **best})
-        results["confirmation"] = conf and Confirmation.model_validate(conf)
-    except (ValidationError, AttributeError) as exc:
-        raise LedgerDamaged(path, f"not the tuning stage's results ({str(exc).splitlines()[0]})",
-                            f"`ablator tune {study_path}` writes them again") from None
-    return results
 
 
 def study_section(study_path: str | Path) -> str | None:

@@ -32,10 +32,10 @@ from ..config import StudyConfig
 from ..errors import Interrupted
 from ..execution import runner
 from ..ledger import COMPLETED, SEARCH, TUNING, Study, TrialRecord, TuningInfo
+from ..ledger.tuning_results import TUNING_DIR
 from ..plan import TrialSpec
 from .tuning_plan import TuningPlan
 
-TUNING_DIR = "tuning"
 JOURNAL = "optuna.log"
 STAGE = TUNING
 
