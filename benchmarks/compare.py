@@ -3,7 +3,7 @@
     python benchmarks/compare.py            # 5,000 pairs per setting (about 10 minutes on 2 busy cores)
     python benchmarks/compare.py --quick    # 500 pairs per setting
 
-Each study is simulated by components/simulated.py (the formula trainable: a per-seed noise shared by every
+Each study is simulated by tests/support/simulated.py (the formula trainable: a per-seed noise shared by every
 variant, cancelled by the pairing, and a per-trial noise), analysed by the real analysis
 (``analyse`` -> ``verdicts_payload``) and two studies are compared by the real ``compare_rows``. Four components
 with true removal effects a 2.0, b 0.0, c 0.5, d 1.0 against min_effect 0.5; the per-trial noise is
@@ -18,7 +18,7 @@ study has 10 seeds. Two studies of a pair differ in their noise (``sim.noise_see
   ``changed`` rate of the other rows.
 
 Settings: fixed 10 seeds compared unpaired (Welch) and paired by seed; adaptive seeds 3..10 (the study
-session's own loop, ``components.simulated.run_adaptive``) compared unpaired. Adaptive studies cost ~0.25 s
+session's own loop, ``tests.support.simulated.run_adaptive``) compared unpaired. Adaptive studies cost ~0.25 s
 each, so that setting simulates N/5 studies of each kind and forms its N pairs from them (each study in
 about 10 pairs): its bounds treat the pairs as independent, which they are not quite; the rate over the N/10
 disjoint pairs is printed beside it. For reference, the same pairs compared as if they had fixed seeds
@@ -39,10 +39,10 @@ from scipy import stats as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from components.simulated import records_for, run_adaptive, simulated_config
 from orchestrator.analysis import analyse, verdicts_payload
 from orchestrator.compare.rows import compare_rows
 from orchestrator.config import parse_config
+from tests.support.simulated import records_for, run_adaptive, simulated_config
 
 EFFECTS = {"a": 2.0, "b": 0.0, "c": 0.5, "d": 1.0}
 MIN_EFFECT, ALPHA, SEEDS, ADAPTIVE = 0.5, 0.05, 10, (3, 10)

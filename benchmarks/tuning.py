@@ -31,8 +31,8 @@ os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 # These imports need the repository on sys.path (inserted above), so they cannot come first.
-from components.simulated import clean_metrics, final_metrics, records_for, simulated_config  # noqa: E402
 from orchestrator.tuning.search import make_sampler, quiet_optuna  # noqa: E402
+from tests.support.simulated import clean_metrics, final_metrics, records_for, simulated_config  # noqa: E402
 
 OPT = {"x": 0.7, "y": 1.0, "u": 2.2, "v": 0.4}
 DIST = {k: optuna.distributions.FloatDistribution(0.0, 3.0) for k in OPT}
@@ -82,7 +82,7 @@ def ablated_study(root: Path, name: str, n_trials: int, max_concurrent: int | No
     """A study whose ablation is over (simulated records, component a essential), ready to tune."""
     from orchestrator.config import parse_config
     from orchestrator.ledger import Study
-    from orchestrator.ledger.verdicts import Comparison, Verdicts, write_verdicts
+    from orchestrator.ledger.verdicts_json import Comparison, Verdicts, write_verdicts
 
     cfg = simulated_config({"a": 1.0}, noise=0.1, seeds=[0], name=name, epochs=1)
     cfg["baseline"]["hp"] = {"x": 0.3, "y": 2.0}
@@ -106,9 +106,9 @@ def ablated_study(root: Path, name: str, n_trials: int, max_concurrent: int | No
 
 def ray_path(root: Path, n: int, max_concurrent: int | None, label: str) -> float:
     """Seconds per trial of the stage's search loop (no confirmation) on Ray."""
-    from orchestrator.ledger.verdicts import read_verdicts
+    from orchestrator.ledger.verdicts_json import read_verdicts
     from orchestrator.tuning.search import Search, create_optuna_study
-    from orchestrator.tuning.space import tuning_plan
+    from orchestrator.tuning.tuning_plan import tuning_plan
 
     study, config = ablated_study(root, label, n, max_concurrent)
     plan = tuning_plan(config, read_verdicts(study.path / "verdicts.json"))

@@ -49,7 +49,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from rich.console import Console
 from rich.table import Table
 
-from components.simulated import records_for, run_adaptive, simulated_config
 from orchestrator.analysis import analyse, build_report
 from orchestrator.analysis.effects import regression_effects
 from orchestrator.analysis.intervals import t_ci
@@ -57,6 +56,8 @@ from orchestrator.analysis.records import group_records
 from orchestrator.analysis.report import analyse_study
 from orchestrator.config import parse_config
 from orchestrator.ledger import Study, files
+from orchestrator.results import load_study
+from tests.support.simulated import records_for, run_adaptive, simulated_config
 
 EFFECTS = {"null1": 0.0, "null2": 0.0, "null3": 0.0, "medium": 1.0, "large": 2.0, "harmful": -1.5}
 MIN_EFFECT = 0.5
@@ -65,7 +66,7 @@ NOISES = (0.25, 0.5, 0.75, 1.0)
 
 def score(records, config) -> dict:
     a = analyse(records, config, contamination=False)
-    comps = a["groups"]["default"]["components"]
+    comps = a.groups["default"].components
     real = [c for c, e in EFFECTS.items() if abs(e) >= MIN_EFFECT]
     null = [c for c, e in EFFECTS.items() if e == 0]
     found = sum(comps[c].verdict == ("essential" if EFFECTS[c] > 0 else "harmful") for c in real)
@@ -84,8 +85,8 @@ def _study_rates(effects: dict, n: int, min_effect: float, reps: int, noise: flo
                                         n_bootstrap=200, secondary=False))
     counts = {c: {} for c in effects}
     for rep in range(reps):
-        for c, r in analyse(records_for(cfg, replicate=rep), cfg, contamination=False)["groups"]["default"][
-                "components"].items():
+        comps = analyse(records_for(cfg, replicate=rep), cfg, contamination=False).groups["default"].components
+        for c, r in comps.items():
             counts[c][r.verdict] = counts[c].get(r.verdict, 0) + 1
     return {c: {v: k / reps for v, k in cs.items()} for c, cs in counts.items()}
 
@@ -135,7 +136,7 @@ def part0(reps: int, console: Console) -> None:
     cfg = parse_config(simulated_config({"n1": 0.0, "n2": 0.0, "n3": 0.0}, 0.5, 5, n_bootstrap=200,
                                         secondary=False))
     fw = _rate([any(r.verdict in ("essential", "harmful") for r in analyse(
-        records_for(cfg, replicate=rep), cfg, contamination=False)["groups"]["default"]["components"].values())
+        records_for(cfg, replicate=rep), cfg, contamination=False).groups["default"].components.values())
         for rep in range(reps)])
     row("FWER vs 0: 3 null components, 5 seeds, min_effect 0", f"{fw:.3f}", "<= 0.05", fw <= 0.05 + 0.03)
     # false positives against min_effect (true effect at the boundary and just below it)
@@ -152,7 +153,7 @@ def part0(reps: int, console: Console) -> None:
         for r in recs:
             if r.removed:
                 r.final["score"] *= 1 + 2e-16 * (1 + (r.seed + rep) % 3)
-        comps = analyse(recs, cfg, contamination=False)["groups"]["default"]["components"]
+        comps = analyse(recs, cfg, contamination=False).groups["default"].components
         ess.append(sum(v.verdict == "essential" for v in comps.values()))
     row("essential among 10 float-noise components, 5 seeds (per study)", f"{np.mean(ess):.2f}", "0",
         max(ess) == 0)
@@ -279,6 +280,8 @@ def part2(console: Console) -> None:
         timed("Study.records() alone", lambda: Study(study.path).records(), goal=0)
         timed("build_report (+ tables, csv, json, 21 plots)",
               lambda: build_report(study.path, console=Console(file=io.StringIO())), goal=0, repeat=1)
+        timed("load_study(path) + trials() + effects() (verdicts.json current)",
+              lambda: (lambda r: (r.trials(), r.effects()))(load_study(study.path)))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     console.print(table)
@@ -289,9 +292,9 @@ def part2(console: Console) -> None:
 
 def factor_coverage(reps: int, console: Console) -> None:
     """Factor-effect coverage: CIs of known level effects and trend, null-factor rate, alternative verdicts."""
-    from components.simulated_factors import TRUTH, records, study
     from orchestrator.analysis.factors import analyse_levels
     from orchestrator.analysis.records import group_records
+    from tests.support.simulated_factors import TRUTH, records, study
 
     t0 = time.time()
     table = Table(title=f"Factor effects and alternatives ({reps} simulated studies per row; nominal coverage 0.95)")
@@ -321,12 +324,12 @@ def factor_coverage(reps: int, console: Console) -> None:
         table.add_row(name, str(n_trials), f"{slope / reps:.3f}", f"{levels / (2 * reps):.3f}", f"{null / reps:.3f}",
                       f"{right / (3 * reps):.3f}", f"{wrong / (3 * reps):.3f}")
     console.print(table)
-    console.print(f"(factor coverage took {time.time() - t0:.0f} s; truth in components/simulated_factors.py)")
+    console.print(f"(factor coverage took {time.time() - t0:.0f} s; truth in tests/support/simulated_factors.py)")
 
 
 def interval_coverage(reps: int, console: Console) -> None:
     """Simultaneous coverage of ci_sim (goal >= 0.95) against the per-row 95% t intervals, per family."""
-    from components.simulated_factors import TRUTH, records, study
+    from tests.support.simulated_factors import TRUTH, records, study
 
     t0 = time.time()
     table = Table(title=f"Simultaneous coverage: all of a family's intervals cover at once ({reps} studies per row)")
@@ -348,12 +351,12 @@ def interval_coverage(reps: int, console: Console) -> None:
         m = 0
         for rep in range(reps):
             if truth is None:
-                rows = analyse(records_for(config, replicate=rep), config, contamination=False)["groups"][
-                    "default"]["components"]
+                rows = analyse(records_for(config, replicate=rep), config, contamination=False).groups[
+                    "default"].components
                 want = EFFECTS
             else:
-                rows = analyse(records(config, rep), config, contamination=False)["groups"]["default"][
-                    "alternatives"]["norm"]
+                rows = analyse(records(config, rep), config, contamination=False).groups[
+                    "default"].alternatives["norm"]
                 want = truth
             m = len(rows)
             both += all(r.ci_sim[0] <= want[k] <= r.ci_sim[1] for k, r in rows.items())

@@ -1,23 +1,31 @@
-"""Ablation studies for PyTorch: prove each component earns its place, then tune the survivors."""
+"""Ablation studies for PyTorch: prove each component earns its place, then tune the survivors.
+
+The public face: ``TrialContext`` (what a trainable sees), ``load_study`` / ``StudyResults`` (a study's
+results as typed data and DataFrames), ``compare_studies`` (two studies row by row) and the integrations
+(``orchestrator.integrations``). Every other module is internal: its names may change between versions.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .compare import StudyComparison
-    from .trial import TrialContext
 
-__all__ = ["TrialContext", "compare_studies"]
+__all__ = ["StudyResults", "TrialContext", "compare_studies", "load_study"]
 __version__ = "0.1.0"
 
 
-def __getattr__(name: str):
-    """`orchestrator.TrialContext`, imported when first asked for (the `ablator` script starts lighter)."""
+def __getattr__(name: str) -> Any:
+    """``TrialContext``, ``load_study`` and ``StudyResults`` on first use: ``import orchestrator`` stays light."""
     if name == "TrialContext":
         from .trial import TrialContext
 
         return TrialContext
+    if name in ("load_study", "StudyResults"):
+        from . import results
+
+        return getattr(results, name)
     raise AttributeError(f"module 'orchestrator' has no attribute {name!r}")
 
 

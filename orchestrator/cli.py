@@ -17,8 +17,9 @@ from rich.text import Text
 from .config import json_schema, load_config
 from .errors import AblatorError, Interrupted, UserError
 from .execution import jobs
-from .ledger import Study
+from .ledger import COMPLETED, FAILED, PENDING, RUNNING, Study
 from .ledger.files import looks_whole
+from .ledger.tuning_results import BestTrial
 from .overrides import parse as parse_overrides
 from .terminal import FitTable
 
@@ -223,7 +224,7 @@ def status(study_dir: Path = typer.Argument(..., help="Study directory."),
         extra = [f"{k}={v}" for k, v in state.items() if k not in ("state", "time") and not isinstance(v, dict)]
         best = state.get("best")
         if isinstance(best, dict) and "trial_id" in best:
-            extra.append(f"best {best['trial_id']} = {best.get('value')}")
+            extra.append(BestTrial.model_validate(best).line())
         console.print(f"  stage {stage}: [bold]{state['state']}[/bold]  {escape('  '.join(extra))}")
     header = ("stage", "total", *STATES, "restarts", "trial-hours")
     console.print(FitTable("Trials", header, [
@@ -239,7 +240,7 @@ def status(study_dir: Path = typer.Argument(..., help="Study directory."),
         console.print(f"  [red]FAILED[/red] {f['trial_id']} after {f['attempts']} attempt(s): {escape(f['error'])}")
 
 
-STATES = ("COMPLETED", "RUNNING", "PENDING", "FAILED")
+STATES = (COMPLETED, RUNNING, PENDING, FAILED)  # the ledger's states, in the order status shows them
 
 
 def _status_data(study: Study) -> dict:
@@ -263,9 +264,9 @@ def _status_data(study: Study) -> dict:
         "name": info["name"], "study_id": info["study_id"], "path": str(study.path), "damaged": damaged,
         "driver": driver, "dashboard": info.get("dashboard") if driver else None,
         "stages": info.get("stages", {}), "schedule": _schedule(study), "trials": dict(sorted(counts.items())),
-        "running": _running(study, [tid for tid, t in sorted(trials.items()) if t.state == "RUNNING"]),
+        "running": _running(study, [tid for tid, t in sorted(trials.items()) if t.state == RUNNING]),
         "failed": [{"trial_id": tid, "attempts": t.attempts, "error": t.last_error}
-                   for tid, t in sorted(trials.items()) if t.state == "FAILED" and t.last_error],
+                   for tid, t in sorted(trials.items()) if t.state == FAILED and t.last_error],
     }
 
 

@@ -19,7 +19,7 @@ import yaml
 
 from .config import NAME_RE, load_yaml, parse_config
 from .errors import ConfigError
-from .spaces import drop_nulls
+from .space_sampling import drop_nulls
 
 PLACEHOLDER = "your_module:your_trainable"
 DEFAULT_GPU_MB = 24576  # the GPU memory gpu_mb_per_experiment is a share of, unless --gpu-memory-mb says

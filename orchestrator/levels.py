@@ -1,6 +1,6 @@
 """Levels of alternatives and factors, and the factors the analysis estimates.
 
-A factor is a baseline path ablated over ABLATOR's SearchSpace (orchestrator/spaces.py); each
+A factor is a baseline path ablated over ABLATOR's SearchSpace (orchestrator/space_sampling.py); each
 value it takes is a level. A component with alternatives has the levels baseline / each
 alternative / removed. A factor whose values are branches (``sub_configuration``s) is one
 categorical factor over its branches, and each numeric range inside a branch is a numeric
@@ -13,9 +13,9 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import spaces
+from . import space_sampling
 from .paths import get_path
-from .spaces import branch_of, branches, draw, fmt, grid, same  # noqa: F401  (the levels' vocabulary)
+from .space_sampling import branch_of, branches, draw, fmt, grid, same  # noqa: F401  (the levels' vocabulary)
 
 if TYPE_CHECKING:
     from .config import SearchSpace, StudyConfig
@@ -27,12 +27,12 @@ BASELINE, REMOVED_LEVEL = "baseline", "removed"
 def at_baseline(config: StudyConfig, path: str, value: Any) -> bool:
     """Whether a factor's value leaves the baseline as it is (a branch: set leaf by leaf)."""
     base = get_path(config.baseline, path)
-    return same(spaces.merge(base, value), base) if isinstance(value, dict) else same(value, base)
+    return same(space_sampling.merge(base, value), base) if isinstance(value, dict) else same(value, base)
 
 
 def overrides(config: StudyConfig, path: str, value: Any) -> dict[str, Any]:
     """Dotted overrides of a factor's value: a branch leaf by leaf, any other value at the path."""
-    return spaces.overrides(config.factors[path], path, value)
+    return space_sampling.overrides(config.factors[path], path, value)
 
 
 def factor_levels(config: StudyConfig, path: str) -> list:
@@ -58,25 +58,25 @@ def sweep_levels(config: StudyConfig, path: str) -> list:
         out.append(ref)
         for sub, leaf in b.spaces().items():
             for v in grid(leaf):
-                out.append(spaces.merge(ref, _nest(sub, v)))
+                out.append(space_sampling.merge(ref, _nest(sub, v)))
     keep, seen = [], set()
     for v in out:
-        key = repr(sorted(spaces.leaves(v)))
+        key = repr(sorted(space_sampling.leaves(v)))
         if key not in seen and not at_baseline(config, path, v):
             seen.add(key)
             keep.append(v)
     return keep
 
 
-def reference(config: StudyConfig, path: str, branch: spaces.Branch) -> dict:
+def reference(config: StudyConfig, path: str, branch: space_sampling.Branch) -> dict:
     """A branch at its reference values: the baseline's value of a range where it lies inside, else its middle."""
     def pick(space: SearchSpace, sub: str) -> Any:
         base = get_path(config.baseline, f"{path}.{sub}", None)
-        if spaces.contains(space, base):
+        if space_sampling.contains(space, base):
             return base
         options = grid(space)
         return options[len(options) // 2]
-    return spaces.resolve(branch.mapping, pick)
+    return space_sampling.resolve(branch.mapping, pick)
 
 
 def _nest(dotted: str, value: Any) -> dict:
@@ -127,11 +127,11 @@ class Factor:
     subpath: str | None = None  # the range's key path inside the branch
     origin: float = 0.0  # numeric: x is measured from here (the baseline's value, else the range's low)
     base_level: Any = None  # the level of the baseline's value (None: not in this factor)
-    found: tuple[spaces.Branch, ...] = ()
+    found: tuple[space_sampling.Branch, ...] = ()
 
     @property
     def log(self) -> bool:
-        return spaces.bounds(self.space)[2] if self.numeric else False
+        return space_sampling.bounds(self.space)[2] if self.numeric else False
 
     @property
     def unit(self) -> str:
@@ -155,11 +155,11 @@ class Factor:
 
     def span(self) -> str:
         if self.numeric:
-            lo, hi, log = spaces.bounds(self.space)
+            lo, hi, log = space_sampling.bounds(self.space)
             return f"{lo:g}..{hi:g}" + (" (log)" if log else "")
         if self.found:
             return ", ".join(b.label for b in self.found)
-        return ", ".join(map(str, spaces.grid(self.space)))
+        return ", ".join(map(str, space_sampling.grid(self.space)))
 
 
 def factors(config: StudyConfig) -> dict[str, Factor]:
@@ -169,7 +169,7 @@ def factors(config: StudyConfig) -> dict[str, Factor]:
         base = get_path(config.baseline, path)
         found = tuple(branches(space))
         if not found:
-            numeric = spaces.numeric(space)
+            numeric = space_sampling.numeric(space)
             origin = float(base) if numeric else 0.0
             out[path] = Factor(path, path, numeric, space, origin=origin, base_level=base)
             continue
@@ -177,9 +177,9 @@ def factors(config: StudyConfig) -> dict[str, Factor]:
         out[path] = Factor(path, path, False, space, found=found, base_level=top.level(base))
         for b in found:
             for sub, leaf in b.spaces().items():
-                if not spaces.numeric(leaf):
+                if not space_sampling.numeric(leaf):
                     continue
-                lo, _, log = spaces.bounds(leaf)
+                lo, _, log = space_sampling.bounds(leaf)
                 at = get_path(config.baseline, f"{path}.{sub}", None)
                 ok = isinstance(at, int | float) and not isinstance(at, bool) and (at > 0 or not log)
                 name = f"{path}[{b.label}].{sub}"

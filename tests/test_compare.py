@@ -12,7 +12,7 @@ from orchestrator.compare.model import StudyComparison
 from orchestrator.compare.rows import compare_rows
 from orchestrator.compare.stats import Side, decide, difference, look_weight, paired, unpaired
 from orchestrator.compare.studies import changes
-from orchestrator.ledger.verdicts import Comparison, Group, Metric, Verdicts
+from orchestrator.ledger.verdicts_json import Comparison, Group, Metric, Verdicts
 
 RNG = np.random.default_rng(3)
 X = RNG.normal(0.10, 0.02, 6)  # one study's paired differences of a row, by seed
@@ -210,9 +210,9 @@ def make_study(path, cfgd: dict, records) -> None:
 def test_compare_studies_on_study_directories(tmp_path):
     """Real study directories (records written by the ledger, no Ray): a removed effect, a component only in
     one study, a failed seed, other seeds, an adaptive study and a random design, each said."""
-    from components.simulated import records_for, run_adaptive, simulated_config
     from orchestrator import compare_studies
     from orchestrator.config import parse_config
+    from tests.support.simulated import records_for, run_adaptive, simulated_config
 
     def study(name, effects, seeds, failed=(), **kw):
         cfgd = simulated_config(effects, 0.2, seeds, min_effect=0.5, n_bootstrap=100, name=name, **kw)

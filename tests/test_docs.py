@@ -45,8 +45,17 @@ def test_the_api_reference_names_the_public_api():
     directives = set(re.findall(r"^::: (\S+)$", API_PAGE.read_text(), re.MULTILINE))
     blocks = "orchestrator.blocks" in directives  # the module's page documents its __all__
     missing = [name for name in PUBLIC
-               if name not in directives and not (blocks and name.startswith("orchestrator.blocks."))]
+               if not (blocks and name.startswith("orchestrator.blocks."))
+               and name not in directives and _defined_at(name) not in directives]
     assert missing == []
+
+
+def _defined_at(name: str) -> str:
+    """Where a public name is defined (`orchestrator.TrialContext` is imported lazily from `orchestrator.trial`,
+    which is where the reference's generator finds it)."""
+    module, attr = name.rsplit(".", 1)
+    obj = getattr(importlib.import_module(module), attr)
+    return f"{obj.__module__}.{obj.__qualname__}"
 
 
 @pytest.mark.slow

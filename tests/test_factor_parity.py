@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import math
 
-from components.simulated_factors import NESTED_TRUTH, TRUTH, nested_study, records, study
 from orchestrator.analysis.factor_report import decision_caption
 from orchestrator.analysis.factors import analyse_levels
 from orchestrator.analysis.records import group_records
 from orchestrator.config import parse_config
-from orchestrator.ledger.verdicts import Factor
+from orchestrator.ledger.verdicts_json import Factor
+from tests.support.simulated_factors import NESTED_TRUTH, TRUTH, nested_study, records, study
 
 ALPHA = 0.05
 

@@ -12,7 +12,7 @@ from orchestrator.config import parse_config
 
 GOOD = """\
 name: levels
-trainable: components.simulated_factors:run
+trainable: tests.support.simulated_factors:run
 metrics:
   primary: {name: score, mode: max}
 baseline:

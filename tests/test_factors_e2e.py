@@ -8,10 +8,10 @@ import pytest
 import yaml
 from rich.console import Console
 
-from components.simulated_factors import TRUTH, study
 from orchestrator.session import launch
 from orchestrator.tracking.offline import read_runs
 from tests.conftest import write_study
+from tests.support.simulated_factors import TRUTH, study
 
 #: every test here starts Ray or a subprocess: not in the quick loop (`pytest -m "not slow"`)
 pytestmark = pytest.mark.slow

@@ -1,4 +1,4 @@
-"""Alternatives and factors on simulated studies with known truth (components/simulated_factors.py).
+"""Alternatives and factors on simulated studies with known truth (tests/support/simulated_factors.py).
 
 Truth: norm=batch is worse than the baseline's layer norm by 1.0 (essential), norm=rms better by
 1.0 (harmful), norm=group equal (negligible); width +0.5 per doubling; act: gelu +0.8, tanh -0.8;
@@ -14,11 +14,11 @@ import math
 import pytest
 from scipy import stats as st
 
-from components.simulated_factors import TRUTH, records, study
 from orchestrator.analysis import analyse
 from orchestrator.analysis.factors import analyse_levels
 from orchestrator.analysis.records import group_records
 from orchestrator.config import parse_config
+from tests.support.simulated_factors import TRUTH, records, study
 
 ALPHA = 0.05
 MIN_EFFECT = 0.5
@@ -113,8 +113,8 @@ def test_a_bending_trend_gets_a_poor_fit_warning():
     d, seeds = DESIGNS["one_at_a_time"]
     config = parse_config(study(d, seeds, bent, MIN_EFFECT))
     a = analyse(records(config, 0), config, contamination=False, n_bootstrap=0)
-    warned = [f for f in a["flags"] if f.kind == "factor_fit"]
-    assert [f.subject for f in warned] == ["model.width"], a["flags"]
+    warned = [f for f in a.flags if f.kind == "factor_fit"]
+    assert [f.subject for f in warned] == ["model.width"], a.flags
     assert "straight-line fit is poor" in warned[0].message
 
 
@@ -125,8 +125,8 @@ def test_random_design_component_effects_account_for_alternatives_and_factors():
     covered = 0
     reps = 60
     for rep in range(reps):
-        g = analyse(records(config, rep), config, contamination=False, n_bootstrap=0)["groups"]["default"]
-        lo, hi = g["components"]["gate"].ci
+        g = analyse(records(config, rep), config, contamination=False, n_bootstrap=0).groups["default"]
+        lo, hi = g.components["gate"].ci
         covered += lo <= 1.0 <= hi
     assert covered / reps >= 1 - ALPHA - tol(ALPHA, reps)
 
@@ -134,7 +134,7 @@ def test_random_design_component_effects_account_for_alternatives_and_factors():
 @pytest.mark.parametrize("design", list(DESIGNS))
 def test_alternatives_carry_every_component_field(design):
     """verdicts.json: components.<c>.alternatives.<alt> has a component's fields (seeds_needed too)."""
-    from orchestrator.analysis.verdicts import verdicts_payload
+    from orchestrator.analysis.study_analysis import verdicts_payload
 
     d, seeds = DESIGNS[design]
     config = parse_config(study(d, seeds, TRUTH, MIN_EFFECT))

@@ -15,12 +15,12 @@ import yaml
 from pydantic import ValidationError
 from rich.console import Console
 
-from components.simulated import records_for, simulate_records, simulated_config
 from orchestrator.config import parse_config
 from orchestrator.errors import LedgerDamaged
 from orchestrator.ledger import Study, TrialRecord
-from orchestrator.ledger.verdicts import Comparison, Verdicts, read_verdicts, write_verdicts
+from orchestrator.ledger.verdicts_json import Comparison, Verdicts, read_verdicts, write_verdicts
 from orchestrator.session import write_report
+from tests.support.simulated import records_for, simulate_records, simulated_config
 
 HEADER = ("| component | kind | baseline | ablated (mean ± std) | delta [simultaneous CI] | deciding test: p (Holm) "
           "| p vs 0 (Holm) | MDE | verdict |")
@@ -155,7 +155,7 @@ def test_sweep_tiers_and_metric_groups(tmp_path):
 def test_random_design_and_cost(tmp_path):
     effects = {"a": 2.0, "b": 0.0, "c": -1.0}
     cfgd = simulated_config(effects, 0.5, 3, design="random", total_trials=18, kinds={"c": "inference"})
-    cfgd["evaluate"] = "components.simulated:run"  # inference-only variants reuse the baseline checkpoint
+    cfgd["evaluate"] = "tests.support.simulated:run"  # inference-only variants reuse the baseline checkpoint
     config = parse_config(cfgd)
     recs = records_for(config)
     recs[0].attempts = 3  # two restarts

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import yaml
 
-from components.simulated_factors import TRUTH, records, study
 from orchestrator.ledger import Study
 from tests.conftest import BIN, short_tmp
+from tests.support.simulated_factors import TRUTH, records, study
 
 NETWORK = [
     re.compile(r"https?:", re.I),
@@ -120,13 +120,13 @@ def test_adaptive_seeds_reach_alternatives_and_level_variants():
     adding them to decided ones, and the alternatives' verdicts are adjusted for the peeking."""
     from rich.console import Console
 
-    from components.simulated import _Ledger
-    from components.simulated_factors import score
     from orchestrator import session
     from orchestrator.analysis import analyse
     from orchestrator.config import parse_config
     from orchestrator.ledger import COMPLETED, TrialRecord
     from orchestrator.plan import ablation_trials
+    from tests.support.simulated import _Ledger
+    from tests.support.simulated_factors import score
 
     cfgd = study({"type": "one_at_a_time"}, [0, 1, 2], {**TRUTH, "noise": 0.3}, min_effect=0.5)
     cfgd["seeds"] = {"initial": 3, "max": 12}
@@ -147,7 +147,7 @@ def test_adaptive_seeds_reach_alternatives_and_level_variants():
     assert len(seeds["depth=3"]) == len(seeds["baseline"])  # a null factor's level variants get seeds too
     assert len(seeds["width=64"]) < len(seeds["baseline"])  # width (+0.5 per doubling) was decided early
     assert len(seeds["no-norm"]) < len(seeds["baseline"])  # removing norm (-2.0) was decided early
-    g = analyse(ledger.rows, config, contamination=False)["groups"]["default"]
-    group = g["alternatives"]["norm"]["group"]
+    g = analyse(ledger.rows, config, contamination=False).groups["default"]
+    group = g.alternatives["norm"]["group"]
     assert 1 - group.ci_sim_level < 0.05 / 3  # the simultaneous interval is adjusted for the looks as well
-    assert g["alternatives"]["norm"]["rms"].verdict == "harmful"
+    assert g.alternatives["norm"]["rms"].verdict == "harmful"

@@ -1,6 +1,6 @@
 """ABLATOR's whole SearchSpace language: sampling, grid, one_at_a_time, tuning, nested analysis, convert.
 
-Nested truth (components/simulated_factors.py NESTED_TRUTH): sgd beats adam by 1.0 at momentum 0,
+Nested truth (tests/support/simulated_factors.py NESTED_TRUTH): sgd beats adam by 1.0 at momentum 0,
 momentum adds 2.0 per unit under sgd only, lr has no effect in either branch.
 """
 
@@ -13,16 +13,16 @@ import optuna
 import pytest
 import yaml
 
-from components.simulated_factors import NESTED_TRUTH, nested_study, records
-from orchestrator import levels, plan, spaces
+from orchestrator import levels, plan, space_sampling
 from orchestrator.analysis.factors import analyse_levels
 from orchestrator.analysis.records import group_records
 from orchestrator.config import SearchSpace, parse_config
 from orchestrator.convert import convert
 from orchestrator.errors import ConfigError
-from orchestrator.ledger.verdicts import Factor, Verdicts
+from orchestrator.ledger.verdicts_json import Factor, Verdicts
 from orchestrator.tuning.search import make_sampler
-from orchestrator.tuning.space import ask_value, sample, tuning_plan
+from orchestrator.tuning.tuning_plan import ask_value, sample, tuning_plan
+from tests.support.simulated_factors import NESTED_TRUTH, nested_study, records
 
 OPT = "train.optimizer"
 SGD = {"name": "sgd", "arguments": {"lr": (1e-3, 1e-1), "momentum": (0.0, 0.9)}}
@@ -68,7 +68,7 @@ def test_grid_expands_as_ablators_grid_sampler_does():
         {"categorical_values": [7, 8]},
         {"sub_configuration": {"name": "sgd", "arguments": {"lr": {"value_range": [0.1, 0.3], "n_bins": 3},
                                                             "m": {"categorical_values": [0, 1]}}}}]})
-    got = spaces.grid(space)
+    got = space_sampling.grid(space)
     assert got[:6] == [1, 2, 3, 4, 7, 8]
     assert got[6:] == [{"name": "sgd", "arguments": {"lr": lr, "m": m}} for lr in (0.1, 0.2, 0.3) for m in (0, 1)]
     # full_factorial (also named grid): the baseline plus every branch combination, 3 bins per range without n_bins
@@ -159,7 +159,7 @@ def test_tuning_samples_a_branch_and_only_its_own_ranges_define_by_run():
         space = SearchSpace.model_validate(raw)
         st = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
         got = {sample(space, "x", lambda name, d, t=st.ask(): ask_value(t, name, d)) for _ in range(40)}
-        assert got == set(spaces.bins(space)), (raw, got)
+        assert got == set(space_sampling.bins(space)), (raw, got)
 
 
 ABLATOR = """
@@ -210,7 +210,7 @@ search_space:
 def test_convert_maps_every_field_and_plans_total_trials(tmp_path):
     src = tmp_path / "ablator.yaml"
     src.write_text(ABLATOR)
-    text = convert(src, "components.simulated_factors:run", gpu_memory_mb=1000)
+    text = convert(src, "tests.support.simulated_factors:run", gpu_memory_mb=1000)
     data = yaml.safe_load(text)
     header = text.split("\nname:")[0]
     assert "keep_n_checkpoints (2)" in header and "amp (False)" in header and "device ('cpu')" in header
@@ -228,11 +228,11 @@ def test_convert_maps_every_field_and_plans_total_trials(tmp_path):
     src.write_text(ABLATOR.replace("device: cpu", "device: cuda").replace("gpu_mb_per_experiment: 0",
                                                                           "gpu_mb_per_experiment: 250")
                    .replace("search_algo: random", "search_algo: tpe"))
-    data = yaml.safe_load(convert(src, "components.simulated_factors:run", gpu_memory_mb=1000))
+    data = yaml.safe_load(convert(src, "tests.support.simulated_factors:run", gpu_memory_mb=1000))
     assert data["resources"]["gpus_per_trial"] == 0.25 and data["tuning"]["n_trials"] == 12
     src.write_text(ABLATOR.replace("search_algo: random", "search_algo: grid"))
     with pytest.raises(ConfigError) as refused:  # over design.max_variants: said at search_algo's line
-        convert(src, "components.simulated_factors:run")
+        convert(src, "tests.support.simulated_factors:run")
     line = src.read_text().splitlines().index("search_algo: grid") + 1
     assert refused.value.problems == [("design.type", line, refused.value.problems[0][2])]
     assert "full_factorial has 312 variants, over the cap of 256" in str(refused.value)
@@ -240,7 +240,7 @@ def test_convert_maps_every_field_and_plans_total_trials(tmp_path):
   model_config.act:
     categorical_values: [relu, gelu]
   unused.act:""").split("  train_config.optimizer_config.arguments.weight_decay:")[0])
-    data = yaml.safe_load(convert(src, "components.simulated_factors:run"))
+    data = yaml.safe_load(convert(src, "tests.support.simulated_factors:run"))
     assert data["design"]["type"] == "full_factorial"
     assert len(plan.variants(parse_config(data))) == levels.factorial_size(parse_config(data))
 
@@ -257,7 +257,7 @@ def _ablator_dump(space: dict) -> dict:
 
 
 def _dump_branch(mapping: dict) -> dict:
-    return {k: _ablator_dump(v) if spaces.looks_like_space(v) else _dump_branch(v) if isinstance(v, dict) else v
+    return {k: _ablator_dump(v) if space_sampling.looks_like_space(v) else _dump_branch(v) if isinstance(v, dict) else v
             for k, v in mapping.items()}
 
 
@@ -275,7 +275,7 @@ def test_ablators_own_dumps_with_null_fields_convert_validate_and_plan(tmp_path)
     assert written["model_config.act"]["value_type"] is None and adam["arguments"]["lr"]["n_bins"] is None
     src = tmp_path / "dumped.yaml"
     src.write_text(yaml.safe_dump({**data, "search_space": written}, sort_keys=False))
-    out = yaml.safe_load(convert(src, "components.simulated_factors:run"))
+    out = yaml.safe_load(convert(src, "tests.support.simulated_factors:run"))
     # null means absent: the converted factors are the spaces as written by hand (ABLATOR's log: false
     # aside), the branch's null leaf kept
     expected = data["search_space"]
@@ -297,10 +297,10 @@ def test_ablators_own_dumps_with_null_fields_convert_validate_and_plan(tmp_path)
 
 def test_sub_configuration_draws_are_plain_values_whatever_their_keys():
     space = SearchSpace.model_validate({"sub_configuration": {"log": {"value_range": [1, 2]}, "n_bins": 3}})
-    value = spaces.draw(space, np.random.default_rng(0))
+    value = space_sampling.draw(space, np.random.default_rng(0))
     assert set(value) == {"log", "n_bins"} and value["n_bins"] == 3 and 1 <= value["log"] <= 2
-    assert spaces.flatten("a", value) == {"a.log": value["log"], "a.n_bins": 3}
-    assert spaces.contains(space, value) and not spaces.contains(space, {"log": 5, "n_bins": 3})
+    assert space_sampling.flatten("a", value) == {"a.log": value["log"], "a.n_bins": 3}
+    assert space_sampling.contains(space, value) and not space_sampling.contains(space, {"log": 5, "n_bins": 3})
 
 
 @pytest.mark.parametrize("bad,message", [

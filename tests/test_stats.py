@@ -229,8 +229,8 @@ def test_sequential_levels_spend_exactly_alpha():
 
 def test_regression_recovers_exact_coefficients():
     # noiseless linear data: score = 10 + 2*a + 1*b - 0.5*(both removed) + seed offset
-    from components.simulated import simulated_config
     from orchestrator.config import parse_config
+    from tests.support.simulated import simulated_config
 
     cfg = parse_config(simulated_config({"a": 2.0, "b": 1.0}, 0.0, 3, design="full_factorial", pairs=[("a", "b")]))
     recs = []

@@ -7,9 +7,9 @@ import json
 import pytest
 from rich.console import Console
 
-from components.simulated import simulated_config
 from orchestrator.session import launch
 from tests.conftest import write_study
+from tests.support.simulated import simulated_config
 
 #: every test here starts Ray or a subprocess: not in the quick loop (`pytest -m "not slow"`)
 pytestmark = pytest.mark.slow

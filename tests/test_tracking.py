@@ -22,7 +22,7 @@ import yaml
 
 from orchestrator.config import parse_config
 from orchestrator.ledger import COMPLETED, FAILED, PENDING, RUNNING, Study, TrialRecord
-from orchestrator.ledger.verdicts import Comparison, Flag, Verdicts, write_verdicts
+from orchestrator.ledger.verdicts_json import Comparison, Flag, Verdicts, write_verdicts
 from orchestrator.tracking import NullTracker, make_tracker, resolve_mode
 from orchestrator.tracking import payload as P
 from orchestrator.tracking.offline import read_runs

@@ -25,12 +25,12 @@ from optuna.trial import TrialState
 from rich.console import Console
 from typer.testing import CliRunner
 
-from components.simulated import clean_metrics, records_for, simulated_config
 from orchestrator import session as study_session
 from orchestrator.cli import app
 from orchestrator.config import SearchSpace, parse_config
 from orchestrator.ledger import COMPLETED, Study, TrialRecord, TuningInfo, read_json, write_json
-from orchestrator.ledger.verdicts import Comparison, Verdicts, read_verdicts, write_verdicts
+from orchestrator.ledger.tuning_results import read_results
+from orchestrator.ledger.verdicts_json import Comparison, Verdicts, read_verdicts, write_verdicts
 from orchestrator.tuning import (
     journal_path,
     open_optuna_study,
@@ -41,6 +41,7 @@ from orchestrator.tuning import (
 )
 from orchestrator.tuning.search import clear_stale_lock, make_sampler, repair_journal
 from tests.conftest import REPO, short_tmp
+from tests.support.simulated import clean_metrics, records_for, simulated_config
 
 QUIET = Console(quiet=True)
 ABLATOR = str(Path(sys.executable).parent / "ablator")  # the console script beside this Python
@@ -188,8 +189,8 @@ def test_ray_path_tunes_only_survivors_and_finds_a_good_value(tuned):
         assert set(rec.tuning.params) == {"hp.x", "hp.y"}
         assert rec.overrides["parts.b"] == 0.0
     best = summary["best"]
-    assert regret(best["params"]) < 0.5  # 200 of 200 sampler seeds get there in 12 trials
-    assert best["value"] == max(r.final["score"] for r in records.values())
+    assert regret(best.params) < 0.5  # 200 of 200 sampler seeds get there in 12 trials
+    assert best.value == max(r.final["score"] for r in records.values())
     ablation = [r for r in study.records() if r.purpose == "variant"]
     assert len(ablation) == 10 and all(r.attempts == 1 for r in ablation)  # untouched
 
@@ -201,23 +202,27 @@ def test_optuna_storage_opens_with_load_study(tuned):
         optuna.storages.journal.JournalFileBackend(str(study.path / "tuning" / "optuna.log")))
     ostudy = optuna.load_study(study_name=config.name, storage=storage)
     assert len(ostudy.get_trials(states=(TrialState.COMPLETE,))) == 12
-    assert ostudy.best_trial.user_attrs["trial_id"] == summary["best"]["trial_id"]
+    assert ostudy.best_trial.user_attrs["trial_id"] == summary["best"].trial_id
     assert ostudy.direction == optuna.study.StudyDirection.MAXIMIZE
-    assert open_optuna_study(study.path).best_value == summary["best"]["value"]
+    assert open_optuna_study(study.path).best_value == summary["best"].value
 
 
 @pytest.mark.slow
 def test_confirmation_reuses_ablation_baselines_and_reports(tuned):
     study, _config, summary = tuned
     conf = summary["confirmation"]
-    best = summary["best"]["trial_id"]
-    assert conf["baseline_trials"] == {"0": "baseline-seed0", "1": "baseline-seed1", "7": "confirm-baseline-seed7"}
-    assert conf["tuned_trials"] == {s: f"confirm-{best}-seed{s}" for s in ("0", "1", "7")}
+    best = summary["best"].trial_id
+    assert conf.baseline_trials == {"0": "baseline-seed0", "1": "baseline-seed1", "7": "confirm-baseline-seed7"}
+    assert conf.tuned_trials == {s: f"confirm-{best}-seed{s}" for s in ("0", "1", "7")}
     confirm = {r.trial_id: r for r in study.records() if r.purpose == "confirmation"}
     assert set(confirm) == {f"confirm-{best}-seed{s}" for s in (0, 1, 7)} | {"confirm-baseline-seed7"}
     assert confirm[f"confirm-{best}-seed7"].removed == ["b"]
     # removing b (+1) and tuning hp toward the optimum (+~1) beat the baseline beyond noise
-    assert conf["n"] == 3 and conf["effect"] > 1.0 and conf["outcome"] == "helped"
+    assert conf.n == 3 and conf.effect > 1.0 and conf.outcome == "helped"
+    results = json.loads((study.path / "tuning" / "results.json").read_text())  # the typed results, dumped
+    assert json.dumps(results["confirmation"], sort_keys=True) == json.dumps(conf.model_dump(), sort_keys=True)
+    assert results["best"] == summary["best"].model_dump()
+    assert read_results(study.path)["confirmation"].model_dump_json() == conf.model_dump_json()
 
     info = study.info["stages"]["tuning"]
     assert info["state"] == "completed" and info["best"]["trial_id"] == best and info["confirmation"] == "helped"
@@ -240,8 +245,8 @@ def test_best_config_is_a_launchable_study(tuned):
     assert best.name == "tuned-tuned"
     assert set(best.components) == {"a", "c", "d"}
     assert best.baseline["parts"]["b"] == 0.0
-    assert best.baseline["hp"]["x"] == summary["best"]["params"]["hp.x"]
-    assert best.baseline["hp"]["y"] == summary["best"]["params"]["hp.y"]
+    assert best.baseline["hp"]["x"] == summary["best"].params["hp.x"]
+    assert best.baseline["hp"]["y"] == summary["best"].params["hp.y"]
     assert best.tuning.search_space.keys() == config.tuning.search_space.keys()
 
 
@@ -314,7 +319,7 @@ def test_failed_tuning_trials_are_told_fail(ray_cluster, tmp_path):
     for t in ostudy.trials:
         rec = records[f"tune-{t.number:04d}"]
         assert (rec.state == "FAILED") == (t.number in failed) == (rec.tuning.params["sim.fail_at_epoch"] == 0)
-    assert summary["best"]["params"]["sim.fail_at_epoch"] in (None, 9)
+    assert summary["best"].params["sim.fail_at_epoch"] in (None, 9)
     assert summary["counts"]["FAIL"] == len(failed)
 
 

@@ -11,9 +11,10 @@ import math
 import numpy as np
 import pytest
 
-from components.simulated import final_metrics, records_for, run, run_adaptive, simulated_config
 from orchestrator.analysis import adaptive, analyse
+from orchestrator.analysis.model import GroupAnalysis
 from orchestrator.config import parse_config
+from tests.support.simulated import final_metrics, records_for, run, run_adaptive, simulated_config
 
 ALPHA = 0.05
 DECIDED_EFFECT = ("essential", "harmful")
@@ -23,9 +24,9 @@ def tol(p: float, n: int) -> float:
     return 3 * math.sqrt(p * (1 - p) / n)
 
 
-def verdicts(records, config) -> dict:
+def verdicts(records, config) -> GroupAnalysis:
     a = analyse(records, config, contamination=False)
-    return a["groups"]["default"]
+    return a.groups["default"]
 
 
 def test_one_at_a_time_error_rate_power_and_interaction_coverage():
@@ -37,11 +38,11 @@ def test_one_at_a_time_error_rate_power_and_interaction_coverage():
     est = []
     for rep in range(reps):
         g = verdicts(records_for(config, replicate=rep), config)
-        comps = g["components"]
+        comps = g.components
         any_fp += any(comps[c].verdict in DECIDED_EFFECT for c in ("n1", "n2", "n3"))
         large_found += comps["large"].verdict == "essential"
         small_wrong_sign += comps["small"].verdict == "harmful"
-        inter = g["interactions"]["large+small"]
+        inter = g.interactions["large+small"]
         lo, hi = inter.ci
         covered += lo <= 1.0 <= hi
         est.append(inter.effect)
@@ -61,7 +62,7 @@ def test_minimised_primary_is_oriented():
     reps = 120
     fp = big = bad = 0
     for rep in range(reps):
-        comps = verdicts(records_for(config, replicate=rep), config)["components"]
+        comps = verdicts(records_for(config, replicate=rep), config).components
         fp += any(comps[c].verdict in DECIDED_EFFECT for c in ("n1", "n2"))
         big += comps["big"].verdict == "essential" and comps["big"].effect > 0
         bad += comps["bad"].verdict == "harmful" and comps["bad"].effect < 0
@@ -81,14 +82,14 @@ def test_regression_recovers_main_effects_and_interaction(design):
     inter_est, inter_cover, any_fp = [], 0, 0
     for rep in range(reps):
         g = verdicts(records_for(config, replicate=rep), config)
-        for c, r in g["components"].items():
+        for c, r in g.components.items():
             assert r.method == "regression"
             est[c].append(r.effect)
             cover[c] += r.ci[0] <= truth[c] <= r.ci[1]
-        i = g["interactions"]["a+b"]
+        i = g.interactions["a+b"]
         inter_est.append(i.effect)
         inter_cover += i.ci[0] <= 0.6 <= i.ci[1]
-        any_fp += any(g["components"][c].verdict in DECIDED_EFFECT for c in ("b", "e"))
+        any_fp += any(g.components[c].verdict in DECIDED_EFFECT for c in ("b", "e"))
     for c in effects:
         e = np.array(est[c])
         assert abs(e.mean() - truth[c]) < 4 * e.std() / math.sqrt(reps) + 1e-9, (c, e.mean())
@@ -111,7 +112,7 @@ def test_adaptive_seeds_keep_error_rate_under_peeking(monkeypatch):
     fp = 0
     for rep in range(reps):
         recs = run_adaptive(config, replicate=rep)
-        comps = verdicts(recs, config)["components"]
+        comps = verdicts(recs, config).components
         fp += any(r.verdict in DECIDED_EFFECT for r in comps.values())
     assert fp / reps <= ALPHA + tol(ALPHA, reps)
 
@@ -130,7 +131,7 @@ def test_adaptive_seeds_save_trials_without_losing_verdicts():
         ra = run_adaptive(adapt, replicate=rep)
         fixed_trials += len(rf)
         adapt_trials += len(ra)
-        cf, ca = verdicts(rf, fixed)["components"], verdicts(ra, adapt)["components"]
+        cf, ca = verdicts(rf, fixed).components, verdicts(ra, adapt).components
         found_f += sum(cf[c].verdict == v for c, v in want.items())
         found_a += sum(ca[c].verdict == v for c, v in want.items())
         fp_a += any(ca[c].verdict in DECIDED_EFFECT for c in ("n1", "n2", "n3"))
@@ -151,7 +152,7 @@ def test_each_verdict_on_ground_truth():
     reps = 200
     counts = {c: {} for c in effects}
     for rep in range(reps):
-        for c, r in verdicts(records_for(config, replicate=rep), config)["components"].items():
+        for c, r in verdicts(records_for(config, replicate=rep), config).components.items():
             counts[c][r.verdict] = counts[c].get(r.verdict, 0) + 1
     rate = {c: {v: k / reps for v, k in cs.items()} for c, cs in counts.items()}
     assert rate["ess"].get("essential", 0) >= 0.8, rate["ess"]
@@ -162,7 +163,7 @@ def test_each_verdict_on_ground_truth():
     assert rate["near"].get("negligible", 0) <= ALPHA + tol(ALPHA, reps), rate["near"]
     # the payload says what the study could detect and how many seeds would decide
     g = verdicts(records_for(config, replicate=0), config)
-    assert all(r.mde > 0 and r.seeds_needed >= 2 for r in g["components"].values())
+    assert all(r.mde > 0 and r.seeds_needed >= 2 for r in g.components.values())
 
 
 def test_float_noise_components_are_not_essential():
@@ -173,7 +174,7 @@ def test_float_noise_components_are_not_essential():
     for r in recs:  # a removal that changes nothing but the float summation order
         if r.removed:
             r.final["score"] = r.final["score"] * (1 + 2e-16 * (1 + r.seed % 3))
-    comps = verdicts(recs, config)["components"]
+    comps = verdicts(recs, config).components
     assert any(r.diffs for r in comps.values())
     assert all(r.verdict == "inconclusive" and r.p == 1.0 for r in comps.values())
 
@@ -200,12 +201,12 @@ def test_random_design_warns_about_an_unlisted_interaction():
                                          0.05, 0.0, scan=False)
         averaged.append(mains["ffn"]["effect"])  # the statistics engine's own row, before typing
         a = analyse(recs, config, contamination=False)
-        g = a["groups"]["default"]
-        msgs = [f.message for f in a["flags"] if f.kind == "interaction"]
+        g = a.groups["default"]
+        msgs = [f.message for f in a.flags if f.kind == "interaction"]
         warned += any(m.startswith("attention x ffn") for m in msgs)
-        ffn = g["components"]["ffn"]
+        ffn = g.components["ffn"]
         ffn_kept += ffn.verdict == "essential" and abs(ffn.effect - 0.03) < 0.015
-        if "attention x ffn" in g["fit_check"].found:
+        if "attention x ffn" in g.fit_check.found:
             assert "baseline's context" in ffn.note and ffn.average_effect is not None
     assert warned / reps >= 0.8 and ffn_kept / reps >= 0.8, (warned, ffn_kept)
     # main effects only: ffn's effect is averaged with variants where attention is gone
@@ -218,7 +219,7 @@ def test_no_interaction_no_warning():
     reps, warned = 60, 0
     for rep in range(reps):
         a = analyse(records_for(config, replicate=rep), config, contamination=False)
-        warned += any(f.kind == "interaction" for f in a["flags"])
+        warned += any(f.kind == "interaction" for f in a.flags)
     assert warned / reps <= 2 * ALPHA + tol(2 * ALPHA, reps)  # pair scan and lack of fit, each at alpha
 
 
@@ -229,7 +230,7 @@ def test_adaptive_stops_when_every_component_is_decided(monkeypatch):
                                            n_bootstrap=200))
     recs = run_adaptive(config)
     assert {r.seed for r in recs} == {0, 1, 2, 3}
-    comps = verdicts(recs, config)["components"]
+    comps = verdicts(recs, config).components
     assert [comps[c].verdict for c in effects] == ["essential", "harmful", "negligible"]
     # an undecidable component (true effect = min_effect) gets seeds up to max (futility stop off);
     # the decided one stops
@@ -299,7 +300,7 @@ def test_row_that_clears_the_band_before_holm_only_says_so():
     config = parse_config(simulated_config(effects, 0.5, 6, min_effect=0.3, n_bootstrap=100))
     for rep in range(40):
         a = analyse(records_for(config, replicate=rep), config, contamination=False)
-        r = a["groups"]["default"]["components"]["edge"]
+        r = a.groups["default"].components["edge"]
         if r.p_essential < ALPHA <= r.p_essential_holm:
             break
     else:
@@ -308,7 +309,7 @@ def test_row_that_clears_the_band_before_holm_only_says_so():
     assert r.deciding.test == "essential" and r.deciding.p_holm == r.p_essential_holm >= ALPHA
     assert r.ci_sim[0] <= 0.3 < r.ci_sim[1]  # the interval shown agrees with the verdict
     assert "clears the band before Holm" in r.why and f"{r.p_essential_holm:.3g}" in r.why
-    row = dict(zip(tables.SUMMARY_HEADER, tables.summary_rows(a["groups"]["default"])[0]))
+    row = dict(zip(tables.SUMMARY_HEADER, tables.summary_rows(a.groups["default"])[0]))
     assert row["verdict"].startswith("inconclusive") and row["verdict"].endswith("clears the band before Holm only")
     assert row["deciding test: p (Holm)"].startswith(f"effect > +0.3 (essential): {r.p_essential_holm:.4f}")
     payload = verdicts_payload(a)
@@ -330,7 +331,7 @@ def test_simultaneous_intervals_cover_every_component_together():
     reps = 200
     together = 0
     for rep in range(reps):
-        comps = verdicts(records_for(config, replicate=rep), config)["components"]
+        comps = verdicts(records_for(config, replicate=rep), config).components
         assert all(math.isfinite(x) for r in comps.values() for x in r.ci_sim)
         together += all(r.ci_sim[0] <= effects[c] <= r.ci_sim[1] for c, r in comps.items())
     assert together / reps >= 1 - ALPHA - tol(ALPHA, reps), together / reps

@@ -3,8 +3,8 @@
 Public entry points:
 
 * ``build_report(study_path, console=None) -> Verdicts`` - write report.md, results.csv,
-  verdicts.json and plots/ for a study dir; returns the verdicts (``orchestrator.ledger.verdicts``).
-* ``analyse(records, config, study_path=None) -> dict`` / ``analyse_study(path)`` - the
+  verdicts.json and plots/ for a study dir; returns the verdicts (``orchestrator.ledger.verdicts_json``).
+* ``analyse(records, config, study_path=None) -> Analysis`` / ``analyse_study(path)`` - the
   analysis without writing files: per group its variants' metrics and its typed rows
   (``Comparison``, ``Factor``, ``FactorInteraction``), the flags (``Flag``) and the cost;
   ``verdicts_payload(analysis)`` is the ``Verdicts`` document written to verdicts.json.
@@ -19,7 +19,7 @@ Public entry points:
 from .adaptive import decisions, next_seed, undecided
 from .report import analyse_study, build_report, load_study_config
 from .stats import ESSENTIAL, HARMFUL, INCONCLUSIVE, NEGLIGIBLE, compare_paired, holm
-from .verdicts import analyse, verdicts_payload
+from .study_analysis import analyse, verdicts_payload
 
 __all__ = [
     "ESSENTIAL",

@@ -43,7 +43,7 @@ from . import alternatives, factors
 from .numbers import finite, t_quantile
 from .records import group_records
 from .stats import DECIDED
-from .verdicts import INTERIM_SHARE, design_effects, sequential_for  # noqa: F401  (INTERIM_SHARE re-exported)
+from .study_analysis import INTERIM_SHARE, design_effects, sequential_for  # noqa: F401  (INTERIM_SHARE re-exported)
 
 UNDECIDED, FUTILE, AT_MAX = "undecided", "futile", "at max"
 FUTILITY = 0.20

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..config import StudyConfig
+from ..ledger.verdicts_json import Flag
 from . import factors
 from .effects import Sequential, finish_family
 from .flags import secondary_flags
@@ -16,7 +17,7 @@ from .records import GroupData
 from .stats import holm
 
 
-def add_secondary(group: GroupData, config: StudyConfig, alternatives: dict[str, dict], alpha: float) -> list[dict]:
+def add_secondary(group: GroupData, config: StudyConfig, alternatives: dict[str, dict], alpha: float) -> list[Flag]:
     """Each alternative's effect on every secondary metric (t-based, oriented by the metric's own mode),
     stored as ``secondary`` in its result as for components; returns the flags of those moving against
     the primary metric."""

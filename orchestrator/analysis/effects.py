@@ -30,13 +30,12 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 from scipy import stats as st
 
+from ..ledger.verdicts_json import INTERACTION
 from .intervals import MIN_BOOTSTRAP_N, bootstrap_ci
 from .numbers import TIE_RTOL, describe, finite, fnum, orient, snap_ties, sort_seeds, t_quantile
 from .records import GroupData
 from .sequential import sequential_level, sequential_p
 from .stats import INCONCLUSIVE, decide_family, holm, pair_values, pairing_note, summarise_diffs, summarise_estimate
-
-INTERACTION = "interaction"
 
 
 class Sequential:

@@ -12,11 +12,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from matplotlib.figure import Figure
 
 from .. import levels as lv
-from ..ledger.verdicts import Factor
+from ..ledger.verdicts_json import Factor
 from . import plots
+from .model import Analysis, GroupAnalysis
 from .numbers import finite
 from .tables import ci_text, deciding_text, delta_text, mean_std, p_text, signed, verdict_text
 
@@ -25,18 +25,18 @@ ALTERNATIVE_HEADER = ["component", "alternative", "baseline's choice", "alternat
 FACTOR_HEADER = ["rank", "factor", "levels", "effect [CI]", "unit", "importance", "p (Holm)", "note"]
 
 
-def alternative_rows(group: dict) -> list[list[str]]:
+def alternative_rows(group: GroupAnalysis) -> list[list[str]]:
     rows = []
-    for c, by_alt in group.get("alternatives", {}).items():
+    for c, by_alt in group.alternatives.items():
         for a, r in by_alt.items():
             rows.append([c, a, mean_std(r.baseline), mean_std(r.variant),
                          delta_text(r), deciding_text(r), verdict_text(r)])
     return rows
 
 
-def factor_rows(group: dict, config) -> list[list[str]]:
+def factor_rows(group: GroupAnalysis, config) -> list[list[str]]:
     rows = []
-    factors = group.get("factors", {})
+    factors = group.factors
     known = lv.factors(config)
     for path in sorted(factors, key=lambda p: factors[p].rank):
         r = factors[path]
@@ -51,18 +51,18 @@ def factor_rows(group: dict, config) -> list[list[str]]:
     return rows
 
 
-def markdown_lines(group: dict, config) -> list[str]:
+def markdown_lines(group: GroupAnalysis, config) -> list[str]:
     """The alternatives and factors sections of one group in report.md."""
     from .tables import markdown
 
     out: list[str] = []
-    if group.get("alternatives"):
+    if group.alternatives:
         out += ["### Alternatives", "",
                 ("delta is the baseline's choice minus the alternative on the oriented metric: positive means the "
                  "baseline's choice is better. **essential**: it wins by more than min_effect; **harmful**: the "
                  "alternative wins; **negligible**: equivalent within ±min_effect (TOST); Holm across alternatives."),
                 "", markdown(ALTERNATIVE_HEADER, alternative_rows(group)), ""]
-    if group.get("factors"):
+    if group.factors:
         out += ["### Factors (ranked by importance)", "",
                 ("effect: the oriented metric's change (positive = better) per unit of a numeric factor, per doubling "
                  "with log: true, or per level against the baseline's value; importance: the metric's spread over "
@@ -71,9 +71,9 @@ def markdown_lines(group: dict, config) -> list[str]:
                  "interval at each factor's Holm step. A range inside a branch (`path[branch].key`) is estimated on "
                  "that branch's trials only."),
                 "", markdown(FACTOR_HEADER, factor_rows(group, config)), ""]
-    if group.get("factor_interactions"):
+    if group.factor_interactions:
         rows = [[pair, p_text(r.p, r.p_holm), "interaction" if r.significant else "-"]
-                for pair, r in group["factor_interactions"].items()]
+                for pair, r in group.factor_interactions.items()]
         out += ["### Factor interactions", "",
                 ("Each pair's products of its own columns added to the main-effects fit and F-tested together, Holm "
                  "across the pairs; an interaction means each factor's main effect is an average over the other's "
@@ -81,13 +81,13 @@ def markdown_lines(group: dict, config) -> list[str]:
     return out
 
 
-def console_tables(group: dict, config, suffix: str) -> list:
+def console_tables(group: GroupAnalysis, config, suffix: str) -> list:
     from .tables import rich_table
 
     out = []
-    if group.get("alternatives"):
+    if group.alternatives:
         out.append(rich_table(f"Alternatives{suffix}", ALTERNATIVE_HEADER, alternative_rows(group), verdict_col=6))
-    if group.get("factors"):
+    if group.factors:
         out.append(rich_table(f"Factors{suffix}", FACTOR_HEADER, factor_rows(group, config)))
     return out
 
@@ -95,22 +95,22 @@ def console_tables(group: dict, config, suffix: str) -> list:
 # ---------------------------------------------------------------- plots
 
 
-def factor_plots(group: dict, analysis: dict, plot_dir: Path, label_suffix: str) -> dict[str, str]:
+def factor_plots(group: GroupAnalysis, analysis: Analysis, plot_dir: Path, label_suffix: str) -> dict[str, str]:
     """One PNG per factor: the primary metric by the factor's value."""
     out = {}
-    for path, r in group.get("factors", {}).items():
+    for path, r in group.factors.items():
         name = f"factor_{plots.safe(path)}{label_suffix}"
         out[name] = str(factor_plot(path, r, analysis, plot_dir / f"{name}.png"))
     return out
 
 
-def factor_plot(path: str, r: Factor, analysis: dict, file: Path) -> Path:
+def factor_plot(path: str, r: Factor, analysis: Analysis, file: Path) -> Path:
     """Trials by the factor's value, and the interval the factor's decision was made at (the caption says which)."""
-    prim = analysis["primary"]["name"]
-    alpha = analysis["alpha"]
+    prim = analysis.primary.name
+    alpha = analysis.alpha
     pts = [(v, y) for v, y in r.points if finite(y)]
-    sign = 1.0 if analysis["primary"]["mode"] == "max" else -1.0
-    fig = Figure(figsize=(6.0, 4.8))
+    sign = 1.0 if analysis.primary.mode == "max" else -1.0
+    fig = plots.figure((6.0, 4.8))
     ax = fig.add_subplot()
     base = float(np.mean([y for v, y in pts if str(v) == str(r.baseline_value)] or [np.nan])) \
         if r.kind == "categorical" else np.nan

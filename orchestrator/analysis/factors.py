@@ -28,7 +28,7 @@ from statsmodels.regression.linear_model import OLS
 from statsmodels.tools.sm_exceptions import SingularMatrixWarning
 
 from .. import levels as lv
-from .. import spaces
+from .. import space_sampling
 from ..config import StudyConfig
 from ..paths import get_path
 from ..plan import variant_key
@@ -305,7 +305,7 @@ def _factor_result(f: lv.Factor, rows, seeds, ys, others, alpha, sign, n_bootstr
             if finite(qp) and qp < alpha:
                 res["fit_note"] = (f"the straight-line fit is poor (squared term p = {qp:.3g}): the metric bends "
                                    f"over the range, read the plot rather than the slope")
-        lo, hi, log = spaces.bounds(f.space)
+        lo, hi, log = space_sampling.bounds(f.space)
         span = (math.log2(hi / lo) if log else hi - lo)
         res["importance"] = abs(est) * span if finite(est) else NAN
         own = ["__x"]

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..ledger import FAILED, PENDING, RUNNING, TrialRecord
-from ..ledger.verdicts import Flag
+from ..ledger.verdicts_json import Flag
 from .intervals import prediction_interval
 from .numbers import describe, finite, sort_seeds
 from .records import GroupData
@@ -47,7 +47,7 @@ def _seeds(seeds: Iterable) -> str:
 # ---------------------------------------------------------------- per-component flags
 
 
-def effect_flags(label: str, results: dict[str, dict], primary: str, is_interaction: bool = False) -> list[dict]:
+def effect_flags(label: str, results: dict[str, dict], primary: str, is_interaction: bool = False) -> list[Flag]:
     out = []
     for name, r in results.items():
         what = f"pair {name}" if is_interaction else name
@@ -71,7 +71,7 @@ def effect_flags(label: str, results: dict[str, dict], primary: str, is_interact
     return out
 
 
-def fit_flags(label: str, check: dict, primary: str) -> list[dict]:
+def fit_flags(label: str, check: dict, primary: str) -> list[Flag]:
     """The main-effects model left out a pair that interacts, or does not fit the variant means."""
     out = []
     for key in check.get("found", []):
@@ -93,7 +93,7 @@ def fit_flags(label: str, check: dict, primary: str) -> list[dict]:
 
 
 def secondary_flags(label: str, rows: dict[str, dict], primary: str,
-                    what: Callable[[dict, dict], str] = lambda r, s: "the component") -> list[dict]:
+                    what: Callable[[dict, dict], str] = lambda r, s: "the component") -> list[Flag]:
     """A secondary metric whose CI excludes 0 on the side opposite to a row's primary effect.
 
     Each row (a component, an alternative, a factor) carries its secondary metrics' effects under
@@ -120,9 +120,9 @@ def secondary_flags(label: str, rows: dict[str, dict], primary: str,
 
 
 def trial_flags(label: str, group: GroupData, expected_seeds: list, expected_variants: list[tuple[str, tuple]],
-                metrics: list[str], primary: str) -> tuple[list[dict], dict[str, dict]]:
+                metrics: list[str], primary: str) -> tuple[list[Flag], dict[str, dict]]:
     """Missing/failed/pending seeds per variant, non-finite metrics; plus per-variant seed status."""
-    out: list[dict] = []
+    out: list[Flag] = []
     status: dict[str, dict] = {}
     present = set(group.variants)
     for name, removed in expected_variants:
@@ -184,7 +184,7 @@ def _error_summary(rec: TrialRecord) -> str:
 
 
 def reference_check(label: str, baseline_values: list[float], reference: float | None, mode: str,
-                    alpha: float, primary: str) -> tuple[dict | None, list[dict]]:
+                    alpha: float, primary: str) -> tuple[dict | None, list[Flag]]:
     """Where a single published run sits in the retrained baseline's seed distribution."""
     if reference is None:
         return None, []
@@ -227,7 +227,7 @@ def reference_check(label: str, baseline_values: list[float], reference: float |
 # ---------------------------------------------------------------- contamination
 
 
-def contamination_flags(records: Iterable[TrialRecord], study_path: str | Path | None) -> tuple[list[dict], dict]:
+def contamination_flags(records: Iterable[TrialRecord], study_path: str | Path | None) -> tuple[list[Flag], dict]:
     """Overlap of training items with evaluation items, per trial (cached by data hash).
 
     Splits whose name contains 'train' are training data; every other split is evaluation

@@ -16,14 +16,15 @@ from rich.rule import Rule
 
 from ..config import StudyConfig, load_config
 from ..ledger import Study
-from ..ledger.verdicts import Verdicts, write_verdicts
+from ..ledger.verdicts_json import Power, Verdicts, write_verdicts
 from . import factor_report, tables
 from .flags import flag
 from .intervals import MIN_BOOTSTRAP_N
+from .model import Analysis, GroupAnalysis
 from .plots import INTERVAL_CAPTION
 from .records import DEFAULT_GROUP
 from .report_files import write_report_files
-from .verdicts import analyse, verdicts_payload
+from .study_analysis import analyse, verdicts_payload
 
 #: which interval the tables and plots show (intervals.simultaneous_alpha)
 SIM_CI_TEXT = ("simultaneous t interval, Bonferroni-adjusted: each row at level 1 − alpha/m for the m rows of its "
@@ -36,7 +37,7 @@ def load_study_config(study: Study) -> StudyConfig:
     return load_config(study.config_path, import_trainable=False)
 
 
-def analyse_study(study_path: str | Path, *, n_bootstrap: int | None = None) -> dict:
+def analyse_study(study_path: str | Path, *, n_bootstrap: int | None = None) -> Analysis:
     """Read a study dir and analyse its ablation stage (no files written)."""
     study = Study(study_path)
     config = load_study_config(study)
@@ -58,13 +59,13 @@ def build_report(study_path: str | Path, console: Console | None = None, section
     analysis = analyse(records, config, study.path)
     files: dict[str, str] = {}
 
+    plot_files = _plots(analysis, config, study.path / "plots")  # first: a failed plot's flag is in verdicts.json
     payload = verdicts_payload(analysis)
     payload.generated = time.time()
     write_verdicts(study.path / "verdicts.json", payload)
     files["verdicts"] = str(study.path / "verdicts.json")
     tables.write_results_csv(analysis, study.path / "results.csv")
     files["results"] = str(study.path / "results.csv")
-    plot_files = _plots(analysis, config, study.path / "plots")
     files.update(plot_files)
     md = render_markdown(analysis, config, study, plot_files)
     report_md, report_html = write_report_files(study.path, [md, *sections])
@@ -76,24 +77,24 @@ def build_report(study_path: str | Path, console: Console | None = None, section
 # ---------------------------------------------------------------- plots
 
 
-def _plots(analysis: dict, config: StudyConfig, plot_dir: Path) -> dict[str, str]:
+def _plots(analysis: Analysis, config: StudyConfig, plot_dir: Path) -> dict[str, str]:
     from . import plots  # matplotlib only when plotting
 
     plot_dir.mkdir(parents=True, exist_ok=True)
     out = {}
-    for label, g in analysis["groups"].items():
+    for label, g in analysis.groups.items():
         sfx = plots.suffix(label)
         try:
-            if g["components"] or g["interactions"]:
+            if g.components or g.interactions:
                 out[f"effects{sfx}"] = str(plots.effects_plot(g, analysis, plot_dir / f"effects{sfx}.png"))
-            if g.get("alternatives"):
+            if g.alternatives:
                 out[f"alternatives{sfx}"] = str(
                     plots.alternatives_plot(g, analysis, plot_dir / f"alternatives{sfx}.png"))
             out[f"distributions{sfx}"] = str(
                 plots.distributions_plot(g, analysis, plot_dir / f"distributions{sfx}.png"))
             out.update(factor_report.factor_plots(g, analysis, plot_dir, sfx))
         except Exception as exc:  # a plot must never cost the report
-            analysis["flags"].append(flag("plot", "info", label, None, f"plot for group {label} failed: {exc}"))
+            analysis.flags.append(flag("plot", "info", label, None, f"plot for group {label} failed: {exc}"))
     if config.sweep is not None:
         tiers = config.tier_names
         for tier in tiers:
@@ -101,7 +102,7 @@ def _plots(analysis: dict, config: StudyConfig, plot_dir: Path) -> dict[str, str
             try:
                 p = plots.sweep_plot(analysis, config.sweep.path, tier, plot_dir / f"{name}.png")
             except Exception as exc:
-                analysis["flags"].append(flag("plot", "info", None, None, f"sweep plot failed: {exc}"))
+                analysis.flags.append(flag("plot", "info", None, None, f"sweep plot failed: {exc}"))
                 p = None
             if p is not None:
                 out[name] = str(p)
@@ -118,60 +119,55 @@ def _seed_text(config: StudyConfig) -> str:
     return f"adaptive seeds ({s.initial} to {s.max} per variant)"
 
 
-def _groups_in_order(analysis: dict) -> list[str]:
-    return list(analysis["groups"])
-
-
-def render_markdown(analysis: dict, config: StudyConfig, study: Study, plot_files: dict[str, str]) -> str:
-    prim = analysis["primary"]
-    L: list[str] = [f"# Ablation report: {analysis['study']}", ""]
-    pending = analysis["cost"]["total"]["pending"]
-    status = "complete" if analysis["complete"] else (
+def render_markdown(analysis: Analysis, config: StudyConfig, study: Study, plot_files: dict[str, str]) -> str:
+    prim = analysis.primary
+    L: list[str] = [f"# Ablation report: {analysis.study}", ""]
+    pending = analysis.cost.total.pending
+    status = "complete" if analysis.complete else (
         f"provisional: {pending} trial(s) pending or running" if pending
         else "incomplete: some planned trials never ran")
     L += [
         f"- study: `{study.path}`",
-        f"- design: {analysis['design']}" + (f" with pairs {', '.join('+'.join(p) for p in analysis['pairs'])}"
-                                              if analysis["pairs"] else ""),
-        f"- {_seed_text(config)}; primary metric **{prim['name']}** ({prim['mode']})"
-        + (f"; secondary: {', '.join(m['name'] + ' (' + m['mode'] + ')' for m in analysis['secondary'])}"
-           if analysis["secondary"] else ""),
-        (f"- alpha {analysis['alpha']} (Holm across components), minimum practical effect {analysis['min_effect']}; "
+        f"- design: {analysis.design}" + (f" with pairs {', '.join('+'.join(p) for p in analysis.pairs)}"
+                                           if analysis.pairs else ""),
+        f"- {_seed_text(config)}; primary metric **{prim.name}** ({prim.mode})"
+        + (f"; secondary: {', '.join(m.name + ' (' + m.mode + ')' for m in analysis.secondary)}"
+           if analysis.secondary else ""),
+        (f"- alpha {analysis.alpha} (Holm across components), minimum practical effect {analysis.min_effect}; "
          f"intervals: {SIM_CI_TEXT} (a per-row BCa bootstrap interval beside it from {MIN_BOOTSTRAP_N} seeds, "
-         f"{analysis['n_bootstrap']} resamples)"),
-        f"- reproducibility: {mode_text(analysis['reproducibility'])}",
+         f"{analysis.n_bootstrap} resamples)"),
+        f"- reproducibility: {mode_text(analysis.reproducibility)}",
         f"- status: {status}",
         "",
     ]
-    main_power = (analysis["groups"].get(analysis["main_group"]) or {}).get("power")
+    main_power = _main_power(analysis)
     if main_power is not None and main_power.line:
         L += [f"> **Power:** {main_power.line}.", ""]
     elif main_power is not None:
         L += [(f"**Power:** with {main_power.n} seeds this study detects effects >= {main_power.mde:.3g} "
                f"(80% power), within min_effect {main_power.min_effect:g}."), ""]
-    if analysis["adaptive"]:
-        ad = analysis["adaptive"]
+    if analysis.adaptive:
+        ad = analysis.adaptive
         L += [(f"> Adaptive seeds: p-values are adjusted for looking after every seed (alpha split over the "
               f"sample sizes {ad['initial']}..{ad['max']}, {int(ad['interim_share'] * 100)}% of it to the interim "
               f"looks), so the verdicts keep their error rate."), ""]
-    multi = len(analysis["groups"]) > 1
-    for label in _groups_in_order(analysis):
-        g = analysis["groups"][label]
+    multi = len(analysis.groups) > 1
+    for label, g in analysis.groups.items():
         if multi:
-            main = " (main: the top-level verdicts)" if label == analysis["main_group"] else ""
+            main = " (main: the top-level verdicts)" if label == analysis.main_group else ""
             L += [f"## Group `{label}`{main}", ""]
         else:
             L += ["## Verdicts", ""]
-        if g["components"]:
+        if g.components:
             L += [tables.markdown(tables.SUMMARY_HEADER, tables.summary_rows(g)), ""]
-            L += _component_notes(g, analysis)
+            L += _component_notes(g)
         L += factor_report.markdown_lines(g, config)
-        if g["interactions"]:
+        if g.interactions:
             L += ["### Interaction pairs", "",
                   ("interaction = delta(a+b) − delta(a) − delta(b) per seed: positive means removing both hurts more "
                   "than the two single removals added up."), "",
                   tables.markdown(tables.INTERACTION_HEADER, tables.interaction_rows(g)), ""]
-            for key, r in g["interactions"].items():
+            for key, r in g.interactions.items():
                 if r.reading:
                     L.append(f"- **{key}**: {r.reading}.")
                 elif r.note:
@@ -184,15 +180,15 @@ def render_markdown(analysis: dict, config: StudyConfig, study: Study, plot_file
             L += [tables.markdown(["variant"] + ms, tables.metric_table_rows(g, ms)), ""]
     L += _fit_md(analysis)
     L += ["## Flags", ""]
-    flags = analysis["flags"]
+    flags = analysis.flags
     if not flags:
         L += ["No flags: no missing or failed seeds, no non-finite metrics, no contamination, no warnings.", ""]
     for f in sorted(flags, key=lambda f: {"error": 0, "warning": 1, "info": 2}[f.severity]):
         where = f" (group `{f.group}`)" if (multi and f.group) else ""
         L.append(f"- **{f.severity}** `{f.kind}`{where}: {f.message}")
     L.append("")
-    if analysis.get("reference"):
-        ref = analysis["reference"]
+    if analysis.reference:
+        ref = analysis.reference
         if "prediction_interval" in ref:
             lo, hi = ref["prediction_interval"]
             L += ["## Reference result: one published run against the seed spread", "",
@@ -219,13 +215,13 @@ def render_markdown(analysis: dict, config: StudyConfig, study: Study, plot_file
         "below 1e-12 × the metric are float noise: 0."
         + (" In random/full-factorial designs delta is the regression main effect (seed fixed effects); "
            "'baseline'/'ablated' then average all trials with/without the component."
-           if analysis["design"] != "one_at_a_time" else ""),
+           if analysis.design != "one_at_a_time" else ""),
         ("- **deciding test** is the test whose Holm-adjusted p decides the verdict (for an inconclusive row, the "
          "one closest to deciding), its claim in words and its raw p beside it; **p vs 0 (Holm)** is the plain "
          "paired t-test against 0 after Holm's correction (`significant` in verdicts.json): an effect can differ "
          "from 0 and still not be shown beyond min_effect. A row whose numbers look decided but is not (or the "
          "reverse) says why in its verdict and note."),
-        (f"- **essential**: the t interval lies above min_effect = {analysis['min_effect']} (a shifted one-sided "
+        (f"- **essential**: the t interval lies above min_effect = {analysis.min_effect} (a shifted one-sided "
          "test, Holm-adjusted); **harmful**: the mirror image; **negligible**: shown equivalent within "
          "± min_effect (TOST, Holm-adjusted; only when min_effect > 0); **inconclusive**: none of these shown, "
          "which is a result, not a failure: the verdict column says about how many seeds would decide."),
@@ -236,6 +232,11 @@ def render_markdown(analysis: dict, config: StudyConfig, study: Study, plot_file
         "",
     ]
     return "\n".join(L)
+
+
+def _main_power(analysis: Analysis) -> Power | None:
+    g = analysis.groups.get(analysis.main_group)
+    return g.power if g is not None else None
 
 
 def mode_text(rep: dict) -> str:
@@ -254,14 +255,14 @@ def mode_text(rep: dict) -> str:
     return text
 
 
-def _fit_md(analysis: dict) -> list[str]:
+def _fit_md(analysis: Analysis) -> list[str]:
     """Random/factorial designs: the unlisted pairs tested and the lack-of-fit test."""
     out = []
-    for label, g in analysis["groups"].items():
-        chk = g["fit_check"]
+    for label, g in analysis.groups.items():
+        chk = g.fit_check
         if chk is None or not chk.pairs and chk.lack_of_fit is None:
             continue
-        out += [f"### Is the main-effects model enough?{' (' + label + ')' if len(analysis['groups']) > 1 else ''}",
+        out += [f"### Is the main-effects model enough?{' (' + label + ')' if len(analysis.groups) > 1 else ''}",
                 ""]
         rows = [[k, tables.signed(r.effect), tables.ci_text(r.ci), tables._p(r.p), tables._p(r.p_holm),
                  "interaction" if k in chk.found else ""] for k, r in chk.pairs.items()]
@@ -274,9 +275,9 @@ def _fit_md(analysis: dict) -> list[str]:
     return out
 
 
-def _component_notes(g: dict, analysis: dict) -> list[str]:
+def _component_notes(g: GroupAnalysis) -> list[str]:
     out = []
-    for name, r in g["components"].items():
+    for name, r in g.components.items():
         if not r.estimable:
             out.append(f"- **{name}**: {r.note or 'cannot conclude'}.")
         elif r.why:
@@ -286,12 +287,12 @@ def _component_notes(g: dict, analysis: dict) -> list[str]:
     return out + ([""] if out else [])
 
 
-def _cost_md(analysis: dict) -> list[str]:
-    c = analysis["cost"]
+def _cost_md(analysis: Analysis) -> list[str]:
+    c = analysis.cost
     rows = []
-    for stage, s in list(c["stages"].items()) + [("total", c["total"])]:
-        rows.append([stage, str(s["trials"]), f"{s['trial_hours']:.3g}", str(s["failed"]), str(s["restarts"]),
-                     f"{s['saved_hours']:.3g}"])
+    for stage, s in [*c.stages.items(), ("total", c.total)]:
+        rows.append([stage, str(s.trials), f"{s.trial_hours:.3g}", str(s.failed), str(s.restarts),
+                     f"{s.saved_hours:.3g}"])
     return ["## What the study cost", "",
             tables.markdown(["stage", "trials", "trial-hours", "failed", "restarts",
                              "trial-hours saved by inference-only reuse"], rows), ""]
@@ -300,33 +301,32 @@ def _cost_md(analysis: dict) -> list[str]:
 # ---------------------------------------------------------------- console
 
 
-def print_console(analysis: dict, config: StudyConfig, console: Console, files: dict[str, str]) -> None:
-    prim = analysis["primary"]
-    console.print(Rule(escape(f"Ablation report: {analysis['study']}")))
-    console.print(f"primary metric [bold]{prim['name']}[/bold] ({prim['mode']}), alpha {analysis['alpha']}, "
-                  f"min effect {analysis['min_effect']}, {_seed_text(config)}, design {analysis['design']}")
-    console.print(f"reproducibility: {mode_text(analysis['reproducibility'])}", highlight=False)
-    main_power = (analysis["groups"].get(analysis["main_group"]) or {}).get("power")
+def print_console(analysis: Analysis, config: StudyConfig, console: Console, files: dict[str, str]) -> None:
+    prim = analysis.primary
+    console.print(Rule(escape(f"Ablation report: {analysis.study}")))
+    console.print(f"primary metric [bold]{prim.name}[/bold] ({prim.mode}), alpha {analysis.alpha}, "
+                  f"min effect {analysis.min_effect}, {_seed_text(config)}, design {analysis.design}")
+    console.print(f"reproducibility: {mode_text(analysis.reproducibility)}", highlight=False)
+    main_power = _main_power(analysis)
     if main_power is not None and main_power.line:
         console.print(f"[bold yellow]Power:[/bold yellow] {escape(main_power.line)}", highlight=False)
-    multi = len(analysis["groups"]) > 1
-    for label in _groups_in_order(analysis):
-        g = analysis["groups"][label]
+    multi = len(analysis.groups) > 1
+    for label, g in analysis.groups.items():
         suffix = f" — {label}" if multi or label != DEFAULT_GROUP else ""
         for title, ms in tables.metric_tables(g, config):
             console.print(tables.rich_table(f"{title}{suffix}", ["variant"] + ms, tables.metric_table_rows(g, ms)))
-        if g["components"]:
+        if g.components:
             console.print(tables.rich_table(f"Verdicts{suffix}", tables.SUMMARY_HEADER, tables.summary_rows(g),
                                             verdict_col=tables.VERDICT_COL))
-            for line in _component_notes(g, analysis):
+            for line in _component_notes(g):
                 if line:
                     console.print("  " + escape(line.replace("**", "")), highlight=False)
         for table in factor_report.console_tables(g, config, suffix):
             console.print(table)
-        if g["interactions"]:
+        if g.interactions:
             console.print(tables.rich_table(f"Interaction pairs{suffix}", tables.INTERACTION_HEADER,
                                             tables.interaction_rows(g), verdict_col=7))
-    flags = [f for f in analysis["flags"] if f.severity != "info"]
+    flags = [f for f in analysis.flags if f.severity != "info"]
     if flags:
         console.print(f"[bold]Flags[/bold] ({len(flags)}; info-level ones are in report.md):")
         for f in flags:
@@ -336,8 +336,8 @@ def print_console(analysis: dict, config: StudyConfig, console: Console, files: 
                           highlight=False)
     else:
         console.print("No warnings.")
-    t = analysis["cost"]["total"]
-    console.print(f"Cost: {t['trials']} trials, {t['trial_hours']:.3g} trial-hours, {t['failed']} failed, "
-                  f"{t['restarts']} restarts, {t['saved_hours']:.3g} trial-hours saved by inference-only reuse")
+    t = analysis.cost.total
+    console.print(f"Cost: {t.trials} trials, {t.trial_hours:.3g} trial-hours, {t.failed} failed, "
+                  f"{t.restarts} restarts, {t.saved_hours:.3g} trial-hours saved by inference-only reuse")
     if "report" in files:
         console.print(f"Report: {files['report']}  (report.html, verdicts.json, results.csv, plots/ beside it)")

@@ -41,12 +41,11 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from scipy import stats as st
 
-from ..ledger.verdicts import Comparison
+from ..ledger.verdicts_json import ESSENTIAL, HARMFUL, INCONCLUSIVE, NEGLIGIBLE, Comparison
 from .intervals import BOOTSTRAP_METHOD, CI_METHOD, bootstrap_ci, interval, simultaneous_alpha, t_ci
 from .numbers import describe, finite, fnum, orient, snap_ties, sort_seeds, t_quantile
 from .power import mde, seeds_needed
 
-ESSENTIAL, HARMFUL, NEGLIGIBLE, INCONCLUSIVE = "essential", "harmful", "negligible", "inconclusive"
 DECIDED = (ESSENTIAL, HARMFUL, NEGLIGIBLE)
 
 

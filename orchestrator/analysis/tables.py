@@ -8,8 +8,9 @@ from pathlib import Path
 
 from rich.text import Text
 
-from ..ledger.verdicts import Comparison, Summary
+from ..ledger.verdicts_json import INCONCLUSIVE, INTERACTION, Comparison, Summary
 from ..terminal import FitTable
+from .model import Analysis, GroupAnalysis
 from .numbers import finite
 from .stats import ESSENTIAL, HARMFUL, NEGLIGIBLE, short_reason
 
@@ -18,7 +19,7 @@ SUMMARY_HEADER = ["component", "kind", "baseline", "ablated (mean ± std)", "del
 INTERACTION_HEADER = ["pair", "delta a", "delta b", "delta a+b", "interaction [simultaneous CI]", "p (Holm)", "n",
                       "verdict"]
 VERDICT_COL = SUMMARY_HEADER.index("verdict")
-VERDICT_STYLE = {ESSENTIAL: "bold green", HARMFUL: "bold red", NEGLIGIBLE: "cyan", "interaction": "bold yellow"}
+VERDICT_STYLE = {ESSENTIAL: "bold green", HARMFUL: "bold red", NEGLIGIBLE: "cyan", INTERACTION: "bold yellow"}
 
 
 def num(x, digits: int = 4) -> str:
@@ -74,7 +75,7 @@ def verdict_text(r: Comparison) -> str:
     if not r.estimable:
         return f"{v} (cannot conclude: n={r.n})"
     need = r.seeds_needed
-    if v == "inconclusive" and need is not None:
+    if v == INCONCLUSIVE and need is not None:
         v = f"{v} (~{need} seeds would decide)" if need <= 1000 else f"{v} (>1000 seeds would decide)"
     return f"{v}: {short_reason(r.why)}" if r.why else v
 
@@ -91,34 +92,34 @@ def delta_text(r: Comparison) -> str:
     return delta
 
 
-def summary_rows(group: dict) -> list[list[str]]:
+def summary_rows(group: GroupAnalysis) -> list[list[str]]:
     rows = []
-    for name, r in group["components"].items():
+    for name, r in group.components.items():
         rows.append([name, r.kind or "", mean_std(r.baseline), mean_std(r.variant), delta_text(r),
                      deciding_text(r), p_text(r.p, r.p_holm), num(r.mde, 3), verdict_text(r)])
     return rows
 
 
-def interaction_rows(group: dict) -> list[list[str]]:
+def interaction_rows(group: GroupAnalysis) -> list[list[str]]:
     rows = []
-    for key, r in group["interactions"].items():
+    for key, r in group.interactions.items():
         rows.append([key, signed(r.delta_a), signed(r.delta_b), signed(r.delta_ab),
                      delta_text(r), p_text(r.p, r.p_holm), str(r.n), verdict_text(r)])
     return rows
 
 
-def metric_table_rows(group: dict, metrics: list[str]) -> list[list[str]]:
+def metric_table_rows(group: GroupAnalysis, metrics: list[str]) -> list[list[str]]:
     rows = []
-    for name, v in group["variants"].items():
+    for name, v in group.variants.items():
         row = [name]
         for m in metrics:
-            d = v["metrics"].get(m)
-            row.append(mean_std(Summary(n=d["n"], mean=d["mean"], std=d["std"]) if d else None))
+            d = v.metrics.get(m)
+            row.append(mean_std(Summary(n=d.n, mean=d.mean, std=d.std) if d else None))
         rows.append(row)
     return rows
 
 
-def metric_tables(group: dict, config) -> list[tuple[str, list[str]]]:
+def metric_tables(group: GroupAnalysis, config) -> list[tuple[str, list[str]]]:
     """(title, metrics) per console table: one per metrics.groups entry, else one."""
     if config.metrics.groups:
         return [(title, list(ms)) for title, ms in config.metrics.groups.items()]
@@ -153,18 +154,18 @@ CSV_HEADER = ["group", "variant", "removed", "metric", "n", "mean", "std", "sem"
               "seeds", "failed", "pending", "nonfinite", "absent"]
 
 
-def write_results_csv(analysis: dict, path: Path) -> None:
+def write_results_csv(analysis: Analysis, path: Path) -> None:
     with open(path, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(CSV_HEADER)
-        for label, g in analysis["groups"].items():
-            for vname, v in g["variants"].items():
-                s = v.get("seeds", {})
-                for m, d in v["metrics"].items():
-                    w.writerow([label, vname, "+".join(v["removed"]), m, d["n"], _c(d["mean"]), _c(d["std"]),
-                                _c(d["sem"]), _c(d["min"]), _c(d["max"]), " ".join(map(str, d.get("seeds", []))),
-                                " ".join(map(str, s.get("failed", []))), " ".join(map(str, s.get("pending", []))),
-                                " ".join(map(str, s.get("nonfinite", []))), " ".join(map(str, s.get("absent", [])))])
+        for label, g in analysis.groups.items():
+            for vname, v in g.variants.items():
+                s = v.seeds
+                for m, d in v.metrics.items():
+                    w.writerow([label, vname, "+".join(v.removed), m, d.n, _c(d.mean), _c(d.std), _c(d.sem), _c(d.min),
+                                _c(d.max), " ".join(map(str, d.seeds)), " ".join(map(str, s.failed)),
+                                " ".join(map(str, s.pending)), " ".join(map(str, s.nonfinite)),
+                                " ".join(map(str, s.absent))])
 
 
 def _c(x) -> str:

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from ..analysis.records import DEFAULT_GROUP
-from ..ledger.verdicts import Metric, Num
+from ..ledger.verdicts_json import Metric, Num
 from .stats import CHANGED, UNCLEAR
 
 #: what ``--fail-on`` can name (see ``StudyComparison.failing``)

@@ -7,7 +7,7 @@ interactions, its numeric factors (the slope) and its categorical factors' level
 from __future__ import annotations
 
 from ..analysis.stats import ESSENTIAL
-from ..ledger.verdicts import Comparison, Estimate, Factor, Verdicts
+from ..ledger.verdicts_json import Comparison, Estimate, Factor, Verdicts
 from .model import RowComparison, RowSide, row_title
 from .stats import CHANGED, Side, decide, difference, look_weight
 

@@ -13,7 +13,7 @@ from ..analysis.numbers import sort_seeds
 from ..errors import LedgerDamaged, StudyError
 from ..ledger import FAILED, VARIANT, Study
 from ..ledger.files import read_json
-from ..ledger.verdicts import LAYOUT, Verdicts, read_verdicts
+from ..ledger.verdicts_json import LAYOUT, Verdicts, read_verdicts
 from .model import Change, StudyComparison, StudySide
 from .rows import compare_rows
 

@@ -4,7 +4,7 @@ from .design import AdaptiveSeeds, Analysis, Component, Design, Sweep, Tier, Tie
 from .loader import load_config, load_yaml, parse_config
 from .metrics import Metric, Metrics
 from .resources import FaultTolerance, Reproducibility, Resources
-from .space import SearchSpace
+from .search_space import SearchSpace
 from .study import NAME_RE, StudyConfig, json_schema
 from .tracking import Storage, Tracking, WandbSettings
 from .trainable import ScriptTrainable, resolve_callable

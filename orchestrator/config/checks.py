@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from .. import levels, spaces
+from .. import levels, space_sampling
 from ..paths import get_path
 
 if TYPE_CHECKING:
-    from .space import SearchSpace
+    from .search_space import SearchSpace
     from .study import StudyConfig
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -50,12 +50,12 @@ def factor_checks(config: StudyConfig) -> list[tuple[tuple, str]]:
             errors.append((loc, f"path '{dotted}' is not in baseline"))
             continue
         base = get_path(config.baseline, dotted)
-        if spaces.numeric(space):
+        if space_sampling.numeric(space):
             key = "value_range" if space.value_range is not None else "subspaces"
             if isinstance(base, bool) or not isinstance(base, int | float):
                 msg = f"a numeric range for a baseline value of type {type(base).__name__} ({base!r})"
                 errors.append((loc + (key,), msg))
-            elif spaces.bounds(space)[2] and base <= 0:
+            elif space_sampling.bounds(space)[2] and base <= 0:
                 errors.append((loc + ("log",), f"log: true needs a positive baseline value, got {base!r}"))
         errors += space_checks(config.baseline, dotted, space, loc)
         if config.sweep is not None and config.sweep.path == dotted:
@@ -85,13 +85,13 @@ def space_checks(baseline: dict, dotted: str, space: SearchSpace, loc: tuple) ->
         if not isinstance(get_path(baseline, dotted), dict):
             return errors + [(where, f"a sub_configuration sets keys under '{dotted}', but the baseline's value "
                                      f"there is not a mapping ({get_path(baseline, dotted)!r})")]
-        for sub, leaf in spaces.leaves(space.sub_configuration):
+        for sub, leaf in space_sampling.leaves(space.sub_configuration):
             full = f"{dotted}.{sub}"
             if not has_path(baseline, full):
                 errors.append((where + tuple(sub.split(".")),
                                f"path '{full}' is not in baseline (a branch sets keys the baseline has; "
                                "give it there, e.g. as null)"))
-            elif spaces.is_space(leaf):
+            elif space_sampling.is_space(leaf):
                 errors += space_checks(baseline, full, leaf, where + tuple(sub.split(".")))
     return errors
 

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 
-from .space import SearchSpace
+from .search_space import SearchSpace
 from .strict import Strict
 
 

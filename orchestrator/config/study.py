@@ -11,7 +11,7 @@ from .checks import NAME_RE, CrossCheckError, factor_checks, has_path, space_che
 from .design import AdaptiveSeeds, Analysis, Component, Design, Sweep, Tiers
 from .metrics import Metrics
 from .resources import FaultTolerance, Reproducibility, Resources
-from .space import SearchSpace
+from .search_space import SearchSpace
 from .strict import Strict
 from .tracking import Storage, Tracking
 from .trainable import ScriptTrainable, importing, resolve_callable, split_callable

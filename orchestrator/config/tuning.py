@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from .space import SearchSpace
+from .search_space import SearchSpace
 from .strict import Strict
 
 

@@ -12,10 +12,8 @@ import threading
 import time
 from collections import Counter as Tally
 
-from ..ledger import COMPLETED, FAILED, PENDING, RUNNING, SEARCH, VARIANT, TrialRecord
+from ..ledger import COMPLETED, FAILED, SEARCH, VARIANT, TrialRecord
 
-STATES = (PENDING, RUNNING, COMPLETED, FAILED)
-FAILURE_KINDS = ("exception", "worker_died", "timeout", "oom")
 #: metric names as Ray exports them (launch/monitoring/grafana-ablator.json uses only these)
 EXPORTED = {
     "trials": "ray_ablator_trials",

@@ -3,6 +3,9 @@
 ``lightning.AblatorCallback`` (extra ``[lightning]``), ``huggingface.AblatorTrainerCallback``
 (extra ``[hf]``) and script trainables (``script``). Each framework is imported only when its
 integration is used.
+
+Public (with ``orchestrator.TrialContext``, ``load_study`` and ``StudyResults``): the two callbacks and the
+script trainable's YAML form; ``require`` and every other name here are internal.
 """
 
 from __future__ import annotations

@@ -22,6 +22,8 @@ from . import require
 
 _tf = require("transformers", "hf")
 
+__all__ = ["AblatorTrainerCallback"]  # the public face; the rest is internal
+
 OUTPUT_DIR = "hf"  # the Trainer's output_dir, inside the trial directory
 COMPLETE = "ablator-complete"  # written into a checkpoint-* directory once the Trainer has saved all of it
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")

@@ -22,6 +22,8 @@ from . import require
 
 _pl = require("lightning.pytorch", "lightning")
 
+__all__ = ["AblatorCallback"]  # the public face; the rest is internal
+
 CHECKPOINT = "lightning.ckpt"
 
 

@@ -8,13 +8,13 @@ newer) are kept as they are (``extra="allow"``), so nothing in a record is lost 
 from __future__ import annotations
 
 import time
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, get_args
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
-PENDING, RUNNING, COMPLETED, FAILED = "PENDING", "RUNNING", "COMPLETED", "FAILED"
-STATES = (PENDING, RUNNING, COMPLETED, FAILED)
+#: a trial's state: the one definition every module reads
 State = Literal["PENDING", "RUNNING", "COMPLETED", "FAILED"]
+STATES = PENDING, RUNNING, COMPLETED, FAILED = get_args(State)
 
 #: a trial's stage (ablation, tuning), and its purpose there: a variant of the design (ablation), a TPE
 #: search trial (tuning), a confirmation of the best config (tuning), the determinism repeat (ablation)

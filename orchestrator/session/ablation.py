@@ -1,28 +1,32 @@
-"""The ablation stage in a study session: tiers in order, adaptive seeds, the determinism check, the tier gate."""
+"""The ablation stage: tiers in order, adaptive seeds, the determinism check, the tier gate.
+
+It runs trials through ``execute(specs, label=...)`` and reads the verdicts through ``report()``, both the
+caller's (the study session's: on Ray, and the report it writes; a simulation's: a formula), so the stage
+knows nothing of the session that sequences it.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from rich.console import Console
 
 from .. import plan as planning
 from ..config import AdaptiveSeeds, StudyConfig
 from ..ledger import VARIANT, Study
+from ..ledger.verdicts_json import Verdicts
 
-if TYPE_CHECKING:
-    from .study_session import StudySession
+Execute = Callable[..., object]
 
 
-def run_ablation(session: StudySession, rerun: list[planning.Variant] | None = None) -> bool:
-    """Run every tier of the ablation stage in `session`; False when a tier gate stopped the study.
+def run_ablation(study: Study, config: StudyConfig, console: Console, execute: Execute,
+                 report: Callable[[], Verdicts], rerun: list[planning.Variant] | None = None) -> bool:
+    """Run every tier of the ablation stage; False when a tier gate stopped the study.
 
     Each tier: its trials (`rerun` variants run again), adaptive seeds while components are undecided,
     the determinism check after the last tier, then the gate that lets the next tier run.
     """
-    study, config = session.study, session.config
     started = time.time()
     study.set_stage("ablation", "running", started=started)
     tiers = config.tier_names
@@ -33,15 +37,15 @@ def run_ablation(session: StudySession, rerun: list[planning.Variant] | None = N
             for spec in specs:
                 if spec.variant in names:
                     study.remove_trial(spec.trial_id)
-        session.execute(specs, label=tier or "ablation")
+        execute(specs, label=tier or "ablation")
         if isinstance(config.seeds, AdaptiveSeeds):
-            adaptive_seeds(study, config, session.console, tier, session.execute)
+            adaptive_seeds(study, config, console, tier, execute)
         if config.analysis.check_determinism and i == len(tiers) - 1:
             from ..analysis.reproducibility import repeat_spec
 
             # the baseline's first seed a second time (the report compares the two)
-            session.execute([repeat_spec(config, tier)], label="determinism check")
-        if tier is not None and i < len(tiers) - 1 and not tier_separates(session, tier):
+            execute([repeat_spec(config, tier)], label="determinism check")
+        if tier is not None and i < len(tiers) - 1 and not tier_separates(report(), config, console, tier):
             study.set_stage("ablation", "stopped", started=started,
                             reason=f"tier '{tier}' did not separate the variants")
             return False
@@ -61,18 +65,17 @@ def seeds_so_far(study: Study, config: StudyConfig, tier: str | None) -> list[in
     return seeds
 
 
-def tier_separates(session: StudySession, tier: str) -> bool:
+def tier_separates(verdicts: Verdicts, config: StudyConfig, console: Console, tier: str) -> bool:
     """Synthetic-first gate: the next tier runs only if this one decided enough verdicts."""
     from ..analysis.stats import DECIDED
 
-    groups = session.report().groups
-    decided = {name for label, group in groups.items() if label.split("/")[0] == tier
+    decided = {name for label, group in verdicts.groups.items() if label.split("/")[0] == tier
                for name, v in group.components.items() if v.verdict in DECIDED}
-    need = session.config.tiers.min_decided
+    need = config.tiers.min_decided
     if len(decided) >= need:
-        session.console.print(f"Tier '{tier}' separates the variants ({len(decided)} decided): next tier runs")
+        console.print(f"Tier '{tier}' separates the variants ({len(decided)} decided): next tier runs")
         return True
-    session.console.print(
+    console.print(
         f"[bold yellow]Stopping after tier '{tier}':[/bold yellow] {len(decided)} component(s) decided, "
         f"{need} needed (tiers.min_decided; decided = essential, harmful or negligible). A tier that "
         "decides nothing cheaply is unlikely to decide on the expensive tier; see report.md."
@@ -80,8 +83,7 @@ def tier_separates(session: StudySession, tier: str) -> bool:
     return False
 
 
-def adaptive_seeds(study: Study, config: StudyConfig, console: Console, tier,
-                   execute: Callable[..., object]) -> None:
+def adaptive_seeds(study: Study, config: StudyConfig, console: Console, tier, execute: Execute) -> None:
     """Add seeds to undecided components (and the baseline, to stay paired) until decided or max.
 
     ``execute(specs, label=...)`` runs trial specs (the session: on Ray; simulations: a formula).

@@ -13,7 +13,7 @@ from ..config import StudyConfig, load_config
 from ..errors import StudyError, StudyLocked, UserError
 from ..execution import interrupt
 from ..ledger import FAILED, PENDING, VARIANT, Study, TrialRecord
-from ..ledger.verdicts import read_verdicts
+from ..ledger.verdicts_json import read_verdicts
 from ..overrides import Override, resolved_text
 from ..provenance import collect
 from ..tuning import schedule
@@ -93,8 +93,8 @@ def tune(study_dir: str | Path, *, n_trials: int | None = None, at: datetime | N
     """`ablator tune DIR`: run (or continue, or extend) the tuning stage now; or schedule it `at`
     (a schedule before is moved); `wait` for the scheduled time, then run it; or `cancel` the schedule.
     Like resume, it runs in (and ships) the launch's project directory."""
-    from ..tuning.space import tuning_plan
     from ..tuning.stage import not_ready, nothing_to_tune
+    from ..tuning.tuning_plan import tuning_plan
 
     console = console or Console()
     study = Study(Path(study_dir).resolve())

@@ -6,7 +6,7 @@ from rich.console import Console
 
 from .. import plan as planning
 from ..config import AdaptiveSeeds, StudyConfig
-from ..spaces import fmt
+from ..space_sampling import fmt
 from ..terminal import FitTable
 
 

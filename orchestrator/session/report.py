@@ -6,7 +6,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from ..ledger.verdicts import Verdicts
+from ..ledger.verdicts_json import Verdicts
 
 
 def write_report(study_path: Path, console: Console) -> Verdicts:

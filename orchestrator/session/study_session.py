@@ -19,7 +19,7 @@ from ..execution.observers import TrialObservers
 from ..execution.resources import check_feasible
 from ..execution.telemetry import StudyMetrics
 from ..ledger import Study, TrialRecord
-from ..ledger.verdicts import Verdicts
+from ..ledger.verdicts_json import Verdicts
 from ..tuning import schedule
 from .ablation import run_ablation
 from .report import write_report
@@ -143,7 +143,7 @@ class StudySession:
 
     def ablation(self, rerun: list[planning.Variant] | None = None) -> bool:
         """Run every tier of the ablation stage; False when a tier gate stopped the study."""
-        return run_ablation(self, rerun)
+        return run_ablation(self.study, self.config, self.console, self.execute, self.report, rerun)
 
     def report(self) -> Verdicts:
         return write_report(self.study.path, self.console)

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 from typing import Any
 
 from ..ledger import read_json
-from ..ledger.verdicts import read_verdicts
+from ..ledger.verdicts_json import read_verdicts
 from . import payload as P
-
-_REPORT_DIRS = ("", "report", "analysis")
 
 
 def has_report(study_dir: Path) -> bool:
@@ -45,15 +42,12 @@ def write_analysis_run(wb, study, study_dir: Path, counts: dict[str, int]) -> No
         verdicts_path = _find(study_dir, "verdicts.json")
         verdicts = wb.load(verdicts_path, read_verdicts)
         if verdicts is not None:
-            dump = wb.scrub(json.loads(verdicts.model_dump_json()))
-            run.summary["verdicts"] = dump
-            # one column per component in the runs table
-            run.summary.update({f"verdict/{c}": v.verdict for c, v in verdicts.components.items()})
+            run.summary.update(wb.scrub(P.verdicts_summary(verdicts)))
             for key, (columns, rows) in P.level_tables(verdicts).items():
                 data[key] = wandb.Table(columns=columns, data=wb.scrub(rows), allow_mixed_types=True)
-            table = _as_table(dump)
+            table = P.verdict_table(verdicts)
             if table is not None:
-                data["verdict_table"] = wandb.Table(columns=table[0], data=table[1], allow_mixed_types=True)
+                data["verdict_table"] = wandb.Table(columns=table[0], data=wb.scrub(table[1]), allow_mixed_types=True)
         best = _find(study_dir, "best_config.yaml")
         best_config = wb.load(best, _read_yaml)
         if best_config is not None:
@@ -88,19 +82,12 @@ def write_analysis_run(wb, study, study_dir: Path, counts: dict[str, int]) -> No
 
 
 def _find(study_dir: Path, name: str) -> Path | None:
-    for sub in _REPORT_DIRS:
-        path = study_dir / sub / name
-        if path.is_file():
-            return path
-    return None
+    path = study_dir / name
+    return path if path.is_file() else None
 
 
 def _plots(study_dir: Path) -> list[Path]:
-    for sub in _REPORT_DIRS:
-        found = sorted((study_dir / sub / "plots").glob("*.png"))
-        if found:
-            return found
-    return []
+    return sorted((study_dir / "plots").glob("*.png"))
 
 
 def _number(text: str) -> Any:
@@ -126,23 +113,3 @@ def _read_csv(path: Path) -> tuple[list[str], list[list[Any]]]:
         rows = [[_number(cell) for cell in row] for row in reader if row]
     width = len(columns)
     return columns, [(row + [None] * width)[:width] for row in rows]
-
-
-def _as_table(data: Any) -> tuple[list[str], list[list[Any]]] | None:
-    """verdicts.json as table rows when it is a list of records or a mapping of them."""
-    if isinstance(data, dict) and isinstance(data.get("components"), (dict, list)):
-        data = data["components"]
-    if isinstance(data, dict) and data and all(isinstance(v, dict) for v in data.values()):
-        rows = [{"component": k, **v} for k, v in data.items()]
-    elif isinstance(data, list) and data and all(isinstance(v, dict) for v in data):
-        rows = data
-    else:
-        return None
-    columns: list[str] = []
-    for row in rows:
-        columns += [k for k in row if k not in columns]
-
-    def cell(v):
-        return v if v is None or isinstance(v, (int, float, str, bool)) else json.dumps(v, default=str)
-
-    return columns, [[cell(row.get(c)) for c in columns] for row in rows]

@@ -7,14 +7,15 @@ environment secret reaches a run's config, summary, name or tags.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 from typing import Any
 
 from ..config import StudyConfig
 from ..ledger import CONFIRMATION, DETERMINISM, TrialRecord
-from ..ledger.verdicts import Verdicts
-from ..spaces import fmt
+from ..ledger.verdicts_json import Verdicts
+from ..space_sampling import fmt
 
 # ---------------------------------------------------------------- secrets
 
@@ -262,3 +263,29 @@ def level_tables(verdicts: Verdicts) -> dict[str, tuple[list[str], list[list[Any
     if f_rows:
         out["factors_table"] = (f_cols, f_rows)
     return out
+
+
+def verdicts_summary(verdicts: Verdicts) -> dict[str, Any]:
+    """The analysis run's summary from the verdicts: the whole document, and one column per component (its
+    verdict and effect) for the runs table."""
+    out: dict[str, Any] = {"verdicts": json.loads(verdicts.model_dump_json())}
+    for c, r in verdicts.components.items():
+        out[f"verdict/{c}"] = r.verdict
+        out[f"effect/{c}"] = r.effect
+    return out
+
+
+def verdict_table(verdicts: Verdicts) -> tuple[list[str], list[list[Any]]] | None:
+    """One row per component of verdicts.json, its fields as columns (nested ones as JSON text)."""
+    dump = json.loads(verdicts.model_dump_json())["components"]
+    if not dump:
+        return None
+    rows = [{"component": k, **v} for k, v in dump.items()]
+    columns: list[str] = []
+    for row in rows:
+        columns += [k for k in row if k not in columns]
+
+    def cell(v):
+        return v if v is None or isinstance(v, (int, float, str, bool)) else json.dumps(v, default=str)
+
+    return columns, [[cell(row.get(c)) for c in columns] for row in rows]

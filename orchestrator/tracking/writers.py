@@ -16,8 +16,6 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-_ABSENT = object()
-
 
 class WorkQueue:
     """Keys waiting for a writer, each with its latest value, oldest first."""

@@ -22,8 +22,8 @@ Files in the study directory::
 
 from .confirm import run_confirmation
 from .search import PruneHook, journal_path, open_optuna_study, open_storage
-from .space import TunedParam, TuningPlan, to_distribution, tuning_plan
 from .stage import not_ready, nothing_to_tune, run_tuning
+from .tuning_plan import TunedParam, TuningPlan, to_distribution, tuning_plan
 
 __all__ = [
     "PruneHook",

@@ -14,11 +14,10 @@ from ..config import StudyConfig
 from ..execution import runner
 from ..execution.observers import TrialObservers
 from ..ledger import COMPLETED, CONFIRMATION, TUNING, VARIANT, Study
+from ..ledger.tuning_results import HELPED, HURT, Confirmation
 from ..plan import BASELINE, TrialSpec
 from ..plan import trial_id as ablation_trial_id
-from .space import TuningPlan
-
-HELPED, HURT = "helped", "hurt"  # a confirmation's outcome (else INCONCLUSIVE)
+from .tuning_plan import TuningPlan
 
 
 def confirmation_specs(study: Study, config: StudyConfig, plan: TuningPlan, best_trial_id: str,
@@ -55,7 +54,7 @@ def prepare_confirmation(study: Study, config: StudyConfig, plan: TuningPlan, be
 
 
 def run_confirmation(study: Study, config: StudyConfig, plan: TuningPlan, executor: runner.TrialExecutor,
-                     best_trial_id: str, values: dict, observers: TrialObservers) -> dict:
+                     best_trial_id: str, values: dict, observers: TrialObservers) -> Confirmation:
     """Run (or reuse) the confirmation trials; return the paired comparison."""
     todo, tuned_ids, base_ids = prepare_confirmation(study, config, plan, best_trial_id, values)
     if todo:
@@ -65,7 +64,7 @@ def run_confirmation(study: Study, config: StudyConfig, plan: TuningPlan, execut
 
 
 def compare(study: Study, config: StudyConfig, plan: TuningPlan, tuned_ids: dict[int, str],
-            base_ids: dict[int, str]) -> dict:
+            base_ids: dict[int, str]) -> Confirmation:
     tuned = _values(study, tuned_ids, plan.metric)
     base = _values(study, base_ids, plan.metric)
     a = config.analysis
@@ -73,16 +72,13 @@ def compare(study: Study, config: StudyConfig, plan: TuningPlan, tuned_ids: dict
     # so a positive effect means tuning (with the harmful removals) beat the baseline
     comparison = compare_paired(tuned, base, plan.mode, alpha=a.alpha, min_effect=a.min_effect,
                                 n_bootstrap=a.n_bootstrap)
-    result = comparison.model_dump()  # the confirmation in tuning/results.json
-    result["outcome"] = {ESSENTIAL: HELPED, HARMFUL: HURT}.get(comparison.verdict, INCONCLUSIVE)
-    result["tuned_values"] = {str(s): v for s, v in tuned.items()}
-    result["baseline_values"] = {str(s): v for s, v in base.items()}
-    result["tuned_trials"] = {str(s): t for s, t in tuned_ids.items()}
-    result["baseline_trials"] = {str(s): t for s, t in base_ids.items()}
-    result["reused_baseline"] = sorted(s for s, t in base_ids.items() if not t.startswith("confirm-"))
-    result["alpha"], result["min_effect"] = a.alpha, a.min_effect
-    result["removed"] = list(plan.removed)
-    return result
+    return Confirmation(
+        **dict(comparison), outcome={ESSENTIAL: HELPED, HARMFUL: HURT}.get(comparison.verdict, INCONCLUSIVE),
+        tuned_values={str(s): v for s, v in tuned.items()}, baseline_values={str(s): v for s, v in base.items()},
+        tuned_trials={str(s): t for s, t in tuned_ids.items()},
+        baseline_trials={str(s): t for s, t in base_ids.items()},
+        reused_baseline=sorted(s for s, t in base_ids.items() if not t.startswith("confirm-")),
+        alpha=a.alpha, min_effect=a.min_effect, removed=list(plan.removed))
 
 
 def _values(study: Study, ids: dict[int, str], metric: str) -> dict[int, float]:
@@ -95,19 +91,19 @@ def _values(study: Study, ids: dict[int, str], metric: str) -> dict[int, float]:
     return out
 
 
-def sentence(result: dict, metric: str) -> str:
+def sentence(result: Confirmation, metric: str) -> str:
     """One line: did tuning help beyond noise?"""
-    n, effect = result["n"], result["effect"]
-    lo, hi = result["ci"]
-    if result["outcome"] == HELPED:
+    n, effect = result.n, result.effect
+    lo, hi = result.ci
+    if result.outcome == HELPED:
         head = "Tuning helped beyond noise"
-    elif result["outcome"] == HURT:
+    elif result.outcome == HURT:
         head = "The tuned config is worse than the baseline beyond noise"
     else:
         head = "Inconclusive: tuning not shown to help beyond seed noise"
     if n < 2:
-        return f"{head}: {result['note']}"
-    what = "tuned config" + (f" (with {', '.join(result['removed'])} removed)" if result.get("removed") else "")
+        return f"{head}: {result.note}"
+    what = "tuned config" + (f" (with {', '.join(result.removed)} removed)" if result.removed else "")
     return (f"{head}: {metric} {effect:+.4g} ({what} vs baseline, + = better) over {n} paired "
-            f"seeds, {100 * (1 - result['alpha']):.0f}% t-CI [{lo:.4g}, {hi:.4g}], p = {result['p']:.3g}"
-            + (f", min_effect {result['min_effect']:g}" if result["min_effect"] else "") + ".")
+            f"seeds, {100 * (1 - result.alpha):.0f}% t-CI [{lo:.4g}, {hi:.4g}], p = {result.p:.3g}"
+            + (f", min_effect {result.min_effect:g}" if result.min_effect else "") + ".")

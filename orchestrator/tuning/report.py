@@ -7,9 +7,7 @@ The study's own report.md has one tuning section, rendered from tuning/results.j
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
-from typing import Any
 
 import optuna
 import yaml
@@ -17,12 +15,13 @@ from optuna.trial import TrialState
 
 from ..config import StudyConfig, parse_config
 from ..errors import ConfigError, LedgerDamaged
-from ..ledger import Study, read_json, write_json, write_text
+from ..ledger import Study, write_json, write_text
+from ..ledger.tuning_results import TUNING_DIR, number_text, read_results, results_json
 from ..levels import same
 from ..paths import apply_overrides, get_path
 from .confirm import sentence
-from .search import TUNING_DIR, journal_path
-from .space import GLOBAL, TuningPlan
+from .search import journal_path
+from .tuning_plan import GLOBAL, TuningPlan
 
 # ---------------------------------------------------------------- best_config.yaml
 
@@ -141,12 +140,6 @@ def plot_importances(imp: dict[str, float], path: Path) -> None:
 # ---------------------------------------------------------------- the report
 
 
-def _fmt(v: Any) -> str:
-    if isinstance(v, float):
-        return "nan" if math.isnan(v) else f"{v:.6g}"
-    return str(v)
-
-
 def write_reports(study: Study, config: StudyConfig, plan: TuningPlan, ostudy: optuna.Study,
                   summary: dict) -> Path:
     """tuning/report.md, the plots and tuning/results.json (whence the study report's tuning section)."""
@@ -157,7 +150,7 @@ def write_reports(study: Study, config: StudyConfig, plan: TuningPlan, ostudy: o
     if imp:
         plot_importances(imp, out / "importances.png")
     summary["importances"] = imp
-    write_json(out / "results.json", summary)
+    write_json(out / "results.json", results_json(summary))
 
     best = summary.get("best")
     conf = summary.get("confirmation")
@@ -188,10 +181,9 @@ def write_reports(study: Study, config: StudyConfig, plan: TuningPlan, ostudy: o
           f"storage = optuna.storages.JournalStorage(JournalFileBackend({str(journal_path(study.path))!r}))",
           f"study = optuna.load_study(study_name={ostudy.study_name!r}, storage=storage)", "```", ""]
     if best:
-        L += [(f"Best trial: `{best['trial_id']}` with {plan.metric} = {_fmt(best['value'])} "
-              "(the maximum of many noisy draws: see the confirmation for an unbiased estimate)"), "",
-              "| parameter | best value |", "|---|---|"]
-        L += [f"| `{k}` | {_fmt(v)} |" for k, v in best["params"].items()]
+        L += [(f"{best.line()} (the maximum of many noisy draws: see the confirmation for an unbiased estimate)"),
+              "", "| parameter | best value |", "|---|---|"]
+        L += [f"| `{k}` | {number_text(v)} |" for k, v in best.params.items()]
         L.append("")
     L += ["![optimization history](history.png)", ""]
     if imp:
@@ -204,18 +196,16 @@ def write_reports(study: Study, config: StudyConfig, plan: TuningPlan, ostudy: o
         L += [sentence(conf, plan.metric), ""]
         L += ["| seed | baseline | tuned | difference (+ = tuned better) |", "|---|---|---|---|"]
         for seed in config.tuning.confirm_seeds:
-            b, t, d = (conf["baseline_values"].get(str(seed)), conf["tuned_values"].get(str(seed)),
-                       conf["diffs"].get(str(seed)))
-            L.append(f"| {seed} | {_fmt(b) if b is not None else '-'} | {_fmt(t) if t is not None else '-'} "
-                     f"| {_fmt(d) if d is not None else '-'} |")
-        if conf["reused_baseline"]:
-            L += ["", (f"Baseline runs of seeds {', '.join(map(str, conf['reused_baseline']))} are the "
+            cells = (conf.baseline_values.get(str(seed)), conf.tuned_values.get(str(seed)), conf.diffs.get(str(seed)))
+            L.append(f"| {seed} | " + " | ".join("-" if v is None else number_text(v) for v in cells) + " |")
+        if conf.reused_baseline:
+            L += ["", (f"Baseline runs of seeds {', '.join(map(str, conf.reused_baseline))} are the "
                   "ablation's own baseline trials (same config, same seed), reused.")]
         if config.tuning.trial_seed in config.tuning.confirm_seeds:
             L += ["", (f"Caution: the tuning seed {config.tuning.trial_seed} is also a confirmation seed, so "
                   "that seed's comparison carries the selection bias of the search.")]
-        if conf["note"]:
-            L += ["", f"Note: {conf['note']}"]
+        if conf.note:
+            L += ["", f"Note: {conf.note}"]
     else:
         L.append("No confirmation: no tuning trial completed.")
     if summary.get("best_config"):
@@ -225,18 +215,6 @@ def write_reports(study: Study, config: StudyConfig, plan: TuningPlan, ostudy: o
             L.append(f"- does not validate as it is: {p}")
     write_text(out / "report.md", "\n".join(L) + "\n")
     return out / "report.md"
-
-
-def read_results(study_path: str | Path) -> dict | None:
-    """tuning/results.json (None before the stage ran); a study tuned by an earlier version has
-    tuning/summary.json, whose confirmation names its interval `ci_t`."""
-    out = Path(study_path) / TUNING_DIR
-    path = next((p for p in (out / "results.json", out / "summary.json") if p.is_file()), None)
-    results = read_json(path) if path is not None else None
-    conf = (results or {}).get("confirmation")
-    if conf and "ci" not in conf and "ci_t" in conf:
-        conf["ci"] = conf["ci_t"]
-    return results
 
 
 def study_section(study_path: str | Path) -> str | None:
@@ -254,7 +232,7 @@ def study_section(study_path: str | Path) -> str | None:
              (f"Tuned {len(tuned)} parameter(s) ({', '.join(f'`{p}`' for p in tuned)}) over "
               f"{summary['n_trials']} TPE trials; removed: {', '.join(summary['removed']) or 'none'}.")]
     if best:
-        lines.append(f"Best trial `{best['trial_id']}`: {metric} = {_fmt(best['value'])}.")
+        lines.append(f"{best.line()}.")
     if conf:
         lines.append(sentence(conf, metric))
     lines += ["", ("Details, plots and the Optuna storage: [tuning/report.md](tuning/report.md); "

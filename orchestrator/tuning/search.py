@@ -33,10 +33,10 @@ from ..errors import Interrupted
 from ..execution import runner
 from ..execution.nodes import stop_on_node_loss
 from ..ledger import COMPLETED, SEARCH, TUNING, Study, TrialRecord, TuningInfo
+from ..ledger.tuning_results import TUNING_DIR
 from ..plan import TrialSpec
-from .space import TuningPlan
+from .tuning_plan import TuningPlan
 
-TUNING_DIR = "tuning"
 JOURNAL = "optuna.log"
 STAGE = TUNING
 

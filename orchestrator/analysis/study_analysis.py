@@ -1,8 +1,8 @@
 """The whole ablation analysis of a study: per group stats, effects, verdicts, flags, cost.
 
-``analyse(records, config, study_path=None)`` is pure: records in; out a dict of the settings,
-and per group the variants' metrics and the typed rows (``Comparison`` per component, pair and
-alternative, ``Factor``, ``FactorInteraction``: ``orchestrator.ledger.verdicts``), the flags and
+``analyse(records, config, study_path=None)`` is pure: records in; out the typed ``Analysis`` (model.py):
+the settings, and per group the variants' metrics and the typed rows (``Comparison`` per component, pair and
+alternative, ``Factor``, ``FactorInteraction``: ``orchestrator.ledger.verdicts_json``), the flags and
 the cost. The statistics (effects.py, factors.py) build each row as a dict and ``typed`` validates
 it once it is complete. ``verdicts_payload(analysis)`` is the ``Verdicts`` document (verdicts.json)
 the tuning stage, the tier gate and W&B read.
@@ -16,7 +16,7 @@ from typing import Any
 
 from ..config import AdaptiveSeeds, StudyConfig
 from ..ledger import COMPLETED, FAILED, PENDING, RUNNING, VARIANT, TrialRecord
-from ..ledger.verdicts import Comparison, Factor, FactorInteraction, FitCheck, Group, Power, Verdicts
+from ..ledger.verdicts_json import Comparison, Factor, FactorInteraction, FitCheck, Flag, Group, Metric, Power, Verdicts
 from ..paths import get_path
 from . import alternatives, factors, reproducibility
 from .effects import (
@@ -34,6 +34,7 @@ from .flags import (
     secondary_flags,
     trial_flags,
 )
+from .model import Analysis, Cost, GroupAnalysis, VariantSummary
 from .numbers import describe, finite, sort_seeds
 from .power import MAX_SEEDS
 from .records import DEFAULT_GROUP, GroupData, group_records
@@ -43,9 +44,13 @@ from .stats import DECIDED
 INTERIM_SHARE = 0.15
 
 
-def sequential_for(config: StudyConfig) -> Sequential | None:
+def sequential_for(config: StudyConfig, interim: bool = False) -> Sequential | None:
+    """The look's adjustment: adaptive seeds always; fixed seeds on an interim look (some ablation trials
+    still pending or running), as if the look had been planned among sizes 2 .. the planned seeds."""
     if isinstance(config.seeds, AdaptiveSeeds):
         return Sequential(config.seeds.initial, config.seeds.max, config.analysis.alpha, INTERIM_SHARE)
+    if interim:
+        return Sequential(2, len(config.seed_list), config.analysis.alpha, INTERIM_SHARE)
     return None
 
 
@@ -101,8 +106,11 @@ def expected_variants(config: StudyConfig) -> list[tuple[str, tuple]]:
 
 
 def analyse(records: Iterable[TrialRecord], config: StudyConfig, study_path: str | Path | None = None,
-            *, n_bootstrap: int | None = None, contamination: bool = True) -> dict:
-    """Analyse the ablation stage of a study's records. Never raises on odd data."""
+            *, n_bootstrap: int | None = None, contamination: bool = True, interim: bool = False) -> Analysis:
+    """Analyse the ablation stage of a study's records. Never raises on odd data.
+
+    ``interim``: a look at a study still running: with fixed seeds its p-values carry the peeking
+    adjustment (``sequential_for``) while any ablation trial is pending or running."""
     records = list(records)
     a = config.analysis
     n_boot = a.n_bootstrap if n_bootstrap is None else n_bootstrap
@@ -110,7 +118,8 @@ def analyse(records: Iterable[TrialRecord], config: StudyConfig, study_path: str
     secondaries = list(config.metrics.secondary)
     design = config.design.type
     pairs = [tuple(p) for p in config.design.pairs]
-    sequential = sequential_for(config)
+    sequential = sequential_for(config, interim and any(
+        r.state in (PENDING, RUNNING) for r in records if r.purpose == VARIANT))
     grouped = group_records(records)
     meta = group_meta(config)
     labels = sorted(grouped, key=lambda lb: (meta.get(lb, {}).get("order", 10**6), lb))
@@ -118,14 +127,14 @@ def analyse(records: Iterable[TrialRecord], config: StudyConfig, study_path: str
     exp_variants = expected_variants(config)
     all_metrics = _metric_names(records, config)
 
-    groups_out: dict[str, dict] = {}
-    flags: list[dict] = []
+    groups_out: dict[str, GroupAnalysis] = {}
+    flags: list[Flag] = []
     for label in labels:
-        g = analyse_group(grouped[label], config, n_boot, sequential, exp_variants, all_metrics)
-        g.update(meta.get(label, {"tier": None, "sweep_value": None}))
-        g.pop("order", None)
+        where = meta.get(label, {})
+        g = analyse_group(grouped[label], config, n_boot, sequential, exp_variants, all_metrics,
+                          tier=where.get("tier"), sweep_value=where.get("sweep_value"))
         groups_out[label] = g
-        flags.extend(g["flags"])
+        flags.extend(g.flags)
 
     reference = None
     if a.reference_result is not None:
@@ -144,28 +153,28 @@ def analyse(records: Iterable[TrialRecord], config: StudyConfig, study_path: str
 
     ablation = [r for r in records if r.purpose == VARIANT]
     complete = (bool(ablation) and all(r.finished for r in ablation)
-                and all(g["n_absent"] == 0 for g in groups_out.values()))
-    return {
-        "study": config.name,
-        "primary": {"name": primary.name, "mode": primary.mode},
-        "secondary": [{"name": m.name, "mode": m.mode} for m in secondaries],
-        "alpha": a.alpha,
-        "min_effect": a.min_effect,
-        "n_bootstrap": n_boot,
-        "design": design,
-        "pairs": [list(p) for p in pairs],
-        "adaptive": None if sequential is None else {
+                and all(g.n_absent == 0 for g in groups_out.values()))
+    return Analysis(
+        study=config.name,
+        primary=Metric(name=primary.name, mode=primary.mode),
+        secondary=[Metric(name=m.name, mode=m.mode) for m in secondaries],
+        alpha=a.alpha,
+        min_effect=a.min_effect,
+        n_bootstrap=n_boot,
+        design=design,
+        pairs=[list(p) for p in pairs],
+        adaptive=None if sequential is None else {
             "initial": sequential.initial, "max": sequential.maximum, "interim_share": sequential.interim_share},
-        "metrics": all_metrics,
-        "groups": groups_out,
-        "main_group": main,
-        "reference": reference,
-        "contamination": contamination_info,
-        "flags": flags,
-        "reproducibility": {**reproducibility.mode(records), "check": determinism},
-        "cost": cost(records),
-        "complete": complete,
-    }
+        metrics=all_metrics,
+        groups=groups_out,
+        main_group=main,
+        reference=reference,
+        contamination=contamination_info,
+        flags=flags,
+        reproducibility={**reproducibility.mode(records), "check": determinism},
+        cost=cost(records),
+        complete=complete,
+    )
 
 
 def design_effects(group: GroupData, config: StudyConfig, n_boot: int, sequential: Sequential | None,
@@ -185,7 +194,8 @@ def design_effects(group: GroupData, config: StudyConfig, n_boot: int, sequentia
 
 
 def analyse_group(group: GroupData, config: StudyConfig, n_boot: int, sequential: Sequential | None,
-                  exp_variants: list, all_metrics: list[str]) -> dict:
+                  exp_variants: list, all_metrics: list[str], tier: str | None = None,
+                  sweep_value: Any = None) -> GroupAnalysis:
     a = config.analysis
     primary = config.metrics.primary
     comps = config.components
@@ -194,7 +204,7 @@ def analyse_group(group: GroupData, config: StudyConfig, n_boot: int, sequential
     label = group.label
     covariates = factors.covariates(config) if config.has_levels else None
     components, interactions, check = design_effects(group, config, n_boot, sequential)
-    if sequential is not None:
+    if isinstance(config.seeds, AdaptiveSeeds):
         _adaptive_notes(components, set(config.seed_list))
     for m in config.metrics.secondary:
         for c, s in secondary_effects(group, comps, pairs, m.name, m.mode, a.alpha, design, covariates).items():
@@ -220,29 +230,28 @@ def analyse_group(group: GroupData, config: StudyConfig, n_boot: int, sequential
             vals = var.values(m)
             seeds = sort_seeds(vals)
             per_metric[m] = describe(vals.values()) | {"seeds": seeds, "values": [vals[s] for s in seeds]}
-        variants[var.name] = {
-            "removed": list(var.removed),
-            "metrics": per_metric,
-            "seeds": status.get(var.name, {}),
-        }
+        variants[var.name] = VariantSummary(removed=list(var.removed), metrics=per_metric,
+                                            seeds=status.get(var.name, {}))
     states = [r.state for r in group.records()]
     present = set(group.variants)
     n_absent = sum(len(st.get("absent", [])) for st in status.values())
     n_absent += sum(len(expected_seeds) for _, removed in exp_variants if frozenset(removed) not in present)
-    return {
-        "label": label,
-        "variants": variants,
-        "components": components,
-        "interactions": interactions,
-        "fit_check": FitCheck.model_validate({k: v for k, v in check.items() if k != "fits"}) if check else None,
-        "power": power_summary(components, a.min_effect),
-        "flags": flags,
-        "complete": all(s in (COMPLETED, FAILED) for s in states),
-        "n_decided": sum(1 for r in components.values() if r.verdict in DECIDED),
-        "n_trials": len(states),
-        "n_absent": n_absent,
+    return GroupAnalysis(
+        label=label,
+        tier=tier,
+        sweep_value=sweep_value,
+        variants=variants,
+        components=components,
+        interactions=interactions,
+        fit_check=FitCheck.model_validate({k: v for k, v in check.items() if k != "fits"}) if check else None,
+        power=power_summary(components, a.min_effect),
+        flags=flags,
+        complete=all(s in (COMPLETED, FAILED) for s in states),
+        n_decided=sum(1 for r in components.values() if r.verdict in DECIDED),
+        n_trials=len(states),
+        n_absent=n_absent,
         **levels,
-    }
+    )
 
 
 def typed(components: dict[str, dict], interactions: dict[str, dict], levels: dict
@@ -325,7 +334,7 @@ def _history(study_path):
 # ---------------------------------------------------------------- cost
 
 
-def cost(records: Iterable[TrialRecord]) -> dict:
+def cost(records: Iterable[TrialRecord]) -> Cost:
     """Trial-hours, failures, restarts and hours saved by inference-only reuse, per stage and total."""
     out: dict[str, Any] = {}
     total = {"trials": 0, "trial_hours": 0.0, "failed": 0, "restarts": 0, "saved_hours": 0.0, "pending": 0}
@@ -339,23 +348,21 @@ def cost(records: Iterable[TrialRecord]) -> dict:
             acc["restarts"] += max(r.attempts - 1, 0)
             acc["saved_hours"] += r.saved_s / 3600
             acc["pending"] += r.state in (PENDING, RUNNING)
-    return {"total": total, "stages": out}
+    return Cost.model_validate({"total": total, "stages": out})
 
 
 # ---------------------------------------------------------------- verdicts.json
 
 
-def verdicts_payload(analysis: dict) -> Verdicts:
+def verdicts_payload(analysis: Analysis) -> Verdicts:
     """The verdicts document (verdicts.json): every group's rows, the main group's at the top, the flags."""
-    groups = {label: Group(tier=g.get("tier"), sweep_value=g.get("sweep_value"), components=g["components"],
-                           interactions=g["interactions"], factors=g.get("factors", {}),
-                           factor_interactions=g.get("factor_interactions", {}), fit_check=g["fit_check"],
-                           power=g["power"], complete=g["complete"], n_decided=g["n_decided"])
-              for label, g in analysis["groups"].items()}
-    top = groups.get(analysis["main_group"]) or Group()
+    groups = {label: Group(tier=g.tier, sweep_value=g.sweep_value, components=g.components,
+                           interactions=g.interactions, factors=g.factors, factor_interactions=g.factor_interactions,
+                           fit_check=g.fit_check, power=g.power, complete=g.complete, n_decided=g.n_decided)
+              for label, g in analysis.groups.items()}
+    top = groups.get(analysis.main_group) or Group()
     return Verdicts(
-        study=analysis["study"], primary=analysis["primary"], alpha=analysis["alpha"],
-        min_effect=analysis["min_effect"], design=analysis["design"], adaptive=analysis["adaptive"],
-        reproducibility=analysis["reproducibility"], main_group=analysis["main_group"], power=top.power,
-        components=top.components, interactions=top.interactions, factors=top.factors, groups=groups,
-        complete=analysis["complete"], flags=analysis["flags"])
+        study=analysis.study, primary=analysis.primary, alpha=analysis.alpha, min_effect=analysis.min_effect,
+        design=analysis.design, adaptive=analysis.adaptive, reproducibility=analysis.reproducibility,
+        main_group=analysis.main_group, power=top.power, components=top.components, interactions=top.interactions,
+        factors=top.factors, groups=groups, complete=analysis.complete, flags=analysis.flags)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -27,6 +27,11 @@ from .files import read_json, write_json
 
 #: the layout of verdicts.json this code writes and reads
 LAYOUT = 2
+
+#: a row's verdict, the one definition every module reads: a component's or an alternative's (essential,
+#: harmful, negligible, inconclusive) or a pair's (interaction, inconclusive)
+Verdict = Literal["essential", "harmful", "negligible", "inconclusive", "interaction"]
+ESSENTIAL, HARMFUL, NEGLIGIBLE, INCONCLUSIVE, INTERACTION = get_args(Verdict)
 
 Num = float | None  # NaN in memory, null in verdicts.json
 Seed = int | str
@@ -110,7 +115,7 @@ class Comparison(Estimate):
 
     kind: str | None = None
     method: Literal["paired", "regression"]
-    verdict: str
+    verdict: Verdict
     deciding: Deciding | None = None
     #: why a row whose numbers look decided is not (or the reverse); "" when none
     why: str = ""

@@ -20,7 +20,7 @@ Example study config (as a Python dict; the YAML has the same shape)::
 
     {
       "name": "sim",
-      "trainable": "components.simulated:run",
+      "trainable": "tests.support.simulated:run",
       "metrics": {"primary": {"name": "score", "mode": "max"},
                   "secondary": [{"name": "loss", "mode": "min"}]},
       "baseline": {
@@ -171,7 +171,7 @@ def simulated_config(
         inter.setdefault(f"{a}+{b}", 0.0)
     cfg: dict[str, Any] = {
         "name": name,
-        "trainable": "components.simulated:run",
+        "trainable": "tests.support.simulated:run",
         "metrics": {"primary": {"name": "score", "mode": "max"},
                     "secondary": [{"name": "loss", "mode": "min"}] if secondary else []},
         "baseline": {

@@ -64,7 +64,7 @@ def study(design: dict, seeds: list[int], truth: dict, min_effect: float = 0.3) 
     """A study config (dict) over a norm component with alternatives, a categorical and two numeric factors."""
     return {
         "name": "sim-factors",
-        "trainable": "components.simulated_factors:run",
+        "trainable": "tests.support.simulated_factors:run",
         "metrics": {"primary": {"name": "score", "mode": "max"}},
         "baseline": {"model": {"norm": "layer", "act": "relu", "width": 32, "depth": 2, "on": True},
                      "truth": truth},
@@ -109,7 +109,7 @@ def nested_study(design: dict, seeds: list[int], truth: dict) -> dict:
     """A factor-only study over optimizer branches: sgd (lr and momentum ranges) or adam (an lr range)."""
     return {
         "name": "sim-nested",
-        "trainable": "components.simulated_factors:run",
+        "trainable": "tests.support.simulated_factors:run",
         "metrics": {"primary": {"name": "score", "mode": "max"}},
         "baseline": {"train": {"optimizer": {"name": "adam", "arguments": {"lr": 0.001, "momentum": None}},
                                "epochs": 1},

@@ -11,7 +11,7 @@ keep the baseline's value (a branch that sets a key to null sets it to None).
   concatenated, a sub_configuration expands to every combination of its leaves' grids;
 - draw (random design): a subspace is picked uniformly, then a value inside it; a range
   without ``n_bins`` is sampled (log-)uniformly, with ``n_bins`` from its grid;
-- the tuning stage (tuning/space.py `sample`) makes the same choices as Optuna define-by-run parameters, so
+- the tuning stage (tuning/tuning_plan.py `sample`) makes the same choices as Optuna define-by-run parameters, so
   a branch's own ranges exist only in trials of that branch.
 """
 

@@ -35,10 +35,10 @@ from optuna.distributions import (
     IntDistribution,
 )
 
-from .. import spaces
+from .. import space_sampling
 from ..analysis.stats import ESSENTIAL, HARMFUL, NEGLIGIBLE
 from ..config import SearchSpace, StudyConfig
-from ..ledger.verdicts import Verdicts
+from ..ledger.verdicts_json import Verdicts
 
 GLOBAL = "tuning.search_space"
 FACTOR = "factors"
@@ -55,7 +55,7 @@ class TunedParam:
     verdicts: list[str]  # the verdict of each source component ("-" for the global space)
 
     def describe(self) -> str:
-        return spaces.describe(self.space)
+        return space_sampling.describe(self.space)
 
     def distribution(self) -> BaseDistribution:
         """The Optuna distribution of a space without nested choices (see ``sample`` for the others)."""
@@ -102,7 +102,7 @@ class TuningPlan:
         """Dotted overrides of tuned values: a branch's value leaf by leaf."""
         out: dict[str, Any] = {}
         for path, value in values.items():
-            out.update(spaces.overrides(self.params[path].space, path, value) if path in self.params
+            out.update(space_sampling.overrides(self.params[path].space, path, value) if path in self.params
                        else {path: value})
         return out
 
@@ -237,7 +237,7 @@ def sample(space: SearchSpace, name: str, pick: Callable[[str, BaseDistribution]
     by its label (``train.opt#branch``), other subspaces by position (``x#subspace``); the
     chosen subspace's parameters are named under it (``train.opt[sgd].arguments.lr``, ``x#1``).
     """
-    found = spaces.branches(space)
+    found = space_sampling.branches(space)
     if space.subspaces is not None:
         if len(found) == len(space.subspaces):
             label = pick(f"{name}#branch", CategoricalDistribution([b.label for b in found]))
@@ -246,7 +246,7 @@ def sample(space: SearchSpace, name: str, pick: Callable[[str, BaseDistribution]
         i = int(pick(f"{name}#subspace", CategoricalDistribution(list(range(len(space.subspaces))))))
         return sample(space.subspaces[i], f"{name}#{i}", pick)
     if space.sub_configuration is not None:
-        return spaces.resolve(space.sub_configuration, lambda s, sub: sample(s, f"{name}.{sub}", pick))
+        return space_sampling.resolve(space.sub_configuration, lambda s, sub: sample(s, f"{name}.{sub}", pick))
     return decode_value(space, pick(name, to_distribution(space)))
 
 
@@ -267,13 +267,13 @@ def _asked(raw: dict[str, Any], path: str) -> bool:
 def to_distribution(space: SearchSpace) -> BaseDistribution:
     """A range or categories of ABLATOR's SearchSpace as an Optuna distribution.
 
-    ``n_bins`` (ABLATOR's grid, ``spaces.bins``: the same grid as the ablation levels) becomes a
+    ``n_bins`` (ABLATOR's grid, ``space_sampling.bins``: the same grid as the ablation levels) becomes a
     stepped range where the grid is evenly spaced and fits a step exactly, else a categorical
     over the grid values (log grids). Categories that are not plain scalars (lists, mappings)
     are searched as their JSON text.
     """
     if space.value_range is None and space.categorical_values is None:
-        raise ValueError(f"{spaces.describe(space)} has nested choices: sample it with `sample`")
+        raise ValueError(f"{space_sampling.describe(space)} has nested choices: sample it with `sample`")
     if space.categorical_values is not None:
         return CategoricalDistribution([_encode(v) for v in space.categorical_values])
     lo, hi = space.value_range
@@ -283,11 +283,11 @@ def to_distribution(space: SearchSpace) -> BaseDistribution:
             span = hi_i - lo_i
             if not space.log and span % (space.n_bins - 1) == 0 and span // (space.n_bins - 1) >= 1:
                 return IntDistribution(lo_i, hi_i, step=span // (space.n_bins - 1))
-            return CategoricalDistribution(spaces.bins(space))
+            return CategoricalDistribution(space_sampling.bins(space))
         return IntDistribution(lo_i, hi_i, log=space.log)
     if space.n_bins:
         if space.log:
-            return CategoricalDistribution(spaces.bins(space))
+            return CategoricalDistribution(space_sampling.bins(space))
         return FloatDistribution(float(lo), float(hi), step=(float(hi) - float(lo)) / (space.n_bins - 1))
     return FloatDistribution(float(lo), float(hi), log=space.log)
 
@@ -302,5 +302,5 @@ def decode_value(space: SearchSpace, value: Any) -> Any:
     if space.value_range is None or value is None:
         return value
     if space.n_bins:  # a grid value exactly as the ablation levels have it (a stepped float may be off by an ulp)
-        return min(spaces.bins(space), key=lambda b: abs(b - float(value)))
+        return min(space_sampling.bins(space), key=lambda b: abs(b - float(value)))
     return int(value) if space.value_type == "int" else float(value)

@@ -1,4 +1,4 @@
-"""ABLATOR's SearchSpace language as a model (what each kind means: orchestrator/spaces.py)."""
+"""ABLATOR's SearchSpace language as a model (what each kind means: orchestrator/space_sampling.py)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ from typing import Annotated, Any, Literal
 from pydantic import Discriminator, Field, Tag, ValidationInfo, field_validator, model_validator
 from typing_extensions import TypeAliasType
 
-from .. import spaces
+from .. import space_sampling
 from .strict import Strict
 
 
 class SearchSpace(Strict):
     """ABLATOR's SearchSpace language: exactly one of value_range, categorical_values, subspaces,
-    sub_configuration (see orchestrator/spaces.py for what each means)."""
+    sub_configuration (see orchestrator/space_sampling.py for what each means)."""
 
     value_type: Literal["int", "float"] = Field(
         default="float", description="Type of the values of a value_range: int or float (ABLATOR's default: float)."
@@ -44,7 +44,7 @@ class SearchSpace(Strict):
     @classmethod
     def _nulls_absent(cls, data: Any) -> Any:
         """ABLATOR's own dumps write every unset field as null: a null field is an absent one."""
-        return {k: v for k, v in data.items() if v is not None or k not in spaces.SPACE_KEYS} \
+        return {k: v for k, v in data.items() if v is not None or k not in space_sampling.SPACE_KEYS} \
             if isinstance(data, dict) else data
 
     @field_validator("value_range", mode="before")
@@ -86,15 +86,15 @@ class SearchSpace(Strict):
 
     @model_validator(mode="after")
     def _one_kind(self) -> SearchSpace:
-        given = [k for k in spaces.KINDS if getattr(self, k) is not None]
+        given = [k for k in space_sampling.KINDS if getattr(self, k) is not None]
         if len(given) != 1:
             got = f"got {' and '.join(given)}" if given else "got none"
-            raise ValueError(f"give exactly one of {', '.join(spaces.KINDS)} ({got})")
+            raise ValueError(f"give exactly one of {', '.join(space_sampling.KINDS)} ({got})")
         return self
 
 
 def _sub_tag(value: Any) -> str:
-    if isinstance(value, SearchSpace) or spaces.looks_like_space(value):
+    if isinstance(value, SearchSpace) or space_sampling.looks_like_space(value):
         return "Space"
     return "Mapping" if isinstance(value, dict) else "Plain"
 
