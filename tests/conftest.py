@@ -77,10 +77,10 @@ def ray_head(*args: str, env: dict | None = None, dashboard: bool = True):
         deadline = time.time() + 120
         while True:
             try:
-                if not dashboard and "Ray runtime started" in (Path(temp) / "start.out").read_text():
-                    break
                 if dashboard:
                     JobSubmissionClient(f"http://127.0.0.1:{dash}").list_jobs()
+                    break
+                if "Ray runtime started" in (Path(temp) / "start.out").read_text():
                     break
             except (ConnectionError, RuntimeError, OSError):
                 pass
@@ -120,7 +120,7 @@ def ray_address():
 
 
 def on_cluster(address: str | None) -> list[str]:
-    """The `ablator` options that join `address` (the module's `ray_address`), or start a private
+    """The `ablator` options that join `address` (the session's `ray_address`), or start a private
     embedded local Ray (no dashboard, its own temp dir) where `address` is None."""
     return ["--address", address, "--no-upload"] if address else ["--no-dashboard", "--ray-temp-dir", short_tmp("rt_")]
 
