@@ -55,31 +55,39 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def ray_head(*args: str, env: dict | None = None):
-    """A Ray head of our own: `ray start --head --block` on loopback with its own temp dir and a
-    dashboard, ended by its PID (`ray start --block` stops what it started when it ends).
+def ray_head(*args: str, env: dict | None = None, dashboard: bool = True):
+    """A Ray head of our own: `ray start --head --block` on loopback with its own temp dir and
+    (unless `dashboard` is False) a dashboard, ended by its PID (`ray start --block` stops what it
+    started when it ends).
 
-    Yields {"address": "127.0.0.1:PORT", "dashboard": "http://127.0.0.1:PORT", "env": ...}.
+    Yields {"address": "127.0.0.1:PORT", "dashboard": "http://127.0.0.1:PORT" or None, "env": ...}.
     """
     port, dash, agent, client = (free_port() for _ in range(4))
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "PATH": f"{BIN}:{os.environ['PATH']}", **(env or {})}
-    head = subprocess.Popen(
-        [str(BIN / "ray"), "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={port}",
-         "--include-dashboard=true", f"--dashboard-port={dash}", f"--dashboard-agent-listen-port={agent}",
-         f"--ray-client-server-port={client}", f"--temp-dir={short_tmp('rh_')}", *args],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    temp = short_tmp("rh_")
+    with open(Path(temp) / "start.out", "w") as out:  # `ray start` says when its node is up
+        head = subprocess.Popen(
+            [str(BIN / "ray"), "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={port}",
+             f"--include-dashboard={str(dashboard).lower()}", f"--dashboard-port={dash}",
+             f"--dashboard-agent-listen-port={agent}", f"--ray-client-server-port={client}", f"--temp-dir={temp}",
+             *args], env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
         from ray.job_submission import JobSubmissionClient
 
         deadline = time.time() + 120
         while True:
             try:
-                JobSubmissionClient(f"http://127.0.0.1:{dash}").list_jobs()
-                break
+                if dashboard:
+                    JobSubmissionClient(f"http://127.0.0.1:{dash}").list_jobs()
+                    break
+                if "Ray runtime started" in (Path(temp) / "start.out").read_text():
+                    break
             except (ConnectionError, RuntimeError, OSError):
-                assert time.time() < deadline and head.poll() is None, "the Ray head did not start"
-                time.sleep(1)
-        yield {"address": f"127.0.0.1:{port}", "dashboard": f"http://127.0.0.1:{dash}", "env": env}
+                pass
+            assert time.time() < deadline and head.poll() is None, "the Ray head did not start"
+            time.sleep(1)
+        yield {"address": f"127.0.0.1:{port}", "dashboard": f"http://127.0.0.1:{dash}" if dashboard else None,
+               "env": env}
     finally:
         head.terminate()
         head.wait(60)
@@ -97,6 +105,24 @@ def ray_cluster():
     yield
     ray.shutdown()
     shutil.rmtree(temp, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def ray_address():
+    """One real Ray head (2 CPUs, no dashboard) that the tests' `ablator` commands join with `--address
+    ADDR --no-upload` (a second or two) instead of each starting its own local Ray (10-20 s on a loaded
+    2-core machine). Each command is its own Ray job: no trial shares a worker process, an actor or a
+    placement group with another command's, and Ray ends a job's workers when its driver ends. With no
+    dashboard there is no Jobs API, so a command schedules as on a workstation. Tests of the embedded
+    local Ray itself, or of Ray settings read at its start (the memory monitor), start their own."""
+    with ray_head("--num-cpus=2", dashboard=False) as head:
+        yield head["address"]
+
+
+def on_cluster(address: str | None) -> list[str]:
+    """The `ablator` options that join `address` (the session's `ray_address`), or start a private
+    embedded local Ray (no dashboard, its own temp dir) where `address` is None."""
+    return ["--address", address, "--no-upload"] if address else ["--no-dashboard", "--ray-temp-dir", short_tmp("rt_")]
 
 
 @pytest.fixture(autouse=True)

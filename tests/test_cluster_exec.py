@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from orchestrator.ledger import Study, TrialRecord
-from tests.conftest import BIN, REPO, ray_head, short_tmp
+from tests.conftest import BIN, REPO, on_cluster, ray_head, short_tmp
 
 #: every test here starts Ray or a subprocess: not in the quick loop (`pytest -m "not slow"`)
 pytestmark = pytest.mark.slow
@@ -92,8 +92,10 @@ def env() -> dict:
             "PATH": f"{BIN}:{os.environ['PATH']}"}
 
 
-def ablator(root: Path, *args: str, timeout: float = 600, **extra_env: str) -> subprocess.CompletedProcess:
-    local = ["--no-dashboard", "--ray-temp-dir", short_tmp("rt_")] if "--address" not in args else []
+def ablator(root: Path, *args: str, timeout: float = 600, address: str | None = None,
+            **extra_env: str) -> subprocess.CompletedProcess:
+    """`ablator ARGS` in `root`: on the module's Ray head at `address`, else with its own local Ray."""
+    local = on_cluster(address) if "--address" not in args else []
     return subprocess.run([ABLATOR, *args, *local], cwd=root, env={**env(), **extra_env}, capture_output=True,
                           text=True,
                           timeout=timeout, check=False)
@@ -108,9 +110,9 @@ def records(root: Path, name: str) -> dict[str, TrialRecord]:
 # ---------------------------------------------------------------- isolation, exit code 1
 
 
-def test_broken_process_fails_only_its_own_trials_and_the_study_exits_1(tmp_path):
+def test_broken_process_fails_only_its_own_trials_and_the_study_exits_1(tmp_path, ray_address):
     root = project(tmp_path, "iso", {"a": "ok", "poison": "poison"}, seeds=[0, 1, 2, 3])
-    result = ablator(root, "launch", "study.yaml")
+    result = ablator(root, "launch", "study.yaml", address=ray_address)
     out = result.stdout + result.stderr
     assert result.returncode == 1, out
     assert "4 trial(s) FAILED" in out and "Traceback" not in result.stdout
@@ -132,11 +134,11 @@ def test_broken_process_fails_only_its_own_trials_and_the_study_exits_1(tmp_path
 # ---------------------------------------------------------------- timeouts
 
 
-def test_hung_and_stalled_trials_are_stopped_and_counted(tmp_path):
+def test_hung_and_stalled_trials_are_stopped_and_counted(tmp_path, ray_address):
     # limits with room for a healthy trial on a loaded 2-core machine (its own attempt takes < 1 s)
     root = project(tmp_path, "hang", {"endless": "endless", "stall": "stall"}, seeds=[0],
                    fault_tolerance={"max_failures": 1, "trial_timeout": 8, "stall_timeout": 4})
-    result = ablator(root, "launch", "study.yaml", timeout=300)
+    result = ablator(root, "launch", "study.yaml", timeout=300, address=ray_address)
     assert result.returncode == 1, result.stdout + result.stderr
     recs = records(root, "hang")
     assert recs["baseline-seed0"].state == "COMPLETED"
@@ -146,10 +148,10 @@ def test_hung_and_stalled_trials_are_stopped_and_counted(tmp_path):
     assert [e.error for e in stall.errors] == ["stalled: no report for 4 s"] * 2
 
 
-def test_a_trial_stuck_holding_the_gil_is_killed_by_the_driver(tmp_path):
+def test_a_trial_stuck_holding_the_gil_is_killed_by_the_driver(tmp_path, ray_address):
     root = project(tmp_path, "gil", {"gil": "gil"}, seeds=[0],
                    fault_tolerance={"max_failures": 0, "trial_timeout": 8})
-    result = ablator(root, "launch", "study.yaml", timeout=300)
+    result = ablator(root, "launch", "study.yaml", timeout=300, address=ray_address)
     assert result.returncode == 1, result.stdout + result.stderr
     recs = records(root, "gil")
     assert recs["baseline-seed0"].state == "COMPLETED"
@@ -179,9 +181,9 @@ def test_a_trial_killed_by_rays_memory_monitor_counts_toward_max_failures(tmp_pa
     ({"gpus_per_trial": 1}, "resources.gpus_per_trial", "1 GPU"),
     ({"cpus_per_trial": 1000}, "resources.cpus_per_trial", "1000 CPU"),
 ])
-def test_infeasible_request_exits_2_naming_the_field(tmp_path, resources, field, asked):
+def test_infeasible_request_exits_2_naming_the_field(tmp_path, ray_address, resources, field, asked):
     root = project(tmp_path, "big", {"a": "ok"}, resources=resources)
-    result = ablator(root, "launch", "study.yaml", timeout=120)
+    result = ablator(root, "launch", "study.yaml", timeout=120, address=ray_address)
     assert result.returncode == 2, result.stdout + result.stderr
     assert field in result.stderr and asked in result.stderr and "biggest node" in result.stderr
     assert "Traceback" not in result.stderr

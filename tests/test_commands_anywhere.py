@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import BIN, short_tmp
+from tests.conftest import BIN, on_cluster
 
 pytestmark = pytest.mark.slow
 
@@ -49,13 +49,13 @@ def ablator(cwd: Path, *args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=600, check=False)
 
 
-def test_reading_commands_work_from_another_directory_and_tune_still_needs_the_trainable(tmp_path):
+def test_reading_commands_work_from_another_directory_and_tune_still_needs_the_trainable(tmp_path, ray_address):
     project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
     project.mkdir()
     elsewhere.mkdir()
     (project / "mytrain.py").write_text(TRAINABLE)
     (project / "study.yaml").write_text(STUDY)
-    launched = ablator(project, "launch", "study.yaml", "--no-dashboard", "--ray-temp-dir", short_tmp("rt_"))
+    launched = ablator(project, "launch", "study.yaml", *on_cluster(ray_address))
     assert launched.returncode == 0, launched.stdout + launched.stderr
     study = project / "studies" / "anywhere"
     (study / "report.md").unlink()

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from orchestrator.ledger import COMPLETED, FAILED, Study
-from tests.conftest import short_tmp, tmpfs
+from tests.conftest import on_cluster, tmpfs
 from tests.test_cluster_exec import ABLATOR, env
 
 #: every test here starts Ray or a subprocess: not in the quick loop (`pytest -m "not slow"`)
@@ -70,11 +70,11 @@ def small_disk(tmp_path):
         yield disk
 
 
-def test_a_disk_filling_up_mid_study_stops_it_cleanly_and_resume_finishes_it(tmp_path, small_disk):
+def test_a_disk_filling_up_mid_study_stops_it_cleanly_and_resume_finishes_it(tmp_path, small_disk, ray_address):
     root = tmp_path / "project"
     root.mkdir()
     project(root, small_disk)
-    local = ["--no-dashboard", "--ray-temp-dir", short_tmp("rt_")]
+    local = on_cluster(ray_address)
     driver = subprocess.Popen([ABLATOR, "launch", "study.yaml", *local], cwd=root, env=env(),
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     study = Study(small_disk / "full")

@@ -12,7 +12,7 @@ import psutil
 import pytest
 
 from orchestrator.ledger import Study
-from tests.conftest import REPO, short_tmp, write_study
+from tests.conftest import REPO, on_cluster, short_tmp, write_study
 
 #: every test here starts Ray or a subprocess: not in the quick loop (`pytest -m "not slow"`)
 pytestmark = pytest.mark.slow
@@ -51,7 +51,7 @@ def launch_then_kill(config, study: Study, ready) -> None:
         _kill_tree(driver)
 
 
-def test_driver_sigkill_then_resume_completes_without_rerunning(tmp_path):
+def test_driver_sigkill_then_resume_completes_without_rerunning(tmp_path, ray_address):
     config = write_study(tmp_path, REPO / "tests/faulty.yaml",
                          baseline={"train": {"epochs": 6, "sleep": 0.2}, "fault": {"mode": "none", "epoch": 99}},
                          seeds=[0, 1, 2], resources={"max_concurrent": 2})  # the same on any core count
@@ -64,8 +64,8 @@ def test_driver_sigkill_then_resume_completes_without_rerunning(tmp_path):
     interrupted = {tid: study.history(tid) for tid, r in before.items() if r.state == "RUNNING"}
     assert finished and len(finished) < len(before)
 
-    resumed = subprocess.run([*ABLATOR, "resume", str(study.path), "--no-dashboard",
-                              "--ray-temp-dir", short_tmp("rt_")], cwd=REPO, env=_env(),
+    # the killed driver's local Ray died with it; the resume may run anywhere: on the shared head
+    resumed = subprocess.run([*ABLATOR, "resume", str(study.path), *on_cluster(ray_address)], cwd=REPO, env=_env(),
                              capture_output=True, text=True, timeout=400)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert f"{len(finished)} of 12 trials already finished" in resumed.stdout

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from orchestrator.ledger import Study, TrialRecord
-from tests.conftest import BIN, REPO, short_tmp
+from tests.conftest import BIN, REPO, on_cluster
 from tests.test_cluster_exec import two_nodes  # noqa: F401  (a fixture: a head and a worker node, 1 CPU each)
 
 ABLATOR = str(BIN / "ablator")
@@ -109,13 +109,14 @@ def project(tmp_path: Path, name: str, **changes) -> Path:
     return root
 
 
-def ablator(root: Path, *args: str, timeout: float = 600, **extra_env: str
+def ablator(root: Path, *args: str, timeout: float = 600, address: str | None = None, **extra_env: str
             ) -> subprocess.CompletedProcess:
+    """`ablator ARGS` in `root`: on the module's Ray head at `address`, else with its own local Ray."""
     import os
 
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "PYTHONPATH": str(REPO), "WANDB_MODE": "offline",
            "PATH": f"{BIN}:{os.environ['PATH']}", **extra_env}
-    local = ["--no-dashboard", "--ray-temp-dir", short_tmp("rg_")] if "--address" not in args else []
+    local = on_cluster(address) if "--address" not in args else []
     return subprocess.run([ABLATOR, *args, *local], cwd=root, env=env, capture_output=True, text=True,
                           timeout=timeout, check=False)
 
@@ -126,15 +127,15 @@ def records(root: Path, name: str) -> dict[str, TrialRecord]:
 
 
 @pytest.mark.slow
-def test_two_worker_trials_match_one_worker_verdicts_and_survive_a_killed_and_a_hung_rank(tmp_path):
+def test_two_worker_trials_match_one_worker_verdicts_and_survive_a_killed_and_a_hung_rank(tmp_path, ray_address):
     one = project(tmp_path, "dp1", resources={"cpus_per_trial": 1})
-    result = ablator(one, "launch", "study.yaml")
+    result = ablator(one, "launch", "study.yaml", address=ray_address)
     assert result.returncode == 0, result.stdout + result.stderr
     chaos = {"epoch": 1, "kill": "baseline", "hang": "no-last"}  # seed 0's rank 1, first attempt
     two = project(tmp_path, "dp2", resources={"workers_per_trial": 2, "cpus_per_trial": 0.5},
                   baseline={"mask": [1.0, 1.0, 1.0, 1.0], "data_seed": 0, "epochs": 4, "lr": 0.1, "chaos": chaos},
                   fault_tolerance={"max_failures": 1, "trial_timeout": 25})
-    result = ablator(two, "launch", "study.yaml")
+    result = ablator(two, "launch", "study.yaml", address=ray_address)
     out = result.stdout + result.stderr
     assert result.returncode == 0, out
 
@@ -166,9 +167,10 @@ def test_two_worker_trials_match_one_worker_verdicts_and_survive_a_killed_and_a_
 @pytest.mark.slow
 @pytest.mark.parametrize("placement, holds", [("pack", "the biggest node of the Ray cluster holds 2"),
                                               ("spread", "the whole Ray cluster holds 2")])
-def test_a_group_that_can_never_fit_exits_2_naming_fields_request_and_cluster(tmp_path, placement, holds):
+def test_a_group_that_can_never_fit_exits_2_naming_fields_request_and_cluster(tmp_path, ray_address, placement,
+                                                                              holds):
     root = project(tmp_path, "big", resources={"workers_per_trial": 3, "cpus_per_trial": 1, "placement": placement})
-    result = ablator(root, "launch", "study.yaml", timeout=120)
+    result = ablator(root, "launch", "study.yaml", timeout=120, address=ray_address)  # a head of 2 CPUs
     out = result.stdout + result.stderr
     assert result.returncode == 2, out
     assert "resources.workers_per_trial" in out and "3 workers of (CPU 1)" in out and holds in out, out
@@ -225,9 +227,9 @@ def test_a_two_worker_trial_all_reduces_over_nccl_on_gpus(tmp_path):
 
 
 @pytest.mark.slow
-def test_gpu_memory_on_a_cluster_without_gpus_exits_2(tmp_path):
+def test_gpu_memory_on_a_cluster_without_gpus_exits_2(tmp_path, ray_address):
     root = project(tmp_path, "gmem", resources={"cpus_per_trial": 1, "gpu_memory_mb": 2000})
-    result = ablator(root, "launch", "study.yaml", timeout=120)
+    result = ablator(root, "launch", "study.yaml", timeout=120, address=ray_address)
     out = result.stdout + result.stderr
     assert result.returncode == 2 and "Traceback" not in out, out
     assert "resources.gpu_memory_mb: a trial asks for 2000 MiB of GPU memory, but the Ray cluster has no GPU" in out

@@ -27,14 +27,15 @@ from orchestrator.execution.worker import WORKER_DIED
 from orchestrator.integrations.script import command, run_script
 from orchestrator.ledger import Study, TrialStore
 from orchestrator.trial import TrialContext
-from tests.conftest import BIN, REPO, short_tmp
+from tests.conftest import BIN, REPO, on_cluster
 
 
-def ablator(project: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+def ablator(project: Path, *args: str, timeout: float = 900, address: str | None = None) -> subprocess.CompletedProcess:
+    """`ablator ARGS` in `project`: on the Ray head at `address`, else with its own local Ray."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.update(RAY_AUTH_MODE="disabled", WANDB_MODE="disabled", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
                PATH=f"{BIN}:{os.environ['PATH']}")
-    return subprocess.run([str(BIN / "ablator"), *args, "--no-dashboard", "--ray-temp-dir", short_tmp("ri_")],
+    return subprocess.run([str(BIN / "ablator"), *args, *on_cluster(address)],
                           cwd=project, env=env, capture_output=True, text=True, timeout=timeout, check=False)
 
 
@@ -245,7 +246,7 @@ for epoch in range(0 if state is None else state["epoch"] + 1, cfg["epochs"]):
 
 
 @pytest.mark.slow
-def test_script_study_verdicts_restart_exit_code_and_hang(tmp_path):
+def test_script_study_verdicts_restart_exit_code_and_hang(tmp_path, ray_address):
     root = user_project(
         tmp_path, "spirals_script.yaml", {"train.py": SCRIPT}, name="script-e2e",
         trainable={"script": "train.py"},
@@ -256,8 +257,8 @@ def test_script_study_verdicts_restart_exit_code_and_hang(tmp_path):
             "useful": {"kind": "structural", "description": "u", "removal": {"useful": 0.0}},
             "verbose": {"kind": "training", "description": "v", "removal": {"verbose": False}}},
         metrics={"primary": {"name": "score", "mode": "max"}}, analysis={"min_effect": 0.1},
-        fault_tolerance={"max_failures": 1, "trial_timeout": 60})
-    result = ablator(root, "launch", "study.yaml")
+        fault_tolerance={"max_failures": 1, "trial_timeout": 30})  # a healthy attempt: a few s, even loaded
+    result = ablator(root, "launch", "study.yaml", address=ray_address)
     records, verdicts, history = outcome(root, result)
     assert result.returncode == 1, result.stdout + result.stderr  # a trial of the faults variant failed
     assert (verdicts["useful"], verdicts["verbose"]) == ("essential", "negligible"), verdicts
@@ -276,7 +277,7 @@ def test_script_study_verdicts_restart_exit_code_and_hang(tmp_path):
 
     # a hung script: trial_timeout ends the attempt and its process; the restart completes
     hung = records["no-faults-seed1"]
-    assert hung.state == "COMPLETED" and hung.attempts == 2 and "timed out after 60 s" in hung.errors[0].error
+    assert hung.state == "COMPLETED" and hung.attempts == 2 and "timed out after 30 s" in hung.errors[0].error
     pid = int((root / "studies/script-e2e/trials/no-faults-seed1/hung.pid").read_text())
     assert gone(pid)
 
@@ -309,13 +310,13 @@ def run(ctx):
 
 
 @pytest.mark.slow
-def test_lightning_study_verdicts_sigkill_resume_and_early_stopping(tmp_path):
+def test_lightning_study_verdicts_sigkill_resume_and_early_stopping(tmp_path, ray_address):
     pytest.importorskip("lightning", reason="needs the [lightning] extra")
     example = (REPO / "components/lightning_spirals.py").read_text()
     root = user_project(tmp_path, "lightning_spirals.yaml", {"spirals_lightning.py": example,
                                                               "mytrain.py": LIGHTNING_USER},
                         trainable="mytrain:run")
-    result = ablator(root, "launch", "study.yaml")
+    result = ablator(root, "launch", "study.yaml", address=ray_address)
     records, verdicts, history = outcome(root, result)
     assert result.returncode == 0, result.stdout + result.stderr
     assert verdicts == {"hidden_layers": "essential", "grad_clip": "negligible"}
@@ -364,12 +365,12 @@ def run(ctx):
 
 
 @pytest.mark.slow
-def test_huggingface_study_verdicts_sigkill_resume_and_early_stopping(tmp_path):
+def test_huggingface_study_verdicts_sigkill_resume_and_early_stopping(tmp_path, ray_address):
     pytest.importorskip("transformers", reason="needs the [hf] extra")
     example = (REPO / "components/hf_tokens.py").read_text()
     root = user_project(tmp_path, "hf_tokens.yaml", {"hf_tokens.py": example, "mytrain.py": HF_USER},
                         trainable="mytrain:run")
-    result = ablator(root, "launch", "study.yaml")
+    result = ablator(root, "launch", "study.yaml", address=ray_address)
     records, verdicts, history = outcome(root, result)
     assert result.returncode == 0, result.stdout + result.stderr
     assert verdicts == {"encoder_layers": "essential", "grad_clip": "negligible"}

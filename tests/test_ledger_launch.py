@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 
@@ -14,7 +13,7 @@ from rich.console import Console
 
 from orchestrator.ledger import COMPLETED, Study
 from orchestrator.session import launch, resume
-from tests.conftest import REPO, short_tmp, write_study
+from tests.conftest import REPO, on_cluster, write_study
 
 #: every test here starts Ray or a subprocess: not in the quick loop (`pytest -m "not slow"`)
 pytestmark = pytest.mark.slow
@@ -75,21 +74,16 @@ def test_resume_reruns_only_the_trial_whose_record_is_unreadable(ray_cluster, tm
     assert metric_lines(study) == lines_before
 
 
-def test_two_first_launches_at_once_exactly_one_runs(tmp_path):
+def test_two_first_launches_at_once_exactly_one_runs(tmp_path, ray_address):
     config = write_study(tmp_path, {**TORN, "name": "race", "seeds": [0],
                                     "baseline": {**TORN["baseline"],
                                                  "train": {"epochs": 3, "sleep": 2.0, "tear_at": -1}}})
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    procs, temps = [], []
-    for _ in range(2):
-        temps.append(short_tmp("rl_"))
-        procs.append(subprocess.Popen(
-            [sys.executable, "-c", "from orchestrator.cli import app; app()", "launch", str(config),
-             "--ray-temp-dir", temps[-1], "--no-dashboard"],
-            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    procs = [subprocess.Popen([sys.executable, "-c", "from orchestrator.cli import app; app()", "launch",
+                               str(config), *on_cluster(ray_address)],
+                              cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
     outs = [p.communicate(timeout=600) for p in procs]
-    for temp in temps:
-        shutil.rmtree(temp, ignore_errors=True)
     codes = sorted(p.returncode for p in procs)
     assert codes == [0, 2], outs
     loser = outs[[p.returncode for p in procs].index(2)]

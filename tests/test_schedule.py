@@ -26,7 +26,7 @@ from rich.console import Console
 from orchestrator.errors import ClusterError
 from orchestrator.execution import jobs
 from orchestrator.ledger import Study
-from tests.conftest import BIN, free_port, ray_head, short_tmp
+from tests.conftest import BIN, free_port, on_cluster, ray_head, short_tmp
 
 ABLATOR = str(BIN / "ablator")
 
@@ -161,10 +161,11 @@ def test_on_a_ray_cluster_a_job_waits_runs_the_stage_and_a_schedule_moves_and_ca
 
 
 @pytest.mark.slow
-def test_on_a_workstation_tune_wait_runs_at_its_time_once_and_a_killed_runner_leaves_it_missed(tmp_path):
+def test_on_a_workstation_tune_wait_runs_at_its_time_once_and_a_killed_runner_leaves_it_missed(tmp_path,
+                                                                                                ray_address):
     root = project(tmp_path, "desk", in_utc(86400))
     local = ["--no-dashboard", "--ray-temp-dir", short_tmp("rt_")]
-    result = ablator(root, "launch", "study.yaml", *local)
+    result = ablator(root, "launch", "study.yaml", *on_cluster(ray_address))  # no Jobs API there: as on a desk
     assert result.returncode == 0, result.stdout + result.stderr
     study = tmp_path / "studies" / "desk"
     assert f"ablator tune {study} --wait" in result.stdout and "systemd-run --user --on-calendar=" in result.stdout

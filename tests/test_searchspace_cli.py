@@ -18,7 +18,7 @@ import yaml
 
 from orchestrator.ledger import Study
 from orchestrator.tracking.offline import read_runs
-from tests.conftest import BIN, short_tmp
+from tests.conftest import BIN, on_cluster
 
 TRAINABLE = '''
 import math
@@ -195,9 +195,9 @@ def test_convert_an_ablator_config_validates_and_plans_total_trials(tmp_path):
 
 
 @pytest.mark.slow
-def test_factor_only_nested_study_end_to_end(tmp_path):
+def test_factor_only_nested_study_end_to_end(tmp_path, ray_address):
     root = project(tmp_path)
-    result = ablator(root, "launch", "study.yaml", "--no-dashboard", "--ray-temp-dir", short_tmp("rt_"))
+    result = ablator(root, "launch", "study.yaml", *on_cluster(ray_address))
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     study = root / "studies" / "nested"
     verdicts = json.loads((study / "verdicts.json").read_text())

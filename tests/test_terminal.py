@@ -16,7 +16,7 @@ from rich.console import Console
 from orchestrator import plan as planning
 from orchestrator.config import parse_config
 from orchestrator.terminal import FitTable, wrap
-from tests.conftest import BIN, short_tmp
+from tests.conftest import BIN, on_cluster, short_tmp
 
 VERDICT_HEADER = ["component", "kind", "baseline", "ablated (mean ± std)", "delta [t CI]", "p (Holm)", "MDE",
                   "verdict"]
@@ -135,14 +135,13 @@ def md_rows(report: str, heading: str) -> list[list[str]]:
 
 
 @pytest.mark.slow
-def test_launch_status_report_and_dry_run_fit_80_columns_in_a_log():
+def test_launch_status_report_and_dry_run_fit_80_columns_in_a_log(ray_address):
     # a short dir: a path is never broken, so a path longer than a line would make its own long line
     project = Path(short_tmp("term_"))
     (project / "mytrain.py").write_text(TRAINABLE)
     (project / "study.yaml").write_text(yaml.safe_dump(study_config({"type": "one_at_a_time"}), sort_keys=False))
 
-    launched = run_ablator(project, "launch", "study.yaml", "--no-dashboard", "--ray-temp-dir",
-                           short_tmp("rt_"), columns=80).stdout
+    launched = run_ablator(project, "launch", "study.yaml", *on_cluster(ray_address), columns=80).stdout
     study = project / "studies" / "terminal"
     status = run_ablator(project, "status", str(study), columns=80).stdout
     wide = run_ablator(project, "report", str(study), columns=220).stdout

@@ -9,7 +9,7 @@ from rich.console import Console
 
 from orchestrator.session import launch
 from orchestrator.tracking.offline import read_runs
-from tests.conftest import REPO, write_study
+from tests.conftest import REPO, on_cluster, write_study
 
 #: every test here starts Ray or a subprocess: not in the quick loop (`pytest -m "not slow"`)
 pytestmark = pytest.mark.slow
@@ -46,13 +46,12 @@ def test_offline_runs_match_the_ledger_and_a_restarted_trial_is_one_run(ray_clus
         assert any(tag == f"removed:{c}" for c in rec.removed for tag in run.tags) or not rec.removed
 
 
-def test_driver_sigkill_then_resume_gives_one_run_per_trial_with_no_step_twice(tmp_path):
+def test_driver_sigkill_then_resume_gives_one_run_per_trial_with_no_step_twice(tmp_path, ray_address):
     """A real driver with W&B offline is SIGKILLed mid-study (its wandb-core with it), then
     `ablator resume`: every trial has one run id, its whole history, and no step twice."""
     from orchestrator.ledger import Study
     from orchestrator.tracking import payload as P
     from orchestrator.tracking.offline import absolute_links
-    from tests.conftest import short_tmp
     from tests.test_driver_crash import ABLATOR, _env, launch_then_kill
 
     config = write_study(tmp_path, REPO / "tests/faulty.yaml", name="tracked-crash",
@@ -71,8 +70,7 @@ def test_driver_sigkill_then_resume_gives_one_run_per_trial_with_no_step_twice(t
     launch_then_kill(config, study, ready)
     assert not (study.path / "wandb_pending.json").exists()  # killed: no list, the ledger says it
 
-    resumed = subprocess.run([*ABLATOR, "resume", str(study.path), "--no-dashboard",
-                              "--ray-temp-dir", short_tmp("rt_")], cwd=REPO, env=_env(),
+    resumed = subprocess.run([*ABLATOR, "resume", str(study.path), *on_cluster(ray_address)], cwd=REPO, env=_env(),
                              capture_output=True, text=True, timeout=400, check=False)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
 

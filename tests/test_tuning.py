@@ -40,7 +40,7 @@ from orchestrator.tuning import (
     tuning_plan,
 )
 from orchestrator.tuning.search import clear_stale_lock, make_sampler, repair_journal
-from tests.conftest import REPO, short_tmp
+from tests.conftest import REPO, on_cluster, short_tmp
 from tests.support.simulated import clean_metrics, records_for, simulated_config
 
 QUIET = Console(quiet=True)
@@ -348,14 +348,15 @@ def test_pruning_stops_tuning_trials_only(ray_cluster, tmp_path):
 
 
 @pytest.mark.slow
-def test_killed_tuning_driver_resumes_without_duplicating_trials(tmp_path):
+def test_killed_tuning_driver_resumes_without_duplicating_trials(tmp_path, ray_address):
     study, _ = finished_ablation(tmp_path, sim_config("killed", tuning={"n_trials": 10}, sleep=0.4))
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     env["RAY_AUTH_MODE"] = "disabled"
-    temps = [short_tmp("rt_kill"), short_tmp("rt_kill")]
-    cmd = [ABLATOR, "tune", str(study.path), "--no-dashboard", "--ray-temp-dir"]
+    temp = short_tmp("rt_kill")
+    cmd = [ABLATOR, "tune", str(study.path)]
     try:
-        proc = subprocess.Popen(cmd + [temps[0]], cwd=REPO, env=env, start_new_session=True,
+        proc = subprocess.Popen(cmd + ["--no-dashboard", "--ray-temp-dir", temp], cwd=REPO, env=env,
+                                start_new_session=True,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             deadline = time.time() + 120
@@ -371,12 +372,12 @@ def test_killed_tuning_driver_resumes_without_duplicating_trials(tmp_path):
         assert 3 <= len(before) < 10
         assert study.info["stages"]["tuning"]["state"] == "running"
 
-        done = subprocess.run(cmd + [temps[1]], check=False, cwd=REPO, env=env, capture_output=True,
+        # the killed driver's local Ray ended with its process group; the next driver joins the shared head
+        done = subprocess.run(cmd + on_cluster(ray_address), check=False, cwd=REPO, env=env, capture_output=True,
                               text=True, timeout=240)
         assert done.returncode == 0, done.stdout + done.stderr
     finally:
-        for t in temps:
-            shutil.rmtree(t, ignore_errors=True)
+        shutil.rmtree(temp, ignore_errors=True)
     ostudy = open_optuna_study(study.path)
     assert [t.number for t in ostudy.trials] == list(range(10))
     assert all(t.state == TrialState.COMPLETE for t in ostudy.trials)
