@@ -93,7 +93,8 @@ def verdicts(mode="max", **components) -> Verdicts:
 
 def test_a_label_flip_without_a_change_is_said_to_be_no_change_and_essential_lost_needs_both():
     old = verdicts(a=row(0.05, 0.01, "essential"), b=row(0.10, 0.005, "essential"), gone=row(0.1, 0.01, "essential"))
-    new = verdicts(a=row(0.04, 0.012, "inconclusive"), b=row(0.0, 0.005, "negligible"), extra=row(0, 0.01, "inconclusive"))
+    new = verdicts(a=row(0.04, 0.012, "inconclusive"), b=row(0.0, 0.005, "negligible"),
+                   extra=row(0, 0.01, "inconclusive"))
     rows, only_old, only_new = compare_rows(old, new, alpha=0.05, min_effect=0.02, pair=False)
     by = {r.name: r for r in rows}
     assert [r.name for r in rows] == ["b", "a"]  # changed rows first

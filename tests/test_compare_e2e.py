@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import BIN, short_tmp
+from tests.conftest import BIN, on_cluster
 
 pytestmark = pytest.mark.slow
 
@@ -48,24 +48,24 @@ def ablator(cwd: Path, *args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=600, check=False)
 
 
-def launch(project: Path, name: str, seeds: str) -> Path:
+def launch(project: Path, name: str, seeds: str, address: str) -> Path:
     (project / f"{name}.yaml").write_text(STUDY.format(name=name, seeds=seeds))
-    done = ablator(project, "launch", f"{name}.yaml", "--no-dashboard", "--ray-temp-dir", short_tmp("rt_"))
+    done = ablator(project, "launch", f"{name}.yaml", *on_cluster(address))
     assert done.returncode == 0, done.stdout + done.stderr
     return project / "studies" / name
 
 
-def test_compare_gates_a_removed_effect_and_passes_other_noise(tmp_path):
+def test_compare_gates_a_removed_effect_and_passes_other_noise(tmp_path, ray_address):
     project = tmp_path / "project"
     project.mkdir()
     (project / "simtrain.py").write_text(TRAINABLE)
     commit = ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "1"]
     for args in (["init", "-q"], ["add", "simtrain.py"], commit):
         subprocess.run(["git", *args], cwd=project, check=True, capture_output=True)
-    old = launch(project, "main", "[0, 1, 2, 3]")
-    rerun = launch(project, "rerun", "[10, 11, 12, 13]")
+    old = launch(project, "main", "[0, 1, 2, 3]", ray_address)
+    rerun = launch(project, "rerun", "[10, 11, 12, 13]", ray_address)
     (project / "simtrain.py").write_text(TRAINABLE.replace(" + 0.05 * cfg[\"norm\"]", ""))
-    edited = launch(project, "edited", "[0, 1, 2, 3]")
+    edited = launch(project, "edited", "[0, 1, 2, 3]", ray_address)
 
     # the edit removed norm's effect: exit 1 naming the row
     gate = ablator(project, "compare", str(old), str(edited))
