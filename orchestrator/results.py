@@ -12,10 +12,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .analysis.records import running
 from .analysis.study_analysis import analyse, verdicts_payload
 from .config import StudyConfig, load_config
 from .errors import LedgerDamaged, StudyError
-from .ledger import PENDING, RUNNING, VARIANT, Study, TrialRecord, read_json
+from .ledger import Study, TrialRecord, read_json
 from .ledger.study import doctor_hint
 from .ledger.tuning_results import read_results
 from .ledger.verdicts_json import LAYOUT, Comparison, Factor, Verdicts, read_verdicts
@@ -54,7 +55,7 @@ class StudyResults:
         self._study.check()
         self.config: StudyConfig = load_config(self._study.config_path, import_trainable=False)
         self._records = self._read_records()
-        self.interim = any(r.state in (PENDING, RUNNING) for r in self._records if r.purpose == VARIANT)
+        self.interim = running(self._records)
         self.verdicts: Verdicts = self._current_verdicts()
         self.source = "records" if self.verdicts.generated is None else "verdicts.json"
 

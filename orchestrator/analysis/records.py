@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..ledger import COMPLETED, VARIANT, TrialRecord
+from ..ledger import COMPLETED, PENDING, RUNNING, VARIANT, TrialRecord
 from ..plan import Variant, variant_key
 from .numbers import _seed_key, finite
 
@@ -99,6 +99,11 @@ class GroupData:
 
     def records(self) -> list[TrialRecord]:
         return [r for v in self.variants.values() for r in v.by_seed.values()]
+
+
+def running(records: Iterable[TrialRecord]) -> bool:
+    """Whether some ablation trial is still pending or running: an analysis now is an interim look."""
+    return any(r.state in (PENDING, RUNNING) for r in records if r.purpose == VARIANT)
 
 
 def ablation_records(records: Iterable[TrialRecord]) -> list[TrialRecord]:

@@ -22,7 +22,7 @@ from .flags import flag
 from .intervals import MIN_BOOTSTRAP_N
 from .model import Analysis, GroupAnalysis
 from .plots import INTERVAL_CAPTION
-from .records import DEFAULT_GROUP
+from .records import DEFAULT_GROUP, running
 from .report_files import write_report_files
 from .study_analysis import analyse, verdicts_payload
 
@@ -38,10 +38,12 @@ def load_study_config(study: Study) -> StudyConfig:
 
 
 def analyse_study(study_path: str | Path, *, n_bootstrap: int | None = None) -> Analysis:
-    """Read a study dir and analyse its ablation stage (no files written)."""
+    """Read a study dir and analyse its ablation stage (no files written); while one of its ablation trials is
+    pending or running, as an interim look (with the peeking adjustment)."""
     study = Study(study_path)
     config = load_study_config(study)
-    return analyse(study.records(), config, study.path, n_bootstrap=n_bootstrap)
+    records = study.records()
+    return analyse(records, config, study.path, n_bootstrap=n_bootstrap, interim=running(records))
 
 
 def build_report(study_path: str | Path, console: Console | None = None, sections: Sequence[str] = ()) -> Verdicts:

@@ -24,8 +24,9 @@ UNPAIRED_WHY = ("unpaired (Welch): the same seed under other code or data need n
 
 
 def analysis_of(path: Path) -> Verdicts:
-    """A study's analysis, re-done in memory from its records (verdicts.json may be interim or of another
-    layout). The one place the comparison asks for an analysis."""
+    """A study's analysis, re-done in memory from its records (verdicts.json may be of another layout; a study
+    still running is an interim look, with the peeking adjustment). The one place the comparison asks for an
+    analysis."""
     return verdicts_payload(analyse_study(path))
 
 
