@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..ledger import FAILED, PENDING, RUNNING, TrialRecord
-from ..ledger.verdicts_json import Flag
+from ..ledger.verdicts_json import Comparison, Factor, Flag, SecondaryEffect
 from .intervals import prediction_interval
 from .numbers import describe, finite, sort_seeds
 from .records import GroupData
@@ -47,23 +47,24 @@ def _seeds(seeds: Iterable) -> str:
 # ---------------------------------------------------------------- per-component flags
 
 
-def effect_flags(label: str, results: dict[str, dict], primary: str, is_interaction: bool = False) -> list[Flag]:
+def effect_flags(label: str, results: dict[str, Comparison], primary: str, is_interaction: bool = False
+                 ) -> list[Flag]:
     out = []
     for name, r in results.items():
         what = f"pair {name}" if is_interaction else name
-        if not r.get("estimable", False):
+        if not r.estimable:
             out.append(flag("cannot_conclude", "warning", label, name,
-                            f"{what}: {r.get('note') or 'cannot conclude'} - verdict stays 'inconclusive'"))
+                            f"{what}: {r.note or 'cannot conclude'} - verdict stays 'inconclusive'"))
             continue
-        if r.get("zero_variance"):
+        if r.zero_variance:
             out.append(flag("zero_variance", "warning", label, name,
                             f"{what}: every seed gave exactly the same {primary} difference; check that the seed "
                             "reaches the trainable (or the variant is deterministic)"))
         if is_interaction:
             continue
-        sd, eff = r.get("seed_std"), r.get("effect")
+        sd, eff = r.seed_std, r.effect
         if finite(sd) and finite(eff) and sd > abs(eff):
-            tail = ("the verdict rests on pairing by seed" if r.get("verdict") != INCONCLUSIVE
+            tail = ("the verdict rests on pairing by seed" if r.verdict != INCONCLUSIVE
                     else "the difference is within seed noise")
             out.append(flag("seed_variance", "warning", label, name,
                             f"{name}: seed std of {primary} ({_fmt(sd)}) is larger than the effect "
@@ -92,8 +93,8 @@ def fit_flags(label: str, check: dict, primary: str) -> list[Flag]:
     return out
 
 
-def secondary_flags(label: str, rows: dict[str, dict], primary: str,
-                    what: Callable[[dict, dict], str] = lambda r, s: "the component") -> list[Flag]:
+def secondary_flags(label: str, rows: dict[str, Comparison] | dict[str, Factor], primary: str,
+                    what: Callable[[Any, SecondaryEffect], str] = lambda r, s: "the component") -> list[Flag]:
     """A secondary metric whose CI excludes 0 on the side opposite to a row's primary effect.
 
     Each row (a component, an alternative, a factor) carries its secondary metrics' effects under
@@ -101,10 +102,10 @@ def secondary_flags(label: str, rows: dict[str, dict], primary: str,
     unit or level)."""
     out = []
     for name, r in rows.items():
-        pe = r.get("effect")
-        for metric, s in (r.get("secondary") or {}).items():
-            se_ = s.get("effect")
-            lo, hi = s.get("ci", [np.nan, np.nan])
+        pe = r.effect
+        for metric, s in r.secondary.items():
+            se_ = s.effect
+            lo, hi = s.ci
             if not (finite(pe) and finite(se_) and finite(lo) and finite(hi)) or pe == 0:
                 continue
             if (pe > 0 and hi < 0) or (pe < 0 and lo > 0):
