@@ -201,7 +201,7 @@ def part0(reps: int, console: Console) -> None:
                 t = time.perf_counter()
                 mains, _, check = regression_effects(g, cfg.components, [], "score", "max", 0.05, 0.015, scan=scan)
                 secs.append(time.perf_counter() - t)
-                warned.append("attention x ffn" in check.get("found", []))
+                warned.append(check is not None and "attention x ffn" in check.found)
                 kept.append(mains["ffn"].verdict == "essential")
                 est.append(mains["ffn"].effect)
             inter.add_row(f"{label}, {'with' if scan else 'without'} the check",

@@ -30,7 +30,16 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 from scipy import stats as st
 
-from ..ledger.verdicts_json import INTERACTION, AverageEffect, Comparison, Deciding, SecondaryEffect
+from ..ledger.verdicts_json import (
+    INTERACTION,
+    AverageEffect,
+    Comparison,
+    Deciding,
+    FitCheck,
+    LackOfFit,
+    PairTest,
+    SecondaryEffect,
+)
 from .intervals import MIN_BOOTSTRAP_N, bootstrap_ci
 from .numbers import TIE_RTOL, describe, finite, fnum, orient, snap_ties, sort_seeds, t_quantile
 from .records import GroupData
@@ -233,7 +242,7 @@ def regression_effects(
     extra=None,
     *,
     scan: bool = True,
-) -> tuple[dict[str, Comparison], dict[str, Comparison], dict]:
+) -> tuple[dict[str, Comparison], dict[str, Comparison], FitCheck | None]:
     """Main effects and pair interactions by least squares with seed fixed effects.
 
     With ``scan`` the main-effects model is checked (``fit_check``): every unlisted pair is
@@ -242,7 +251,7 @@ def regression_effects(
     judged by its effect in the baseline's context (its partner present); its average main
     effect stays beside it as ``average_effect``. ``extra(variant) -> {column: value}`` adds
     covariates (alternatives, factor levels) to every fit, the lack-of-fit one included (its
-    cells are then the distinct variants). Returns (mains, interactions, fit_check).
+    cells are then the distinct variants). Returns (mains, interactions, fit check; None without ``scan``).
     """
     names = list(components)
     listed = [tuple(p) for p in pairs]
@@ -250,8 +259,8 @@ def regression_effects(
     tol = TIE_RTOL * float(np.max(np.abs(y))) if y.size else 0.0
     mains_cols = [frozenset([c]) for c in names]
     base_fit = _ols(_matrix(rows, seeds, mains_cols + [frozenset(p) for p in listed], covs), y, alpha)
-    check = fit_check(rows, seeds, y, covs, names, listed, base_fit, alpha, tol) if scan else {}
-    found = [tuple(k.split(" x ")) for k in check.get("found", [])]
+    check = fit_check(rows, seeds, y, covs, names, listed, base_fit, alpha, tol) if scan else None
+    found = [tuple(k.split(" x ")) for k in check.found] if check else []
     model_pairs = listed + found
     fit = base_fit if not found else _ols(
         _matrix(rows, seeds, mains_cols + [frozenset(p) for p in model_pairs], covs), y, alpha)
@@ -287,18 +296,17 @@ def regression_effects(
     return mains, inter, check
 
 
-def fit_check(rows, seeds, y, covs, names, listed, base_fit: dict, alpha: float, tol: float) -> dict:
+def fit_check(rows, seeds, y, covs, names, listed, base_fit: dict, alpha: float, tol: float) -> FitCheck:
     """Is the main-effects model enough? Unlisted pairs by forward selection, and lack of fit.
 
     Each round tests every unlisted pair added on its own to the current model, Holm across
     the pairs of that round, and adds the most significant one; it stops when none is.
     A pair that stops being estimable once another was added is aliased with it in this
-    design (the data cannot tell them apart): ``aliases`` names it. Returns {pairs: {"a x b":
-    {effect, ci, p, p_holm}} (first round), found: ["a x b", ...], aliases: {found: [...]},
-    lack_of_fit: {F, df, p}, fits}; a pair's effect is its interaction contrast (positive:
-    removing both hurts more than the two removals added up).
+    design (the data cannot tell them apart): ``aliases`` names it. ``pairs`` holds the first round's
+    tests ("a x b"), ``found`` the pairs added, ``lack_of_fit`` the F test; a pair's effect is its interaction
+    contrast (positive: removing both hurts more than the two removals added up).
     """
-    out: dict = {"pairs": {}, "found": [], "aliases": {}, "lack_of_fit": None, "fits": 1}
+    out = FitCheck()
     if base_fit["n"] == 0:
         return out
     cols = [frozenset([c]) for c in names] + [frozenset(p) for p in listed]
@@ -308,31 +316,29 @@ def fit_check(rows, seeds, y, covs, names, listed, base_fit: dict, alpha: float,
         tested = {}
         for a, b in candidates:
             fit = _ols(_matrix(rows, seeds, cols + [frozenset((a, b))], covs), y, 0.05)
-            out["fits"] += 1
             if fit["estimable"][len(cols) + 1] and fit["df"] >= 1:
                 tested[(a, b)] = _coef(fit, len(cols) + 1, None, 0.05, 0.0, tol, 1)
-        if out["found"]:  # pairs no longer estimable are aliased with the pair found last
-            out["aliases"][out["found"][-1]] = [f"{a} x {b}" for a, b in candidates if (a, b) not in tested]
+        if out.found:  # pairs no longer estimable are aliased with the pair found last
+            out.aliases[out.found[-1]] = [f"{a} x {b}" for a, b in candidates if (a, b) not in tested]
         if not tested:
             break
         keys = list(tested)
         adj = holm([tested[k].p for k in keys])
-        if not out["pairs"]:
-            out["pairs"] = {f"{a} x {b}": {"effect": tested[(a, b)].effect, "ci": tested[(a, b)].ci,
-                                           "p": tested[(a, b)].p, "p_holm": float(pa)}
-                            for (a, b), pa in zip(keys, adj)}
+        if not out.pairs:
+            out.pairs = {f"{a} x {b}": PairTest(effect=tested[(a, b)].effect, ci=tested[(a, b)].ci,
+                                                p=tested[(a, b)].p, p_holm=float(pa))
+                         for (a, b), pa in zip(keys, adj)}
         best = int(np.argmin(adj))
         if not adj[best] < alpha:
             break
         pair = keys[best]
-        out["found"].append(f"{pair[0]} x {pair[1]}")
+        out.found.append(f"{pair[0]} x {pair[1]}")
         cols.append(frozenset(pair))
         candidates = [k for k in keys if k != pair]
     cell_of = [(r, tuple(c)) for r, c in zip(rows, covs)]  # a variant: its removals and covariates
     cells = sorted(set(cell_of), key=lambda k: (sorted(k[0]), k[1]))
     dummies = np.array([[float(k == cell) for cell in cells[1:]] for k in cell_of]).reshape(len(y), -1)
     cell_fit = _ols(_matrix(rows, seeds, [], dummies), y, 0.05)
-    out["fits"] += 1
     extra = base_fit["df"] - cell_fit["df"]
     if cell_fit["df"] >= 1 and extra >= 1:
         rss0, rss1 = base_fit["rss"], cell_fit["rss"]
@@ -342,7 +348,7 @@ def fit_check(rows, seeds, y, covs, names, listed, base_fit: dict, alpha: float,
         else:
             f_stat = ((rss0 - rss1) / extra) / (rss1 / cell_fit["df"])
             p = float(st.f.sf(f_stat, extra, cell_fit["df"]))
-        out["lack_of_fit"] = {"F": float(f_stat), "df": [int(extra), int(cell_fit["df"])], "p": p}
+        out.lack_of_fit = LackOfFit(F=float(f_stat), df=[int(extra), int(cell_fit["df"])], p=p)
     return out
 
 

@@ -25,8 +25,9 @@ from typing import Any
 import numpy as np
 
 from ..ledger import FAILED, PENDING, RUNNING, TrialRecord
-from ..ledger.verdicts_json import Comparison, Factor, Flag, SecondaryEffect
+from ..ledger.verdicts_json import Comparison, Factor, FitCheck, Flag, SecondaryEffect
 from .intervals import prediction_interval
+from .model import ReferenceCheck
 from .numbers import describe, finite, sort_seeds
 from .records import GroupData
 from .stats import INCONCLUSIVE
@@ -72,23 +73,25 @@ def effect_flags(label: str, results: dict[str, Comparison], primary: str, is_in
     return out
 
 
-def fit_flags(label: str, check: dict, primary: str) -> list[Flag]:
+def fit_flags(label: str, check: FitCheck | None, primary: str) -> list[Flag]:
     """The main-effects model left out a pair that interacts, or does not fit the variant means."""
+    if check is None:
+        return []
     out = []
-    for key in check.get("found", []):
-        r = check["pairs"][key]
-        aliases = check.get("aliases", {}).get(key)
+    for key in check.found:
+        r = check.pairs[key]
+        aliases = check.aliases.get(key)
         alias = f"; this design cannot tell it apart from {', '.join(aliases)}" if aliases else ""
         out.append(flag("interaction", "warning", label, key,
-                        f"{key}: interaction on {primary} (contrast {_fmt(r['effect'])}, Holm p "
-                        f"{_fmt(r['p_holm'], 2)}) not listed in design.pairs; the pair was added to the model "
+                        f"{key}: interaction on {primary} (contrast {_fmt(r.effect)}, Holm p "
+                        f"{_fmt(r.p_holm, 2)}) not listed in design.pairs; the pair was added to the model "
                         f"and both components are judged in the baseline's context{alias}"))
-    lof = check.get("lack_of_fit")
-    if lof and lof["p"] < 0.05:
-        names = ", ".join(check.get("found", [])) or "no single pair explains it"
+    lof = check.lack_of_fit
+    if lof and lof.p < 0.05:
+        names = ", ".join(check.found) or "no single pair explains it"
         out.append(flag("interaction", "warning", label, None,
                         f"the main-effects model does not fit the variant means of {primary} (lack of fit F = "
-                        f"{_fmt(lof['F'])}, p = {_fmt(lof['p'], 2)}; {names}): effects averaged over variants "
+                        f"{_fmt(lof.F)}, p = {_fmt(lof.p, 2)}; {names}): effects averaged over variants "
                         "may not hold in the baseline"))
     return out
 
@@ -185,15 +188,14 @@ def _error_summary(rec: TrialRecord) -> str:
 
 
 def reference_check(label: str, baseline_values: list[float], reference: float | None, mode: str,
-                    alpha: float, primary: str) -> tuple[dict | None, list[Flag]]:
+                    alpha: float, primary: str) -> tuple[ReferenceCheck | None, list[Flag]]:
     """Where a single published run sits in the retrained baseline's seed distribution."""
     if reference is None:
         return None, []
     x = np.asarray(baseline_values, dtype=float)
     n = x.size
-    info: dict[str, Any] = {"reference": float(reference), "n": int(n)}
     if n < 2:
-        return info, [flag("reference", "warning", label, "baseline",
+        return ReferenceCheck(reference=float(reference), n=int(n)), [flag("reference", "warning", label, "baseline",
                            f"cannot check reference_result {_fmt(reference)}: the retrained baseline has {n} "
                            "seed(s) (need at least 2)")]
     d = describe(x)
@@ -202,9 +204,10 @@ def reference_check(label: str, baseline_values: list[float], reference: float |
     worse = (lambda v: v < lo) if mode == "max" else (lambda v: v > hi)
     frac_beaten = float(np.mean(x >= reference)) if mode == "max" else float(np.mean(x <= reference))
     tail_q = float(np.quantile(x, 0.95 if mode == "max" else 0.05))  # the empirical 95th (5th for min) percentile
-    info.update(mean=d["mean"], std=d["std"], prediction_interval=[lo, hi], tail_quantile=tail_q,
-                z=(reference - d["mean"]) / d["std"] if d["std"] else float("nan"),
-                fraction_at_least_as_good=frac_beaten)
+    info = ReferenceCheck(reference=float(reference), n=int(n), mean=d["mean"], std=d["std"],
+                          prediction_interval=[lo, hi], tail_quantile=tail_q,
+                          z=(reference - d["mean"]) / d["std"] if d["std"] else float("nan"),
+                          fraction_at_least_as_good=frac_beaten)
     flags = []
     level = round((1 - alpha) * 100)
     if better(reference):

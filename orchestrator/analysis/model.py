@@ -32,6 +32,20 @@ class MetricStats(_Model):
     values: list[Num] = []
 
 
+class ReferenceCheck(_Model):
+    """Where one published run (``reference_result``) sits in the retrained baseline's seed spread: the
+    numbers past ``n`` from 2 seeds on (the prediction interval at 1 - alpha)."""
+
+    reference: float
+    n: int
+    mean: Num = None
+    std: Num = None
+    prediction_interval: list[Num] | None = None
+    tail_quantile: Num = None
+    z: Num = None
+    fraction_at_least_as_good: Num = None
+
+
 class SeedStatus(_Model):
     """A variant's seeds by what became of them (the expected ones the plan asked for)."""
 
@@ -104,7 +118,7 @@ class Analysis(_Model):
     metrics: list[str]
     groups: dict[str, GroupAnalysis]
     main_group: str | None
-    reference: dict[str, Any] | None
+    reference: ReferenceCheck | None
     contamination: dict[str, Any]
     flags: list[Flag]
     reproducibility: dict[str, Any]

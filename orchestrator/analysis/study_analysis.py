@@ -178,7 +178,7 @@ def analyse(records: Iterable[TrialRecord], config: StudyConfig, study_path: str
 
 
 def design_effects(group: GroupData, config: StudyConfig, n_boot: int, sequential: Sequential | None,
-                   interactions: bool = True) -> tuple[dict[str, Comparison], dict[str, Comparison], dict]:
+                   interactions: bool = True) -> tuple[dict[str, Comparison], dict[str, Comparison], FitCheck | None]:
     """The components' effects on the primary metric by the design's method: (components, pair interactions,
     fit check). one_at_a_time pairs each variant with the baseline on seeds (its interactions only when asked);
     random/full_factorial fit one regression over the group."""
@@ -188,7 +188,7 @@ def design_effects(group: GroupData, config: StudyConfig, n_boot: int, sequentia
         comps = paired_effects(group, config.components, primary.name, primary.mode, a.alpha, a.min_effect, n_boot,
                                sequential)
         inter = paired_interactions(group, pairs, primary.name, primary.mode, a.alpha, n_boot) if interactions else {}
-        return comps, inter, {}
+        return comps, inter, None
     return regression_effects(group, config.components, pairs, primary.name, primary.mode, a.alpha, a.min_effect,
                               sequential, factors.covariates(config) if config.has_levels else None)
 
@@ -244,7 +244,7 @@ def analyse_group(group: GroupData, config: StudyConfig, n_boot: int, sequential
         variants=variants,
         components=components,
         interactions=interactions,
-        fit_check=FitCheck.model_validate({k: v for k, v in check.items() if k != "fits"}) if check else None,
+        fit_check=check,
         power=power_summary(components, a.min_effect),
         flags=flags,
         complete=all(s in (COMPLETED, FAILED) for s in states),
