@@ -27,7 +27,7 @@ import numpy as np
 from ..ledger import FAILED, PENDING, RUNNING, TrialRecord
 from ..ledger.verdicts_json import Comparison, Factor, FitCheck, Flag, SecondaryEffect
 from .intervals import prediction_interval
-from .model import ReferenceCheck
+from .model import ContaminationCheck, ReferenceCheck
 from .numbers import describe, finite, sort_seeds
 from .records import GroupData
 from .stats import INCONCLUSIVE
@@ -231,7 +231,8 @@ def reference_check(label: str, baseline_values: list[float], reference: float |
 # ---------------------------------------------------------------- contamination
 
 
-def contamination_flags(records: Iterable[TrialRecord], study_path: str | Path | None) -> tuple[list[Flag], dict]:
+def contamination_flags(records: Iterable[TrialRecord], study_path: str | Path | None
+                        ) -> tuple[list[Flag], ContaminationCheck]:
     """Overlap of training items with evaluation items, per trial (cached by data hash).
 
     Splits whose name contains 'train' are training data; every other split is evaluation
@@ -280,8 +281,8 @@ def contamination_flags(records: Iterable[TrialRecord], study_path: str | Path |
         out.append(flag("contamination", "error", None, ev,
                         f"contamination: {k}{'' if n_ev is None else f' of {n_ev}'} '{ev}' items also appear in "
                         f"'{tr}' ({len(trials)} trial(s): {sample}); every result evaluated on '{ev}' is void"))
-    return out, {"checked_pairs": checked, "unchecked_pairs": unchecked,
-                 "contaminated_trials": sum(map(len, hits.values()))}
+    return out, ContaminationCheck(checked_pairs=checked, unchecked_pairs=unchecked,
+                                   contaminated_trials=sum(map(len, hits.values())))
 
 
 def _overlap(rec: TrialRecord, tr, ht, ev, he, fps, trials_dir, cache) -> int | None:

@@ -149,7 +149,7 @@ def render_markdown(analysis: Analysis, config: StudyConfig, study: Study, plot_
     if analysis.adaptive:
         ad = analysis.adaptive
         L += [(f"> Adaptive seeds: p-values are adjusted for looking after every seed (alpha split over the "
-              f"sample sizes {ad['initial']}..{ad['max']}, {int(ad['interim_share'] * 100)}% of it to the interim "
+              f"sample sizes {ad.initial}..{ad.max}, {int(ad.interim_share * 100)}% of it to the interim "
               f"looks), so the verdicts keep their error rate."), ""]
     multi = len(analysis.groups) > 1
     for label, g in analysis.groups.items():

@@ -34,7 +34,7 @@ from .flags import (
     secondary_flags,
     trial_flags,
 )
-from .model import Analysis, Cost, GroupAnalysis, VariantSummary
+from .model import AdaptiveLooks, Analysis, Cost, GroupAnalysis, VariantSummary
 from .numbers import describe, finite, sort_seeds
 from .power import MAX_SEEDS
 from .records import DEFAULT_GROUP, GroupData, group_records
@@ -146,7 +146,7 @@ def analyse(records: Iterable[TrialRecord], config: StudyConfig, study_path: str
         flags.extend(ref_flags)
     determinism, d_flags = reproducibility.check(records, _history(study_path))
     flags.extend(d_flags)
-    contamination_info: dict = {}
+    contamination_info = None
     if contamination:
         c_flags, contamination_info = contamination_flags(records, study_path)
         flags.extend(c_flags)
@@ -163,8 +163,8 @@ def analyse(records: Iterable[TrialRecord], config: StudyConfig, study_path: str
         n_bootstrap=n_boot,
         design=design,
         pairs=[list(p) for p in pairs],
-        adaptive=None if sequential is None else {
-            "initial": sequential.initial, "max": sequential.maximum, "interim_share": sequential.interim_share},
+        adaptive=None if sequential is None else AdaptiveLooks(
+            initial=sequential.initial, max=sequential.maximum, interim_share=sequential.interim_share),
         metrics=all_metrics,
         groups=groups_out,
         main_group=main,
@@ -346,6 +346,7 @@ def verdicts_payload(analysis: Analysis) -> Verdicts:
     top = groups.get(analysis.main_group) or Group()
     return Verdicts(
         study=analysis.study, primary=analysis.primary, alpha=analysis.alpha, min_effect=analysis.min_effect,
-        design=analysis.design, adaptive=analysis.adaptive, reproducibility=analysis.reproducibility,
+        design=analysis.design, adaptive=None if analysis.adaptive is None else analysis.adaptive.model_dump(),
+        reproducibility=analysis.reproducibility,
         main_group=analysis.main_group, power=top.power, components=top.components, interactions=top.interactions,
         factors=top.factors, groups=groups, complete=analysis.complete, flags=analysis.flags)
