@@ -201,9 +201,9 @@ def part0(reps: int, console: Console) -> None:
                 t = time.perf_counter()
                 mains, _, check = regression_effects(g, cfg.components, [], "score", "max", 0.05, 0.015, scan=scan)
                 secs.append(time.perf_counter() - t)
-                warned.append("attention x ffn" in check.get("found", []))
-                kept.append(mains["ffn"]["verdict"] == "essential")
-                est.append(mains["ffn"]["effect"])
+                warned.append(check is not None and "attention x ffn" in check.found)
+                kept.append(mains["ffn"].verdict == "essential")
+                est.append(mains["ffn"].effect)
             inter.add_row(f"{label}, {'with' if scan else 'without'} the check",
                           f"{_rate(warned):.3f}" if scan else "-", f"{_rate(kept):.3f}", f"{np.mean(est):.4f}",
                           f"{np.mean(secs):.4f}")
@@ -313,14 +313,14 @@ def factor_coverage(reps: int, console: Console) -> None:
             n_trials = len(recs)
             out = analyse_levels(group_records(recs)["default"], config, 0.05, 0.5)
             f = out["factors"]
-            slope += f["model.width"]["ci"][0] <= 0.5 <= f["model.width"]["ci"][1]
-            levels += sum(lv["ci"][0] <= t <= lv["ci"][1]
-                          for lv, t in ((f["model.act"]["levels"]["gelu"], 0.8),
-                                        (f["model.act"]["levels"]["tanh"], -0.8)))
-            null += f["model.depth"]["p"] < 0.05
+            slope += f["model.width"].ci[0] <= 0.5 <= f["model.width"].ci[1]
+            levels += sum(lv.ci[0] <= t <= lv.ci[1]
+                          for lv, t in ((f["model.act"].levels["gelu"], 0.8),
+                                        (f["model.act"].levels["tanh"], -0.8)))
+            null += f["model.depth"].p < 0.05
             for alt, r in out["alternatives"]["norm"].items():
-                right += r["verdict"] == truth_alt[alt]
-                wrong += r["verdict"] in ("essential", "harmful") and r["verdict"] != truth_alt[alt]
+                right += r.verdict == truth_alt[alt]
+                wrong += r.verdict in ("essential", "harmful") and r.verdict != truth_alt[alt]
         table.add_row(name, str(n_trials), f"{slope / reps:.3f}", f"{levels / (2 * reps):.3f}", f"{null / reps:.3f}",
                       f"{right / (3 * reps):.3f}", f"{wrong / (3 * reps):.3f}")
     console.print(table)

@@ -60,7 +60,7 @@ def test_right_verdict_per_alternative(design):
     counts = {"batch": {}, "rms": {}, "group": {}}
     for rep in range(REPS):
         for alt, r in levels(config, rep)["alternatives"]["norm"].items():
-            counts[alt][r["verdict"]] = counts[alt].get(r["verdict"], 0) + 1
+            counts[alt][r.verdict] = counts[alt].get(r.verdict, 0) + 1
     assert counts["batch"].get("essential", 0) / REPS >= POWER_FLOOR[design], counts
     assert counts["rms"].get("harmful", 0) / REPS >= POWER_FLOOR[design], counts
     assert counts["group"].get("negligible", 0) / REPS >= 0.6, counts
@@ -78,13 +78,13 @@ def test_factor_effect_sign_and_ci_coverage(design):
     first = 0
     for rep in range(REPS):
         f = levels(config, rep)["factors"]
-        lo, hi = f["model.width"]["ci"]
+        lo, hi = f["model.width"].ci
         covered["width"] += lo <= 0.5 <= hi
-        right_sign += f["model.width"]["effect"] > 0 and f["model.width"]["significant"]
+        right_sign += f["model.width"].effect > 0 and f["model.width"].significant
         for level, truth in (("gelu", 0.8), ("tanh", -0.8)):
-            lo, hi = f["model.act"]["levels"][level]["ci"]
+            lo, hi = f["model.act"].levels[level].ci
             covered[level] += lo <= truth <= hi
-        first += f["model.width"]["rank"] == 1 and f["model.depth"]["rank"] == 3
+        first += f["model.width"].rank == 1 and f["model.depth"].rank == 3
     for name, n in covered.items():
         assert n / REPS >= 1 - ALPHA - tol(ALPHA, REPS), (name, n)
     assert right_sign / REPS >= 0.95
@@ -101,7 +101,7 @@ def test_null_factors_false_positive_rate_at_alpha(design):
     for rep in range(REPS):
         out = levels(config, rep)
         for path in hits:
-            hits[path] += out["factors"][path]["p"] < ALPHA
+            hits[path] += out["factors"][path].p < ALPHA
         fit_warnings += bool(out["factor_flags"])
     for path, n in hits.items():
         assert n / REPS <= ALPHA + tol(ALPHA, REPS), (path, n)

@@ -103,13 +103,13 @@ def test_nested_factors_ground_truth_over_replicates():
         assert set(f) == {OPT, f"{OPT}[sgd].arguments.lr", f"{OPT}[sgd].arguments.momentum",
                           f"{OPT}[adam].arguments.lr"}  # no momentum factor where adam has none
         branch, momentum = f[OPT], f[f"{OPT}[sgd].arguments.momentum"]
-        assert branch["kind"] == "categorical" and set(branch["levels"]) == {"sgd"}
-        assert branch["baseline_value"] == "adam" and momentum["branch"] == "sgd"
-        assert all(math.isfinite(x) for x in [*momentum["ci"], momentum["effect"], branch["effect"]])
-        right_sign += branch["levels"]["sgd"]["effect"] > 0
-        covered += momentum["ci"][0] <= 2.0 <= momentum["ci"][1]
-        false_lr += f[f"{OPT}[adam].arguments.lr"]["p"] < alpha
-        assert momentum["n"] < group_n(group)  # estimated on sgd's trials only
+        assert branch.kind == "categorical" and set(branch.levels) == {"sgd"}
+        assert branch.baseline_value == "adam" and momentum.branch == "sgd"
+        assert all(math.isfinite(x) for x in [*momentum.ci, momentum.effect, branch.effect])
+        right_sign += branch.levels["sgd"].effect > 0
+        covered += momentum.ci[0] <= 2.0 <= momentum.ci[1]
+        false_lr += f[f"{OPT}[adam].arguments.lr"].p < alpha
+        assert momentum.n < group_n(group)  # estimated on sgd's trials only
     tol = 3 * math.sqrt(alpha * (1 - alpha) / reps)
     assert right_sign == reps
     assert covered / reps >= 1 - alpha - tol
@@ -123,9 +123,9 @@ def group_n(group) -> int:
 def test_one_at_a_time_branch_effect_is_measured_at_its_ranges_origins():
     config = _config({"type": "one_at_a_time"}, seeds=range(6))
     f = analyse_levels(group_records(records(config, 0))["default"], config, 0.05, 0.0)["factors"]
-    lo, hi = f[OPT]["levels"]["sgd"]["ci"]
-    assert lo <= 1.0 <= hi and f[OPT]["levels"]["sgd"]["effect"] > 0  # sgd +1.0 at momentum 0
-    lo, hi = f[f"{OPT}[sgd].arguments.momentum"]["ci"]
+    lo, hi = f[OPT].levels["sgd"].ci
+    assert lo <= 1.0 <= hi and f[OPT].levels["sgd"].effect > 0  # sgd +1.0 at momentum 0
+    lo, hi = f[f"{OPT}[sgd].arguments.momentum"].ci
     assert lo <= 2.0 <= hi
 
 

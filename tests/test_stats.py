@@ -242,11 +242,11 @@ def test_regression_recovers_exact_coefficients():
                                     final={"score": score + 1e-3 * np.sin(7 * seed + len(removed))}))
     g = group_records(recs)["default"]
     mains, inter, _ = regression_effects(g, cfg.components, [("a", "b")], "score", "max", 0.05, 0.0)
-    assert mains["a"]["effect"] == pytest.approx(2.0, abs=0.01)
-    assert mains["b"]["effect"] == pytest.approx(1.0, abs=0.01)
-    assert inter["a+b"]["effect"] == pytest.approx(0.5, abs=0.01)
-    assert mains["a"]["verdict"] == ESSENTIAL
+    assert mains["a"].effect == pytest.approx(2.0, abs=0.01)
+    assert mains["b"].effect == pytest.approx(1.0, abs=0.01)
+    assert inter["a+b"].effect == pytest.approx(0.5, abs=0.01)
+    assert mains["a"].verdict == ESSENTIAL
     # the same data read as a minimised metric flips every sign
     mains_min, _, _ = regression_effects(g, cfg.components, [("a", "b")], "score", "min", 0.05, 0.0)
-    assert mains_min["a"]["effect"] == pytest.approx(-2.0, abs=0.01)
-    assert mains_min["a"]["verdict"] == HARMFUL
+    assert mains_min["a"].effect == pytest.approx(-2.0, abs=0.01)
+    assert mains_min["a"].verdict == HARMFUL

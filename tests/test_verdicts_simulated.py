@@ -199,7 +199,7 @@ def test_random_design_warns_about_an_unlisted_interaction():
         recs = records_for(config, replicate=rep)
         mains, _, _ = regression_effects(group_records(recs)["default"], config.components, [], "score", "max",
                                          0.05, 0.0, scan=False)
-        averaged.append(mains["ffn"]["effect"])  # the statistics engine's own row, before typing
+        averaged.append(mains["ffn"].effect)  # the statistics engine's own row
         a = analyse(recs, config, contamination=False)
         g = a.groups["default"]
         msgs = [f.message for f in a.flags if f.kind == "interaction"]

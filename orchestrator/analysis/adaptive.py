@@ -39,6 +39,7 @@ from scipy import stats as st
 
 from ..config import AdaptiveSeeds, StudyConfig
 from ..ledger import Study, TrialRecord
+from ..ledger.verdicts_json import Comparison
 from . import alternatives, factors
 from .numbers import finite, t_quantile
 from .records import group_records
@@ -49,14 +50,14 @@ UNDECIDED, FUTILE, AT_MAX = "undecided", "futile", "at max"
 FUTILITY = 0.20
 
 
-def predictive_power(r: dict, n: int, maximum: int, alpha: float, min_effect: float, sequential) -> float:
+def predictive_power(r: Comparison, n: int, maximum: int, alpha: float, min_effect: float, sequential) -> float:
     """Bayesian predictive probability (flat prior) that a decision is reached at n = max.
 
     The bars are lenient on purpose (the final look's alpha slice without Holm's division):
     the rule may stop a hopeless component, never one with a real chance.
     """
-    d, sd = r.get("effect"), r.get("std")
-    if r.get("method") != "paired" or not (finite(d) and finite(sd)) or n < 2 or n >= maximum or sd <= 0:
+    d, sd = r.effect, r.std
+    if r.method != "paired" or not (finite(d) and finite(sd)) or n < 2 or n >= maximum or sd <= 0:
         return float("nan")
     final_alpha = alpha if sequential is None else sequential.adjust_level(maximum)
     se_max = sd / math.sqrt(maximum)
@@ -99,17 +100,17 @@ def decisions(study_path_or_records: str | Path | Iterable[TrialRecord], config:
         states = {}
         for c, r in res.items():
             n = _seeds_of(r, group, c)
-            lo, hi = r["ci"]
+            lo, hi = r.ci
             pp = predictive_power(r, n, maximum, a.alpha, a.min_effect, sequential)
-            if r["verdict"] in DECIDED:
-                state = r["verdict"]
+            if r.verdict in DECIDED:
+                state = r.verdict
             elif n >= maximum:
                 state = AT_MAX
             elif finite(pp) and pp < FUTILITY:
                 state = FUTILE
             else:
                 state = UNDECIDED
-            states[c] = {"state": state, "verdict": r["verdict"], "n": n, "effect": r["effect"], "ci": [lo, hi],
+            states[c] = {"state": state, "verdict": r.verdict, "n": n, "effect": r.effect, "ci": [lo, hi],
                          "predictive_power": pp}
         if config.has_levels:
             states |= _level_states(group, config, sequential, maximum)
@@ -127,29 +128,29 @@ def _level_states(group, config: StudyConfig, sequential, maximum: int) -> dict[
     for c, by_alt in levels["alternatives"].items():
         for alt, r in by_alt.items():
             key = f"{c}={alt}"
-            n = r["n"] if r.get("method") == "paired" else alternatives.seeds_of(group, alternative=key)
+            n = r.n if r.method == "paired" else alternatives.seeds_of(group, alternative=key)
             pp = predictive_power(r, n, maximum, a.alpha, a.min_effect, sequential)
-            state = (r["verdict"] if r["verdict"] in DECIDED else AT_MAX if n >= maximum
+            state = (r.verdict if r.verdict in DECIDED else AT_MAX if n >= maximum
                      else FUTILE if finite(pp) and pp < FUTILITY else UNDECIDED)
-            states[key] = {"state": state, "verdict": r["verdict"], "n": n, "effect": r["effect"],
-                           "ci": list(r["ci"]), "predictive_power": pp}
+            states[key] = {"state": state, "verdict": r.verdict, "n": n, "effect": r.effect,
+                           "ci": list(r.ci), "predictive_power": pp}
     for path, r in levels["factors"].items():
         n = alternatives.seeds_of(group, factor=path)
-        state = "significant" if r.get("significant") else AT_MAX if n >= maximum else UNDECIDED
-        states[path] = {"state": state, "verdict": state, "n": n, "effect": r.get("effect"), "ci": list(r["ci"]),
+        state = "significant" if r.significant else AT_MAX if n >= maximum else UNDECIDED
+        states[path] = {"state": state, "verdict": state, "n": n, "effect": r.effect, "ci": list(r.ci),
                         "predictive_power": float("nan")}
     return states
 
 
-def _seeds_of(r: dict, group, c: str) -> int:
+def _seeds_of(r: Comparison, group, c: str) -> int:
     """Paired seeds (one-at-a-time) or distinct seeds with c removed (regression designs)."""
-    if r.get("method") == "regression":
+    if r.method == "regression":
         seeds = set()
         for var in group.variants.values():
             if c in var.removed:
                 seeds |= set(var.by_seed)
         return len(seeds)
-    return int(r.get("n") or 0)
+    return r.n
 
 
 def undecided(study_path_or_records: str | Path | Iterable[TrialRecord],

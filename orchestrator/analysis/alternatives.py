@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..config import StudyConfig
-from ..ledger.verdicts_json import Flag
+from ..ledger.verdicts_json import Comparison, Flag, SecondaryEffect
 from . import factors
 from .effects import Sequential, finish_family
 from .flags import secondary_flags
@@ -17,7 +17,8 @@ from .records import GroupData
 from .stats import holm
 
 
-def add_secondary(group: GroupData, config: StudyConfig, alternatives: dict[str, dict], alpha: float) -> list[Flag]:
+def add_secondary(group: GroupData, config: StudyConfig, alternatives: dict[str, dict[str, Comparison]],
+                  alpha: float) -> list[Flag]:
     """Each alternative's effect on every secondary metric (t-based, oriented by the metric's own mode),
     stored as ``secondary`` in its result as for components; returns the flags of those moving against
     the primary metric."""
@@ -29,8 +30,7 @@ def add_secondary(group: GroupData, config: StudyConfig, alternatives: dict[str,
             res = factors._joint_alternatives(group, config, m.name, m.mode, alpha, 0.0)
         for c, by_alt in res.items():
             for a, r in by_alt.items():
-                s = {"effect": r["effect"], "ci": r["ci"], "p": r["p"], "n": r["n"]}
-                flat[f"{c}={a}"].setdefault("secondary", {})[m.name] = s
+                flat[f"{c}={a}"].secondary[m.name] = SecondaryEffect(effect=r.effect, ci=r.ci, p=r.p, n=r.n)
     return secondary_flags(group.label, flat, config.metrics.primary.name)
 
 
@@ -42,13 +42,13 @@ def adjust_for_peeking(levels: dict, sequential: Sequential | None, alpha: float
         return
     flat = {f"{c}={a}": r for c, by_alt in levels.get("alternatives", {}).items() for a, r in by_alt.items()}
     for key, r in flat.items():
-        r["n_seeds"] = r["n"] if r.get("method") == "paired" else seeds_of(group, alternative=key)
+        r.n_seeds = r.n if r.method == "paired" else seeds_of(group, alternative=key)
     finish_family(flat, alpha, min_effect, sequential)
     facs = levels.get("factors", {})
-    adj = holm([sequential.adjust(r["p"], seeds_of(group, factor=p)) if finite(r.get("p")) else np.nan
+    adj = holm([sequential.adjust(r.p, seeds_of(group, factor=p)) if finite(r.p) else np.nan
                 for p, r in facs.items()])
     for r, pa in zip(facs.values(), adj):
-        r["p_holm"], r["significant"] = float(pa), bool(finite(pa) and pa < alpha)
+        r.p_holm, r.significant = float(pa), bool(finite(pa) and pa < alpha)
 
 
 def seeds_of(group: GroupData, alternative: str | None = None, factor: str | None = None) -> int:

@@ -30,12 +30,30 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 from scipy import stats as st
 
-from ..ledger.verdicts_json import INTERACTION
+from ..ledger.verdicts_json import (
+    INTERACTION,
+    AverageEffect,
+    Comparison,
+    Deciding,
+    FitCheck,
+    LackOfFit,
+    PairTest,
+    SecondaryEffect,
+)
 from .intervals import MIN_BOOTSTRAP_N, bootstrap_ci
 from .numbers import TIE_RTOL, describe, finite, fnum, orient, snap_ties, sort_seeds, t_quantile
 from .records import GroupData
 from .sequential import sequential_level, sequential_p
-from .stats import INCONCLUSIVE, decide_family, holm, pair_values, pairing_note, summarise_diffs, summarise_estimate
+from .stats import (
+    INCONCLUSIVE,
+    decide_family,
+    holm,
+    pair_values,
+    pairing_note,
+    short,
+    summarise_diffs,
+    summarise_estimate,
+)
 
 
 class Sequential:
@@ -86,7 +104,7 @@ def paired_effects(
     min_effect: float,
     n_bootstrap: int,
     sequential: Sequential | None = None,
-) -> dict[str, dict]:
+) -> dict[str, Comparison]:
     """Per component: baseline vs no-<c> paired on seeds, Holm across components."""
     base = group.baseline
     base_vals = base.values(metric) if base else {}
@@ -99,28 +117,28 @@ def paired_effects(
         prepared[name] = pair_values(base_vals, var.values(metric), mode)
     names = [n for n, v in prepared.items() if v is not None]
     boots = batch_bootstrap([prepared[n][1] for n in names], alpha, n_bootstrap)
-    results: dict[str, dict] = {}
+    results: dict[str, Comparison] = {}
     for name, comp in components.items():
         kind = getattr(comp, "kind", None)
         if prepared[name] is None:
             missing = "baseline" if base is None else f"no-{name}"
-            results[name] = _empty(kind, "paired", f"cannot conclude: no '{missing}' trials in this group")
+            results[name] = _empty("paired", f"cannot conclude: no '{missing}' trials in this group", kind=kind)
             continue
         seeds, diffs, b, o, unpaired = prepared[name]
-        res = summarise_diffs(diffs, alpha, min_effect, n_bootstrap, 0, boot_ci=boots[names.index(name)])
         var = group.get((name,))
-        res.update(
+        results[name] = Comparison(
+            **summarise_diffs(diffs, alpha, min_effect, n_bootstrap, 0, boot_ci=boots[names.index(name)]),
             kind=kind,
             method="paired",
+            verdict=INCONCLUSIVE,
             seeds=list(seeds),
             diffs={str(s): float(d) for s, d in zip(seeds, diffs)},
             unpaired=unpaired,
-            note=pairing_note(res["n"], unpaired),
-            baseline=_short(describe(b)),
-            variant=_short(describe(o)),
+            note=pairing_note(len(seeds), unpaired),
+            baseline=short(b),
+            variant=short(o),
             seed_std=_nanmax(describe(base_vals.values())["std"], describe(var.values(metric).values())["std"]),
         )
-        results[name] = res
     finish_family(results, alpha, min_effect, sequential)
     return results
 
@@ -132,11 +150,10 @@ def paired_interactions(
     mode: str,
     alpha: float,
     n_bootstrap: int,
-) -> dict[str, dict]:
+) -> dict[str, Comparison]:
     """Per listed pair: delta_ab - delta_a - delta_b per seed, Holm across pairs."""
-    out: dict[str, dict] = {}
-    sets = []
-    keys = []
+    out: dict[str, Comparison | None] = {}
+    contrasts = {}  # key -> (seeds, contrast, dropped seeds, (delta_a, delta_b, delta_ab))
     base = group.baseline
     for a, b in pairs:
         key = f"{a}+{b}"
@@ -144,8 +161,7 @@ def paired_interactions(
         if base is None or va is None or vb is None or vab is None:
             lacking = [n for n, v in (("baseline", base), (f"no-{a}", va), (f"no-{b}", vb), (f"no-{a}+{b}", vab))
                        if v is None]
-            out[key] = _empty(None, "paired", f"cannot conclude: no {', '.join(lacking)} trials in this group")
-            out[key].pop("kind")
+            out[key] = _empty("paired", f"cannot conclude: no {', '.join(lacking)} trials in this group")
             continue
         vals = [v.values(metric) for v in (base, va, vb, vab)]
         common = sort_seeds(set(vals[0]) & set(vals[1]) & set(vals[2]) & set(vals[3]))
@@ -154,27 +170,23 @@ def paired_interactions(
         contrast = snap_ties(d_ab - d_a - d_b, np.abs(arr).max(axis=0) if common else 0.0)
         allseeds = set().union(*vals)
         dropped = sort_seeds(allseeds - set(common))
-        res = {"_seeds": common, "_contrast": contrast, "_dropped": dropped,
-               "delta_a": describe(d_a)["mean"], "delta_b": describe(d_b)["mean"], "delta_ab": describe(d_ab)["mean"]}
-        out[key] = res
-        sets.append(contrast)
-        keys.append(key)
-    boots = batch_bootstrap(sets, alpha, n_bootstrap)
-    for key, boot in zip(keys, boots):
-        pre = out[key]
-        res = summarise_diffs(pre["_contrast"], alpha, 0.0, n_bootstrap, 0, boot_ci=boot)
-        note = pairing_note(res["n"], {})
-        if pre["_dropped"]:
+        out[key] = None
+        contrasts[key] = (common, contrast, dropped, [describe(d)["mean"] for d in (d_a, d_b, d_ab)])
+    boots = batch_bootstrap([c[1] for c in contrasts.values()], alpha, n_bootstrap)
+    for (key, (common, contrast, dropped, (delta_a, delta_b, delta_ab))), boot in zip(contrasts.items(), boots):
+        note = pairing_note(len(common), {})
+        if dropped:
             note = "; ".join(x for x in (note, (f"uses seeds where all four variants finished: "
-                                         f"{', '.join(map(str, pre['_seeds']))}")) if x)
-        res.update(
+                                         f"{', '.join(map(str, common))}")) if x)
+        out[key] = Comparison(
+            **summarise_diffs(contrast, alpha, 0.0, n_bootstrap, 0, boot_ci=boot),
             method="paired",
-            seeds=list(pre["_seeds"]),
-            diffs={str(s): float(d) for s, d in zip(pre["_seeds"], pre["_contrast"])},
-            delta_a=pre["delta_a"], delta_b=pre["delta_b"], delta_ab=pre["delta_ab"],
+            verdict=INCONCLUSIVE,
+            seeds=list(common),
+            diffs={str(s): float(d) for s, d in zip(common, contrast)},
+            delta_a=delta_a, delta_b=delta_b, delta_ab=delta_ab,
             note=note,
         )
-        out[key] = res
     finish_interactions(out, alpha)
     return out
 
@@ -230,7 +242,7 @@ def regression_effects(
     extra=None,
     *,
     scan: bool = True,
-) -> tuple[dict[str, dict], dict[str, dict], dict]:
+) -> tuple[dict[str, Comparison], dict[str, Comparison], FitCheck | None]:
     """Main effects and pair interactions by least squares with seed fixed effects.
 
     With ``scan`` the main-effects model is checked (``fit_check``): every unlisted pair is
@@ -239,7 +251,7 @@ def regression_effects(
     judged by its effect in the baseline's context (its partner present); its average main
     effect stays beside it as ``average_effect``. ``extra(variant) -> {column: value}`` adds
     covariates (alternatives, factor levels) to every fit, the lack-of-fit one included (its
-    cells are then the distinct variants). Returns (mains, interactions, fit_check).
+    cells are then the distinct variants). Returns (mains, interactions, fit check; None without ``scan``).
     """
     names = list(components)
     listed = [tuple(p) for p in pairs]
@@ -247,62 +259,54 @@ def regression_effects(
     tol = TIE_RTOL * float(np.max(np.abs(y))) if y.size else 0.0
     mains_cols = [frozenset([c]) for c in names]
     base_fit = _ols(_matrix(rows, seeds, mains_cols + [frozenset(p) for p in listed], covs), y, alpha)
-    check = fit_check(rows, seeds, y, covs, names, listed, base_fit, alpha, tol) if scan else {}
-    found = [tuple(k.split(" x ")) for k in check.get("found", [])]
+    check = fit_check(rows, seeds, y, covs, names, listed, base_fit, alpha, tol) if scan else None
+    found = [tuple(k.split(" x ")) for k in check.found] if check else []
     model_pairs = listed + found
     fit = base_fit if not found else _ols(
         _matrix(rows, seeds, mains_cols + [frozenset(p) for p in model_pairs], covs), y, alpha)
     n_seeds_all = max(len(set(seeds)), 1)
     base_std = describe(group.baseline.values(metric).values() if group.baseline else [])["std"]
-    mains: dict[str, dict] = {}
+    mains: dict[str, Comparison] = {}
     for j, c in enumerate(names):
         with_c = [v for r, v in zip(rows, y) if c not in r]
         without_c = [v for r, v in zip(rows, y) if c in r]
         sign = 1.0 if mode == "max" else -1.0
         res = _coef(fit, 1 + j, f"cannot conclude: '{c}' is never removed in this group" if not without_c else None,
-                    alpha, min_effect, tol, n_seeds_all)
-        res.update(
-            kind=getattr(components[c], "kind", None),
-            method="regression",
-            n_removed=len(without_c),
-            n_seeds=len({s for r, s in zip(rows, seeds) if c in r}),
-            baseline=_short(describe([sign * v for v in with_c])),
-            variant=_short(describe([sign * v for v in without_c])),
-            seed_std=base_std if finite(base_std) else fit["resid_std"],
-        )
+                    alpha, min_effect, tol, n_seeds_all, kind=getattr(components[c], "kind", None),
+                    n_removed=len(without_c), n_seeds=len({s for r, s in zip(rows, seeds) if c in r}),
+                    baseline=short([sign * v for v in with_c]), variant=short([sign * v for v in without_c]),
+                    seed_std=base_std if finite(base_std) else fit["resid_std"])
         partners = [b if a == c else a for a, b in found if c in (a, b)]
-        if partners and res["estimable"]:
+        if partners and res.estimable:
             avg = _coef(base_fit, 1 + j, None, alpha, min_effect, tol, n_seeds_all)
-            res["average_effect"] = {"effect": avg["effect"], "ci": avg["ci"]}
-            res["note"] = (f"judged in the baseline's context ({', '.join(partners)} present): interaction with "
-                           f"{', '.join(partners)}; averaged over the design's variants its effect is "
-                           f"{avg['effect']:+.4g} [{avg['ci'][0]:.4g}, {avg['ci'][1]:.4g}]")
+            res.average_effect = AverageEffect(effect=avg.effect, ci=avg.ci)
+            res.note = (f"judged in the baseline's context ({', '.join(partners)} present): interaction with "
+                        f"{', '.join(partners)}; averaged over the design's variants its effect is "
+                        f"{avg.effect:+.4g} [{avg.ci[0]:.4g}, {avg.ci[1]:.4g}]")
         mains[c] = res
     finish_family(mains, alpha, min_effect, sequential)
-    inter: dict[str, dict] = {}
+    inter: dict[str, Comparison] = {}
     for k, (a, b) in enumerate(model_pairs):
         col = 1 + len(names) + k
         both = int(fit["X"][:, col].sum()) if fit["n"] else 0
-        res = _coef(fit, col, f"cannot conclude: '{a}' and '{b}' are never removed together" if not both else None,
-                    alpha, 0.0, tol, n_seeds_all)
-        res.update(method="regression", n_removed=both, listed=(a, b) in listed)
-        inter[f"{a}+{b}"] = res
+        inter[f"{a}+{b}"] = _coef(fit, col, f"cannot conclude: '{a}' and '{b}' are never removed together"
+                                  if not both else None, alpha, 0.0, tol, n_seeds_all, n_removed=both,
+                                  listed=(a, b) in listed)
     finish_interactions(inter, alpha)
     return mains, inter, check
 
 
-def fit_check(rows, seeds, y, covs, names, listed, base_fit: dict, alpha: float, tol: float) -> dict:
+def fit_check(rows, seeds, y, covs, names, listed, base_fit: dict, alpha: float, tol: float) -> FitCheck:
     """Is the main-effects model enough? Unlisted pairs by forward selection, and lack of fit.
 
     Each round tests every unlisted pair added on its own to the current model, Holm across
     the pairs of that round, and adds the most significant one; it stops when none is.
     A pair that stops being estimable once another was added is aliased with it in this
-    design (the data cannot tell them apart): ``aliases`` names it. Returns {pairs: {"a x b":
-    {effect, ci, p, p_holm}} (first round), found: ["a x b", ...], aliases: {found: [...]},
-    lack_of_fit: {F, df, p}, fits}; a pair's effect is its interaction contrast (positive:
-    removing both hurts more than the two removals added up).
+    design (the data cannot tell them apart): ``aliases`` names it. ``pairs`` holds the first round's
+    tests ("a x b"), ``found`` the pairs added, ``lack_of_fit`` the F test; a pair's effect is its interaction
+    contrast (positive: removing both hurts more than the two removals added up).
     """
-    out: dict = {"pairs": {}, "found": [], "aliases": {}, "lack_of_fit": None, "fits": 1}
+    out = FitCheck()
     if base_fit["n"] == 0:
         return out
     cols = [frozenset([c]) for c in names] + [frozenset(p) for p in listed]
@@ -312,31 +316,29 @@ def fit_check(rows, seeds, y, covs, names, listed, base_fit: dict, alpha: float,
         tested = {}
         for a, b in candidates:
             fit = _ols(_matrix(rows, seeds, cols + [frozenset((a, b))], covs), y, 0.05)
-            out["fits"] += 1
             if fit["estimable"][len(cols) + 1] and fit["df"] >= 1:
                 tested[(a, b)] = _coef(fit, len(cols) + 1, None, 0.05, 0.0, tol, 1)
-        if out["found"]:  # pairs no longer estimable are aliased with the pair found last
-            out["aliases"][out["found"][-1]] = [f"{a} x {b}" for a, b in candidates if (a, b) not in tested]
+        if out.found:  # pairs no longer estimable are aliased with the pair found last
+            out.aliases[out.found[-1]] = [f"{a} x {b}" for a, b in candidates if (a, b) not in tested]
         if not tested:
             break
         keys = list(tested)
-        adj = holm([tested[k]["p"] for k in keys])
-        if not out["pairs"]:
-            out["pairs"] = {f"{a} x {b}": {"effect": tested[(a, b)]["effect"], "ci": tested[(a, b)]["ci"],
-                                           "p": tested[(a, b)]["p"], "p_holm": float(pa)}
-                            for (a, b), pa in zip(keys, adj)}
+        adj = holm([tested[k].p for k in keys])
+        if not out.pairs:
+            out.pairs = {f"{a} x {b}": PairTest(effect=tested[(a, b)].effect, ci=tested[(a, b)].ci,
+                                                p=tested[(a, b)].p, p_holm=float(pa))
+                         for (a, b), pa in zip(keys, adj)}
         best = int(np.argmin(adj))
         if not adj[best] < alpha:
             break
         pair = keys[best]
-        out["found"].append(f"{pair[0]} x {pair[1]}")
+        out.found.append(f"{pair[0]} x {pair[1]}")
         cols.append(frozenset(pair))
         candidates = [k for k in keys if k != pair]
     cell_of = [(r, tuple(c)) for r, c in zip(rows, covs)]  # a variant: its removals and covariates
     cells = sorted(set(cell_of), key=lambda k: (sorted(k[0]), k[1]))
     dummies = np.array([[float(k == cell) for cell in cells[1:]] for k in cell_of]).reshape(len(y), -1)
     cell_fit = _ols(_matrix(rows, seeds, [], dummies), y, 0.05)
-    out["fits"] += 1
     extra = base_fit["df"] - cell_fit["df"]
     if cell_fit["df"] >= 1 and extra >= 1:
         rss0, rss1 = base_fit["rss"], cell_fit["rss"]
@@ -346,7 +348,7 @@ def fit_check(rows, seeds, y, covs, names, listed, base_fit: dict, alpha: float,
         else:
             f_stat = ((rss0 - rss1) / extra) / (rss1 / cell_fit["df"])
             p = float(st.f.sf(f_stat, extra, cell_fit["df"]))
-        out["lack_of_fit"] = {"F": float(f_stat), "df": [int(extra), int(cell_fit["df"])], "p": p}
+        out.lack_of_fit = LackOfFit(F=float(f_stat), df=[int(extra), int(cell_fit["df"])], p=p)
     return out
 
 
@@ -374,8 +376,9 @@ def _ols(X: np.ndarray, y: np.ndarray, alpha: float) -> dict:
 
 
 def _coef(fit: dict, col: int, reason: str | None, alpha: float, min_effect: float, tol: float,
-          n_seeds: int) -> dict:
-    """The removal effect of column ``col`` (minus its coefficient) with its tests, mde and seeds needed."""
+          seeds_total: int, **fields) -> Comparison:
+    """The removal effect of column ``col`` (minus its coefficient) with its tests, mde and seeds needed, as a
+    regression row with these ``fields`` (kind, counts, summaries) before its family's decision."""
     if reason is None and fit["n"] == 0:
         reason = "cannot conclude: no completed trials with a finite metric"
     if reason is None and not fit["estimable"][col]:
@@ -383,55 +386,48 @@ def _coef(fit: dict, col: int, reason: str | None, alpha: float, min_effect: flo
     if reason is None and fit["df"] < 1:
         reason = "cannot conclude: no residual degrees of freedom (as many parameters as trials)"
     if reason is not None:
-        res = _empty(None, "regression", reason)
-        res.pop("kind")
-        res["n"] = fit["n"]
-        return res
+        return _empty("regression", reason, n=fit["n"], **fields)
     res = summarise_estimate(-float(fit["beta"][col]), float(fit["se"][col]), fit["df"], alpha, min_effect,
-                             n_seeds, tol)
-    return {"n": fit["n"], **res, "note": "", "seeds": [], "diffs": {}}
+                             seeds_total, tol)
+    return Comparison(n=fit["n"], **res, method="regression", verdict=INCONCLUSIVE, **fields)
 
 
 # ---------------------------------------------------------------- families
 
 
-def finish_family(results: dict[str, dict], alpha: float, min_effect: float, sequential: Sequential | None) -> None:
+def finish_family(results: dict[str, Comparison], alpha: float, min_effect: float,
+                  sequential: Sequential | None) -> None:
     """Holm across the family for each test (after the adaptive-seeds adjustment), then verdicts."""
     adjust = None
     if sequential is not None:
-        def adjust(p, r):
-            return sequential.adjust(p, r.get("n_seeds", r["n"]))
+        def adjust(p, r: Comparison):
+            return sequential.adjust(p, r.n if r.n_seeds is None else r.n_seeds)
     decide_family(results, alpha, adjust, min_effect)
 
 
-def finish_interactions(results: dict[str, dict], alpha: float) -> None:
+def finish_interactions(results: dict[str, Comparison], alpha: float) -> None:
     """Holm across the pairs; a pair is an ``interaction`` when its two-sided test is significant."""
     decide_family(results, alpha)
     for r in results.values():
-        r["verdict"] = INTERACTION if r["significant"] else INCONCLUSIVE
-        r["deciding"] = None if not finite(r["p_holm"]) else {
-            "test": INTERACTION, "claim": "interaction != 0 (two-sided)", "p_holm": r["p_holm"], "p": fnum(r["p"])}
-        r["why"] = (f"p < {alpha:g} before Holm only (p {r['p']:.3g}, Holm-adjusted {r['p_holm']:.3g})"
-                    if r["verdict"] == INCONCLUSIVE and finite(r["p"]) and r["p"] < alpha else "")
-        if r["verdict"] == INTERACTION:
-            r["reading"] = ("removing both hurts more than the two removals added up: each covers for the other"
-                            if r["effect"] > 0 else
-                            "removing both hurts less than the two removals added up: each matters mainly "
-                            "while the other is present")
+        r.verdict = INTERACTION if r.significant else INCONCLUSIVE
+        r.deciding = None if not finite(r.p_holm) else Deciding(
+            test=INTERACTION, claim="interaction != 0 (two-sided)", p_holm=r.p_holm, p=fnum(r.p))
+        r.why = (f"p < {alpha:g} before Holm only (p {r.p:.3g}, Holm-adjusted {r.p_holm:.3g})"
+                 if r.verdict == INCONCLUSIVE and finite(r.p) and r.p < alpha else "")
+        if r.verdict == INTERACTION:
+            r.reading = ("removing both hurts more than the two removals added up: each covers for the other"
+                         if r.effect > 0 else
+                         "removing both hurts less than the two removals added up: each matters mainly "
+                         "while the other is present")
 
 
-def _empty(kind, method: str, note: str) -> dict:
+def _empty(method: str, note: str, **fields) -> Comparison:
+    """A row that cannot be estimated: NaN numbers, ``inconclusive``; ``fields`` set the rest (kind, counts)."""
     nan = float("nan")
-    return {"kind": kind, "method": method, "n": 0, "effect": nan, "std": nan, "se": nan,
-            "ci": [nan, nan], "ci_method": "t", "ci_bootstrap": [nan, nan], "t": nan,
-            "p": nan, "p_essential": nan, "p_harmful": nan, "p_negligible": nan, "mde": nan, "seeds_needed": None,
-            "verdict": INCONCLUSIVE, "significant": False, "estimable": False, "zero_variance": False,
-            "note": note, "seeds": [], "diffs": {}, "baseline": _short(describe([])), "variant": _short(describe([])),
-            "seed_std": nan}
-
-
-def _short(d: dict) -> dict:
-    return {"n": d["n"], "mean": d["mean"], "std": d["std"]}
+    row = {"n": 0, "effect": nan, "std": nan, "se": nan, "ci": [nan, nan], "ci_bootstrap": [nan, nan], "t": nan,
+           "p": nan, "p_essential": nan, "p_harmful": nan, "p_negligible": nan, "mde": nan, "baseline": short([]),
+           "variant": short([]), "seed_std": nan}
+    return Comparison(**(row | fields), method=method, verdict=INCONCLUSIVE, note=note)
 
 
 def _nanmax(*xs: float) -> float:
@@ -451,10 +447,10 @@ def secondary_effects(
     alpha: float,
     design: str,
     extra=None,
-) -> dict[str, dict]:
+) -> dict[str, SecondaryEffect]:
     """Effect of each component on a secondary metric (oriented by its own mode), t-based."""
     if design == "one_at_a_time":
         res = paired_effects(group, components, metric, mode, alpha, 0.0, 0)
     else:
         res, _, _ = regression_effects(group, components, pairs, metric, mode, alpha, 0.0, None, extra, scan=False)
-    return {c: {"effect": r["effect"], "ci": r["ci"], "p": r["p"], "n": r["n"]} for c, r in res.items()}
+    return {c: SecondaryEffect(effect=r.effect, ci=r.ci, p=r.p, n=r.n) for c, r in res.items()}

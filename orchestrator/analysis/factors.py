@@ -30,13 +30,14 @@ from statsmodels.tools.sm_exceptions import SingularMatrixWarning
 from .. import levels as lv
 from .. import space_sampling
 from ..config import StudyConfig
+from ..ledger.verdicts_json import Comparison, Factor, FactorInteraction, FactorLevel, SecondaryEffect
 from ..paths import get_path
 from ..plan import variant_key
 from .flags import flag, secondary_flags
 from .intervals import MIN_BOOTSTRAP_N, bootstrap_ci
-from .numbers import TIE_RTOL, describe, finite, t_quantile
+from .numbers import TIE_RTOL, finite, t_quantile
 from .records import GroupData
-from .stats import decide_family, holm, paired_comparison, summarise_estimate
+from .stats import INCONCLUSIVE, compare_paired, decide_family, holm, short, summarise_estimate
 
 NAN = float("nan")
 
@@ -114,26 +115,26 @@ def analyse_levels(group: GroupData, config: StudyConfig, alpha: float, min_effe
     factors = factor_effects(group, config, metric, mode, alpha, n_bootstrap)
     decide_family({f"{c}={a}": r for c, by_alt in alts.items() for a, r in by_alt.items()}, alpha, None, min_effect)
     _rank(factors, alpha)
-    flags = [flag("factor_fit", "warning", group.label, p, f"{p}: {r['fit_note']}")
-             for p, r in factors.items() if r.get("fit_note")]
+    flags = [flag("factor_fit", "warning", group.label, p, f"{p}: {r.fit_note}")
+             for p, r in factors.items() if r.fit_note]
     for m in config.metrics.secondary:
         for name, r in factor_effects(group, config, m.name, m.mode, alpha, 0).items():
-            level = factors[name].get("effect_level")
-            own = r["levels"].get(level, {}) if level is not None else r
-            factors[name].setdefault("secondary", {})[m.name] = {
-                "effect": own.get("effect", NAN), "ci": own.get("ci", [NAN, NAN]), "p": own.get("p", NAN),
-                "n": r["n"], **({"level": level} if level is not None else {})}
+            level = factors[name].effect_level
+            own = r.levels.get(level) if level is not None else r
+            factors[name].secondary[m.name] = SecondaryEffect(
+                effect=NAN, ci=[NAN, NAN], p=NAN, n=r.n, level=level) if own is None else SecondaryEffect(
+                effect=own.effect, ci=own.ci, p=own.p, n=r.n, level=level)
     flags += secondary_flags(group.label, factors, metric,
-                             lambda r, s: f"level {s['level']}" if "level" in s else r["unit"])
+                             lambda r, s: f"level {s.level}" if s.level is not None else r.unit)
     flags += [flag("interaction", "warning", group.label, pair,
-                   f"{pair}: the factors interact on {metric} (Holm p {r['p_holm']:.2g}): each one's main effect is "
+                   f"{pair}: the factors interact on {metric} (Holm p {r.p_holm:.2g}): each one's main effect is "
                    "averaged over the other's levels; read them together (the pair's plots, or a grid over both)")
-              for pair, r in interactions.items() if r["significant"]]
+              for pair, r in interactions.items() if r.significant]
     return {"alternatives": alts, "factors": factors, "factor_interactions": interactions, "factor_flags": flags}
 
 
 def factor_effects(group: GroupData, config: StudyConfig, metric: str, mode: str, alpha: float,
-                   n_bootstrap: int) -> dict[str, dict]:
+                   n_bootstrap: int) -> dict[str, Factor]:
     """Every factor's effect on one metric (oriented by its mode): one_at_a_time alone, else one joint fit."""
     sign = 1.0 if mode == "max" else -1.0
     if config.design.type == "one_at_a_time":
@@ -150,7 +151,8 @@ def factor_effects(group: GroupData, config: StudyConfig, metric: str, mode: str
     return out
 
 
-def factor_interactions(group: GroupData, config: StudyConfig, metric: str, mode: str, alpha: float) -> dict:
+def factor_interactions(group: GroupData, config: StudyConfig, metric: str, mode: str, alpha: float
+                        ) -> dict[str, FactorInteraction]:
     """random/full_factorial: each pair of factors' interaction columns (products of their own columns)
     added to the main-effects fit, F-tested together; Holm across the pairs. A range inside a branch
     is an interaction with its branch already, so a factor is not paired with its own nested ranges."""
@@ -158,7 +160,7 @@ def factor_interactions(group: GroupData, config: StudyConfig, metric: str, mode
     columns = sorted({k for r in rows for k in r})
     known = lv.factors(config)
     own = {name: [c for c in columns if c == f"f:{name}" or c.startswith(f"f:{name}=")] for name in known}
-    out: dict[str, dict] = {}
+    out: dict[str, FactorInteraction] = {}
     names = list(known)
     for i, a in enumerate(names):
         for b in names[i + 1:]:
@@ -168,27 +170,28 @@ def factor_interactions(group: GroupData, config: StudyConfig, metric: str, mode
             extended = [{**r, **{f"{ca}*{cb}": r.get(ca, 0.0) * r.get(cb, 0.0) for ca in own[a] for cb in own[b]}}
                         for r in rows]
             fit = Fit(columns + cols, extended, seeds, ys)
-            out[f"{a} x {b}"] = {"p": fit.joint_p(cols), "columns": len(cols)}
-    adj = holm([r["p"] if finite(r["p"]) else np.nan for r in out.values()])
+            out[f"{a} x {b}"] = FactorInteraction(p=fit.joint_p(cols), columns=len(cols))
+    adj = holm([r.p if finite(r.p) else np.nan for r in out.values()])
     for r, pa in zip(out.values(), adj):
-        r["p_holm"] = float(pa)
-        r["significant"] = bool(finite(pa) and pa < alpha)
+        r.p_holm = float(pa)
+        r.significant = bool(finite(pa) and pa < alpha)
     return out
 
 
-def _paired_alternatives(group, config, metric, mode, alpha, min_effect, n_bootstrap) -> dict:
+def _paired_alternatives(group, config, metric, mode, alpha, min_effect, n_bootstrap
+                         ) -> dict[str, dict[str, Comparison]]:
     """one_at_a_time: the baseline against each alternative, paired on seeds (``compare_paired``)."""
     base = group.baseline
-    out: dict[str, dict] = {}
+    out: dict[str, dict[str, Comparison]] = {}
     for c, comp in config.components.items():
         for a in comp.alternatives:
             var = group.get(variant_key((), {c: a}))
             if base is None or var is None:
                 r = _empty(f"cannot conclude: no {'baseline' if base is None else c + '=' + a} trials in this group")
             else:
-                r = paired_comparison(base.values(metric), var.values(metric), mode, alpha, min_effect,
-                                      n_bootstrap, bootstrap=n_bootstrap > 0)
-            r.update(kind=getattr(comp, "kind", None), overrides=comp.alternatives[a])
+                r = compare_paired(base.values(metric), var.values(metric), mode, alpha, min_effect,
+                                   n_bootstrap, bootstrap=n_bootstrap > 0)
+            r.kind, r.overrides = getattr(comp, "kind", None), comp.alternatives[a]
             out.setdefault(c, {})[a] = r
     return out
 
@@ -230,25 +233,23 @@ def _joint_rows(group, config, metric, mode) -> tuple[list, list, list, list]:
     return rows, seeds, ys, values
 
 
-def _joint_alternatives(group, config, metric, mode, alpha, min_effect) -> dict:
+def _joint_alternatives(group, config, metric, mode, alpha, min_effect) -> dict[str, dict[str, Comparison]]:
     """random/full_factorial: each alternative's column in one fit over every trial of the group."""
     rows, seeds, ys, values = _joint_rows(group, config, metric, mode)
     columns = sorted({k for r in rows for k in r})
-    alts: dict[str, dict] = {}
+    alts: dict[str, dict[str, Comparison]] = {}
     fit = Fit(columns, rows, seeds, ys) if any(c.alternatives for c in config.components.values()) else None
     for c, comp in config.components.items():
         for a in comp.alternatives:
             col = f"alt:{c}={a}"
             n = sum(1 for r in rows if r.get(col))
             est, se = fit.coef(col) if col in columns else (NAN, NAN)
-            r = estimate(-est, se, fit.df, alpha, min_effect, seeds, ys)
             at_base = [y for v, y in values if c not in v.removed and c not in v.alternatives]
-            r.update(n=n, method="regression", kind=getattr(comp, "kind", None), overrides=comp.alternatives[a],
-                     baseline=_short(at_base), seeds=[], diffs={},
-                     variant=_short([y for r_, (_, y) in zip(rows, values) if r_.get(col)]),
-                     note="" if finite(se)
-                     else f"cannot conclude: '{c}={a}' is not estimable in this group ({n} trials)")
-            alts.setdefault(c, {})[a] = r
+            alts.setdefault(c, {})[a] = Comparison(
+                **estimate(-est, se, fit.df, alpha, min_effect, seeds, ys), n=n, method="regression",
+                verdict=INCONCLUSIVE, kind=getattr(comp, "kind", None), overrides=comp.alternatives[a],
+                baseline=short(at_base), variant=short([y for r_, (_, y) in zip(rows, values) if r_.get(col)]),
+                note="" if finite(se) else f"cannot conclude: '{c}={a}' is not estimable in this group ({n} trials)")
     return alts
 
 
@@ -273,7 +274,7 @@ def covariates(config: StudyConfig):
     return lambda v: {k: x for k, x in design_row(config, v).items() if not k.startswith("removed:")}
 
 
-def _factor_result(f: lv.Factor, rows, seeds, ys, others, alpha, sign, n_bootstrap: int = 0) -> dict:
+def _factor_result(f: lv.Factor, rows, seeds, ys, others, alpha, sign, n_bootstrap: int = 0) -> Factor:
     """Effect (numeric: slope; categorical: per level vs the baseline's value), joint p, fit check.
 
     A row's ``__value`` is its level of this factor (None: a trial of another branch, where a
@@ -283,15 +284,13 @@ def _factor_result(f: lv.Factor, rows, seeds, ys, others, alpha, sign, n_bootstr
     """
     inside = [r["__value"] is not None for r in rows]
     base_value = f.origin if f.branch else f.base_level
-    res: dict = {"n": sum(inside), "baseline_value": base_value, "fit_note": "", "note": "",
-                 "path": f.path, "branch": f.branch}
+    where = {"n": sum(inside), "baseline_value": base_value, "path": f.path, "branch": f.branch}
     if f.numeric:
-        res.update(kind="numeric", unit=f.unit)
         for r in rows:
             r["__x"] = f.x(r["__value"]) if r["__value"] is not None else 0.0
         fit = Fit(["__x"] + others, rows, seeds, ys)
         est, se = fit.coef("__x")
-        res.update(estimate(est, se, fit.df, alpha, 0.0, seeds, ys))
+        res = Factor(**estimate(est, se, fit.df, alpha, 0.0, seeds, ys), **where, kind="numeric", unit=f.unit)
         _use_bootstrap(res, ["__x"] + others, rows, seeds, ys, "__x", alpha, n_bootstrap)
         xs = [r["__x"] for r, ok in zip(rows, inside) if ok]
         if len({round(x, 12) for x in xs}) >= 3:
@@ -301,16 +300,15 @@ def _factor_result(f: lv.Factor, rows, seeds, ys, others, alpha, sign, n_bootstr
             curved = Fit(["__x", "__x2"] + others, rows, seeds, ys)
             q, qse = curved.coef("__x2")
             qp = estimate(q, qse, curved.df, alpha, 0.0, seeds, ys)["p"]
-            res["curvature_p"] = qp
+            res.curvature_p = qp
             if finite(qp) and qp < alpha:
-                res["fit_note"] = (f"the straight-line fit is poor (squared term p = {qp:.3g}): the metric bends "
+                res.fit_note = (f"the straight-line fit is poor (squared term p = {qp:.3g}): the metric bends "
                                    f"over the range, read the plot rather than the slope")
         lo, hi, log = space_sampling.bounds(f.space)
         span = (math.log2(hi / lo) if log else hi - lo)
-        res["importance"] = abs(est) * span if finite(est) else NAN
+        res.importance = abs(est) * span if finite(est) else NAN
         own = ["__x"]
     else:
-        res.update(kind="categorical", unit="vs the baseline's value")
         names = {}
         for r in rows:
             if r["__value"] is not None and not lv.same(r["__value"], base_value):
@@ -322,39 +320,40 @@ def _factor_result(f: lv.Factor, rows, seeds, ys, others, alpha, sign, n_bootstr
         levels = {}
         for col, value in names.items():
             est, se = fit.coef(col)
-            levels[str(value)] = estimate(est, se, fit.df, alpha, 0.0, seeds, ys) | {
-                "n": sum(1 for r in rows if r.get(col))}
+            levels[str(value)] = FactorLevel(**estimate(est, se, fit.df, alpha, 0.0, seeds, ys),
+                                             n=sum(1 for r in rows if r.get(col)))
             _use_bootstrap(levels[str(value)], cols + others, rows, seeds, ys, col, alpha, n_bootstrap)
-        adj = holm([lr["p"] if finite(lr["p"]) else np.nan for lr in levels.values()])
+        adj = holm([lr.p if finite(lr.p) else np.nan for lr in levels.values()])
         for lr, pa in zip(levels.values(), adj):
-            lr["p_holm"] = float(pa)
-        effects = [lr["effect"] for lr in levels.values() if finite(lr["effect"])]
-        best = max(levels.values(), key=lambda lr: abs(lr["effect"]) if finite(lr["effect"]) else -1, default=None)
-        res.update(estimate(NAN, NAN, 0, alpha, 0.0, [], []))
+            lr.p_holm = float(pa)
+        effects = [lr.effect for lr in levels.values() if finite(lr.effect)]
+        best = max(levels.values(), key=lambda lr: abs(lr.effect) if finite(lr.effect) else -1, default=None)
+        res = Factor(**estimate(NAN, NAN, 0, alpha, 0.0, [], []), **where, kind="categorical",
+                     unit="vs the baseline's value")
         if best is not None:
-            res.update(effect=best["effect"], ci=best["ci"], ci_method=best["ci_method"],
-                       ci_bootstrap=best["ci_bootstrap"], se=best["se"], df=best["df"],
-                       effect_level=next(k for k, lr in levels.items() if lr is best))
-        res["p"] = fit.joint_p(cols)
-        res["levels"] = levels
-        res["importance"] = (max(effects + [0.0]) - min(effects + [0.0])) if effects else NAN
+            res.effect, res.ci, res.se, res.df = best.effect, best.ci, best.se, best.df
+            res.ci_method, res.ci_bootstrap = best.ci_method, best.ci_bootstrap
+            res.effect_level = next(k for k, lr in levels.items() if lr is best)
+        res.p = fit.joint_p(cols)
+        res.levels = levels
+        res.importance = (max(effects + [0.0]) - min(effects + [0.0])) if effects else NAN
         own = cols
     part = fit.partial(own)
-    res["adjusted"] = part is not None
+    res.adjusted = part is not None
     ys_plot = np.asarray(ys) if part is None else float(np.mean(ys)) + part - float(np.mean(part))
-    res["points"] = [[r["__value"], float(sign * y)] for r, y, ok in zip(rows, ys_plot, inside) if ok]
-    if not finite(res.get("p")):
-        res["note"] = "cannot conclude: too few trials at other levels to estimate this factor"
+    res.points = [(r["__value"], float(sign * y)) for r, y, ok in zip(rows, ys_plot, inside) if ok]
+    if not finite(res.p):
+        res.note = "cannot conclude: too few trials at other levels to estimate this factor"
     return res
 
 
-def _use_bootstrap(res: dict, columns, rows, seeds, ys, column, alpha, n_bootstrap) -> None:
+def _use_bootstrap(res: Factor | FactorLevel, columns, rows, seeds, ys, column, alpha, n_bootstrap) -> None:
     """With >= MIN_BOOTSTRAP_N seeds: the BCa interval (the components' ``bootstrap_ci``) of the column's
     per-seed coefficients (``ci_bootstrap``) becomes the interval shown (``ci_method`` says which; ``ci``
     stays t). Every variant runs every seed, so each seed's fit has the same design and their mean is the
     pooled estimate."""
     uniq = sorted(set(seeds), key=str)
-    if n_bootstrap <= 0 or len(uniq) < MIN_BOOTSTRAP_N or not finite(res.get("effect")):
+    if n_bootstrap <= 0 or len(uniq) < MIN_BOOTSTRAP_N or not finite(res.effect):
         return
     coefs = []
     for s in uniq:
@@ -365,10 +364,10 @@ def _use_bootstrap(res: dict, columns, rows, seeds, ys, column, alpha, n_bootstr
         coefs.append(float(np.linalg.lstsq(fit.X, fit.y, rcond=None)[0][1 + columns.index(column)]))
     lo, hi = bootstrap_ci(coefs, alpha, n_bootstrap)
     if finite(lo) and finite(hi):
-        res.update(ci_bootstrap=[float(lo), float(hi)], ci_method="BCa")
+        res.ci_bootstrap, res.ci_method = [float(lo), float(hi)], "BCa"
 
 
-def _rank(factors: dict[str, dict], alpha: float) -> None:
+def _rank(factors: dict[str, Factor], alpha: float) -> None:
     """Holm across factors; rank by importance (the metric's spread over the factor's levels or range).
 
     Each factor also gets the interval its Holm decision was made at (``ci_decision``, t-based at
@@ -377,30 +376,26 @@ def _rank(factors: dict[str, dict], alpha: float) -> None:
     (a categorical factor's levels: at alpha/k shared by its levels, Bonferroni within it).
     """
     names = list(factors)
-    adj = holm([factors[p]["p"] if finite(factors[p].get("p")) else np.nan for p in names])
+    adj = holm([factors[p].p if finite(factors[p].p) else np.nan for p in names])
     for p, pa in zip(names, adj):
-        factors[p]["p_holm"] = float(pa)
-        factors[p]["significant"] = bool(finite(pa) and pa < alpha)
-    tested = sorted((p for p in names if finite(factors[p].get("p"))), key=lambda p: factors[p]["p"])
-    stop = next((i for i, p in enumerate(tested) if not factors[p]["significant"]), len(tested))
+        factors[p].p_holm = float(pa)
+        factors[p].significant = bool(finite(pa) and pa < alpha)
+    tested = sorted((p for p in names if finite(factors[p].p)), key=lambda p: factors[p].p)
+    stop = next((i for i, p in enumerate(tested) if not factors[p].significant), len(tested))
     for i, p in enumerate(tested):
         r = factors[p]
         k = len(tested) - min(i, stop)
-        r.update(decision_k=k, decision_m=len(tested))
-        targets = [r] if r["kind"] == "numeric" else list(r["levels"].values())
+        r.decision_k, r.decision_m = k, len(tested)
+        targets = [r] if r.kind == "numeric" else list(r.levels.values())
         for t in targets:
-            half = t_quantile(1 - alpha / k / len(targets) / 2, t["df"]) * t["se"] if finite(t.get("se")) else NAN
-            t["ci_decision"] = [t["effect"] - half, t["effect"] + half]
-    order = sorted(names, key=lambda p: -factors[p]["importance"] if finite(factors[p]["importance"]) else math.inf)
+            half = t_quantile(1 - alpha / k / len(targets) / 2, t.df) * t.se if finite(t.se) else NAN
+            t.ci_decision = [t.effect - half, t.effect + half]
+    order = sorted(names, key=lambda p: -factors[p].importance if finite(factors[p].importance) else math.inf)
     for i, p in enumerate(order, 1):
-        factors[p]["rank"] = i
+        factors[p].rank = i
 
 
-def _empty(note: str) -> dict:
-    return estimate(NAN, NAN, 0, 0.05, 0.0, [], []) | {"n": 0, "method": "paired", "note": note, "seeds": [],
-                                                  "diffs": {}, "baseline": _short([]), "variant": _short([])}
-
-
-def _short(values) -> dict:
-    d = describe(values)
-    return {"n": d["n"], "mean": d["mean"], "std": d["std"]}
+def _empty(note: str) -> Comparison:
+    """An alternative that cannot be compared (no trials): NaN numbers, ``inconclusive``."""
+    return Comparison(**estimate(NAN, NAN, 0, 0.05, 0.0, [], []), n=0, method="paired", verdict=INCONCLUSIVE,
+                      note=note, baseline=short([]), variant=short([]))

@@ -25,8 +25,9 @@ from typing import Any
 import numpy as np
 
 from ..ledger import FAILED, PENDING, RUNNING, TrialRecord
-from ..ledger.verdicts_json import Flag
+from ..ledger.verdicts_json import Comparison, Factor, FitCheck, Flag, SecondaryEffect
 from .intervals import prediction_interval
+from .model import ContaminationCheck, ReferenceCheck
 from .numbers import describe, finite, sort_seeds
 from .records import GroupData
 from .stats import INCONCLUSIVE
@@ -47,23 +48,24 @@ def _seeds(seeds: Iterable) -> str:
 # ---------------------------------------------------------------- per-component flags
 
 
-def effect_flags(label: str, results: dict[str, dict], primary: str, is_interaction: bool = False) -> list[Flag]:
+def effect_flags(label: str, results: dict[str, Comparison], primary: str, is_interaction: bool = False
+                 ) -> list[Flag]:
     out = []
     for name, r in results.items():
         what = f"pair {name}" if is_interaction else name
-        if not r.get("estimable", False):
+        if not r.estimable:
             out.append(flag("cannot_conclude", "warning", label, name,
-                            f"{what}: {r.get('note') or 'cannot conclude'} - verdict stays 'inconclusive'"))
+                            f"{what}: {r.note or 'cannot conclude'} - verdict stays 'inconclusive'"))
             continue
-        if r.get("zero_variance"):
+        if r.zero_variance:
             out.append(flag("zero_variance", "warning", label, name,
                             f"{what}: every seed gave exactly the same {primary} difference; check that the seed "
                             "reaches the trainable (or the variant is deterministic)"))
         if is_interaction:
             continue
-        sd, eff = r.get("seed_std"), r.get("effect")
+        sd, eff = r.seed_std, r.effect
         if finite(sd) and finite(eff) and sd > abs(eff):
-            tail = ("the verdict rests on pairing by seed" if r.get("verdict") != INCONCLUSIVE
+            tail = ("the verdict rests on pairing by seed" if r.verdict != INCONCLUSIVE
                     else "the difference is within seed noise")
             out.append(flag("seed_variance", "warning", label, name,
                             f"{name}: seed std of {primary} ({_fmt(sd)}) is larger than the effect "
@@ -71,29 +73,31 @@ def effect_flags(label: str, results: dict[str, dict], primary: str, is_interact
     return out
 
 
-def fit_flags(label: str, check: dict, primary: str) -> list[Flag]:
+def fit_flags(label: str, check: FitCheck | None, primary: str) -> list[Flag]:
     """The main-effects model left out a pair that interacts, or does not fit the variant means."""
+    if check is None:
+        return []
     out = []
-    for key in check.get("found", []):
-        r = check["pairs"][key]
-        aliases = check.get("aliases", {}).get(key)
+    for key in check.found:
+        r = check.pairs[key]
+        aliases = check.aliases.get(key)
         alias = f"; this design cannot tell it apart from {', '.join(aliases)}" if aliases else ""
         out.append(flag("interaction", "warning", label, key,
-                        f"{key}: interaction on {primary} (contrast {_fmt(r['effect'])}, Holm p "
-                        f"{_fmt(r['p_holm'], 2)}) not listed in design.pairs; the pair was added to the model "
+                        f"{key}: interaction on {primary} (contrast {_fmt(r.effect)}, Holm p "
+                        f"{_fmt(r.p_holm, 2)}) not listed in design.pairs; the pair was added to the model "
                         f"and both components are judged in the baseline's context{alias}"))
-    lof = check.get("lack_of_fit")
-    if lof and lof["p"] < 0.05:
-        names = ", ".join(check.get("found", [])) or "no single pair explains it"
+    lof = check.lack_of_fit
+    if lof and lof.p < 0.05:
+        names = ", ".join(check.found) or "no single pair explains it"
         out.append(flag("interaction", "warning", label, None,
                         f"the main-effects model does not fit the variant means of {primary} (lack of fit F = "
-                        f"{_fmt(lof['F'])}, p = {_fmt(lof['p'], 2)}; {names}): effects averaged over variants "
+                        f"{_fmt(lof.F)}, p = {_fmt(lof.p, 2)}; {names}): effects averaged over variants "
                         "may not hold in the baseline"))
     return out
 
 
-def secondary_flags(label: str, rows: dict[str, dict], primary: str,
-                    what: Callable[[dict, dict], str] = lambda r, s: "the component") -> list[Flag]:
+def secondary_flags(label: str, rows: dict[str, Comparison] | dict[str, Factor], primary: str,
+                    what: Callable[[Any, SecondaryEffect], str] = lambda r, s: "the component") -> list[Flag]:
     """A secondary metric whose CI excludes 0 on the side opposite to a row's primary effect.
 
     Each row (a component, an alternative, a factor) carries its secondary metrics' effects under
@@ -101,10 +105,10 @@ def secondary_flags(label: str, rows: dict[str, dict], primary: str,
     unit or level)."""
     out = []
     for name, r in rows.items():
-        pe = r.get("effect")
-        for metric, s in (r.get("secondary") or {}).items():
-            se_ = s.get("effect")
-            lo, hi = s.get("ci", [np.nan, np.nan])
+        pe = r.effect
+        for metric, s in r.secondary.items():
+            se_ = s.effect
+            lo, hi = s.ci
             if not (finite(pe) and finite(se_) and finite(lo) and finite(hi)) or pe == 0:
                 continue
             if (pe > 0 and hi < 0) or (pe < 0 and lo > 0):
@@ -184,15 +188,14 @@ def _error_summary(rec: TrialRecord) -> str:
 
 
 def reference_check(label: str, baseline_values: list[float], reference: float | None, mode: str,
-                    alpha: float, primary: str) -> tuple[dict | None, list[Flag]]:
+                    alpha: float, primary: str) -> tuple[ReferenceCheck | None, list[Flag]]:
     """Where a single published run sits in the retrained baseline's seed distribution."""
     if reference is None:
         return None, []
     x = np.asarray(baseline_values, dtype=float)
     n = x.size
-    info: dict[str, Any] = {"reference": float(reference), "n": int(n)}
     if n < 2:
-        return info, [flag("reference", "warning", label, "baseline",
+        return ReferenceCheck(reference=float(reference), n=int(n)), [flag("reference", "warning", label, "baseline",
                            f"cannot check reference_result {_fmt(reference)}: the retrained baseline has {n} "
                            "seed(s) (need at least 2)")]
     d = describe(x)
@@ -201,9 +204,10 @@ def reference_check(label: str, baseline_values: list[float], reference: float |
     worse = (lambda v: v < lo) if mode == "max" else (lambda v: v > hi)
     frac_beaten = float(np.mean(x >= reference)) if mode == "max" else float(np.mean(x <= reference))
     tail_q = float(np.quantile(x, 0.95 if mode == "max" else 0.05))  # the empirical 95th (5th for min) percentile
-    info.update(mean=d["mean"], std=d["std"], prediction_interval=[lo, hi], tail_quantile=tail_q,
-                z=(reference - d["mean"]) / d["std"] if d["std"] else float("nan"),
-                fraction_at_least_as_good=frac_beaten)
+    info = ReferenceCheck(reference=float(reference), n=int(n), mean=d["mean"], std=d["std"],
+                          prediction_interval=[lo, hi], tail_quantile=tail_q,
+                          z=(reference - d["mean"]) / d["std"] if d["std"] else float("nan"),
+                          fraction_at_least_as_good=frac_beaten)
     flags = []
     level = round((1 - alpha) * 100)
     if better(reference):
@@ -227,7 +231,8 @@ def reference_check(label: str, baseline_values: list[float], reference: float |
 # ---------------------------------------------------------------- contamination
 
 
-def contamination_flags(records: Iterable[TrialRecord], study_path: str | Path | None) -> tuple[list[Flag], dict]:
+def contamination_flags(records: Iterable[TrialRecord], study_path: str | Path | None
+                        ) -> tuple[list[Flag], ContaminationCheck]:
     """Overlap of training items with evaluation items, per trial (cached by data hash).
 
     Splits whose name contains 'train' are training data; every other split is evaluation
@@ -276,8 +281,8 @@ def contamination_flags(records: Iterable[TrialRecord], study_path: str | Path |
         out.append(flag("contamination", "error", None, ev,
                         f"contamination: {k}{'' if n_ev is None else f' of {n_ev}'} '{ev}' items also appear in "
                         f"'{tr}' ({len(trials)} trial(s): {sample}); every result evaluated on '{ev}' is void"))
-    return out, {"checked_pairs": checked, "unchecked_pairs": unchecked,
-                 "contaminated_trials": sum(map(len, hits.values()))}
+    return out, ContaminationCheck(checked_pairs=checked, unchecked_pairs=unchecked,
+                                   contaminated_trials=sum(map(len, hits.values())))
 
 
 def _overlap(rec: TrialRecord, tr, ht, ev, he, fps, trials_dir, cache) -> int | None:

@@ -32,6 +32,38 @@ class MetricStats(_Model):
     values: list[Num] = []
 
 
+class ReferenceCheck(_Model):
+    """Where one published run (``reference_result``) sits in the retrained baseline's seed spread: the
+    numbers past ``n`` from 2 seeds on (the prediction interval at 1 - alpha)."""
+
+    reference: float
+    n: int
+    mean: Num = None
+    std: Num = None
+    prediction_interval: list[Num] | None = None
+    tail_quantile: Num = None
+    z: Num = None
+    fraction_at_least_as_good: Num = None
+
+
+class AdaptiveLooks(_Model):
+    """Adaptive seeds (or an interim look): p-values adjusted for a look at every size ``initial``..``max``,
+    ``interim_share`` of alpha spent on the interim looks."""
+
+    initial: int
+    max: int
+    interim_share: float
+
+
+class ContaminationCheck(_Model):
+    """The train/eval overlap check over the trials' data fingerprints: (train, eval) pairs checked, pairs
+    that could not be checked, and trials with an overlap (each one is an error flag)."""
+
+    checked_pairs: int = 0
+    unchecked_pairs: int = 0
+    contaminated_trials: int = 0
+
+
 class SeedStatus(_Model):
     """A variant's seeds by what became of them (the expected ones the plan asked for)."""
 
@@ -100,12 +132,13 @@ class Analysis(_Model):
     n_bootstrap: int
     design: str
     pairs: list[list[str]]
-    adaptive: dict[str, Any] | None
+    adaptive: AdaptiveLooks | None
     metrics: list[str]
     groups: dict[str, GroupAnalysis]
     main_group: str | None
-    reference: dict[str, Any] | None
-    contamination: dict[str, Any]
+    reference: ReferenceCheck | None
+    #: None when the check was not asked for (``analyse(..., contamination=False)``)
+    contamination: ContaminationCheck | None
     flags: list[Flag]
     reproducibility: dict[str, Any]
     cost: Cost

@@ -151,7 +151,7 @@ def render_markdown(analysis: Analysis, config: StudyConfig, study: Study, plot_
     if analysis.adaptive:
         ad = analysis.adaptive
         L += [(f"> Adaptive seeds: p-values are adjusted for looking after every seed (alpha split over the "
-              f"sample sizes {ad['initial']}..{ad['max']}, {int(ad['interim_share'] * 100)}% of it to the interim "
+              f"sample sizes {ad.initial}..{ad.max}, {int(ad.interim_share * 100)}% of it to the interim "
               f"looks), so the verdicts keep their error rate."), ""]
     multi = len(analysis.groups) > 1
     for label, g in analysis.groups.items():
@@ -191,13 +191,13 @@ def render_markdown(analysis: Analysis, config: StudyConfig, study: Study, plot_
     L.append("")
     if analysis.reference:
         ref = analysis.reference
-        if "prediction_interval" in ref:
-            lo, hi = ref["prediction_interval"]
+        if ref.prediction_interval is not None:
+            lo, hi = ref.prediction_interval
             L += ["## Reference result: one published run against the seed spread", "",
-                  (f"reference_result {tables.num(ref['reference'])} vs the retrained baseline "
-                  f"{tables.num(ref['mean'])} ± {tables.num(ref['std'])} over {ref['n']} seeds: z = "
-                  f"{tables.num(ref['z'])}, prediction interval [{tables.num(lo)}, {tables.num(hi)}], "
-                  f"{ref['fraction_at_least_as_good'] * 100:.0f}% of the retrained seeds are at least as good."), ""]
+                  (f"reference_result {tables.num(ref.reference)} vs the retrained baseline "
+                  f"{tables.num(ref.mean)} ± {tables.num(ref.std)} over {ref.n} seeds: z = "
+                  f"{tables.num(ref.z)}, prediction interval [{tables.num(lo)}, {tables.num(hi)}], "
+                  f"{ref.fraction_at_least_as_good * 100:.0f}% of the retrained seeds are at least as good."), ""]
     L += _cost_md(analysis)
     if plot_files:
         L += ["## Plots", ""]

@@ -41,7 +41,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from scipy import stats as st
 
-from ..ledger.verdicts_json import ESSENTIAL, HARMFUL, INCONCLUSIVE, NEGLIGIBLE, Comparison
+from ..ledger.verdicts_json import ESSENTIAL, HARMFUL, INCONCLUSIVE, NEGLIGIBLE, Comparison, Deciding, Summary
 from .intervals import BOOTSTRAP_METHOD, CI_METHOD, bootstrap_ci, interval, simultaneous_alpha, t_ci
 from .numbers import describe, finite, fnum, orient, snap_ties, sort_seeds, t_quantile
 from .power import mde, seeds_needed
@@ -144,48 +144,47 @@ def verdict(p_essential: float, p_harmful: float, p_negligible: float, alpha: fl
     return INCONCLUSIVE
 
 
-def decide_family(results: Mapping[str, dict], alpha: float, adjust=None, min_effect: float = 0.0) -> None:
+def decide_family(results: Mapping[str, Comparison], alpha: float, adjust=None, min_effect: float = 0.0) -> None:
     """Holm across a family (components of one analysis), then verdicts, in place.
 
     Three Holm families: ``p`` (two-sided against 0: ``significant``), the directional
     claim ``min(p_essential, p_harmful)`` (at most one of the two is below 1, so it is a
     valid p-value for "essential or harmful is wrong"; with min_effect 0 it equals ``p``,
     so an effect is claimed exactly when it is significant) and ``p_negligible``.
-    ``adjust(p, result)`` first makes a p-value valid under optional stopping (adaptive
+    ``adjust(p, row)`` first makes a p-value valid under optional stopping (adaptive
     seeds). Sets ``p_holm``, ``p_essential_holm``, ``p_harmful_holm`` (1 for the direction
     not taken), ``p_negligible_holm``, ``significant``, ``verdict``, ``ci_sim`` (the
     simultaneous interval, see ``simultaneous_alpha``), ``deciding`` (``deciding_test``) and
     ``why`` (``disagreement``: why a row that looks decided is not, or the reverse; "" if none).
     """
-    names = list(results)
+    rows = list(results.values())
 
     def family(values) -> np.ndarray:
         ps = []
-        for name, p in zip(names, values):
+        for r, p in zip(rows, values):
             if adjust is not None and finite(p):
-                p = adjust(p, results[name])
+                p = adjust(p, r)
             ps.append(p if finite(p) else np.nan)
         return holm(ps)
 
-    rs = [results[n] for n in names]
     nan = float("nan")
-    two_sided = family([r.get("p", nan) for r in rs])
-    directional = family([min(r.get("p_essential", nan), r.get("p_harmful", nan)) for r in rs])
-    negligible = family([r.get("p_negligible", nan) for r in rs])
+    two_sided = family([r.p for r in rows])
+    directional = family([min(r.p_essential, r.p_harmful) for r in rows])
+    negligible = family([r.p_negligible for r in rows])
     m = int(np.sum(np.isfinite(directional)))
-    for r, p0, pd, pn in zip(rs, two_sided, directional, negligible):
-        up = finite(r.get("p_essential")) and r["p_essential"] <= r.get("p_harmful", 1.0)
-        r["p_holm"], r["p_negligible_holm"] = float(p0), float(pn)
-        r["p_essential_holm"] = float(pd) if up else (1.0 if finite(pd) else nan)
-        r["p_harmful_holm"] = (1.0 if finite(pd) else nan) if up else float(pd)
-        r["significant"] = bool(finite(r["p_holm"]) and r["p_holm"] < alpha)
-        r["verdict"] = verdict(r["p_essential_holm"], r["p_harmful_holm"], r["p_negligible_holm"], alpha)
+    for r, p0, pd, pn in zip(rows, two_sided, directional, negligible):
+        up = finite(r.p_essential) and r.p_essential <= r.p_harmful
+        r.p_holm, r.p_negligible_holm = float(p0), float(pn)
+        r.p_essential_holm = float(pd) if up else (1.0 if finite(pd) else nan)
+        r.p_harmful_holm = (1.0 if finite(pd) else nan) if up else float(pd)
+        r.significant = bool(finite(r.p_holm) and r.p_holm < alpha)
+        r.verdict = verdict(r.p_essential_holm, r.p_harmful_holm, r.p_negligible_holm, alpha)
         factor = adjust(1e-12, r) / 1e-12 if adjust is not None else 1.0
         sim_alpha = simultaneous_alpha(alpha, m, factor)
-        r["ci_sim_level"] = 1 - sim_alpha
-        r["ci_sim"] = interval(r.get("effect", nan), r.get("se", nan), r.get("df", nan), sim_alpha)
-        r["deciding"] = deciding_test(r, min_effect)
-        r["why"] = disagreement(r, alpha, min_effect)
+        r.ci_sim_level = 1 - sim_alpha
+        r.ci_sim = interval(r.effect, r.se, r.df, sim_alpha)
+        r.deciding = deciding_test(r, min_effect)
+        r.why = disagreement(r, alpha, min_effect)
 
 
 #: what each verdict's test shows, in words (``deciding_test``)
@@ -193,51 +192,51 @@ CLAIMS = {ESSENTIAL: "effect > +min_effect", HARMFUL: "effect < -min_effect",
           NEGLIGIBLE: "within +-min_effect (TOST)"}
 
 
-def deciding_test(r: dict, min_effect: float) -> dict | None:
-    """The test that decides the verdict: {test, claim, p_holm, p} (p raw, p_holm what is compared with alpha).
+def deciding_test(r: Comparison, min_effect: float) -> Deciding | None:
+    """The test that decides the verdict (p raw, p_holm what is compared with alpha).
 
     For an ``inconclusive`` row the test closest to deciding (smallest adjusted p) is named.
     None when no test could run.
     """
-    v = r.get("verdict")
+    v = r.verdict
     if v not in DECIDED:
-        tests = [t for t in (ESSENTIAL, HARMFUL, NEGLIGIBLE) if finite(r.get(f"p_{t}_holm"))]
+        tests = [t for t in (ESSENTIAL, HARMFUL, NEGLIGIBLE) if finite(getattr(r, f"p_{t}_holm"))]
         if not tests:
             return None
-        v = min(tests, key=lambda t: r[f"p_{t}_holm"])
+        v = min(tests, key=lambda t: getattr(r, f"p_{t}_holm"))
     claim = CLAIMS[v].replace("min_effect", f"{min_effect:g}")
-    return {"test": v, "claim": claim, "p_holm": float(r[f"p_{v}_holm"]), "p": fnum(r.get(f"p_{v}"))}
+    return Deciding(test=v, claim=claim, p_holm=float(getattr(r, f"p_{v}_holm")), p=fnum(getattr(r, f"p_{v}")))
 
 
-def disagreement(r: dict, alpha: float, min_effect: float) -> str:
+def disagreement(r: Comparison, alpha: float, min_effect: float) -> str:
     """Why a row whose numbers look decided is not (or decided while its interval looks not); "" if none.
 
     The words before the first " (" are the short reason the verdict cell shows; the rest gives the numbers.
     """
-    d = r.get("deciding")
+    d = r.deciding
     if d is None:
         return ""
-    ph = f"{d['p_holm']:.3g}"
-    lo, hi = r.get("ci_sim", [float("nan")] * 2)
-    if r.get("verdict") == INCONCLUSIVE:
-        band = "clears the band" if d["test"] != NEGLIGIBLE else "lies inside the band"
-        if d["p"] is not None and d["p"] < alpha:
-            return (f"{band} before Holm only (p {d['p']:.3g} < {alpha:g}; Holm-adjusted p {ph} >= {alpha:g} "
-                    f"for {d['claim']})")
-        if r.get("significant"):
-            return (f"differs from 0 but is not shown {'beyond' if d['test'] != NEGLIGIBLE else 'within'} "
-                    f"+-{min_effect:g} (Holm-adjusted p {r['p_holm']:.3g} < {alpha:g} against 0; {ph} >= {alpha:g} "
-                    f"for {d['claim']})")
-        if finite(r.get("p")) and r["p"] < alpha:
-            return (f"p < {alpha:g} against 0 before Holm only (p {r['p']:.3g}, Holm-adjusted {r['p_holm']:.3g}; "
-                    f"{ph} >= {alpha:g} for {d['claim']})")
+    ph = f"{d.p_holm:.3g}"
+    lo, hi = r.ci_sim
+    if r.verdict == INCONCLUSIVE:
+        band = "clears the band" if d.test != NEGLIGIBLE else "lies inside the band"
+        if d.p is not None and d.p < alpha:
+            return (f"{band} before Holm only (p {d.p:.3g} < {alpha:g}; Holm-adjusted p {ph} >= {alpha:g} "
+                    f"for {d.claim})")
+        if r.significant:
+            return (f"differs from 0 but is not shown {'beyond' if d.test != NEGLIGIBLE else 'within'} "
+                    f"+-{min_effect:g} (Holm-adjusted p {r.p_holm:.3g} < {alpha:g} against 0; {ph} >= {alpha:g} "
+                    f"for {d.claim})")
+        if finite(r.p) and r.p < alpha:
+            return (f"p < {alpha:g} against 0 before Holm only (p {r.p:.3g}, Holm-adjusted {r.p_holm:.3g}; "
+                    f"{ph} >= {alpha:g} for {d.claim})")
         return ""
     if not (finite(lo) and finite(hi)):
         return ""
-    if d["test"] == ESSENTIAL and not lo > min_effect or d["test"] == HARMFUL and not hi < -min_effect:
+    if d.test == ESSENTIAL and not lo > min_effect or d.test == HARMFUL and not hi < -min_effect:
         return (f"decided by Holm's step-down test though the Bonferroni interval touches the band (Holm is less "
                 f"strict; adjusted p {ph} < {alpha:g})")
-    if d["test"] == NEGLIGIBLE and not (lo > -min_effect and hi < min_effect):
+    if d.test == NEGLIGIBLE and not (lo > -min_effect and hi < min_effect):
         return (f"negligible by TOST though the simultaneous interval reaches past +-{min_effect:g} (TOST needs "
                 f"only the 1-2alpha interval; Holm-adjusted p {ph} < {alpha:g})")
     return ""
@@ -251,12 +250,7 @@ def short_reason(why: str) -> str:
 # ---------------------------------------------------------------- the paired comparison
 
 
-def compare_paired(*args, **kwargs) -> Comparison:
-    """``paired_comparison``, typed: one variant against the baseline as a finished row."""
-    return Comparison.model_validate(paired_comparison(*args, **kwargs))
-
-
-def paired_comparison(
+def compare_paired(
     baseline_values_by_seed: Mapping[int, float],
     other_values_by_seed: Mapping[int, float],
     mode: str,
@@ -266,7 +260,7 @@ def paired_comparison(
     *,
     random_state: int | None = 0,
     bootstrap: bool = True,
-) -> dict:
+) -> Comparison:
     """Compare one variant with the baseline over paired seeds: effect, CI, p-values, verdict.
 
     Positive ``effect`` means the baseline is better, i.e. the thing the other variant lacks
@@ -275,21 +269,21 @@ def paired_comparison(
     family of one (``*_holm`` equal the raw p-values); a study's analysis re-adjusts
     across components with ``decide_family``. With fewer than two paired seeds the verdict
     is ``inconclusive`` with ``estimable: False`` and a note saying it cannot conclude.
-    ``baseline`` and ``variant`` summarise the two sides' values. Returns the row as a dict the
-    analysis adds to before typing it (``compare_paired`` types it at once).
+    ``baseline`` and ``variant`` summarise the two sides' values.
     """
     seeds, diffs, b, o, unpaired = pair_values(dict(baseline_values_by_seed), dict(other_values_by_seed), mode)
-    result = summarise_diffs(diffs, alpha, min_effect, n_bootstrap if bootstrap else 0, random_state)
-    result.update(
+    result = Comparison(
+        **summarise_diffs(diffs, alpha, min_effect, n_bootstrap if bootstrap else 0, random_state),
+        method="paired",
+        verdict=INCONCLUSIVE,
         seeds=list(seeds),
         diffs={str(s): float(d) for s, d in zip(seeds, diffs)},
         unpaired=unpaired,
-        baseline=_short(describe(b)),
-        variant=_short(describe(o)),
-        method="paired",
+        baseline=short(b),
+        variant=short(o),
+        note=pairing_note(len(seeds), unpaired),
     )
     decide_family({"variant": result}, alpha, min_effect=min_effect)
-    result["note"] = pairing_note(result["n"], unpaired)
     return result
 
 
@@ -352,8 +346,10 @@ def summarise_estimate(effect: float, se: float, df: int, alpha: float, min_effe
             "estimable": True, "zero_variance": bool(se == 0)}
 
 
-def _short(d: dict) -> dict:
-    return {"n": d["n"], "mean": d["mean"], "std": d["std"]}
+def short(values) -> Summary:
+    """n, mean and std of these values."""
+    d = describe(values)
+    return Summary(n=d["n"], mean=d["mean"], std=d["std"])
 
 
 def pair_values(base: dict, other: dict, mode: str):

@@ -3,8 +3,8 @@
 ``analyse(records, config, study_path=None)`` is pure: records in; out the typed ``Analysis`` (model.py):
 the settings, and per group the variants' metrics and the typed rows (``Comparison`` per component, pair and
 alternative, ``Factor``, ``FactorInteraction``: ``orchestrator.ledger.verdicts_json``), the flags and
-the cost. The statistics (effects.py, factors.py) build each row as a dict and ``typed`` validates
-it once it is complete. ``verdicts_payload(analysis)`` is the ``Verdicts`` document (verdicts.json)
+the cost. The statistics (effects.py, factors.py) build each row as its model and fill it in steps, the
+family's Holm decision last. ``verdicts_payload(analysis)`` is the ``Verdicts`` document (verdicts.json)
 the tuning stage, the tier gate and W&B read.
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 
 from ..config import AdaptiveSeeds, StudyConfig
 from ..ledger import COMPLETED, FAILED, PENDING, RUNNING, VARIANT, TrialRecord
-from ..ledger.verdicts_json import Comparison, Factor, FactorInteraction, FitCheck, Flag, Group, Metric, Power, Verdicts
+from ..ledger.verdicts_json import Comparison, FitCheck, Flag, Group, Metric, Power, Verdicts
 from ..paths import get_path
 from . import alternatives, factors, reproducibility
 from .effects import (
@@ -34,7 +34,7 @@ from .flags import (
     secondary_flags,
     trial_flags,
 )
-from .model import Analysis, Cost, GroupAnalysis, VariantSummary
+from .model import AdaptiveLooks, Analysis, Cost, GroupAnalysis, VariantSummary
 from .numbers import describe, finite, sort_seeds
 from .power import MAX_SEEDS
 from .records import DEFAULT_GROUP, GroupData, group_records
@@ -146,7 +146,7 @@ def analyse(records: Iterable[TrialRecord], config: StudyConfig, study_path: str
         flags.extend(ref_flags)
     determinism, d_flags = reproducibility.check(records, _history(study_path))
     flags.extend(d_flags)
-    contamination_info: dict = {}
+    contamination_info = None
     if contamination:
         c_flags, contamination_info = contamination_flags(records, study_path)
         flags.extend(c_flags)
@@ -163,8 +163,8 @@ def analyse(records: Iterable[TrialRecord], config: StudyConfig, study_path: str
         n_bootstrap=n_boot,
         design=design,
         pairs=[list(p) for p in pairs],
-        adaptive=None if sequential is None else {
-            "initial": sequential.initial, "max": sequential.maximum, "interim_share": sequential.interim_share},
+        adaptive=None if sequential is None else AdaptiveLooks(
+            initial=sequential.initial, max=sequential.maximum, interim_share=sequential.interim_share),
         metrics=all_metrics,
         groups=groups_out,
         main_group=main,
@@ -178,7 +178,7 @@ def analyse(records: Iterable[TrialRecord], config: StudyConfig, study_path: str
 
 
 def design_effects(group: GroupData, config: StudyConfig, n_boot: int, sequential: Sequential | None,
-                   interactions: bool = True) -> tuple[dict[str, dict], dict[str, dict], dict]:
+                   interactions: bool = True) -> tuple[dict[str, Comparison], dict[str, Comparison], FitCheck | None]:
     """The components' effects on the primary metric by the design's method: (components, pair interactions,
     fit check). one_at_a_time pairs each variant with the baseline on seeds (its interactions only when asked);
     random/full_factorial fit one regression over the group."""
@@ -188,7 +188,7 @@ def design_effects(group: GroupData, config: StudyConfig, n_boot: int, sequentia
         comps = paired_effects(group, config.components, primary.name, primary.mode, a.alpha, a.min_effect, n_boot,
                                sequential)
         inter = paired_interactions(group, pairs, primary.name, primary.mode, a.alpha, n_boot) if interactions else {}
-        return comps, inter, {}
+        return comps, inter, None
     return regression_effects(group, config.components, pairs, primary.name, primary.mode, a.alpha, a.min_effect,
                               sequential, factors.covariates(config) if config.has_levels else None)
 
@@ -208,7 +208,7 @@ def analyse_group(group: GroupData, config: StudyConfig, n_boot: int, sequential
         _adaptive_notes(components, set(config.seed_list))
     for m in config.metrics.secondary:
         for c, s in secondary_effects(group, comps, pairs, m.name, m.mode, a.alpha, design, covariates).items():
-            components[c].setdefault("secondary", {})[m.name] = s
+            components[c].secondary[m.name] = s
     flags = effect_flags(label, components, primary.name)
     flags += effect_flags(label, interactions, primary.name, is_interaction=True)
     flags += fit_flags(label, check, primary.name)
@@ -222,7 +222,8 @@ def analyse_group(group: GroupData, config: StudyConfig, n_boot: int, sequential
     flags += levels.pop("factor_flags", [])
     if levels.get("alternatives"):
         flags += alternatives.add_secondary(group, config, levels["alternatives"], a.alpha)
-    components, interactions, levels = typed(components, interactions, levels)
+    for c, by_alt in levels.get("alternatives", {}).items():
+        components[c].alternatives = by_alt
     variants = {}
     for var in group.ordered():
         per_metric = {}
@@ -243,7 +244,7 @@ def analyse_group(group: GroupData, config: StudyConfig, n_boot: int, sequential
         variants=variants,
         components=components,
         interactions=interactions,
-        fit_check=FitCheck.model_validate({k: v for k, v in check.items() if k != "fits"}) if check else None,
+        fit_check=check,
         power=power_summary(components, a.min_effect),
         flags=flags,
         complete=all(s in (COMPLETED, FAILED) for s in states),
@@ -252,24 +253,6 @@ def analyse_group(group: GroupData, config: StudyConfig, n_boot: int, sequential
         n_absent=n_absent,
         **levels,
     )
-
-
-def typed(components: dict[str, dict], interactions: dict[str, dict], levels: dict
-          ) -> tuple[dict[str, Comparison], dict[str, Comparison], dict]:
-    """A group's rows as the models the report, verdicts.json and tuning read (validated here): each
-    component carries its alternatives."""
-    comps = {c: Comparison.model_validate(r) for c, r in components.items()}
-    out = dict(levels)
-    if "alternatives" in levels:
-        out["alternatives"] = {c: {a: Comparison.model_validate(r) for a, r in by_alt.items()}
-                               for c, by_alt in levels["alternatives"].items()}
-        for c, by_alt in out["alternatives"].items():
-            comps[c].alternatives = by_alt
-    if "factors" in levels:
-        out["factors"] = {p: Factor.model_validate(r) for p, r in levels["factors"].items()}
-        out["factor_interactions"] = {k: FactorInteraction.model_validate(r)
-                                      for k, r in levels["factor_interactions"].items()}
-    return comps, {k: Comparison.model_validate(r) for k, r in interactions.items()}, out
 
 
 def power_summary(components: dict[str, Comparison], min_effect: float) -> Power | None:
@@ -293,15 +276,15 @@ def power_summary(components: dict[str, Comparison], min_effect: float) -> Power
     return Power(mde=worst.mde, n=n, min_effect=min_effect, seeds_needed=worst.seeds_needed, line=line)
 
 
-def _adaptive_notes(components: dict[str, dict], initial: set) -> None:
+def _adaptive_notes(components: dict[str, Comparison], initial: set) -> None:
     """Seeds the baseline has beyond a component's are by design with adaptive seeds: say so plainly."""
     for r in components.values():
-        un = r.get("unpaired") or {}
+        un = r.unpaired
         extra = un.get("only_baseline") or []
-        if r.get("estimable") and extra and not un.get("only_other") and not un.get("nonfinite") \
+        if r.estimable and extra and not un.get("only_other") and not un.get("nonfinite") \
                 and not (set(extra) & initial):
-            r["note"] = (f"adaptive seeds: decided on {r['n']} paired seeds; the baseline's later seeds "
-                         f"({', '.join(map(str, extra))}) went to components still undecided")
+            r.note = (f"adaptive seeds: decided on {r.n} paired seeds; the baseline's later seeds "
+                      f"({', '.join(map(str, extra))}) went to components still undecided")
 
 
 def _metric_names(records: list[TrialRecord], config: StudyConfig) -> list[str]:
@@ -363,6 +346,7 @@ def verdicts_payload(analysis: Analysis) -> Verdicts:
     top = groups.get(analysis.main_group) or Group()
     return Verdicts(
         study=analysis.study, primary=analysis.primary, alpha=analysis.alpha, min_effect=analysis.min_effect,
-        design=analysis.design, adaptive=analysis.adaptive, reproducibility=analysis.reproducibility,
+        design=analysis.design, adaptive=None if analysis.adaptive is None else analysis.adaptive.model_dump(),
+        reproducibility=analysis.reproducibility,
         main_group=analysis.main_group, power=top.power, components=top.components, interactions=top.interactions,
         factors=top.factors, groups=groups, complete=analysis.complete, flags=analysis.flags)

@@ -78,7 +78,10 @@ class AverageEffect(_Model):
 
 class Estimate(_Model):
     """An effect with its t interval (``ci``), the BCa one from 10 seeds (``ci_bootstrap``), tests (raw
-    p-values), mde and seeds needed."""
+    p-values), mde and seeds needed. The analysis fills a row in steps (its family's Holm decision comes
+    last): every assignment is validated as construction is."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     effect: Num = None
     std: Num = None
