@@ -135,16 +135,18 @@ def test_broken_process_fails_only_its_own_trials_and_the_study_exits_1(tmp_path
 
 
 def test_hung_and_stalled_trials_are_stopped_and_counted(tmp_path, ray_address):
-    # limits with room for a healthy trial on a loaded 2-core machine (its own attempt takes < 1 s)
+    # limits with room for a healthy trial on a loaded 2-core machine (its own attempt takes < 1 s); the
+    # timeout is 4x the stall limit, so that an attempt slow to make its first report (seen at load 13)
+    # still stalls well before it could time out
     root = project(tmp_path, "hang", {"endless": "endless", "stall": "stall"}, seeds=[0],
-                   fault_tolerance={"max_failures": 1, "trial_timeout": 8, "stall_timeout": 4})
+                   fault_tolerance={"max_failures": 1, "trial_timeout": 16, "stall_timeout": 4})
     result = ablator(root, "launch", "study.yaml", timeout=300, address=ray_address)
     assert result.returncode == 1, result.stdout + result.stderr
     recs = records(root, "hang")
     assert recs["baseline-seed0"].state == "COMPLETED"
     hang, stall = recs["no-endless-seed0"], recs["no-stall-seed0"]
     assert hang.state == stall.state == "FAILED"
-    assert [e.error for e in hang.errors] == ["timed out after 8 s"] * 2
+    assert [e.error for e in hang.errors] == ["timed out after 16 s"] * 2
     assert [e.error for e in stall.errors] == ["stalled: no report for 4 s"] * 2
 
 

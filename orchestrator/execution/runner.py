@@ -226,6 +226,9 @@ class TrialExecutor:
                 if isinstance(getattr(exc, "cause", None), NoRoom):  # the attempt found its disk full
                     self._pause(spec)
                     raise exc.cause from None
+                if isinstance(exc, ray.exceptions.LocalRayletDiedError):  # the driver's own node, not the trial
+                    self.inflight[head] = spec  # left PENDING with the others (stop_on_node_loss)
+                    raise
                 record = self._failed_attempt(spec, exc)
             if record.state == PENDING:  # a failed attempt with restarts left
                 self.on_update(record)
