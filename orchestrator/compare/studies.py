@@ -6,11 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..analysis import analyse_study, verdicts_payload
 from ..analysis.numbers import sort_seeds
-from ..errors import LedgerDamaged, StudyError
+from ..config import load_yaml
+from ..errors import StudyError
 from ..ledger import FAILED, VARIANT, Study
 from ..ledger.files import read_json
 from ..ledger.verdicts_json import LAYOUT, Verdicts, read_verdicts
@@ -81,11 +80,7 @@ def changes(old: Any, new: Any) -> list[Change]:
 
 
 def _config(study: Study) -> dict:
-    try:
-        data = yaml.safe_load(study.config_path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise LedgerDamaged(study.config_path, f"cannot be read: {exc}") from None
-    return data if isinstance(data, dict) else {}
+    return load_yaml(study.config_path)[0]
 
 
 def code_note(old: StudySide, new: StudySide) -> str:
