@@ -183,6 +183,8 @@ def resume(
     dashboard: bool = DASHBOARD,
     upload: bool = UPLOAD,
     code_changed: str | None = CODE_CHANGED,
+    budget: str | None = typer.Option(None, "--budget", help="A new budget, e.g. trial_hours=12, gpu_hours=40 or "
+                                      "max_trials=60: replaces the one in force (a spent one exits 3) and continues."),
 ):
     """Complete an interrupted study; finished trials are never re-run. Runs the launch's project directory."""
     from . import session
@@ -190,11 +192,13 @@ def resume(
     if jobs.is_job_address(address):
         study = _study(study_dir)
         session.in_project(study, "resume", code_changed)  # the job ships the launch's project
-        args = ["resume", str(study.path.resolve())] + (["--retry-failed"] if retry_failed else [])
+        args = (["resume", str(study.path.resolve())] + (["--retry-failed"] if retry_failed else [])
+                + (["--budget", budget] if budget else []))
         jobs.submit(address, args + _code_changed(code_changed), study.info["name"], console, upload=upload)
         return
     _finish(session.resume(study_dir, address=address, console=console, ray_temp_dir=ray_temp_dir,
-                           dashboard=dashboard, retry_failed=retry_failed, upload=upload, code_changed=code_changed))
+                           dashboard=dashboard, retry_failed=retry_failed, upload=upload, code_changed=code_changed,
+                           budget=budget))
 
 
 @app.command()

@@ -14,6 +14,7 @@ CLI prints ``str(exc)`` without a traceback and exits with ``exc.exit_code``.
         ClusterError         a Ray cluster that cannot be reached or used
       Interrupted            SIGINT/SIGTERM/SIGHUP: stopped cleanly, resumable (exit 130/143)
       NodeLost               the Ray node the driver runs on died under it: stopped, resumable (exit 75)
+      BudgetReached          the study's budget is spent: report written, `resume --budget` raises it (exit 3)
 """
 
 from __future__ import annotations
@@ -111,3 +112,11 @@ class NodeLost(AblatorError):
 
     exit_code = 75
     retryable = True
+
+
+class BudgetReached(AblatorError):
+    """The study's budget (``budget:``) is spent: no trial starts after it, the running ones finish, the report
+    is written (the rows it left undecided, and what each would need). Exit 3: not 0 (some planned trial did
+    not run), not 1 (no trial failed); `ablator resume DIR --budget ...` raises it and continues."""
+
+    exit_code = 3

@@ -1,5 +1,6 @@
 """Study configuration: the models (one module per concept) and the YAML loader with file:line errors."""
 
+from .budget import Budget
 from .design import AdaptiveSeeds, Analysis, Component, Design, Sweep, Tier, Tiers
 from .loader import load_config, load_yaml, parse_config
 from .metrics import Metric, Metrics
@@ -11,7 +12,7 @@ from .trainable import ScriptTrainable, resolve_callable
 from .tuning import ScheduleAt, Tuning
 
 __all__ = [
-    "NAME_RE", "AdaptiveSeeds", "Analysis", "Component", "Design", "FaultTolerance", "Metric", "Metrics",
+    "NAME_RE", "AdaptiveSeeds", "Analysis", "Budget", "Component", "Design", "FaultTolerance", "Metric", "Metrics",
     "Reproducibility", "Resources", "ScheduleAt", "ScriptTrainable", "SearchSpace", "Storage", "StudyConfig",
     "Sweep", "Tier", "Tiers", "Tracking", "Tuning", "WandbSettings", "json_schema", "load_config", "load_yaml",
     "parse_config", "resolve_callable",

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from pydantic import Discriminator, Field, Tag, ValidationInfo, field_validator, model_validator
 
 from ..paths import apply_overrides
+from .budget import Budget, uses_gpus
 from .checks import NAME_RE, CrossCheckError, factor_checks, has_path, space_checks
 from .design import AdaptiveSeeds, Analysis, Component, Design, Sweep, Tiers
 from .metrics import Metrics
@@ -42,6 +43,10 @@ class StudyConfig(Strict):
     analysis: Analysis = Field(default=Analysis(), description="Statistics of the verdicts.")
     reproducibility: Reproducibility = Field(default=Reproducibility(), description="Determinism of trials.")
     resources: Resources = Field(default=Resources(), description="What each trial needs, and how many run.")
+    budget: Budget | None = Field(
+        default=None, description="Most the ablation stage may use: trial-hours, GPU-hours or trials; reached, "
+        "the study stops (exit 3) with its report, and `ablator resume DIR --budget ...` raises it.",
+        examples=[{"trial_hours": 12}, {"gpu_hours": 40}, {"max_trials": 60}])
     fault_tolerance: FaultTolerance = Field(default=FaultTolerance(), description="Restarts and timeouts.")
     storage: Storage = Field(default=Storage(), description="Where study directories live.")
     tracking: Tracking = Field(default=Tracking(), description="Experiment tracking.")
@@ -120,6 +125,10 @@ class StudyConfig(Strict):
                         errors.append(
                             (("tiers", "order", i, "overrides", dotted), f"path '{dotted}' is not in baseline")
                         )
+        if self.budget is not None and self.budget.gpu_hours is not None and not uses_gpus(self.resources):
+            errors.append((("budget", "gpu_hours"), "cannot be measured: the study reserves no GPU "
+                                                    "(resources.gpus_per_trial is 0); give trial_hours "
+                                                    "(worker-hours on a CPU study) or max_trials"))
         if errors:
             raise CrossCheckError(errors)
         return self

@@ -402,24 +402,33 @@ def code_dir() -> str | None:
 
 
 def run_trials(executor: TrialExecutor, specs: Iterable[TrialSpec],
-               tick: Callable[[], None] | None = None) -> list[TrialRecord]:
+               tick: Callable[[], None] | None = None,
+               may_start: Callable[[TrialSpec], bool] | None = None) -> list[TrialRecord]:
     """Run every spec to COMPLETED or FAILED; inference-only specs wait for their source trial.
 
-    `tick` is called on each turn of the loop (TrialObservers.tick: progress, tracker).
+    `tick` is called on each turn of the loop (TrialObservers.tick: progress, tracker). `may_start(spec)`
+    (a budget) is asked before each start: once it says no, nothing more starts, the running trials finish
+    and the specs not started stay PENDING.
     """
     with stop_on_node_loss(executor):
-        return _run_trials(executor, specs, tick)
+        return _run_trials(executor, specs, tick, may_start)
 
 
 def _run_trials(executor: TrialExecutor, specs: Iterable[TrialSpec],
-                tick: Callable[[], None] | None) -> list[TrialRecord]:
+                tick: Callable[[], None] | None, may_start: Callable[[TrialSpec], bool] | None = None
+                ) -> list[TrialRecord]:
     study = executor.study
     queue = deque(specs)
     results: list[TrialRecord] = []
     blocked: dict[str, list[TrialSpec]] = {}  # source trial id -> specs waiting on it
+    closed = False  # may_start said no: what has not started stays PENDING
     while queue or blocked or executor.inflight:
         limit = executor.limit()
         while queue and len(executor.inflight) < limit:
+            if closed or (may_start is not None and not may_start(queue[0])):
+                closed = True
+                queue.clear()
+                break
             spec = queue.popleft()
             if spec.inference_only:
                 source = study.trial(spec.source_trial).read()
@@ -433,7 +442,7 @@ def _run_trials(executor: TrialExecutor, specs: Iterable[TrialSpec],
             executor.submit(spec)
         if not executor.inflight:
             if not queue:  # nothing runs that could complete the blocked trials' sources
-                for waiting in blocked.values():
+                for waiting in blocked.values() if not closed else ():
                     for spec in waiting:
                         results.append(_not_run(executor, spec, f"source trial {spec.source_trial} did not complete"))
                 blocked = {}

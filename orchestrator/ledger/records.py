@@ -101,6 +101,8 @@ class TrialRecord(BaseModel):
     pid: int | None = None
     node_id: str | None = None
     gpu_ids: str | None = None
+    #: GPUs the trial reserved, all workers together (0.25: a quarter of one GPU); the budget charges it
+    gpus: float | None = None
     hardware: dict[str, Any] | None = None
     reproducibility: dict[str, Any] | None = None
     #: every rank of a multi-worker attempt: rank, host, node_id, pid, gpu_ids

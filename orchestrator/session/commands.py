@@ -10,13 +10,15 @@ from rich.console import Console
 
 from .. import plan as planning
 from ..config import StudyConfig, load_config
-from ..errors import StudyError, StudyLocked, UserError
+from ..errors import BudgetReached, StudyError, StudyLocked, UserError
 from ..execution import interrupt
 from ..ledger import FAILED, PENDING, VARIANT, Study, TrialRecord
 from ..ledger.verdicts_json import read_verdicts
 from ..overrides import Override, resolved_text
 from ..provenance import collect
 from ..tuning import schedule
+from .budget import parse as parse_budget
+from .budget import raise_budget
 from .mending import mend_records
 from .plan_table import print_plan
 from .project import enter_project, record_project
@@ -61,9 +63,10 @@ def launch(config_path: str | Path, *, address: str | None = None, variants: lis
 
 def resume(study_dir: str | Path, *, address: str | None = None, console: Console | None = None,
            ray_temp_dir: str | None = None, dashboard: bool = True, retry_failed: bool = False,
-           upload: bool = True, code_changed: str | None = None) -> Study:
+           upload: bool = True, code_changed: str | None = None, budget: str | None = None) -> Study:
     """`ablator resume`: complete a study; finished trials are never re-run. It runs in (and ships)
-    the launch's project directory, refused if the code there changed (unless `code_changed` is 'ok')."""
+    the launch's project directory, refused if the code there changed (unless `code_changed` is 'ok').
+    `budget` ('trial_hours=12', 'gpu_hours=H', 'max_trials=N') replaces the budget in force."""
     console = console or Console()
     study = Study(Path(study_dir).resolve())
     if not study.exists():
@@ -74,6 +77,8 @@ def resume(study_dir: str | Path, *, address: str | None = None, console: Consol
     def open_study() -> None:
         study.check()
         mend_records(study, console)
+        if budget is not None:
+            raise_budget(study, config, parse_budget(budget))
         if retry_failed:
             for record in study.records():
                 if record.state == FAILED and record.purpose == VARIANT:
@@ -170,7 +175,12 @@ def in_project(study: Study, command: str, code_changed: str | None = None) -> P
 
 
 def _all_stages(session: StudySession, rerun=None) -> None:
-    completed = session.ablation(rerun)
+    try:
+        completed = session.ablation(rerun)
+    except BudgetReached:  # the study ends here, its report written (what the budget left undecided)
+        session.report()
+        session.tracker.log_analysis(session.study.path)
+        raise
     interrupt.check()
     session.report()
     session.tracker.log_analysis(session.study.path)

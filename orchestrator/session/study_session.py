@@ -22,6 +22,7 @@ from ..ledger import Study, TrialRecord
 from ..ledger.verdicts_json import Verdicts
 from ..tuning import schedule
 from .ablation import run_ablation
+from .budget import BudgetGate, in_force
 from .report import write_report
 from .scheduling import schedule_tuning
 
@@ -186,16 +187,24 @@ class StudySession:
         known = {t["trial_id"] for t in plan["trials"]}
         plan["trials"] += [s.to_dict() for s in specs if s.trial_id not in known]
         study.write_plan(plan)
-        todo = runner.prepare(study, specs)
+        res = self.config.resources
+        todo = runner.prepare(study, specs, lambda spec: {"gpus": res.gpus_per_trial * res.workers_per_trial})
         finished = len(specs) - len(todo)
         if finished:
             self.console.print(f"{finished} of {len(specs)} trials already finished: reused, not re-run")
         if not todo:
             return []
+        budget = in_force(study, self.config)
+        gate = BudgetGate(study, self.config, budget) if budget is not None else None
         with self.observers.progress(len(todo), label):
+            unsubscribe = self.observers.subscribe(gate.update) if gate else None
             executor = runner.TrialExecutor(study, self.config, on_update=self.observers.update)
             try:
-                return runner.run_trials(executor, todo, tick=self.observers.tick)
+                done = runner.run_trials(executor, todo, tick=self.observers.tick,
+                                         may_start=gate.may_start if gate else None)
+                if gate is not None and gate.reached:
+                    raise gate.stop(study, len(todo) - len(done))
+                return done
             except (Interrupted, KeyboardInterrupt):
                 stopped = executor.cancel_all()
                 self.console.print(f"Stopped {len(stopped)} running trial(s); they stay PENDING.")
@@ -205,6 +214,8 @@ class StudySession:
                 raise NoRoom(f"{exc}\n  The study stopped; its unfinished trials wait, none counted as failed. "
                              f"Once there is room: `ablator resume {study.path}`") from None
             finally:
+                if unsubscribe is not None:
+                    unsubscribe()
                 study.keep_status_cache()  # the next `ablator status` reads the cache, not the whole index
 
 
