@@ -242,6 +242,8 @@ def status(study_dir: Path = typer.Argument(..., help="Study directory."),
             for r in data["running"]]))
     for f in data["failed"]:
         console.print(f"  [red]FAILED[/red] {f['trial_id']} after {f['attempts']} attempt(s): {escape(f['error'])}")
+    if data["cost"]:
+        console.print(f"  cost per verdict: {escape(data['cost'])}", soft_wrap=True)
 
 
 STATES = (COMPLETED, RUNNING, PENDING, FAILED)  # the ledger's states, in the order status shows them
@@ -271,7 +273,30 @@ def _status_data(study: Study) -> dict:
         "running": _running(study, [tid for tid, t in sorted(trials.items()) if t.state == RUNNING]),
         "failed": [{"trial_id": tid, "attempts": t.attempts, "error": t.last_error}
                    for tid, t in sorted(trials.items()) if t.state == FAILED and t.last_error],
+        "cost": _cost_line(study),
     }
+
+
+def _cost_line(study: Study) -> str | None:
+    """What each verdict cost, from the last report's verdicts.json (None before one)."""
+    from .errors import LedgerDamaged
+    from .ledger.verdicts_json import read_verdicts
+
+    try:
+        verdicts = read_verdicts(study.path / "verdicts.json")
+    except LedgerDamaged:  # `ablator report` rewrites it; status goes on without it
+        return None
+    cost = verdicts.cost if verdicts is not None else None
+    if cost is None:
+        return None
+    per = f"{cost.hours_per_decided:.3g} {cost.unit} per decided row" if cost.hours_per_decided else "no row decided"
+    line = f"{cost.hours:.3g} {cost.unit}, {cost.decided} of {cost.rows_total} rows decided: {per}"
+    if cost.saving is not None:
+        line += f"; {cost.saving:.0%} saved against fixed seeds at max"
+    if cost.budget is not None:
+        b = cost.budget
+        line += f"; budget {b.kind} {b.limit:g}: {b.used:.3g} used" + (", reached" if b.reached else "")
+    return line
 
 
 def _schedule(study: Study) -> dict | None:

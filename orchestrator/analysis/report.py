@@ -25,6 +25,8 @@ from .plots import INTERVAL_CAPTION
 from .records import DEFAULT_GROUP, running
 from .report_files import write_report_files
 from .study_analysis import analyse, verdicts_payload
+from .verdict_cost import markdown as cost_markdown
+from .verdict_cost import verdict_cost
 
 #: which interval the tables and plots show (intervals.simultaneous_alpha)
 SIM_CI_TEXT = ("simultaneous t interval, Bonferroni-adjusted: each row at level 1 − alpha/m for the m rows of its "
@@ -64,13 +66,14 @@ def build_report(study_path: str | Path, console: Console | None = None, section
     plot_files = _plots(analysis, config, study.path / "plots")  # first: a failed plot's flag is in verdicts.json
     payload = verdicts_payload(analysis)
     payload.generated = time.time()
+    payload.cost = verdict_cost(payload, records, config, study.info.get("stages", {}).get("ablation"))
     write_verdicts(study.path / "verdicts.json", payload)
     files["verdicts"] = str(study.path / "verdicts.json")
     tables.write_results_csv(analysis, study.path / "results.csv")
     files["results"] = str(study.path / "results.csv")
     files.update(plot_files)
     md = render_markdown(analysis, config, study, plot_files)
-    report_md, report_html = write_report_files(study.path, [md, *sections])
+    report_md, report_html = write_report_files(study.path, [md, cost_markdown(payload.cost), *sections])
     files["report"], files["html"] = str(report_md), str(report_html)
     print_console(analysis, config, console, files)
     return payload
@@ -128,6 +131,9 @@ def render_markdown(analysis: Analysis, config: StudyConfig, study: Study, plot_
     status = "complete" if analysis.complete else (
         f"provisional: {pending} trial(s) pending or running" if pending
         else "incomplete: some planned trials never ran")
+    if study.info.get("stages", {}).get("ablation", {}).get("state") == "budget":
+        status = (f"stopped by its budget, {pending} trial(s) not started: an interim look (alpha spent only up "
+                  "to it); 'Cost per verdict' lists the rows it left undecided and what each would need")
     L += [
         f"- study: `{study.path}`",
         f"- design: {analysis.design}" + (f" with pairs {', '.join('+'.join(p) for p in analysis.pairs)}"

@@ -23,6 +23,7 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..errors import LedgerDamaged
+from .cost_json import VerdictCost
 from .files import read_json, write_json
 
 #: the layout of verdicts.json this code writes and reads
@@ -296,6 +297,8 @@ class Verdicts(_Model):
     groups: dict[str, Group] = {}
     complete: bool = False
     flags: list[Flag] = []
+    #: what each verdict cost (trial-hours per decided row; the budget)
+    cost: VerdictCost | None = None
     generated: float | None = None
 
 

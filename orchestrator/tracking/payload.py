@@ -272,6 +272,11 @@ def verdicts_summary(verdicts: Verdicts) -> dict[str, Any]:
     for c, r in verdicts.components.items():
         out[f"verdict/{c}"] = r.verdict
         out[f"effect/{c}"] = r.effect
+    if verdicts.cost is not None:  # what each verdict cost, as columns of the runs table
+        cost = verdicts.cost
+        out |= {"cost/hours": cost.hours, "cost/unit": cost.unit, "cost/decided": cost.decided,
+                "cost/hours_per_decided": cost.hours_per_decided, "cost/saving_vs_fixed": cost.saving,
+                "cost/budget_reached": cost.budget.reached if cost.budget else None}
     return out
 
 
