@@ -66,7 +66,7 @@ def build_report(study_path: str | Path, console: Console | None = None, section
     plot_files = _plots(analysis, config, study.path / "plots")  # first: a failed plot's flag is in verdicts.json
     payload = verdicts_payload(analysis)
     payload.generated = time.time()
-    payload.cost = verdict_cost(payload, records, config, study.info.get("stages", {}).get("ablation"))
+    payload.cost = verdict_cost(payload, records, config, study.info)
     write_verdicts(study.path / "verdicts.json", payload)
     files["verdicts"] = str(study.path / "verdicts.json")
     tables.write_results_csv(analysis, study.path / "results.csv")

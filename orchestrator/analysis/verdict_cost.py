@@ -1,10 +1,10 @@
 """What each verdict cost: the ablation stage's trial-hours shared among its rows, per decided row, against
 fixed seeds at ``max``, and what the budget left undecided (with what each such row would need).
 
-The sharing rule (``RULE``): a variant's trial is shared equally among the rows it informs (the components it
-removes, the alternatives it uses, the factors it moves); the baseline's trial at a seed is shared equally
-among every row with a trial at that seed in its group. The determinism repeat and trials of no row stay in
-the total only. Hours per decided row = the stage's hours / decided rows.
+The sharing rule (``RULE``): a variant's trial is shared equally among the rows it informs (the components
+it removes, the alternatives it uses, the factors it moves); the baseline's trial at a seed equally among
+every row with a trial at that seed in its group (every row of the group when none has). The determinism
+repeat stays in the total only. Hours per decided row = the ablation stage's hours / decided rows.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable
 
-from ..config import AdaptiveSeeds, StudyConfig
-from ..config.budget import trial_cost, unit
+from ..config import AdaptiveSeeds, Budget, StudyConfig
+from ..config.budget import spent, trial_cost, unit
 from ..ledger import ABLATION, VARIANT, TrialRecord
 from ..ledger.cost_json import BudgetState, RowCost, VerdictCost
 from ..ledger.verdicts_json import Verdicts
@@ -22,8 +22,8 @@ from .records import group_label
 from .stats import DECIDED
 
 RULE = ("a variant's trial is shared equally among the rows it informs (components removed, alternatives used, "
-        "factors moved); the baseline's trial at a seed among every row with a trial at that seed; hours per "
-        "decided row = the ablation stage's hours / decided rows")
+        "factors moved); the baseline's trial at a seed among every row with a trial at that seed (all rows when "
+        "none has); hours per decided row = the ablation stage's hours / decided rows")
 
 
 def _subjects(record: TrialRecord) -> list[str]:
@@ -44,9 +44,10 @@ def _verdicts(verdicts: Verdicts) -> dict[tuple[str, str], tuple[str, object]]:
 
 
 def verdict_cost(verdicts: Verdicts, records: Iterable[TrialRecord], config: StudyConfig,
-                 ablation_stage: dict | None = None) -> VerdictCost:
-    """The cost per verdict; `ablation_stage` is study.json's record of the stage (a budget stop is there)."""
+                 info: dict | None = None) -> VerdictCost:
+    """The cost per verdict; `info` is study.json (the budget `resume --budget` set, a budget stop)."""
     res = config.resources
+    records = list(records)
     ablation = [r for r in records if r.stage == ABLATION]
     share: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0, 0.0])  # (group, row) -> trials, hours
     at_seed: dict[tuple[str, object], set[str]] = defaultdict(set)
@@ -54,19 +55,23 @@ def verdict_cost(verdicts: Verdicts, records: Iterable[TrialRecord], config: Stu
     for r in ablation:
         if r.purpose == VARIANT and r.finished:
             by_variant[group_label(r), r.variant or ""].append(trial_cost(r, res))
-        if r.purpose == VARIANT and _subjects(r):
+        if r.purpose == VARIANT and r.finished and _subjects(r):
             at_seed[group_label(r), r.seed].update(_subjects(r))
+    looked = _verdicts(verdicts)
+    in_group: dict[str, list[str]] = defaultdict(list)
+    for label, row in looked:
+        in_group[label].append(row)
     for r in ablation:
         if r.purpose != VARIANT:
             continue
-        rows = _subjects(r) or sorted(at_seed.get((group_label(r), r.seed), ()))
+        label = group_label(r)
+        rows = _subjects(r) or sorted(at_seed.get((label, r.seed), ())) or in_group.get(label, [])
         for row in rows:
-            acc = share[group_label(r), row]
-            acc[0] += 1 / len(rows)
+            acc = share[label, row]
+            acc[0] += r.finished / len(rows)
             acc[1] += trial_cost(r, res) / len(rows)
-    looked = _verdicts(verdicts)
     maximum = config.seeds.max if isinstance(config.seeds, AdaptiveSeeds) else len(config.seed_list)
-    budget = _budget(ablation_stage)
+    budget = _budget(records, config, info or {})
     rows = []
     for (label, row), (verdict, r) in looked.items():
         trials, hours = share.get((label, row), (0.0, 0.0))
@@ -108,12 +113,16 @@ def _fixed_hours(by_variant: dict, maximum: int) -> float | None:
     return total if total > 0 and math.isfinite(total) else None
 
 
-def _budget(stage: dict | None) -> BudgetState | None:
-    if not stage or "budget" not in stage:
+def _budget(records: list[TrialRecord], config: StudyConfig, info: dict) -> BudgetState | None:
+    """The budget in force (the last `resume --budget`, else the config's), what is spent, whether it stopped."""
+    raised = info.get("budget")
+    budget = Budget.model_validate(raised) if raised else config.budget
+    if budget is None:
         return None
-    (kind, limit), = stage["budget"].items()
-    return BudgetState(kind=kind, limit=limit, used=stage.get("used", 0.0), reached=stage.get("state") == "budget",
-                       not_started=stage.get("not_started", 0))
+    hours, trials = spent(records, config.resources)
+    stage = info.get("stages", {}).get(ABLATION, {})
+    return BudgetState(kind=budget.kind, limit=budget.limit, used=trials if budget.kind == "max_trials" else hours,
+                       reached=stage.get("state") == "budget", not_started=stage.get("not_started", 0))
 
 
 def markdown(cost: VerdictCost) -> str:

@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from ..ledger import TrialRecord
+from ..ledger import ABLATION, TrialRecord
 from .resources import Resources
 from .strict import Strict
 
@@ -75,3 +75,9 @@ def rate(resources: Resources, record: TrialRecord | None = None) -> float:
 def trial_cost(record: TrialRecord, resources: Resources) -> float:
     """A trial's trial-hours so far (GPU- or worker-hours): its measured time, every attempt."""
     return record.duration_s / 3600 * rate(resources, record)
+
+
+def spent(records: list[TrialRecord], resources: Resources) -> tuple[float, int]:
+    """(trial-hours, trials finished) the ablation stage has used so far."""
+    ablation = [r for r in records if r.stage == ABLATION]
+    return sum(trial_cost(r, resources) for r in ablation), sum(r.finished for r in ablation)

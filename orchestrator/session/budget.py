@@ -14,7 +14,7 @@ import time
 from pydantic import ValidationError
 
 from ..config import Budget, StudyConfig
-from ..config.budget import KINDS, rate, trial_cost, uses_gpus
+from ..config.budget import KINDS, rate, spent, trial_cost, uses_gpus
 from ..errors import BudgetReached, UserError
 from ..execution.runner import TrialSpec
 from ..ledger import ABLATION, Study, TrialRecord
@@ -36,20 +36,13 @@ def parse(text: str) -> Budget:
         raise UserError(f"--budget {text!r}: give KIND=VALUE with KIND one of {', '.join(KINDS)} ({why})") from None
 
 
-def spent(records: list[TrialRecord], config: StudyConfig) -> tuple[float, int]:
-    """(trial-hours, trials finished) the ablation stage has used so far."""
-    ablation = [r for r in records if r.stage == ABLATION]
-    return (sum(trial_cost(r, config.resources) for r in ablation),
-            sum(r.finished for r in ablation))
-
-
 def raise_budget(study: Study, config: StudyConfig, budget: Budget) -> None:
     """`resume --budget`: record the new budget (refused when a GPU-hour budget cannot be measured, or
     when it is no more than what is spent)."""
     if budget.gpu_hours is not None and not uses_gpus(config.resources):
         raise UserError(f"--budget gpu_hours={budget.limit:g} cannot be measured: {study.config_path} reserves no "
                         f"GPU (resources.gpus_per_trial is 0); give trial_hours (worker-hours) or max_trials")
-    hours, trials = spent(study.records(), config)
+    hours, trials = spent(study.records(), config.resources)
     used = trials if budget.kind == "max_trials" else hours
     if budget.limit <= used:
         raise UserError(f"--budget {budget.kind}={budget.limit:g}: the study has used {used:.4g} already "
@@ -63,7 +56,7 @@ class BudgetGate:
     def __init__(self, study: Study, config: StudyConfig, budget: Budget):
         self.config, self.budget = config, budget
         records = study.records()
-        self.hours, self.finished = spent(records, config)
+        self.hours, self.finished = spent(records, config.resources)
         #: what unfinished trials (a killed driver's) had spent: counted once, when they finish
         self.before = {r.trial_id: trial_cost(r, config.resources) for r in records if not r.finished}
         self.running: dict[str, float] = {}  # trial id -> when it started
