@@ -93,6 +93,9 @@ def test_a_reached_budget_ends_with_the_report_and_exit_3_and_resume_budget_rais
     assert all(f"| {r['row']} | {r['verdict']} |" in report for r in undecided)
     assert all("budget:" in line for line in report.splitlines() if line.startswith("| default |")
                and "inconclusive" in line)
+    dry = ablator(root, "launch", "study.yaml", "--dry-run")  # the estimate now has measured trial times
+    assert dry.returncode == 0 and "Estimate: 9 trials" in dry.stdout, dry.stdout + dry.stderr
+    assert "from 5 measured trials" in dry.stdout and "on 5 finished trials" in dry.stdout
     status = ablator(root, "status", str(study))
     assert status.returncode == 0 and "cost per verdict" in status.stdout and "reached" in status.stdout
 
@@ -172,3 +175,14 @@ def test_the_gate_stops_at_the_trial_hours_spent_plus_the_running_ones(tmp_path)
     assert gate.used() == pytest.approx((1800 + 1200 + 700) / 3600)  # overshot by the trial running at most
     Spec.trial_id = "t4"
     assert not gate.may_start(Spec()) and gate.reached
+
+
+def test_dry_run_prints_trials_and_trial_hours_as_bounds(tmp_path):
+    root = project(tmp_path, "fault_tolerance: {trial_timeout: 360}")
+    text = (root / "study.yaml").read_text().replace("seeds: [0, 1, 2]", "seeds: {initial: 3, max: 8}")
+    (root / "study.yaml").write_text(text)
+    out = ablator(root, "launch", "study.yaml", "--dry-run")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "Estimate: 9..24 trials" in out.stdout  # 3 variants x 3 initial seeds .. x 8 max seeds
+    assert "worker-hours: at most 2.4 " in out.stdout  # 24 trials x 0.1 h (trial_timeout), a CPU study
+    assert not (root / "studies").exists()

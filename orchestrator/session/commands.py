@@ -19,6 +19,7 @@ from ..provenance import collect
 from ..tuning import schedule
 from .budget import parse as parse_budget
 from .budget import raise_budget
+from .estimate import print_estimate
 from .mending import mend_records
 from .plan_table import print_plan
 from .project import enter_project, record_project
@@ -33,10 +34,11 @@ def launch(config_path: str | Path, *, address: str | None = None, variants: lis
     console = console or Console()
     config = load_config(config_path, overrides)
     chosen = [_variant(config, name) for name in variants] if variants else None
+    study = Study(study_dir_for(config))
     if dry_run:
         print_plan(config, console)
+        print_estimate(config, console, study.records() if study.exists() else [])
         return None
-    study = Study(study_dir_for(config))
 
     def open_study() -> None:  # under the lock: of two first launches, one runs
         if study.exists():
