@@ -83,6 +83,7 @@ def test_a_reached_budget_ends_with_the_report_and_exit_3_and_resume_budget_rais
     assert completed(study) == 5 and sum(r.state == "PENDING" for r in records) == 4
     assert all(r.gpus == 0 for r in records)  # a CPU study: the share of a GPU each trial got is recorded
     verdicts = json.loads((study / "verdicts.json").read_text())
+    assert verdicts["adaptive"] is not None  # an interim look: the p-values carry the peeking adjustment
     cost = verdicts["cost"]
     assert cost["budget"] == {"kind": "max_trials", "limit": 5.0, "used": 5.0, "reached": True, "not_started": 4}
     assert cost["unit"] == "worker-hours" and cost["trials"] == 5
@@ -106,8 +107,9 @@ def test_a_reached_budget_ends_with_the_report_and_exit_3_and_resume_budget_rais
     raised = ablator(root, "resume", str(study), "--budget", "max_trials=20", *on_cluster(ray_address))
     assert raised.returncode == 0, raised.stdout + raised.stderr
     assert completed(study) == 9
-    cost = json.loads((study / "verdicts.json").read_text())["cost"]
-    assert cost["budget"]["reached"] is False and cost["budget"]["limit"] == 20
+    verdicts = json.loads((study / "verdicts.json").read_text())
+    assert verdicts["cost"]["budget"]["reached"] is False and verdicts["cost"]["budget"]["limit"] == 20
+    assert verdicts["adaptive"] is None  # every planned seed ran: the final look of fixed seeds
 
 
 @pytest.mark.slow

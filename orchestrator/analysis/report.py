@@ -60,7 +60,10 @@ def build_report(study_path: str | Path, console: Console | None = None, section
     study = Study(study_path)
     config = load_study_config(study)
     records = study.records()
-    analysis = analyse(records, config, study.path)
+    # a study its budget stopped is an interim look: alpha is spent only up to it (the trials not started
+    # stay PENDING); with adaptive seeds every look is adjusted anyway
+    budget_stop = study.info.get("stages", {}).get("ablation", {}).get("state") == "budget"
+    analysis = analyse(records, config, study.path, interim=budget_stop and running(records))
     files: dict[str, str] = {}
 
     plot_files = _plots(analysis, config, study.path / "plots")  # first: a failed plot's flag is in verdicts.json
