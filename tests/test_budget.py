@@ -138,6 +138,22 @@ def test_a_budget_reached_mid_batch_is_not_overshot_after_the_driver_is_sigkille
 
 
 @pytest.mark.slow
+def test_a_trial_hours_budget_is_overshot_by_at_most_the_trial_running_when_it_is_reached(tmp_path, ray_address):
+    root = project(tmp_path, "budget: {trial_hours: 0.0006}", sleep=1.0)  # 2.16 worker-seconds: a few trials
+    out = ablator(root, "launch", "study.yaml", *on_cluster(ray_address))
+    assert out.returncode == 3, out.stdout + out.stderr
+    study = root / "studies" / "budgeted"
+    records = Study(study).records()
+    finished = [r for r in records if r.finished]
+    assert 1 <= len(finished) < 9
+    cost = json.loads((study / "verdicts.json").read_text())["cost"]
+    spent = sum(r.duration_s for r in records) / 3600
+    assert cost["budget"]["used"] == pytest.approx(spent) and cost["hours"] == pytest.approx(spent)
+    # max_concurrent 1: when it was reached one trial ran at most, and nothing started after it
+    assert spent - max(r.duration_s for r in finished) / 3600 < 0.0006
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize(("budget", "field", "line"), [
     ("budget: {gpu_hours: 2}", "budget.gpu_hours", 13),
     ("budget: {max_trials: 0}", "budget.max_trials", 13),
