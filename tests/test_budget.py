@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.config import parse_config
+from orchestrator.config import load_config, parse_config
 from orchestrator.ledger import COMPLETED, Study, TrialRecord
 from orchestrator.session.budget import BudgetGate
 from tests.conftest import BIN, on_cluster
@@ -151,6 +151,8 @@ def test_a_trial_hours_budget_is_overshot_by_at_most_the_trial_running_when_it_i
     assert cost["budget"]["used"] == pytest.approx(spent) and cost["hours"] == pytest.approx(spent)
     # max_concurrent 1: when it was reached one trial ran at most, and nothing started after it
     assert spent - max(r.duration_s for r in finished) / 3600 < 0.0006
+    tiny = ablator(root, "resume", str(study), "--budget", "trial_hours=0.00001", *on_cluster(ray_address))
+    assert tiny.returncode == 2 and "smaller than one trial" in tiny.stderr and "Traceback" not in tiny.stderr
 
 
 @pytest.mark.slow
@@ -204,3 +206,17 @@ def test_dry_run_prints_trials_and_trial_hours_as_bounds(tmp_path):
     assert "Estimate: 9..24 trials" in out.stdout  # 3 variants x 3 initial seeds .. x 8 max seeds
     assert "worker-hours: at most 2.4 " in out.stdout  # 24 trials x 0.1 h (trial_timeout), a CPU study
     assert not (root / "studies").exists()
+
+
+def test_a_budget_smaller_than_one_measured_trial_exits_2_naming_the_field_and_the_line(tmp_path):
+    from orchestrator.errors import ConfigError
+    from orchestrator.session.budget import check_fits
+
+    root = project(tmp_path, "budget: {trial_hours: 0.01}")
+    study = Study.create(tmp_path / "s", (root / "study.yaml").read_text(), "budgeted")
+    config = load_config(study.config_path, import_trainable=False)
+    check_fits(study, config, config.budget)  # nothing measured yet: nothing to compare with
+    study.trial("t1").write(TrialRecord(trial_id="t1", state=COMPLETED, duration_s=60))  # 0.0167 h
+    with pytest.raises(ConfigError) as err:
+        check_fits(study, config, config.budget)
+    assert f"{study.config_path}:13  budget.trial_hours: 0.01 worker-hours is smaller than one trial" in str(err.value)

@@ -13,9 +13,9 @@ import time
 
 from pydantic import ValidationError
 
-from ..config import Budget, StudyConfig
+from ..config import Budget, StudyConfig, load_yaml
 from ..config.budget import KINDS, rate, spent, trial_cost, uses_gpus
-from ..errors import BudgetReached, UserError
+from ..errors import BudgetReached, ConfigError, UserError
 from ..execution.runner import TrialSpec
 from ..ledger import ABLATION, Study, TrialRecord
 
@@ -42,12 +42,30 @@ def raise_budget(study: Study, config: StudyConfig, budget: Budget) -> None:
     if budget.gpu_hours is not None and not uses_gpus(config.resources):
         raise UserError(f"--budget gpu_hours={budget.limit:g} cannot be measured: {study.config_path} reserves no "
                         f"GPU (resources.gpus_per_trial is 0); give trial_hours (worker-hours) or max_trials")
+    check_fits(study, config, budget, option=True)
     hours, trials = spent(study.records(), config.resources)
     used = trials if budget.kind == "max_trials" else hours
     if budget.limit <= used:
         raise UserError(f"--budget {budget.kind}={budget.limit:g}: the study has used {used:.4g} already "
                         f"({budget.text(config.resources)} would start nothing); give more")
     study.set_info(budget=budget.model_dump(exclude_none=True))
+
+
+def check_fits(study: Study, config: StudyConfig, budget: Budget | None, option: bool = False) -> None:
+    """A trial-hour budget smaller than one trial (the cheapest measured one) can decide nothing: exit 2 naming
+    the field and the line of the study's config (or the `--budget` option)."""
+    if budget is None or budget.kind == "max_trials":
+        return
+    costs = [trial_cost(r, config.resources) for r in study.records()
+             if r.stage == ABLATION and r.finished and r.duration_s > 0]
+    if not costs or budget.limit >= min(costs):
+        return
+    why = (f"{budget.text(config.resources)} is smaller than one trial (the cheapest measured one took "
+           f"{min(costs):.3g}); give more")
+    if option or study.info.get("budget"):
+        raise UserError(f"--budget {budget.kind}={budget.limit:g}: {why}")
+    _, lines = load_yaml(study.config_path)
+    raise ConfigError(study.config_path, [(f"budget.{budget.kind}", lines.get(("budget", budget.kind)), why)])
 
 
 class BudgetGate:

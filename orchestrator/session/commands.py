@@ -17,8 +17,8 @@ from ..ledger.verdicts_json import read_verdicts
 from ..overrides import Override, resolved_text
 from ..provenance import collect
 from ..tuning import schedule
+from .budget import check_fits, in_force, raise_budget
 from .budget import parse as parse_budget
-from .budget import raise_budget
 from .estimate import print_estimate
 from .mending import mend_records
 from .plan_table import print_plan
@@ -50,6 +50,7 @@ def launch(config_path: str | Path, *, address: str | None = None, variants: lis
                     f"`name`, move the old directory away, or continue it with `ablator resume {study.path}`."
                 )
             enter_project(study, config, "resume")  # continuing it: the launch's project and code, as resume
+            check_fits(study, config, in_force(study, config))
         else:
             Study.create(study.path, resolved_text(config_path, overrides), config.name)
             study.write_provenance({**collect(), "overrides": [ov.arg for ov in overrides],
@@ -81,6 +82,8 @@ def resume(study_dir: str | Path, *, address: str | None = None, console: Consol
         mend_records(study, console)
         if budget is not None:
             raise_budget(study, config, parse_budget(budget))
+        else:
+            check_fits(study, config, in_force(study, config))
         if retry_failed:
             for record in study.records():
                 if record.state == FAILED and record.purpose == VARIANT:
