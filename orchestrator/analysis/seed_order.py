@@ -1,11 +1,13 @@
-"""Seeds where they decide sooner: the order in which an adaptive step's trials take the free slots.
+"""Seeds where they decide sooner: the order in which an adaptive study's trials take the free slots (the
+study session applies it when a batch has more trials than free slots; where every trial starts at once,
+the order cannot matter and is not computed).
 
 Each (variant, seed) trial is worth the expected decisions it buys per trial-hour: the sum, over the
 undecided rows it informs (the components it removes, the alternatives it uses, the factors it moves; the
 baseline informs every undecided row of its group), of each row's predictive probability of a decision at
 ``max`` (``adaptive.predictive_power``, 1 where it cannot be computed yet), divided by the variant's mean
-measured trial time (the group's mean for a variant not yet measured). Trials start in decreasing worth; ties
-keep the plan's order.
+measured trial time (for a variant not yet measured, the mean of every measured trial). Trials start in
+decreasing worth; ties keep the plan's order.
 """
 
 from __future__ import annotations

@@ -90,12 +90,9 @@ def adaptive_seeds(study: Study, config: StudyConfig, console: Console, tier, ex
     """
     from ..analysis import next_seed
     from ..analysis.adaptive import takes_seed
-    from ..analysis.seed_order import by_worth
 
-    while (step := next_seed(records := [r for r in study.records() if r.purpose == VARIANT], config)) is not None:
+    while (step := next_seed([r for r in study.records() if r.purpose == VARIANT], config)) is not None:
         seed, open_components = step
         console.print(f"Adaptive seeds: {', '.join(open_components)} undecided; adding seed {seed}")
         chosen = [planning.Variant()] + [v for v in planning.variants(config) if takes_seed(v, open_components)]
-        specs = planning.ablation_trials(config, seeds=[seed], only=chosen, tier=tier)
-        # free slots go first to the trials with the most expected decisions per trial-hour
-        execute(by_worth(specs, records, config), label=f"seed {seed}")
+        execute(planning.ablation_trials(config, seeds=[seed], only=chosen, tier=tier), label=f"seed {seed}")

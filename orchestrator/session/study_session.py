@@ -12,13 +12,14 @@ import ray
 from rich.console import Console
 
 from .. import plan as planning
-from ..config import ScheduleAt, StudyConfig
+from ..analysis.seed_order import by_worth
+from ..config import AdaptiveSeeds, ScheduleAt, StudyConfig
 from ..errors import Interrupted, NodeLost, NoRoom
 from ..execution import interrupt, nodes, runner
 from ..execution.observers import TrialObservers
 from ..execution.resources import check_feasible
 from ..execution.telemetry import StudyMetrics
-from ..ledger import Study, TrialRecord
+from ..ledger import VARIANT, Study, TrialRecord
 from ..ledger.verdicts_json import Verdicts
 from ..tuning import schedule
 from .ablation import run_ablation
@@ -199,6 +200,9 @@ class StudySession:
         with self.observers.progress(len(todo), label):
             unsubscribe = self.observers.subscribe(gate.update) if gate else None
             executor = runner.TrialExecutor(study, self.config, on_update=self.observers.update)
+            if isinstance(self.config.seeds, AdaptiveSeeds) and len(todo) > executor.slots():
+                # more trials than free slots: first those with the most expected decisions per trial-hour
+                todo = by_worth(todo, [r for r in study.records() if r.purpose == VARIANT], self.config)
             try:
                 done = runner.run_trials(executor, todo, tick=self.observers.tick,
                                          may_start=gate.may_start if gate else None)
