@@ -289,14 +289,9 @@ def _cost_line(study: Study) -> str | None:
     cost = verdicts.cost if verdicts is not None else None
     if cost is None:
         return None
-    per = f"{cost.hours_per_decided:.3g} {cost.unit} per decided row" if cost.hours_per_decided else "no row decided"
-    line = f"{cost.hours:.3g} {cost.unit}, {cost.decided} of {cost.rows_total} rows decided: {per}"
-    if cost.saving is not None:
-        line += f"; {cost.saving:.0%} saved against fixed seeds at max"
-    if cost.budget is not None:
-        b = cost.budget
-        line += f"; budget {b.kind} {b.limit:g}: {b.used:.3g} used" + (", reached" if b.reached else "")
-    return line
+    from .analysis.verdict_cost import status_line
+
+    return status_line(cost)
 
 
 def _schedule(study: Study) -> dict | None:
