@@ -93,8 +93,9 @@ def _why(exc: Exception) -> str:
     return str(exc)
 
 
-def append_line(path: Path, line: str) -> None:
-    """Append one whole line in one write (O_APPEND), fsynced."""
+def append_line(path: Path, line: str, sync: bool = True) -> None:
+    """Append one whole line in one write (O_APPEND), fsynced unless `sync` is False (a line that
+    can be rebuilt from files that are: see the study index)."""
     data = (line + "\n").encode()
     try:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -105,7 +106,7 @@ def append_line(path: Path, line: str) -> None:
     try:
         if os.write(fd, data) != len(data):
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        if FSYNC:
+        if FSYNC and sync:
             os.fsync(fd)
     except OSError as exc:
         if exc.errno in NO_ROOM:

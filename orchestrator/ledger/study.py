@@ -276,8 +276,10 @@ class TrialStore:
         self._last = index_view(record.to_json())  # what the index holds: the next write appends only changes
         return record
 
-    def write(self, record: TrialRecord) -> None:
-        """Write record.json (checked against the model once more) and append the change to the index."""
+    def write(self, record: TrialRecord, sync_index: bool = True) -> None:
+        """Write record.json (checked against the model once more, fsynced) and append the change to
+        the index; with `sync_index` False (a worker's writes) the index line holds the whole record
+        and is not fsynced (see index.py)."""
         checked, problem = parse(record.to_json())
         if problem:
             raise ValueError(f"refusing to write a bad record to {self.record_path}: {problem}")
@@ -286,7 +288,8 @@ class TrialStore:
         write_json(self.record_path, data)
         if self.path.parent.name == "trials" and self._index_path.exists():
             view = index_view(data)
-            append_index_line(self._index_path, change_line(self._last, view))
+            append_index_line(self._index_path, change_line(self._last if sync_index else None, view),
+                              sync=sync_index)
             self._last = view
 
     def update(self, **fields: Any) -> TrialRecord:
