@@ -21,9 +21,10 @@ import yaml
 
 from orchestrator.execution.runner import prepare
 from orchestrator.execution.worker import WORKER_DIED, Attempt, run_attempt
-from orchestrator.ledger import COMPLETED, PENDING, RUNNING, Study
+from orchestrator.ledger import COMPLETED, PENDING, RUNNING, Study, TrialStore
 from orchestrator.ledger.records import index_view
 from orchestrator.plan import TrialSpec
+from orchestrator.trial import CARRIED_ROWS, TrialContext
 
 TRAINABLE = '''
 import time
@@ -109,14 +110,16 @@ def test_a_torn_index_line_is_cut_by_the_next_writer_and_kept_beside(project):
 
 
 @pytest.mark.slow
-def test_a_worker_killed_mid_trial_leaves_an_index_that_resume_completes(project):
-    """A real SIGKILL of the process running an attempt (after its first report); the next
-    attempt records the death, restores the checkpoint and completes; the index agrees."""
+def test_a_killed_worker_then_a_power_loss_loses_no_step(project):
+    """A real SIGKILL of the process running an attempt (after two reports with checkpoints);
+    then metrics.jsonl loses both lines, which were never fsynced (as a power loss may leave
+    it). The next attempt records the death, appends the lines the checkpoint carried, and
+    completes; the index agrees with record.json."""
     root, study = project
     code = ("import sys; sys.path.insert(0, sys.argv[1]);"
             "from tests.test_worker_durability import attempt; from orchestrator.ledger import Study;"
             "from orchestrator.execution.worker import run_attempt; from pathlib import Path;"
-            "run_attempt(attempt(Path(sys.argv[2]), Study(sys.argv[3]), 't2', hang_at=0))")
+            "run_attempt(attempt(Path(sys.argv[2]), Study(sys.argv[3]), 't2', hang_at=1))")
     repo = str(Path(__file__).resolve().parent.parent)
     proc = subprocess.Popen([sys.executable, "-c", code, repo, str(root), str(study.path)], cwd=root)
     try:
@@ -128,8 +131,31 @@ def test_a_worker_killed_mid_trial_leaves_an_index_that_resume_completes(project
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
+    store = study.trial("t2")
+    assert [r["step"] for r in store.history()] == [0, 1]
+    os.truncate(store.metrics_path, 0)
     record = run_attempt(attempt(root, study, "t2", number=2))
     assert record.state == COMPLETED and record.attempts == 2 and record.errors[-1].error == WORKER_DIED
-    assert [r["step"] for r in study.trial("t2").history()] == [0, 1, 2]
+    assert [(r["step"], r["attempt"]) for r in store.history()] == [(0, 1), (1, 1), (2, 2)]
     assert runs(study) == ["t2 1", "t2 2"]
     agrees(study)
+
+
+def test_a_checkpoint_carries_the_metrics_lines_not_yet_fsynced(tmp_path):
+    store = TrialStore(tmp_path / "t")
+    store.path.mkdir()
+    ctx = TrialContext({}, 0, store)
+    ctx.report({"loss": 1.0}, checkpoint={"epoch": 0})
+    ctx.report({"loss": 0.9}, checkpoint={"epoch": 1})
+    assert [r["step"] for r in store.load_checkpoint()["rows"]] == [0, 1]
+    ctx.report({"loss": 0.8})  # no checkpoint: this line is fsynced, and every line before it
+    ctx.report({"loss": 0.7}, checkpoint={"epoch": 3})
+    assert [r["step"] for r in store.load_checkpoint()["rows"]] == [3]
+    for epoch in range(4, 4 + CARRIED_ROWS + 5):
+        ctx.report({"loss": 0.1}, checkpoint={"epoch": epoch})
+        assert len(store.load_checkpoint()["rows"]) <= CARRIED_ROWS
+    restarted = TrialContext({}, 0, TrialStore(store.path), attempt=2)
+    os.truncate(store.metrics_path, 0)  # every line lost (as a power loss may leave the file)
+    assert restarted.restore() == {"epoch": 4 + CARRIED_ROWS + 4}
+    # step 3 + CARRIED_ROWS found the checkpoint full and fsynced the file: the lines after it come back
+    assert [r["step"] for r in store.history()] == list(range(4 + CARRIED_ROWS, 4 + CARRIED_ROWS + 5))

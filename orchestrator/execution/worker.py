@@ -177,6 +177,7 @@ def run_attempt(attempt: Attempt, master: tuple | None = None) -> TrialRecord:
         time.sleep(60)
     watchdog.done.set()
     distributed.destroy()
+    store.sync_metrics()  # the lines the last checkpoints carried: durable before the attempt's end
     record = store.read()
     history = store.history()
     final = history[-1] if history else ctx.final
@@ -269,6 +270,7 @@ def _record_error(store: TrialStore, error: str, tb: str | None, retryable: bool
     An exception from the trainable may help itself on a retry (a flaky node, a lost file);
     an orchestrator error that says it cannot (``retryable = False``: a UserError) does not.
     """
+    store.sync_metrics()  # the rows the checkpoint carried, for a trial that may not run again
     record = store.read()
     now = time.time()
     record.add_error(error, traceback=tb, retryable=retryable)
