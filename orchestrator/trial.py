@@ -34,8 +34,7 @@ def set_seeds(seed: int, threads: int | None = None, deterministic: bool = False
         import torch
     except ImportError:
         return
-    torch.manual_seed(seed)
-    torch.cuda.manual_seed_all(seed)
+    torch.manual_seed(seed)  # every device's generator: CPU, CUDA (lazily, when it starts), ...
     torch.backends.cudnn.deterministic = True
     torch.backends.cudnn.benchmark = False
     torch.use_deterministic_algorithms(deterministic)
