@@ -40,21 +40,24 @@ def as_no_room(exc: BaseException) -> NoRoom | None:
     return None
 
 
-def write_json(path: Path, data: Any, compact: bool = False) -> None:
+def write_json(path: Path, data: Any, compact: bool = False, sync: bool = True) -> None:
     """Write JSON atomically (temp file + rename); no temp file stays behind on failure."""
     layout = {"separators": (",", ":")} if compact else {"indent": 1}
-    write_text(path, json.dumps(data, default=str, **layout))
+    write_text(path, json.dumps(data, default=str, **layout), sync=sync)
 
 
-def write_text(path: Path, text: str) -> None:
-    """Write a text file atomically (temp file + rename): a reader sees the old or the new text."""
+def write_text(path: Path, text: str, sync: bool = True) -> None:
+    """Write a text file atomically (temp file + rename): a reader sees the old or the new text.
+
+    Fsynced before the rename unless `sync` is False (a file whose loss in a power cut only
+    repeats work: no result depends on it)."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:6]}.tmp")
     try:
         with open(tmp, "w") as fh:
             fh.write(text)
             fh.flush()
-            if FSYNC:
+            if FSYNC and sync:
                 os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException as exc:
