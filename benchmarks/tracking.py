@@ -170,9 +170,9 @@ class Peak:
         self.fds, self.rss = max(self.fds, fds), max(self.rss, rss)
 
 
-def new_study(root: Path, mode: str, n: int) -> tuple:
+def new_study(root: Path, mode: str, n: int, name: str | None = None) -> tuple:
     config = parse_config({**CONFIG, "tracking": {"wandb": {"mode": mode}}})
-    study = Study.create(root / f"{mode}-{time.monotonic_ns()}", json.dumps(CONFIG), config.name)
+    study = Study.create(root / f"{name or mode}-{time.monotonic_ns()}", json.dumps(CONFIG), config.name)
     variants = [("baseline", [])] + [(c, [c]) for c in config.components]
     ids = []
     for i in range(n):
@@ -243,6 +243,46 @@ def launcher_study(mode: str, root: Path, args, work: int, run: int) -> dict:
         wall = time.perf_counter() - t0
     return {"mode": mode, "wall_s": wall, "trials_s": float("nan"), "close_s": float("nan"),
             "fds": peak.fds, "rss_mb": peak.rss / 2**20, "cpu_s": peak.cpu}
+
+
+def floor(root: Path, n: int, epochs: int, provenance: dict) -> dict:
+    """The W&B SDK's own floor: `n` lean offline runs, each with a trial's payload (its config,
+    one logged row per report, its final summary), written one after another by one thread.
+
+    The payload is what the tracker sends for a trial of `new_study` (built by
+    `orchestrator.tracking.payload` from a COMPLETED record); the settings are wandb's lean
+    offline ones. Returns the CPU seconds of this process and its wandb-core per run.
+    """
+    import wandb
+
+    from orchestrator.tracking import payload as P
+
+    config, study, ids = new_study(root, "offline", n, name="floor")
+    settings = {"mode": "offline", "silent": True, "quiet": True, "console": "off", "x_disable_stats": True,
+                "x_disable_machine_info": True, "disable_git": True, "save_code": False,
+                "disable_job_creation": True, "x_save_requirements": False, "symlink": False}
+    payloads = []
+    for tid in ids:
+        rec = study.trial(tid).read().model_copy(update={
+            "state": COMPLETED, "attempts": 1, "started_at": time.time(), "host": os.uname().nodename,
+            "final": {"acc": 0.9, "val_loss": 0.2, "train_loss": 0.3}, "duration_s": 0.01})
+        payloads.append((P.run_id(study.study_id, tid, rec.started_at), P.run_name(rec),
+                         P.run_tags(config, rec), P.trial_config(config, rec, provenance, study.study_id),
+                         [P.history_row(row(e)) for e in range(epochs)], P.trial_summary(rec), rec.stage))
+
+    def one(run_id, name, tags, cfg, rows, summary, stage):
+        run = wandb.init(project="floor", id=run_id, name=name, tags=tags, job_type=stage, group=study.study_id,
+                         dir=str(study.path), config=cfg, settings=wandb.Settings(**settings))
+        for step, values in enumerate(rows):
+            run.log(values, step=step)
+        run.summary.update(summary)
+        run.finish()
+
+    one(*payloads[0])  # the service may start outside the timing (the tracker's first run starts it too)
+    with Peak() as peak:
+        for item in payloads[1:]:
+            one(*item)
+    return {"cpu_ms": peak.cpu / (n - 1) * 1000}
 
 
 def crowd(args, provenance: dict) -> None:
@@ -355,6 +395,7 @@ def main() -> None:
     print(f"{args.scenario}: {args.trials} trials x {args.epochs} reports, ~{args.trial_s:.3g} s CPU each, "
           f"{args.concurrency} at a time, on {os.cpu_count()} cores; {args.repeats} repeats")
     results: dict[str, list[dict]] = {m: [] for m in modes}
+    floors: list[float] = []
     if args.launcher:
         from orchestrator.execution import runner
 
@@ -372,6 +413,9 @@ def main() -> None:
                 print(f"  {mode:9s} wall {res['wall_s']:7.2f} s  (trials {res['trials_s']:7.2f} s, close "
                       f"{res['close_s']:5.2f} s)  driver+wandb-core CPU {res['cpu_s']:6.2f} s  "
                       f"peak fds {res['fds']:4d}  peak RSS {res['rss_mb']:5.0f} MiB", flush=True)
+            if not args.launcher:  # the floor, in the same run, between the tracker's runs
+                floors.append(floor(Path(tmp), min(args.trials, 200), args.epochs, provenance)["cpu_ms"])
+                print(f"  floor     {floors[-1]:5.1f} ms CPU per lean offline run (driver + wandb-core)", flush=True)
     med = {m: statistics.median(r["wall_s"] for r in results[m]) for m in modes}
     off = results["offline"]
     print(f"\noffline / disabled wall-time ratio (median): {med['offline'] / med['disabled']:.3f}")
@@ -380,6 +424,11 @@ def main() -> None:
     print(f"tracking CPU (driver + wandb-core, offline - disabled, median): {extra:.2f} s = "
           f"{extra / args.trials * 1000:.1f} ms per trial = {extra / trial_cpu * 100:.0f} % of the trials' "
           f"{trial_cpu:.0f} CPU s (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
+    if floors:
+        per = extra / args.trials * 1000
+        print(f"the SDK's floor (a lean offline run, the same config, rows and summary, one after another): "
+              f"{statistics.median(floors):.1f} ms CPU per run (runs: {', '.join(f'{f:.1f}' for f in floors)}); "
+              f"tracking / floor: {per / statistics.median(floors):.2f}x (goal <= 1.2x)")
     print(f"runs written per second (trials / offline wall): {args.trials / med['offline']:.1f}")
     print(f"peak fds offline {max(r['fds'] for r in off)} (disabled {max(r['fds'] for r in results['disabled'])}), "
           f"peak RSS offline {max(r['rss_mb'] for r in off):.0f} MiB "

@@ -34,8 +34,7 @@ def set_seeds(seed: int, threads: int | None = None, deterministic: bool = False
         import torch
     except ImportError:
         return
-    torch.manual_seed(seed)
-    torch.cuda.manual_seed_all(seed)
+    torch.manual_seed(seed)  # every device's generator: CPU, CUDA (lazily, when it starts), ...
     torch.backends.cudnn.deterministic = True
     torch.backends.cudnn.benchmark = False
     torch.use_deterministic_algorithms(deterministic)
@@ -47,7 +46,9 @@ def rng_state() -> dict:
     """The python, numpy, torch CPU and (if started) CUDA random states, to put back later."""
     import torch
 
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    version, words, gauss = random.getstate()  # 625 ints: one array pickles in one piece, not 625
+    state = {"python": (version, np.array(words, dtype=np.uint32), gauss), "numpy": np.random.get_state(),
+             "torch": torch.get_rng_state()}
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -57,7 +58,8 @@ def set_rng_state(state: dict) -> None:
     """Put back what ``rng_state`` saved."""
     import torch
 
-    random.setstate(state["python"])
+    version, words, gauss = state["python"]
+    random.setstate((version, tuple(int(w) for w in words), gauss))
     np.random.set_state(state["numpy"])
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
@@ -65,6 +67,8 @@ def set_rng_state(state: dict) -> None:
 
 
 CHECKPOINT_FORMAT = "ablator-checkpoint/1"
+#: the most metrics lines a checkpoint carries (then a report fsyncs metrics.jsonl itself)
+CARRIED_ROWS = 64
 #: the environment variable that points a script trainable at its context file
 CONTEXT_ENV = "ABLATOR_TRIAL_CONTEXT"
 CONTEXT_FILE = "context.json"
@@ -86,6 +90,11 @@ class TrialContext:
     metrics line and its checkpoint re-reports that step (the ledger keeps its last value)
     rather than losing, duplicating or shifting steps. The user's checkpoint holds only what
     the trainable needs (model, optimizer, epoch).
+
+    One fsync per step: a report without a checkpoint fsyncs its metrics line; a report with
+    one appends the line without fsync and the (fsynced) checkpoint carries the lines not yet
+    fsynced (at most ``CARRIED_ROWS``), which ``restore()`` appends again if a power loss took
+    them. The worker fsyncs metrics.jsonl before it records the attempt's end.
 
     In a trial of several workers (``world_size`` > 1, torch.distributed already initialised)
     every rank runs the trainable; only rank 0's ``report`` is recorded (metrics and
@@ -128,6 +137,7 @@ class TrialContext:
         self._step = 0  # a restart starts over unless restore() finds a checkpoint
         self.rank, self.local_rank, self.world_size = rank, local_rank, world_size
         self._pinned: tuple | None = None  # (checkpoint,) read once for every rank of a group
+        self._unsynced: list[dict] = []  # metrics lines appended since metrics.jsonl was last fsynced
         self.final: dict[str, float] | None = None
         self.fingerprints: dict[str, dict] = {}
 
@@ -203,6 +213,8 @@ class TrialContext:
         if not _wrapped(saved):  # saved without TrialContext (TrialContext.local, an older ledger)
             self._step = len(self._store.history())
             return saved
+        if saved.get("rows") and not self.rank:
+            self._store.restore_metrics(saved["rows"])
         set_rng_state(saved["rng"])
         self._step = int(saved["next_step"])
         return saved["state"]
@@ -214,10 +226,13 @@ class TrialContext:
         if self.rank:  # rank 0 records the group's steps
             self._step = step + 1
             return
-        self._store.append_metrics({"step": step, "attempt": self.attempt, "time": time.time(), **row})
+        line = {"step": step, "attempt": self.attempt, "time": time.time(), **row}
+        carried = checkpoint is not None and self._source is None and len(self._unsynced) < CARRIED_ROWS
+        self._store.append_metrics(line, sync=not carried)
+        self._unsynced = [*self._unsynced, line] if carried else []
         if checkpoint is not None and self._source is None:
             self._store.save_checkpoint({"format": CHECKPOINT_FORMAT, "state": checkpoint, "rng": rng_state(),
-                                         "next_step": step + 1})
+                                         "next_step": step + 1, "rows": self._unsynced})
         self.heard(step, row)
 
     def heard(self, step: int, row: dict[str, float]) -> None:

@@ -23,7 +23,7 @@ import yaml
 from orchestrator.config import parse_config
 from orchestrator.ledger import COMPLETED, FAILED, PENDING, RUNNING, Study, TrialRecord
 from orchestrator.ledger.verdicts_json import Comparison, Flag, Verdicts, write_verdicts
-from orchestrator.tracking import NullTracker, make_tracker, resolve_mode
+from orchestrator.tracking import NullTracker, make_tracker, pending, resolve_mode
 from orchestrator.tracking import payload as P
 from orchestrator.tracking.offline import read_runs
 
@@ -560,6 +560,32 @@ def test_a_new_driver_trusts_the_run_logs_not_the_state_file(wandb_env, tmp_path
     drv.tracker.close()
     (run,) = runs_by_trial(study.path / "wandb")[rec.trial_id]
     assert run.run_id == run_id and run.steps == [0, 1, 2, 3, 4] and run.exit_code == 0
+
+
+@pytest.mark.slow
+def test_a_lost_state_file_only_makes_the_next_driver_write_the_trial_again(wandb_env, tmp_path):
+    """wandb.json is not fsynced: a power cut may take it (the test deletes it, as that would;
+    a power cut cannot be caused here). The next driver finds the trial unwritten and finishes
+    its run again: every step once, the final state in its summary."""
+    cfg, study = new_study(tmp_path)
+    tracker = make_tracker(cfg, study, PROVENANCE, echo=lambda line: None)
+    drv = Driver(study, tracker)
+    rec = drv.start(record("baseline-seed0", "baseline", []))
+    for s in range(3):
+        drv.report(rec, s, **metrics_at(s))
+    rec = drv.finish(rec)
+    tracker.close()
+    state = study.trial(rec.trial_id).path / "wandb.json"
+    assert json.loads(state.read_text())["finished"]
+    state.unlink()
+    assert pending.unwritten(study) == [rec.trial_id]
+    tracker = make_tracker(cfg, study, PROVENANCE, echo=lambda line: None)
+    tracker.close()
+    assert pending.unwritten(study) == [] and json.loads(state.read_text())["last_step"] == 2
+    segments = runs_by_trial(study.path / "wandb")[rec.trial_id]
+    assert len({run.run_id for run in segments}) == 1
+    assert sum((run.steps for run in segments), []) == [0, 1, 2]  # no step logged twice
+    assert segments[-1].exit_code == 0 and segments[-1].summary["state"] == COMPLETED
 
 
 # ---------------------------------------------------------------- failures

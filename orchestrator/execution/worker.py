@@ -106,12 +106,17 @@ def run_attempt(attempt: Attempt, master: tuple | None = None) -> TrialRecord:
     its own, so Ray resolves it from the rendezvous task before the attempt starts).
     A previous attempt that left the record RUNNING without an end died with its worker:
     that is recorded as its error before this attempt starts from the last checkpoint.
+    A trial whose record.json says it has ended (the study index, not fsynced here, lost its
+    last line) is not run again: its record is returned, and written to the index afresh.
     """
     a, spec = attempt, attempt.spec
     code_dir = _project_on_path(a.code_dir)
     trials = Path(a.study_path) / "trials"
     store = TrialStore(trials / spec["trial_id"])
     record = store.read()
+    if record.finished:
+        store.write(record, sync_index=False)  # a fresh line: whatever the index lost, it holds this record
+        return record
     now = time.time()
     if record.attempt_started:
         last_seen = max([r["time"] for r in store.history()[-1:]] + [record.attempt_started])
@@ -127,7 +132,7 @@ def run_attempt(attempt: Attempt, master: tuple | None = None) -> TrialRecord:
         "hardware": _hardware(), "gpu_ids": gpus, "node_id": _node_id(), "ranks": [],
         "reproducibility": {"deterministic": deterministic,
                             "cublas_workspace_config": os.environ.get("CUBLAS_WORKSPACE_CONFIG")}})
-    store.write(record)
+    store.write(record, sync_index=False)
     if a.events is not None:
         a.events.put.remote(record)
 
@@ -172,6 +177,7 @@ def run_attempt(attempt: Attempt, master: tuple | None = None) -> TrialRecord:
         time.sleep(60)
     watchdog.done.set()
     distributed.destroy()
+    store.sync_metrics()  # the lines the last checkpoints carried: durable before the attempt's end
     record = store.read()
     history = store.history()
     final = history[-1] if history else ctx.final
@@ -187,7 +193,7 @@ def run_attempt(attempt: Attempt, master: tuple | None = None) -> TrialRecord:
     if source is not None:
         source_record = source.read()
         record.saved_s = source_record.duration_s if source_record else 0.0
-    store.write(record)
+    store.write(record, sync_index=False)
     return record
 
 
@@ -264,9 +270,10 @@ def _record_error(store: TrialStore, error: str, tb: str | None, retryable: bool
     An exception from the trainable may help itself on a retry (a flaky node, a lost file);
     an orchestrator error that says it cannot (``retryable = False``: a UserError) does not.
     """
+    store.sync_metrics()  # the rows the checkpoint carried, for a trial that may not run again
     record = store.read()
     now = time.time()
     record.add_error(error, traceback=tb, retryable=retryable)
     record.duration_s += now - (record.attempt_started or now)
     record.attempt_started = None
-    store.write(record)
+    store.write(record, sync_index=False)

@@ -40,21 +40,24 @@ def as_no_room(exc: BaseException) -> NoRoom | None:
     return None
 
 
-def write_json(path: Path, data: Any, compact: bool = False) -> None:
+def write_json(path: Path, data: Any, compact: bool = False, sync: bool = True) -> None:
     """Write JSON atomically (temp file + rename); no temp file stays behind on failure."""
     layout = {"separators": (",", ":")} if compact else {"indent": 1}
-    write_text(path, json.dumps(data, default=str, **layout))
+    write_text(path, json.dumps(data, default=str, **layout), sync=sync)
 
 
-def write_text(path: Path, text: str) -> None:
-    """Write a text file atomically (temp file + rename): a reader sees the old or the new text."""
+def write_text(path: Path, text: str, sync: bool = True) -> None:
+    """Write a text file atomically (temp file + rename): a reader sees the old or the new text.
+
+    Fsynced before the rename unless `sync` is False (a file whose loss in a power cut only
+    repeats work: no result depends on it)."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:6]}.tmp")
     try:
         with open(tmp, "w") as fh:
             fh.write(text)
             fh.flush()
-            if FSYNC:
+            if FSYNC and sync:
                 os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException as exc:
@@ -93,8 +96,9 @@ def _why(exc: Exception) -> str:
     return str(exc)
 
 
-def append_line(path: Path, line: str) -> None:
-    """Append one whole line in one write (O_APPEND), fsynced."""
+def append_line(path: Path, line: str, sync: bool = True) -> None:
+    """Append one whole line in one write (O_APPEND), fsynced unless `sync` is False (a line that
+    can be rebuilt from files that are: see the study index)."""
     data = (line + "\n").encode()
     try:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -105,7 +109,7 @@ def append_line(path: Path, line: str) -> None:
     try:
         if os.write(fd, data) != len(data):
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        if FSYNC:
+        if FSYNC and sync:
             os.fsync(fd)
     except OSError as exc:
         if exc.errno in NO_ROOM:

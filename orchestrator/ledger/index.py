@@ -7,6 +7,14 @@ under an flock of the index file); a reader remembers the byte offset it has rea
 reads only what is new; a last line without its newline is a write in progress. record.json
 stays the truth of one trial: ``ablator doctor --fix`` rebuilds the index from the trial
 directories.
+
+Durability. record.json is fsynced before its index line is appended. The driver's lines are
+fsynced too; a worker's (an attempt's start and end) are not: a power loss may take the last
+of them, never a record.json. So a worker's line holds the whole record (a fresh line), never a
+change that needs the lines before it, and a writer that finds a last line without its newline
+under the lock (a line torn by a crash) cuts it first (kept in index.jsonl.torn). A trial the
+index shows unfinished is run again only after its worker read record.json (`run_attempt`):
+one that had ended returns its record at once, and its fresh line brings the index up to date.
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ import threading
 from pathlib import Path
 
 from ..errors import AblatorError, LedgerDamaged
-from .files import append_line, complete_lines, parse_lines, read_json, write_json
+from .files import append_line, complete_lines, cut_torn_tail, has_torn_tail, parse_lines, read_json, write_json
 from .records import DEFAULTS, FORMER_STAGES, TrialRecord, TrialStatus, index_view, parse
 
 INDEX = "index.jsonl"
@@ -191,12 +199,15 @@ def removal_line(trial_id: str) -> str:
     return json.dumps({"trial_id": trial_id, REMOVED: True})
 
 
-def append_index_line(index_path: Path, line: str) -> None:
-    """Append one line to the study index, whole, under the index's lock."""
+def append_index_line(index_path: Path, line: str, sync: bool = True) -> None:
+    """Append one line to the study index, whole, under the index's lock (fsynced unless `sync`
+    is False); a torn last line, which no writer holding the lock can be writing, is cut first."""
     fd = os.open(index_path, os.O_RDONLY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        append_line(index_path, line)
+        if has_torn_tail(index_path):
+            cut_torn_tail(index_path)
+        append_line(index_path, line, sync=sync)
     finally:
         os.close(fd)  # closing releases the lock
 

@@ -276,8 +276,10 @@ class TrialStore:
         self._last = index_view(record.to_json())  # what the index holds: the next write appends only changes
         return record
 
-    def write(self, record: TrialRecord) -> None:
-        """Write record.json (checked against the model once more) and append the change to the index."""
+    def write(self, record: TrialRecord, sync_index: bool = True) -> None:
+        """Write record.json (checked against the model once more, fsynced) and append the change to
+        the index; with `sync_index` False (a worker's writes) the index line holds the whole record
+        and is not fsynced (see index.py)."""
         checked, problem = parse(record.to_json())
         if problem:
             raise ValueError(f"refusing to write a bad record to {self.record_path}: {problem}")
@@ -286,7 +288,8 @@ class TrialStore:
         write_json(self.record_path, data)
         if self.path.parent.name == "trials" and self._index_path.exists():
             view = index_view(data)
-            append_index_line(self._index_path, change_line(self._last, view))
+            append_index_line(self._index_path, change_line(self._last if sync_index else None, view),
+                              sync=sync_index)
             self._last = view
 
     def update(self, **fields: Any) -> TrialRecord:
@@ -308,15 +311,39 @@ class TrialStore:
 
     # ------------------------------------------------------------ metrics
 
-    def append_metrics(self, row: dict) -> None:
-        """Append one metrics line; a torn line left by a killed writer is cut first."""
+    def append_metrics(self, row: dict, sync: bool = True) -> None:
+        """Append one metrics line (fsynced unless `sync` is False: the caller keeps it durable
+        elsewhere); a torn line left by a killed writer is cut first."""
         if not self._tail_checked:
             torn = cut_torn_tail(self.metrics_path)
             if torn:
                 log.warning("%s: cut a torn last line (%d bytes, kept in %s.torn)",
                             self.metrics_path, len(torn), self.metrics_path.name)
             self._tail_checked = True
-        append_line(self.metrics_path, json.dumps(row, default=float))
+        append_line(self.metrics_path, json.dumps(row, default=float), sync=sync)
+
+    def sync_metrics(self) -> None:
+        """fsync metrics.jsonl (lines appended without fsync become durable here)."""
+        if files.FSYNC and self.metrics_path.exists():
+            fd = os.open(self.metrics_path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+    def restore_metrics(self, rows: list[dict]) -> None:
+        """Append again the lines a checkpoint carried that metrics.jsonl lacks (a power loss took
+        them before they were fsynced), then fsync metrics.jsonl: the carried lines it holds (a
+        killed worker's) may not be on disk yet either."""
+        data, _ = complete_lines(self.metrics_path)
+        have = {(r.get("step"), r.get("attempt")) for r in parse_lines(data, self.metrics_path)[0]}
+        lost = [r for r in rows if (r["step"], r["attempt"]) not in have]
+        for row in lost:
+            self.append_metrics(row, sync=False)
+        self.sync_metrics()
+        if lost:
+            log.warning("%s: %d line(s) lost before they were fsynced, appended again from the checkpoint",
+                        self.metrics_path, len(lost))
 
     def read_metrics(self) -> tuple[list[dict], list[str]]:
         """Reported rows, one per step (the latest attempt wins), and every unreadable line."""

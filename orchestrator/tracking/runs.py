@@ -202,9 +202,11 @@ class TrialRun:
                 "state": done[0], "attempts": done[1]}
 
     def save(self, wb: WandbStudy) -> None:
+        """Write wandb.json; not fsynced: a power cut that takes it only makes the next driver
+        write the trial to W&B again (its steps only grow), and wandb's own logs are not fsynced."""
         if self.path.exists():  # the trial dir was removed (re-run): nothing to keep
             write_json(self.path / STATE_FILE, {**self.state(), "project": wb.project, "entity": wb.entity,
-                                                "mode": wb.mode, "started_at": self.started_at})
+                                                "mode": wb.mode, "started_at": self.started_at}, sync=False)
 
 
 def write(wb: WandbStudy, t: TrialRun, generation: int, make_room: Callable[[TrialRun], None]) -> None:
