@@ -143,7 +143,7 @@ def test_adaptive_seeds_reach_alternatives_and_level_variants():
     for r in ledger.rows:
         seeds.setdefault(r.variant, set()).add(r.seed)
     assert len(seeds["baseline"]) > 3  # seeds were added
-    assert len(seeds["norm=group"]) == len(seeds["baseline"])  # the undecided alternative got every seed
+    assert len(seeds["norm=group"]) > 3  # the undecided alternative got seeds (until decided or futile)
     assert len(seeds["depth=3"]) == len(seeds["baseline"])  # a null factor's level variants get seeds too
     assert len(seeds["width=64"]) < len(seeds["baseline"])  # width (+0.5 per doubling) was decided early
     assert len(seeds["no-norm"]) < len(seeds["baseline"])  # removing norm (-2.0) was decided early
