@@ -44,6 +44,8 @@ INC, ESS, HARM, NEG = 0, 1, 2, 3
 #: the savings mix: six components' true effects (min_effect 0.5) and the trials' noise SD
 MIX = {"essential": 1.0, "strong": 2.0, "harmful": -1.0, "negligible": 0.1, "null": 0.0, "near-margin": 0.5}
 MIX_SD = 0.15
+#: the same mix with noisier trials (more rows need every seed: the final look's price shows)
+NOISY_SD = 0.25
 INTERIM_SHARE = 0.15  # the previous rule's share of alpha for the interim looks
 DESIGN = Design(INITIAL, MAX)  # the package's design (--final-weight measures other shapes)
 
@@ -180,13 +182,13 @@ def errors(S: int, seed: int) -> bool:
     return ok
 
 
-def savings(S: int, seed: int) -> bool:
+def savings(S: int, seed: int, sd: float) -> bool:
     rng = np.random.default_rng(seed)
-    D = differences(rng, S, list(MIX.values()), "gaussian", MIX_SD, False)
+    D = differences(rng, S, list(MIX.values()), "gaussian", sd, False)
     truth = np.array(list(MIX.values()))
     right = np.where(truth > MIN_EFFECT, ESS, np.where(truth < -MIN_EFFECT, HARM,
                                                        np.where(np.abs(truth) < MIN_EFFECT, NEG, -1)))
-    print(f"\nSavings on the mix {MIX} (trial SD {MIX_SD}, min_effect {MIN_EFFECT}, {S} studies):")
+    print(f"\nSavings on the mix {MIX} (trial SD {sd}, min_effect {MIN_EFFECT}, {S} studies):")
     ref_t, ref_d = None, None
     ok = True
     for rule in ("fixed", "union", "new"):
@@ -221,8 +223,10 @@ def main() -> int:
     print(f"design: looks {INITIAL}..{MAX}, final weight {DESIGN.final_weight:g}")
     S = 1_000 if args.quick else 10_000
     ok = True if args.savings_only else errors(S, args.seed)
-    goals = savings(S, args.seed + 1)
-    print("\nerror rates: " + ("ok" if ok else "FAIL") + "; savings goals: " + ("met" if goals else "NOT met"))
+    goals = savings(S, args.seed + 1, MIX_SD)
+    savings(S, args.seed + 2, NOISY_SD)
+    print("\nerror rates: " + ("ok" if ok else "FAIL") + "; savings goals on the stated mix (trial SD "
+          f"{MIX_SD}): " + ("met" if goals else "NOT met"))
     return 0 if ok else 1
 
 

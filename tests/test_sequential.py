@@ -26,8 +26,8 @@ def test_the_boundary_spends_alpha_over_the_looks_and_a_budget_stop_spends_only_
     assert spent[-1] == pytest.approx(alpha, abs=2e-4)  # all planned looks: exactly alpha
     assert spent[2] < 0.6 * alpha  # a study stopped by its budget at 5 seeds spent only the looks 3..5
     assert d.alpha_spent([3, 5], alpha) == spent[2]  # skipped looks (batches) spend no more
-    # the boundary is a nominal p far above the union bound's slice (alpha / 8 looks) and below alpha
-    assert alpha / 8 < d.boundary(5, alpha) < alpha
+    # an interim look's boundary is several times the previous rule's slice (15% of alpha over 7 interim looks)
+    assert 3 * 0.15 * alpha / 7 < d.boundary(5, alpha) < d.boundary(10, alpha) < alpha
     assert d.boundary(2, alpha) == 0.0  # below initial: no test
 
 
@@ -39,7 +39,8 @@ def test_repeated_p_values_are_valid_and_never_rise():
     mean, sd, n = bench.prefix(x)
     t = mean / (sd / np.sqrt(n))
     p = st.t.sf(t, np.maximum(n - 1, 1))
-    rep = d.repeated(np.minimum.accumulate(np.where(n >= 3, p, 1.0), axis=1)[:, -1], 10)
+    w = np.where(n >= 10, d.final_weight, 1.0)
+    rep = d.cdf(np.min(np.where(n >= 3, p / w, np.inf), axis=1))
     assert np.mean(rep <= 0.05) == pytest.approx(0.05, abs=0.006)
     ps, ns = [0.01, 0.002, 0.03, 0.2], [3, 4, 5, 6]
     running = [d.repeated_min(ps[:k], ns[:k]) for k in range(1, 5)]
@@ -88,3 +89,35 @@ def test_interaction_pairs_are_adjusted_for_the_looks():
     looked = paired_interactions(group, [("a", "b")], "score", "max", 0.05, 0, Sequential(3, 10, 0.05))["a+b"]
     assert plain.p_holm == pytest.approx(plain.p)
     assert looked.p_holm > 2 * plain.p_holm  # the repeated p-value pays for the looks
+
+
+def test_each_look_is_logged_once_and_a_resumed_loop_spends_no_more(tmp_path):
+    """The session's adaptive loop on the simulated trainable's formula logs every look in looks.jsonl;
+    running the loop again over the same trials (a driver killed after its last look, then resumed)
+    appends nothing: the same looks, the same alpha spent."""
+    from rich.console import Console
+
+    from orchestrator import session
+    from orchestrator.config import parse_config
+    from orchestrator.ledger.looks import LOOKS, read_looks
+    from tests.support.simulated import _Ledger, records_for, simulated_config, trial_record
+
+    config = parse_config(simulated_config({"big": 3.0, "null": 0.0, "small": 0.3}, 0.5, 3, min_effect=0.5,
+                                           n_bootstrap=100, secondary=False) | {"seeds": {"initial": 3, "max": 8}})
+    ledger = _Ledger(records_for(config, config.seed_list))
+    ledger.path = tmp_path
+
+    def execute(specs, label=""):
+        ledger.rows += [trial_record(config, spec) for spec in specs]
+
+    session.adaptive_seeds(ledger, config, Console(quiet=True), None, execute)
+    looks = read_looks(tmp_path)
+    assert [lk["n"] for lk in looks] == list(range(3, 3 + len(looks))) and len(looks) >= 2
+    assert looks[0]["design"] == {"initial": 3, "max": 8, "final_weight": 8.0, "alpha": 0.05}
+    big = [lk["rows"]["default"]["big"] for lk in looks]
+    assert big[0]["state"] == "essential" or big[-1]["state"] == "essential"
+    spent = [lk["rows"]["default"]["null"]["spent"] for lk in looks]
+    assert spent == sorted(spent) and spent[-1] <= 0.05 + 1e-3
+    before = (tmp_path / LOOKS).read_bytes()
+    session.adaptive_seeds(ledger, config, Console(quiet=True), None, execute)  # resumed: nothing new to run
+    assert (tmp_path / LOOKS).read_bytes() == before

@@ -149,6 +149,26 @@ def _level_states(group, config: StudyConfig, sequential, maximum: int) -> dict[
     return states
 
 
+def look(records: Iterable[TrialRecord], config: StudyConfig, tier: str | None = None) -> dict:
+    """This look, as the ledger's log of looks keeps it (ledger/looks.py): the baseline's seeds ``n``, the
+    design, and per group and row its seeds, state, boundary (two-sided nominal p at its seeds, for a row
+    alone in its family) and the alpha spent by then."""
+    from ..plan import BASELINE
+
+    records = list(records)
+    sequential = sequential_for(config)
+    d, alpha = sequential.design, sequential.alpha
+    rows = {}
+    for label, states in decisions(records, config).items():
+        rows[label] = {c: {"n": s["n"], "state": s["state"],
+                           "boundary": round(sequential.adjust_level(s["n"]), 8),
+                           "spent": round(2 * d.alpha_spent(range(d.first, s["n"] + 1), alpha / 2), 8)}
+                       for c, s in states.items()}
+    n = len({r.seed for r in records if r.variant == BASELINE})
+    return {"tier": tier, "n": n, "design": {"initial": d.initial, "max": d.maximum,
+                                              "final_weight": d.final_weight, "alpha": alpha}, "rows": rows}
+
+
 def _seeds_of(r: Comparison, group, c: str) -> int:
     """Paired seeds (one-at-a-time) or distinct seeds with c removed (regression designs)."""
     if r.method == "regression":

@@ -32,7 +32,7 @@ import numpy as np
 from scipy import stats as st
 
 #: the final look's boundary, relative to an interim look's (see the module doc; benchmarks/sequential.py)
-FINAL_WEIGHT = 1.0
+FINAL_WEIGHT = 8.0
 #: simulated paths of the calibration (fixed random state: the design is the same in every run)
 PATHS = 200_000
 
