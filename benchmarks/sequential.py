@@ -2,6 +2,7 @@
 
     python benchmarks/sequential.py           # 10,000 simulated studies per setting (a few minutes)
     python benchmarks/sequential.py --quick   # 1,000 per setting
+    python benchmarks/sequential.py --savings-only --final-weight 1   # a candidate boundary shape
 
 No Ray: each setting simulates many studies at once (numpy), one-at-a-time design, K = 6 components
 sharing the baseline's seeds, seeds 3..10 (adaptive) against 10 fixed seeds, alpha 0.05, min_effect 0.5.
@@ -20,9 +21,11 @@ Errors, per family, at the least favourable points: every row's true effect at +
 essential/harmful claim is wrong, and any negligible one) and at -min_effect; Gaussian and t(3) noise
 (scaled to the same SD); equal trial SDs, and one variant 3x noisier (SD). A valid rule's upper 95%
 bound (Clopper-Pearson) must stay <= alpha; the line prints FAIL otherwise, and FAIL when naive does
-not exceed alpha. Savings on the stated mix (MIX): trials against fixed seeds at max (goal <= 0.60x)
-and rows decided (goal >= 95% of fixed's). The decisions are the package's (``decide`` equals
-``effects.finish_family`` row by row: tests/test_sequential.py).
+not exceed alpha. Savings on the stated mix (MIX, trial SD MIX_SD): trials against fixed seeds at
+max (goal <= 0.60x) and rows decided (goal >= 95% of fixed's); then the same mix with noisier trials
+(NOISY_SD), where more rows need every seed and the final look's stricter boundary costs decisions.
+The decisions are the package's (``decide`` equals ``effects.finish_family`` row by row:
+tests/test_sequential.py). Exit 1 when an error rate fails.
 """
 
 from __future__ import annotations

@@ -31,7 +31,8 @@ from functools import lru_cache
 import numpy as np
 from scipy import stats as st
 
-#: the final look's boundary, relative to an interim look's (see the module doc; benchmarks/sequential.py)
+#: the final look's boundary, relative to an interim look's: most alpha is kept for max, which rows near the
+#: margin need (1, equal looks, saves more trials but decides fewer rows on noisy studies: benchmarks/sequential.py)
 FINAL_WEIGHT = 8.0
 #: simulated paths of the calibration (fixed random state: the design is the same in every run)
 PATHS = 200_000
