@@ -165,8 +165,14 @@ def look(records: Iterable[TrialRecord], config: StudyConfig, tier: str | None =
                            "spent": round(2 * d.alpha_spent(range(d.first, s["n"] + 1), alpha / 2), 8)}
                        for c, s in states.items()}
     n = len({r.seed for r in records if r.variant == BASELINE})
-    return {"tier": tier, "n": n, "design": {"initial": d.initial, "max": d.maximum,
-                                              "final_weight": d.final_weight, "alpha": alpha}, "rows": rows}
+    return {"tier": tier, "n": n, "design": design_of(config), "rows": rows}
+
+
+def design_of(config: StudyConfig) -> dict:
+    """The sequential design as the log of looks records it: initial, max, final_weight, alpha."""
+    s = sequential_for(config)
+    return {"initial": s.design.initial, "max": s.design.maximum, "final_weight": s.design.final_weight,
+            "alpha": s.alpha}
 
 
 def _seeds_of(r: Comparison, group, c: str) -> int:
