@@ -151,5 +151,7 @@ def test_adaptive_seeds_reach_alternatives_and_level_variants():
     group = g.alternatives["norm"]["group"]
     depth = g.factors["model.depth"]
     assert depth.negligible and depth.p_negligible_holm < 0.05  # its equivalence test stopped its seeds
+    from orchestrator.analysis.factor_report import factor_rows
+    assert any(row[1] == "model.depth" and row[-1].startswith("negligible") for row in factor_rows(g, config))
     assert 1 - group.ci_sim_level < 0.05 / 3  # the simultaneous interval is adjusted for the looks as well
     assert g.alternatives["norm"]["rms"].verdict == "harmful"
