@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats as st
 
-from orchestrator.analysis import intervals, numbers, power, sequential, stats
+from orchestrator.analysis import intervals, numbers, power, stats
 from orchestrator.analysis.effects import batch_bootstrap, regression_effects
 from orchestrator.analysis.records import group_records
 from orchestrator.analysis.stats import (
@@ -216,15 +216,6 @@ def test_prediction_interval_hand_formula():
     lo, hi = intervals.prediction_interval(x, 0.05)
     half = st.t.ppf(0.975, 3) * x.std(ddof=1) * math.sqrt(1 + 1 / 4)
     assert (lo, hi) == pytest.approx((x.mean() - half, x.mean() + half))
-
-
-def test_sequential_levels_spend_exactly_alpha():
-    alpha, initial, maximum, share = 0.05, 3, 10, 0.3
-    levels = [sequential.sequential_level(n, initial, maximum, alpha, share) for n in range(initial, maximum + 1)]
-    assert sum(levels) == pytest.approx(alpha)
-    assert sequential.sequential_level(10, 3, 10, alpha, share) == pytest.approx(alpha * 0.7)
-    assert sequential.sequential_p(0.001, 10, 3, 10, alpha, share) == pytest.approx(0.001 / 0.7)
-    assert sequential.sequential_level(5, 5, 5, alpha, share) == alpha  # no adaptivity: plain alpha
 
 
 def test_regression_recovers_exact_coefficients():

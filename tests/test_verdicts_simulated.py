@@ -136,7 +136,7 @@ def test_adaptive_seeds_save_trials_without_losing_verdicts():
         found_a += sum(ca[c].verdict == v for c, v in want.items())
         fp_a += any(ca[c].verdict in DECIDED_EFFECT for c in ("n1", "n2", "n3"))
     assert adapt_trials <= 0.95 * fixed_trials, adapt_trials / fixed_trials  # nulls must now be shown negligible
-    assert found_a >= found_f - 0.02 * 3 * reps
+    assert found_a >= 0.95 * found_f  # the final look's stricter boundary costs a little power at max
     assert fp_a / reps <= ALPHA + tol(ALPHA, reps)
 
 

@@ -7,26 +7,24 @@ undecided or ``max`` seeds are reached.
 
 The rule, per component and group, on the seeds paired so far (n of them):
 
-* **decided** - the verdict is ``essential``, ``harmful`` or ``negligible`` (stats.py).
-  The p-values behind it are made valid under optional stopping (``sequential.sequential_p``):
-  before any data, alpha is split over every sample size a component could stop at -
-  ``INTERIM_SHARE * alpha`` spread evenly over n = initial .. max-1, the rest at n = max -
-  and a look at n compares p with its own slice. By the union bound the probability that
-  a component is *ever* wrongly decided is at most alpha, whatever the stopping rule, so
-  Holm across components on these p-values still controls the family-wise error rate. The
-  final report applies the same adjustment, so the verdict a study ends with is the one
-  this rule controlled.
+* **decided** - the verdict is ``essential``, ``harmful`` or ``negligible`` (stats.py), on the
+  row's repeated p-values (sequential.py): each one-sided test is compared at every look with a
+  boundary calibrated for the correlated looks, so the probability that a row is *ever* wrongly
+  decided is at most its alpha whatever rule decides when to stop adding seeds, and Holm across
+  the family on these (alpha recycled from rejected rows) keeps the family-wise error rate. A
+  decided row stays decided (the running minimum over its looks). The final report applies the
+  same design, so the verdict a study ends with is the one this rule controlled.
 * **at max** - n >= max: no more seeds may be added.
 * **futile** - the Bayesian predictive probability (flat prior, t predictive) that any
   decision (essential, harmful or negligible) would be reached at n = max is below
-  ``FUTILITY`` (0.2); the bars are lenient (the final look's alpha slice without Holm's
+  ``FUTILITY`` (0.2); the bars are lenient (the final look's boundary without Holm's
   division), so only hopeless components stop. Stopping for futility never creates a
   wrong decision; it can only cost power, which benchmarks/verdicts.py measures. The
   verdict stays ``inconclusive`` and the report says how many seeds would decide it.
 * otherwise **undecided**, or fewer than two seeds are paired.
 
-The price of peeking is a slightly stricter final look (alpha * (1 - INTERIM_SHARE) at
-n = max); the saving is every seed not run for components decided early.
+The price of peeking is a stricter final look (benchmarks/sequential.py measures both sides);
+the saving is every seed not run for rows decided early.
 """
 
 from __future__ import annotations
@@ -35,6 +33,7 @@ import math
 from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
 from scipy import stats as st
 
 from ..config import AdaptiveSeeds, StudyConfig
@@ -44,7 +43,7 @@ from . import alternatives, factors
 from .numbers import finite, t_quantile
 from .records import group_records
 from .stats import DECIDED
-from .study_analysis import INTERIM_SHARE, design_effects, sequential_for  # noqa: F401  (INTERIM_SHARE re-exported)
+from .study_analysis import design_effects, sequential_for
 
 UNDECIDED, FUTILE, AT_MAX = "undecided", "futile", "at max"
 FUTILITY = 0.20
@@ -53,20 +52,27 @@ FUTILITY = 0.20
 def predictive_power(r: Comparison, n: int, maximum: int, alpha: float, min_effect: float, sequential) -> float:
     """Bayesian predictive probability (flat prior) that a decision is reached at n = max.
 
-    The bars are lenient on purpose (the final look's alpha slice without Holm's division):
+    The bars are lenient on purpose (the final look's boundary without Holm's division):
     the rule may stop a hopeless component, never one with a real chance.
     """
     d, sd = r.effect, r.std
     if r.method != "paired" or not (finite(d) and finite(sd)) or n < 2 or n >= maximum or sd <= 0:
         return float("nan")
     final_alpha = alpha if sequential is None else sequential.adjust_level(maximum)
+    return float(predictive_power_of(d, sd, n, maximum, final_alpha, min_effect))
+
+
+def predictive_power_of(d, sd, n, maximum: int, final_alpha: float, min_effect: float) -> np.ndarray:
+    """``predictive_power`` on arrays: mean difference d, its spread sd at n paired seeds (n < max, sd > 0)."""
+    d, sd, n = (np.asarray(x, dtype=float) for x in (d, sd, n))
     se_max = sd / math.sqrt(maximum)
     bar = min_effect + t_quantile(1 - final_alpha / 2, maximum - 1) * se_max
-    spread = sd * math.sqrt((maximum - n) / (maximum * n))
-    prob = float(st.t.sf((bar - d) / spread, n - 1)) + float(st.t.cdf((-bar - d) / spread, n - 1))
+    spread = sd * np.sqrt((maximum - n) / (maximum * n))
+    prob = st.t.sf((bar - d) / spread, n - 1) + st.t.cdf((-bar - d) / spread, n - 1)
     inner = min_effect - t_quantile(1 - final_alpha, maximum - 1) * se_max
-    if min_effect > 0 and inner > 0:
-        prob += float(st.t.cdf((inner - d) / spread, n - 1) - st.t.cdf((-inner - d) / spread, n - 1))
+    if min_effect > 0:
+        prob = prob + np.where(inner > 0, st.t.cdf((inner - d) / spread, n - 1)
+                               - st.t.cdf((-inner - d) / spread, n - 1), 0.0)
     return prob
 
 
@@ -119,8 +125,8 @@ def decisions(study_path_or_records: str | Path | Iterable[TrialRecord], config:
 
 
 def _level_states(group, config: StudyConfig, sequential, maximum: int) -> dict[str, dict]:
-    """Alternatives ("c=a": the components' rule) and factors (path: decided once significant, Holm, under
-    the same peeking adjustment; there is no equivalence test for a factor, so a null one runs to max)."""
+    """Alternatives ("c=a": the components' rule) and factors (path: decided once significant or negligible,
+    Holm, under the same sequential design)."""
     a = config.analysis
     levels = factors.analyse_levels(group, config, a.alpha, a.min_effect, 0)
     alternatives.adjust_for_peeking(levels, sequential, a.alpha, a.min_effect, group)
@@ -136,10 +142,37 @@ def _level_states(group, config: StudyConfig, sequential, maximum: int) -> dict[
                            "ci": list(r.ci), "predictive_power": pp}
     for path, r in levels["factors"].items():
         n = alternatives.seeds_of(group, factor=path)
-        state = "significant" if r.significant else AT_MAX if n >= maximum else UNDECIDED
+        state = ("significant" if r.significant else "negligible" if r.negligible else AT_MAX if n >= maximum
+                 else UNDECIDED)
         states[path] = {"state": state, "verdict": state, "n": n, "effect": r.effect, "ci": list(r.ci),
                         "predictive_power": float("nan")}
     return states
+
+
+def look(records: Iterable[TrialRecord], config: StudyConfig, tier: str | None = None) -> dict:
+    """This look, as the ledger's log of looks keeps it (ledger/looks.py): the baseline's seeds ``n``, the
+    design, and per group and row its seeds, state, boundary (two-sided nominal p at its seeds, for a row
+    alone in its family) and the alpha spent by then."""
+    from ..plan import BASELINE
+
+    records = list(records)
+    sequential = sequential_for(config)
+    d, alpha = sequential.design, sequential.alpha
+    rows = {}
+    for label, states in decisions(records, config).items():
+        rows[label] = {c: {"n": s["n"], "state": s["state"],
+                           "boundary": round(sequential.adjust_level(s["n"]), 8),
+                           "spent": round(2 * d.alpha_spent(range(d.first, s["n"] + 1), alpha / 2), 8)}
+                       for c, s in states.items()}
+    n = len({r.seed for r in records if r.variant == BASELINE})
+    return {"tier": tier, "n": n, "design": design_of(config), "rows": rows}
+
+
+def design_of(config: StudyConfig) -> dict:
+    """The sequential design as the log of looks records it: initial, max, final_weight, alpha."""
+    s = sequential_for(config)
+    return {"initial": s.design.initial, "max": s.design.maximum, "final_weight": s.design.final_weight,
+            "alpha": s.alpha}
 
 
 def _seeds_of(r: Comparison, group, c: str) -> int:

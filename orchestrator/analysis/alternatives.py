@@ -49,6 +49,7 @@ def adjust_for_peeking(levels: dict, sequential: Sequential | None, alpha: float
                 for p, r in facs.items()])
     for r, pa in zip(facs.values(), adj):
         r.p_holm, r.significant = float(pa), bool(finite(pa) and pa < alpha)
+    factors.decide_negligible(facs, alpha, lambda p, name: sequential.adjust(p, seeds_of(group, factor=name), 1))
 
 
 def seeds_of(group: GroupData, alternative: str | None = None, factor: str | None = None) -> int:

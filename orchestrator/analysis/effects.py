@@ -25,6 +25,7 @@ its partner is gone.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -43,11 +44,12 @@ from ..ledger.verdicts_json import (
 from .intervals import MIN_BOOTSTRAP_N, bootstrap_ci
 from .numbers import TIE_RTOL, describe, finite, fnum, orient, snap_ties, sort_seeds, t_quantile
 from .records import GroupData
-from .sequential import sequential_level, sequential_p
+from .sequential import Design, sequential_p
 from .stats import (
     INCONCLUSIVE,
     decide_family,
     holm,
+    judge,
     pair_values,
     pairing_note,
     short,
@@ -57,16 +59,49 @@ from .stats import (
 
 
 class Sequential:
-    """Adaptive-seeds settings: p-values are made valid under optional stopping."""
+    """Sequential seeds (adaptive, or an interim look at fixed seeds): every row's tests become repeated
+    p-values of the design (sequential.py), valid however the looks were timed."""
 
-    def __init__(self, initial: int, maximum: int, alpha: float, interim_share: float):
-        self.initial, self.maximum, self.alpha, self.interim_share = initial, maximum, alpha, interim_share
+    def __init__(self, initial: int, maximum: int, alpha: float, min_effect: float = 0.0):
+        self.initial, self.maximum, self.alpha, self.min_effect = initial, maximum, alpha, min_effect
+        self.design = Design(initial, maximum)
 
-    def adjust(self, p: float, n: int) -> float:
-        return sequential_p(p, n, self.initial, self.maximum, self.alpha, self.interim_share)
+    def adjust(self, p: float, n: int, sides: int = 2) -> float:
+        """One p-value at one look (no earlier looks known)."""
+        return sequential_p(p, n, self.design, sides)
 
     def adjust_level(self, n: int) -> float:
-        return sequential_level(n, self.initial, self.maximum, self.alpha, self.interim_share)
+        """The two-sided level a look at n tests at (twice the one-sided boundary at alpha / 2)."""
+        return 2 * self.design.boundary(n, self.alpha / 2)
+
+    def row(self, r: Comparison) -> dict[str, float]:
+        """A row's repeated p-values {p, essential, harmful, negligible} (doubled like the raw ones) and
+        ``factor``, the ratio of alpha to the look's two-sided level (for its simultaneous interval).
+
+        A paired row is looked at after each of its seeds (seed order), so its repeated p-values are
+        the running minimum over its looks; other rows use their current look."""
+        n = r.n if r.n_seeds is None else r.n_seeds
+        looks = [(k, judge_prefix(r, k, self.min_effect)) for k in range(self.design.first, r.n + 1)] \
+            if r.method == "paired" and len(r.diffs) == r.n == len(r.seeds) else []
+        if not looks:
+            looks = [(n, {"p": r.p, "p_essential": r.p_essential, "p_harmful": r.p_harmful,
+                          "p_negligible": r.p_negligible})]
+        ns = [k for k, _ in looks]
+        d = self.design
+
+        def rep(key: str, sides: int) -> float:
+            q = d.repeated_min([j[key] / sides for _, j in looks], ns)
+            return q if not finite(q) else min(1.0, sides * q)
+
+        level = self.adjust_level(n)
+        return {"p": rep("p", 2), "essential": rep("p_essential", 2), "harmful": rep("p_harmful", 2),
+                "negligible": rep("p_negligible", 1), "factor": self.alpha / level if level > 0 else math.inf}
+
+
+def judge_prefix(r: Comparison, k: int, min_effect: float) -> dict:
+    """judge() on a paired row's first k differences (seed order): the row's look at k seeds."""
+    d = describe([r.diffs[str(s)] for s in r.seeds[:k]])
+    return judge(d["mean"], d["sem"], k - 1, 0.05, min_effect)
 
 
 # ---------------------------------------------------------------- pairing
@@ -150,8 +185,10 @@ def paired_interactions(
     mode: str,
     alpha: float,
     n_bootstrap: int,
+    sequential: Sequential | None = None,
 ) -> dict[str, Comparison]:
-    """Per listed pair: delta_ab - delta_a - delta_b per seed, Holm across pairs."""
+    """Per listed pair: delta_ab - delta_a - delta_b per seed, Holm across pairs (repeated p-values with
+    sequential seeds, as for components)."""
     out: dict[str, Comparison | None] = {}
     contrasts = {}  # key -> (seeds, contrast, dropped seeds, (delta_a, delta_b, delta_ab))
     base = group.baseline
@@ -187,7 +224,7 @@ def paired_interactions(
             delta_a=delta_a, delta_b=delta_b, delta_ab=delta_ab,
             note=note,
         )
-    finish_interactions(out, alpha)
+    finish_interactions(out, alpha, sequential)
     return out
 
 
@@ -292,7 +329,7 @@ def regression_effects(
         inter[f"{a}+{b}"] = _coef(fit, col, f"cannot conclude: '{a}' and '{b}' are never removed together"
                                   if not both else None, alpha, 0.0, tol, n_seeds_all, n_removed=both,
                                   listed=(a, b) in listed)
-    finish_interactions(inter, alpha)
+    finish_interactions(inter, alpha, sequential)
     return mains, inter, check
 
 
@@ -397,17 +434,15 @@ def _coef(fit: dict, col: int, reason: str | None, alpha: float, min_effect: flo
 
 def finish_family(results: dict[str, Comparison], alpha: float, min_effect: float,
                   sequential: Sequential | None) -> None:
-    """Holm across the family for each test (after the adaptive-seeds adjustment), then verdicts."""
-    adjust = None
-    if sequential is not None:
-        def adjust(p, r: Comparison):
-            return sequential.adjust(p, r.n if r.n_seeds is None else r.n_seeds)
-    decide_family(results, alpha, adjust, min_effect)
+    """Holm across the family for each test (on the rows' repeated p-values with sequential seeds),
+    then verdicts."""
+    decide_family(results, alpha, None if sequential is None else sequential.row, min_effect)
 
 
-def finish_interactions(results: dict[str, Comparison], alpha: float) -> None:
-    """Holm across the pairs; a pair is an ``interaction`` when its two-sided test is significant."""
-    decide_family(results, alpha)
+def finish_interactions(results: dict[str, Comparison], alpha: float, sequential: Sequential | None) -> None:
+    """Holm across the pairs; a pair is an ``interaction`` when its two-sided test is significant (on its
+    repeated p-value with sequential seeds: pairs are looked at whenever components are)."""
+    decide_family(results, alpha, None if sequential is None else sequential.row)
     for r in results.values():
         r.verdict = INTERACTION if r.significant else INCONCLUSIVE
         r.deciding = None if not finite(r.p_holm) else Deciding(

@@ -46,8 +46,12 @@ def factor_rows(group: GroupAnalysis, config) -> list[list[str]]:
         if r.kind == "categorical":
             parts = [f"{k}: {signed(v.effect)} {ci_text(v.shown_ci)}".strip() for k, v in r.levels.items()]
             effect = "; ".join(parts) or effect
+        note = r.fit_note or r.note
+        if r.negligible:
+            note = "; ".join(x for x in (f"negligible: moves the metric less than ±min_effect over its range or "
+                                         f"levels (TOST, Holm p {r.p_negligible_holm:.3g})", note) if x)
         rows.append([str(r.rank), path, span, effect, unit, signed(r.importance).lstrip("+"),
-                     p_text(r.p, r.p_holm), r.fit_note or r.note])
+                     p_text(r.p, r.p_holm), note])
     return rows
 
 

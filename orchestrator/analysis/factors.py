@@ -37,7 +37,7 @@ from .flags import flag, secondary_flags
 from .intervals import MIN_BOOTSTRAP_N, bootstrap_ci
 from .numbers import TIE_RTOL, finite, t_quantile
 from .records import GroupData
-from .stats import INCONCLUSIVE, compare_paired, decide_family, holm, short, summarise_estimate
+from .stats import INCONCLUSIVE, compare_paired, decide_family, holm, judge, short, summarise_estimate
 
 NAN = float("nan")
 
@@ -115,6 +115,8 @@ def analyse_levels(group: GroupData, config: StudyConfig, alpha: float, min_effe
     factors = factor_effects(group, config, metric, mode, alpha, n_bootstrap)
     decide_family({f"{c}={a}": r for c, by_alt in alts.items() for a, r in by_alt.items()}, alpha, None, min_effect)
     _rank(factors, alpha)
+    equivalence(factors, config, min_effect)
+    decide_negligible(factors, alpha)
     flags = [flag("factor_fit", "warning", group.label, p, f"{p}: {r.fit_note}")
              for p, r in factors.items() if r.fit_note]
     for m in config.metrics.secondary:
@@ -393,6 +395,36 @@ def _rank(factors: dict[str, Factor], alpha: float) -> None:
     order = sorted(names, key=lambda p: -factors[p].importance if finite(factors[p].importance) else math.inf)
     for i, p in enumerate(order, 1):
         factors[p].rank = i
+
+
+def equivalence(factors: dict[str, Factor], config: StudyConfig, min_effect: float) -> None:
+    """Each factor's equivalence test (TOST, ``p_negligible``): the metric moves less than min_effect over the
+    factor's whole range (a numeric factor's slope within +-min_effect / its span) or at every level
+    against the baseline's value (a categorical factor: the largest of its levels' TOST p-values, an
+    intersection-union test). NaN when min_effect is 0."""
+    if min_effect <= 0:
+        return
+    found = lv.factors(config)
+    for name, r in factors.items():
+        if r.kind == "numeric":
+            lo, hi, log = space_sampling.bounds(found[name].space)
+            span = math.log2(hi / lo) if log else hi - lo
+            if span > 0:
+                r.p_negligible = judge(r.effect, r.se, r.df or 0, 0.05, min_effect / span)["p_negligible"]
+        elif r.levels:
+            ps = [judge(lr.effect, lr.se, lr.df or 0, 0.05, min_effect)["p_negligible"] for lr in r.levels.values()]
+            r.p_negligible = max(ps) if all(finite(p) for p in ps) else NAN
+
+
+def decide_negligible(factors: dict[str, Factor], alpha: float, adjust=None) -> None:
+    """Holm across the factors' equivalence tests (``adjust(p, name)`` first: sequential seeds); sets
+    ``p_negligible_holm`` and ``negligible``."""
+    names = list(factors)
+    ps = [factors[p].p_negligible for p in names]
+    adj = holm([(adjust(q, p) if adjust else q) if finite(q) else np.nan for p, q in zip(names, ps)])
+    for p, pa in zip(names, adj):
+        factors[p].p_negligible_holm = float(pa)
+        factors[p].negligible = bool(finite(pa) and pa < alpha)
 
 
 def _empty(note: str) -> Comparison:

@@ -47,12 +47,17 @@ class ReferenceCheck(_Model):
 
 
 class AdaptiveLooks(_Model):
-    """Adaptive seeds (or an interim look): p-values adjusted for a look at every size ``initial``..``max``,
-    ``interim_share`` of alpha spent on the interim looks."""
+    """Sequential seeds (adaptive, or an interim look): the design (analysis/sequential.py). A look after
+    every seed ``looks`` (``initial``..``max``); at each, ``boundary`` is the two-sided nominal p a row
+    alone in its family must reach (the final look's is ``final_weight`` times an interim one's) and
+    ``spent`` the alpha spent by then (Holm divides both among a family's undecided rows)."""
 
     initial: int
     max: int
-    interim_share: float
+    final_weight: float
+    looks: list[int]
+    boundary: list[float]
+    spent: list[float]
 
 
 class ContaminationCheck(_Model):

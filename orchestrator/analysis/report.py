@@ -159,9 +159,11 @@ def render_markdown(analysis: Analysis, config: StudyConfig, study: Study, plot_
                f"(80% power), within min_effect {main_power.min_effect:g}."), ""]
     if analysis.adaptive:
         ad = analysis.adaptive
-        L += [(f"> Adaptive seeds: p-values are adjusted for looking after every seed (alpha split over the "
-              f"sample sizes {ad.initial}..{ad.max}, {int(ad.interim_share * 100)}% of it to the interim "
-              f"looks), so the verdicts keep their error rate."), ""]
+        L += [(f"> Sequential seeds: a look after every seed from {ad.initial} to {ad.max}; each row's tests are "
+               f"repeated p-values (boundary: nominal p {ad.boundary[0]:.2g} at every interim look, "
+               f"{ad.boundary[-1]:.2g} at {ad.max} seeds, alpha spent {ad.spent[0]:.2g} by the first look and "
+               f"{ad.spent[-1]:.2g} by the last, for a row alone in its family; Holm shares it among the rows), "
+               f"so a verdict keeps its error rate whenever the study stops."), ""]
     multi = len(analysis.groups) > 1
     for label, g in analysis.groups.items():
         if multi:

@@ -151,36 +151,35 @@ def decide_family(results: Mapping[str, Comparison], alpha: float, adjust=None, 
     claim ``min(p_essential, p_harmful)`` (at most one of the two is below 1, so it is a
     valid p-value for "essential or harmful is wrong"; with min_effect 0 it equals ``p``,
     so an effect is claimed exactly when it is significant) and ``p_negligible``.
-    ``adjust(p, row)`` first makes a p-value valid under optional stopping (adaptive
-    seeds). Sets ``p_holm``, ``p_essential_holm``, ``p_harmful_holm`` (1 for the direction
-    not taken), ``p_negligible_holm``, ``significant``, ``verdict``, ``ci_sim`` (the
-    simultaneous interval, see ``simultaneous_alpha``), ``deciding`` (``deciding_test``) and
-    ``why`` (``disagreement``: why a row that looks decided is not, or the reverse; "" if none).
+    ``adjust(row)`` first gives the row's p-values valid under optional stopping (sequential
+    seeds: ``effects.Sequential.row``: {p, essential, harmful, negligible, factor}). Sets
+    ``p_holm``, ``p_essential_holm``, ``p_harmful_holm`` (1 for the direction not taken),
+    ``p_negligible_holm``, ``significant``, ``verdict``, ``ci_sim`` (the simultaneous interval,
+    see ``simultaneous_alpha``), ``deciding`` (``deciding_test``) and ``why`` (``disagreement``:
+    why a row that looks decided is not, or the reverse; "" if none).
     """
     rows = list(results.values())
+    adjusted = [adjust(r) if adjust is not None else None for r in rows]
 
-    def family(values) -> np.ndarray:
-        ps = []
-        for r, p in zip(rows, values):
-            if adjust is not None and finite(p):
-                p = adjust(p, r)
-            ps.append(p if finite(p) else np.nan)
-        return holm(ps)
+    def family(key: str, values) -> np.ndarray:
+        ps = [a[key] if a is not None and finite(p) else p for a, p in zip(adjusted, values)]
+        return holm([p if finite(p) else np.nan for p in ps])
 
     nan = float("nan")
-    two_sided = family([r.p for r in rows])
-    directional = family([min(r.p_essential, r.p_harmful) for r in rows])
-    negligible = family([r.p_negligible for r in rows])
+    two_sided = family("p", [r.p for r in rows])
+    essential = [a["essential"] if a is not None else r.p_essential for a, r in zip(adjusted, rows)]
+    harmful = [a["harmful"] if a is not None else r.p_harmful for a, r in zip(adjusted, rows)]
+    directional = holm([min(e, h) if finite(e) and finite(h) else np.nan for e, h in zip(essential, harmful)])
+    negligible = family("negligible", [r.p_negligible for r in rows])
     m = int(np.sum(np.isfinite(directional)))
-    for r, p0, pd, pn in zip(rows, two_sided, directional, negligible):
-        up = finite(r.p_essential) and r.p_essential <= r.p_harmful
+    for r, a, e, h, p0, pd, pn in zip(rows, adjusted, essential, harmful, two_sided, directional, negligible):
+        up = finite(e) and e <= h
         r.p_holm, r.p_negligible_holm = float(p0), float(pn)
         r.p_essential_holm = float(pd) if up else (1.0 if finite(pd) else nan)
         r.p_harmful_holm = (1.0 if finite(pd) else nan) if up else float(pd)
         r.significant = bool(finite(r.p_holm) and r.p_holm < alpha)
         r.verdict = verdict(r.p_essential_holm, r.p_harmful_holm, r.p_negligible_holm, alpha)
-        factor = adjust(1e-12, r) / 1e-12 if adjust is not None else 1.0
-        sim_alpha = simultaneous_alpha(alpha, m, factor)
+        sim_alpha = simultaneous_alpha(alpha, m, 1.0 if a is None else a["factor"])
         r.ci_sim_level = 1 - sim_alpha
         r.ci_sim = interval(r.effect, r.se, r.df, sim_alpha)
         r.deciding = deciding_test(r, min_effect)

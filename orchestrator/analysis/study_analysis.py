@@ -40,17 +40,15 @@ from .power import MAX_SEEDS
 from .records import DEFAULT_GROUP, GroupData, group_records
 from .stats import DECIDED
 
-# Share of alpha spent on interim looks when seeds are adaptive (see adaptive.py).
-INTERIM_SHARE = 0.15
-
 
 def sequential_for(config: StudyConfig, interim: bool = False) -> Sequential | None:
     """The look's adjustment: adaptive seeds always; fixed seeds on an interim look (some ablation trials
     still pending or running), as if the look had been planned among sizes 2 .. the planned seeds."""
+    a = config.analysis
     if isinstance(config.seeds, AdaptiveSeeds):
-        return Sequential(config.seeds.initial, config.seeds.max, config.analysis.alpha, INTERIM_SHARE)
+        return Sequential(config.seeds.initial, config.seeds.max, a.alpha, a.min_effect)
     if interim:
-        return Sequential(2, len(config.seed_list), config.analysis.alpha, INTERIM_SHARE)
+        return Sequential(2, len(config.seed_list), a.alpha, a.min_effect)
     return None
 
 
@@ -163,8 +161,7 @@ def analyse(records: Iterable[TrialRecord], config: StudyConfig, study_path: str
         n_bootstrap=n_boot,
         design=design,
         pairs=[list(p) for p in pairs],
-        adaptive=None if sequential is None else AdaptiveLooks(
-            initial=sequential.initial, max=sequential.maximum, interim_share=sequential.interim_share),
+        adaptive=None if sequential is None else looks_of(sequential),
         metrics=all_metrics,
         groups=groups_out,
         main_group=main,
@@ -177,6 +174,16 @@ def analyse(records: Iterable[TrialRecord], config: StudyConfig, study_path: str
     )
 
 
+def looks_of(sequential: Sequential) -> AdaptiveLooks:
+    """The design the report names: its looks, each look's boundary and the alpha spent by then (a row
+    alone in its family, at the study's alpha)."""
+    d, alpha = sequential.design, sequential.alpha
+    looks = d.looks()
+    return AdaptiveLooks(initial=sequential.initial, max=sequential.maximum, final_weight=d.final_weight,
+                         looks=looks, boundary=[sequential.adjust_level(n) for n in looks],
+                         spent=[2 * d.alpha_spent(looks[:i + 1], alpha / 2) for i in range(len(looks))])
+
+
 def design_effects(group: GroupData, config: StudyConfig, n_boot: int, sequential: Sequential | None,
                    interactions: bool = True) -> tuple[dict[str, Comparison], dict[str, Comparison], FitCheck | None]:
     """The components' effects on the primary metric by the design's method: (components, pair interactions,
@@ -187,7 +194,8 @@ def design_effects(group: GroupData, config: StudyConfig, n_boot: int, sequentia
     if config.design.type == "one_at_a_time":
         comps = paired_effects(group, config.components, primary.name, primary.mode, a.alpha, a.min_effect, n_boot,
                                sequential)
-        inter = paired_interactions(group, pairs, primary.name, primary.mode, a.alpha, n_boot) if interactions else {}
+        inter = paired_interactions(group, pairs, primary.name, primary.mode, a.alpha, n_boot,
+                                    sequential) if interactions else {}
         return comps, inter, None
     return regression_effects(group, config.components, pairs, primary.name, primary.mode, a.alpha, a.min_effect,
                               sequential, factors.covariates(config) if config.has_levels else None)

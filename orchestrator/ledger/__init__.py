@@ -7,6 +7,7 @@ Layout of a study directory::
     plan.json              the trials of the plan (ids, variants, seeds)
     provenance.json        git commit, versions, host, CPU/GPU
     index.jsonl            the study index: one line per record write (see index.py)
+    looks.jsonl            adaptive seeds: one line per look (n, boundary, alpha spent per row; looks.py)
     trials/<id>/record.json     state, attempts, errors, final metrics (one writer at a time)
     trials/<id>/metrics.jsonl   one line per report: step, attempt, time, metrics
     trials/<id>/checkpoint.pt   the last checkpoint (torch.save), written atomically

@@ -188,6 +188,9 @@ class Factor(Estimate):
     decision_m: int | None = None
     p_holm: Num = None
     significant: bool = False
+    #: Holm across factors of the equivalence test (``p_negligible``: within +-min_effect over its range)
+    p_negligible_holm: Num = None
+    negligible: bool = False
     importance: Num = None
     rank: int | None = None
     curvature_p: Num = None

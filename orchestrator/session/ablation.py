@@ -89,9 +89,20 @@ def adaptive_seeds(study: Study, config: StudyConfig, console: Console, tier, ex
     ``execute(specs, label=...)`` runs trial specs (the session: on Ray; simulations: a formula).
     """
     from ..analysis import next_seed
-    from ..analysis.adaptive import takes_seed
+    from ..analysis.adaptive import design_of, look, takes_seed
+    from ..ledger.looks import log_look, read_looks
 
-    while (step := next_seed([r for r in study.records() if r.purpose == VARIANT], config)) is not None:
+    path = getattr(study, "path", None)  # simulations pass a bare list of records
+    logged = read_looks(path) if path is not None else []
+    if logged and logged[0].get("design") != design_of(config):
+        console.print(f"[yellow]Adaptive seeds: the logged looks used the design {logged[0].get('design')}; "
+                      f"this version's is {design_of(config)}: the verdicts use the new one[/yellow]")
+    while True:
+        records = [r for r in study.records() if r.purpose == VARIANT]
+        if path is not None:
+            log_look(path, look(records, config, tier))
+        if (step := next_seed(records, config)) is None:
+            break
         seed, open_components = step
         console.print(f"Adaptive seeds: {', '.join(open_components)} undecided; adding seed {seed}")
         chosen = [planning.Variant()] + [v for v in planning.variants(config) if takes_seed(v, open_components)]

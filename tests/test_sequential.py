@@ -1,0 +1,123 @@
+"""The sequential design (analysis/sequential.py): its calibration, a budget stop's alpha, and the
+benchmark's vectorised decisions equal to the package's (benchmarks/sequential.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats as st
+
+from benchmarks import sequential as bench
+from orchestrator.analysis.effects import Sequential, finish_family, paired_interactions
+from orchestrator.analysis.records import group_records
+from orchestrator.analysis.sequential import Design
+from orchestrator.analysis.stats import ESSENTIAL, HARMFUL, INCONCLUSIVE, NEGLIGIBLE, holm, summarise_diffs
+from orchestrator.ledger import TrialRecord
+from orchestrator.ledger.verdicts_json import Comparison
+
+VERDICT = {bench.INC: INCONCLUSIVE, bench.ESS: ESSENTIAL, bench.HARM: HARMFUL, bench.NEG: NEGLIGIBLE}
+
+
+def test_the_boundary_spends_alpha_over_the_looks_and_a_budget_stop_spends_only_its_share():
+    d = Design(3, 10)
+    alpha = 0.025
+    spent = [d.alpha_spent(range(3, n + 1), alpha) for n in range(3, 11)]
+    assert all(a < b for a, b in zip(spent, spent[1:]))  # each look spends a little more
+    assert spent[-1] == pytest.approx(alpha, abs=2e-4)  # all planned looks: exactly alpha
+    assert spent[2] < 0.6 * alpha  # a study stopped by its budget at 5 seeds spent only the looks 3..5
+    assert d.alpha_spent([3, 5], alpha) == spent[2]  # skipped looks (batches) spend no more
+    # an interim look's boundary is several times the previous rule's slice (15% of alpha over 7 interim looks)
+    assert 3 * 0.15 * alpha / 7 < d.boundary(5, alpha) < d.boundary(10, alpha) < alpha
+    assert d.boundary(2, alpha) == 0.0  # below initial: no test
+
+
+def test_repeated_p_values_are_valid_and_never_rise():
+    d = Design(3, 10)
+    # the calibration itself: an independent simulation of the looks rejects at about alpha
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((40_000, 10))
+    mean, sd, n = bench.prefix(x)
+    t = mean / (sd / np.sqrt(n))
+    p = st.t.sf(t, np.maximum(n - 1, 1))
+    w = np.where(n >= 10, d.final_weight, 1.0)
+    rep = d.cdf(np.min(np.where(n >= 3, p / w, np.inf), axis=1))
+    assert np.mean(rep <= 0.05) == pytest.approx(0.05, abs=0.006)
+    ps, ns = [0.01, 0.002, 0.03, 0.2], [3, 4, 5, 6]
+    running = [d.repeated_min(ps[:k], ns[:k]) for k in range(1, 5)]
+    assert running == sorted(running, reverse=True) and running[1] == running[3]
+    assert d.repeated_min([0.5], [2]) == 1.0  # fewer seeds than initial: not tested
+
+
+def test_benchmark_holm_and_decisions_equal_the_packages():
+    rng = np.random.default_rng(7)
+    p = rng.uniform(0, 0.1, (50, 6))
+    assert np.allclose(bench.holm_rows(p), [holm(row) for row in p])
+    seq = Sequential(bench.INITIAL, bench.MAX, bench.ALPHA, bench.MIN_EFFECT)
+    checked = 0
+    for trial in range(30):
+        D = bench.differences(rng, 1, rng.normal(0, 0.8, bench.K), "gaussian", 0.3, trial % 2 == 1)
+        n = rng.integers(bench.INITIAL, bench.MAX + 1, bench.K)
+        rows = {}
+        for k in range(bench.K):
+            diffs = D[0, k, :n[k]]
+            rows[str(k)] = Comparison(**summarise_diffs(diffs, bench.ALPHA, bench.MIN_EFFECT, 0), method="paired",
+                                      verdict=INCONCLUSIVE, seeds=list(range(n[k])),
+                                      diffs={str(s): float(v) for s, v in enumerate(diffs)})
+        finish_family(rows, bench.ALPHA, bench.MIN_EFFECT, seq)
+        p_ess, p_harm, p_neg, _, _ = bench.pvalues("new", D)
+        at = (n - 1)[None, :, None]
+        got = [np.take_along_axis(x, at, -1)[0, :, 0] for x in (p_ess, p_harm, p_neg)]
+        verdicts = bench.decide(*[g[None] for g in got])[0]
+        for k in range(bench.K):
+            r = rows[str(k)]
+            assert VERDICT[int(verdicts[k])] == r.verdict
+            assert got[2][k] == pytest.approx(seq.row(r)["negligible"], rel=1e-9)
+            checked += r.verdict != INCONCLUSIVE
+    assert checked > 10  # the comparison covered decided rows, not only inconclusive ones
+
+
+def test_interaction_pairs_are_adjusted_for_the_looks():
+    records = []
+    rng = np.random.default_rng(3)
+    for seed in range(6):
+        for variant, removed, mean in (("baseline", [], 10.0), ("no-a", ["a"], 9.0), ("no-b", ["b"], 9.0),
+                                       ("no-a+b", ["a", "b"], 7.0)):
+            records.append(TrialRecord(trial_id=f"{variant}-{seed}", variant=variant, removed=removed, seed=seed,
+                                       state="COMPLETED", final={"score": mean + rng.normal(0, 0.3)}))
+    group = group_records(records)["default"]
+    plain = paired_interactions(group, [("a", "b")], "score", "max", 0.05, 0)["a+b"]
+    looked = paired_interactions(group, [("a", "b")], "score", "max", 0.05, 0, Sequential(3, 10, 0.05))["a+b"]
+    assert plain.p_holm == pytest.approx(plain.p)
+    assert looked.p_holm > 2 * plain.p_holm  # the repeated p-value pays for the looks
+
+
+def test_each_look_is_logged_once_and_a_resumed_loop_spends_no_more(tmp_path):
+    """The session's adaptive loop on the simulated trainable's formula logs every look in looks.jsonl;
+    running the loop again over the same trials (a driver killed after its last look, then resumed)
+    appends nothing: the same looks, the same alpha spent."""
+    from rich.console import Console
+
+    from orchestrator import session
+    from orchestrator.config import parse_config
+    from orchestrator.ledger.looks import LOOKS, read_looks
+    from tests.support.simulated import _Ledger, records_for, simulated_config, trial_record
+
+    config = parse_config(simulated_config({"big": 3.0, "null": 0.0, "small": 0.3}, 0.5, 3, min_effect=0.5,
+                                           n_bootstrap=100, secondary=False) | {"seeds": {"initial": 3, "max": 8}})
+    ledger = _Ledger(records_for(config, config.seed_list))
+    ledger.path = tmp_path
+
+    def execute(specs, label=""):
+        ledger.rows += [trial_record(config, spec) for spec in specs]
+
+    session.adaptive_seeds(ledger, config, Console(quiet=True), None, execute)
+    looks = read_looks(tmp_path)
+    assert [lk["n"] for lk in looks] == list(range(3, 3 + len(looks))) and len(looks) >= 2
+    assert looks[0]["design"] == {"initial": 3, "max": 8, "final_weight": 8.0, "alpha": 0.05}
+    big = [lk["rows"]["default"]["big"] for lk in looks]
+    assert big[0]["state"] == "essential" or big[-1]["state"] == "essential"
+    spent = [lk["rows"]["default"]["null"]["spent"] for lk in looks]
+    assert spent == sorted(spent) and spent[-1] <= 0.05 + 1e-3
+    before = (tmp_path / LOOKS).read_bytes()
+    session.adaptive_seeds(ledger, config, Console(quiet=True), None, execute)  # resumed: nothing new to run
+    assert (tmp_path / LOOKS).read_bytes() == before
