@@ -1,9 +1,10 @@
 """torch.distributed for the workers of one trial (a group of `workers_per_trial` ranks).
 
 Runs inside the workers: rank 0's node address and a free port for the rendezvous (the other
-ranks wait until rank 0's store listens there), the process group set up before the trainable (NCCL on GPU, gloo on CPU, the usual MASTER_ADDR,
-MASTER_PORT, RANK, LOCAL_RANK, WORLD_SIZE variables) and destroyed after, and a failed rank's
-error sent to the driver, which records the attempt of the whole group.
+ranks wait until rank 0's store listens there), the process group set up before the trainable
+(NCCL on GPU, gloo on CPU, the usual MASTER_ADDR, MASTER_PORT, RANK, LOCAL_RANK, WORLD_SIZE
+variables) and destroyed after, and a failed rank's error sent to the driver, which records the
+attempt of the whole group.
 """
 
 from __future__ import annotations
