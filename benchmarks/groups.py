@@ -7,8 +7,8 @@ Two studies of `--trials` trivial trials (two reports, two checkpoints, no work)
 each attempt's start-up is on the critical path:
 
 1. workers_per_trial: 1 (a Ray task per attempt, its worker reused);
-2. workers_per_trial: 2 (a placement group of two bundles per attempt, a rendezvous task,
-   two ranks joining a gloo process group, the group removed at the end).
+2. workers_per_trial: 2 (a placement group of two bundles, kept from one healthy attempt to
+   the next, a rendezvous task, two ranks joining a gloo process group and leaving it).
 
 Per attempt: the ablation stage's wall time / trials (everything the driver waits for), and
 the part inside the workers (the record's duration: from rank 0's start to its end, process

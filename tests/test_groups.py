@@ -27,6 +27,7 @@ import signal
 import time
 
 import psutil
+import ray
 import torch
 import torch.distributed as dist
 
@@ -42,8 +43,10 @@ def run(ctx):
     cfg = ctx.config
     pids = ctx.trial_dir / f"pids{ctx.attempt}"
     pids.mkdir(exist_ok=True)
-    (pids / str(ctx.rank)).write_text(str(os.getpid()))
-    earlier = [int(p.read_text()) for a in range(1, ctx.attempt) for p in (ctx.trial_dir / f"pids{a}").glob("*")]
+    group = ray.get_runtime_context().get_placement_group_id()
+    (pids / str(ctx.rank)).write_text(f"{os.getpid()} {group}")  # this rank's worker and placement group
+    earlier = [int(p.read_text().split()[0])
+               for a in range(1, ctx.attempt) for p in (ctx.trial_dir / f"pids{a}").glob("*")]
     world = ctx.world_size
     if world > 1:
         assert dist.is_initialized() and dist.get_world_size() == world and dist.get_rank() == ctx.rank
@@ -162,6 +165,44 @@ def test_two_worker_trials_match_one_worker_verdicts_and_survive_a_killed_and_a_
     assert history[-1]["started"] == 1.0
     assert hung.attempts == 2 and [e.error for e in hung.errors] == ["timed out after 25 s"]
     assert all(r.attempts == 1 for tid, r in groups.items() if tid not in ("baseline-seed0", "no-last-seed0"))
+    for tid in ("baseline-seed0", "no-last-seed0"):  # the restart of a killed or hung rank's attempt: fresh workers
+        failed, restart = workers(two, "dp2", tid, 1), workers(two, "dp2", tid, 2)
+        assert not {pid for pid, _ in failed.values()} & {pid for pid, _ in restart.values()}, (failed, restart)
+        assert {pg for _, pg in failed.values()}.isdisjoint(pg for _, pg in restart.values()), (failed, restart)
+
+
+def workers(root: Path, name: str, trial_id: str, attempt: int) -> dict[int, tuple[int, str]]:
+    """rank -> (its worker's pid, its placement group's id) in an attempt of a trial of TRAINABLE."""
+    ranks = (root / "studies" / name / "trials" / trial_id / f"pids{attempt}").glob("*")
+    return {int(p.name): (int(p.read_text().split()[0]), p.read_text().split()[1]) for p in ranks}
+
+
+@pytest.mark.slow
+def test_a_healthy_sequence_keeps_its_placement_group_and_a_failed_rank_gets_a_fresh_one(tmp_path, ray_address):
+    """One trial at a time: each attempt after a healthy one runs in the same placement group;
+    the restart after a SIGKILLed rank runs in a new group on none of the failed attempt's workers."""
+    chaos = {"epoch": 1, "kill": "baseline", "hang": "-"}  # seed 0's rank 1, first attempt
+    root = project(tmp_path, "reuse", resources={"workers_per_trial": 2, "cpus_per_trial": 0.5, "max_concurrent": 1},
+                   components={"last": {"kind": "structural", "description": "the last input feature",
+                                        "removal": {"mask": [1.0, 1.0, 1.0, 0.0]}}},
+                   baseline={"mask": [1.0, 1.0, 1.0, 1.0], "data_seed": 0, "epochs": 2, "lr": 0.1, "chaos": chaos},
+                   fault_tolerance={"max_failures": 1})
+    result = ablator(root, "launch", "study.yaml", address=ray_address)
+    assert result.returncode == 0, result.stdout + result.stderr
+    recs = records(root, "reuse")
+    assert len(recs) == 6 and all(r.state == "COMPLETED" for r in recs.values()), recs
+    assert [t for t, r in recs.items() if r.attempts != 1] == ["baseline-seed0"]
+    assert recs["baseline-seed0"].attempts == 2
+    # one at a time: a trial's restart follows its failed attempt at once
+    order = sorted((recs[t].started_at, t, a) for t in recs for a in range(1, recs[t].attempts + 1))
+    attempts = [workers(root, "reuse", t, a) for _, t, a in order]
+    assert all(len(a) == 2 and len({pg for _, pg in a.values()}) == 1 for a in attempts), attempts
+    for (_, tid, number), before, after in zip(order, attempts, attempts[1:]):
+        pids = {pid for pid, _ in before.values()}, {pid for pid, _ in after.values()}
+        if (tid, number) == ("baseline-seed0", 1):  # the attempt whose rank 1 was killed
+            assert before[0][1] != after[0][1] and not pids[0] & pids[1], (before, after)
+        else:
+            assert before[0][1] == after[0][1], (tid, number, before, after)  # the same placement group
 
 
 @pytest.mark.slow

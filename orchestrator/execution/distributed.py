@@ -1,9 +1,10 @@
 """torch.distributed for the workers of one trial (a group of `workers_per_trial` ranks).
 
-Runs inside the workers: rank 0's node address and a free port for the rendezvous, the
-process group set up before the trainable (NCCL on GPU, gloo on CPU, the usual MASTER_ADDR,
-MASTER_PORT, RANK, LOCAL_RANK, WORLD_SIZE variables) and destroyed after, and a failed rank's
-error sent to the driver, which records the attempt of the whole group.
+Runs inside the workers: rank 0's node address and a free port for the rendezvous (the other
+ranks wait until rank 0's store listens there), the process group set up before the trainable
+(NCCL on GPU, gloo on CPU, the usual MASTER_ADDR, MASTER_PORT, RANK, LOCAL_RANK, WORLD_SIZE
+variables) and destroyed after, and a failed rank's error sent to the driver, which records the
+attempt of the whole group.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from datetime import timedelta
 
 #: how long the ranks wait for each other at the rendezvous when no trial_timeout is set
 RENDEZVOUS_S = 600.0
+#: how often a rank > 0 looks whether rank 0's store listens yet
+LISTENING_S = 0.01
 
 
 def master_address() -> tuple[str, int]:
@@ -40,6 +43,8 @@ def init(rank: int, world_size: int, master: tuple[str, int], device: str | None
 
     os.environ.update(MASTER_ADDR=master[0], MASTER_PORT=str(master[1]), RANK=str(rank),
                       WORLD_SIZE=str(world_size))
+    if rank:
+        _await_store(master, timeout or RENDEZVOUS_S)
     if device == "cuda":
         torch.cuda.set_device(0)
     dist.init_process_group("nccl" if device == "cuda" else "gloo", rank=rank, world_size=world_size,
@@ -51,6 +56,21 @@ def init(rank: int, world_size: int, master: tuple[str, int], device: str | None
     local = [p["rank"] for p in placement if p["node_id"] == here["node_id"]]
     os.environ.update(LOCAL_RANK=str(local.index(rank)), LOCAL_WORLD_SIZE=str(len(local)))
     return placement, local.index(rank)
+
+
+def _await_store(master: tuple[str, int], timeout: float) -> None:
+    """Wait until rank 0's rendezvous store listens (the process group reports a timeout).
+
+    torch's own retry after a refused connection backs off for 0.5 to 1.5 s, and rank 0
+    writes its record before it opens the store, so a rank > 0 is usually there first.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(master, timeout=1.0).close()
+            return
+        except OSError:
+            time.sleep(LISTENING_S)
 
 
 def destroy() -> None:

@@ -1,17 +1,21 @@
-"""The driver side of a trial of several workers: one placement group per attempt.
+"""The driver side of a trial of several workers: its ranks run in a placement group.
 
-Each attempt reserves `workers_per_trial` bundles together (STRICT_PACK for `placement: pack`,
-SPREAD for `placement: spread`), so no rank waits for another that cannot be placed. A tiny
-task on rank 0's bundle picks the rendezvous address and port; rank 0 runs ``run_attempt``
-(it records the trial), ranks 1.. run ``run_rank``. Removing the placement group stops every
-rank still running, so a failed attempt leaves none waiting in a collective and frees the
-group's resources for the restart, which gets a fresh group.
+Each attempt runs in a placement group of `workers_per_trial` bundles reserved together
+(STRICT_PACK for `placement: pack`, SPREAD for `placement: spread`), so no rank waits for
+another that cannot be placed. A tiny task on rank 0's bundle picks the rendezvous address
+and port; rank 0 runs ``run_attempt`` (it records the trial), ranks 1.. run ``run_rank``.
+
+An attempt whose every rank ended well hands its placement group back to the executor's
+`Groups`, and the next attempt runs in it: creating and removing a group per attempt is most
+of a small group's start-up. A failed attempt (a rank that raised, died, hung or was
+cancelled) has its group removed, which stops every rank still running, so none is left
+waiting in a collective and none of its workers serves the restart, which gets a fresh group.
 """
 
 from __future__ import annotations
 
 import ray
-from ray.util.placement_group import placement_group, remove_placement_group
+from ray.util.placement_group import PlacementGroup, placement_group, remove_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
 from ..config import Resources
@@ -32,9 +36,9 @@ _rank = ray.remote(run_rank)
 class Group:
     """The ranks of one attempt and the placement group they run in."""
 
-    def __init__(self, res: Resources, name: str, attempt: Attempt):
+    def __init__(self, res: Resources, name: str, attempt: Attempt, pg: PlacementGroup | None = None):
         n = res.workers_per_trial
-        self.pg = placement_group([bundle(res)] * n, strategy=STRATEGY[res.placement], name=name)
+        self.pg = pg or placement_group([bundle(res)] * n, strategy=STRATEGY[res.placement], name=name)
         on = [PlacementGroupSchedulingStrategy(self.pg, placement_group_bundle_index=k) for k in range(n)]
         master = _master.options(scheduling_strategy=on[0], name=f"{name}/rendezvous").remote()
         opts = {**request(res), "max_retries": 0, "retry_exceptions": False}
@@ -62,6 +66,10 @@ class Group:
                     out[rank] = exc
         return out
 
+    def ended_well(self, outcomes: dict[int, Exception | None]) -> bool:
+        """Every rank ended without an error (`outcomes`: from `outcomes()`)."""
+        return len(outcomes) == len(self.refs) and all(exc is None for exc in outcomes.values())
+
     def stop(self) -> None:
         """Stop every rank still running and release the group's resources.
 
@@ -72,6 +80,28 @@ class Group:
         for ref in running:
             ray.cancel(ref, force=True)
         remove_placement_group(self.pg)
+
+
+class Groups:
+    """The placement groups of an executor's healthy attempts that have ended, kept for the next ones."""
+
+    def __init__(self):
+        self.idle: list[PlacementGroup] = []
+
+    def __len__(self) -> int:
+        return len(self.idle)
+
+    def take(self) -> PlacementGroup | None:
+        """An idle group for a new attempt (None: the attempt creates its own)."""
+        return self.idle.pop() if self.idle else None
+
+    def keep(self, pg: PlacementGroup) -> None:
+        self.idle.append(pg)
+
+    def release(self) -> None:
+        """Remove every idle group (its resources go back to the cluster)."""
+        while self.idle:
+            remove_placement_group(self.idle.pop())
 
 
 def cause(outcomes: dict[int, Exception | None], reports: dict[int, dict]) -> tuple[int, Exception | None] | None:

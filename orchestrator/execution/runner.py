@@ -25,7 +25,7 @@ from ..errors import ClusterError, NodeLost, NoRoom
 from ..ledger import COMPLETED, FAILED, PENDING, RUNNING, SEARCH, VARIANT, Study, TrialRecord
 from ..plan import TrialSpec
 from . import interrupt, oom
-from .group import Group, cause
+from .group import Group, Groups, cause
 from .nodes import died_under, stop_on_node_loss
 from .resources import capacity, request
 from .worker import WORKER_DIED, Attempt, run_attempt
@@ -128,6 +128,7 @@ class TrialExecutor:
         self.stop_hook_factory = stop_hook_factory
         self.inflight: dict[ray.ObjectRef, TrialSpec] = {}  # one ref per trial (rank 0's for a group)
         self._groups: dict[ray.ObjectRef, Group] = {}  # rank 0's ref -> its group (workers_per_trial > 1)
+        self._idle = Groups()  # the placement groups of healthy attempts that ended, for the next ones
         self._ranks: dict[ray.ObjectRef, ray.ObjectRef] = {}  # ranks 1..'s refs -> rank 0's
         self._reports: dict[tuple[str, int], dict[int, dict]] = {}  # (trial, attempt) -> rank -> its failure
         self._pids: dict[int, str] = {}  # worker pid -> the trial it ran last (whose memory it was)
@@ -187,7 +188,7 @@ class TrialExecutor:
                           stop_hook=hook, world_size=res.workers_per_trial)
         name = f"{self._task_prefix(spec)}{number}"
         if res.workers_per_trial > 1:
-            group = Group(res, name, attempt)
+            group = Group(res, name, attempt, self._idle.take())
             ref = group.head
             self._groups[ref] = group
             self._ranks.update((other, ref) for other in group.others)
@@ -241,11 +242,16 @@ class TrialExecutor:
         return done
 
     def _group_result(self, group: Group, spec: TrialSpec) -> TrialRecord:
-        """End a group's attempt (every rank stopped, resources released) and record its outcome."""
+        """End a group's attempt and record its outcome: a healthy group's placement group is kept
+        for the next attempt while no other group waits for room; any other is removed (every rank
+        still running stopped, its resources released)."""
         outcomes = group.outcomes()
         for other in group.others:
             self._ranks.pop(other, None)
-        group.stop()
+        if group.ended_well(outcomes) and len(self._groups) + len(self._idle) < self.slots():
+            self._idle.keep(group.pg)
+        else:
+            group.stop()
         self.refresh(force=True)  # the failed ranks' reports
         reports = self._reports.pop((spec.trial_id, group.attempt.number), {})
         full = isinstance(getattr(outcomes.get(0), "cause", None), NoRoom)
@@ -299,6 +305,7 @@ class TrialExecutor:
             group.stop()
         self._groups.clear()
         self._ranks.clear()
+        self._idle.release()
         if refs:
             ray.wait(refs, num_returns=len(refs), timeout=15)
         stopped = [spec.trial_id for spec in self.inflight.values() if self._pause(spec)]
@@ -311,7 +318,12 @@ class TrialExecutor:
         self.inflight.clear()
         self._groups.clear()
         self._ranks.clear()
+        self._idle = Groups()  # Ray removes them with the driver's job
         return stopped
+
+    def release(self) -> None:
+        """Give back the placement groups kept for the next attempts (when no more trials come)."""
+        self._idle.release()
 
     def _pause(self, spec: TrialSpec) -> bool:
         """Leave a stopped attempt PENDING (not failed); False if the trial had finished.
@@ -411,7 +423,9 @@ def run_trials(executor: TrialExecutor, specs: Iterable[TrialSpec],
     and the specs not started stay PENDING.
     """
     with stop_on_node_loss(executor):
-        return _run_trials(executor, specs, tick, may_start)
+        results = _run_trials(executor, specs, tick, may_start)
+        executor.release()
+    return results
 
 
 def _run_trials(executor: TrialExecutor, specs: Iterable[TrialSpec],

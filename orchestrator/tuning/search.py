@@ -318,6 +318,7 @@ class Search:
                     else:
                         break
                 if not self.executor.inflight:
+                    self.executor.release()
                     return
                 for record in self.executor.wait(timeout=runner.POLL_S):
                     self._tell(record.tuning.number, record)
