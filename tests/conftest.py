@@ -134,6 +134,16 @@ def ray_address():
         yield head["address"]
 
 
+@pytest.fixture
+def memory_alone(tmp_path_factory):
+    """Tests that set Ray's memory monitor a little above what the machine uses now run one at a time (a lock
+    shared by the xdist workers of a run): another such test's growing trial would cross that threshold."""
+    from filelock import FileLock
+
+    with FileLock(tmp_path_factory.getbasetemp().parent / "memory_monitor.lock"):
+        yield
+
+
 def on_cluster(address: str | None) -> list[str]:
     """The `ablator` options that join `address` (the session's `ray_address`), or start a private
     embedded local Ray (no dashboard, its own temp dir) where `address` is None."""
