@@ -1,9 +1,10 @@
-"""Shared fixtures: one real local Ray cluster per test session, private to it."""
+"""Shared fixtures: one real local Ray cluster per test session (per xdist worker), private to it."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -48,10 +49,24 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+# Each pytest process (an xdist worker gwN, or the only one) takes ports from a block of its own, between Ray's
+# worker ports (10002-19999) and Linux's ephemeral ports (32768 up, where Ray's unnamed ports come from), so
+# two workers never pick the same port; it starts at a random place in its block (another test session on the
+# machine starts elsewhere), and a port that anything has bound is skipped.
+_BLOCK = 20000 + 1000 * int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:])
+_START = random.randrange(1000)
+_PORTS = iter([*range(_BLOCK + _START, _BLOCK + 1000), *range(_BLOCK, _BLOCK + _START)])
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    for port in _PORTS:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port left in this pytest process's block")
 
 
 @contextlib.contextmanager
@@ -117,6 +132,16 @@ def ray_address():
     local Ray itself, or of Ray settings read at its start (the memory monitor), start their own."""
     with ray_head("--num-cpus=2", dashboard=False) as head:
         yield head["address"]
+
+
+@pytest.fixture
+def memory_alone(tmp_path_factory):
+    """Tests that set Ray's memory monitor a little above what the machine uses now run one at a time (a lock
+    shared by the xdist workers of a run): another such test's growing trial would cross that threshold."""
+    from filelock import FileLock
+
+    with FileLock(tmp_path_factory.getbasetemp().parent / "memory_monitor.lock"):
+        yield
 
 
 def on_cluster(address: str | None) -> list[str]:

@@ -303,7 +303,7 @@ def run(ctx):
 
 
 @pytest.mark.slow
-def test_a_growing_trial_is_charged_its_oom_kill_and_healthy_trials_beside_it_complete(tmp_path):
+def test_a_growing_trial_is_charged_its_oom_kill_and_healthy_trials_beside_it_complete(tmp_path, memory_alone):
     """Ray's real memory monitor, its threshold MARGIN above what the machine uses when the test starts.
 
     Ray kills the workers whose leases it granted last first, several at once, until enough memory
