@@ -22,7 +22,8 @@ Candidates (``--rules`` picks; the measured numbers are in the closing notes):
 * ``moderated`` - limma's moderated variance: each row's variance shrunk to a prior (s0^2, d0) fitted to the
   family's K rows at this look (``fit_f_dist``, rows at their own n), t on d + d0 df; the new boundary's
   shape, calibrated on the moderated statistic's own repeated law (``moderated_cdf``: families of K
-  equally noisy rows, all at the same n);
+  equally noisy rows, all at the same n); ``moderated-lf`` the same statistic calibrated at its least
+  favourable variance configuration (one variant's SD 1..6x the others', sharing the baseline);
 * ``obf`` / ``pocock`` - Lan-DeMets alpha-spending (O'Brien-Fleming-like / Pocock-like) over the row's
   information n / max, each look's t boundary calibrated on the repeated t law to spend exactly the
   increment; repeated p-value = the smallest level (grid ``LEVELS``) whose boundaries the row has crossed;
@@ -129,7 +130,9 @@ def pvalues(rule: str, D: np.ndarray):
 CAL_PATHS = 200_000
 LEVELS = np.geomspace(1e-5, 0.5, 240)
 CS_G = 1.0
-CANDIDATES = ("moderated", "obf", "pocock", "cs")
+CANDIDATES = ("moderated", "moderated-lf", "obf", "pocock", "cs")
+#: the SD ratios of one variant to the others over which ``moderated-lf`` is calibrated
+LF_RATIOS = (1.0, 1.5, 2.0, 3.0, 4.0, 6.0)
 
 
 def _null_paths(rng, paths: int) -> np.ndarray:
@@ -214,19 +217,35 @@ def moderated(mean, sd, n):
     return np.sqrt(s2), np.minimum(d + d0, 1e4)
 
 
-def moderated_cdf() -> np.ndarray:
-    """Sorted min over looks of p / w of the moderated t at the null's edge (K equally noisy rows per family)."""
-    if "moderated" in _CACHE:
-        return _CACHE["moderated"]
+def moderated_cdf(rule: str):
+    """F(u) = P(min over looks of p / w <= u) of the moderated t at the null's edge: ``moderated`` on families
+    of K independent, equally noisy rows; ``moderated-lf`` the largest F over families sharing a baseline
+    where the tested variant's SD is r times the others' (r in LF_RATIOS: least favourable over that range)."""
+    if rule in _CACHE:
+        return _CACHE[rule]
     rng = np.random.default_rng(20_293)
-    mean, sd, n = prefix(rng.standard_normal((CAL_PATHS // K, K, MAX)))
-    run = np.full(mean.shape[:2], np.inf)
-    for m in range(max(INITIAL, 2), MAX + 1):
-        s, df = moderated(mean[..., m - 1], sd[..., m - 1], np.full(K, m))
-        p = st.t.sf(mean[..., m - 1] / (s / np.sqrt(m)), df)
-        run = np.minimum(run, p / (DESIGN.final_weight if m >= MAX else 1.0))
-    _CACHE["moderated"] = np.sort(run.ravel())
-    return _CACHE["moderated"]
+    ratios = (1.0,) if rule == "moderated" else LF_RATIOS
+    sorted_mins = []
+    for r in ratios:
+        if rule == "moderated":
+            X = rng.standard_normal((CAL_PATHS // K, K, MAX))
+        else:
+            scale = np.ones((K, 1))
+            scale[0] = r
+            X = rng.standard_normal((CAL_PATHS // 2, 1, MAX)) - rng.standard_normal((CAL_PATHS // 2, K, MAX)) * scale
+        mean, sd, _ = prefix(X)
+        run = np.full(mean.shape[:2], np.inf)
+        for m in range(max(INITIAL, 2), MAX + 1):
+            s, df = moderated(mean[..., m - 1], sd[..., m - 1], np.full(K, m))
+            p = st.t.sf(mean[..., m - 1] / (s / np.sqrt(m)), df)
+            run = np.minimum(run, p / (DESIGN.final_weight if m >= MAX else 1.0))
+        sorted_mins.append(np.sort((run if r == 1.0 else run[:, 0]).ravel()))
+
+    def cdf(u):
+        return np.max([np.searchsorted(x, u, side="right") / x.size for x in sorted_mins], axis=0)
+
+    _CACHE[rule] = cdf
+    return cdf
 
 
 def candidate_p(rule: str, D: np.ndarray):
@@ -259,8 +278,8 @@ def decide(p_ess, p_harm, p_neg):
 
 def simulate(rule: str, D: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(final verdicts (S, K), trials per study) of studies with these differences (S, K, MAX)."""
-    if rule == "moderated":
-        return simulate_moderated(D)
+    if rule.startswith("moderated"):
+        return simulate_moderated(D, rule)
     p_ess, p_harm, p_neg, mean, sd = candidate_p(rule, D) if rule in CANDIDATES else pvalues(rule, D)
     S = D.shape[0]
     if rule == "fixed":
@@ -281,10 +300,10 @@ def simulate(rule: str, D: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         n = n + open_
 
 
-def simulate_moderated(D: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def simulate_moderated(D: np.ndarray, rule: str) -> tuple[np.ndarray, np.ndarray]:
     """``simulate`` for the moderated variance: the prior is refitted at every look from each row's own n."""
     mean, sd, _ = prefix(D)
-    F = moderated_cdf()
+    F = moderated_cdf(rule)
     S = D.shape[0]
     final_alpha = 2 * DESIGN.boundary(MAX, ALPHA / 2)
     n = np.full((S, K), INITIAL)
@@ -296,7 +315,7 @@ def simulate_moderated(D: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         ess, harm, tost = tails(m, sm, n, df)
         w = np.where(n >= MAX, DESIGN.final_weight, 1.0)
         run = np.minimum(run, np.stack([np.where(np.isfinite(x), x, np.inf) for x in (ess, harm, tost)]) / w)
-        rep = np.searchsorted(F, run, side="right") / F.size
+        rep = F(run)
         v = decide(np.minimum(2 * rep[0], 1), np.minimum(2 * rep[1], 1), rep[2])
         with np.errstate(invalid="ignore", divide="ignore"):
             pp = np.where(n < MAX, predictive_power_of(m, s, n, MAX, final_alpha, MIN_EFFECT), np.nan)
@@ -389,9 +408,10 @@ def main() -> int:
     ap.add_argument("--rules", help="comma-separated rules to run besides fixed (naive too in the error part), "
                     f"e.g. {','.join(CANDIDATES)}")
     ap.add_argument("--cs-g", type=float, default=1.0, help="the confidence sequence's prior g")
+    ap.add_argument("--lf-ratios", default="1,1.5,2,3,4,6", help="moderated-lf's SD ratios")
     args = ap.parse_args()
-    global DESIGN, ERROR_RULES, SAVINGS_RULES, CS_G
-    CS_G = args.cs_g
+    global DESIGN, ERROR_RULES, SAVINGS_RULES, CS_G, LF_RATIOS
+    CS_G, LF_RATIOS = args.cs_g, tuple(float(r) for r in args.lf_ratios.split(","))
     if args.rules:
         chosen = tuple(r for r in args.rules.split(",") if r not in ("fixed", "naive"))
         ERROR_RULES, SAVINGS_RULES = ("fixed", "naive", *chosen), ("fixed", *chosen)
