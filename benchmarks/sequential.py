@@ -3,6 +3,7 @@
     python benchmarks/sequential.py           # 10,000 simulated studies per setting (a few minutes)
     python benchmarks/sequential.py --quick   # 1,000 per setting
     python benchmarks/sequential.py --savings-only --final-weight 1   # a candidate boundary shape
+    python benchmarks/sequential.py --rules moderated,obf,pocock,cs   # the candidate rules (with fixed, naive)
 
 No Ray: each setting simulates many studies at once (numpy), one-at-a-time design, K = 6 components
 sharing the baseline's seeds, seeds 3..10 (adaptive) against 10 fixed seeds, alpha 0.05, min_effect 0.5.
@@ -17,7 +18,8 @@ futile by ``adaptive.predictive_power_of``, below max) until none is. Rules comp
 * ``new``     - the package's rule (analysis/sequential.py): each row's own t test, repeated p-values of a
   boundary calibrated for the correlated looks, running minimum, Holm (graphical) across the family.
 
-Candidates (``--rules`` picks; the measured numbers are in the closing notes):
+Candidates measured against it (``--rules moderated,obf,pocock,cs``; none both holds alpha everywhere and
+meets the savings goals: ``moderated`` saves most but fails at 3x unequal variances):
 
 * ``moderated`` - limma's moderated variance: each row's variance shrunk to a prior (s0^2, d0) fitted to the
   family's K rows at this look (``fit_f_dist``, rows at their own n), t on d + d0 df; the new boundary's
