@@ -243,7 +243,7 @@ def status(study_dir: Path = typer.Argument(..., help="Study directory."),
     for f in data["failed"]:
         console.print(f"  [red]FAILED[/red] {f['trial_id']} after {f['attempts']} attempt(s): {escape(f['error'])}")
     if data["cost"]:
-        console.print(f"  cost per verdict: {escape(data['cost'])}", soft_wrap=True)
+        console.print(f"  cost per verdict: {escape(data['cost'])}")
 
 
 STATES = (COMPLETED, RUNNING, PENDING, FAILED)  # the ledger's states, in the order status shows them

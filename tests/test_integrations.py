@@ -257,7 +257,7 @@ def test_script_study_verdicts_restart_exit_code_and_hang(tmp_path, ray_address)
             "useful": {"kind": "structural", "description": "u", "removal": {"useful": 0.0}},
             "verbose": {"kind": "training", "description": "v", "removal": {"verbose": False}}},
         metrics={"primary": {"name": "score", "mode": "max"}}, analysis={"min_effect": 0.1},
-        fault_tolerance={"max_failures": 1, "trial_timeout": 30})  # a healthy attempt: a few s, even loaded
+        fault_tolerance={"max_failures": 1, "trial_timeout": 60})  # healthy: a few s; room when loaded
     result = ablator(root, "launch", "study.yaml", address=ray_address)
     records, verdicts, history = outcome(root, result)
     assert result.returncode == 1, result.stdout + result.stderr  # a trial of the faults variant failed
@@ -277,7 +277,7 @@ def test_script_study_verdicts_restart_exit_code_and_hang(tmp_path, ray_address)
 
     # a hung script: trial_timeout ends the attempt and its process; the restart completes
     hung = records["no-faults-seed1"]
-    assert hung.state == "COMPLETED" and hung.attempts == 2 and "timed out after 30 s" in hung.errors[0].error
+    assert hung.state == "COMPLETED" and hung.attempts == 2 and "timed out after 60 s" in hung.errors[0].error
     pid = int((root / "studies/script-e2e/trials/no-faults-seed1/hung.pid").read_text())
     assert gone(pid)
 

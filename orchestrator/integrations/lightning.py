@@ -62,8 +62,10 @@ class AblatorCallback(_pl.Callback):
             os.replace(tmp, self.path)
 
     def state_dict(self) -> dict:
-        state = rng_state()
-        name, keys, *rest = state["numpy"]  # plain lists: Lightning loads checkpoints with weights_only
+        state = rng_state()  # its arrays as plain lists: Lightning loads checkpoints with weights_only
+        version, words, gauss = state["python"]
+        state["python"] = (version, words.tolist(), gauss)
+        name, keys, *rest = state["numpy"]
         state["numpy"] = (name, keys.tolist(), *rest)
         return {"rng": state}
 

@@ -52,4 +52,4 @@ def print_estimate(config: StudyConfig, console: Console, records: list[TrialRec
     if config.budget is not None:
         lines.append(f"  budget: {config.budget.text(config.resources)} (the study stops with its report, "
                      "exit 3, when it is reached)")
-    console.print("\n".join(lines), soft_wrap=True)
+    console.print("\n".join(lines))
