@@ -294,12 +294,17 @@ def simulate(rule: str, D: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         at = (n - 1)[..., None]
         v = decide(*(np.take_along_axis(x, at, -1)[..., 0] for x in (p_ess, p_harm, p_neg)))
         m, s = (np.take_along_axis(x, at, -1)[..., 0] for x in (mean, sd))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            pp = np.where(n < MAX, predictive_power_of(m, s, n, MAX, final_alpha, MIN_EFFECT), np.nan)
-        open_ = (v == INC) & (n < MAX) & ~(pp < FUTILITY)
+        open_ = still_open(v, m, s, n, final_alpha)
         if not open_.any():
             return v, n.sum(-1) + n.max(-1)
         n = n + open_
+
+
+def still_open(v, m, s, n, final_alpha: float) -> np.ndarray:
+    """Rows that get another seed: undecided, below max, not futile."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pp = np.where(n < MAX, predictive_power_of(m, s, n, MAX, final_alpha, MIN_EFFECT), np.nan)
+    return (v == INC) & (n < MAX) & ~(pp < FUTILITY)
 
 
 def simulate_moderated(D: np.ndarray, rule: str) -> tuple[np.ndarray, np.ndarray]:
@@ -319,9 +324,7 @@ def simulate_moderated(D: np.ndarray, rule: str) -> tuple[np.ndarray, np.ndarray
         run = np.minimum(run, np.stack([np.where(np.isfinite(x), x, np.inf) for x in (ess, harm, tost)]) / w)
         rep = F(run)
         v = decide(np.minimum(2 * rep[0], 1), np.minimum(2 * rep[1], 1), rep[2])
-        with np.errstate(invalid="ignore", divide="ignore"):
-            pp = np.where(n < MAX, predictive_power_of(m, s, n, MAX, final_alpha, MIN_EFFECT), np.nan)
-        open_ = (v == INC) & (n < MAX) & ~(pp < FUTILITY)
+        open_ = still_open(v, m, s, n, final_alpha)
         if not open_.any():
             return v, n.sum(-1) + n.max(-1)
         n = n + open_
