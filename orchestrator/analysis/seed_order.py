@@ -45,9 +45,10 @@ def worth(specs: list[TrialSpec], records: list[TrialRecord], config: StudyConfi
     for spec in specs:
         group = spec.group or DEFAULT_GROUP
         open_ = {s: st for s, st in states.get(group, {}).items() if st["state"] == UNDECIDED}
-        informs = [s for s in _subjects(spec) if s in open_] if _subjects(spec) else list(open_)
-        expected = sum(st["predictive_power"] if finite(st["predictive_power"]) else 1.0
-                       for s, st in open_.items() if s in informs)
+        subjects = _subjects(spec)
+        informs = {s for s in subjects if s in open_} if subjects else set(open_)
+        expected = sum(open_[s]["predictive_power"] if finite(open_[s]["predictive_power"]) else 1.0
+                       for s in informs)
         out[spec.trial_id] = expected / hours.get((group, spec.variant), mean)
     return out
 
