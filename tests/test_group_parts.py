@@ -59,6 +59,12 @@ def test_an_oom_kill_is_charged_to_the_biggest_of_the_studys_workers():
     assert not counted and "while trial baseline-seed0 used 1.93 GB" in error
     # the same trial's earlier attempt, still in the report, is not its rival
     assert oom.charge(REPORT, {18235}, "vm", {}, "oom", task="oom/ablation/baseline/seed0/attempt")[1]
+    # an attempt killed before it recorded its start (its pid unknown to the driver) is named by its task
+    unborn = REPORT.replace("17967\t1.93\tray::oom/ablation/baseline/seed0/attempt1\n", "")
+    unborn = unborn.replace("task name=b,", "task name=oom/ablation/baseline/seed0/attempt2,")
+    error, counted = oom.charge(unborn, set(), "vm", {18235: "no-growth-seed0"}, "oom",
+                                task="oom/ablation/baseline/seed0/attempt")
+    assert counted and "this trial used 1.93 GB" in error, error
     assert oom.charge("killed", {5}, "vm", {}) == ("killed: out of memory on vm", True)
 
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from rich.console import Console
 
+from orchestrator.config import load_config
 from orchestrator.errors import StudyLocked
-from orchestrator.ledger import Study
+from orchestrator.execution.runner import TrialExecutor, prepare
+from orchestrator.ledger import FAILED, Study
+from orchestrator.plan import TrialSpec
 from orchestrator.session import launch
 from tests.conftest import REPO, write_study
 
@@ -128,3 +133,29 @@ def test_a_trainable_that_cannot_load_on_the_workers_fails_at_once_without_resta
         error = full.errors[0].error
         assert "cannot be loaded on" in error and "only_on_the_driver" in error
         assert full.errors[0].retryable is False
+
+
+class _EndsItsProcessWhenUnpickled:
+    """A config value whose unpickling ends the process: the worker dies before its attempt begins."""
+
+    def __reduce__(self):
+        return (os._exit, (1,))
+
+
+def test_attempts_whose_worker_died_before_they_began_are_each_recorded(ray_cluster, tmp_path):
+    """Each attempt's worker dies (for real) while receiving its task, before it could record its
+    start: every attempt is counted and named, none folded into the one before (max_failures 2)."""
+    path = write_study(tmp_path, REPO / "tests/faulty.yaml", name="unborn")
+    config = load_config(path)
+    study = Study.create(tmp_path / "studies" / "unborn", path.read_text(), "unborn")
+    spec = TrialSpec(trial_id="baseline-seed0", stage="ablation", variant="baseline", removed=[], seed=0)
+    assert prepare(study, [spec]) == [spec]
+    executor = TrialExecutor(study, config)
+    executor.submit(spec, {**config.resolved([]), "poison": _EndsItsProcessWhenUnpickled()})
+    done = []
+    while not done:
+        done = executor.wait(1.0)
+    record = study.trial(spec.trial_id).read()
+    assert record.state == FAILED and record.attempts == 3, record.errors
+    assert [e.attempt for e in record.errors] == [1, 2, 3]
+    assert all(e.counted and "WorkerCrashedError" in e.error for e in record.errors), record.errors

@@ -19,15 +19,16 @@ import re
 from collections.abc import Iterable
 
 INNOCENT_RERUNS = 3
-_SELECTED = re.compile(r"pid=(\d+), (?:actual )?memory used=([\d.]+)\s*GB")
+_SELECTED = re.compile(r"(?:task name=([^,\n]+), )?pid=(\d+), (?:actual )?memory used=([\d.]+)\s*GB")
 _TOP = re.compile(r"^(\d+)\t([\d.]+)\t(.*)$", re.MULTILINE)
 
 
 def memory_use(report: str) -> dict[int, tuple[float, str]]:
-    """pid -> (GB used, command or '') of every process the kill report names."""
+    """pid -> (GB used, command or '') of every process the kill report names (a killed task's
+    command is ``ray::<its task name>`` when only its "Selected to kill" line names it)."""
     use = {int(pid): (float(gb), cmd.strip()) for pid, gb, cmd in _TOP.findall(report)}
-    for pid, gb in _SELECTED.findall(report):
-        use.setdefault(int(pid), (float(gb), ""))
+    for name, pid, gb in _SELECTED.findall(report):
+        use.setdefault(int(pid), (float(gb), f"ray::{name}" if name else ""))
     return use
 
 
@@ -38,16 +39,16 @@ def charge(report: str, pids: Iterable[int], host: str, owner: dict[int, str], s
     `pids`: the trial's processes (every rank); `owner`: pid -> trial id of the study's running
     trials; `study`: the study's name (its tasks run as ``ray::<study>/...``, a worker the driver
     has not heard of yet); `recent`: pid -> GB of processes charged a kill on this node moments before;
-    `task`: this trial's task name up to its attempt number (its earlier attempts are never its rivals).
+    `task`: this trial's task name up to its attempt number: its processes the report names by task are
+    its own (an attempt killed before it recorded its start, its earlier attempts), never its rivals.
     """
     use = memory_use(report)
-    pids = set(pids)
+    pids = set(pids) | {p for p, (_, cmd) in use.items() if task and cmd.startswith(f"ray::{task}")}
     own = max((use[p][0] for p in pids if p in use), default=None)
     if own is None:
         return f"killed: out of memory on {host}", True
     rivals = {p: (gb, owner.get(p) or cmd.removeprefix("ray::")) for p, (gb, cmd) in use.items()
-              if p not in pids and not (task and cmd.startswith(f"ray::{task}"))
-              and (p in owner or (study and cmd.startswith(f"ray::{study}/")))}
+              if p not in pids and (p in owner or (study and cmd.startswith(f"ray::{study}/")))}
     for pid, gb in (recent or {}).items():
         if pid not in pids and gb > rivals.get(pid, (0.0, ""))[0]:
             rivals[pid] = (gb, owner.get(pid, f"process {pid}"))

@@ -135,6 +135,7 @@ class TrialExecutor:
         self._hogs: dict[int, tuple[float, str, float]] = {}  # pid charged an OOM kill -> (when, host, GB)
         self._configs: dict[str, dict | None] = {}
         self._failures: dict[str, int] = {}
+        self._numbers: dict[str, int] = {}  # trial id -> the number of its attempt in flight
         self._started: dict[str, float] = {}  # trial id -> when its running attempt started
         self._overdue: set[str] = set()
         self._taken = 0.0
@@ -180,7 +181,7 @@ class TrialExecutor:
         self._configs[spec.trial_id] = config
         config = config if config is not None else self.config.resolved(spec.removed, spec.overrides)
         hook = self.stop_hook_factory(spec) if self.stop_hook_factory else None
-        number = self._attempt(spec)
+        number = self._numbers[spec.trial_id] = self._attempt(spec)
         attempt = Attempt(study_path=str(self.study.path.resolve()), spec=spec.to_dict(), config=config,
                           entry=entry, code_dir=self._code_dir, threads=max(1, int(res.cpus_per_trial)),
                           number=number, events=self._events, trial_timeout=ft.trial_timeout,
@@ -360,7 +361,10 @@ class TrialExecutor:
         """
         store = self.study.trial(spec.trial_id)
         record = store.read()
-        if record.attempt_started:  # the worker could not record its own end
+        started = record.attempt_started
+        number = self._numbers.pop(spec.trial_id, record.attempts)
+        if started or record.attempts < number:  # the worker could not record its end (nor perhaps its start)
+            record.attempts = max(record.attempts, number)  # an attempt killed before it began is one too
             now = time.time()
             where, counted = ("" if rank is None else f"rank {rank}: "), True
             if error is None and isinstance(exc, ray.exceptions.OutOfMemoryError):
@@ -381,11 +385,11 @@ class TrialExecutor:
             elif error is None and isinstance(exc, ray.exceptions.RayTaskError):
                 error = f"{where}{type(exc.cause or exc).__name__}: {exc.cause or exc}"
             elif error is None:
-                error = where + WORKER_DIED
+                error = where + (WORKER_DIED if started else f"{type(exc).__name__}: {exc}")
             record.add_error(error, traceback=traceback or str(exc), retryable=retryable, counted=counted)
-            record.duration_s += now - record.attempt_started
+            record.duration_s += now - started if started else 0.0
             record.attempt_started = None
-        elif record.attempts == 0 or not record.errors:  # it never started
+        elif not record.errors:  # it recorded a good end, then its task failed
             record.add_error(f"{type(exc).__name__}: {exc}")
         if record.errors[-1].counted:
             self._failures[spec.trial_id] = self._failures.get(spec.trial_id, 0) + 1
