@@ -157,18 +157,18 @@ def launch(
     upload: bool = UPLOAD,
 ):
     """Run a study: the ablation stage, the report, then tuning as scheduled; return when all is done."""
-    from . import session
-
     chosen = [v.strip() for v in variants.split(",") if v.strip()] if variants else None
     parsed = parse_overrides(overrides or [])
+    cfg = load_config(config, parsed)  # a mistake in the file exits 2 before the session's imports (a second or two)
     if jobs.is_job_address(address) and not dry_run:
-        cfg = load_config(config, parsed)
         if not Path(cfg.storage.root).is_absolute():
             console.print(f"[yellow]storage.root '{cfg.storage.root}' is relative: the study dir will live in the "
                           "job's working dir on the head node. Use an absolute path on shared storage.[/yellow]")
         args = ["launch", _inside_cwd(config), *(overrides or [])] + (["--variants", variants] if variants else [])
         jobs.submit(address, args, cfg.name, console, upload=upload)
         return
+    from . import session
+
     _finish(session.launch(config, address=address, variants=chosen, dry_run=dry_run, console=console,
                            ray_temp_dir=ray_temp_dir, dashboard=dashboard, upload=upload, overrides=parsed))
 

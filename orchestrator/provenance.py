@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata as metadata
+import importlib.util
 import os
 import platform
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 KEY_PACKAGES = ("torch", "ray", "optuna", "pydantic", "numpy", "scipy", "wandb", "mir_eval", "scikit-learn")
 
@@ -68,11 +70,29 @@ def hardware() -> dict:
             "gpu_count": gpu["count"], "cuda": gpu["cuda"], "torch": gpu["torch"]}
 
 
+def torch_build() -> ModuleType | None:
+    """torch's version and build (CUDA, ROCm) from its `version.py`, a plain file, so that a CPU build is told
+    without importing torch (a second or more of CPU in every command); None where torch is not installed."""
+    if "torch" in sys.modules:
+        return sys.modules["torch"].version
+    spec = importlib.util.find_spec("torch")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(spec.submodule_search_locations[0]) / "version.py"
+    version_spec = importlib.util.spec_from_file_location("_torch_build_version", path)
+    module = importlib.util.module_from_spec(version_spec)
+    version_spec.loader.exec_module(module)
+    return module
+
+
 def gpus() -> dict:
-    try:
-        import torch
-    except ImportError:
+    build = torch_build()
+    if build is None:
         return {"count": 0, "models": [], "cuda": None, "torch": None}
+    if build.cuda is None and build.hip is None:  # a CPU build: torch.cuda sees no device
+        return {"count": 0, "models": [], "cuda": None, "torch": build.__version__}
+    import torch
+
     count = torch.cuda.device_count() if torch.cuda.is_available() else 0
     return {
         "count": count,

@@ -76,3 +76,29 @@ def test_sigterm_at_each_moment_of_start_up_exits_143_with_the_resume_hint(tmp_p
                               short_tmp("rt_")], cwd=root, env=env(), capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert [r.state for r in study.records()] == ["COMPLETED"] * 2
+
+
+def test_sigterm_while_the_trainable_module_imports_is_an_interruption_not_a_config_error(tmp_path):
+    """The study file's check imports the trainable: a stop signal then is the user's, not the module's failure."""
+    root = tmp_path / "project"
+    root.mkdir()
+    (root / "slowtrain.py").write_text(f"from pathlib import Path\nimport time\n\nPath({str(root / 'importing')!r})"
+                                       ".touch()\ntime.sleep(120)\n\n\ndef run(ctx):\n    pass\n")
+    (root / "study.yaml").write_text(yaml.safe_dump({
+        "name": "slow", "trainable": "slowtrain:run", "metrics": {"primary": {"name": "score", "mode": "max"}},
+        "baseline": {"hp": 1.0}, "components": {"a": {"kind": "training", "description": "a", "removal": {"hp": 2.0}}},
+        "seeds": [0], "tracking": {"wandb": {"mode": "disabled"}}, "tuning": {"enabled": False}}))
+    proc = subprocess.Popen([str(BIN / "ablator"), "launch", "study.yaml", "--dry-run"], cwd=root, env=env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 120  # a liveness bound, not a speed claim
+        while not (root / "importing").exists() and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.01)
+        assert proc.poll() is None, proc.communicate()
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 143, out + err
+    assert "interrupted by SIGTERM" in err and "cannot import" not in err and "Traceback" not in out + err, out + err

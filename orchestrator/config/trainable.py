@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
+from ..errors import Interrupted
 from .strict import Strict
 
 
@@ -53,6 +54,8 @@ def resolve_callable(spec: str):
     mod_name, func_name = split_callable(spec)
     try:
         module = importlib.import_module(mod_name)
+    except Interrupted:  # a stop signal while the module imports: not the module's failure
+        raise
     except Exception as exc:  # any import failure is the user's to see
         raise ValueError(f"cannot import module '{mod_name}': {exc}") from None
     func = getattr(module, func_name, None)
