@@ -48,6 +48,16 @@ def test_p_value_equals_scipy_ttest_rel():
     assert res.p == pytest.approx(one.pvalue, rel=1e-12)
 
 
+def test_t_sf_is_scipy_stats_t_sf_exactly():
+    """The analysis' fast t tail gives scipy.stats.t.sf's numbers bit for bit, edge cases included."""
+    x = np.array([-np.inf, -1e300, -50.0, -3.2, -1e-9, 0.0, 1e-12, 0.3, 2.1, 7.5, 40.0, 1e10, np.inf, np.nan])
+    df = np.array([0.5, 1, 2, 3, 9, 29.5, 200, 1e6, np.inf, 0, -1, np.nan])
+    xx, dd = np.meshgrid(x, df)
+    np.testing.assert_array_equal(numbers.t_sf(xx, dd), st.t.sf(xx, dd))  # NaN where scipy gives NaN
+    np.testing.assert_array_equal(numbers.t_sf(-xx, dd), st.t.cdf(xx, dd))  # the lower tail (adaptive.py)
+    assert isinstance(float(numbers.t_sf(2.1, 9)), float) and float(numbers.t_sf(2.1, 9)) == st.t.sf(2.1, 9)
+
+
 def test_t_ci_equals_hand_formula():
     d = np.array([BASE[s] - ABL[s] for s in sorted(BASE)])
     n = len(d)
