@@ -170,6 +170,19 @@ def test_float_ties_are_zero_and_never_significant():
     assert compare_paired(base, noise, "max", min_effect=0.01, n_bootstrap=0).verdict == NEGLIGIBLE
 
 
+def test_power_multiplier_is_the_root_of_the_noncentral_t_power():
+    """The narrow bracket from scipy's inverse gives the root the wide search [0, 100] gives (brentq's tolerance)."""
+    from scipy import optimize
+
+    for df in (1, 2, 3, 5, 9, 30, 200, 4000):
+        for alpha in (0.1, 0.05, 0.05 / 7, 0.001):
+            crit = st.t.ppf(1 - alpha / 2, df)
+            if st.nct.sf(crit, df, 100.0) < power.POWER:
+                continue  # the root is beyond the wide search's bracket (1 degree of freedom at alpha 0.001)
+            wide = optimize.brentq(lambda ncp, c=crit, k=df: st.nct.sf(c, k, ncp) - power.POWER, 0.0, 100.0)
+            assert power.power_multiplier(df, alpha) == pytest.approx(wide, rel=1e-10, abs=0), (df, alpha)
+
+
 def test_mde_and_seeds_needed_match_statsmodels_power():
     from statsmodels.stats.power import TTestPower
 

@@ -15,6 +15,7 @@ per-seed part shared by every variant (paired designs remove it) and a per-(seed
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import zlib
@@ -53,9 +54,19 @@ def _noise_key(cfg: Mapping) -> int:
 
 
 def _noisy(y: float, t: Mapping, rep: int, seed: int, key: int) -> float:
-    shared = np.random.default_rng([rep, seed, 0]).standard_normal()
-    own = np.random.default_rng([rep, seed, 1, key]).standard_normal()
-    return float(y + float(t.get("seed_noise", 1.0)) * shared + float(t.get("noise", 0.5)) * own)
+    own = _normal(rep, seed, 1, key)
+    return float(y + float(t.get("seed_noise", 1.0)) * _shared(rep, seed) + float(t.get("noise", 0.5)) * own)
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _shared(rep: int, seed: int) -> float:
+    """The per-seed noise every variant of a replicate shares (drawn once, not once per variant)."""
+    return _normal(rep, seed, 0)
+
+
+def _normal(*key: int) -> float:
+    """``np.random.default_rng(list(key)).standard_normal()``, built without default_rng's argument parsing."""
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(list(key)))).standard_normal()
 
 
 def run(ctx) -> None:
