@@ -264,3 +264,19 @@ def test_regression_recovers_exact_coefficients():
     mains_min, _, _ = regression_effects(g, cfg.components, [("a", "b")], "score", "min", 0.05, 0.0)
     assert mains_min["a"].effect == pytest.approx(-2.0, abs=0.01)
     assert mains_min["a"].verdict == HARMFUL
+
+
+def test_the_fits_run_on_one_blas_thread_and_give_the_threads_back():
+    from threadpoolctl import threadpool_info
+
+    from orchestrator.analysis import effects, factors
+    from orchestrator.analysis.blas import one_blas_thread
+
+    def blas_threads():
+        return {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
+
+    before = blas_threads()
+    assert before and one_blas_thread(blas_threads)() == {1}
+    assert blas_threads() == before
+    for fn in (effects._ols, factors.analyse_levels, factors.factor_effects, factors.factor_interactions):
+        assert fn.__wrapped__ is not None  # wrapped by one_blas_thread
