@@ -16,6 +16,15 @@ from orchestrator.blocks.training import REMOVED as TRAINING_REMOVED
 from orchestrator.blocks.training import Augmentation, GaussianNoise, RandomShift, make_scheduler
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """Tiny models: split over torch's threads they wait on each other on a busy 2-core machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _block(c_in: int = 4, c_out: int = 8) -> ResidualBlock:
     return ResidualBlock(
         body=nn.Sequential(

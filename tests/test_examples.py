@@ -19,6 +19,16 @@ from orchestrator.trial import TrialContext
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """Tiny models: split over torch's threads they wait on each other on a busy 2-core machine (the test
+    of the chord heads took 37 s wall for 4 s of CPU). Every run of a test compares runs on the same setting."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _tiny_chord() -> dict:
     cfg = copy.deepcopy(load_config(CONFIGS / "chord_heads.yaml").baseline)
     cfg["data"].update(n_train=32, n_eval=8, n_frames=32)

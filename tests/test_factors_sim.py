@@ -8,6 +8,7 @@ against alpha with a binomial tolerance of 3 standard errors.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 
@@ -47,6 +48,14 @@ def levels(config, rep: int) -> dict:
     return analyse_levels(group, config, ALPHA, MIN_EFFECT)
 
 
+@functools.cache
+def truth_levels(design: str) -> tuple[dict, ...]:
+    """``levels`` of every replicate of the TRUTH study: the verdict and the factor tests read the same analyses."""
+    d, seeds = DESIGNS[design]
+    config = parse_config(study(d, seeds, TRUTH, MIN_EFFECT))
+    return tuple(levels(config, rep) for rep in range(REPS))
+
+
 def _truth(**changes) -> dict:
     truth = {k: dict(v) if isinstance(v, dict) else v for k, v in TRUTH.items()}
     truth.update(changes)
@@ -55,11 +64,9 @@ def _truth(**changes) -> dict:
 
 @pytest.mark.parametrize("design", list(DESIGNS))
 def test_right_verdict_per_alternative(design):
-    d, seeds = DESIGNS[design]
-    config = parse_config(study(d, seeds, TRUTH, MIN_EFFECT))
     counts = {"batch": {}, "rms": {}, "group": {}}
-    for rep in range(REPS):
-        for alt, r in levels(config, rep)["alternatives"]["norm"].items():
+    for out in truth_levels(design):
+        for alt, r in out["alternatives"]["norm"].items():
             counts[alt][r.verdict] = counts[alt].get(r.verdict, 0) + 1
     assert counts["batch"].get("essential", 0) / REPS >= POWER_FLOOR[design], counts
     assert counts["rms"].get("harmful", 0) / REPS >= POWER_FLOOR[design], counts
@@ -71,13 +78,11 @@ def test_right_verdict_per_alternative(design):
 
 @pytest.mark.parametrize("design", list(DESIGNS))
 def test_factor_effect_sign_and_ci_coverage(design):
-    d, seeds = DESIGNS[design]
-    config = parse_config(study(d, seeds, TRUTH, MIN_EFFECT))
     covered = {"width": 0, "gelu": 0, "tanh": 0}
     right_sign = 0
     first = 0
-    for rep in range(REPS):
-        f = levels(config, rep)["factors"]
+    for out in truth_levels(design):
+        f = out["factors"]
         lo, hi = f["model.width"].ci
         covered["width"] += lo <= 0.5 <= hi
         right_sign += f["model.width"].effect > 0 and f["model.width"].significant

@@ -48,6 +48,16 @@ def test_p_value_equals_scipy_ttest_rel():
     assert res.p == pytest.approx(one.pvalue, rel=1e-12)
 
 
+def test_t_sf_is_scipy_stats_t_sf_exactly():
+    """The analysis' fast t tail gives scipy.stats.t.sf's numbers bit for bit, edge cases included."""
+    x = np.array([-np.inf, -1e300, -50.0, -3.2, -1e-9, 0.0, 1e-12, 0.3, 2.1, 7.5, 40.0, 1e10, np.inf, np.nan])
+    df = np.array([0.5, 1, 2, 3, 9, 29.5, 200, 1e6, np.inf, 0, -1, np.nan])
+    xx, dd = np.meshgrid(x, df)
+    np.testing.assert_array_equal(numbers.t_sf(xx, dd), st.t.sf(xx, dd))  # NaN where scipy gives NaN
+    np.testing.assert_array_equal(numbers.t_sf(-xx, dd), st.t.cdf(xx, dd))  # the lower tail (adaptive.py)
+    assert isinstance(float(numbers.t_sf(2.1, 9)), float) and float(numbers.t_sf(2.1, 9)) == st.t.sf(2.1, 9)
+
+
 def test_t_ci_equals_hand_formula():
     d = np.array([BASE[s] - ABL[s] for s in sorted(BASE)])
     n = len(d)
@@ -160,6 +170,19 @@ def test_float_ties_are_zero_and_never_significant():
     assert compare_paired(base, noise, "max", min_effect=0.01, n_bootstrap=0).verdict == NEGLIGIBLE
 
 
+def test_power_multiplier_is_the_root_of_the_noncentral_t_power():
+    """The narrow bracket from scipy's inverse gives the root the wide search [0, 100] gives (brentq's tolerance)."""
+    from scipy import optimize
+
+    for df in (1, 2, 3, 5, 9, 30, 200, 4000):
+        for alpha in (0.1, 0.05, 0.05 / 7, 0.001):
+            crit = st.t.ppf(1 - alpha / 2, df)
+            if st.nct.sf(crit, df, 100.0) < power.POWER:
+                continue  # the root is beyond the wide search's bracket (1 degree of freedom at alpha 0.001)
+            wide = optimize.brentq(lambda ncp, c=crit, k=df: st.nct.sf(c, k, ncp) - power.POWER, 0.0, 100.0)
+            assert power.power_multiplier(df, alpha) == pytest.approx(wide, rel=1e-10, abs=0), (df, alpha)
+
+
 def test_mde_and_seeds_needed_match_statsmodels_power():
     from statsmodels.stats.power import TTestPower
 
@@ -241,3 +264,19 @@ def test_regression_recovers_exact_coefficients():
     mains_min, _, _ = regression_effects(g, cfg.components, [("a", "b")], "score", "min", 0.05, 0.0)
     assert mains_min["a"].effect == pytest.approx(-2.0, abs=0.01)
     assert mains_min["a"].verdict == HARMFUL
+
+
+def test_the_fits_run_on_one_blas_thread_and_give_the_threads_back():
+    from threadpoolctl import threadpool_info
+
+    from orchestrator.analysis import effects, factors
+    from orchestrator.analysis.blas import one_blas_thread
+
+    def blas_threads():
+        return {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
+
+    before = blas_threads()
+    assert before and one_blas_thread(blas_threads)() == {1}
+    assert blas_threads() == before
+    for fn in (effects._ols, factors.analyse_levels, factors.factor_effects, factors.factor_interactions):
+        assert fn.__wrapped__ is not None  # wrapped by one_blas_thread

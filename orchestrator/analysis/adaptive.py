@@ -34,13 +34,12 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
-from scipy import stats as st
 
 from ..config import AdaptiveSeeds, StudyConfig
 from ..ledger import Study, TrialRecord
 from ..ledger.verdicts_json import Comparison
 from . import alternatives, factors
-from .numbers import finite, t_quantile
+from .numbers import finite, t_quantile, t_sf
 from .records import group_records
 from .stats import DECIDED
 from .study_analysis import design_effects, sequential_for
@@ -68,11 +67,11 @@ def predictive_power_of(d, sd, n, maximum: int, final_alpha: float, min_effect: 
     se_max = sd / math.sqrt(maximum)
     bar = min_effect + t_quantile(1 - final_alpha / 2, maximum - 1) * se_max
     spread = sd * np.sqrt((maximum - n) / (maximum * n))
-    prob = st.t.sf((bar - d) / spread, n - 1) + st.t.cdf((-bar - d) / spread, n - 1)
+    prob = t_sf((bar - d) / spread, n - 1) + t_sf((bar + d) / spread, n - 1)  # beyond +bar or -bar
     inner = min_effect - t_quantile(1 - final_alpha, maximum - 1) * se_max
     if min_effect > 0:
-        prob = prob + np.where(inner > 0, st.t.cdf((inner - d) / spread, n - 1)
-                               - st.t.cdf((-inner - d) / spread, n - 1), 0.0)
+        prob = prob + np.where(inner > 0, t_sf((d - inner) / spread, n - 1)
+                               - t_sf((d + inner) / spread, n - 1), 0.0)
     return prob
 
 

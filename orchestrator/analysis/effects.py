@@ -41,6 +41,7 @@ from ..ledger.verdicts_json import (
     PairTest,
     SecondaryEffect,
 )
+from .blas import one_blas_thread
 from .intervals import MIN_BOOTSTRAP_N, bootstrap_ci
 from .numbers import TIE_RTOL, describe, finite, fnum, orient, snap_ties, sort_seeds, t_quantile
 from .records import GroupData
@@ -389,6 +390,7 @@ def fit_check(rows, seeds, y, covs, names, listed, base_fit: dict, alpha: float,
     return out
 
 
+@one_blas_thread
 def _ols(X: np.ndarray, y: np.ndarray, alpha: float) -> dict:
     n = len(y)
     if n == 0:

@@ -33,6 +33,7 @@ from ..config import StudyConfig
 from ..ledger.verdicts_json import Comparison, Factor, FactorInteraction, FactorLevel, SecondaryEffect
 from ..paths import get_path
 from ..plan import variant_key
+from .blas import one_blas_thread
 from .flags import flag, secondary_flags
 from .intervals import MIN_BOOTSTRAP_N, bootstrap_ci
 from .numbers import TIE_RTOL, finite, t_quantile
@@ -101,6 +102,7 @@ class Fit:
 # ---------------------------------------------------------------- the analysis
 
 
+@one_blas_thread
 def analyse_levels(group: GroupData, config: StudyConfig, alpha: float, min_effect: float,
                    n_bootstrap: int = 0) -> dict:
     """{'alternatives': {component: {alt: result}}, 'factors': {name: result}, 'factor_interactions': {...},
@@ -135,6 +137,7 @@ def analyse_levels(group: GroupData, config: StudyConfig, alpha: float, min_effe
     return {"alternatives": alts, "factors": factors, "factor_interactions": interactions, "factor_flags": flags}
 
 
+@one_blas_thread
 def factor_effects(group: GroupData, config: StudyConfig, metric: str, mode: str, alpha: float,
                    n_bootstrap: int) -> dict[str, Factor]:
     """Every factor's effect on one metric (oriented by its mode): one_at_a_time alone, else one joint fit."""
@@ -153,6 +156,7 @@ def factor_effects(group: GroupData, config: StudyConfig, metric: str, mode: str
     return out
 
 
+@one_blas_thread
 def factor_interactions(group: GroupData, config: StudyConfig, metric: str, mode: str, alpha: float
                         ) -> dict[str, FactorInteraction]:
     """random/full_factorial: each pair of factors' interaction columns (products of their own columns)

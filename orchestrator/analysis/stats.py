@@ -39,11 +39,10 @@ import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-from scipy import stats as st
 
 from ..ledger.verdicts_json import ESSENTIAL, HARMFUL, INCONCLUSIVE, NEGLIGIBLE, Comparison, Deciding, Summary
 from .intervals import BOOTSTRAP_METHOD, CI_METHOD, bootstrap_ci, interval, simultaneous_alpha, t_ci
-from .numbers import describe, finite, fnum, orient, snap_ties, sort_seeds, t_quantile
+from .numbers import describe, finite, fnum, orient, snap_ties, sort_seeds, t_quantile, t_sf
 from .power import mde, seeds_needed
 
 DECIDED = (ESSENTIAL, HARMFUL, NEGLIGIBLE)
@@ -69,7 +68,7 @@ def one_sample_t(diffs: Sequence[float]) -> tuple[float, float]:
             return (0.0, 1.0)
         return (math.copysign(math.inf, m), 0.0)
     tstat = m / (sd / math.sqrt(n))
-    p = float(2 * st.t.sf(abs(tstat), n - 1))
+    p = float(2 * t_sf(abs(tstat), n - 1))
     return (float(tstat), p)
 
 
@@ -106,7 +105,7 @@ def tail_p(effect: float, se: float, df: float, shift: float, side: str) -> floa
     z = effect - shift if side == "greater" else shift - effect
     if se == 0:
         return 0.0 if z > 0 else 1.0
-    return float(st.t.sf(z / se, df))
+    return float(t_sf(z / se, df))
 
 
 def judge(effect: float, se: float, df: float, alpha: float, min_effect: float) -> dict:

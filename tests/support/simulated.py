@@ -90,7 +90,9 @@ def clean_metrics(cfg: Mapping) -> tuple[float, float]:
 
 
 def _z(*key: int) -> np.ndarray:
-    return np.random.default_rng([int(k) % 2**32 for k in key]).standard_normal(2)
+    # default_rng(list) without its argument parsing: the same stream, about half the time
+    seq = np.random.SeedSequence([int(k) % 2**32 for k in key])
+    return np.random.Generator(np.random.PCG64(seq)).standard_normal(2)
 
 
 def final_metrics(cfg: Mapping, seed: int) -> dict[str, float]:

@@ -15,6 +15,7 @@ per-seed part shared by every variant (paired designs remove it) and a per-(seed
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import zlib
@@ -29,6 +30,12 @@ from orchestrator.plan import ablation_trials
 
 def score(cfg: Mapping, seed: int) -> float:
     t = cfg["truth"]
+    return _noisy(_clean(cfg), t, int(t.get("replicate", 0)), seed, _noise_key(cfg))
+
+
+def _clean(cfg: Mapping) -> float:
+    """The score without noise."""
+    t = cfg["truth"]
     y = float(t.get("base", 10.0))
     for path, effects in (t.get("choices") or {}).items():
         y += float(effects.get(str(get_path(cfg, path)), 0.0))
@@ -38,11 +45,28 @@ def score(cfg: Mapping, seed: int) -> float:
         v, at = float(get_path(cfg, path)), float(trend["at"])
         x = math.log2(v / at) if trend.get("log") else v - at
         y += float(trend.get("slope", 0.0)) * x + float(trend.get("curve", 0.0)) * x * x
-    rep = int(t.get("replicate", 0))
-    shared = np.random.default_rng([rep, seed, 0]).standard_normal()
-    key = zlib.crc32(json.dumps({k: v for k, v in cfg.items() if k != "truth"}, sort_keys=True).encode())
-    own = np.random.default_rng([rep, seed, 1, key]).standard_normal()
-    return float(y + float(t.get("seed_noise", 1.0)) * shared + float(t.get("noise", 0.5)) * own)
+    return y
+
+
+def _noise_key(cfg: Mapping) -> int:
+    """The resolved config's own noise stream (the truth, replicate included, left out)."""
+    return zlib.crc32(json.dumps({k: v for k, v in cfg.items() if k != "truth"}, sort_keys=True).encode())
+
+
+def _noisy(y: float, t: Mapping, rep: int, seed: int, key: int) -> float:
+    own = _normal(rep, seed, 1, key)
+    return float(y + float(t.get("seed_noise", 1.0)) * _shared(rep, seed) + float(t.get("noise", 0.5)) * own)
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _shared(rep: int, seed: int) -> float:
+    """The per-seed noise every variant of a replicate shares (drawn once, not once per variant)."""
+    return _normal(rep, seed, 0)
+
+
+def _normal(*key: int) -> float:
+    """``np.random.default_rng(list(key)).standard_normal()``, built without default_rng's argument parsing."""
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(list(key)))).standard_normal()
 
 
 def run(ctx) -> None:
@@ -52,12 +76,23 @@ def run(ctx) -> None:
 
 def records(config, replicate: int = 0) -> list[TrialRecord]:
     """Completed ledger records of every planned ablation trial, scored by the formula."""
-    out = []
-    for spec in ablation_trials(config):
-        cfg = config.resolved(spec.removed, spec.overrides)
-        cfg["truth"] = {**cfg["truth"], "replicate": replicate}
-        out.append(TrialRecord(**spec.to_dict(), state=COMPLETED, attempts=1, final={"score": score(cfg, spec.seed)}))
-    return out
+    return [TrialRecord(**fields, state=COMPLETED, attempts=1, final={"score": _noisy(y, t, replicate, seed, key)})
+            for fields, seed, y, t, key in _plan(config)]
+
+
+_PLANS: dict[str, list] = {}
+
+
+def _plan(config) -> list:
+    """(record fields, seed, clean score, truth, noise key) per planned trial: the same for every replicate, so
+    worked out once per config (the simulation tests analyse hundreds of replicates of one config)."""
+    dump = config.model_dump_json()
+    if dump not in _PLANS:
+        _PLANS[dump] = []
+        for spec in ablation_trials(config):
+            cfg = config.resolved(spec.removed, spec.overrides)
+            _PLANS[dump].append((spec.to_dict(), spec.seed, _clean(cfg), cfg["truth"], _noise_key(cfg)))
+    return _PLANS[dump]
 
 
 def study(design: dict, seeds: list[int], truth: dict, min_effect: float = 0.3) -> dict:
