@@ -25,6 +25,11 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 # Ray exports metrics every 10 s by default, and a driver on a cluster waits one interval at its end
 # so that the last counts are exported (telemetry.close): 1 s keeps that wait real but short.
 os.environ.setdefault("RAY_metrics_report_interval_ms", "1000")
+# Every process the tests start (the `ablator` commands, Ray's workers) does small numeric work; on a
+# shared 2-core machine BLAS/OpenMP threads split it and wait on each other (a 240 x 20 SVD: 78 ms on
+# two threads, 2 ms on one), so the suite's processes keep to one BLAS/OpenMP thread each.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent  # this environment's `ray` and `ablator` scripts

@@ -267,7 +267,7 @@ def test_regression_recovers_exact_coefficients():
 
 
 def test_the_fits_run_on_one_blas_thread_and_give_the_threads_back():
-    from threadpoolctl import threadpool_info
+    from threadpoolctl import threadpool_info, threadpool_limits
 
     from orchestrator.analysis import effects, factors
     from orchestrator.analysis.blas import one_blas_thread
@@ -275,8 +275,9 @@ def test_the_fits_run_on_one_blas_thread_and_give_the_threads_back():
     def blas_threads():
         return {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
 
-    before = blas_threads()
-    assert before and one_blas_thread(blas_threads)() == {1}
-    assert blas_threads() == before
+    with threadpool_limits(limits=2, user_api="blas"):  # the tests' processes run on one thread (conftest)
+        before = blas_threads()
+        assert before == {2} and one_blas_thread(blas_threads)() == {1}
+        assert blas_threads() == before
     for fn in (effects._ols, factors.analyse_levels, factors.factor_effects, factors.factor_interactions):
         assert fn.__wrapped__ is not None  # wrapped by one_blas_thread
