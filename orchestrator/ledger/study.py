@@ -374,7 +374,7 @@ class TrialStore:
                 fh.flush()
                 if files.FSYNC:
                     os.fsync(fh.fileno())
-            os.replace(tmp, self.checkpoint_path)
+            files.replace(tmp, self.checkpoint_path)
         except BaseException as exc:
             tmp.unlink(missing_ok=True)
             if isinstance(exc, OSError) and exc.errno in NO_ROOM:
