@@ -76,9 +76,12 @@ def launch(root: Path, name: str, trials: int, fail_once: bool) -> tuple[float, 
     """`ablator launch` of `trials` trivial trials; (ablation stage seconds, timings)."""
     stage, records = run_launch(root, trivial_study(root, name, trials, fail_once))
     first = min(r.started_at for r in records)
+    durations = sorted(r.duration_s for r in records)
     timings = {"steady_s": max(r.ended_at for r in records) - first,  # first attempt start -> last end
                "startup_s": first - stage["started"],  # records written, first worker up
-               "in_worker_ms": 1000 * sum(r.duration_s for r in records) / len(records)}
+               "in_worker_ms": 1000 * sum(durations) / len(records),
+               "median_ms": 1000 * durations[len(durations) // 2],
+               "first_s": [r.duration_s for r in sorted(records, key=lambda r: r.started_at)[:os.cpu_count() or 1]]}
     return stage["time"] - stage["started"], timings
 
 
@@ -117,7 +120,9 @@ def main() -> None:
           f"{per_orch:7.1f} ms per trial-slot (isolation on)")
     print(f"  of which: start-up {timings['startup_s']:.2f} s (PENDING records, first worker imports); "
           f"steady state {timings['steady_s'] * cpus / args.trials * 1000:.1f} ms per trial-slot; inside the "
-          f"worker {timings['in_worker_ms']:.1f} ms per trial (durable ledger writes: record, metrics, checkpoints)")
+          f"worker {timings['in_worker_ms']:.1f} ms per trial (durable ledger writes: record, metrics, checkpoints; "
+          f"median {timings['median_ms']:.1f} ms; each worker's first attempt, which imports torch: "
+          f"{', '.join(f'{s:.2f}' for s in timings['first_s'])} s)")
     print(f"plain Ray tasks  {args.trials:5d} tasks   {plain_s:22.2f} s  {per_plain:7.1f} ms per task-slot")
     print(f"overhead over plain Ray: {per_orch - per_plain:.1f} ms per trial-slot (goal <= 25 ms); "
           f"ratio {per_orch / max(per_plain, 1e-9):.1f}x")

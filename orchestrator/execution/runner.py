@@ -139,6 +139,7 @@ class TrialExecutor:
         self._started: dict[str, float] = {}  # trial id -> when its running attempt started
         self._overdue: set[str] = set()
         self._taken = 0.0
+        self._take: ray.ObjectRef | None = None  # the call to the Events actor not yet answered
         self._born: float | None = None  # when the Events actor was (re-)created
         self._remote = ray.remote(run_attempt)
         # restarted if it dies (e.g. chosen by Ray's memory monitor): starts are only progress news
@@ -279,23 +280,34 @@ class TrialExecutor:
                 ray.cancel(ref, force=True)
 
     def refresh(self, force: bool = False) -> None:
-        """Pass on the attempt starts workers sent (one call to the actor at most every EVENTS_S)."""
+        """Pass on the attempt starts workers sent: one call to the actor at most every EVENTS_S, its
+        answer passed on once it has come (the driver does not wait for it; with `force` it does, and
+        asks once more, for what was sent up to now)."""
+        if self._take is not None and (force or ray.wait([self._take], timeout=0)[0]):
+            self._pass_on(*ray.get(self._take))
+            self._take = None
         now = time.monotonic()
-        if (self.inflight or force) and (force or now - self._taken >= EVENTS_S):
+        if self._take is None and (force or (self.inflight and now - self._taken >= EVENTS_S)):
             self._taken = now
-            running = {spec.trial_id for spec in self.inflight.values()}
-            born, items = ray.get(self._events.take.remote())
-            if self._born not in (None, born):  # re-created: what it held is lost
-                records = [self.study.trial(trial_id).read() for trial_id in running]
-                items += [r for r in records if r and r.attempt_started]
-            self._born = born
-            for record in items:
-                if isinstance(record, dict):  # a rank of a group failed (distributed.report_failure)
-                    self._reports.setdefault((record["failure"], record["attempt"]), {})[record["rank"]] = record
-                elif record.trial_id in running:  # a late start of an attempt that has ended is old news
-                    self._started.setdefault(record.trial_id, time.monotonic())
-                    self._pids.update((pid, record.trial_id) for pid in [record.pid, *(r["pid"] for r in record.ranks)])
-                    self.on_update(record)
+            self._take = self._events.take.remote()
+            if force:
+                self._pass_on(*ray.get(self._take))
+                self._take = None
+
+    def _pass_on(self, born: float, items: list) -> None:
+        """Pass on one answer of the Events actor (its birth time, the starts and rank failures it held)."""
+        running = {spec.trial_id for spec in self.inflight.values()}
+        if self._born not in (None, born):  # re-created: what it held is lost
+            records = [self.study.trial(trial_id).read() for trial_id in running]
+            items += [r for r in records if r and r.attempt_started]
+        self._born = born
+        for record in items:
+            if isinstance(record, dict):  # a rank of a group failed (distributed.report_failure)
+                self._reports.setdefault((record["failure"], record["attempt"]), {})[record["rank"]] = record
+            elif record.trial_id in running:  # a late start of an attempt that has ended is old news
+                self._started.setdefault(record.trial_id, time.monotonic())
+                self._pids.update((pid, record.trial_id) for pid in [record.pid, *(r["pid"] for r in record.ranks)])
+                self.on_update(record)
 
     def cancel_all(self) -> list[str]:
         """Stop every in-flight trial; leave interrupted attempts PENDING (not failed); return their ids."""
@@ -493,7 +505,7 @@ def prepare(study: Study, specs: Iterable[TrialSpec], annotate: Callable[[TrialS
 
     `annotate(spec)`: fields to set on a new record (e.g. ``{"tuning": {...}}``), checked by the model.
     """
-    todo = []
+    todo, new = [], []
     states = study.states()  # from the study index: no trial directory is opened
     for spec in specs:
         state = states.get(spec.trial_id)
@@ -501,8 +513,9 @@ def prepare(study: Study, specs: Iterable[TrialSpec], annotate: Callable[[TrialS
             record = new_record(spec)
             for key, value in (annotate(spec) if annotate else {}).items():
                 setattr(record, key, value)
-            study.trial(spec.trial_id).write(record)
+            new.append(record)
             state = PENDING
         if state in (PENDING, RUNNING):
             todo.append(spec)
+    study.write_new(new)  # every record durable before any trial starts
     return todo

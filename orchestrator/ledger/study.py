@@ -21,10 +21,12 @@ from .files import (
     append_line,
     complete_lines,
     cut_torn_tail,
+    json_text,
     no_room,
     parse_lines,
     read_json,
     write_json,
+    write_texts,
 )
 from .index import INDEX, StudyIndex, append_index_line, change_line, removal_line
 from .records import STATES, TrialRecord, TrialStatus, index_view, parse
@@ -169,6 +171,21 @@ class Study:
     def trial(self, trial_id: str) -> TrialStore:
         return TrialStore(self.trials_dir / trial_id)
 
+    def write_new(self, records: list[TrialRecord]) -> None:
+        """Write the records of trials new to the study, each as `TrialStore.write` does (checked,
+        fsynced before its rename, then its index line), all at once: their fsyncs together, their
+        index lines in one fsynced append."""
+        items, lines = [], []
+        for record in records:
+            store = self.trial(record.trial_id)
+            data = store._checked(record)
+            store.path.mkdir(parents=True, exist_ok=True)
+            items.append((store.record_path, json_text(data)))
+            lines.append(change_line(None, index_view(data)))
+        write_texts(items)
+        if lines and self.index.exists():
+            append_index_line(self.index.path, "\n".join(lines))
+
     def records(self) -> list[TrialRecord]:
         """Every trial record in the study (any stage), sorted by trial id.
 
@@ -280,17 +297,21 @@ class TrialStore:
         """Write record.json (checked against the model once more, fsynced) and append the change to
         the index; with `sync_index` False (a worker's writes) the index line holds the whole record
         and is not fsynced (see index.py)."""
-        checked, problem = parse(record.to_json())
-        if problem:
-            raise ValueError(f"refusing to write a bad record to {self.record_path}: {problem}")
+        data = self._checked(record)
         self.path.mkdir(parents=True, exist_ok=True)
-        data = checked.to_json()
         write_json(self.record_path, data)
         if self.path.parent.name == "trials" and self._index_path.exists():
             view = index_view(data)
             append_index_line(self._index_path, change_line(self._last if sync_index else None, view),
                               sync=sync_index)
             self._last = view
+
+    def _checked(self, record: TrialRecord) -> dict:
+        """The record's JSON, checked against the model once more (a ValueError if it does not fit)."""
+        checked, problem = parse(record.to_json())
+        if problem:
+            raise ValueError(f"refusing to write a bad record to {self.record_path}: {problem}")
+        return checked.to_json()
 
     def update(self, **fields: Any) -> TrialRecord:
         """Change some fields of the record (which must exist) and write it."""
@@ -374,7 +395,7 @@ class TrialStore:
                 fh.flush()
                 if files.FSYNC:
                     os.fsync(fh.fileno())
-            os.replace(tmp, self.checkpoint_path)
+            files.replace(tmp, self.checkpoint_path)
         except BaseException as exc:
             tmp.unlink(missing_ok=True)
             if isinstance(exc, OSError) and exc.errno in NO_ROOM:
