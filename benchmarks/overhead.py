@@ -8,7 +8,8 @@ In one run, on the same machine:
    checkpoints, no work), from a temporary project directory, worker isolation on.
    Its ablation stage time (from study.json) x slots / trials = overhead per trial-slot.
 2. The same number of trivial plain Ray tasks (num_cpus=1) on a local Ray with the same
-   CPUs: the floor any Ray-based orchestrator pays.
+   CPUs: the floor any Ray-based orchestrator pays; and again with tasks that import torch
+   (each worker's first task pays the import, as a PyTorch trial's first attempt does).
 3. Worker isolation's cost: a study whose `--failing` trials each fail once (the worker
    ends itself, Ray starts a new one, the trial restarts): extra time per failed attempt.
 
@@ -85,17 +86,31 @@ def launch(root: Path, name: str, trials: int, fail_once: bool) -> tuple[float, 
     return stage["time"] - stage["started"], timings
 
 
-def plain_ray(n: int, cpus: int) -> float:
+def _bare(i: int) -> float:
+    return float(i)
+
+
+def _with_torch(i: int) -> float:
+    import torch  # noqa: F401  (a PyTorch trial's worker imports it once: its first task pays)
+
+    return float(i)
+
+
+def plain_ray(n: int, cpus: int) -> tuple[float, float]:
+    """Seconds for `n` plain Ray tasks on a warm worker pool: (bare tasks, tasks that import torch as a
+    PyTorch trial does, on a fresh pool whose first task per worker pays the import)."""
     import ray
 
-    ray.init(num_cpus=cpus, include_dashboard=False, _temp_dir=tempfile.mkdtemp(prefix="rt_", dir="/tmp"))
-    task = ray.remote(num_cpus=1)(lambda i: float(i))
-    ray.get([task.remote(i) for i in range(2 * cpus)])  # a warm worker pool, as the launch has
-    start = time.perf_counter()
-    ray.get([task.remote(i) for i in range(n)])
-    wall = time.perf_counter() - start
-    ray.shutdown()
-    return wall
+    walls = []
+    for fn in (_bare, _with_torch):
+        ray.init(num_cpus=cpus, include_dashboard=False, _temp_dir=tempfile.mkdtemp(prefix="rt_", dir="/tmp"))
+        warm, task = ray.remote(num_cpus=1)(_bare), ray.remote(num_cpus=1)(fn)
+        ray.get([warm.remote(i) for i in range(2 * cpus)])  # a warm worker pool, as the launch has
+        start = time.perf_counter()
+        ray.get([task.remote(i) for i in range(n)])
+        walls.append(time.perf_counter() - start)
+        ray.shutdown()
+    return walls[0], walls[1]
 
 
 def main() -> None:
@@ -110,10 +125,11 @@ def main() -> None:
     healthy_s, timings = launch(root, "healthy", args.trials, fail_once=False)
     failing_s, _ = launch(root, "failing", args.failing, fail_once=True)
     reference_s, _ = launch(root, "reference", args.failing, fail_once=False)
-    plain_s = plain_ray(args.trials, cpus)
+    plain_s, torch_s = plain_ray(args.trials, cpus)
 
     per_orch = healthy_s * cpus / args.trials * 1000
     per_plain = plain_s * cpus / args.trials * 1000
+    per_torch = torch_s * cpus / args.trials * 1000
     per_fail = (failing_s - reference_s) * cpus / args.failing * 1000
     print(f"{cpus} trial slots (CPUs); trivial trials: 2 reports + 2 checkpoints each")
     print(f"ablator launch   {args.trials:5d} trials  ablation stage {healthy_s:7.2f} s  "
@@ -124,8 +140,11 @@ def main() -> None:
           f"median {timings['median_ms']:.1f} ms; each worker's first attempt, which imports torch: "
           f"{', '.join(f'{s:.2f}' for s in timings['first_s'])} s)")
     print(f"plain Ray tasks  {args.trials:5d} tasks   {plain_s:22.2f} s  {per_plain:7.1f} ms per task-slot")
+    print(f"  importing torch {args.trials:4d} tasks   {torch_s:22.2f} s  {per_torch:7.1f} ms per task-slot "
+          "(each worker's first task imports it, as a PyTorch trial's does)")
     print(f"overhead over plain Ray: {per_orch - per_plain:.1f} ms per trial-slot (goal <= 25 ms); "
-          f"ratio {per_orch / max(per_plain, 1e-9):.1f}x")
+          f"ratio {per_orch / max(per_plain, 1e-9):.1f}x; over plain Ray tasks that import torch: "
+          f"{per_orch - per_torch:.1f} ms")
     print(f"isolation: {args.failing} trials failing once took {failing_s:.2f} s vs {reference_s:.2f} s healthy: "
           f"{per_fail:.0f} ms per failed attempt per slot (a new worker process and the restart)")
 
