@@ -10,7 +10,7 @@ from scipy import stats as st
 from benchmarks import sequential as bench
 from orchestrator.analysis.effects import Sequential, finish_family, paired_interactions
 from orchestrator.analysis.records import group_records
-from orchestrator.analysis.sequential import Design
+from orchestrator.analysis.sequential import FINAL_WEIGHT, FIRST_LOOK, Design, adaptive_design
 from orchestrator.analysis.stats import ESSENTIAL, HARMFUL, INCONCLUSIVE, NEGLIGIBLE, holm, summarise_diffs
 from orchestrator.ledger import TrialRecord
 from orchestrator.ledger.verdicts_json import Comparison
@@ -29,6 +29,13 @@ def test_the_boundary_spends_alpha_over_the_looks_and_a_budget_stop_spends_only_
     # an interim look's boundary is several times the previous rule's slice (15% of alpha over 7 interim looks)
     assert 3 * 0.15 * alpha / 7 < d.boundary(5, alpha) < d.boundary(10, alpha) < alpha
     assert d.boundary(2, alpha) == 0.0  # below initial: no test
+
+
+def test_adaptive_seeds_look_first_at_four_seeds_within_the_planned_range():
+    assert adaptive_design(3, 10).looks() == list(range(FIRST_LOOK, 11))
+    assert adaptive_design(6, 10).first == 6  # a later initial: its first look
+    assert adaptive_design(2, 3).looks() == [3]  # max below the first look: one look, at max
+    assert adaptive_design(3, 10).boundary(3, 0.025) == 0.0  # before the first look: no test
 
 
 def test_repeated_p_values_are_valid_and_never_rise():
@@ -52,7 +59,8 @@ def test_benchmark_holm_and_decisions_equal_the_packages():
     rng = np.random.default_rng(7)
     p = rng.uniform(0, 0.1, (50, 6))
     assert np.allclose(bench.holm_rows(p), [holm(row) for row in p])
-    seq = Sequential(bench.INITIAL, bench.MAX, bench.ALPHA, bench.MIN_EFFECT)
+    seq = Sequential(bench.INITIAL, bench.MAX, bench.ALPHA, bench.MIN_EFFECT, adaptive=True)
+    assert seq.design == bench.DESIGN  # the benchmark measures the package's design
     checked = 0
     for trial in range(30):
         D = bench.differences(rng, 1, rng.normal(0, 0.8, bench.K), "gaussian", 0.3, trial % 2 == 1)
@@ -113,7 +121,8 @@ def test_each_look_is_logged_once_and_a_resumed_loop_spends_no_more(tmp_path):
     session.adaptive_seeds(ledger, config, Console(quiet=True), None, execute)
     looks = read_looks(tmp_path)
     assert [lk["n"] for lk in looks] == list(range(3, 3 + len(looks))) and len(looks) >= 2
-    assert looks[0]["design"] == {"initial": 3, "max": 8, "final_weight": 8.0, "alpha": 0.05}
+    assert looks[0]["design"] == {"initial": 3, "first_look": FIRST_LOOK, "max": 8, "final_weight": FINAL_WEIGHT,
+                                  "alpha": 0.05}
     big = [lk["rows"]["default"]["big"] for lk in looks]
     assert big[0]["state"] == "essential" or big[-1]["state"] == "essential"
     spent = [lk["rows"]["default"]["null"]["spent"] for lk in looks]

@@ -136,7 +136,9 @@ def test_adaptive_seeds_save_trials_without_losing_verdicts():
         found_a += sum(ca[c].verdict == v for c, v in want.items())
         fp_a += any(ca[c].verdict in DECIDED_EFFECT for c in ("n1", "n2", "n3"))
     assert adapt_trials <= 0.95 * fixed_trials, adapt_trials / fixed_trials  # nulls must now be shown negligible
-    assert found_a >= 0.95 * found_f  # the final look's stricter boundary costs a little power at max
+    # on noisy rows the design trades decisions for trials (interim looks' alpha, futility): the benchmark's
+    # noisier mix keeps 0.85x of fixed seeds' decisions (benchmarks/sequential.py, docs/concepts/statistics.md)
+    assert found_a >= 0.90 * found_f
     assert fp_a / reps <= ALPHA + tol(ALPHA, reps)
 
 

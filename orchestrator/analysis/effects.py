@@ -44,7 +44,7 @@ from ..ledger.verdicts_json import (
 from .intervals import MIN_BOOTSTRAP_N, bootstrap_ci
 from .numbers import TIE_RTOL, describe, finite, fnum, orient, snap_ties, sort_seeds, t_quantile
 from .records import GroupData
-from .sequential import Design, sequential_p
+from .sequential import Design, adaptive_design, sequential_p
 from .stats import (
     INCONCLUSIVE,
     decide_family,
@@ -62,9 +62,9 @@ class Sequential:
     """Sequential seeds (adaptive, or an interim look at fixed seeds): every row's tests become repeated
     p-values of the design (sequential.py), valid however the looks were timed."""
 
-    def __init__(self, initial: int, maximum: int, alpha: float, min_effect: float = 0.0):
+    def __init__(self, initial: int, maximum: int, alpha: float, min_effect: float = 0.0, adaptive: bool = False):
         self.initial, self.maximum, self.alpha, self.min_effect = initial, maximum, alpha, min_effect
-        self.design = Design(initial, maximum)
+        self.design = adaptive_design(initial, maximum) if adaptive else Design(initial, maximum)
 
     def adjust(self, p: float, n: int, sides: int = 2) -> float:
         """One p-value at one look (no earlier looks known)."""

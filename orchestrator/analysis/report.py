@@ -159,7 +159,7 @@ def render_markdown(analysis: Analysis, config: StudyConfig, study: Study, plot_
                f"(80% power), within min_effect {main_power.min_effect:g}."), ""]
     if analysis.adaptive:
         ad = analysis.adaptive
-        L += [(f"> Sequential seeds: a look after every seed from {ad.initial} to {ad.max}; each row's tests are "
+        L += [(f"> Sequential seeds: a look after every seed from {ad.looks[0]} to {ad.max}; each row's tests are "
                f"repeated p-values (boundary: nominal p {ad.boundary[0]:.2g} at every interim look, "
                f"{ad.boundary[-1]:.2g} at {ad.max} seeds, alpha spent {ad.spent[0]:.2g} by the first look and "
                f"{ad.spent[-1]:.2g} by the last, for a row alone in its family; Holm shares it among the rows), "

@@ -46,7 +46,7 @@ def sequential_for(config: StudyConfig, interim: bool = False) -> Sequential | N
     still pending or running), as if the look had been planned among sizes 2 .. the planned seeds."""
     a = config.analysis
     if isinstance(config.seeds, AdaptiveSeeds):
-        return Sequential(config.seeds.initial, config.seeds.max, a.alpha, a.min_effect)
+        return Sequential(config.seeds.initial, config.seeds.max, a.alpha, a.min_effect, adaptive=True)
     if interim:
         return Sequential(2, len(config.seed_list), a.alpha, a.min_effect)
     return None
