@@ -250,7 +250,9 @@ def test_undecided_rule_states():
     config = parse_config(simulated_config(effects, 0.5, 10, adaptive=(3, 10), min_effect=0.2, n_bootstrap=200))
     recs = records_for(config, config.seed_list)
     states = adaptive.decisions(recs, config)["default"]
-    assert states["huge"]["state"] == "essential"  # decided at the first look
+    assert states["huge"]["state"] == "undecided"  # 3 seeds: before the first look (4 seeds), not tested
+    four = adaptive.decisions(records_for(config, range(4)), config)["default"]
+    assert four["huge"]["state"] == "essential"  # decided at the first look
     assert adaptive.undecided(recs, config) == [c for c in effects if states[c]["state"] == "undecided"]
     # at max every component is decided
     recs10 = records_for(config, range(10))
