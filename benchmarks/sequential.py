@@ -2,7 +2,7 @@
 
     python benchmarks/sequential.py           # 10,000 simulated studies per setting (a few minutes)
     python benchmarks/sequential.py --quick   # 1,000 per setting
-    python benchmarks/sequential.py --savings-only --final-weight 8 --first-look 3 --futility 0.2   # a design
+    python benchmarks/sequential.py --savings-only --rules custom --final-weight 8 --futility 0.2  # a design
     python benchmarks/sequential.py --rules moderated,obf,pocock,cs   # the candidate rules (with fixed, naive)
 
 No Ray: each setting simulates many studies at once (numpy), one-at-a-time design, K = 6 components
@@ -18,14 +18,13 @@ Rules compared in the same run:
 * ``union``   - the previous rule: alpha split over the looks by the union bound (15% to the interim looks);
 * ``pooled``  - a candidate: one variance pooled over the K rows of a look (more degrees of freedom), the
   new boundary; valid only when the variants are equally noisy;
-* ``previous`` - the package's rule before this measurement: ``new``'s test with looks from 3 seeds, the
-  final weight 8 and futility below a predictive power of 0.2;
-* ``new``     - the package's rule (analysis/sequential.py, ``adaptive_design``): each row's own t test,
-  repeated p-values of a boundary calibrated for the correlated looks (looks from ``FIRST_LOOK`` = 4
-  seeds, final weight ``FINAL_WEIGHT`` = 2), running minimum, Holm (graphical) across the family, and
-  futility below ``adaptive.FUTILITY`` = 0.3 (judged from 3 seeds); ``--final-weight``, ``--first-look``
-  and ``--futility`` measure other designs under this name; ``nofutility`` is ``new`` with no futility stop
-  (every row not decided runs to max: the most looks), to show that futility does not carry the error rates.
+* ``lean``, ``thorough`` - the package's named designs (analysis/sequential.py ``DESIGNS``, the study
+  config's ``seeds: {design: ...}``; ``lean`` the default): each row's own t test, repeated p-values of a
+  boundary calibrated for the correlated looks (looks from ``FIRST_LOOK`` = 4 seeds; final weight 2 /
+  8), running minimum, Holm (graphical) across the family, and futility below a predictive power of
+  0.3 / 0.2 (judged from 3 seeds); ``custom`` is ``lean`` with ``--final-weight``, ``--first-look``,
+  ``--futility`` changed; ``nofutility`` is ``lean`` with no futility stop (every row not decided runs to
+  max: the most looks), to show that futility does not carry the error rates.
 
 Candidates measured against it (``--rules moderated,obf,pocock,cs``; none both holds alpha everywhere and
 meets the savings goals: ``moderated`` saves most but fails at 3x unequal variances):
@@ -65,7 +64,8 @@ from scipy import stats as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from orchestrator.analysis.adaptive import FUTILITY, predictive_power_of
+from orchestrator.analysis import sequential as package
+from orchestrator.analysis.adaptive import predictive_power_of
 from orchestrator.analysis.sequential import Design, adaptive_design
 
 ALPHA, MIN_EFFECT, K, INITIAL, MAX = 0.05, 0.5, 6, 3, 10
@@ -76,16 +76,18 @@ MIX_SD = 0.15
 #: the same mix with noisier trials (more rows need every seed: the final look's price shows)
 NOISY_SD = 0.25
 INTERIM_SHARE = 0.15  # the union rule's share of alpha for the interim looks
-DESIGN = adaptive_design(INITIAL, MAX)  # the package's design (--final-weight, --first-look: other designs)
-#: the sequential rules' (design, futility threshold): ``previous`` the package's before, the rest the package's
-DESIGNS = {"previous": (Design(INITIAL, MAX, 8.0), 0.20)}
-ERROR_RULES = ("fixed", "naive", "previous", "new", "nofutility")
-SAVINGS_RULES = ("fixed", "union", "previous", "new")
+DESIGN = adaptive_design(INITIAL, MAX)  # the package's default design (``lean``)
+FUTILITY = package.DESIGNS[package.DEFAULT].futility
+#: the sequential rules' (design, futility threshold): the package's named designs, ``nofutility``, ``custom``
+DESIGNS = {name: (adaptive_design(INITIAL, MAX, name), c.futility) for name, c in package.DESIGNS.items()} | {
+    "nofutility": (DESIGN, 0.0)}
+ERROR_RULES = ("fixed", "naive", *package.DESIGNS, "nofutility")
+SAVINGS_RULES = ("fixed", "union", *package.DESIGNS)
 
 
 def design_for(rule: str) -> tuple[Design, float]:
-    """The design and futility threshold a rule uses (the package's unless it names its own)."""
-    return DESIGNS.get(rule, (DESIGN, 0.0 if rule == "nofutility" else FUTILITY))
+    """The design and futility threshold a rule uses (naive, union: the default design's futility)."""
+    return DESIGNS.get(rule, (DESIGN, FUTILITY))
 
 
 def holm_rows(p: np.ndarray) -> np.ndarray:
@@ -414,7 +416,7 @@ def savings(S: int, seed: int, sd: float) -> bool:
             continue
         rt, rd = trials.mean() / ref_t, decided / ref_d
         goal = rt <= 0.60 and rd >= 0.95
-        if rule == "new" or rule in CANDIDATES:
+        if rule == package.DEFAULT or rule in CANDIDATES:
             ok &= goal
         print(f"  {rule:8} trials {trials.mean():6.1f} ({rt:.3f}x) rows decided {decided:.2f} ({rd:.3f}x) "
               f"any wrong {wrong:.4f}  [{per_row}]{'' if goal else '  (goal: <= 0.60x trials, >= 0.95x rows)'}")
@@ -425,26 +427,27 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="1,000 simulated studies per setting")
     ap.add_argument("--seed", type=int, default=29)
-    ap.add_argument("--final-weight", type=float, help="a candidate boundary shape (default: the package's)")
-    ap.add_argument("--first-look", type=int, help="the design's first look, seeds (default: the package's)")
-    ap.add_argument("--futility", type=float, help="the futility threshold, predictive power (default: the package's)")
+    ap.add_argument("--final-weight", type=float, help="rule custom's final weight (default: lean's)")
+    ap.add_argument("--first-look", type=int, help="rule custom's first look, seeds (default: lean's)")
+    ap.add_argument("--futility", type=float, help="rule custom's futility threshold (default: lean's)")
     ap.add_argument("--savings-only", action="store_true")
     ap.add_argument("--rules", help="comma-separated rules to run besides fixed (naive too in the error part), "
                     f"e.g. {','.join(CANDIDATES)}")
     ap.add_argument("--cs-g", type=float, default=1.0, help="the confidence sequence's prior g")
     ap.add_argument("--lf-ratios", default="1,1.5,2,3,4,6", help="moderated-lf's SD ratios")
     args = ap.parse_args()
-    global DESIGN, ERROR_RULES, SAVINGS_RULES, CS_G, LF_RATIOS, FUTILITY
+    global ERROR_RULES, SAVINGS_RULES, CS_G, LF_RATIOS
     CS_G, LF_RATIOS = args.cs_g, tuple(float(r) for r in args.lf_ratios.split(","))
     if args.rules:
         chosen = tuple(r for r in args.rules.split(",") if r not in ("fixed", "naive"))
         ERROR_RULES, SAVINGS_RULES = ("fixed", "naive", *chosen), ("fixed", *chosen)
-    if args.final_weight is not None or args.first_look is not None:
-        DESIGN = Design(DESIGN.first if args.first_look is None else args.first_look, MAX,
-                        DESIGN.final_weight if args.final_weight is None else args.final_weight)
-    if args.futility is not None:
-        FUTILITY = args.futility
-    for rule in ("previous", "new"):
+    if (args.final_weight, args.first_look, args.futility) != (None, None, None):
+        DESIGNS["custom"] = (Design(DESIGN.first if args.first_look is None else args.first_look, MAX,
+                                    DESIGN.final_weight if args.final_weight is None else args.final_weight),
+                             FUTILITY if args.futility is None else args.futility)
+        if "custom" not in SAVINGS_RULES:
+            ERROR_RULES, SAVINGS_RULES = (*ERROR_RULES, "custom"), (*SAVINGS_RULES, "custom")
+    for rule in (r for r in SAVINGS_RULES if r in DESIGNS):
         d, futility = design_for(rule)
         print(f"{rule}: seeds {INITIAL}..{MAX}, looks {d.first}..{MAX}, final weight {d.final_weight:g}, "
               f"futility below predictive power {futility:g}")

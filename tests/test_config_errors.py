@@ -48,6 +48,8 @@ BAD = [
     ("module does not import", ("components.quickstart:run", "no_such_pkg.mod:run"), "trainable", 2),
     ("malformed YAML", ("  train: {epochs: 2}", "  train: {epochs: 2"), "", 8),
     ("bad kind", ("kind: training", "kind: optimizer"), "components.dropout.kind", 14),
+    ("bad sequential design", ("seeds: [0, 1, 2]", "seeds: {initial: 3, max: 10, design: cheap}"),
+     "seeds.design: Input should be 'lean' or 'thorough'", 20),
 ]
 
 
