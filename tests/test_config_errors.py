@@ -93,6 +93,7 @@ def test_schema_is_json_schema_with_the_config_fields():
     schema = json.loads(result.output)
     assert {"name", "trainable", "components", "seeds", "design"} <= set(schema["properties"])
     assert schema["additionalProperties"] is False
+    assert schema["$defs"]["AdaptiveSeeds"]["properties"]["design"]["enum"] == ["lean", "thorough"]
 
 
 def test_every_problem_is_listed_at_once(tmp_path):
