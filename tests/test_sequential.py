@@ -154,3 +154,9 @@ def test_each_look_is_logged_once_and_a_resumed_loop_spends_no_more(tmp_path):
     before = (tmp_path / LOOKS).read_bytes()
     session.adaptive_seeds(ledger, config, Console(quiet=True), None, execute)  # resumed: nothing new to run
     assert (tmp_path / LOOKS).read_bytes() == before
+    # resumed with another named design: the study says the logged looks used another one
+    thorough = config.model_copy(update={"seeds": config.seeds.model_copy(update={"design": "thorough"})})
+    console = Console(record=True, width=400)
+    session.adaptive_seeds(ledger, thorough, console, None, execute)
+    said = console.export_text()
+    assert "the logged looks used the design" in said and "'design': 'lean'" in said and "'design': 'thorough'" in said
