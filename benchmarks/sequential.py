@@ -2,21 +2,29 @@
 
     python benchmarks/sequential.py           # 10,000 simulated studies per setting (a few minutes)
     python benchmarks/sequential.py --quick   # 1,000 per setting
-    python benchmarks/sequential.py --savings-only --final-weight 1   # a candidate boundary shape
+    python benchmarks/sequential.py --savings-only --rules custom --final-weight 8 --futility 0.2  # a design
     python benchmarks/sequential.py --rules moderated,obf,pocock,cs   # the candidate rules (with fixed, naive)
 
 No Ray: each setting simulates many studies at once (numpy), one-at-a-time design, K = 6 components
 sharing the baseline's seeds, seeds 3..10 (adaptive) against 10 fixed seeds, alpha 0.05, min_effect 0.5.
 A study adds a seed to the baseline and to every variant whose row is undecided (not decided, not
-futile by ``adaptive.predictive_power_of``, below max) until none is. Rules compared in the same run:
+futile by ``adaptive.predictive_power_of``, below max) until none is, as the study session does
+(``adaptive.next_seed``): a trial is one variant at one seed, the baseline's trial at a seed is shared
+by every variant, so a study's trials are the sum of its rows' seeds plus the most seeds of any row.
+Rules compared in the same run:
 
 * ``fixed``   - 10 seeds for every variant, one look, Holm (the reference);
 * ``naive``   - plain p-values re-tested after every seed (must exceed alpha: the benchmark checks it can fail);
 * ``union``   - the previous rule: alpha split over the looks by the union bound (15% to the interim looks);
 * ``pooled``  - a candidate: one variance pooled over the K rows of a look (more degrees of freedom), the
   new boundary; valid only when the variants are equally noisy;
-* ``new``     - the package's rule (analysis/sequential.py): each row's own t test, repeated p-values of a
-  boundary calibrated for the correlated looks, running minimum, Holm (graphical) across the family.
+* ``lean``, ``thorough`` - the package's named designs (analysis/sequential.py ``DESIGNS``, the study
+  config's ``seeds: {design: ...}``; ``lean`` the default): each row's own t test, repeated p-values of a
+  boundary calibrated for the correlated looks (looks from ``FIRST_LOOK`` = 4 seeds; final weight 2 /
+  8), running minimum, Holm (graphical) across the family, and futility below a predictive power of
+  0.3 / 0.2 (judged from 3 seeds); ``custom`` is ``lean`` with ``--final-weight``, ``--first-look``,
+  ``--futility`` changed; ``nofutility`` is ``lean`` with no futility stop (every row not decided runs to
+  max: the most looks), to show that futility does not carry the error rates.
 
 Candidates measured against it (``--rules moderated,obf,pocock,cs``; none both holds alpha everywhere and
 meets the savings goals: ``moderated`` saves most but fails at 3x unequal variances):
@@ -56,8 +64,9 @@ from scipy import stats as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from orchestrator.analysis.adaptive import FUTILITY, predictive_power_of
-from orchestrator.analysis.sequential import Design
+from orchestrator.analysis import sequential as package
+from orchestrator.analysis.adaptive import predictive_power_of
+from orchestrator.analysis.sequential import Design, adaptive_design
 
 ALPHA, MIN_EFFECT, K, INITIAL, MAX = 0.05, 0.5, 6, 3, 10
 INC, ESS, HARM, NEG = 0, 1, 2, 3
@@ -66,10 +75,19 @@ MIX = {"essential": 1.0, "strong": 2.0, "harmful": -1.0, "negligible": 0.1, "nul
 MIX_SD = 0.15
 #: the same mix with noisier trials (more rows need every seed: the final look's price shows)
 NOISY_SD = 0.25
-INTERIM_SHARE = 0.15  # the previous rule's share of alpha for the interim looks
-DESIGN = Design(INITIAL, MAX)  # the package's design (--final-weight measures other shapes)
-ERROR_RULES = ("fixed", "naive", "union", "pooled", "new")
-SAVINGS_RULES = ("fixed", "union", "new")
+INTERIM_SHARE = 0.15  # the union rule's share of alpha for the interim looks
+DESIGN = adaptive_design(INITIAL, MAX)  # the package's default design (``lean``)
+FUTILITY = package.DESIGNS[package.DEFAULT].futility
+#: the sequential rules' (design, futility threshold): the package's named designs, ``nofutility``, ``custom``
+DESIGNS = {name: (adaptive_design(INITIAL, MAX, name), c.futility) for name, c in package.DESIGNS.items()} | {
+    "nofutility": (DESIGN, 0.0)}
+ERROR_RULES = ("fixed", "naive", *package.DESIGNS, "nofutility")
+SAVINGS_RULES = ("fixed", "union", *package.DESIGNS)
+
+
+def design_for(rule: str) -> tuple[Design, float]:
+    """The design and futility threshold a rule uses (naive, union: the default design's futility)."""
+    return DESIGNS.get(rule, (DESIGN, FUTILITY))
 
 
 def holm_rows(p: np.ndarray) -> np.ndarray:
@@ -117,7 +135,7 @@ def pvalues(rule: str, D: np.ndarray):
         level = np.where(n >= MAX, ALPHA * (1 - INTERIM_SHARE), ALPHA * INTERIM_SHARE / (MAX - INITIAL))
         f = ALPHA / level
         return np.minimum(2 * ess * f, 1), np.minimum(2 * harm * f, 1), np.minimum(tost * f, 1), mean, sd
-    d = DESIGN
+    d, _ = design_for(rule)
     w = np.where(n >= MAX, d.final_weight, 1.0)
     big = np.where(n >= d.first, 1.0, np.inf)
 
@@ -287,24 +305,25 @@ def simulate(rule: str, D: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if rule == "fixed":
         v = decide(p_ess[..., -1], p_harm[..., -1], p_neg[..., -1])
         return v, np.full(S, (K + 1) * MAX)
+    design, futility = design_for(rule)
     final_alpha = {"naive": ALPHA, "union": ALPHA * (1 - INTERIM_SHARE)}.get(
-        rule, 2 * DESIGN.boundary(MAX, ALPHA / 2))
+        rule, 2 * design.boundary(MAX, ALPHA / 2))
     n = np.full((S, K), INITIAL)
     while True:
         at = (n - 1)[..., None]
         v = decide(*(np.take_along_axis(x, at, -1)[..., 0] for x in (p_ess, p_harm, p_neg)))
         m, s = (np.take_along_axis(x, at, -1)[..., 0] for x in (mean, sd))
-        open_ = still_open(v, m, s, n, final_alpha)
+        open_ = still_open(v, m, s, n, final_alpha, futility)
         if not open_.any():
             return v, n.sum(-1) + n.max(-1)
         n = n + open_
 
 
-def still_open(v, m, s, n, final_alpha: float) -> np.ndarray:
+def still_open(v, m, s, n, final_alpha: float, futility: float = FUTILITY) -> np.ndarray:
     """Rows that get another seed: undecided, below max, not futile."""
     with np.errstate(invalid="ignore", divide="ignore"):
         pp = np.where(n < MAX, predictive_power_of(m, s, n, MAX, final_alpha, MIN_EFFECT), np.nan)
-    return (v == INC) & (n < MAX) & ~(pp < FUTILITY)
+    return (v == INC) & (n < MAX) & ~(pp < futility)
 
 
 def simulate_moderated(D: np.ndarray, rule: str) -> tuple[np.ndarray, np.ndarray]:
@@ -324,7 +343,7 @@ def simulate_moderated(D: np.ndarray, rule: str) -> tuple[np.ndarray, np.ndarray
         run = np.minimum(run, np.stack([np.where(np.isfinite(x), x, np.inf) for x in (ess, harm, tost)]) / w)
         rep = F(run)
         v = decide(np.minimum(2 * rep[0], 1), np.minimum(2 * rep[1], 1), rep[2])
-        open_ = still_open(v, m, s, n, final_alpha)
+        open_ = still_open(v, m, s, n, final_alpha, FUTILITY)
         if not open_.any():
             return v, n.sum(-1) + n.max(-1)
         n = n + open_
@@ -353,7 +372,7 @@ def errors(S: int, seed: int) -> bool:
     ok = True
     print(f"Errors per family at the least favourable points ({S} studies per setting, alpha {ALPHA}, "
           f"K={K} rows, seeds {INITIAL}..{MAX}):")
-    print(f"{'noise':9} {'variances':9} {'truth':7} {'rule':7} {'essential/harmful':>24} {'negligible':>24}")
+    print(f"{'noise':9} {'variances':9} {'truth':7} {'rule':10} {'essential/harmful':>24} {'negligible':>24}")
     for noise in ("gaussian", "t3"):
         for noisy in (False, True):
             for sign in (+1, -1):
@@ -371,7 +390,7 @@ def errors(S: int, seed: int) -> bool:
                     ok &= not (bad or miss)
                     cells = " ".join(f"{r:9.4f} (<= {u:.4f})" for r, u in fam)
                     note = " FAIL" if bad or miss else ("" if valid else " (not claimed valid here)")
-                    print(f"{noise:9} {'3x' if noisy else 'equal':9} {'+m' if sign > 0 else '-m':7} {rule:7} "
+                    print(f"{noise:9} {'3x' if noisy else 'equal':9} {'+m' if sign > 0 else '-m':7} {rule:10} "
                           f"{cells}{note}")
     return ok
 
@@ -392,14 +411,14 @@ def savings(S: int, seed: int, sd: float) -> bool:
         per_row = " ".join(f"{c}={np.mean(v[:, i] != INC):.2f}" for i, c in enumerate(MIX))
         if rule == "fixed":
             ref_t, ref_d = trials.mean(), decided
-            print(f"  {rule:6} trials {ref_t:6.1f}          rows decided {decided:.2f}         "
+            print(f"  {rule:8} trials {ref_t:6.1f}           rows decided {decided:.2f}          "
                   f"any wrong {wrong:.4f}  [{per_row}]")
             continue
         rt, rd = trials.mean() / ref_t, decided / ref_d
         goal = rt <= 0.60 and rd >= 0.95
-        if rule == "new" or rule in CANDIDATES:
+        if rule == package.DEFAULT or rule in CANDIDATES:
             ok &= goal
-        print(f"  {rule:6} trials {trials.mean():6.1f} ({rt:.2f}x) rows decided {decided:.2f} ({rd:.2f}x) "
+        print(f"  {rule:8} trials {trials.mean():6.1f} ({rt:.3f}x) rows decided {decided:.2f} ({rd:.3f}x) "
               f"any wrong {wrong:.4f}  [{per_row}]{'' if goal else '  (goal: <= 0.60x trials, >= 0.95x rows)'}")
     return ok
 
@@ -408,21 +427,30 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="1,000 simulated studies per setting")
     ap.add_argument("--seed", type=int, default=29)
-    ap.add_argument("--final-weight", type=float, help="a candidate boundary shape (default: the package's)")
+    ap.add_argument("--final-weight", type=float, help="rule custom's final weight (default: lean's)")
+    ap.add_argument("--first-look", type=int, help="rule custom's first look, seeds (default: lean's)")
+    ap.add_argument("--futility", type=float, help="rule custom's futility threshold (default: lean's)")
     ap.add_argument("--savings-only", action="store_true")
     ap.add_argument("--rules", help="comma-separated rules to run besides fixed (naive too in the error part), "
                     f"e.g. {','.join(CANDIDATES)}")
     ap.add_argument("--cs-g", type=float, default=1.0, help="the confidence sequence's prior g")
     ap.add_argument("--lf-ratios", default="1,1.5,2,3,4,6", help="moderated-lf's SD ratios")
     args = ap.parse_args()
-    global DESIGN, ERROR_RULES, SAVINGS_RULES, CS_G, LF_RATIOS
+    global ERROR_RULES, SAVINGS_RULES, CS_G, LF_RATIOS
     CS_G, LF_RATIOS = args.cs_g, tuple(float(r) for r in args.lf_ratios.split(","))
     if args.rules:
         chosen = tuple(r for r in args.rules.split(",") if r not in ("fixed", "naive"))
         ERROR_RULES, SAVINGS_RULES = ("fixed", "naive", *chosen), ("fixed", *chosen)
-    if args.final_weight is not None:
-        DESIGN = Design(INITIAL, MAX, args.final_weight)
-    print(f"design: looks {INITIAL}..{MAX}, final weight {DESIGN.final_weight:g}")
+    if (args.final_weight, args.first_look, args.futility) != (None, None, None):
+        DESIGNS["custom"] = (Design(DESIGN.first if args.first_look is None else args.first_look, MAX,
+                                    DESIGN.final_weight if args.final_weight is None else args.final_weight),
+                             FUTILITY if args.futility is None else args.futility)
+        if "custom" not in SAVINGS_RULES:
+            ERROR_RULES, SAVINGS_RULES = (*ERROR_RULES, "custom"), (*SAVINGS_RULES, "custom")
+    for rule in (r for r in SAVINGS_RULES if r in DESIGNS):
+        d, futility = design_for(rule)
+        print(f"{rule}: seeds {INITIAL}..{MAX}, looks {d.first}..{MAX}, final weight {d.final_weight:g}, "
+              f"futility below predictive power {futility:g}")
     S = 1_000 if args.quick else 10_000
     ok = True if args.savings_only else errors(S, args.seed)
     goals = savings(S, args.seed + 1, MIX_SD)

@@ -12,7 +12,7 @@ a null effect with 6 seeds and min_effect = 2 SD of the paired differences), t-i
 coverage at n = 3..10 on normal and skewed data (>= 0.93; percentile and BCa bootstrap
 beside it), the unlisted-interaction check (found, false warnings) and its cost.
 
-Part 1 - verdict accuracy and trials used, fixed 10 seeds vs adaptive seeds 3..10, at
+Part 1 - verdict accuracy and trials used, fixed 10 seeds vs adaptive seeds 3..10 (both named designs), at
 several noise levels (noise = std of each trial's own noise; a shared per-seed part of the
 same size cancels in the pairing). Components: three with no effect, and three real ones
 (effects +1.0, +2.0, -1.5) against analysis.min_effect 0.5. A real component is found when
@@ -54,6 +54,7 @@ from orchestrator.analysis.effects import regression_effects
 from orchestrator.analysis.intervals import t_ci
 from orchestrator.analysis.records import group_records
 from orchestrator.analysis.report import analyse_study
+from orchestrator.analysis.sequential import DESIGNS
 from orchestrator.config import parse_config
 from orchestrator.ledger import Study, files
 from orchestrator.results import load_study
@@ -221,11 +222,14 @@ def part1(reps: int, n_bootstrap: int, console: Console) -> None:
     for noise in NOISES:
         common = {"min_effect": MIN_EFFECT, "n_bootstrap": n_bootstrap, "seed_noise": noise}
         fixed_cfg = parse_config(simulated_config(EFFECTS, noise, 10, **common))
-        adapt_cfg = parse_config(simulated_config(EFFECTS, noise, 10, adaptive=(3, 10), **common))
-        rows = {"fixed 10": [], "adaptive 3..10": []}
+        adaptive = {f"adaptive 3..10 {d}": parse_config(simulated_config(EFFECTS, noise, 10, adaptive=(3, 10), **common)
+                                                          | {"seeds": {"initial": 3, "max": 10, "design": d}})
+                    for d in DESIGNS}
+        rows = {"fixed 10": [], **{name: [] for name in adaptive}}
         for rep in range(reps):
             rows["fixed 10"].append(score(records_for(fixed_cfg, replicate=rep), fixed_cfg))
-            rows["adaptive 3..10"].append(score(run_adaptive(adapt_cfg, replicate=rep), adapt_cfg))
+            for name, cfg in adaptive.items():
+                rows[name].append(score(run_adaptive(cfg, replicate=rep), cfg))
         base_trials = np.mean([r["trials"] for r in rows["fixed 10"]])
         for name, rs in rows.items():
             tp = np.mean([r["tp"] for r in rs])

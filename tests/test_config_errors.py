@@ -48,6 +48,8 @@ BAD = [
     ("module does not import", ("components.quickstart:run", "no_such_pkg.mod:run"), "trainable", 2),
     ("malformed YAML", ("  train: {epochs: 2}", "  train: {epochs: 2"), "", 8),
     ("bad kind", ("kind: training", "kind: optimizer"), "components.dropout.kind", 14),
+    ("bad sequential design", ("seeds: [0, 1, 2]", "seeds: {initial: 3, max: 10, design: cheap}"),
+     "seeds.design: Input should be 'lean' or 'thorough'", 20),
 ]
 
 
@@ -91,6 +93,7 @@ def test_schema_is_json_schema_with_the_config_fields():
     schema = json.loads(result.output)
     assert {"name", "trainable", "components", "seeds", "design"} <= set(schema["properties"])
     assert schema["additionalProperties"] is False
+    assert schema["$defs"]["AdaptiveSeeds"]["properties"]["design"]["enum"] == ["lean", "thorough"]
 
 
 def test_every_problem_is_listed_at_once(tmp_path):

@@ -10,7 +10,7 @@ from scipy import stats as st
 from benchmarks import sequential as bench
 from orchestrator.analysis.effects import Sequential, finish_family, paired_interactions
 from orchestrator.analysis.records import group_records
-from orchestrator.analysis.sequential import Design
+from orchestrator.analysis.sequential import DESIGNS, FINAL_WEIGHT, FIRST_LOOK, Design, adaptive_design
 from orchestrator.analysis.stats import ESSENTIAL, HARMFUL, INCONCLUSIVE, NEGLIGIBLE, holm, summarise_diffs
 from orchestrator.ledger import TrialRecord
 from orchestrator.ledger.verdicts_json import Comparison
@@ -29,6 +29,37 @@ def test_the_boundary_spends_alpha_over_the_looks_and_a_budget_stop_spends_only_
     # an interim look's boundary is several times the previous rule's slice (15% of alpha over 7 interim looks)
     assert 3 * 0.15 * alpha / 7 < d.boundary(5, alpha) < d.boundary(10, alpha) < alpha
     assert d.boundary(2, alpha) == 0.0  # below initial: no test
+
+
+def test_adaptive_seeds_look_first_at_four_seeds_within_the_planned_range():
+    assert adaptive_design(3, 10).looks() == list(range(FIRST_LOOK, 11))
+    assert adaptive_design(6, 10).first == 6  # a later initial: its first look
+    assert adaptive_design(2, 3).looks() == [3]  # max below the first look: one look, at max
+    assert adaptive_design(3, 10).boundary(3, 0.025) == 0.0  # before the first look: no test
+
+
+def test_the_study_config_names_the_design_lean_by_default():
+    """``seeds: {design: ...}`` picks a named design: its final weight and futility; ``lean`` by default."""
+    from typing import get_args
+
+    from orchestrator.analysis.adaptive import design_of, futility_of
+    from orchestrator.analysis.study_analysis import looks_of, sequential_for
+    from orchestrator.config import AdaptiveSeeds, parse_config
+    from tests.support.simulated import simulated_config
+
+    assert set(get_args(AdaptiveSeeds.model_fields["design"].annotation)) == set(DESIGNS)
+    raw = simulated_config({"a": 1.0}, 0.5, 3, adaptive=(3, 10))
+    lean = parse_config(raw)
+    thorough = parse_config(raw | {"seeds": {"initial": 3, "max": 10, "design": "thorough"}})
+    assert lean.seeds.design == "lean" and futility_of(lean) == 0.3 and futility_of(thorough) == 0.2
+    sl, st_ = sequential_for(lean), sequential_for(thorough)
+    assert (sl.design.final_weight, st_.design.final_weight) == (2.0, 8.0)
+    assert sl.design.looks() == st_.design.looks() == list(range(FIRST_LOOK, 11))
+    # a final weight of 8 keeps more alpha for max: stricter interim looks, a more lenient final one
+    assert st_.adjust_level(5) < sl.adjust_level(5) and st_.adjust_level(10) > sl.adjust_level(10)
+    assert design_of(thorough) | {"final_weight": 2.0, "futility": 0.3, "design": "lean"} == design_of(lean)
+    assert looks_of(st_).design == "thorough" and looks_of(st_).futility == 0.2
+    assert looks_of(Sequential(2, 10, 0.05)).design is None  # an interim look at fixed seeds names none
 
 
 def test_repeated_p_values_are_valid_and_never_rise():
@@ -52,7 +83,8 @@ def test_benchmark_holm_and_decisions_equal_the_packages():
     rng = np.random.default_rng(7)
     p = rng.uniform(0, 0.1, (50, 6))
     assert np.allclose(bench.holm_rows(p), [holm(row) for row in p])
-    seq = Sequential(bench.INITIAL, bench.MAX, bench.ALPHA, bench.MIN_EFFECT)
+    seq = Sequential(bench.INITIAL, bench.MAX, bench.ALPHA, bench.MIN_EFFECT, "lean")
+    assert seq.design == bench.DESIGN  # the benchmark measures the package's design
     checked = 0
     for trial in range(30):
         D = bench.differences(rng, 1, rng.normal(0, 0.8, bench.K), "gaussian", 0.3, trial % 2 == 1)
@@ -64,7 +96,7 @@ def test_benchmark_holm_and_decisions_equal_the_packages():
                                       verdict=INCONCLUSIVE, seeds=list(range(n[k])),
                                       diffs={str(s): float(v) for s, v in enumerate(diffs)})
         finish_family(rows, bench.ALPHA, bench.MIN_EFFECT, seq)
-        p_ess, p_harm, p_neg, _, _ = bench.pvalues("new", D)
+        p_ess, p_harm, p_neg, _, _ = bench.pvalues("lean", D)
         at = (n - 1)[None, :, None]
         got = [np.take_along_axis(x, at, -1)[0, :, 0] for x in (p_ess, p_harm, p_neg)]
         verdicts = bench.decide(*[g[None] for g in got])[0]
@@ -113,7 +145,8 @@ def test_each_look_is_logged_once_and_a_resumed_loop_spends_no_more(tmp_path):
     session.adaptive_seeds(ledger, config, Console(quiet=True), None, execute)
     looks = read_looks(tmp_path)
     assert [lk["n"] for lk in looks] == list(range(3, 3 + len(looks))) and len(looks) >= 2
-    assert looks[0]["design"] == {"initial": 3, "max": 8, "final_weight": 8.0, "alpha": 0.05}
+    assert looks[0]["design"] == {"design": "lean", "initial": 3, "first_look": FIRST_LOOK, "max": 8,
+                                  "final_weight": FINAL_WEIGHT, "futility": DESIGNS["lean"].futility, "alpha": 0.05}
     big = [lk["rows"]["default"]["big"] for lk in looks]
     assert big[0]["state"] == "essential" or big[-1]["state"] == "essential"
     spent = [lk["rows"]["default"]["null"]["spent"] for lk in looks]
@@ -121,3 +154,9 @@ def test_each_look_is_logged_once_and_a_resumed_loop_spends_no_more(tmp_path):
     before = (tmp_path / LOOKS).read_bytes()
     session.adaptive_seeds(ledger, config, Console(quiet=True), None, execute)  # resumed: nothing new to run
     assert (tmp_path / LOOKS).read_bytes() == before
+    # resumed with another named design: the study says the logged looks used another one
+    thorough = config.model_copy(update={"seeds": config.seeds.model_copy(update={"design": "thorough"})})
+    console = Console(record=True, width=400)
+    session.adaptive_seeds(ledger, thorough, console, None, execute)
+    said = console.export_text()
+    assert "the logged looks used the design" in said and "'design': 'lean'" in said and "'design': 'thorough'" in said

@@ -7,11 +7,12 @@ analysed; rates are checked against alpha with a binomial tolerance of 3 standar
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
-from orchestrator.analysis import adaptive, analyse
+from orchestrator.analysis import adaptive, analyse, sequential
 from orchestrator.analysis.model import GroupAnalysis
 from orchestrator.config import parse_config
 from tests.support.simulated import final_metrics, records_for, run, run_adaptive, simulated_config
@@ -105,7 +106,7 @@ def test_adaptive_seeds_keep_error_rate_under_peeking(monkeypatch):
 
     Futility stopping is switched off so every null runs to max: the most peeking possible.
     """
-    monkeypatch.setattr(adaptive, "FUTILITY", 0.0)
+    monkeypatch.setitem(sequential.DESIGNS, "lean", replace(sequential.DESIGNS["lean"], futility=0.0))
     effects = {"n1": 0.0, "n2": 0.0, "n3": 0.0}
     config = parse_config(simulated_config(effects, 1.0, 10, adaptive=(3, 10), n_bootstrap=200))
     reps = 200
@@ -117,11 +118,13 @@ def test_adaptive_seeds_keep_error_rate_under_peeking(monkeypatch):
     assert fp / reps <= ALPHA + tol(ALPHA, reps)
 
 
-def test_adaptive_seeds_save_trials_without_losing_verdicts():
+@pytest.mark.parametrize("design,bar", [("lean", 0.90), ("thorough", 0.95)])
+def test_adaptive_seeds_save_trials_without_losing_verdicts(design, bar):
     effects = {"n1": 0.0, "n2": 0.0, "n3": 0.0, "medium": 1.0, "large": 2.0, "harmful": -1.5}
     common = {"min_effect": 0.5, "n_bootstrap": 200, "seed_noise": 0.25}
     fixed = parse_config(simulated_config(effects, 0.25, 10, **common))
-    adapt = parse_config(simulated_config(effects, 0.25, 10, adaptive=(3, 10), **common))
+    adapt = parse_config(simulated_config(effects, 0.25, 10, adaptive=(3, 10), **common)
+                         | {"seeds": {"initial": 3, "max": 10, "design": design}})
     reps = 40
     fixed_trials = adapt_trials = 0
     found_f = found_a = fp_a = 0
@@ -136,7 +139,10 @@ def test_adaptive_seeds_save_trials_without_losing_verdicts():
         found_a += sum(ca[c].verdict == v for c, v in want.items())
         fp_a += any(ca[c].verdict in DECIDED_EFFECT for c in ("n1", "n2", "n3"))
     assert adapt_trials <= 0.95 * fixed_trials, adapt_trials / fixed_trials  # nulls must now be shown negligible
-    assert found_a >= 0.95 * found_f  # the final look's stricter boundary costs a little power at max
+    # on noisy rows ``lean`` (the default) trades decisions for trials (interim looks' alpha, futility 0.3): the
+    # benchmark's noisier mix keeps 0.85x of fixed seeds' decisions, ``thorough`` 0.96x (benchmarks/sequential.py,
+    # docs/concepts/statistics.md)
+    assert found_a >= bar * found_f, (found_a, found_f)
     assert fp_a / reps <= ALPHA + tol(ALPHA, reps)
 
 
@@ -234,7 +240,7 @@ def test_adaptive_stops_when_every_component_is_decided(monkeypatch):
     assert [comps[c].verdict for c in effects] == ["essential", "harmful", "negligible"]
     # an undecidable component (true effect = min_effect) gets seeds up to max (futility stop off);
     # the decided one stops
-    monkeypatch.setattr(adaptive, "FUTILITY", 0.0)
+    monkeypatch.setitem(sequential.DESIGNS, "lean", replace(sequential.DESIGNS["lean"], futility=0.0))
     effects = {"big": 5.0, "edge": 1.0}
     config = parse_config(simulated_config(effects, 0.5, 10, adaptive=(3, 6), min_effect=1.0, n_bootstrap=200))
     recs = run_adaptive(config)
@@ -248,7 +254,9 @@ def test_undecided_rule_states():
     config = parse_config(simulated_config(effects, 0.5, 10, adaptive=(3, 10), min_effect=0.2, n_bootstrap=200))
     recs = records_for(config, config.seed_list)
     states = adaptive.decisions(recs, config)["default"]
-    assert states["huge"]["state"] == "essential"  # decided at the first look
+    assert states["huge"]["state"] == "undecided"  # 3 seeds: before the first look (4 seeds), not tested
+    four = adaptive.decisions(records_for(config, range(4)), config)["default"]
+    assert four["huge"]["state"] == "essential"  # decided at the first look
     assert adaptive.undecided(recs, config) == [c for c in effects if states[c]["state"] == "undecided"]
     # at max every component is decided
     recs10 = records_for(config, range(10))

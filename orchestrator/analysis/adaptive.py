@@ -16,11 +16,12 @@ The rule, per component and group, on the seeds paired so far (n of them):
   same design, so the verdict a study ends with is the one this rule controlled.
 * **at max** - n >= max: no more seeds may be added.
 * **futile** - the Bayesian predictive probability (flat prior, t predictive) that any
-  decision (essential, harmful or negligible) would be reached at n = max is below
-  ``FUTILITY`` (0.2); the bars are lenient (the final look's boundary without Holm's
-  division), so only hopeless components stop. Stopping for futility never creates a
-  wrong decision; it can only cost power, which benchmarks/verdicts.py measures. The
-  verdict stays ``inconclusive`` and the report says how many seeds would decide it.
+  decision (essential, harmful or negligible) would be reached at n = max is below the
+  named design's futility (sequential.DESIGNS: 0.3 ``lean``, 0.2 ``thorough``); the bars are
+  lenient (the final look's boundary without Holm's division). Futility is judged from
+  ``initial`` seeds on, before the first look. Stopping for futility never creates a wrong
+  decision; it can only cost power, which benchmarks/sequential.py measures (rows decided against
+  fixed seeds). The verdict stays ``inconclusive`` and the report says how many seeds would decide it.
 * otherwise **undecided**, or fewer than two seeds are paired.
 
 The price of peeking is a stricter final look (benchmarks/sequential.py measures both sides);
@@ -41,11 +42,16 @@ from ..ledger.verdicts_json import Comparison
 from . import alternatives, factors
 from .numbers import finite, t_quantile, t_sf
 from .records import group_records
+from .sequential import DEFAULT, DESIGNS
 from .stats import DECIDED
 from .study_analysis import design_effects, sequential_for
 
 UNDECIDED, FUTILE, AT_MAX = "undecided", "futile", "at max"
-FUTILITY = 0.20
+
+
+def futility_of(config: StudyConfig) -> float:
+    """The predictive power below which a row gets no more seeds: the named design's (sequential.DESIGNS)."""
+    return DESIGNS[config.seeds.design if isinstance(config.seeds, AdaptiveSeeds) else DEFAULT].futility
 
 
 def predictive_power(r: Comparison, n: int, maximum: int, alpha: float, min_effect: float, sequential) -> float:
@@ -99,6 +105,7 @@ def decisions(study_path_or_records: str | Path | Iterable[TrialRecord], config:
     a = config.analysis
     maximum = config.seeds.max if isinstance(config.seeds, AdaptiveSeeds) else len(config.seed_list)
     sequential = sequential_for(config)
+    futility = futility_of(config)
     out: dict[str, dict[str, dict]] = {}
     for label, group in group_records(records).items():
         res, _, _ = design_effects(group, config, 0, sequential, interactions=False)
@@ -111,7 +118,7 @@ def decisions(study_path_or_records: str | Path | Iterable[TrialRecord], config:
                 state = r.verdict
             elif n >= maximum:
                 state = AT_MAX
-            elif finite(pp) and pp < FUTILITY:
+            elif finite(pp) and pp < futility:
                 state = FUTILE
             else:
                 state = UNDECIDED
@@ -127,6 +134,7 @@ def _level_states(group, config: StudyConfig, sequential, maximum: int) -> dict[
     """Alternatives ("c=a": the components' rule) and factors (path: decided once significant or negligible,
     Holm, under the same sequential design)."""
     a = config.analysis
+    futility = futility_of(config)
     levels = factors.analyse_levels(group, config, a.alpha, a.min_effect, 0)
     alternatives.adjust_for_peeking(levels, sequential, a.alpha, a.min_effect, group)
     states = {}
@@ -136,7 +144,7 @@ def _level_states(group, config: StudyConfig, sequential, maximum: int) -> dict[
             n = r.n if r.method == "paired" else alternatives.seeds_of(group, alternative=key)
             pp = predictive_power(r, n, maximum, a.alpha, a.min_effect, sequential)
             state = (r.verdict if r.verdict in DECIDED else AT_MAX if n >= maximum
-                     else FUTILE if finite(pp) and pp < FUTILITY else UNDECIDED)
+                     else FUTILE if finite(pp) and pp < futility else UNDECIDED)
             states[key] = {"state": state, "verdict": r.verdict, "n": n, "effect": r.effect,
                            "ci": list(r.ci), "predictive_power": pp}
     for path, r in levels["factors"].items():
@@ -168,10 +176,11 @@ def look(records: Iterable[TrialRecord], config: StudyConfig, tier: str | None =
 
 
 def design_of(config: StudyConfig) -> dict:
-    """The sequential design as the log of looks records it: initial, max, final_weight, alpha."""
+    """The sequential design as the log of looks records it: the named design, initial, first_look, max,
+    final_weight, futility, alpha (a resumed study whose design differs is warned)."""
     s = sequential_for(config)
-    return {"initial": s.design.initial, "max": s.design.maximum, "final_weight": s.design.final_weight,
-            "alpha": s.alpha}
+    return {"design": s.name, "initial": s.initial, "first_look": s.design.first, "max": s.design.maximum,
+            "final_weight": s.design.final_weight, "futility": futility_of(config), "alpha": s.alpha}
 
 
 def _seeds_of(r: Comparison, group, c: str) -> int:

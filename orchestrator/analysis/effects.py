@@ -45,7 +45,7 @@ from .blas import one_blas_thread
 from .intervals import MIN_BOOTSTRAP_N, bootstrap_ci
 from .numbers import TIE_RTOL, describe, finite, fnum, orient, snap_ties, sort_seeds, t_quantile
 from .records import GroupData
-from .sequential import Design, sequential_p
+from .sequential import Design, adaptive_design, sequential_p
 from .stats import (
     INCONCLUSIVE,
     decide_family,
@@ -61,11 +61,12 @@ from .stats import (
 
 class Sequential:
     """Sequential seeds (adaptive, or an interim look at fixed seeds): every row's tests become repeated
-    p-values of the design (sequential.py), valid however the looks were timed."""
+    p-values of the design (sequential.py), valid however the looks were timed. ``name``: adaptive seeds'
+    named design (sequential.DESIGNS: its final weight and futility); None for an interim look at fixed seeds."""
 
-    def __init__(self, initial: int, maximum: int, alpha: float, min_effect: float = 0.0):
-        self.initial, self.maximum, self.alpha, self.min_effect = initial, maximum, alpha, min_effect
-        self.design = Design(initial, maximum)
+    def __init__(self, initial: int, maximum: int, alpha: float, min_effect: float = 0.0, name: str | None = None):
+        self.initial, self.maximum, self.alpha, self.min_effect, self.name = initial, maximum, alpha, min_effect, name
+        self.design = adaptive_design(initial, maximum, name) if name else Design(initial, maximum)
 
     def adjust(self, p: float, n: int, sides: int = 2) -> float:
         """One p-value at one look (no earlier looks known)."""

@@ -48,13 +48,17 @@ class ReferenceCheck(_Model):
 
 class AdaptiveLooks(_Model):
     """Sequential seeds (adaptive, or an interim look): the design (analysis/sequential.py). A look after
-    every seed ``looks`` (``initial``..``max``); at each, ``boundary`` is the two-sided nominal p a row
-    alone in its family must reach (the final look's is ``final_weight`` times an interim one's) and
-    ``spent`` the alpha spent by then (Holm divides both among a family's undecided rows)."""
+    every seed ``looks`` (the first look..``max``; ``initial`` seeds run before any); at each, ``boundary``
+    is the two-sided nominal p a row alone in its family must reach (the final look's is ``final_weight``
+    times an interim one's) and ``spent`` the alpha spent by then (Holm divides both among a family's
+    undecided rows). ``design``: adaptive seeds' named design (``lean``, ``thorough``) and ``futility`` its
+    predictive-power threshold; both None for an interim look at fixed seeds."""
 
+    design: str | None = None
     initial: int
     max: int
     final_weight: float
+    futility: float | None = None
     looks: list[int]
     boundary: list[float]
     spent: list[float]

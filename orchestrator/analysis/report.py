@@ -159,7 +159,10 @@ def render_markdown(analysis: Analysis, config: StudyConfig, study: Study, plot_
                f"(80% power), within min_effect {main_power.min_effect:g}."), ""]
     if analysis.adaptive:
         ad = analysis.adaptive
-        L += [(f"> Sequential seeds: a look after every seed from {ad.initial} to {ad.max}; each row's tests are "
+        named = (f", the `{ad.design}` design (final weight {ad.final_weight:g}; no more seeds for a row whose "
+                 f"chance of a decision by {ad.max} seeds is below {ad.futility:g})") if ad.design else ""
+        L += [(f"> Sequential seeds{named}: a look after every seed from {ad.looks[0]} to {ad.max}; each row's "
+               f"tests are "
                f"repeated p-values (boundary: nominal p {ad.boundary[0]:.2g} at every interim look, "
                f"{ad.boundary[-1]:.2g} at {ad.max} seeds, alpha spent {ad.spent[0]:.2g} by the first look and "
                f"{ad.spent[-1]:.2g} by the last, for a row alone in its family; Holm shares it among the rows), "

@@ -3,9 +3,11 @@
 A row (component, alternative, factor level, interaction pair) is looked at after every seed from
 ``initial`` to ``max``. Each one-sided test (essential, harmful, either side of TOST, either side of
 the test against 0) is a t test whose nominal p-value is compared, at look n, with the boundary
-``gamma * w(n)``; ``w`` is 1 at interim looks and ``FINAL_WEIGHT`` at ``max`` (the design's shape,
-fixed before any data), and ``gamma`` is calibrated so that under the row's least favourable null
-the chance of crossing the boundary at *any* look is exactly the row's alpha.
+``gamma * w(n)``; ``w`` is 1 at interim looks and the final weight at ``max`` (the design's shape,
+fixed before any data: ``DESIGNS``, named in the study config), and ``gamma`` is calibrated so that
+under the row's least favourable null the chance of crossing the boundary at *any* look is exactly
+the row's alpha. Adaptive seeds look first at ``FIRST_LOOK`` seeds (``adaptive_design``): a look
+at 3 seeds, a t test on 2 degrees of freedom, would spend alpha it can rarely use.
 
 The calibration is the exact joint law of the repeated t statistics of one row (Gaussian
 differences: the statistic at the null's edge does not depend on the unknown variance, so one
@@ -31,9 +33,29 @@ from functools import lru_cache
 import numpy as np
 from scipy import stats as st
 
-#: the final look's boundary, relative to an interim look's: most alpha is kept for max, which rows near the
-#: margin need (1, equal looks, saves more trials but decides fewer rows on noisy studies: benchmarks/sequential.py)
-FINAL_WEIGHT = 8.0
+#: adaptive seeds' first look (seed count): a look at 3 seeds spends as much alpha as any other look but
+#: its t test has 2 degrees of freedom, so it rarely decides; without it more rows are decided at max
+FIRST_LOOK = 4
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A named design of adaptive seeds (``seeds: {design: ...}``; looks from ``FIRST_LOOK``): the final
+    look's boundary relative to an interim look's, and the predictive power below which a row gets no
+    more seeds (adaptive.py's futility)."""
+
+    final_weight: float
+    futility: float
+
+
+#: the named designs, a trade measured by benchmarks/sequential.py (10,000 studies; trials / rows decided
+#: against 10 fixed seeds; stated mix, then the same mix with noisier trials):
+#: ``lean`` 0.597x / 0.995x, noisier 0.703x / 0.846x: fewest trials, noisy studies leave more rows inconclusive;
+#: ``thorough`` 0.678x / 0.999x, noisier 0.811x / 0.958x: more trials, keeps noisy studies' decisions
+DESIGNS = {"lean": Choice(final_weight=2.0, futility=0.30), "thorough": Choice(final_weight=8.0, futility=0.20)}
+DEFAULT = "lean"
+#: the final look's boundary of the default design (also interim looks at fixed seeds)
+FINAL_WEIGHT = DESIGNS[DEFAULT].final_weight
 #: simulated paths of the calibration (fixed random state: the design is the same in every run)
 PATHS = 200_000
 
@@ -141,6 +163,13 @@ class Design:
         if not np.isfinite(best):
             return 1.0 if any(np.isfinite(p) for p in ps) else float("nan")
         return float(self.cdf(best))
+
+
+def adaptive_design(initial: int, maximum: int, name: str = DEFAULT) -> Design:
+    """The design of adaptive seeds ``{initial, max, design: name}``: looks from ``FIRST_LOOK`` (or ``initial``
+    if later, ``max`` if sooner) to ``max``, the named design's final weight; rows below the first look are
+    not tested (futility may still stop them)."""
+    return Design(min(max(initial, FIRST_LOOK), maximum), maximum, DESIGNS[name].final_weight)
 
 
 def sequential_p(p: float, n: int, design: Design, sides: int = 2) -> float:

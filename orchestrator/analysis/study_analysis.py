@@ -38,6 +38,7 @@ from .model import AdaptiveLooks, Analysis, Cost, GroupAnalysis, VariantSummary
 from .numbers import describe, finite, sort_seeds
 from .power import MAX_SEEDS
 from .records import DEFAULT_GROUP, GroupData, group_records
+from .sequential import DESIGNS
 from .stats import DECIDED
 
 
@@ -46,7 +47,7 @@ def sequential_for(config: StudyConfig, interim: bool = False) -> Sequential | N
     still pending or running), as if the look had been planned among sizes 2 .. the planned seeds."""
     a = config.analysis
     if isinstance(config.seeds, AdaptiveSeeds):
-        return Sequential(config.seeds.initial, config.seeds.max, a.alpha, a.min_effect)
+        return Sequential(config.seeds.initial, config.seeds.max, a.alpha, a.min_effect, config.seeds.design)
     if interim:
         return Sequential(2, len(config.seed_list), a.alpha, a.min_effect)
     return None
@@ -179,7 +180,9 @@ def looks_of(sequential: Sequential) -> AdaptiveLooks:
     alone in its family, at the study's alpha)."""
     d, alpha = sequential.design, sequential.alpha
     looks = d.looks()
-    return AdaptiveLooks(initial=sequential.initial, max=sequential.maximum, final_weight=d.final_weight,
+    name = sequential.name
+    return AdaptiveLooks(design=name, initial=sequential.initial, max=sequential.maximum,
+                         final_weight=d.final_weight, futility=DESIGNS[name].futility if name else None,
                          looks=looks, boundary=[sequential.adjust_level(n) for n in looks],
                          spent=[2 * d.alpha_spent(looks[:i + 1], alpha / 2) for i in range(len(looks))])
 

@@ -1,7 +1,7 @@
 """The log of sequential looks (``looks.jsonl`` in the study directory): one line per look of adaptive seeds.
 
 A look is the analysis after a seed was added to every undecided variant: the tier, the baseline's
-seeds ``n``, the design (``initial``, ``max``, ``final_weight``, ``alpha``) and, per group and row,
+seeds ``n``, the design (``initial``, ``first_look``, ``max``, ``final_weight``, ``alpha``) and, per group and row,
 the row's seeds, its state and the boundary and alpha spent at its look (analysis/sequential.py).
 Lines are appended whole (O_APPEND, fsynced), like the study index. A look is logged once: a driver
 killed between two looks and resumed recomputes the same look from the same trials and appends

@@ -96,7 +96,8 @@ def adaptive_seeds(study: Study, config: StudyConfig, console: Console, tier, ex
     logged = read_looks(path) if path is not None else []
     if logged and logged[0].get("design") != design_of(config):
         console.print(f"[yellow]Adaptive seeds: the logged looks used the design {logged[0].get('design')}; "
-                      f"this version's is {design_of(config)}: the verdicts use the new one[/yellow]")
+                      f"now it is {design_of(config)} (seeds.design or this version changed it): the verdicts "
+                      f"use the new one[/yellow]")
     while True:
         records = [r for r in study.records() if r.purpose == VARIANT]
         if path is not None:
