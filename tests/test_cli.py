@@ -22,7 +22,10 @@ def ablator(*args, cwd=REPO) -> subprocess.CompletedProcess:
 
 def test_version_and_completion():
     assert ablator("--version").stdout.strip() == f"ablator {__version__}"
-    proc = ablator("--show-completion", "bash")
+    # the completion script is for the shell that runs `ablator` (typer finds it among the parent processes):
+    # run it from bash, as a user's terminal does, not from whatever process tree the test runner has
+    proc = subprocess.run(["bash", "-c", "ablator --show-completion bash; exit $?"], capture_output=True, text=True,
+                          cwd=REPO)
     assert proc.returncode == 0 and "_ABLATOR_COMPLETE" in proc.stdout
 
 

@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterable
 
 INNOCENT_RERUNS = 3
-_SELECTED = re.compile(r"(?:task name=([^,\n]+), )?pid=(\d+), (?:actual )?memory used=([\d.]+)\s*GB")
+_SELECTED = re.compile(r"(?:task name=([^,\n]+),[^\n]*?)?pid=(\d+), (?:actual )?memory used=([\d.]+)\s*GB")
 _TOP = re.compile(r"^(\d+)\t([\d.]+)\t(.*)$", re.MULTILINE)
 
 
