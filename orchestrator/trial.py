@@ -37,7 +37,8 @@ def set_seeds(seed: int, threads: int | None = None, deterministic: bool = False
     torch.manual_seed(seed)  # every device's generator: CPU, CUDA (lazily, when it starts), ...
     torch.backends.cudnn.deterministic = True
     torch.backends.cudnn.benchmark = False
-    torch.use_deterministic_algorithms(deterministic)
+    if deterministic != torch.are_deterministic_algorithms_enabled():  # the call imports torch's compiler
+        torch.use_deterministic_algorithms(deterministic)  # config (a second per fresh worker): only on a change
     if threads:
         torch.set_num_threads(threads)
 
