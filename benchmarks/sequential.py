@@ -20,9 +20,9 @@ Rules compared in the same run:
   new boundary; valid only when the variants are equally noisy;
 * ``lean``, ``thorough`` - the package's named designs (analysis/sequential.py ``DESIGNS``, the study
   config's ``seeds: {design: ...}``; ``lean`` the default): each row's own t test, repeated p-values of a
-  boundary calibrated for the correlated looks (looks from ``FIRST_LOOK`` = 4 seeds; final weight 2 /
+  boundary calibrated for the correlated looks (looks from ``FIRST_LOOK`` = 4 seeds; final weight 1.5 /
   8), running minimum, Holm (graphical) across the family, and futility below a predictive power of
-  0.3 / 0.2 (judged from 3 seeds); ``custom`` is ``lean`` with ``--final-weight``, ``--first-look``,
+  0.35 / 0.2 (judged from 3 seeds); ``custom`` is ``lean`` with ``--final-weight``, ``--first-look``,
   ``--futility`` changed; ``nofutility`` is ``lean`` with no futility stop (every row not decided runs to
   max: the most looks), to show that futility does not carry the error rates.
 
@@ -70,8 +70,12 @@ from orchestrator.analysis.sequential import Design, adaptive_design
 
 ALPHA, MIN_EFFECT, K, INITIAL, MAX = 0.05, 0.5, 6, 3, 10
 INC, ESS, HARM, NEG = 0, 1, 2, 3
-#: the savings mix: six components' true effects (min_effect 0.5) and the trials' noise SD
-MIX = {"essential": 1.0, "strong": 2.0, "harmful": -1.0, "negligible": 0.1, "null": 0.0, "near-margin": 0.5}
+#: the savings mix: six components' true effects (min_effect 0.5) and the trials' noise SD; near-margin is a
+#: real effect just above min_effect (1.2x: essential, and rarely provable at 10 seeds). Each row has a right
+#: verdict; the margin itself, where none is (both tests' nulls hold), is the error part's least favourable
+#: point, and MARGIN_MIX puts the near-margin row there
+MIX = {"essential": 1.0, "strong": 2.0, "harmful": -1.0, "negligible": 0.1, "null": 0.0, "near-margin": 0.6}
+MARGIN_MIX = {**MIX, "near-margin": MIN_EFFECT}
 MIX_SD = 0.15
 #: the same mix with noisier trials (more rows need every seed: the final look's price shows)
 NOISY_SD = 0.25
@@ -395,20 +399,20 @@ def errors(S: int, seed: int) -> bool:
     return ok
 
 
-def savings(S: int, seed: int, sd: float) -> bool:
+def savings(S: int, seed: int, sd: float, mix: dict = MIX) -> bool:
     rng = np.random.default_rng(seed)
-    D = differences(rng, S, list(MIX.values()), "gaussian", sd, False)
-    truth = np.array(list(MIX.values()))
+    D = differences(rng, S, list(mix.values()), "gaussian", sd, False)
+    truth = np.array(list(mix.values()))
     right = np.where(truth > MIN_EFFECT, ESS, np.where(truth < -MIN_EFFECT, HARM,
                                                        np.where(np.abs(truth) < MIN_EFFECT, NEG, -1)))
-    print(f"\nSavings on the mix {MIX} (trial SD {sd}, min_effect {MIN_EFFECT}, {S} studies):")
+    print(f"\nSavings on the mix {mix} (trial SD {sd}, min_effect {MIN_EFFECT}, {S} studies):")
     ref_t, ref_d = None, None
     ok = True
     for rule in SAVINGS_RULES:
         v, trials = simulate(rule, D)
         decided = (v != INC).sum(-1).mean()
         wrong = ((v != INC) & (v != right)).any(-1).mean()
-        per_row = " ".join(f"{c}={np.mean(v[:, i] != INC):.2f}" for i, c in enumerate(MIX))
+        per_row = " ".join(f"{c}={np.mean(v[:, i] != INC):.2f}" for i, c in enumerate(mix))
         if rule == "fixed":
             ref_t, ref_d = trials.mean(), decided
             print(f"  {rule:8} trials {ref_t:6.1f}           rows decided {decided:.2f}          "
@@ -455,6 +459,9 @@ def main() -> int:
     ok = True if args.savings_only else errors(S, args.seed)
     goals = savings(S, args.seed + 1, MIX_SD)
     savings(S, args.seed + 2, NOISY_SD)
+    print("\nThe near-margin row at the margin (no decision right there: 'any wrong' is every rule's alpha-level "
+          "error at that point)")
+    savings(S, args.seed + 3, MIX_SD, MARGIN_MIX)
     print("\nerror rates: " + ("ok" if ok else "FAIL") + "; savings goals on the stated mix (trial SD "
           f"{MIX_SD}): " + ("met" if goals else "NOT met"))
     return 0 if ok else 1

@@ -129,7 +129,8 @@ def test_adaptive_seeds_reach_alternatives_and_level_variants():
     from tests.support.simulated_factors import score
 
     cfgd = study({"type": "one_at_a_time"}, [0, 1, 2], {**TRUTH, "noise": 0.3}, min_effect=0.5)
-    cfgd["seeds"] = {"initial": 3, "max": 12}
+    # thorough: lean's futility (0.35) judges norm=group's equivalence hopeless from its first 3 seeds
+    cfgd["seeds"] = {"initial": 3, "max": 12, "design": "thorough"}
     config = parse_config(cfgd)
 
     def trial(spec):

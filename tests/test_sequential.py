@@ -8,7 +8,7 @@ import pytest
 from scipy import stats as st
 
 from benchmarks import sequential as bench
-from orchestrator.analysis.effects import Sequential, finish_family, paired_interactions
+from orchestrator.analysis.effects import Sequential, finish_family, paired_interactions, regression_effects
 from orchestrator.analysis.records import group_records
 from orchestrator.analysis.sequential import DESIGNS, FINAL_WEIGHT, FIRST_LOOK, Design, adaptive_design
 from orchestrator.analysis.stats import ESSENTIAL, HARMFUL, INCONCLUSIVE, NEGLIGIBLE, holm, summarise_diffs
@@ -51,13 +51,13 @@ def test_the_study_config_names_the_design_lean_by_default():
     raw = simulated_config({"a": 1.0}, 0.5, 3, adaptive=(3, 10))
     lean = parse_config(raw)
     thorough = parse_config(raw | {"seeds": {"initial": 3, "max": 10, "design": "thorough"}})
-    assert lean.seeds.design == "lean" and futility_of(lean) == 0.3 and futility_of(thorough) == 0.2
+    assert lean.seeds.design == "lean" and futility_of(lean) == 0.35 and futility_of(thorough) == 0.2
     sl, st_ = sequential_for(lean), sequential_for(thorough)
-    assert (sl.design.final_weight, st_.design.final_weight) == (2.0, 8.0)
+    assert (sl.design.final_weight, st_.design.final_weight) == (1.5, 8.0)
     assert sl.design.looks() == st_.design.looks() == list(range(FIRST_LOOK, 11))
     # a final weight of 8 keeps more alpha for max: stricter interim looks, a more lenient final one
     assert st_.adjust_level(5) < sl.adjust_level(5) and st_.adjust_level(10) > sl.adjust_level(10)
-    assert design_of(thorough) | {"final_weight": 2.0, "futility": 0.3, "design": "lean"} == design_of(lean)
+    assert design_of(thorough) | {"final_weight": 1.5, "futility": 0.35, "design": "lean"} == design_of(lean)
     assert looks_of(st_).design == "thorough" and looks_of(st_).futility == 0.2
     assert looks_of(Sequential(2, 10, 0.05)).design is None  # an interim look at fixed seeds names none
 
@@ -121,6 +121,30 @@ def test_interaction_pairs_are_adjusted_for_the_looks():
     looked = paired_interactions(group, [("a", "b")], "score", "max", 0.05, 0, Sequential(3, 10, 0.05))["a+b"]
     assert plain.p_holm == pytest.approx(plain.p)
     assert looked.p_holm > 2 * plain.p_holm  # the repeated p-value pays for the looks
+
+
+def test_a_regression_row_decided_at_an_earlier_look_stays_decided():
+    """Full factorial (a, b) over 8 seeds: removing a costs 1.0 on seeds 0-4 and gains 1.0 on 5-7 (the later
+    seeds' data pull the estimate back). Each look refits the model on the first k seeds, so a's repeated
+    p-value is the running minimum over its looks: decided essential at 5 seeds, it stays decided at 8,
+    where the current look alone would no longer decide it."""
+    rng = np.random.default_rng(7)
+    records = []
+    for seed in range(8):
+        for variant, removed in (("baseline", []), ("no-a", ["a"]), ("no-b", ["b"]), ("no-a+b", ["a", "b"])):
+            cost = (1.0 if seed < 5 else -1.0) if "a" in removed else 0.0
+            records.append(TrialRecord(trial_id=f"{variant}-{seed}", variant=variant, removed=removed, seed=seed,
+                                       state="COMPLETED", final={"score": 10.0 - cost + rng.normal(0, 0.02)}))
+    seq = Sequential(3, 8, 0.05, 0.1)
+    components = {"a": None, "b": None}
+    group = group_records(records)["default"]
+    early = regression_effects(group_records(records[:20])["default"], components, [], "score", "max", 0.05, 0.1,
+                               seq, scan=False)[0]
+    late = regression_effects(group, components, [], "score", "max", 0.05, 0.1, seq, scan=False)[0]
+    assert early["a"].verdict == ESSENTIAL  # decided at the look at 5 seeds
+    assert late["a"].verdict == ESSENTIAL  # and still at 8, from that look
+    current = seq.row(late["a"])  # the last look alone (no earlier looks given)
+    assert current["essential"] > 0.05 >= late["a"].p_essential_holm
 
 
 def test_each_look_is_logged_once_and_a_resumed_loop_spends_no_more(tmp_path):

@@ -103,7 +103,7 @@ def test_adaptive_seeds_resume_the_same_looks_after_sigkill_and_decide_with_fewe
     assert all(got[c] in RIGHT[c] for c in RIGHT), got  # none wrong
     assert sum(v != "inconclusive" for v in got.values()) >= 3
     assert verdicts["adaptive"]["looks"] == list(range(4, 9))  # seeds from 3, looks from 4 (FIRST_LOOK)
-    assert verdicts["adaptive"]["design"] == "lean" and verdicts["adaptive"]["futility"] == 0.3  # the default
+    assert verdicts["adaptive"]["design"] == "lean" and verdicts["adaptive"]["futility"] == 0.35  # the default
     report = (study.path / "report.md").read_text()
-    assert ("Sequential seeds, the `lean` design (final weight 2; no more seeds for a row whose chance of a "
-            "decision by 8 seeds is below 0.3): a look after every seed from 4 to 8") in report
+    assert ("Sequential seeds, the `lean` design (final weight 1.5; no more seeds for a row whose chance of a "
+            "decision by 8 seeds is below 0.35): a look after every seed from 4 to 8") in report

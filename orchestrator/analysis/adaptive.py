@@ -17,7 +17,7 @@ The rule, per component and group, on the seeds paired so far (n of them):
 * **at max** - n >= max: no more seeds may be added.
 * **futile** - the Bayesian predictive probability (flat prior, t predictive) that any
   decision (essential, harmful or negligible) would be reached at n = max is below the
-  named design's futility (sequential.DESIGNS: 0.3 ``lean``, 0.2 ``thorough``); the bars are
+  named design's futility (sequential.DESIGNS: 0.35 ``lean``, 0.2 ``thorough``); the bars are
   lenient (the final look's boundary without Holm's division). Futility is judged from
   ``initial`` seeds on, before the first look. Stopping for futility never creates a wrong
   decision; it can only cost power, which benchmarks/sequential.py measures (rows decided against

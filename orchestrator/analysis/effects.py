@@ -76,18 +76,20 @@ class Sequential:
         """The two-sided level a look at n tests at (twice the one-sided boundary at alpha / 2)."""
         return 2 * self.design.boundary(n, self.alpha / 2)
 
-    def row(self, r: Comparison) -> dict[str, float]:
+    def row(self, r: Comparison, earlier: list[tuple[int, dict]] | None = None) -> dict[str, float]:
         """A row's repeated p-values {p, essential, harmful, negligible} (doubled like the raw ones) and
         ``factor``, the ratio of alpha to the look's two-sided level (for its simultaneous interval).
 
-        A paired row is looked at after each of its seeds (seed order), so its repeated p-values are
-        the running minimum over its looks; other rows use their current look."""
+        The running minimum over the row's looks, so a decided row stays decided as seeds arrive: a paired
+        row's looks are its first k seeds (seed order); a regression row's are ``earlier`` (its model
+        refitted on the study's first k seeds: ``prefix_looks``) and the current one; other rows use their
+        current look."""
         n = r.n if r.n_seeds is None else r.n_seeds
         looks = [(k, judge_prefix(r, k, self.min_effect)) for k in range(self.design.first, r.n + 1)] \
             if r.method == "paired" and len(r.diffs) == r.n == len(r.seeds) else []
         if not looks:
-            looks = [(n, {"p": r.p, "p_essential": r.p_essential, "p_harmful": r.p_harmful,
-                          "p_negligible": r.p_negligible})]
+            looks = [*(earlier or []), (n, {"p": r.p, "p_essential": r.p_essential, "p_harmful": r.p_harmful,
+                                            "p_negligible": r.p_negligible})]
         ns = [k for k, _ in looks]
         d = self.design
 
@@ -323,7 +325,10 @@ def regression_effects(
                         f"{', '.join(partners)}; averaged over the design's variants its effect is "
                         f"{avg.effect:+.4g} [{avg.ci[0]:.4g}, {avg.ci[1]:.4g}]")
         mains[c] = res
-    finish_family(mains, alpha, min_effect, sequential)
+    columns = mains_cols + [frozenset(p) for p in model_pairs]
+    earlier = prefix_looks(rows, seeds, y, covs, columns, sequential, [min_effect] * len(names)
+                           + [0.0] * len(model_pairs)) if sequential else [[] for _ in columns]
+    finish_family(mains, alpha, min_effect, sequential, dict(zip(names, earlier)))
     inter: dict[str, Comparison] = {}
     for k, (a, b) in enumerate(model_pairs):
         col = 1 + len(names) + k
@@ -331,8 +336,30 @@ def regression_effects(
         inter[f"{a}+{b}"] = _coef(fit, col, f"cannot conclude: '{a}' and '{b}' are never removed together"
                                   if not both else None, alpha, 0.0, tol, n_seeds_all, n_removed=both,
                                   listed=(a, b) in listed)
-    finish_interactions(inter, alpha, sequential)
+    finish_interactions(inter, alpha, sequential, dict(zip(inter, earlier[len(names):])))
     return mains, inter, check
+
+
+def prefix_looks(rows, seeds, y: np.ndarray, covs: np.ndarray, columns: Sequence[frozenset], sequential: Sequential,
+                 min_effects: Sequence[float]) -> list[list[tuple[int, dict]]]:
+    """Each column's earlier looks: the model refitted on the trials of the study's first k seeds (seed order:
+    the data a look at k seeds saw), for each look k before the last; per column [(its seeds then, judge())],
+    a look where the column is not estimable left out."""
+    uniq = sort_seeds(set(seeds))
+    out: list[list[tuple[int, dict]]] = [[] for _ in columns]
+    for k in (k for k in sequential.design.looks() if k < len(uniq)):
+        keep = set(uniq[:k])
+        m = np.array([s in keep for s in seeds])
+        sub_rows, sub_seeds = [r for r, i in zip(rows, m) if i], [s for s, i in zip(seeds, m) if i]
+        fit = _ols(_matrix(sub_rows, sub_seeds, columns, covs[m]), y[m], 0.05)
+        if fit["df"] < 1:
+            continue
+        for j, col in enumerate(columns):
+            if fit["estimable"][1 + j]:
+                n = len({s for r, s in zip(sub_rows, sub_seeds) if col <= r})
+                out[j].append((n, judge(-float(fit["beta"][1 + j]), float(fit["se"][1 + j]), fit["df"], 0.05,
+                                        min_effects[j])))
+    return out
 
 
 def fit_check(rows, seeds, y, covs, names, listed, base_fit: dict, alpha: float, tol: float) -> FitCheck:
@@ -435,17 +462,26 @@ def _coef(fit: dict, col: int, reason: str | None, alpha: float, min_effect: flo
 # ---------------------------------------------------------------- families
 
 
+def _repeated(results: dict[str, Comparison], sequential: Sequential | None, earlier: dict[str, list] | None):
+    """decide_family's ``adjust``: each row's repeated p-values, given its earlier looks."""
+    if sequential is None:
+        return None
+    by_row = {id(r): (earlier or {}).get(name) for name, r in results.items()}
+    return lambda r: sequential.row(r, by_row[id(r)])
+
+
 def finish_family(results: dict[str, Comparison], alpha: float, min_effect: float,
-                  sequential: Sequential | None) -> None:
-    """Holm across the family for each test (on the rows' repeated p-values with sequential seeds),
-    then verdicts."""
-    decide_family(results, alpha, None if sequential is None else sequential.row, min_effect)
+                  sequential: Sequential | None, earlier: dict[str, list] | None = None) -> None:
+    """Holm across the family for each test (on the rows' repeated p-values with sequential seeds: ``earlier``,
+    a row's earlier looks by name where ``Sequential.row`` cannot read them from the row), then verdicts."""
+    decide_family(results, alpha, _repeated(results, sequential, earlier), min_effect)
 
 
-def finish_interactions(results: dict[str, Comparison], alpha: float, sequential: Sequential | None) -> None:
+def finish_interactions(results: dict[str, Comparison], alpha: float, sequential: Sequential | None,
+                        earlier: dict[str, list] | None = None) -> None:
     """Holm across the pairs; a pair is an ``interaction`` when its two-sided test is significant (on its
     repeated p-value with sequential seeds: pairs are looked at whenever components are)."""
-    decide_family(results, alpha, None if sequential is None else sequential.row)
+    decide_family(results, alpha, _repeated(results, sequential, earlier))
     for r in results.values():
         r.verdict = INTERACTION if r.significant else INCONCLUSIVE
         r.deciding = None if not finite(r.p_holm) else Deciding(
