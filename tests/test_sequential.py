@@ -147,6 +147,33 @@ def test_a_regression_row_decided_at_an_earlier_look_stays_decided():
     assert current["essential"] > 0.05 >= late["a"].p_essential_holm
 
 
+def test_a_factor_shown_negligible_at_an_earlier_look_stays_negligible():
+    """A null numeric factor (depth) over seeds 0-4, then a slope of 1.0 per level on seeds 5-7: its equivalence
+    test, decided at 5 seeds, keeps its decision at 8 through the running minimum over the looks (each an
+    analysis of the first k seeds), where the 8 seeds analysed as one look would not decide it."""
+    from orchestrator.analysis import analyse
+    from orchestrator.config import parse_config
+    from orchestrator.plan import ablation_trials
+    from tests.support.simulated_factors import TRUTH, score, study
+
+    truth = {**TRUTH, "noise": 0.02, "seed_noise": 0.0}
+    fixed = parse_config(study({"type": "one_at_a_time"}, list(range(8)), truth, min_effect=0.5))
+    adaptive = parse_config(study({"type": "one_at_a_time"}, list(range(8)), truth, min_effect=0.5)
+                            | {"seeds": {"initial": 3, "max": 8}})
+    records = []
+    for spec in ablation_trials(fixed):
+        cfg = fixed.resolved(spec.removed, spec.overrides)
+        y = score(cfg, spec.seed) + (cfg["model"]["depth"] - 2 if spec.seed >= 5 else 0.0)
+        records.append(TrialRecord(**spec.to_dict(), state="COMPLETED", attempts=1, final={"score": y}))
+    depth = "model.depth"
+    early = analyse([r for r in records if r.seed < 5], adaptive, contamination=False)
+    late = analyse(records, adaptive, contamination=False)
+    one_look = analyse(records, fixed, contamination=False)
+    assert early.groups["default"].factors[depth].negligible  # decided at the look at 5 seeds
+    assert late.groups["default"].factors[depth].negligible  # and still at 8, from that look
+    assert not one_look.groups["default"].factors[depth].negligible  # the 8 seeds alone: not negligible
+
+
 def test_each_look_is_logged_once_and_a_resumed_loop_spends_no_more(tmp_path):
     """The session's adaptive loop on the simulated trainable's formula logs every look in looks.jsonl;
     running the loop again over the same trials (a driver killed after its last look, then resumed)

@@ -136,7 +136,7 @@ def _level_states(group, config: StudyConfig, sequential, maximum: int) -> dict[
     a = config.analysis
     futility = futility_of(config)
     levels = factors.analyse_levels(group, config, a.alpha, a.min_effect, 0)
-    alternatives.adjust_for_peeking(levels, sequential, a.alpha, a.min_effect, group)
+    alternatives.adjust_for_peeking(levels, sequential, config, group)
     states = {}
     for c, by_alt in levels["alternatives"].items():
         for alt, r in by_alt.items():

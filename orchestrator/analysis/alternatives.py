@@ -34,22 +34,32 @@ def add_secondary(group: GroupData, config: StudyConfig, alternatives: dict[str,
     return secondary_flags(group.label, flat, config.metrics.primary.name)
 
 
-def adjust_for_peeking(levels: dict, sequential: Sequential | None, alpha: float, min_effect: float,
-                       group: GroupData) -> None:
+def adjust_for_peeking(levels: dict, sequential: Sequential | None, config: StudyConfig, group: GroupData) -> None:
     """With adaptive seeds, alternatives and factors get seeds added too: their tests are made valid under
-    optional stopping as the components' are (``Sequential``), Holm across each family, in place."""
-    if sequential is None:
+    optional stopping as the components' are (``Sequential``: the running minimum over the looks, each
+    earlier look the analysis of the group's first k seeds), Holm across each family, in place."""
+    if sequential is None or not (levels.get("alternatives") or levels.get("factors")):
         return
+    alpha, min_effect = config.analysis.alpha, config.analysis.min_effect
+    n_all = len(group.seeds())
+    earlier = [(g, factors.level_tests(g, config))
+               for g in (group.prefix(k) for k in sequential.design.looks() if k < n_all)]
     flat = {f"{c}={a}": r for c, by_alt in levels.get("alternatives", {}).items() for a, r in by_alt.items()}
     for key, r in flat.items():
         r.n_seeds = r.n if r.method == "paired" else seeds_of(group, alternative=key)
-    finish_family(flat, alpha, min_effect, sequential)
+    finish_family(flat, alpha, min_effect, sequential, {
+        key: [(seeds_of(g, alternative=key), t["alternatives"][key]) for g, t in earlier if key in t["alternatives"]]
+        for key in flat})
     facs = levels.get("factors", {})
-    adj = holm([sequential.adjust(r.p, seeds_of(group, factor=p)) if finite(r.p) else np.nan
-                for p, r in facs.items()])
+
+    def repeated(name: str, test: str, p: float, sides: int) -> float:
+        looks = [(seeds_of(g, factor=name), t["factors"][name][test]) for g, t in earlier if name in t["factors"]]
+        return sequential.repeated([*looks, (seeds_of(group, factor=name), p)], sides)
+
+    adj = holm([repeated(p, "p", r.p, 2) if finite(r.p) else np.nan for p, r in facs.items()])
     for r, pa in zip(facs.values(), adj):
         r.p_holm, r.significant = float(pa), bool(finite(pa) and pa < alpha)
-    factors.decide_negligible(facs, alpha, lambda p, name: sequential.adjust(p, seeds_of(group, factor=name), 1))
+    factors.decide_negligible(facs, alpha, lambda p, name: repeated(name, "p_negligible", p, 1))
 
 
 def seeds_of(group: GroupData, alternative: str | None = None, factor: str | None = None) -> int:

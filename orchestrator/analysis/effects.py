@@ -45,7 +45,7 @@ from .blas import one_blas_thread
 from .intervals import MIN_BOOTSTRAP_N, bootstrap_ci
 from .numbers import TIE_RTOL, describe, finite, fnum, orient, snap_ties, sort_seeds, t_quantile
 from .records import GroupData
-from .sequential import Design, adaptive_design, sequential_p
+from .sequential import Design, adaptive_design
 from .stats import (
     INCONCLUSIVE,
     decide_family,
@@ -68,10 +68,6 @@ class Sequential:
         self.initial, self.maximum, self.alpha, self.min_effect, self.name = initial, maximum, alpha, min_effect, name
         self.design = adaptive_design(initial, maximum, name) if name else Design(initial, maximum)
 
-    def adjust(self, p: float, n: int, sides: int = 2) -> float:
-        """One p-value at one look (no earlier looks known)."""
-        return sequential_p(p, n, self.design, sides)
-
     def adjust_level(self, n: int) -> float:
         """The two-sided level a look at n tests at (twice the one-sided boundary at alpha / 2)."""
         return 2 * self.design.boundary(n, self.alpha / 2)
@@ -90,16 +86,18 @@ class Sequential:
         if not looks:
             looks = [*(earlier or []), (n, {"p": r.p, "p_essential": r.p_essential, "p_harmful": r.p_harmful,
                                             "p_negligible": r.p_negligible})]
-        ns = [k for k, _ in looks]
-        d = self.design
-
         def rep(key: str, sides: int) -> float:
-            q = d.repeated_min([j[key] / sides for _, j in looks], ns)
-            return q if not finite(q) else min(1.0, sides * q)
+            return self.repeated([(k, j[key]) for k, j in looks], sides)
 
         level = self.adjust_level(n)
         return {"p": rep("p", 2), "essential": rep("p_essential", 2), "harmful": rep("p_harmful", 2),
                 "negligible": rep("p_negligible", 1), "factor": self.alpha / level if level > 0 else math.inf}
+
+    def repeated(self, looks: list[tuple[int, float]], sides: int = 2) -> float:
+        """The repeated p-value of one test after its looks [(seeds, nominal p)] (``sides``: 2 for a doubled
+        one-sided or a two-sided p): the running minimum over the looks, so it never rises as seeds arrive."""
+        q = self.design.repeated_min([p / sides for _, p in looks], [k for k, _ in looks])
+        return q if not finite(q) else min(1.0, sides * q)
 
 
 def judge_prefix(r: Comparison, k: int, min_effect: float) -> dict:

@@ -137,6 +137,21 @@ def analyse_levels(group: GroupData, config: StudyConfig, alpha: float, min_effe
     return {"alternatives": alts, "factors": factors, "factor_interactions": interactions, "factor_flags": flags}
 
 
+def level_tests(group: GroupData, config: StudyConfig) -> dict:
+    """The nominal p-values of a look at this group (a prefix of seeds: sequential seeds' earlier looks):
+    {'alternatives': {"c=a": judge()} (regression designs; a paired alternative's looks come from its own
+    seeds), 'factors': {name: {'p', 'p_negligible'}}}."""
+    a, primary = config.analysis, config.metrics.primary
+    alts = {} if config.design.type == "one_at_a_time" else {
+        f"{c}={alt}": {"p": r.p, "p_essential": r.p_essential, "p_harmful": r.p_harmful,
+                       "p_negligible": r.p_negligible}
+        for c, by_alt in _joint_alternatives(group, config, primary.name, primary.mode, a.alpha,
+                                             a.min_effect).items() for alt, r in by_alt.items()}
+    found = factor_effects(group, config, primary.name, primary.mode, a.alpha, 0)
+    equivalence(found, config, a.min_effect)
+    return {"alternatives": alts, "factors": {n: {"p": r.p, "p_negligible": r.p_negligible} for n, r in found.items()}}
+
+
 @one_blas_thread
 def factor_effects(group: GroupData, config: StudyConfig, metric: str, mode: str, alpha: float,
                    n_bootstrap: int) -> dict[str, Factor]:

@@ -7,12 +7,12 @@ references to the ``TrialRecord`` objects (no copies).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..ledger import COMPLETED, PENDING, RUNNING, VARIANT, TrialRecord
 from ..plan import Variant, variant_key
-from .numbers import _seed_key, finite
+from .numbers import _seed_key, finite, sort_seeds
 
 DEFAULT_GROUP = "default"
 
@@ -99,6 +99,16 @@ class GroupData:
 
     def records(self) -> list[TrialRecord]:
         return [r for v in self.variants.values() for r in v.by_seed.values()]
+
+    def seeds(self) -> list:
+        """Every seed any variant of the group ran, in seed order."""
+        return sort_seeds({s for v in self.variants.values() for s in v.by_seed})
+
+    def prefix(self, k: int) -> GroupData:
+        """The group as a look at ``k`` seeds saw it: only the trials of its first k seeds (seed order)."""
+        keep = set(self.seeds()[:k])
+        return GroupData(self.label, {key: replace(v, by_seed={s: r for s, r in v.by_seed.items() if s in keep},
+                                                   _cache={}) for key, v in self.variants.items()})
 
 
 def running(records: Iterable[TrialRecord]) -> bool:

@@ -170,11 +170,3 @@ def adaptive_design(initial: int, maximum: int, name: str = DEFAULT) -> Design:
     if later, ``max`` if sooner) to ``max``, the named design's final weight; rows below the first look are
     not tested (futility may still stop them)."""
     return Design(min(max(initial, FIRST_LOOK), maximum), maximum, DESIGNS[name].final_weight)
-
-
-def sequential_p(p: float, n: int, design: Design, sides: int = 2) -> float:
-    """A p-value valid under optional stopping for a test whose p is ``sides`` times its smaller tail
-    (2: the test against 0 and the doubled essential/harmful p; 1: a one-sided test, TOST)."""
-    if not np.isfinite(p):
-        return float("nan")
-    return float(min(1.0, sides * design.repeated(p / sides, n)))

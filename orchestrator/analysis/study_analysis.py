@@ -229,7 +229,7 @@ def analyse_group(group: GroupData, config: StudyConfig, n_boot: int, sequential
                                   [primary.name] + [m.name for m in config.metrics.secondary], primary.name)
     flags = t_flags + flags
     levels = factors.analyse_levels(group, config, a.alpha, a.min_effect, n_boot) if config.has_levels else {}
-    alternatives.adjust_for_peeking(levels, sequential, a.alpha, a.min_effect, group)
+    alternatives.adjust_for_peeking(levels, sequential, config, group)
     flags += levels.pop("factor_flags", [])
     if levels.get("alternatives"):
         flags += alternatives.add_secondary(group, config, levels["alternatives"], a.alpha)
