@@ -609,9 +609,11 @@ def test_wandb_failure_warns_once_and_the_study_completes(wandb_env, tmp_path, m
     recs = [drv.finish(rec) for rec in recs]
     tracker.log_analysis(study.path)
     tracker.close(timeout=60)
-    assert len(notices) == 1, notices
-    assert "online failed" in notices[0] and "wandb sync" in notices[0]
-    assert FAKE_WANDB_KEY not in notices[0]
+    # one warning; on a loaded machine close() may also say how many trials it still writes (not a warning)
+    warnings = [n for n in notices if "still to write" not in n]
+    assert len(warnings) == 1, notices
+    assert "online failed" in warnings[0] and "wandb sync" in warnings[0]
+    assert FAKE_WANDB_KEY not in "".join(notices)
     assert tracker.mode == "offline"
     runs = runs_by_trial(study.path / "wandb")
     for rec in recs:
