@@ -137,80 +137,30 @@ def ray_head(*args: str, env: dict | None = None, dashboard: bool = True):
         head.wait(60)
 
 
-class _Shared:
-    """A cluster that the tests of this pytest process share: started when a test first asks for it, stopped
-    (`pytest_runtest_teardown`) as soon as no test of the module to run next here asks for it. An idle cluster
-    keeps burning CPU (a head: about 1.3 CPU-s per 30 s), and the modules without a cluster run last."""
-
-    def __init__(self, start):
-        self.start = start  # a context manager that yields the fixture's value
-        self.stack: contextlib.ExitStack | None = None
-        self.value = None
-
-    def get(self):
-        if self.stack is None:
-            self.stack = contextlib.ExitStack()
-            self.value = self.stack.enter_context(self.start())
-        return self.value
-
-    def stop(self) -> None:
-        if self.stack is not None:
-            stack, self.stack, self.value = self.stack, None, None
-            stack.close()
-
-
-@contextlib.contextmanager
-def _in_process_cluster():
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """A real local Ray cluster for in-process tests (its own temp dir, no dashboard)."""
     import ray
 
     from orchestrator.execution.runner import connect
 
     temp = short_tmp("rt_")
     connect(None, temp_dir=temp, dashboard=False, num_cpus=2)
-    try:
-        yield None
-    finally:
-        ray.shutdown()
-        shutil.rmtree(temp, ignore_errors=True)
+    yield
+    ray.shutdown()
+    shutil.rmtree(temp, ignore_errors=True)
 
 
-@contextlib.contextmanager
-def _shared_head():
-    with ray_head("--num-cpus=2", dashboard=False) as head:
-        yield head["address"]
-
-
-_SHARED = {"ray_cluster": _Shared(_in_process_cluster), "ray_address": _Shared(_shared_head)}
-
-
-@pytest.fixture(scope="module")
-def ray_cluster():
-    """A real local Ray cluster for in-process tests (its own temp dir, no dashboard), shared by the modules
-    that ask for it one after another on this pytest process."""
-    return _SHARED["ray_cluster"].get()
-
-
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def ray_address():
     """One real Ray head (2 CPUs, no dashboard) that the tests' `ablator` commands join with `--address
     ADDR --no-upload` (a second or two) instead of each starting its own local Ray (10-20 s on a loaded
-    2-core machine), shared by the modules that ask for it one after another on this pytest process. Each
-    command is its own Ray job: no trial shares a worker process, an actor or a placement group with another
-    command's, and Ray ends a job's workers when its driver ends. With no dashboard there is no Jobs API, so a
-    command schedules as on a workstation. Tests of the embedded local Ray itself, or of Ray settings read at
-    its start (the memory monitor), start their own."""
-    return _SHARED["ray_address"].get()
-
-
-@pytest.hookimpl(trylast=True)
-def pytest_runtest_teardown(item, nextitem):
-    """After a test's own teardown, stop each shared cluster that no test of the module to run next (from
-    `nextitem` on; under `--dist loadscope` a module runs whole on one process) asks for."""
-    rest = [] if nextitem is None else [i for i in item.session.items if i.path == nextitem.path]
-    rest = rest[rest.index(nextitem):] if nextitem in rest else rest
-    for name, shared in _SHARED.items():
-        if not any(name in i.fixturenames for i in rest):
-            shared.stop()
+    2-core machine). Each command is its own Ray job: no trial shares a worker process, an actor or a
+    placement group with another command's, and Ray ends a job's workers when its driver ends. With no
+    dashboard there is no Jobs API, so a command schedules as on a workstation. Tests of the embedded
+    local Ray itself, or of Ray settings read at its start (the memory monitor), start their own."""
+    with ray_head("--num-cpus=2", dashboard=False) as head:
+        yield head["address"]
 
 
 @pytest.fixture
