@@ -289,7 +289,7 @@ def _cost_line(study: Study) -> str | None:
     cost = verdicts.cost if verdicts is not None else None
     if cost is None:
         return None
-    from .analysis.verdict_cost import status_line
+    from .ledger.cost_json import status_line
 
     return status_line(cost)
 
