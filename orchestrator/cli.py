@@ -187,10 +187,10 @@ def resume(
                                       "max_trials=60: replaces the one in force (a spent one exits 3) and continues."),
 ):
     """Complete an interrupted study; finished trials are never re-run. Runs the launch's project directory."""
+    study = _study(study_dir)  # a missing or damaged study.json exits 2 before the session's imports
     from . import session
 
     if jobs.is_job_address(address):
-        study = _study(study_dir)
         session.in_project(study, "resume", code_changed)  # the job ships the launch's project
         args = (["resume", str(study.path.resolve())] + (["--retry-failed"] if retry_failed else [])
                 + (["--budget", budget] if budget else []))
@@ -289,7 +289,7 @@ def _cost_line(study: Study) -> str | None:
     cost = verdicts.cost if verdicts is not None else None
     if cost is None:
         return None
-    from .analysis.verdict_cost import status_line
+    from .ledger.cost_json import status_line
 
     return status_line(cost)
 
@@ -379,9 +379,10 @@ def list_studies(
 @user_errors
 def report(study_dir: Path = typer.Argument(..., help="Study directory.")):
     """Write report.md, results.csv, verdicts.json and plots; print the tables."""
+    study = _study(study_dir)  # a missing or damaged study.json exits 2 before the session's imports
     from .session import write_report
 
-    write_report(_study(study_dir).path, console)
+    write_report(study.path, console)
 
 
 @app.command()
@@ -434,9 +435,9 @@ def tune(
     code_changed: str | None = CODE_CHANGED,
 ):
     """Run the TPE tuning stage over the surviving components (now, or again), or schedule it."""
+    study = _study(study_dir)  # a missing or damaged study.json exits 2 before the session's imports
     from . import session
 
-    study = _study(study_dir)
     if cancel and (at or wait):
         raise UserError("--cancel goes alone: cancel the schedule, or move it with --at")
     if jobs.is_job_address(address) and not (at or cancel):

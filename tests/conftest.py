@@ -22,6 +22,9 @@ os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+# Ray starts a worker per CPU when the first driver connects, before anything asks for one: the tests' clusters
+# (a private one per test that starts Ray, most of them short-lived) start workers when a task needs them.
+os.environ.setdefault("RAY_prestart_worker_first_driver", "0")
 # Ray exports metrics every 10 s by default, and a driver on a cluster waits one interval at its end
 # so that the last counts are exported (telemetry.close): 1 s keeps that wait real but short.
 os.environ.setdefault("RAY_metrics_report_interval_ms", "1000")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import BIN, short_tmp
+from tests.conftest import BIN, on_cluster
 
 WORKFLOW = Path(__file__).resolve().parents[1] / "launch" / "github" / "compare.yml"
 
@@ -78,13 +78,13 @@ def run_step(doc: dict, name: str, cwd: Path, **env: str) -> subprocess.Complete
 
 
 @pytest.mark.slow
-def test_the_workflow_commands_gate_a_changed_effect_locally(tmp_path):
+def test_the_workflow_commands_gate_a_changed_effect_locally(tmp_path, ray_address):
     doc = workflow()
     project = tmp_path / "project"
     (project / "ci").mkdir(parents=True)
     (project / "gated.py").write_text(TRAINABLE)
     (project / doc["env"]["CI_STUDY"]).write_text(STUDY)
-    args = {"ABLATOR_ARGS": f"--ray-temp-dir {short_tmp('rt_')}"}
+    args = {"ABLATOR_ARGS": " ".join(on_cluster(ray_address))}  # the session's head, not a local Ray per run
 
     main = run_step(doc, "Run the study", project, **args)  # on main
     assert main.returncode == 0, main.stdout + main.stderr

@@ -26,7 +26,7 @@ from rich.console import Console
 from orchestrator.errors import ClusterError
 from orchestrator.execution import jobs
 from orchestrator.ledger import Study
-from tests.conftest import BIN, free_port, on_cluster, ray_head, short_tmp
+from tests.conftest import BIN, free_port, on_cluster, ray_head
 
 ABLATOR = str(BIN / "ablator")
 
@@ -164,8 +164,8 @@ def test_on_a_ray_cluster_a_job_waits_runs_the_stage_and_a_schedule_moves_and_ca
 def test_on_a_workstation_tune_wait_runs_at_its_time_once_and_a_killed_runner_leaves_it_missed(tmp_path,
                                                                                                 ray_address):
     root = project(tmp_path, "desk", in_utc(86400))
-    local = ["--no-dashboard", "--ray-temp-dir", short_tmp("rt_")]
-    result = ablator(root, "launch", "study.yaml", *on_cluster(ray_address))  # no Jobs API there: as on a desk
+    desk = on_cluster(ray_address)  # no Jobs API there: as on a desk
+    result = ablator(root, "launch", "study.yaml", *desk)
     assert result.returncode == 0, result.stdout + result.stderr
     study = tmp_path / "studies" / "desk"
     assert f"ablator tune {study} --wait" in result.stdout and "systemd-run --user --on-calendar=" in result.stdout
@@ -176,7 +176,7 @@ def test_on_a_workstation_tune_wait_runs_at_its_time_once_and_a_killed_runner_le
     at = in_utc(12)
     assert ablator(root, "tune", str(study), "--at", at.isoformat(), "--n-trials", "3").returncode == 0
     began = time.monotonic()
-    runner = subprocess.Popen([ABLATOR, "tune", str(study), "--wait", *local], cwd=root, env=_env(),
+    runner = subprocess.Popen([ABLATOR, "tune", str(study), "--wait", *desk], cwd=root, env=_env(),
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         until("the runner recorded", lambda: "pid" in (Study(study).info["stages"]["tuning"].get("runner") or {}), 30,
@@ -200,9 +200,8 @@ def test_on_a_workstation_tune_wait_runs_at_its_time_once_and_a_killed_runner_le
     # with the budget the schedule was given before it moved (3 trials; the config says 2)
     at = in_utc(max(8.0, 4 * starts))  # both runners (started at once) wait before it comes
     assert ablator(root, "tune", str(study), "--at", at.isoformat()).returncode == 0
-    runners = [subprocess.Popen([ABLATOR, "tune", str(study), "--wait", "--no-dashboard", "--ray-temp-dir",
-                                 short_tmp("rt_")], cwd=root, env=_env(), stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+    runners = [subprocess.Popen([ABLATOR, "tune", str(study), "--wait", *desk], cwd=root, env=_env(),
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(2)]
     outs = [r.communicate(timeout=600)[0] for r in runners]
     assert [r.returncode for r in runners] == [0, 0], outs
     assert all(f"Waiting until {at.isoformat()}" in out for out in outs)

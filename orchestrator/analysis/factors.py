@@ -24,8 +24,6 @@ import math
 import warnings
 
 import numpy as np
-from statsmodels.regression.linear_model import OLS
-from statsmodels.tools.sm_exceptions import SingularMatrixWarning
 
 from .. import levels as lv
 from .. import space_sampling
@@ -68,6 +66,11 @@ class Fit:
         self.n = len(y)
         rank = np.linalg.matrix_rank(self.X) if self.n else 0
         self.df = self.n - rank
+        # imported here: statsmodels (with pandas) is a third of a second of every command's start, and only
+        # studies with factors or alternatives fit a model
+        from statsmodels.regression.linear_model import OLS
+        from statsmodels.tools.sm_exceptions import SingularMatrixWarning
+
         with warnings.catch_warnings():  # a rank-deficient design is expected: ``estimable`` says what is
             warnings.simplefilter("ignore", SingularMatrixWarning)
             self.res = OLS(self.y, self.X).fit() if ols and self.n and self.df >= 1 else None

@@ -50,3 +50,15 @@ class VerdictCost(BaseModel):
     saving: float | None = None
     budget: BudgetState | None = None
     rows: list[RowCost] = []
+
+
+def status_line(cost: VerdictCost) -> str:
+    """`ablator status`'s line: hours, per decided row, the saving, the budget."""
+    per = f"{cost.hours_per_decided:.3g} {cost.unit} per decided row" if cost.hours_per_decided else "no row decided"
+    line = f"{cost.hours:.3g} {cost.unit}, {cost.decided} of {cost.rows_total} rows decided: {per}"
+    if cost.saving is not None:
+        line += f"; {cost.saving:.0%} saved against fixed seeds at max"
+    if cost.budget is not None:
+        b = cost.budget
+        line += f"; budget {b.kind} {b.limit:g}: {b.used:.3g} used" + (", reached" if b.reached else "")
+    return line
