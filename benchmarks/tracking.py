@@ -13,7 +13,8 @@ write record.json and metrics.jsonl as the trial workers do (fixed CPU work per
 trial); the driver calls trial_update on every record change it sees, poll every
 loop turn, log_analysis and close at the end. Prints the wall-time ratio offline /
 disabled (a reference measured in the same run), runs written per second, and the
-peak file descriptors and RSS of the driver plus its wandb-core service.
+peak file descriptors and RSS of the driver plus its wandb-core service (CPU figures leave
+out the thread that samples them).
 crowd: 1000 trials RUNNING at once, each reporting a row per second, to show the
 open-run cap at work (peak fds, RSS). writers: wandb runs per second written by N
 threads of one process vs N processes. Prints numbers; asserts nothing.
