@@ -115,8 +115,8 @@ def burn(ctx) -> None:
 
 class Peak:
     """Samples the open files and RSS of this process and its wandb-core children; `cpu` is their
-    CPU seconds less the sampling thread's own (it scans /proc 20 times a second, and a floor run,
-    which takes longer in wall time than it adds to a study, would otherwise carry more of it)."""
+    CPU seconds less the sampling thread's own (it scans /proc 20 times a second: a cost that follows
+    wall time, neither W&B's nor the tracker's)."""
 
     def __init__(self, every: float = 0.05):
         import psutil
