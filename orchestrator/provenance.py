@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata as metadata
 import importlib.util
@@ -47,10 +48,27 @@ def packages() -> dict[str, str]:
     return out
 
 
+def freeze() -> list[str]:
+    """Every installed distribution as `name==version`, sorted. Reading them all parses each one's
+    metadata (tens of ms), so the list is kept until a directory on sys.path changes (an install)."""
+    return list(_freeze(tuple(_mtime(p) for p in sys.path)))
+
+
+def _mtime(path: str) -> int:
+    try:
+        return os.stat(path or ".").st_mtime_ns
+    except OSError:
+        return 0
+
+
+@functools.lru_cache(maxsize=1)
+def _freeze(_key: tuple) -> tuple[str, ...]:
+    return tuple(sorted(f"{d.metadata['Name']}=={d.version}" for d in metadata.distributions()))
+
+
 def packages_hash() -> str:
     """A short hash of every installed distribution and its version."""
-    names = sorted(f"{d.metadata['Name']}=={d.version}" for d in metadata.distributions())
-    return hashlib.sha256("\n".join(names).encode()).hexdigest()[:16]
+    return hashlib.sha256("\n".join(freeze()).encode()).hexdigest()[:16]
 
 
 def cpu_model() -> str:

@@ -430,9 +430,11 @@ def test_analysis_run(tracked):
     assert s["tuning"] == {"best_value": 0.83, "n_trials": 20}
     assert s["trials/ablation/completed"] == 5 and s["trials/ablation/failed"] == 1
     files = run.path.parent / "files"
-    for name in ("results.csv", "verdicts.json", "best_config.yaml", "tuning/results.json", "report.html"):
+    for name in ("results.csv", "verdicts.json", "best_config.yaml", "tuning/results.json", "report.html",
+                 "requirements.txt"):
         assert name in run.files and (files / name).exists()
     assert ("report", ["report.html"]) in [(a["type"], a["files"]) for a in run.artifacts]
+    assert "wandb==" in (files / "requirements.txt").read_text()  # the driver's packages
     table = json.loads((files / row["results/path"]).read_text())
     assert table["columns"][:6] == ["group", "variant", "removed", "metric", "n", "mean"]
     assert table["data"][1][:7] == [None, "ctc_head", "ctc_head", "acc", 1, 0.7, None]

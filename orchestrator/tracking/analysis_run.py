@@ -8,6 +8,7 @@ from typing import Any
 
 from ..ledger import read_json
 from ..ledger.verdicts_json import read_verdicts
+from ..provenance import freeze
 from . import payload as P
 
 
@@ -28,9 +29,14 @@ def write_analysis_run(wb, study, study_dir: Path, counts: dict[str, int]) -> No
         id=P.analysis_run_id(wb.study_id), name=f"{wb.config.name}-analysis",
         job_type="analysis", tags=["analysis"],
         config=wb.scrub(P.study_config(wb.config, wb.provenance, wb.study_id)),
-        settings_extra={"x_save_requirements": True},
     )
     try:
+        # the driver's packages, as wandb's x_save_requirements would list them, from the list the
+        # study's provenance hash was made of (wandb would read every package's metadata again)
+        tmp = Path(run.dir).parent / "tmp"
+        tmp.mkdir(exist_ok=True)
+        (tmp / "requirements.txt").write_text("".join(f"{line}\n" for line in freeze()))
+        run.save(str(tmp / "requirements.txt"), base_path=str(tmp), policy="now")
         data: dict[str, Any] = {}
         results = _find(study_dir, "results.csv")
         table = wb.load(results, _read_csv)

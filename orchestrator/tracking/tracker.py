@@ -271,8 +271,10 @@ class WandbTracker(Tracker):
         """The driver stops: finish every open run, write closed ones that have new rows."""
         for tid, t in list(self._trials.items()):
             if t.run is None and not runs.has_new_rows(t):
+                if t.up_to_date:
+                    continue
                 fresh = self.study.trial(tid).read()
-                if t.up_to_date or fresh is None or not fresh.finished:
+                if fresh is None or not fresh.finished:
                     continue
             self._work.put(tid, _STOP_RUN)
 
