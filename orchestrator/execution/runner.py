@@ -250,11 +250,13 @@ class TrialExecutor:
         outcomes = group.outcomes()
         for other in group.others:
             self._ranks.pop(other, None)
-        if group.ended_well(outcomes) and len(self._groups) + len(self._idle) < self.slots():
+        healthy = group.ended_well(outcomes)
+        if healthy and len(self._groups) + len(self._idle) < self.slots():
             self._idle.keep(group.pg)
         else:
             group.stop()
-        self.refresh(force=True)  # the failed ranks' reports
+        if not healthy:  # a rank that reports its failure ends its worker: a healthy group has no reports
+            self.refresh(force=True)
         reports = self._reports.pop((spec.trial_id, group.attempt.number), {})
         full = isinstance(getattr(outcomes.get(0), "cause", None), NoRoom)
         if outcomes.get(0, False) is None or spec.trial_id in self._overdue or full:

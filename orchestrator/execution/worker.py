@@ -110,6 +110,7 @@ def run_attempt(attempt: Attempt, master: tuple | None = None) -> TrialRecord:
     last line) is not run again: its record is returned, and written to the index afresh.
     """
     a, spec = attempt, attempt.spec
+    server = distributed.serve(master, a.trial_timeout) if a.world_size > 1 else None
     code_dir = _project_on_path(a.code_dir)
     trials = Path(a.study_path) / "trials"
     store = TrialStore(trials / spec["trial_id"])
@@ -150,7 +151,7 @@ def run_attempt(attempt: Attempt, master: tuple | None = None) -> TrialRecord:
     stopped = False
     try:
         if a.world_size > 1:
-            _join(ctx, master, a.trial_timeout, store, a.events)
+            _join(ctx, master, a.trial_timeout, store, a.events, server)
         _trainable(a.entry, code_dir)(ctx)
     except TrialStopped:
         stopped = True
@@ -198,19 +199,21 @@ def run_attempt(attempt: Attempt, master: tuple | None = None) -> TrialRecord:
 
 
 def _join(ctx: TrialContext, master: tuple, timeout: float | None, store: TrialStore | None = None,
-          events=None) -> None:
-    """Join the trial's process group; rank 0 records where every rank runs; every rank pins the checkpoint."""
-    import torch.distributed as dist
+          events=None, server=None) -> None:
+    """Every rank pins the checkpoint, then joins the trial's process group; rank 0 (`server`: its
+    rendezvous store) records where every rank runs.
 
-    placement, ctx.local_rank = distributed.init(ctx.rank, ctx.world_size, master, ctx._device, timeout)
+    Pinned before the group's first collective, which no rank passes before every rank got
+    there: no rank reads the checkpoint after rank 0 saved a newer one.
+    """
+    ctx.pin_checkpoint()
+    placement, ctx.local_rank = distributed.init(ctx.rank, ctx.world_size, master, ctx._device, timeout, server)
     if store is not None:
         record = store.read()
         record.ranks = placement
-        store.write(record)
+        store.write(record, sync_index=False)  # a worker's write, as the attempt's start
         if events is not None:
             events.put.remote(record)
-    ctx.pin_checkpoint()
-    dist.barrier()  # no rank reads the checkpoint after rank 0 saved a newer one
 
 
 def run_rank(attempt: Attempt, rank: int, master: tuple) -> None:
