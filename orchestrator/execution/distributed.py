@@ -1,10 +1,10 @@
 """torch.distributed for the workers of one trial (a group of `workers_per_trial` ranks).
 
-Runs inside the workers: rank 0's node address and a free port for the rendezvous, rank 0's
-store opened there as soon as its attempt starts (the other ranks wait until it listens), the
-process group set up before the trainable (NCCL on GPU, gloo on CPU, the usual MASTER_ADDR,
-MASTER_PORT, RANK, LOCAL_RANK, WORLD_SIZE variables) and destroyed after, and a failed rank's
-error sent to the driver, which records the attempt of the whole group.
+Runs inside the workers: rank 0's node address and a free port for the rendezvous (the other
+ranks wait until rank 0's store listens there), the process group set up before the trainable
+(NCCL on GPU, gloo on CPU, the usual MASTER_ADDR, MASTER_PORT, RANK, LOCAL_RANK, WORLD_SIZE
+variables) and destroyed after, and a failed rank's error sent to the driver, which records the
+attempt of the whole group.
 """
 
 from __future__ import annotations
@@ -34,19 +34,10 @@ def master_address() -> tuple[str, int]:
     return ray.util.get_node_ip_address(), port
 
 
-def serve(master: tuple[str, int], timeout: float | None):
-    """Rank 0's rendezvous store, listening at `master` (opened first thing, so the other ranks
-    seldom wait for it)."""
-    import torch.distributed as dist
-
-    return dist.TCPStore(master[0], master[1], is_master=True, wait_for_workers=False, timeout=_patience(timeout))
-
-
 def init(rank: int, world_size: int, master: tuple[str, int], device: str | None,
-         timeout: float | None, store=None) -> tuple[list[dict], int]:
+         timeout: float | None) -> tuple[list[dict], int]:
     """Join the trial's process group; return where every rank runs and this rank's local rank.
 
-    `store`: rank 0's (from `serve`); the other ranks connect to it once it listens.
     The gathering of where every rank runs is the group's first collective: no rank passes it
     before every rank got there. Ray gives each worker its own GPU(s) (CUDA_VISIBLE_DEVICES),
     so a rank's device is cuda:0.
@@ -58,13 +49,11 @@ def init(rank: int, world_size: int, master: tuple[str, int], device: str | None
     os.environ.update(MASTER_ADDR=master[0], MASTER_PORT=str(master[1]), RANK=str(rank),
                       WORLD_SIZE=str(world_size))
     wait = _patience(timeout)
-    if store is None:
+    if rank:
         _await_store(master, wait.total_seconds())
-        store = dist.TCPStore(master[0], master[1], is_master=False, timeout=wait)
     if device == "cuda":
         torch.cuda.set_device(0)
-    dist.init_process_group("nccl" if device == "cuda" else "gloo", store=store, rank=rank, world_size=world_size,
-                            timeout=wait)
+    dist.init_process_group("nccl" if device == "cuda" else "gloo", rank=rank, world_size=world_size, timeout=wait)
     here = {"rank": rank, "host": platform.node(), "node_id": ray.get_runtime_context().get_node_id(),
             "pid": os.getpid(), "gpu_ids": os.environ.get("CUDA_VISIBLE_DEVICES") if device == "cuda" else None}
     placement: list = [None] * world_size
@@ -80,10 +69,10 @@ def _patience(timeout: float | None) -> timedelta:
 
 
 def _await_store(master: tuple[str, int], timeout: float) -> None:
-    """Wait until rank 0's rendezvous store listens (the store's client reports a timeout).
+    """Wait until rank 0's rendezvous store listens (the process group reports a timeout).
 
-    torch's own retry after a refused connection backs off for 0.5 to 1.5 s, and a rank > 0
-    may start before rank 0 has opened its store.
+    torch's own retry after a refused connection backs off for 0.5 to 1.5 s, and rank 0
+    writes its record before it opens the store, so a rank > 0 is usually there first.
     """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -111,7 +111,6 @@ def run_attempt(attempt: Attempt, master: tuple | None = None) -> TrialRecord:
     """
     now = time.time()
     a, spec = attempt, attempt.spec
-    server = distributed.serve(master, a.trial_timeout) if a.world_size > 1 else None
     code_dir = _project_on_path(a.code_dir)
     trials = Path(a.study_path) / "trials"
     store = TrialStore(trials / spec["trial_id"])
@@ -151,7 +150,7 @@ def run_attempt(attempt: Attempt, master: tuple | None = None) -> TrialRecord:
     stopped = False
     try:
         if a.world_size > 1:
-            _join(ctx, master, a.trial_timeout, store, a.events, server)
+            _join(ctx, master, a.trial_timeout, store, a.events)
         _trainable(a.entry, code_dir)(ctx)
     except TrialStopped:
         stopped = True
@@ -199,15 +198,15 @@ def run_attempt(attempt: Attempt, master: tuple | None = None) -> TrialRecord:
 
 
 def _join(ctx: TrialContext, master: tuple, timeout: float | None, store: TrialStore | None = None,
-          events=None, server=None) -> None:
-    """Every rank pins the checkpoint, then joins the trial's process group; rank 0 (`server`: its
-    rendezvous store) records where every rank runs.
+          events=None) -> None:
+    """Every rank pins the checkpoint, then joins the trial's process group; rank 0 (`store`: its
+    trial's) records where every rank runs.
 
     Pinned before the group's first collective, which no rank passes before every rank got
     there: no rank reads the checkpoint after rank 0 saved a newer one.
     """
     ctx.pin_checkpoint()
-    placement, ctx.local_rank = distributed.init(ctx.rank, ctx.world_size, master, ctx._device, timeout, server)
+    placement, ctx.local_rank = distributed.init(ctx.rank, ctx.world_size, master, ctx._device, timeout)
     if store is not None:
         record = store.read()
         record.ranks = placement
