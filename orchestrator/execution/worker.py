@@ -199,13 +199,9 @@ def run_attempt(attempt: Attempt, master: tuple | None = None) -> TrialRecord:
 
 def _join(ctx: TrialContext, master: tuple, timeout: float | None, store: TrialStore | None = None,
           events=None) -> None:
-    """Every rank pins the checkpoint, then joins the trial's process group; rank 0 (`store`: its
-    trial's) records where every rank runs.
+    """Join the trial's process group; rank 0 records where every rank runs; every rank pins the checkpoint."""
+    import torch.distributed as dist
 
-    Pinned before the group's first collective, which no rank passes before every rank got
-    there: no rank reads the checkpoint after rank 0 saved a newer one.
-    """
-    ctx.pin_checkpoint()
     placement, ctx.local_rank = distributed.init(ctx.rank, ctx.world_size, master, ctx._device, timeout)
     if store is not None:
         record = store.read()
@@ -213,6 +209,8 @@ def _join(ctx: TrialContext, master: tuple, timeout: float | None, store: TrialS
         store.write(record, sync_index=False)  # a worker's write, as the attempt's start
         if events is not None:
             events.put.remote(record)
+    ctx.pin_checkpoint()
+    dist.barrier()  # no rank reads the checkpoint after rank 0 saved a newer one
 
 
 def run_rank(attempt: Attempt, rank: int, master: tuple) -> None:
