@@ -17,6 +17,9 @@ from datetime import timedelta
 
 #: how long the ranks wait for each other at the rendezvous when no trial_timeout is set
 RENDEZVOUS_S = 600.0
+#: with a trial_timeout, how much longer a rank waits for the others (at the rendezvous, in a
+#: collective): a rank stuck waiting for a hung one is ended by rank 0's watchdog, as timed out
+PAST_TIMEOUT_S = 5.0
 #: how often a rank > 0 looks whether rank 0's store listens yet
 LISTENING_S = 0.01
 
@@ -35,7 +38,9 @@ def init(rank: int, world_size: int, master: tuple[str, int], device: str | None
          timeout: float | None) -> tuple[list[dict], int]:
     """Join the trial's process group; return where every rank runs and this rank's local rank.
 
-    Ray gives each worker its own GPU(s) (CUDA_VISIBLE_DEVICES), so a rank's device is cuda:0.
+    The gathering of where every rank runs is the group's first collective: no rank passes it
+    before every rank got there. Ray gives each worker its own GPU(s) (CUDA_VISIBLE_DEVICES),
+    so a rank's device is cuda:0.
     """
     import ray
     import torch
@@ -43,12 +48,12 @@ def init(rank: int, world_size: int, master: tuple[str, int], device: str | None
 
     os.environ.update(MASTER_ADDR=master[0], MASTER_PORT=str(master[1]), RANK=str(rank),
                       WORLD_SIZE=str(world_size))
+    wait = _patience(timeout)
     if rank:
-        _await_store(master, timeout or RENDEZVOUS_S)
+        _await_store(master, wait.total_seconds())
     if device == "cuda":
         torch.cuda.set_device(0)
-    dist.init_process_group("nccl" if device == "cuda" else "gloo", rank=rank, world_size=world_size,
-                            timeout=timedelta(seconds=timeout or RENDEZVOUS_S))
+    dist.init_process_group("nccl" if device == "cuda" else "gloo", rank=rank, world_size=world_size, timeout=wait)
     here = {"rank": rank, "host": platform.node(), "node_id": ray.get_runtime_context().get_node_id(),
             "pid": os.getpid(), "gpu_ids": os.environ.get("CUDA_VISIBLE_DEVICES") if device == "cuda" else None}
     placement: list = [None] * world_size
@@ -56,6 +61,11 @@ def init(rank: int, world_size: int, master: tuple[str, int], device: str | None
     local = [p["rank"] for p in placement if p["node_id"] == here["node_id"]]
     os.environ.update(LOCAL_RANK=str(local.index(rank)), LOCAL_WORLD_SIZE=str(len(local)))
     return placement, local.index(rank)
+
+
+def _patience(timeout: float | None) -> timedelta:
+    """How long a rank waits for the others (`timeout`: the trial_timeout)."""
+    return timedelta(seconds=timeout + PAST_TIMEOUT_S if timeout else RENDEZVOUS_S)
 
 
 def _await_store(master: tuple[str, int], timeout: float) -> None:

@@ -3,7 +3,8 @@
 Each attempt runs in a placement group of `workers_per_trial` bundles reserved together
 (STRICT_PACK for `placement: pack`, SPREAD for `placement: spread`), so no rank waits for
 another that cannot be placed. A tiny task on rank 0's bundle picks the rendezvous address
-and port; rank 0 runs ``run_attempt`` (it records the trial), ranks 1.. run ``run_rank``.
+and port (the driver itself, when a kept group's rank 0 bundle is on the driver's node); rank 0
+runs ``run_attempt`` (it records the trial), ranks 1.. run ``run_rank``.
 
 An attempt whose every rank ended well hands its placement group back to the executor's
 `Groups`, and the next attempt runs in it: creating and removing a group per attempt is most
@@ -36,17 +37,23 @@ _rank = ray.remote(run_rank)
 class Group:
     """The ranks of one attempt and the placement group they run in."""
 
-    def __init__(self, res: Resources, name: str, attempt: Attempt, pg: PlacementGroup | None = None):
+    def __init__(self, res: Resources, name: str, attempt: Attempt, pg: PlacementGroup | None = None,
+                 here: bool = False):
+        """`pg`: a kept group (None: a new one); `here`: its rank 0's bundle is on the driver's node."""
         n = res.workers_per_trial
         self.pg = pg or placement_group([bundle(res)] * n, strategy=STRATEGY[res.placement], name=name)
         on = [PlacementGroupSchedulingStrategy(self.pg, placement_group_bundle_index=k) for k in range(n)]
-        master = _master.options(scheduling_strategy=on[0], name=f"{name}/rendezvous").remote()
+        if here:  # no task (nor a worker leased for it) between two attempts
+            master = master_address()
+        else:
+            master = _master.options(scheduling_strategy=on[0], name=f"{name}/rendezvous").remote()
         opts = {**request(res), "max_retries": 0, "retry_exceptions": False}
         self.head = _rank0.options(**opts, scheduling_strategy=on[0], name=f"{name}/rank0").remote(attempt, master)
         self.others = [
             _rank.options(**opts, scheduling_strategy=on[k], name=f"{name}/rank{k}").remote(attempt, k, master)
             for k in range(1, n)]
         self.attempt = attempt
+        self.here: bool | None = here if pg is not None else None  # a new group: asked of Ray when kept
 
     @property
     def refs(self) -> list[ray.ObjectRef]:
@@ -83,25 +90,36 @@ class Group:
 
 
 class Groups:
-    """The placement groups of an executor's healthy attempts that have ended, kept for the next ones."""
+    """The placement groups of an executor's healthy attempts that have ended, kept for the next ones,
+    each with whether its rank 0's bundle is on the driver's node (the driver then picks the
+    rendezvous address itself)."""
 
     def __init__(self):
-        self.idle: list[PlacementGroup] = []
+        self.idle: list[tuple[PlacementGroup, bool]] = []
 
     def __len__(self) -> int:
         return len(self.idle)
 
-    def take(self) -> PlacementGroup | None:
-        """An idle group for a new attempt (None: the attempt creates its own)."""
-        return self.idle.pop() if self.idle else None
+    def take(self) -> tuple[PlacementGroup | None, bool]:
+        """An idle group for a new attempt and whether it is here (None: the attempt creates its own)."""
+        return self.idle.pop() if self.idle else (None, False)
 
-    def keep(self, pg: PlacementGroup) -> None:
-        self.idle.append(pg)
+    def keep(self, pg: PlacementGroup, here: bool | None = None) -> None:
+        """Keep `pg` (`here`: known from its last attempt; None: asked of Ray)."""
+        self.idle.append((pg, _here(pg) if here is None else here))
 
     def release(self) -> None:
         """Remove every idle group (its resources go back to the cluster)."""
         while self.idle:
-            remove_placement_group(self.idle.pop())
+            remove_placement_group(self.idle.pop()[0])
+
+
+def _here(pg: PlacementGroup) -> bool:
+    """Rank 0's bundle of the (placed) group `pg` is on this driver's node (not through Ray Client)."""
+    if ray.util.client.ray.is_connected():
+        return False
+    node = ray.util.placement_group_table(pg).get("bundles_to_node_id", {}).get(0)
+    return node is not None and node == ray.get_runtime_context().get_node_id()
 
 
 def cause(outcomes: dict[int, Exception | None], reports: dict[int, dict]) -> tuple[int, Exception | None] | None:

@@ -190,7 +190,7 @@ class TrialExecutor:
                           stop_hook=hook, world_size=res.workers_per_trial)
         name = f"{self._task_prefix(spec)}{number}"
         if res.workers_per_trial > 1:
-            group = Group(res, name, attempt, self._idle.take())
+            group = Group(res, name, attempt, *self._idle.take())
             ref = group.head
             self._groups[ref] = group
             self._ranks.update((other, ref) for other in group.others)
@@ -250,11 +250,13 @@ class TrialExecutor:
         outcomes = group.outcomes()
         for other in group.others:
             self._ranks.pop(other, None)
-        if group.ended_well(outcomes) and len(self._groups) + len(self._idle) < self.slots():
-            self._idle.keep(group.pg)
+        healthy = group.ended_well(outcomes)
+        if healthy and len(self._groups) + len(self._idle) < self.slots():
+            self._idle.keep(group.pg, group.here)
         else:
             group.stop()
-        self.refresh(force=True)  # the failed ranks' reports
+        if not healthy:  # a rank that reports its failure ends its worker: a healthy group has no reports
+            self.refresh(force=True)
         reports = self._reports.pop((spec.trial_id, group.attempt.number), {})
         full = isinstance(getattr(outcomes.get(0), "cause", None), NoRoom)
         if outcomes.get(0, False) is None or spec.trial_id in self._overdue or full:

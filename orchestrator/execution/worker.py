@@ -109,6 +109,7 @@ def run_attempt(attempt: Attempt, master: tuple | None = None) -> TrialRecord:
     A trial whose record.json says it has ended (the study index, not fsynced here, lost its
     last line) is not run again: its record is returned, and written to the index afresh.
     """
+    now = time.time()
     a, spec = attempt, attempt.spec
     code_dir = _project_on_path(a.code_dir)
     trials = Path(a.study_path) / "trials"
@@ -117,7 +118,6 @@ def run_attempt(attempt: Attempt, master: tuple | None = None) -> TrialRecord:
     if record.finished:
         store.write(record, sync_index=False)  # a fresh line: whatever the index lost, it holds this record
         return record
-    now = time.time()
     if record.attempt_started:
         last_seen = max([r["time"] for r in store.history()[-1:]] + [record.attempt_started])
         record.duration_s += last_seen - record.attempt_started
@@ -206,7 +206,7 @@ def _join(ctx: TrialContext, master: tuple, timeout: float | None, store: TrialS
     if store is not None:
         record = store.read()
         record.ranks = placement
-        store.write(record)
+        store.write(record, sync_index=False)  # a worker's write, as the attempt's start
         if events is not None:
             events.put.remote(record)
     ctx.pin_checkpoint()
