@@ -42,8 +42,10 @@ def adjust_for_peeking(levels: dict, sequential: Sequential | None, config: Stud
         return
     alpha, min_effect = config.analysis.alpha, config.analysis.min_effect
     n_all = len(group.seeds())
+    # earlier looks recomputed only where a row cannot read them from itself (paired alternatives can)
+    joint = levels.get("factors") or config.design.type != "one_at_a_time"
     earlier = [(g, factors.level_tests(g, config))
-               for g in (group.prefix(k) for k in sequential.design.looks() if k < n_all)]
+               for g in (group.prefix(k) for k in sequential.design.looks() if k < n_all)] if joint else []
     flat = {f"{c}={a}": r for c, by_alt in levels.get("alternatives", {}).items() for a, r in by_alt.items()}
     for key, r in flat.items():
         r.n_seeds = r.n if r.method == "paired" else seeds_of(group, alternative=key)
