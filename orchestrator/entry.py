@@ -13,8 +13,8 @@ def main() -> None:
     from .errors import Interrupted
     from .execution import interrupt
 
-    interrupt.early()
     try:
+        interrupt.early()  # inside the try: a signal may arrive between its handlers being set
         from .cli import app
 
         app()
