@@ -6,7 +6,6 @@ import compileall
 import contextlib
 import os
 import random
-import shutil
 import socket
 import subprocess
 import sys
@@ -148,20 +147,6 @@ def ray_head(*args: str, env: dict | None = None, dashboard: bool = True):
 
 
 @pytest.fixture(scope="session")
-def ray_cluster():
-    """A real local Ray cluster for in-process tests (its own temp dir, no dashboard)."""
-    import ray
-
-    from orchestrator.execution.runner import connect
-
-    temp = short_tmp("rt_")
-    connect(None, temp_dir=temp, dashboard=False, num_cpus=2)
-    yield
-    ray.shutdown()
-    shutil.rmtree(temp, ignore_errors=True)
-
-
-@pytest.fixture(scope="session")
 def ray_address():
     """One real Ray head (2 CPUs, no dashboard) that the tests' `ablator` commands join with `--address
     ADDR --no-upload` (a second or two) instead of each starting its own local Ray (10-20 s on a loaded
@@ -171,6 +156,19 @@ def ray_address():
     local Ray itself, or of Ray settings read at its start (the memory monitor), start their own."""
     with ray_head("--num-cpus=2", dashboard=False) as head:
         yield head["address"]
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(ray_address):
+    """This test process connected, as a Ray driver, to the same head (`ray_address`), for in-process tests:
+    one Ray per xdist worker rather than two (an idle one costs ~0.04 CPU-s per second here)."""
+    import ray
+
+    from orchestrator.execution.runner import connect
+
+    connect(ray_address)
+    yield
+    ray.shutdown()
 
 
 @pytest.fixture
