@@ -48,8 +48,8 @@ def short_tmp(prefix: str) -> str:
 # loadscope` runs a module on one worker, so the longest start first and the short ones fill the end (longest
 # processing time first); a module not listed keeps its place after these. Rough figures do: only the order counts.
 MODULE_SECONDS = {
-    "test_cluster_exec.py": 370, "test_schedule.py": 290, "test_integrations.py": 290, "test_groups.py": 255,
-    "test_factors_sim.py": 230, "test_tuning.py": 200, "test_node_lost.py": 185, "test_launch.py": 175,
+    "test_cluster_exec.py": 370, "test_integrations.py": 290, "test_groups.py": 255, "test_factors_sim.py": 230,
+    "test_tuning.py": 200, "test_node_lost.py": 185, "test_schedule.py": 180, "test_launch.py": 175,
     "test_project_dir.py": 165, "test_budget.py": 150, "test_wheel.py": 125, "test_tracking_e2e.py": 120,
     "test_verdicts_simulated.py": 120, "test_compare_e2e.py": 100, "test_tracking.py": 100, "test_telemetry.py": 85,
     "test_ledger_launch.py": 85, "test_ray_job.py": 75, "test_driver_crash.py": 70, "test_compare_ci.py": 70,
