@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.abc
+import importlib.util
 import json
 import os
 import random
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable
@@ -24,16 +27,23 @@ CUBLAS_WORKSPACE = ":4096:8"  # what torch.use_deterministic_algorithms needs fr
 def set_seeds(seed: int, threads: int | None = None, deterministic: bool = False) -> None:
     """Seed python, numpy and torch (CPU and CUDA) and make cuDNN deterministic.
 
-    ``deterministic`` also turns on ``torch.use_deterministic_algorithms`` (an op without a
-    deterministic implementation then raises); ``CUBLAS_WORKSPACE_CONFIG`` must already be in
+    torch is seeded now if this process has imported it, else the moment it is first imported
+    (a trainable that never imports torch does not pay for its import, a second of CPU per fresh
+    worker). ``deterministic`` also turns on ``torch.use_deterministic_algorithms`` (an op without
+    a deterministic implementation then raises); ``CUBLAS_WORKSPACE_CONFIG`` must already be in
     the environment before CUDA starts (the worker sets it).
     """
     random.seed(seed)
     np.random.seed(seed % 2**32)
-    try:
-        import torch
-    except ImportError:
-        return
+    for hook in [h for h in sys.meta_path if isinstance(h, _SeedTorchOnImport)]:
+        sys.meta_path.remove(hook)  # an earlier trial's, in a reused worker, that never imported torch
+    if "torch" in sys.modules:
+        _seed_torch(sys.modules["torch"], seed, threads, deterministic)
+    else:
+        sys.meta_path.insert(0, _SeedTorchOnImport(seed, threads, deterministic))
+
+
+def _seed_torch(torch, seed: int, threads: int | None, deterministic: bool) -> None:
     torch.manual_seed(seed)  # every device's generator: CPU, CUDA (lazily, when it starts), ...
     torch.backends.cudnn.deterministic = True
     torch.backends.cudnn.benchmark = False
@@ -43,25 +53,51 @@ def set_seeds(seed: int, threads: int | None = None, deterministic: bool = False
         torch.set_num_threads(threads)
 
 
-def rng_state() -> dict:
-    """The python, numpy, torch CPU and (if started) CUDA random states, to put back later."""
-    import torch
+class _SeedTorchOnImport(importlib.abc.MetaPathFinder):
+    """Seeds torch right after its first import, before the importing code goes on (one use)."""
 
+    def __init__(self, seed: int, threads: int | None, deterministic: bool):
+        self.args = (seed, threads, deterministic)
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != "torch" or self not in sys.meta_path:
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec("torch")  # the usual finders
+        if spec is None or spec.loader is None:
+            return spec
+        execute = spec.loader.exec_module  # this spec's own loader: only torch's import is wrapped
+
+        def exec_module(module):
+            execute(module)
+            _seed_torch(module, *self.args)
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+
+def rng_state() -> dict:
+    """The python, numpy, torch CPU and (if started) CUDA random states, to put back later (torch's only
+    where this process has imported it)."""
     version, words, gauss = random.getstate()  # 625 ints: one array pickles in one piece, not 625
-    state = {"python": (version, np.array(words, dtype=np.uint32), gauss), "numpy": np.random.get_state(),
-             "torch": torch.get_rng_state()}
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+    state = {"python": (version, np.array(words, dtype=np.uint32), gauss), "numpy": np.random.get_state()}
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        state["torch"] = torch.get_rng_state()
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
 def set_rng_state(state: dict) -> None:
     """Put back what ``rng_state`` saved."""
-    import torch
-
     version, words, gauss = state["python"]
     random.setstate((version, tuple(int(w) for w in words), gauss))
     np.random.set_state(state["numpy"])
+    if "torch" not in state:
+        return
+    import torch
+
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
