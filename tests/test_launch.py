@@ -70,6 +70,18 @@ def test_worker_killed_with_sigkill_restarts_from_checkpoint(faulty_study):
         assert history[-1]["started_at_epoch"] == 2
 
 
+def test_a_worker_ended_by_sigterm_has_died_and_its_trial_restarts_from_checkpoint(ray_cluster, tmp_path):
+    path = write_study(tmp_path, REPO / "tests/faulty.yaml", name="drained", seeds=[0], components={
+        "term": {"kind": "training", "description": "its worker gets SIGTERM at epoch 2 on the first attempt",
+                 "removal": {"fault.mode": "sigterm_once"}}})
+    study = launch(path, console=QUIET)
+    rec = {r.trial_id: r for r in study.records()}["no-term-seed0"]
+    assert rec.state == "COMPLETED" and rec.attempts == 2
+    # Ray ends its worker by raising SystemExit in the trial: the worker died, the trial did not fail
+    assert rec.errors[0].error.startswith("the worker running this attempt died"), rec.errors
+    assert study.history(rec.trial_id)[-1]["started_at_epoch"] == 2
+
+
 def test_ledger_holds_plan_provenance_and_every_trial(faulty_study):
     study, records = faulty_study
     plan = study.read_plan()

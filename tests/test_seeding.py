@@ -55,8 +55,9 @@ def test_torch_imported_after_the_seeding_is_seeded_as_if_it_had_been_loaded_bef
 @pytest.mark.slow
 def test_a_trainable_that_never_imports_torch_runs_in_workers_that_never_load_it(ray_cluster, tmp_path):
     path = write_study(tmp_path, {
-        "name": "torch-free", "trainable": "tests.trainables:torch_free", "metrics": {"primary": {"name": "score", "mode": "max"}},
-        "baseline": {"x": 1}, "components": {"x": {"kind": "training", "description": "x", "removal": {"x": 0}}},
+        "name": "torch-free", "trainable": "tests.trainables:torch_free",
+        "metrics": {"primary": {"name": "score", "mode": "max"}}, "baseline": {"x": 1},
+        "components": {"x": {"kind": "training", "description": "x", "removal": {"x": 0}}},
         "seeds": [0, 1], "tracking": {"wandb": {"mode": "disabled"}}, "tuning": {"enabled": False}})
     records = launch(path, console=Console(quiet=True)).records()
     assert len(records) == 4

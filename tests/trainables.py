@@ -11,7 +11,8 @@ def faulty(ctx):
     """Four epochs; `fault.mode` decides how the first attempt goes wrong at `fault.epoch`.
 
     none: never; raise_once: raises on the first attempt; always: raises every attempt;
-    sigkill_once: the worker process kills itself with SIGKILL on the first attempt.
+    sigkill_once: the worker process kills itself with SIGKILL on the first attempt; sigterm_once: it gets
+    SIGTERM (as from a node being drained) on the first attempt.
     """
     cfg = ctx.config
     state = ctx.restore()
@@ -26,6 +27,8 @@ def faulty(ctx):
                 raise RuntimeError(f"injected failure at epoch {epoch}")
             if mode == "sigkill_once" and ctx.attempt == 1:
                 os.kill(os.getpid(), signal.SIGKILL)
+            if mode == "sigterm_once" and ctx.attempt == 1:
+                os.kill(os.getpid(), signal.SIGTERM)
         score = 1.0 + 0.1 * epoch + 0.01 * ctx.seed - 0.5 * (mode != "none")
         ctx.report({"score": score, "started_at_epoch": start}, checkpoint={"epoch": epoch})
 

@@ -158,7 +158,7 @@ def run_attempt(attempt: Attempt, master: tuple | None = None) -> TrialRecord:
         if not watchdog.lock.acquire(blocking=False):
             time.sleep(60)  # the watchdog is ending this process
         watchdog.done.set()
-        if isinstance(exc, KeyboardInterrupt) or (isinstance(exc, SystemExit) and "SIGTERM" in str(exc)):
+        if _worker_stopped(exc):
             raise  # the worker is being stopped (Ctrl-C, preemption): the driver records it, not a failure
         room = as_no_room(exc)
         if room is not None:
@@ -233,7 +233,7 @@ def run_rank(attempt: Attempt, rank: int, master: tuple) -> None:
     except TrialStopped:
         pass
     except BaseException as exc:
-        if isinstance(exc, KeyboardInterrupt) or (isinstance(exc, SystemExit) and "SIGTERM" in str(exc)):
+        if _worker_stopped(exc):
             raise
         distributed.report_failure(a.events, spec["trial_id"], a.number, rank, f"{type(exc).__name__}: {exc}",
                                    traceback.format_exc(), getattr(exc, "retryable", True))
@@ -263,6 +263,13 @@ def _trainable(entry: str | dict, code_dir: str):
         return resolve_callable(entry)
     except ValueError as exc:
         raise UserError(f"the trainable '{entry}' cannot be loaded on {platform.node()}: {exc}") from None
+
+
+def _worker_stopped(exc: BaseException) -> bool:
+    """Ctrl-C, or Ray ending this worker (a SIGTERM, its raylet gone): Ray raises SystemExit in the running
+    trial and marks it `ray_terminate_msg`. The attempt is then recorded as its worker's death, not as the
+    trial's error (a trainable's own `sys.exit` is)."""
+    return isinstance(exc, KeyboardInterrupt) or (isinstance(exc, SystemExit) and hasattr(exc, "ray_terminate_msg"))
 
 
 def _record_error(store: TrialStore, error: str, tb: str | None, retryable: bool = True) -> None:
