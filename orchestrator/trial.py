@@ -54,23 +54,31 @@ def _seed_torch(torch, seed: int, threads: int | None, deterministic: bool) -> N
 
 
 class _SeedTorchOnImport(importlib.abc.MetaPathFinder):
-    """Seeds torch right after its first import, before the importing code goes on (one use)."""
+    """Seeds torch right after it is imported, before the importing code goes on. A lookup that does not
+    import it (`importlib.util.find_spec("torch")`, as libraries check that torch is installed) leaves
+    the hook in place."""
 
     def __init__(self, seed: int, threads: int | None, deterministic: bool):
         self.args = (seed, threads, deterministic)
+        self.looking = False
 
     def find_spec(self, fullname, path=None, target=None):
-        if fullname != "torch" or self not in sys.meta_path:
+        if fullname != "torch" or self.looking:
             return None
-        sys.meta_path.remove(self)
-        spec = importlib.util.find_spec("torch")  # the usual finders
+        self.looking = True
+        try:
+            spec = importlib.util.find_spec("torch")  # the other finders
+        finally:
+            self.looking = False
         if spec is None or spec.loader is None:
             return spec
         execute = spec.loader.exec_module  # this spec's own loader: only torch's import is wrapped
 
         def exec_module(module):
             execute(module)
-            _seed_torch(module, *self.args)
+            if self in sys.meta_path:
+                sys.meta_path.remove(self)
+                _seed_torch(module, *self.args)
 
         spec.loader.exec_module = exec_module
         return spec

@@ -20,6 +20,8 @@ import sys
 from orchestrator.trial import rng_state, set_rng_state, set_seeds
 
 set_seeds(7, threads=1)
+import importlib.util
+assert importlib.util.find_spec("torch")  # a library checking that torch is there, without importing it
 assert "torch" not in sys.modules and "torch" not in rng_state()
 import torch  # the trainable's own import, after its seeding
 print(torch.rand(2).tolist(), torch.get_num_threads())
