@@ -44,7 +44,8 @@ def run(ctx):
     pids = ctx.trial_dir / f"pids{ctx.attempt}"
     pids.mkdir(exist_ok=True)
     group = ray.get_runtime_context().get_placement_group_id()
-    (pids / str(ctx.rank)).write_text(f"{os.getpid()} {group}")  # this rank's worker and placement group
+    store = f"{os.environ.get('MASTER_ADDR')}:{os.environ.get('MASTER_PORT')}"  # where the ranks met
+    (pids / str(ctx.rank)).write_text(f"{os.getpid()} {group} {store}")  # this rank's worker and placement group
     earlier = [int(p.read_text().split()[0])
                for a in range(1, ctx.attempt) for p in (ctx.trial_dir / f"pids{a}").glob("*")]
     world = ctx.world_size
@@ -180,7 +181,8 @@ def workers(root: Path, name: str, trial_id: str, attempt: int) -> dict[int, tup
 @pytest.mark.slow
 def test_a_healthy_sequence_keeps_its_placement_group_and_a_failed_rank_gets_a_fresh_one(tmp_path, ray_address):
     """One trial at a time: each attempt after a healthy one runs in the same placement group;
-    the restart after a SIGKILLed rank runs in a new group on none of the failed attempt's workers."""
+    the restart after a SIGKILLed rank runs in a new group on none of the failed attempt's workers.
+    Every rank of every attempt, the restart's too, meets the others at the driver's one store."""
     chaos = {"epoch": 1, "kill": "baseline", "hang": "-"}  # seed 0's rank 1, first attempt
     root = project(tmp_path, "reuse", resources={"workers_per_trial": 2, "cpus_per_trial": 0.5, "max_concurrent": 1},
                    components={"last": {"kind": "structural", "description": "the last input feature",
@@ -203,6 +205,9 @@ def test_a_healthy_sequence_keeps_its_placement_group_and_a_failed_rank_gets_a_f
             assert before[0][1] != after[0][1] and not pids[0] & pids[1], (before, after)
         else:
             assert before[0][1] == after[0][1], (tid, number, before, after)  # the same placement group
+    trials = root / "studies" / "reuse" / "trials"
+    stores = {p.read_text().split()[2] for t in recs for p in (trials / t).glob("pids*/*")}
+    assert len(stores) == 1, stores  # not a store (and a port) per attempt
 
 
 @pytest.mark.slow

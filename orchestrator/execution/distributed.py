@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import platform
+import threading
 import time
 from datetime import timedelta
 
@@ -22,6 +23,7 @@ RENDEZVOUS_S = 600.0
 PAST_TIMEOUT_S = 5.0
 
 _clients: dict[tuple[str, int], object] = {}  # (host, port) -> this worker's connection to a store
+_teardown: threading.Thread | None = None  # the last process group's teardown
 
 
 def init(rank: int, world_size: int, master: tuple[str, int, str], device: str | None,
@@ -39,6 +41,8 @@ def init(rank: int, world_size: int, master: tuple[str, int, str], device: str |
     import torch.distributed as dist
 
     host, port, prefix = master
+    if _teardown is not None:
+        _teardown.join()  # the last group's teardown (see `destroy`)
     os.environ.update(MASTER_ADDR=host, MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world_size))
     wait = _patience(timeout)
     store = _clients.get((host, port))
@@ -64,11 +68,21 @@ def _patience(timeout: float | None) -> timedelta:
 
 
 def destroy() -> None:
-    """Leave the process group (after the trainable, so the worker can serve another trial)."""
+    """Leave the process group (after the trainable, so the worker can serve another trial).
+
+    The group is gone at once; what takes time is its backend's teardown (gloo joins its network
+    loop, which wakes every 10 ms), run when the last reference goes: that reference is dropped on
+    a thread of its own (torch lets go of the GIL there), which this worker's next attempt waits for
+    before it joins its next group.
+    """
+    global _teardown
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
+        last = [dist.group.WORLD]
         dist.destroy_process_group()
+        _teardown = threading.Thread(target=last.clear, daemon=True, name="ablator-teardown")
+        _teardown.start()
 
 
 def report_failure(events, trial_id: str, attempt: int, rank: int, error: str, traceback: str | None,
