@@ -359,3 +359,34 @@ def test_a_growing_trial_is_charged_its_oom_kill_and_healthy_trials_beside_it_co
     assert len(recs) == 8 and len(list(met.glob("no-growth-seed*"))) >= 3  # the grower grew with three younger trials
     # Ray kills the youngest leases first, so it cannot have killed the grower without a healthy trial
     assert spared, "Ray killed only the grower: no healthy trial was killed beside it, attribution untested"
+
+
+def _rank_of_two(rank: int, master: tuple) -> tuple[list[int], str, int]:
+    """Join a 2-rank group at `master`, leave it; (the ranks gathered, MASTER_PORT, this worker's pid)."""
+    import os
+
+    from orchestrator.execution import distributed
+
+    placement, _ = distributed.init(rank, 2, master, "cpu", 60)
+    distributed.destroy()
+    return [p["rank"] for p in placement], os.environ["MASTER_PORT"], os.getpid()
+
+
+@pytest.mark.slow
+def test_the_store_in_an_actor_serves_one_group_after_another(ray_cluster):
+    """Through Ray Client the driver is not on a cluster node, so the rendezvous store lives in an actor
+    (`rendezvous.Host`, as the driver hosts it otherwise): two attempts of a 2-rank group meet there,
+    each under its own key prefix."""
+    import ray
+
+    from orchestrator.execution import rendezvous
+
+    host = ray.remote(num_cpus=0)(rendezvous.Host).remote()
+    address = ray.get(host.address.remote())
+    rank = ray.remote(num_cpus=0)(_rank_of_two)
+    for attempt in (1, 2):
+        master = (*address, rendezvous.prefix(f"t/attempt{attempt}"))
+        got = ray.get([rank.remote(r, master) for r in (0, 1)], timeout=300)
+        assert [g[:2] for g in got] == [([0, 1], str(address[1]))] * 2, got
+        assert got[0][2] != got[1][2]  # two processes
+    ray.kill(host)
