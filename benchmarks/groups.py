@@ -8,8 +8,8 @@ each attempt's start-up is on the critical path:
 
 1. workers_per_trial: 1 (a Ray task per attempt, its worker reused);
 2. workers_per_trial: 2 (a placement group of two bundles, kept from one healthy attempt to
-   the next, a rendezvous address (a task on a new group; the driver's pick for a kept group
-   on its node), two ranks joining a gloo process group and leaving it).
+   the next, two ranks joining a gloo process group through the driver's rendezvous store and
+   leaving it).
 
 Per attempt: the ablation stage's wall time / trials (everything the driver waits for), and
 the part inside the workers (the record's duration: from rank 0's start to its end, process

@@ -44,7 +44,8 @@ def run(ctx):
     pids = ctx.trial_dir / f"pids{ctx.attempt}"
     pids.mkdir(exist_ok=True)
     group = ray.get_runtime_context().get_placement_group_id()
-    (pids / str(ctx.rank)).write_text(f"{os.getpid()} {group}")  # this rank's worker and placement group
+    store = f"{os.environ.get('MASTER_ADDR')}:{os.environ.get('MASTER_PORT')}"  # where the ranks met
+    (pids / str(ctx.rank)).write_text(f"{os.getpid()} {group} {store}")  # this rank's worker and placement group
     earlier = [int(p.read_text().split()[0])
                for a in range(1, ctx.attempt) for p in (ctx.trial_dir / f"pids{a}").glob("*")]
     world = ctx.world_size
@@ -180,7 +181,8 @@ def workers(root: Path, name: str, trial_id: str, attempt: int) -> dict[int, tup
 @pytest.mark.slow
 def test_a_healthy_sequence_keeps_its_placement_group_and_a_failed_rank_gets_a_fresh_one(tmp_path, ray_address):
     """One trial at a time: each attempt after a healthy one runs in the same placement group;
-    the restart after a SIGKILLed rank runs in a new group on none of the failed attempt's workers."""
+    the restart after a SIGKILLed rank runs in a new group on none of the failed attempt's workers.
+    Every rank of every attempt, the restart's too, meets the others at the driver's one store."""
     chaos = {"epoch": 1, "kill": "baseline", "hang": "-"}  # seed 0's rank 1, first attempt
     root = project(tmp_path, "reuse", resources={"workers_per_trial": 2, "cpus_per_trial": 0.5, "max_concurrent": 1},
                    components={"last": {"kind": "structural", "description": "the last input feature",
@@ -203,6 +205,9 @@ def test_a_healthy_sequence_keeps_its_placement_group_and_a_failed_rank_gets_a_f
             assert before[0][1] != after[0][1] and not pids[0] & pids[1], (before, after)
         else:
             assert before[0][1] == after[0][1], (tid, number, before, after)  # the same placement group
+    trials = root / "studies" / "reuse" / "trials"
+    stores = {p.read_text().split()[2] for t in recs for p in (trials / t).glob("pids*/*")}
+    assert len(stores) == 1, stores  # not a store (and a port) per attempt
 
 
 @pytest.mark.slow
@@ -354,3 +359,34 @@ def test_a_growing_trial_is_charged_its_oom_kill_and_healthy_trials_beside_it_co
     assert len(recs) == 8 and len(list(met.glob("no-growth-seed*"))) >= 3  # the grower grew with three younger trials
     # Ray kills the youngest leases first, so it cannot have killed the grower without a healthy trial
     assert spared, "Ray killed only the grower: no healthy trial was killed beside it, attribution untested"
+
+
+def _rank_of_two(rank: int, master: tuple) -> tuple[list[int], str, int]:
+    """Join a 2-rank group at `master`, leave it; (the ranks gathered, MASTER_PORT, this worker's pid)."""
+    import os
+
+    from orchestrator.execution import distributed
+
+    placement, _ = distributed.init(rank, 2, master, "cpu", 60)
+    distributed.destroy()
+    return [p["rank"] for p in placement], os.environ["MASTER_PORT"], os.getpid()
+
+
+@pytest.mark.slow
+def test_the_store_in_an_actor_serves_one_group_after_another(ray_cluster):
+    """Through Ray Client the driver is not on a cluster node, so the rendezvous store lives in an actor
+    (`rendezvous.Host`, as the driver hosts it otherwise): two attempts of a 2-rank group meet there,
+    each under its own key prefix."""
+    import ray
+
+    from orchestrator.execution import rendezvous
+
+    host = ray.remote(num_cpus=0)(rendezvous.Host).remote()
+    address = ray.get(host.address.remote())
+    rank = ray.remote(num_cpus=0)(_rank_of_two)
+    for attempt in (1, 2):
+        master = (*address, rendezvous.prefix(f"t/attempt{attempt}"))
+        got = ray.get([rank.remote(r, master) for r in (0, 1)], timeout=300)
+        assert [g[:2] for g in got] == [([0, 1], str(address[1]))] * 2, got
+        assert got[0][2] != got[1][2]  # two processes
+    ray.kill(host)

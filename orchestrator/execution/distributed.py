@@ -1,17 +1,18 @@
 """torch.distributed for the workers of one trial (a group of `workers_per_trial` ranks).
 
-Runs inside the workers: rank 0's node address and a free port for the rendezvous (the other
-ranks wait until rank 0's store listens there), the process group set up before the trainable
-(NCCL on GPU, gloo on CPU, the usual MASTER_ADDR, MASTER_PORT, RANK, LOCAL_RANK, WORLD_SIZE
-variables) and destroyed after, and a failed rank's error sent to the driver, which records the
-attempt of the whole group.
+Runs inside the workers: every rank joins the trial's process group through the driver's
+rendezvous store (`rendezvous`), under the attempt's own key prefix, over one connection to the
+store that the worker keeps for every attempt it serves; the process group is set up before the
+trainable (NCCL on GPU, gloo on CPU, the usual MASTER_ADDR, MASTER_PORT (the store's address),
+RANK, LOCAL_RANK, WORLD_SIZE variables) and destroyed after, and a failed rank's error is sent to
+the driver, which records the attempt of the whole group.
 """
 
 from __future__ import annotations
 
 import os
 import platform
-import socket
+import threading
 import time
 from datetime import timedelta
 
@@ -20,23 +21,16 @@ RENDEZVOUS_S = 600.0
 #: with a trial_timeout, how much longer a rank waits for the others (at the rendezvous, in a
 #: collective): a rank stuck waiting for a hung one is ended by rank 0's watchdog, as timed out
 PAST_TIMEOUT_S = 5.0
-#: how often a rank > 0 looks whether rank 0's store listens yet
-LISTENING_S = 0.01
+
+_clients: dict[tuple[str, int], object] = {}  # (host, port) -> this worker's connection to a store
+_teardown: threading.Thread | None = None  # the last process group's teardown
 
 
-def master_address() -> tuple[str, int]:
-    """This node's address and a free port on it (run on rank 0's bundle, before the ranks start)."""
-    import ray
-
-    with socket.socket() as sock:
-        sock.bind(("", 0))
-        port = sock.getsockname()[1]
-    return ray.util.get_node_ip_address(), port
-
-
-def init(rank: int, world_size: int, master: tuple[str, int], device: str | None,
+def init(rank: int, world_size: int, master: tuple[str, int, str], device: str | None,
          timeout: float | None) -> tuple[list[dict], int]:
     """Join the trial's process group; return where every rank runs and this rank's local rank.
+
+    `master`: the rendezvous store's host and port, and the attempt's key prefix there.
 
     The gathering of where every rank runs is the group's first collective: no rank passes it
     before every rank got there. Ray gives each worker its own GPU(s) (CUDA_VISIBLE_DEVICES),
@@ -46,14 +40,19 @@ def init(rank: int, world_size: int, master: tuple[str, int], device: str | None
     import torch
     import torch.distributed as dist
 
-    os.environ.update(MASTER_ADDR=master[0], MASTER_PORT=str(master[1]), RANK=str(rank),
-                      WORLD_SIZE=str(world_size))
+    host, port, prefix = master
+    if _teardown is not None:
+        _teardown.join()  # the last group's teardown (see `destroy`)
+    os.environ.update(MASTER_ADDR=host, MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world_size))
     wait = _patience(timeout)
-    if rank:
-        _await_store(master, wait.total_seconds())
+    store = _clients.get((host, port))
+    if store is None:
+        store = _clients[host, port] = dist.TCPStore(host, port, is_master=False, timeout=wait)
+    store.set_timeout(wait)
     if device == "cuda":
         torch.cuda.set_device(0)
-    dist.init_process_group("nccl" if device == "cuda" else "gloo", rank=rank, world_size=world_size, timeout=wait)
+    dist.init_process_group("nccl" if device == "cuda" else "gloo", store=dist.PrefixStore(prefix, store),
+                            rank=rank, world_size=world_size, timeout=wait)
     here = {"rank": rank, "host": platform.node(), "node_id": ray.get_runtime_context().get_node_id(),
             "pid": os.getpid(), "gpu_ids": os.environ.get("CUDA_VISIBLE_DEVICES") if device == "cuda" else None}
     placement: list = [None] * world_size
@@ -68,27 +67,22 @@ def _patience(timeout: float | None) -> timedelta:
     return timedelta(seconds=timeout + PAST_TIMEOUT_S if timeout else RENDEZVOUS_S)
 
 
-def _await_store(master: tuple[str, int], timeout: float) -> None:
-    """Wait until rank 0's rendezvous store listens (the process group reports a timeout).
-
-    torch's own retry after a refused connection backs off for 0.5 to 1.5 s, and rank 0
-    writes its record before it opens the store, so a rank > 0 is usually there first.
-    """
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(master, timeout=1.0).close()
-            return
-        except OSError:
-            time.sleep(LISTENING_S)
-
-
 def destroy() -> None:
-    """Leave the process group (after the trainable, so the worker can serve another trial)."""
+    """Leave the process group (after the trainable, so the worker can serve another trial).
+
+    The group is gone at once; what takes time is its backend's teardown (gloo joins its network
+    loop, which wakes every 10 ms), run when the last reference goes: that reference is dropped on
+    a thread of its own (torch lets go of the GIL there), which this worker's next attempt waits for
+    before it joins its next group.
+    """
+    global _teardown
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
+        last = [dist.group.WORLD]
         dist.destroy_process_group()
+        _teardown = threading.Thread(target=last.clear, daemon=True, name="ablator-teardown")
+        _teardown.start()
 
 
 def report_failure(events, trial_id: str, attempt: int, rank: int, error: str, traceback: str | None,

@@ -2,9 +2,9 @@
 
 Each attempt runs in a placement group of `workers_per_trial` bundles reserved together
 (STRICT_PACK for `placement: pack`, SPREAD for `placement: spread`), so no rank waits for
-another that cannot be placed. A tiny task on rank 0's bundle picks the rendezvous address
-and port (the driver itself, when a kept group's rank 0 bundle is on the driver's node); rank 0
-runs ``run_attempt`` (it records the trial), ranks 1.. run ``run_rank``.
+another that cannot be placed. Every rank joins the attempt's process group through the
+driver's rendezvous store (`rendezvous`), under a key prefix of the attempt's own; rank 0 runs
+``run_attempt`` (it records the trial), ranks 1.. run ``run_rank``.
 
 An attempt whose every rank ended well hands its placement group back to the executor's
 `Groups`, and the next attempt runs in it: creating and removing a group per attempt is most
@@ -20,7 +20,7 @@ from ray.util.placement_group import PlacementGroup, placement_group, remove_pla
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
 from ..config import Resources
-from .distributed import master_address
+from . import rendezvous
 from .resources import bundle, request
 from .worker import Attempt, run_attempt, run_rank
 
@@ -29,7 +29,6 @@ STRATEGY = {"pack": "STRICT_PACK", "spread": "SPREAD"}
 #: the rank that caused the failure (killed, raised first) from ranks that failed with it
 SETTLE_S = 3.0
 
-_master = ray.remote(num_cpus=0)(master_address)
 _rank0 = ray.remote(run_attempt)
 _rank = ray.remote(run_rank)
 
@@ -37,23 +36,18 @@ _rank = ray.remote(run_rank)
 class Group:
     """The ranks of one attempt and the placement group they run in."""
 
-    def __init__(self, res: Resources, name: str, attempt: Attempt, pg: PlacementGroup | None = None,
-                 here: bool = False):
-        """`pg`: a kept group (None: a new one); `here`: its rank 0's bundle is on the driver's node."""
+    def __init__(self, res: Resources, name: str, attempt: Attempt, pg: PlacementGroup | None = None):
+        """`pg`: a kept group (None: a new one)."""
         n = res.workers_per_trial
         self.pg = pg or placement_group([bundle(res)] * n, strategy=STRATEGY[res.placement], name=name)
         on = [PlacementGroupSchedulingStrategy(self.pg, placement_group_bundle_index=k) for k in range(n)]
-        if here:  # no task (nor a worker leased for it) between two attempts
-            master = master_address()
-        else:
-            master = _master.options(scheduling_strategy=on[0], name=f"{name}/rendezvous").remote()
+        master = (*rendezvous.address(), rendezvous.prefix(name))
         opts = {**request(res), "max_retries": 0, "retry_exceptions": False}
         self.head = _rank0.options(**opts, scheduling_strategy=on[0], name=f"{name}/rank0").remote(attempt, master)
         self.others = [
             _rank.options(**opts, scheduling_strategy=on[k], name=f"{name}/rank{k}").remote(attempt, k, master)
             for k in range(1, n)]
         self.attempt = attempt
-        self.here: bool | None = here if pg is not None else None  # a new group: asked of Ray when kept
 
     @property
     def refs(self) -> list[ray.ObjectRef]:
@@ -90,36 +84,25 @@ class Group:
 
 
 class Groups:
-    """The placement groups of an executor's healthy attempts that have ended, kept for the next ones,
-    each with whether its rank 0's bundle is on the driver's node (the driver then picks the
-    rendezvous address itself)."""
+    """The placement groups of an executor's healthy attempts that have ended, kept for the next ones."""
 
     def __init__(self):
-        self.idle: list[tuple[PlacementGroup, bool]] = []
+        self.idle: list[PlacementGroup] = []
 
     def __len__(self) -> int:
         return len(self.idle)
 
-    def take(self) -> tuple[PlacementGroup | None, bool]:
-        """An idle group for a new attempt and whether it is here (None: the attempt creates its own)."""
-        return self.idle.pop() if self.idle else (None, False)
+    def take(self) -> PlacementGroup | None:
+        """An idle group for a new attempt (None: the attempt creates its own)."""
+        return self.idle.pop() if self.idle else None
 
-    def keep(self, pg: PlacementGroup, here: bool | None = None) -> None:
-        """Keep `pg` (`here`: known from its last attempt; None: asked of Ray)."""
-        self.idle.append((pg, _here(pg) if here is None else here))
+    def keep(self, pg: PlacementGroup) -> None:
+        self.idle.append(pg)
 
     def release(self) -> None:
         """Remove every idle group (its resources go back to the cluster)."""
         while self.idle:
-            remove_placement_group(self.idle.pop()[0])
-
-
-def _here(pg: PlacementGroup) -> bool:
-    """Rank 0's bundle of the (placed) group `pg` is on this driver's node (not through Ray Client)."""
-    if ray.util.client.ray.is_connected():
-        return False
-    node = ray.util.placement_group_table(pg).get("bundles_to_node_id", {}).get(0)
-    return node is not None and node == ray.get_runtime_context().get_node_id()
+            remove_placement_group(self.idle.pop())
 
 
 def cause(outcomes: dict[int, Exception | None], reports: dict[int, dict]) -> tuple[int, Exception | None] | None:

@@ -190,7 +190,7 @@ class TrialExecutor:
                           stop_hook=hook, world_size=res.workers_per_trial)
         name = f"{self._task_prefix(spec)}{number}"
         if res.workers_per_trial > 1:
-            group = Group(res, name, attempt, *self._idle.take())
+            group = Group(res, name, attempt, self._idle.take())
             ref = group.head
             self._groups[ref] = group
             self._ranks.update((other, ref) for other in group.others)
@@ -252,7 +252,7 @@ class TrialExecutor:
             self._ranks.pop(other, None)
         healthy = group.ended_well(outcomes)
         if healthy and len(self._groups) + len(self._idle) < self.slots():
-            self._idle.keep(group.pg, group.here)
+            self._idle.keep(group.pg)
         else:
             group.stop()
         if not healthy:  # a rank that reports its failure ends its worker: a healthy group has no reports

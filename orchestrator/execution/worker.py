@@ -102,8 +102,7 @@ class Attempt:
 def run_attempt(attempt: Attempt, master: tuple | None = None) -> TrialRecord:
     """Run one attempt of a trial (rank 0 of a group when `world_size` > 1); record it durably.
 
-    `master`: rank 0's address and port for torch.distributed (a group only; an argument of
-    its own, so Ray resolves it from the rendezvous task before the attempt starts).
+    `master`: the rendezvous store's host and port and the attempt's key prefix there (a group only).
     A previous attempt that left the record RUNNING without an end died with its worker:
     that is recorded as its error before this attempt starts from the last checkpoint.
     A trial whose record.json says it has ended (the study index, not fsynced here, lost its

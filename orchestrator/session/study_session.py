@@ -15,7 +15,7 @@ from .. import plan as planning
 from ..analysis.seed_order import by_worth
 from ..config import AdaptiveSeeds, ScheduleAt, StudyConfig
 from ..errors import Interrupted, NodeLost, NoRoom
-from ..execution import interrupt, nodes, runner
+from ..execution import interrupt, nodes, rendezvous, runner
 from ..execution.observers import TrialObservers
 from ..execution.resources import check_feasible
 from ..execution.telemetry import StudyMetrics
@@ -87,6 +87,8 @@ class StudySession:
             if self.on_open is not None:
                 self.on_open()
             interrupt.check()  # a stop signal while the driver started (deferred): the study exists now
+            if self.config.resources.workers_per_trial > 1 and not str(self.cluster.address).startswith("ray://"):
+                rendezvous.prepare()  # the driver's store for the groups' ranks opens while Ray starts
             url = self.cluster.connect(self.console, storage_in_cwd(self.config), metadata={
                 "job_name": f"ablator {self.config.name}", "ablator_study": self.config.name,
                 "ablator_study_id": self.study.study_id, "ablator_dir": str(self.study.path.resolve())})
