@@ -3,17 +3,18 @@ seeded when a trial imports it late, and a trial that never imports torch does n
 
 from __future__ import annotations
 
+import os
 import random
 import subprocess
 import sys
 
 import pytest
 import torch
-from rich.console import Console
+import yaml
 
-from orchestrator.session import launch
+from orchestrator.ledger import Study
 from orchestrator.trial import set_seeds
-from tests.conftest import write_study
+from tests.conftest import BIN, on_cluster
 
 LATE = """
 import sys
@@ -54,14 +55,30 @@ def test_torch_imported_after_the_seeding_is_seeded_as_if_it_had_been_loaded_bef
     assert out[1] == "True"
 
 
+FREE = """
+import random
+import sys
+
+
+def run(ctx):  # never imports torch
+    ctx.report({"score": random.random(), "torch_loaded": float("torch" in sys.modules)})
+"""
+
+
 @pytest.mark.slow
-def test_a_trainable_that_never_imports_torch_runs_in_workers_that_never_load_it(ray_cluster, tmp_path):
-    path = write_study(tmp_path, {
-        "name": "torch-free", "trainable": "tests.trainables:torch_free",
-        "metrics": {"primary": {"name": "score", "mode": "max"}}, "baseline": {"x": 1},
-        "components": {"x": {"kind": "training", "description": "x", "removal": {"x": 0}}},
-        "seeds": [0, 1], "tracking": {"wandb": {"mode": "disabled"}}, "tuning": {"enabled": False}})
-    records = launch(path, console=Console(quiet=True)).records()
+def test_a_trainable_that_never_imports_torch_runs_in_workers_that_never_load_it(tmp_path, ray_address):
+    root = tmp_path / "project"  # a user's project, launched from there as its own Ray job (fresh workers)
+    root.mkdir()
+    (root / "freetrain.py").write_text(FREE)
+    (root / "study.yaml").write_text(yaml.safe_dump({
+        "name": "torch-free", "trainable": "freetrain:run", "metrics": {"primary": {"name": "score", "mode": "max"}},
+        "baseline": {"x": 1}, "components": {"x": {"kind": "training", "description": "x", "removal": {"x": 0}}},
+        "seeds": [0, 1], "tracking": {"wandb": {"mode": "disabled"}}, "tuning": {"enabled": False}}))
+    done = subprocess.run([str(BIN / "ablator"), "launch", "study.yaml", *on_cluster(ray_address)], cwd=root,
+                          env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, capture_output=True,
+                          text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    records = Study(root / "studies" / "torch-free").records()
     assert len(records) == 4
     for rec in records:
         assert rec.state == "COMPLETED" and rec.final["torch_loaded"] == 0.0, rec

@@ -32,11 +32,3 @@ def faulty(ctx):
         score = 1.0 + 0.1 * epoch + 0.01 * ctx.seed - 0.5 * (mode != "none")
         ctx.report({"score": score, "started_at_epoch": start}, checkpoint={"epoch": epoch})
 
-
-def torch_free(ctx):
-    """Never imports torch: reports a draw of python's seeded generator and whether its worker process
-    had loaded torch anyway."""
-    import random
-    import sys
-
-    ctx.report({"score": random.random(), "torch_loaded": float("torch" in sys.modules)})
