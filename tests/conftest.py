@@ -71,10 +71,16 @@ def pytest_configure(config):
         compileall.compile_dir(REPO / package, quiet=1)
 
 
+#: tests that spend most of their time waiting out a timeout (a hung trial's trial_timeout): each runs last in its
+#: module, so that they do not all wait at once at the start of the run while the CPUs idle
+WAITING = {"test_hung_and_stalled_trials_are_stopped_and_counted",
+           "test_script_study_verdicts_restart_exit_code_and_hang"}
+
+
 def pytest_collection_modifyitems(config, items):
-    """The longest modules first (a stable sort: a module's own tests keep their order). Tests marked `gpu` run
-    only where torch sees a CUDA device."""
-    items.sort(key=lambda item: -MODULE_SECONDS.get(item.path.name, 0))
+    """The longest modules first (a stable sort: a module's own tests keep their order, but for the waiting ones,
+    which go last). Tests marked `gpu` run only where torch sees a CUDA device."""
+    items.sort(key=lambda item: (-MODULE_SECONDS.get(item.path.name, 0), str(item.path), item.name in WAITING))
     if not any("gpu" in item.keywords for item in items):
         return
     import torch
