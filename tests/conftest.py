@@ -47,6 +47,8 @@ def short_tmp(prefix: str) -> str:
 # --durations=40` on a quiet 2-core machine; modules with tests below that list: twice their time alone). `--dist
 # loadscope` runs a module on one worker, so the longest start first and the short ones fill the end (longest
 # processing time first); a module not listed keeps its place after these. Rough figures do: only the order counts.
+# test_schedule.py mostly waits for its schedules' times: it is listed lower than its time, so that it does not start
+# beside the other modules that begin by waiting.
 MODULE_SECONDS = {
     "test_cluster_exec.py": 370, "test_integrations.py": 290, "test_groups.py": 255, "test_factors_sim.py": 230,
     "test_tuning.py": 200, "test_node_lost.py": 185, "test_schedule.py": 180, "test_launch.py": 175,

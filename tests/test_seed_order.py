@@ -70,7 +70,7 @@ name: ordered
 trainable: mytrain:run
 metrics:
   primary: {name: score, mode: max}
-baseline: {parts: {a: 1, b: 1, c: 1}, sleep: {c: 0.5}}
+baseline: {parts: {a: 1, b: 1, c: 1}, sleep: {a: 0.5}}
 components:
   a: {kind: training, description: part a, removal: {parts.a: 0}}
   b: {kind: training, description: part b, removal: {parts.b: 0}}
