@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import platform
+import sys
 import threading
 import time
 from datetime import timedelta
@@ -76,9 +77,8 @@ def destroy() -> None:
     before it joins its next group.
     """
     global _teardown
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
+    dist = sys.modules.get("torch.distributed")  # not imported: no group to leave (nor torch to load for it)
+    if dist is not None and dist.is_available() and dist.is_initialized():
         last = [dist.group.WORLD]
         dist.destroy_process_group()
         _teardown = threading.Thread(target=last.clear, daemon=True, name="ablator-teardown")

@@ -175,8 +175,7 @@ def run_attempt(attempt: Attempt, master: tuple | None = None) -> TrialRecord:
     if not watchdog.lock.acquire(blocking=False):
         time.sleep(60)
     watchdog.done.set()
-    if "torch.distributed" in sys.modules:  # a trial that never imported torch has no process group to leave
-        distributed.destroy()
+    distributed.destroy()
     store.sync_metrics()  # the lines the last checkpoints carried: durable before the attempt's end
     record = store.read()
     history = store.history()
